@@ -1,0 +1,91 @@
+# ringcast build.
+#
+#   make                      build/ringcast (jemalloc, -O2, warnings are errors)
+#   make SANITIZER=address    build/address/ringcast (ASan+UBSan, libc malloc)
+#   make SANITIZER=thread     build/thread/ringcast  (TSan, libc malloc)
+#   make test                 install deps, build, run unit + integration tests
+#   make unit / make integration
+#   make run                  install deps, build, start redis-less single node on 127.0.0.1:8080
+#
+# Every source file under engine/ net/ ws/ redis/ admission/ except engine/main.c
+# goes into one static library that the binary and the unit tests link.
+
+CC        ?= gcc
+SANITIZER ?=
+PYTHON    ?= /usr/bin/python3
+
+BUILD := build$(if $(SANITIZER),/$(SANITIZER))
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -I. -Wall -Wextra -Werror -Wshadow \
+               -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
+               -Wformat=2 -fno-strict-aliasing -pthread -MMD -MP
+LIBS      := -luring -lwslay -lcrypto -linih -lm -pthread
+
+ifeq ($(SANITIZER),)
+  CFLAGS_OPT := -O2
+  LIBS       += -ljemalloc
+else ifeq ($(SANITIZER),address)
+  CFLAGS_OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+  LDFLAGS    += -fsanitize=address,undefined
+else ifeq ($(SANITIZER),thread)
+  CFLAGS_OPT := -O1 -fno-omit-frame-pointer -fsanitize=thread -fno-sanitize-recover=all
+  LDFLAGS    += -fsanitize=thread
+else
+  $(error SANITIZER must be empty, address or thread)
+endif
+
+CFLAGS += $(CFLAGS_BASE) $(CFLAGS_OPT)
+
+LIB_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c net/*.c ws/*.c redis/*.c admission/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run test unit integration clean format
+
+all: $(BUILD)/ringcast
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libringcast.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/ringcast: $(BUILD)/obj/engine/main.o $(BUILD)/libringcast.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libringcast.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libringcast.a $(LIBS)
+
+# Installs what the build and the tests need from Debian's packages, only
+# when something is missing (a fresh machine); a no-op otherwise.
+deps:
+	@sh tests/deps.sh
+
+unit: $(UNIT_BIN)
+	@sh tests/run_unit.sh $(UNIT_BIN)
+
+integration: $(BUILD)/ringcast
+	RINGCAST_BIN=$(abspath $(BUILD)/ringcast) $(PYTHON) -m pytest -q tests/integration
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) integration
+
+run: deps
+	$(MAKE) all
+	@echo "ringcast: WebSocket endpoint ws://127.0.0.1:8080/ws  (metrics: http://127.0.0.1:8080/metrics)"
+	@echo "          try: $(PYTHON) -m websockets ws://127.0.0.1:8080/ws"
+	exec $(BUILD)/ringcast --listen 127.0.0.1:8080 --public 'demo:*' $(ARGS)
+
+format:
+	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c tests/unit/*.h)
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/obj/engine/main.d

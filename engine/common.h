@@ -1,0 +1,51 @@
+/* Small types and helpers shared by every ringcast module. */
+#ifndef RC_COMMON_H
+#define RC_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* A byte span that does not own its bytes (not NUL-terminated). */
+typedef struct rc_str {
+    const char *p;
+    size_t n;
+} rc_str;
+
+#define RC_STR_NULL ((rc_str){NULL, 0})
+
+#define RC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define RC_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define RC_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define RC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define RC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Broken invariants abort with file and line: they are bugs, not errors. */
+#define rc_assert(cond)                                                        \
+    do {                                                                       \
+        if (RC_UNLIKELY(!(cond))) {                                            \
+            fprintf(stderr, "ringcast: assertion failed at %s:%d: %s\n",      \
+                    __FILE__, __LINE__, #cond);                                \
+            abort();                                                           \
+        }                                                                      \
+    } while (0)
+
+/* Allocation failure is fatal: an edge node that cannot allocate a few bytes
+ * is better restarted by its supervisor than limping. */
+void *rc_malloc(size_t n);
+void *rc_calloc(size_t count, size_t n);
+void *rc_realloc(void *p, size_t n);
+char *rc_strndup(const char *s, size_t n);
+
+/* Monotonic clock in nanoseconds / milliseconds, and wall clock in seconds
+ * and milliseconds since the epoch. These functions can't fail. */
+uint64_t rc_now_ns(void);
+uint64_t rc_now_ms(void);
+int64_t rc_wall_s(void);
+int64_t rc_wall_ms(void);
+
+/* Constant-time comparison of two byte strings; lengths are not secret. */
+int rc_ct_equal(const void *a, size_t an, const void *b, size_t bn);
+
+#endif

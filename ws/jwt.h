@@ -1,0 +1,76 @@
+/* JWT (HS256) verification and the per-connection permissions it grants.
+ *
+ * A token's claims:
+ *   sub        string, the user id (required, 1..128 bytes)
+ *   exp        integer seconds since the epoch (optional; absent = no expiry)
+ *   nbf        integer seconds since the epoch (optional)
+ *   subscribe  array of channel patterns the user may subscribe to (optional)
+ *   publish    array of channel patterns the user may publish to (optional)
+ * A pattern is a channel name, or a prefix ending in '*' ("room:*"), or "*".
+ * "{sub}" inside a pattern stands for the user's own id ("user:{sub}").
+ * Only alg HS256 is accepted: "none" and every other alg are refused. */
+#ifndef RC_JWT_H
+#define RC_JWT_H
+
+#include "engine/common.h"
+
+#define RC_JWT_MAX_LEN 4096  /* longer tokens are refused as malformed */
+#define RC_JWT_MAX_SUB 128
+#define RC_JWT_MAX_PATTERNS 64
+
+/* Result codes of rc_jwt_verify. */
+#define RC_JWT_OK 0
+#define RC_JWT_MALFORMED 1   /* not three base64url parts, bad JSON, bad claim types */
+#define RC_JWT_BAD_ALG 2     /* header alg is not HS256 (includes "none") */
+#define RC_JWT_BAD_SIG 3     /* signature does not match */
+#define RC_JWT_EXPIRED 4     /* exp <= now */
+#define RC_JWT_NOT_YET 5     /* nbf > now */
+#define RC_JWT_NO_SECRET 6   /* the server has no secret configured */
+
+/* What a verified token grants; one allocation, freed with free(). */
+typedef struct rc_auth {
+    int64_t exp;           /* 0 = no expiry */
+    uint16_t sub_len;
+    uint16_t n_sub;        /* subscribe patterns */
+    uint16_t n_pub;        /* publish patterns */
+    /* data: the user id and NUL, then n_sub patterns each with a NUL, then
+     * n_pub patterns each with a NUL. */
+    char data[];
+} rc_auth;
+
+/* Verifies token[0..len) with secret (HMAC-SHA256, compared in constant
+ * time), checks exp and nbf against now (seconds), and on RC_JWT_OK sets *out
+ * to a new rc_auth. On any other result *out is NULL. Never logs the token. */
+int rc_jwt_verify(const char *token, size_t len, const uint8_t *secret,
+                  size_t secret_len, int64_t now, rc_auth **out);
+
+/* A short static description of a result code ("token expired"). */
+const char *rc_jwt_strerror(int code);
+
+/* The user id of a verified token (NUL-terminated). */
+const char *rc_auth_user(const rc_auth *a);
+
+/* 1 when pattern admits channel[0..len) for user (user may be NULL, for an
+ * anonymous connection: then a pattern containing {sub} admits nothing). */
+int rc_pattern_match(const char *pattern, const char *channel, size_t len,
+                     const char *user);
+
+/* 1 when a's subscribe (publish) patterns admit the channel. */
+int rc_auth_may_subscribe(const rc_auth *a, const char *channel, size_t len);
+int rc_auth_may_publish(const rc_auth *a, const char *channel, size_t len);
+
+/* Signs a token: writes header.payload.signature for the given JSON claims
+ * (claims_json is the payload object's text, used as is) into out with a NUL.
+ * Returns the length, or -1 when it does not fit in cap. Used by tests and by
+ * the admission tokens of later modules. */
+int rc_jwt_sign(const char *claims_json, size_t claims_len, const uint8_t *secret,
+                size_t secret_len, char *out, size_t cap);
+
+/* base64url without padding. encode returns the length written (with a NUL),
+ * or -1 when it does not fit; decode accepts input with or without padding,
+ * refuses characters outside the alphabet, and returns the decoded length or
+ * -1 (malformed or does not fit). */
+int rc_b64url_encode(const uint8_t *in, size_t n, char *out, size_t cap);
+int rc_b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap);
+
+#endif

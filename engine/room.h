@@ -15,7 +15,8 @@ typedef struct rc_room {
     uint32_t cap;
     uint32_t *members;   /* members[0..n) */
     uint32_t hash;
-    uint32_t flags;      /* free for the shard's use (relay handshake state) */
+    uint32_t flags;      /* free for the owner's use (relay handshake state) */
+    uint64_t seq;        /* free for the owner's use (last sequence number) */
     void *udata;         /* free for the shard's use */
     struct rc_room *next;/* hash chain: private to room.c */
     uint16_t name_len;
@@ -30,10 +31,11 @@ rc_rooms *rc_rooms_new(void);
 /* Frees the index and every room in it. */
 void rc_rooms_free(rc_rooms *rs);
 
-/* The room for name[0..len), or NULL. */
+/* The room for name[0..len), or NULL. Leaves the index unchanged. */
 rc_room *rc_rooms_get(rc_rooms *rs, const char *name, size_t len);
 
-/* The room for name[0..len), created empty (flags 0, udata NULL) if absent. */
+/* The room for name[0..len), created empty (flags 0, udata NULL) if absent.
+ * len must be <= UINT16_MAX (name_len's range; rc_assert otherwise). */
 rc_room *rc_rooms_add(rc_rooms *rs, const char *name, size_t len);
 
 /* Removes room r from the index and frees it. r must be in rs. */
@@ -46,7 +48,8 @@ size_t rc_rooms_count(const rc_rooms *rs);
 void rc_rooms_each(rc_rooms *rs, void (*fn)(rc_room *r, void *arg), void *arg);
 
 /* Appends member to r and returns its position. The caller guarantees that
- * member is not already in r (it keeps per-connection membership). */
+ * member is not already in r (it keeps per-connection membership) and is not
+ * UINT32_MAX (rc_room_leave's "nothing moved"). */
 uint32_t rc_room_join(rc_room *r, uint32_t member);
 
 /* Removes the member at position pos. Returns the member that was moved into

@@ -17,7 +17,8 @@
 /* Embedded in each timed object. Zero-initialised is not valid: call
  * rc_tnode_init. */
 typedef struct rc_tnode {
-    uint32_t next, prev;   /* ids in the slot's list; RC_TIMER_NONE ends it */
+    uint32_t next, prev;   /* ids in the slot's list; RC_TIMER_NONE ends it
+                              (private to timer.c: see there) */
     uint32_t when;         /* tick the timer fires at */
 } rc_tnode;
 
@@ -42,7 +43,9 @@ void rc_wheel_init(rc_wheel *w, uint32_t nslots, uint32_t now,
 void rc_wheel_free(rc_wheel *w);
 
 /* Arms id's timer to fire at tick when (re-arming it if already armed). A
- * when at or before w->now fires on the next advance. */
+ * when at or before w->now is stored as w->now + 1: it fires on the next
+ * advance. id must not be RC_TIMER_NONE; when must be less than 2^31 ticks
+ * after w->now (further is taken as the past). */
 void rc_wheel_add(rc_wheel *w, uint32_t id, uint32_t when);
 
 /* Disarms id's timer if armed; no-op otherwise. */
@@ -50,7 +53,14 @@ void rc_wheel_del(rc_wheel *w, uint32_t id);
 
 /* Advances to tick now and calls fire(arg, id) for each timer whose tick has
  * come, after unlinking it (fire may re-arm it, or arm or disarm others).
- * Ticks are uint32 and compared with wrap-around in mind. */
+ * Ticks are uint32 and compared with wrap-around in mind: a now that is not
+ * after w->now (by less than 2^31) changes nothing. Ticks are visited in
+ * order with w->now set to each while its timers fire, so a timer fires at
+ * its own tick, and one re-armed by fire fires again within this advance if
+ * its new tick is still <= now. A jump of more than nslots ticks visits only
+ * the last nslots: a timer due in the skipped part fires at the tick of that
+ * last round congruent to its when (mod nslots). Order within a tick is
+ * unspecified. */
 void rc_wheel_advance(rc_wheel *w, uint32_t now,
                       void (*fire)(void *arg, uint32_t id), void *arg);
 

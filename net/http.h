@@ -26,9 +26,10 @@ typedef struct rc_http_req {
     /* Headers ringcast reads; p == NULL when absent. Names match
      * case-insensitively; values have surrounding spaces/tabs trimmed.
      * Host, Upgrade, Sec-WebSocket-Key, Sec-WebSocket-Version, Authorization,
-     * Content-Length and Origin are unique: a second copy is RC_HTTP_EDUP.
-     * Connection and Sec-WebSocket-Protocol may repeat: the parser keeps the
-     * first and counts them (a comma list in one header is the usual form). */
+     * Content-Length, Origin, Content-Type and X-API-Key are unique: a second
+     * copy is RC_HTTP_EDUP. Connection and Sec-WebSocket-Protocol may repeat:
+     * the parser keeps the first (a comma list in one header is the usual
+     * form). An empty value has p != NULL and n == 0. */
     rc_str host, upgrade, connection, ws_key, ws_version, ws_protocol,
         authorization, origin, content_type, x_api_key;
     int64_t content_length;     /* -1 when absent */
@@ -41,10 +42,14 @@ typedef struct rc_http_req {
  * with characters outside RFC 9110 token characters, obsolete line folding,
  * control characters in values, more than 64 headers, a Content-Length that
  * is not a plain decimal number, and any Transfer-Encoding (RC_HTTP_EBAD:
- * ringcast takes bodies only with Content-Length). On RC_HTTP_OK req is
- * filled and req->head_len says where a body would start. On any other return
- * req's contents are unspecified. max bounds the head: a head that has not
- * ended within max bytes is RC_HTTP_ETOOBIG, even if len < max. */
+ * ringcast takes bodies only with Content-Length). Only origin-form targets
+ * ("/..."), single spaces in the request line, and no empty lines before it.
+ * On RC_HTTP_OK req is filled and req->head_len says where a body would
+ * start. On any other return req's contents are unspecified. A malformed line
+ * is reported as soon as it is complete, before the head ends. max bounds the
+ * head, and bytes past max are never read: a head that has not ended within
+ * the first max bytes is RC_HTTP_ETOOBIG once len >= max (even when buf holds
+ * its end further on), RC_HTTP_INCOMPLETE while len < max. */
 int rc_http_parse(const char *buf, size_t len, size_t max, rc_http_req *req);
 
 /* The reason phrase for a status code ("Not Found"); "Unknown" for others. */
@@ -60,8 +65,10 @@ int rc_http_response(char *out, size_t cap, int status, const char *content_type
 
 /* Looks up name in an application/x-www-form-urlencoded query string and
  * percent-decodes its value ('+' is a space) into out with a NUL. Returns the
- * decoded length, -1 when absent, -2 when the value is malformed (bad %-escape)
- * or does not fit in cap (including the NUL). */
+ * decoded length, -1 when absent, -2 when the value is malformed (bad %-escape,
+ * or %00, which no C-string consumer can hold) or does not fit in cap
+ * (including the NUL). Keys are decoded before comparing; the first match
+ * counts; "name" without '=' has the empty value. */
 int rc_http_query_param(rc_str query, const char *name, char *out, size_t cap);
 
 /* 1 when value, a comma-separated list, holds token (case-insensitive, with

@@ -14,6 +14,10 @@ for t in "$@"; do
     fi
     echo "unit: $(basename "$t"): $line"
     p=${line%% passed*}; f=${line#*passed, }; f=${f%% failed*}
+    # A sanitizer report exits non-zero after the summary: that is a failure.
+    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "unit: $t exited $rc after its summary" >&2; f=1
+    fi
     passed=$((passed + p)); failed=$((failed + f))
 done
 failed=$((failed + broken))

@@ -28,7 +28,8 @@ int rc_ws_response_101(char *out, size_t cap, const char accept[29], rc_str prot
  * *token to the JWT (without "bearer.") and *selected to the entry the server
  * must echo back ("ringcast.v1" when offered, else the bearer entry itself),
  * and returns 1. Returns 0 when no bearer entry is offered (*selected is then
- * "ringcast.v1" when offered, else empty). */
+ * "ringcast.v1" when offered, else empty). Entries match case-sensitively; the
+ * first bearer entry counts; a bare "bearer." is one, with token->n == 0. */
 int rc_ws_protocol_token(rc_str offer, rc_str *token, rc_str *selected);
 
 #endif

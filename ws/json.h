@@ -40,7 +40,8 @@ typedef struct rc_json_iter {
 } rc_json_iter;
 
 /* 0 when buf[0..len) is exactly one valid JSON value (whitespace around it
- * allowed) nested at most max_depth deep, -1 otherwise. */
+ * allowed) nested at most max_depth deep, -1 otherwise. A max_depth above
+ * 1024 counts as 1024 (the scanner's fixed nesting stack). */
 int rc_json_validate(const char *buf, size_t len, int max_depth);
 
 /* Starts iterating the object (or array) whose text is buf[0..len), which must

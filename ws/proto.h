@@ -69,7 +69,7 @@ int rc_proto_name_valid(const char *name, size_t n, size_t max);
  * soon as it is found, so an error reply can echo it; on RC_PERR_BAD_JSON it
  * is empty. A publish must have "channel" and "data"; subscribe and
  * unsubscribe "channel"; max_channel_len (<= RC_PROTO_MAX_CHANNEL) bounds
- * channel names. */
+ * channel names. A publish without "event" gets req->event "message". */
 int rc_proto_parse(const char *msg, size_t len, size_t max_channel_len,
                    rc_proto_req *req, const char **why);
 
@@ -91,12 +91,14 @@ ssize_t rc_proto_reply(char *out, size_t cap, const char *type, rc_str id,
 /* {"type":"pong","id":ID,"time":MS} */
 ssize_t rc_proto_pong(char *out, size_t cap, rc_str id, int64_t time_ms);
 
-/* {"type":"error","id":ID,"code":NAME,"message":M,"channel":C} */
+/* {"type":"error","id":ID,"code":NAME,"message":M,"channel":C} — message
+ * omitted when NULL. */
 ssize_t rc_proto_error(char *out, size_t cap, rc_str id, int code,
                        const char *message, rc_str channel);
 
 /* {"type":"message","channel":C,"event":E,"seq":S,"data":DATA} with DATA
- * copied byte for byte (the caller has validated it as JSON). */
+ * copied byte for byte (the caller has validated it as JSON). An empty event
+ * is written as "message" and empty data as null. */
 ssize_t rc_proto_message(char *out, size_t cap, rc_str channel, rc_str event,
                          uint64_t seq, rc_str data);
 

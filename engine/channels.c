@@ -1,0 +1,268 @@
+/* Channels on a shard: subscribe, unsubscribe, publish, and the fan-out of
+ * messages the relay delivers.
+ *
+ * A shard tells the relay only about its first member of a channel (SUB) and
+ * its last leaving (UNSUB). A first subscriber is acknowledged only when the
+ * relay's SUBACK comes back, so that "subscribed" means every later message
+ * will arrive; until then the room is PENDING and its subscribers wait in a
+ * list. */
+#include <string.h>
+
+#include "engine/log.h"
+#include "engine/shard.h"
+#include "ws/proto.h"
+
+#define ROOM_PENDING 1u
+
+typedef struct waiter {
+    struct waiter *next;
+    uint32_t conn;
+    uint16_t gen;
+    uint8_t id_len;
+    char id[RC_PROTO_MAX_ID + 1];
+} waiter;
+
+int rc_chan_may(const rc_shard *s, const rc_auth *auth, const char *chan, size_t len,
+                int publish)
+{
+    if (auth && (publish ? rc_auth_may_publish(auth, chan, len)
+                         : rc_auth_may_subscribe(auth, chan, len)))
+        return 1;
+    if (publish && (auth || !s->cfg->anonymous_publish))
+        return 0;
+    const char *user = auth ? rc_auth_user(auth) : NULL;
+    for (int i = 0; i < s->cfg->n_public_patterns; i++)
+        if (rc_pattern_match(s->cfg->public_patterns[i], chan, len, user))
+            return 1;
+    return 0;
+}
+
+static void reply(rc_shard *s, rc_conn *c, const char *type, rc_str id, rc_str chan, int64_t seq)
+{
+    char buf[512];
+    ssize_t n = rc_proto_reply(buf, sizeof(buf), type, id, chan, seq);
+    if (n > 0)
+        rc_conn_send_text(s, c, buf, (size_t)n);
+}
+
+static int find_memb(const rc_conn *c, const rc_room *r)
+{
+    for (int i = 0; i < c->nchan; i++)
+        if (c->chans[i].room == r)
+            return i;
+    return -1;
+}
+
+static void add_memb(rc_conn *c, rc_room *r, uint32_t pos)
+{
+    /* Capacity is the next power of two of nchan: grow when full. */
+    if ((c->nchan & (c->nchan - 1)) == 0)
+        c->chans = rc_realloc(c->chans, (c->nchan ? c->nchan * 2u : 1u) * sizeof(rc_memb));
+    c->chans[c->nchan++] = (rc_memb){r, pos};
+}
+
+static void room_gone(rc_shard *s, rc_room *r)
+{
+    rc_shard_to_relay(s, RC_Q_UNSUB, rc_strndup(r->name, r->name_len), 0);
+    rc_rooms_del(s->rooms, r);
+    rc_counter_set(&s->stats.rooms, rc_rooms_count(s->rooms));
+}
+
+/* Removes membership idx of c, and the room when it was the last. */
+static void leave_one(rc_shard *s, rc_conn *c, int idx)
+{
+    rc_memb m = c->chans[idx];
+    rc_room *r = m.room;
+    if (m.pos != UINT32_MAX) {
+        uint32_t moved = rc_room_leave(r, m.pos);
+        if (moved != UINT32_MAX) {
+            rc_conn *o = &s->conns[moved];
+            int j = find_memb(o, r);
+            rc_assert(j >= 0);
+            o->chans[j].pos = m.pos;
+        }
+    }
+    c->chans[idx] = c->chans[--c->nchan];
+    if (c->nchan == 0) {
+        free(c->chans);
+        c->chans = NULL;
+    }
+    rc_counter_set(&s->stats.subscriptions, rc_counter_get(&s->stats.subscriptions) - 1);
+    /* A pending room waits for its SUBACK; a room mid-fan-out for the end of it. */
+    if (r->n == 0 && !(r->flags & ROOM_PENDING) && r != s->fanout_room)
+        room_gone(s, r);
+}
+
+void rc_chan_leave_all(rc_shard *s, rc_conn *c)
+{
+    while (c->nchan)
+        leave_one(s, c, c->nchan - 1);
+}
+
+static void subscribe(rc_shard *s, rc_conn *c, const rc_proto_req *req)
+{
+    rc_str id = {req->id, req->id_len}, ch = {req->channel, req->channel_len};
+    if (!rc_chan_may(s, c->auth, req->channel, req->channel_len, 0)) {
+        rc_conn_send_error(s, c, id, RC_PERR_FORBIDDEN, "not allowed to subscribe to this channel",
+                           ch);
+        return;
+    }
+    rc_room *r = rc_rooms_get(s->rooms, req->channel, req->channel_len);
+    int idx = r ? find_memb(c, r) : -1;
+    if (idx < 0 && c->nchan >= s->cfg->max_channels_per_conn) {
+        rc_conn_send_error(s, c, id, RC_PERR_CHANNEL_LIMIT, "too many channels on this connection",
+                           ch);
+        return;
+    }
+    if (!r) {
+        r = rc_rooms_add(s->rooms, req->channel, req->channel_len);
+        r->flags = ROOM_PENDING;
+        rc_counter_set(&s->stats.rooms, rc_rooms_count(s->rooms));
+        rc_shard_to_relay(s, RC_Q_SUB, rc_strndup(req->channel, req->channel_len), 0);
+    }
+    if (idx < 0) {
+        uint32_t pos = (r->flags & ROOM_PENDING) ? UINT32_MAX : rc_room_join(r, rc_conn_id(s, c));
+        add_memb(c, r, pos);
+        rc_counter_set(&s->stats.subscriptions, rc_counter_get(&s->stats.subscriptions) + 1);
+    }
+    if (!(r->flags & ROOM_PENDING)) {
+        reply(s, c, "subscribed", id, ch, (int64_t)r->seq);
+        return;
+    }
+    waiter *w = rc_malloc(sizeof(*w));
+    w->conn = rc_conn_id(s, c);
+    w->gen = c->gen;
+    w->id_len = (uint8_t)req->id_len;
+    memcpy(w->id, req->id, req->id_len);
+    w->next = r->udata;
+    r->udata = w;
+}
+
+void rc_chan_on_suback(rc_shard *s, char *name, uint64_t seq)
+{
+    rc_room *r = rc_rooms_get(s->rooms, name, strlen(name));
+    free(name);
+    if (!r || !(r->flags & ROOM_PENDING))
+        return;
+    r->flags &= ~ROOM_PENDING;
+    r->seq = seq;
+    /* Waiters were pushed at the front: reverse to answer in request order. */
+    waiter *list = NULL, *w = r->udata;
+    while (w) {
+        waiter *next = w->next;
+        w->next = list;
+        list = w;
+        w = next;
+    }
+    r->udata = NULL;
+    rc_str ch = {r->name, r->name_len};
+    for (w = list; w;) {
+        rc_conn *c = &s->conns[w->conn];
+        int idx = (c->gen == w->gen && c->state == RC_CONN_OPEN) ? find_memb(c, r) : -1;
+        if (idx >= 0) {
+            if (c->chans[idx].pos == UINT32_MAX)
+                c->chans[idx].pos = rc_room_join(r, w->conn);
+            reply(s, c, "subscribed", (rc_str){w->id, w->id_len}, ch, (int64_t)seq);
+        }
+        waiter *next = w->next;
+        free(w);
+        w = next;
+    }
+    if (r->n == 0)
+        room_gone(s, r);
+}
+
+static void unsubscribe(rc_shard *s, rc_conn *c, const rc_proto_req *req)
+{
+    rc_str id = {req->id, req->id_len}, ch = {req->channel, req->channel_len};
+    rc_room *r = rc_rooms_get(s->rooms, req->channel, req->channel_len);
+    int idx = r ? find_memb(c, r) : -1;
+    if (idx < 0) {
+        rc_conn_send_error(s, c, id, RC_PERR_NOT_SUBSCRIBED, "not subscribed to this channel", ch);
+        return;
+    }
+    leave_one(s, c, idx);
+    reply(s, c, "unsubscribed", id, ch, -1);
+}
+
+static void publish(rc_shard *s, rc_conn *c, const rc_proto_req *req)
+{
+    rc_str id = {req->id, req->id_len}, ch = {req->channel, req->channel_len};
+    if (!rc_chan_may(s, c->auth, req->channel, req->channel_len, 1)) {
+        rc_conn_send_error(s, c, id, RC_PERR_FORBIDDEN, "not allowed to publish to this channel",
+                           ch);
+        return;
+    }
+    rc_pub *p = rc_pub_new(s->id, ch, (rc_str){req->event, req->event_len}, req->data);
+    if (rc_shard_to_relay(s, RC_Q_PUBLISH, p, 1) < 0) {
+        free(p);
+        rc_conn_send_error(s, c, id, RC_PERR_OVERLOADED, "server busy: publish again shortly",
+                           ch);
+        return;
+    }
+    rc_counter_inc(&s->stats.publishes);
+    reply(s, c, "published", id, ch, -1);
+}
+
+void rc_chan_handle(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len)
+{
+    rc_proto_req req;
+    const char *why = "bad request";
+    int e = rc_proto_parse((const char *)msg, len, s->cfg->max_channel_len, &req, &why);
+    rc_str id = {req.id, e == RC_PERR_BAD_JSON ? 0 : req.id_len};
+    if (e != RC_PERR_NONE) {
+        rc_str ch = RC_STR_NULL;
+        if (e != RC_PERR_BAD_JSON && e != RC_PERR_INVALID_CHANNEL)
+            ch = (rc_str){req.channel, req.channel_len};
+        rc_conn_send_error(s, c, id, e, why, ch);
+        return;
+    }
+    switch (req.op) {
+    case RC_OP_SUBSCRIBE:
+        subscribe(s, c, &req);
+        break;
+    case RC_OP_UNSUBSCRIBE:
+        unsubscribe(s, c, &req);
+        break;
+    case RC_OP_PUBLISH:
+        publish(s, c, &req);
+        break;
+    case RC_OP_PING: {
+        char buf[256];
+        ssize_t n = rc_proto_pong(buf, sizeof(buf), id, rc_wall_ms());
+        if (n > 0)
+            rc_conn_send_text(s, c, buf, (size_t)n);
+        break;
+    }
+    default:
+        rc_conn_send_error(s, c, id, RC_PERR_UNKNOWN_TYPE, "unknown type", RC_STR_NULL);
+    }
+}
+
+void rc_chan_on_deliver(rc_shard *s, rc_msg *m)
+{
+    rc_room *r = rc_rooms_get(s->rooms, m->chan, m->chan_len);
+    if (!r || r->n == 0) {
+        rc_msg_put(m);
+        return;
+    }
+    if (!m->gap)
+        r->seq = m->seq;
+    rc_obuf *b = rc_obuf_shared(m);
+    b->refs = 1; /* held through the loop: a send may fail and drop its use */
+    s->fanout_room = r;
+    /* Backwards: a member closed by the backlog policy is swapped out for the
+     * last member, which has already been served. */
+    for (uint32_t i = r->n; i-- > 0;) {
+        if (i >= r->n)
+            continue;
+        rc_conn *c = &s->conns[r->members[i]];
+        b->refs++;
+        if (rc_conn_send(s, c, b) == 0)
+            rc_counter_inc(&s->stats.deliveries);
+    }
+    s->fanout_room = NULL;
+    rc_obuf_put(b);
+    if (r->n == 0 && !(r->flags & ROOM_PENDING))
+        room_gone(s, r);
+}

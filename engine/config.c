@@ -1,0 +1,696 @@
+/* ringcast configuration: one table of options drives the defaults, the INI
+ * file, the command-line flags and the --help text, so the four cannot drift
+ * apart. */
+#include "engine/config.h"
+
+#include "engine/common.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RC_VERSION "0.1.0"
+
+enum kind {
+    K_U32,
+    K_U64,
+    K_INT,
+    K_BOOL,     /* flag without value sets bval; file value is a boolean */
+    K_LISTEN,
+    K_PATH,
+    K_NODE_ID,
+    K_LOG_LEVEL,
+    K_BACKLOG,
+    K_SECRET,   /* jwt_secret with its length */
+    K_STRING,
+    K_PUBLIC,
+    K_CONFIG,
+    K_HELP,
+    K_VERSION,
+};
+
+struct opt {
+    const char *name;    /* long flag; the file key is this with '-' -> '_' */
+    const char *section; /* NULL: command line only */
+    enum kind kind;
+    size_t off, size;
+    uint64_t min, max;
+    int pow2;
+    int bval;            /* K_BOOL: what the bare flag sets */
+    const char *arg;     /* metavariable in --help; NULL: takes no value */
+    const char *help;    /* NULL: folded into another line of --help */
+};
+
+#define FIELD(f) offsetof(rc_config, f), sizeof(((rc_config *)0)->f)
+#define NOFIELD 0, 0
+#define U32(n, s, f, lo, hi, h) {n, s, K_U32, FIELD(f), lo, hi, 0, 0, "N", h}
+#define POW2(n, s, f, lo, hi, h) {n, s, K_U32, FIELD(f), lo, hi, 1, 0, "N", h}
+
+static const struct opt opts[] = {
+    {"config", NULL, K_CONFIG, NOFIELD, 0, 0, 0, 0, "FILE", "read an INI config file first"},
+    {"help", NULL, K_HELP, NOFIELD, 0, 0, 0, 0, NULL, "print this help and exit"},
+    {"version", NULL, K_VERSION, NOFIELD, 0, 0, 0, 0, NULL, "print the version and exit"},
+
+    {"listen", "server", K_LISTEN, FIELD(listen_host), 0, 0, 0, 0, "HOST:PORT",
+     "[::1]:PORT for IPv6, :PORT for all IPv4 (default 127.0.0.1:8080)"},
+    {"ws-path", "server", K_PATH, FIELD(ws_path), 0, 0, 0, 0, "PATH",
+     "WebSocket endpoint path (default /ws)"},
+    {"shards", "server", K_INT, FIELD(shards), 1, 256, 0, 0, "N",
+     "shard threads, 1..256 (default: online CPUs)"},
+    {"pin", "server", K_BOOL, FIELD(pin_threads), 0, 1, 0, 1, NULL,
+     "pin shard threads to CPUs (default on)"},
+    {"no-pin", NULL, K_BOOL, FIELD(pin_threads), 0, 1, 0, 0, NULL, NULL},
+    {"node-id", "server", K_NODE_ID, FIELD(node_id), 0, 0, 0, 0, "ID",
+     "node id, [A-Za-z0-9._:-] (default HOSTNAME-PID)"},
+    {"log-level", "server", K_LOG_LEVEL, FIELD(log_level), 0, 0, 0, 0, "LEVEL",
+     "debug|info|warn|error (default info)"},
+
+    U32("max-connections", "limits", max_connections, 1, 10000000,
+        "connections per node (default 100000)"),
+    U32("max-conns-per-ip", "limits", max_conns_per_ip, 0, 10000000,
+        "connections per client IP, 0 = unlimited (default 0)"),
+    U32("handshake-rate", "limits", handshake_rate, 0, 10000000,
+        "handshakes per second per node, 0 = unlimited (default 0)"),
+    U32("handshake-rate-per-ip", "limits", handshake_rate_per_ip, 0, 10000000,
+        "handshakes per second per client IP, 0 = unlimited (default 0)"),
+    U32("handshake-timeout-ms", "limits", handshake_timeout_ms, 100, 600000,
+        "time allowed for the HTTP upgrade, 100..600000 (default 10000)"),
+    U32("max-header-bytes", "limits", max_header_bytes, 1024, 65536,
+        "HTTP request head size, 1024..65536 (default 8192)"),
+    U32("max-body-bytes", "limits", max_body_bytes, 1, 64u << 20,
+        "HTTP API body size, up to 64 MiB (default 65536)"),
+    U32("max-message-bytes", "limits", max_message_bytes, 1, 64u << 20,
+        "WebSocket message size, up to 64 MiB (default 65536)"),
+    U32("max-channels", "limits", max_channels_per_conn, 1, 65536,
+        "channels per connection, 1..65536 (default 64)"),
+    U32("max-channel-len", "limits", max_channel_len, 1, 256,
+        "channel name length, 1..256 (default 128)"),
+    U32("msg-rate", "limits", msg_rate, 1, 1000000,
+        "client messages per second per connection (default 50)"),
+    U32("msg-burst", "limits", msg_burst, 1, 1000000,
+        "client message burst per connection (default 100)"),
+    {"send-backlog-bytes", "limits", K_U64, FIELD(send_backlog_bytes), 4096, 1ull << 32, 0, 0,
+     "N", "unsent bytes per connection, 4096..4 GiB (default 1048576)"},
+    {"backlog-policy", "limits", K_BACKLOG, FIELD(backlog_policy), 0, 0, 0, 0, "POLICY",
+     "past the backlog: close (1008) or drop and notify (default close)"},
+
+    U32("ping-interval-ms", "heartbeat", ping_interval_ms, 0, 3600000,
+        "server ping interval, 0 = off (default 25000)"),
+    U32("pong-timeout-ms", "heartbeat", pong_timeout_ms, 100, 600000,
+        "close when no pong within this (default 10000)"),
+
+    U32("drain-timeout-ms", "lifecycle", drain_timeout_ms, 0, 600000,
+        "time to flush clients on SIGTERM (default 10000)"),
+
+    {"jwt-secret", "auth", K_SECRET, FIELD(jwt_secret), 0, 0, 0, 0, "SECRET",
+     "HS256 key; prefer RINGCAST_JWT_SECRET (default empty: no tokens)"},
+    {"api-key", "auth", K_STRING, FIELD(api_key), 0, 0, 0, 0, "KEY",
+     "HTTP API key; prefer RINGCAST_API_KEY (default empty: API off)"},
+    {"public", "auth", K_PUBLIC, NOFIELD, 0, 0, 0, 0, "PATTERN",
+     "channel pattern anyone may join; repeatable or a comma list (default none)"},
+    {"anonymous", "auth", K_BOOL, FIELD(allow_anonymous), 0, 1, 0, 1, NULL,
+     "let tokenless clients reach public channels (default on)"},
+    {"no-anonymous", NULL, K_BOOL, FIELD(allow_anonymous), 0, 1, 0, 0, NULL, NULL},
+    {"anonymous-publish", "auth", K_BOOL, FIELD(anonymous_publish), 0, 1, 0, 1, NULL,
+     "let them publish there too (default off)"},
+    {"no-anonymous-publish", NULL, K_BOOL, FIELD(anonymous_publish), 0, 1, 0, 0, NULL, NULL},
+
+    U32("recv-buf-size", "engine", recv_buf_size, 256, 1u << 20,
+        "provided receive buffer size, 256..1048576 (default 4096)"),
+    POW2("recv-buf-count", "engine", recv_buf_count, 1, 32768,
+         "receive buffers per shard, power of 2 (default 1024)"),
+    POW2("queue-size", "engine", queue_size, 2, 1u << 24,
+         "shard/relay queue entries, power of 2 (default 65536)"),
+    U32("ring-entries", "engine", ring_entries, 8, 32768,
+        "io_uring submission queue size, 8..32768 (default 4096)"),
+};
+
+static const char *const sections[] = {"server", "limits", "heartbeat",
+                                       "lifecycle", "auth", "engine"};
+static const char *const section_titles[] = {"Server", "Limits", "Heartbeat",
+                                             "Lifecycle", "Auth", "Engine"};
+
+#define N_OPTS RC_ARRAY_LEN(opts)
+#define OPT_BASE 256 /* getopt val of opts[i] is OPT_BASE + i */
+
+struct loader {
+    rc_config *cfg;
+    char *err;
+    size_t errlen;
+    int failed;
+    const char *file; /* while reading the config file */
+    FILE *f;
+    int line;
+    int cli_public; /* a --public flag replaces the file's list */
+};
+
+__attribute__((format(printf, 2, 3))) static void fail(struct loader *L, const char *fmt, ...)
+{
+    if (L->failed)
+        return;
+    L->failed = 1;
+    if (!L->errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(L->err, L->errlen, fmt, ap);
+    va_end(ap);
+}
+
+static void *field(rc_config *cfg, const struct opt *o) { return (char *)cfg + o->off; }
+
+/* Strict decimal: digits only, no sign or spaces, no overflow. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!*s)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *const t[] = {"1", "true", "yes", "on"};
+    static const char *const f[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < RC_ARRAY_LEN(t); i++) {
+        if (strcasecmp(s, t[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(s, f[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int copy_str(char *dst, size_t size, const char *v, char *msg, size_t ml)
+{
+    size_t n = strlen(v);
+    if (n >= size) {
+        snprintf(msg, ml, "longer than %zu bytes", size - 1);
+        return -1;
+    }
+    memcpy(dst, v, n + 1);
+    return 0;
+}
+
+static int host_char_ok(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '-' || c == '_';
+}
+
+static int parse_listen(rc_config *cfg, const char *v, char *msg, size_t ml)
+{
+    char host[256];
+    const char *port_s;
+    if (v[0] == '[') {
+        const char *close = strchr(v, ']');
+        size_t hn = close ? (size_t)(close - v - 1) : 0;
+        struct in6_addr a6;
+        if (!close || close[1] != ':' || hn == 0 || hn >= sizeof(host)) {
+            snprintf(msg, ml, "expected [IPV6]:PORT, got '%.80s'", v);
+            return -1;
+        }
+        memcpy(host, v + 1, hn);
+        host[hn] = '\0';
+        if (inet_pton(AF_INET6, host, &a6) != 1) {
+            snprintf(msg, ml, "'%.80s' is not an IPv6 address", host);
+            return -1;
+        }
+        port_s = close + 2;
+    } else {
+        const char *colon = strrchr(v, ':');
+        if (!colon) {
+            snprintf(msg, ml, "expected HOST:PORT, got '%.80s'", v);
+            return -1;
+        }
+        size_t hn = (size_t)(colon - v);
+        if (hn >= sizeof(host)) {
+            snprintf(msg, ml, "host longer than %zu bytes", sizeof(host) - 1);
+            return -1;
+        }
+        memcpy(host, v, hn);
+        host[hn] = '\0';
+        for (size_t i = 0; i < hn; i++) {
+            if (!host_char_ok(host[i])) {
+                snprintf(msg, ml, "bad host '%.80s' (IPv6 goes in brackets: [::1]:8080)", host);
+                return -1;
+            }
+        }
+        if (hn == 0)
+            strcpy(host, "0.0.0.0");
+        port_s = colon + 1;
+    }
+    uint64_t port;
+    if (parse_u64(port_s, &port) < 0 || port < 1 || port > 65535) {
+        snprintf(msg, ml, "port must be 1..65535, got '%.20s'", port_s);
+        return -1;
+    }
+    strcpy(cfg->listen_host, host);
+    cfg->listen_port = (uint16_t)port;
+    return 0;
+}
+
+static int add_public(rc_config *cfg, const char *v, char *msg, size_t ml)
+{
+    const char *p = v;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        const char *e = comma ? comma : p + strlen(p);
+        while (p < e && (*p == ' ' || *p == '\t'))
+            p++;
+        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        size_t n = (size_t)(e - p);
+        if (n == 0 || n > 256) {
+            snprintf(msg, ml, "a pattern must be 1..256 bytes");
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)p[i];
+            if (c <= 0x20 || c == 0x7f) {
+                snprintf(msg, ml, "pattern '%.*s' has a space or control character",
+                         (int)RC_MIN(n, 80u), p);
+                return -1;
+            }
+        }
+        if (cfg->n_public_patterns >= RC_MAX_PUBLIC_PATTERNS) {
+            snprintf(msg, ml, "more than %d patterns", RC_MAX_PUBLIC_PATTERNS);
+            return -1;
+        }
+        cfg->public_patterns[cfg->n_public_patterns++] = rc_strndup(p, n);
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
+}
+
+static void clear_public(rc_config *cfg)
+{
+    for (int i = 0; i < cfg->n_public_patterns; i++) {
+        free(cfg->public_patterns[i]);
+        cfg->public_patterns[i] = NULL;
+    }
+    cfg->n_public_patterns = 0;
+}
+
+/* Applies value v to option o. from_flag: v is NULL for flags without a
+ * value. On error writes the reason (without the option's name) to msg. */
+static int set_value(struct loader *L, const struct opt *o, const char *v, int from_flag,
+                     char *msg, size_t ml)
+{
+    rc_config *cfg = L->cfg;
+    uint64_t n;
+    switch (o->kind) {
+    case K_U32:
+    case K_U64:
+    case K_INT:
+        if (parse_u64(v, &n) < 0 || n < o->min || n > o->max ||
+            (o->pow2 && (n & (n - 1)) != 0)) {
+            snprintf(msg, ml, "must be %s in %llu..%llu, got '%.40s'",
+                     o->pow2 ? "a power of two" : "an integer", (unsigned long long)o->min,
+                     (unsigned long long)o->max, v);
+            return -1;
+        }
+        if (o->kind == K_U32)
+            *(uint32_t *)field(cfg, o) = (uint32_t)n;
+        else if (o->kind == K_U64)
+            *(uint64_t *)field(cfg, o) = n;
+        else
+            *(int *)field(cfg, o) = (int)n;
+        return 0;
+    case K_BOOL: {
+        int b = o->bval;
+        if (!from_flag && parse_bool(v, &b) < 0) {
+            snprintf(msg, ml, "must be true or false, got '%.40s'", v);
+            return -1;
+        }
+        *(int *)field(cfg, o) = b;
+        return 0;
+    }
+    case K_LISTEN:
+        return parse_listen(cfg, v, msg, ml);
+    case K_PATH:
+        if (v[0] != '/' || strpbrk(v, "?#%")) {
+            snprintf(msg, ml, "must start with '/' and hold no '?', '#' or '%%'");
+            return -1;
+        }
+        for (const char *p = v; *p; p++) {
+            if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
+                snprintf(msg, ml, "must be visible ASCII");
+                return -1;
+            }
+        }
+        return copy_str(field(cfg, o), o->size, v, msg, ml);
+    case K_NODE_ID:
+        if (!*v) {
+            snprintf(msg, ml, "must not be empty");
+            return -1;
+        }
+        for (const char *p = v; *p; p++) {
+            if (!host_char_ok(*p) && *p != ':') {
+                snprintf(msg, ml, "may hold only A-Z a-z 0-9 . _ : -");
+                return -1;
+            }
+        }
+        return copy_str(field(cfg, o), o->size, v, msg, ml);
+    case K_LOG_LEVEL: {
+        static const char *const lv[] = {"debug", "info", "warn", "error"};
+        for (size_t i = 0; i < RC_ARRAY_LEN(lv); i++) {
+            if (strcmp(v, lv[i]) == 0) {
+                cfg->log_level = (int)i;
+                return 0;
+            }
+        }
+        snprintf(msg, ml, "must be debug, info, warn or error, got '%.40s'", v);
+        return -1;
+    }
+    case K_BACKLOG:
+        if (strcmp(v, "close") == 0) {
+            cfg->backlog_policy = RC_BACKLOG_CLOSE;
+        } else if (strcmp(v, "drop") == 0) {
+            cfg->backlog_policy = RC_BACKLOG_DROP;
+        } else {
+            snprintf(msg, ml, "must be close or drop, got '%.40s'", v);
+            return -1;
+        }
+        return 0;
+    case K_SECRET:
+        if (copy_str(field(cfg, o), o->size, v, msg, ml) < 0)
+            return -1;
+        cfg->jwt_secret_len = strlen(v);
+        return 0;
+    case K_STRING:
+        return copy_str(field(cfg, o), o->size, v, msg, ml);
+    case K_PUBLIC:
+        if (from_flag && !L->cli_public) {
+            L->cli_public = 1;
+            clear_public(cfg);
+        }
+        return add_public(cfg, v, msg, ml);
+    case K_CONFIG:
+    case K_HELP:
+    case K_VERSION:
+        break;
+    }
+    return 0;
+}
+
+static void set_defaults(rc_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    strcpy(cfg->listen_host, "127.0.0.1");
+    cfg->listen_port = 8080;
+    strcpy(cfg->ws_path, "/ws");
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->shards = (int)(cpus < 1 ? 1 : cpus > 256 ? 256 : cpus);
+    cfg->pin_threads = 1;
+
+    char host[256];
+    if (gethostname(host, sizeof(host)) != 0 || !host[0])
+        strcpy(host, "ringcast");
+    host[sizeof(host) - 1] = '\0';
+    /* Keep only characters node ids allow, and room for "-PID". */
+    size_t k = 0;
+    for (size_t i = 0; host[i] && k < 50; i++)
+        if (host_char_ok(host[i]))
+            host[k++] = host[i];
+    host[k] = '\0';
+    snprintf(cfg->node_id, sizeof(cfg->node_id), "%.50s-%ld", k ? host : "ringcast",
+             (long)getpid());
+    cfg->log_level = RC_LOG_INFO;
+
+    cfg->max_connections = 100000;
+    cfg->handshake_timeout_ms = 10000;
+    cfg->max_header_bytes = 8192;
+    cfg->max_body_bytes = 65536;
+    cfg->max_message_bytes = 65536;
+    cfg->max_channels_per_conn = 64;
+    cfg->max_channel_len = 128;
+    cfg->msg_rate = 50;
+    cfg->msg_burst = 100;
+    cfg->send_backlog_bytes = 1u << 20;
+    cfg->backlog_policy = RC_BACKLOG_CLOSE;
+    cfg->ping_interval_ms = 25000;
+    cfg->pong_timeout_ms = 10000;
+    cfg->drain_timeout_ms = 10000;
+    cfg->allow_anonymous = 1;
+    cfg->anonymous_publish = 0;
+    cfg->recv_buf_size = 4096;
+    cfg->recv_buf_count = 1024;
+    cfg->queue_size = 65536;
+    cfg->ring_entries = 4096;
+}
+
+/* ---- config file ---- */
+
+/* inih's fixed line buffer would silently split a long line in two; read
+ * the line here so that is an error with its line number instead. */
+static char *read_line(char *str, int num, void *stream)
+{
+    struct loader *L = stream;
+    if (!fgets(str, num, L->f))
+        return NULL;
+    L->line++;
+    size_t n = strlen(str);
+    if (n == (size_t)num - 1 && str[n - 1] != '\n') {
+        int c = fgetc(L->f);
+        if (c != EOF && c != '\n') {
+            while (c != EOF && c != '\n')
+                c = fgetc(L->f);
+            fail(L, "%s:%d: line longer than %d bytes", L->file, L->line, num - 3);
+            str[0] = '\0';
+        }
+    }
+    return str;
+}
+
+static int ini_key_is(const struct opt *o, const char *key)
+{
+    const char *a = o->name;
+    for (; *a && *key; a++, key++)
+        if ((*a == '-' ? '_' : *a) != *key)
+            return 0;
+    return *a == *key;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+    struct loader *L = user;
+    if (L->failed)
+        return 1; /* only the first problem is reported */
+    int known_section = 0;
+    for (size_t i = 0; i < RC_ARRAY_LEN(sections); i++)
+        known_section |= strcmp(section, sections[i]) == 0;
+    if (!section[0]) {
+        fail(L, "%s:%d: '%s' is outside any [section]", L->file, L->line, name);
+        return 0;
+    }
+    if (!known_section) {
+        fail(L, "%s:%d: unknown section [%s]", L->file, L->line, section);
+        return 0;
+    }
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const struct opt *o = &opts[i];
+        if (!o->section || !ini_key_is(o, name))
+            continue;
+        if (strcmp(o->section, section) != 0) {
+            fail(L, "%s:%d: '%s' belongs in [%s], not [%s]", L->file, L->line, name,
+                 o->section, section);
+            return 0;
+        }
+        char msg[256];
+        if (set_value(L, o, value, 0, msg, sizeof(msg)) < 0) {
+            fail(L, "%s:%d: %s: %s", L->file, L->line, name, msg);
+            return 0;
+        }
+        return 1;
+    }
+    fail(L, "%s:%d: unknown key '%s' in [%s]", L->file, L->line, name, section);
+    return 0;
+}
+
+static int load_file(struct loader *L, const char *path)
+{
+    L->f = fopen(path, "r");
+    if (!L->f) {
+        fail(L, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    L->file = path;
+    L->line = 0;
+    int rc = ini_parse_stream(read_line, L, on_key, L);
+    fclose(L->f);
+    L->f = NULL;
+    if (L->failed)
+        return -1;
+    if (rc > 0)
+        fail(L, "%s:%d: expected 'key = value' or '[section]'", path, rc);
+    else if (rc < 0)
+        fail(L, "%s: cannot read", path);
+    return L->failed ? -1 : 0;
+}
+
+/* ---- command line ---- */
+
+static void build_longopts(struct option *lo)
+{
+    for (size_t i = 0; i < N_OPTS; i++) {
+        lo[i].name = opts[i].name;
+        lo[i].has_arg = opts[i].arg ? required_argument : no_argument;
+        lo[i].flag = NULL;
+        lo[i].val = OPT_BASE + (int)i;
+    }
+    memset(&lo[N_OPTS], 0, sizeof(lo[N_OPTS]));
+}
+
+static const struct opt *find_opt(const char *name)
+{
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (strcmp(opts[i].name, name) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+/* Pass 1 finds --config, --help and --version (so the file applies before
+ * the flags wherever --config sits); pass 2 applies the other flags. Both
+ * passes use getopt_long, so "--config=F", abbreviations and values that look
+ * like flags are understood the same way. Returns 0, 1 (help/version) or -1. */
+static int scan_args(struct loader *L, int argc, char **argv, int pass, const char **config)
+{
+    struct option lo[N_OPTS + 1];
+    build_longopts(lo);
+    /* optind = 0 makes glibc reinitialise, so rc_config_load can run twice. */
+    optind = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
+        const char *arg = argv[optind - 1];
+        if (c == '?' || c == ':') {
+            if (optopt >= OPT_BASE && (size_t)(optopt - OPT_BASE) < N_OPTS)
+                fail(L, c == ':' ? "--%s needs a value" : "--%s takes no value",
+                     opts[optopt - OPT_BASE].name);
+            else if (optopt)
+                fail(L, "unknown option '-%c'", optopt);
+            else
+                fail(L, "unknown or ambiguous option '%.80s'", arg);
+            return -1;
+        }
+        const struct opt *o = c == 'h' ? find_opt("help") : &opts[c - OPT_BASE];
+        if (pass == 1) {
+            if (o->kind == K_HELP) {
+                rc_config_usage(stdout);
+                return 1;
+            }
+            if (o->kind == K_VERSION) {
+                printf("ringcast " RC_VERSION "\n");
+                return 1;
+            }
+            if (o->kind == K_CONFIG) {
+                if (*config) {
+                    fail(L, "--config given twice");
+                    return -1;
+                }
+                *config = optarg;
+            }
+            continue;
+        }
+        if (o->kind == K_CONFIG || o->kind == K_HELP || o->kind == K_VERSION)
+            continue;
+        char msg[256];
+        if (set_value(L, o, optarg, 1, msg, sizeof(msg)) < 0) {
+            fail(L, "--%s: %s", o->name, msg);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fail(L, "unexpected argument '%.80s'", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+static int apply_env(struct loader *L)
+{
+    /* An empty variable counts as unset: "VAR=" in a unit file or compose
+     * file usually means "not configured", not "turn authentication off". */
+    const char *v = getenv("RINGCAST_JWT_SECRET");
+    char msg[256];
+    if (v && *v && set_value(L, find_opt("jwt-secret"), v, 0, msg, sizeof(msg)) < 0) {
+        fail(L, "RINGCAST_JWT_SECRET: %s", msg);
+        return -1;
+    }
+    v = getenv("RINGCAST_API_KEY");
+    if (v && *v && set_value(L, find_opt("api-key"), v, 0, msg, sizeof(msg)) < 0) {
+        fail(L, "RINGCAST_API_KEY: %s", msg);
+        return -1;
+    }
+    return 0;
+}
+
+int rc_config_load(rc_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    struct loader L = {.cfg = cfg, .err = err, .errlen = errlen};
+    const char *config = NULL;
+    if (errlen)
+        err[0] = '\0';
+    set_defaults(cfg);
+
+    int rc = argc > 1 ? scan_args(&L, argc, argv, 1, &config) : 0;
+    if (rc == 0 && config)
+        rc = load_file(&L, config);
+    if (rc == 0 && argc > 1)
+        rc = scan_args(&L, argc, argv, 2, &config);
+    if (rc == 0)
+        rc = apply_env(&L);
+    if (rc != 0)
+        clear_public(cfg); /* nothing for the caller to free */
+    return rc;
+}
+
+void rc_config_free(rc_config *cfg) { clear_public(cfg); }
+
+void rc_config_usage(FILE *f)
+{
+    fprintf(f, "usage: ringcast [OPTION]...\n"
+               "ringcast " RC_VERSION ", a WebSocket edge engine.\n"
+               "Precedence: defaults < --config FILE < flags < environment\n"
+               "(RINGCAST_JWT_SECRET, RINGCAST_API_KEY). In the file, [section] key = value\n"
+               "with the flag's name minus '--' and '-' as '_', e.g. max_conns_per_ip = 10;\n"
+               "booleans are true/false.\n");
+    for (size_t s = 0; s <= RC_ARRAY_LEN(sections); s++) {
+        const char *sec = s ? sections[s - 1] : NULL;
+        fprintf(f, "\n%s", s ? section_titles[s - 1] : "General");
+        if (sec)
+            fprintf(f, " [%s]", sec);
+        fputs(":\n", f);
+        for (size_t i = 0; i < N_OPTS; i++) {
+            const struct opt *o = &opts[i];
+            if (!o->help || (sec ? !o->section || strcmp(o->section, sec) : !!o->section))
+                continue;
+            char lhs[64];
+            if (o->kind == K_BOOL)
+                snprintf(lhs, sizeof(lhs), "--[no-]%s", o->name);
+            else
+                snprintf(lhs, sizeof(lhs), "--%s%s%s", o->name, o->arg ? " " : "",
+                         o->arg ? o->arg : "");
+            fprintf(f, "  %-30s %s\n", lhs, o->help);
+        }
+    }
+}

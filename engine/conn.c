@@ -1,0 +1,501 @@
+/* A connection's life after accept: its send queue (at most one send in
+ * flight; frames that queue meanwhile leave together in the next one), its
+ * WebSocket session, heartbeats, and the way it ends. */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "engine/log.h"
+#include "engine/shard.h"
+#include "ws/frame.h"
+#include "ws/proto.h"
+
+static void mark_dirty(rc_shard *s, rc_conn *c)
+{
+    if (c->flags & (RC_CF_DIRTY | RC_CF_SEND))
+        return; /* a send in flight flushes the rest when it completes */
+    c->flags |= RC_CF_DIRTY;
+    rc_idlist_push(&s->dirty, &s->ndirty, &s->cap_dirty, rc_conn_id(s, c));
+}
+
+static void backlog_add(rc_shard *s, rc_outq *q, int64_t delta)
+{
+    q->bytes = (uint64_t)((int64_t)q->bytes + delta);
+    s->backlog_total = (uint64_t)((int64_t)s->backlog_total + delta);
+    rc_counter_set(&s->stats.backlog_bytes, s->backlog_total);
+}
+
+static rc_outq *outq_of(rc_conn *c)
+{
+    if (!c->out) {
+        rc_outq *q = rc_calloc(1, sizeof(*q));
+        q->cap = 16;
+        q->items = rc_malloc(q->cap * sizeof(rc_obuf *));
+        c->out = q;
+    }
+    return c->out;
+}
+
+static void outq_push(rc_outq *q, rc_obuf *b)
+{
+    if (q->n == q->cap) {
+        uint32_t ncap = q->cap * 2;
+        rc_obuf **ni = rc_malloc(ncap * sizeof(*ni));
+        for (uint32_t i = 0; i < q->n; i++)
+            ni[i] = q->items[(q->head + i) & (q->cap - 1)];
+        free(q->items);
+        q->items = ni;
+        q->cap = ncap;
+        q->head = 0;
+    }
+    q->items[(q->head + q->n) & (q->cap - 1)] = b;
+    q->n++;
+}
+
+static void outq_free(rc_shard *s, rc_conn *c)
+{
+    rc_outq *q = c->out;
+    if (!q)
+        return;
+    for (uint32_t i = 0; i < q->n; i++)
+        rc_obuf_put(q->items[(q->head + i) & (q->cap - 1)]);
+    backlog_add(s, q, -(int64_t)q->bytes);
+    free(q->items);
+    free(q);
+    c->out = NULL;
+}
+
+/* Drops queued channel messages that have not started to go out: used when a
+ * close frame must not wait behind them. */
+static void outq_drop_data(rc_shard *s, rc_conn *c)
+{
+    rc_outq *q = c->out;
+    if (!q)
+        return;
+    /* Items covered by the send in flight, and a partly sent head, stay. */
+    uint32_t keep = q->inflight > 0 ? q->inflight : (q->off ? 1 : 0);
+    uint32_t w = keep;
+    for (uint32_t i = keep; i < q->n; i++) {
+        rc_obuf *b = q->items[(q->head + i) & (q->cap - 1)];
+        if (b->kind == RC_OBUF_DATA) {
+            backlog_add(s, q, -(int64_t)b->len);
+            rc_obuf_put(b);
+        } else {
+            q->items[(q->head + w++) & (q->cap - 1)] = b;
+        }
+    }
+    q->n = w;
+}
+
+int rc_conn_send(rc_shard *s, rc_conn *c, rc_obuf *b)
+{
+    if (c->state != RC_CONN_OPEN && !(c->state == RC_CONN_HTTP && b->kind == RC_OBUF_CTRL)) {
+        rc_obuf_put(b);
+        return -1;
+    }
+    rc_outq *q = outq_of(c);
+    uint64_t limit = s->cfg->send_backlog_bytes;
+    if (q->bytes + b->len > limit && c->state == RC_CONN_OPEN) {
+        if (b->kind == RC_OBUF_DATA && s->cfg->backlog_policy == RC_BACKLOG_DROP) {
+            q->dropped++;
+            rc_counter_inc(&s->stats.backlog_drops);
+            rc_obuf_put(b);
+            return -1;
+        }
+        /* Replies and control frames are never dropped, but a client that
+         * will not read them is not allowed to grow them without end. */
+        if (b->kind == RC_OBUF_DATA || q->bytes + b->len > 2 * limit) {
+            rc_obuf_put(b);
+            rc_counter_inc(&s->stats.backlog_closes);
+            rc_conn_close(s, c, RC_CLOSE_POLICY,
+                          "send backlog exceeded: the client reads too slowly");
+            return -1;
+        }
+    }
+    outq_push(q, b);
+    backlog_add(s, q, b->len);
+    rc_counter_inc(&s->stats.msgs_out);
+    mark_dirty(s, c);
+    return 0;
+}
+
+void rc_conn_send_text(rc_shard *s, rc_conn *c, const char *json, size_t len)
+{
+    rc_conn_send(s, c, rc_obuf_frame(RC_OBUF_REPLY, RC_WS_OP_TEXT, json, len));
+}
+
+void rc_conn_send_error(rc_shard *s, rc_conn *c, rc_str id, int code, const char *msg,
+                        rc_str channel)
+{
+    char buf[1024];
+    rc_counter_inc(&s->stats.proto_errors[code < RC_PERR__COUNT ? code : RC_PERR_INTERNAL]);
+    ssize_t n = rc_proto_error(buf, sizeof(buf), id, code, msg, channel);
+    if (n > 0)
+        rc_conn_send_text(s, c, buf, (size_t)n);
+}
+
+void rc_conn_flush(rc_shard *s, rc_conn *c)
+{
+    rc_outq *q = c->out;
+    if (!q || q->n == 0 || (c->flags & RC_CF_SEND) || c->state == RC_CONN_DEAD ||
+        c->state == RC_CONN_FREE)
+        return;
+    uint32_t k = RC_MIN(q->n, (uint32_t)RC_SEND_IOV);
+    for (uint32_t i = 0; i < k; i++) {
+        rc_obuf *b = q->items[(q->head + i) & (q->cap - 1)];
+        uint32_t off = i == 0 ? q->off : 0;
+        q->iov[i].iov_base = (void *)(b->data + off);
+        q->iov[i].iov_len = b->len - off;
+    }
+    memset(&q->mh, 0, sizeof(q->mh));
+    q->mh.msg_iov = q->iov;
+    q->mh.msg_iovlen = k;
+    q->inflight = k;
+    struct io_uring_sqe *sqe = rc_ring_sqe(&s->ring);
+    io_uring_prep_sendmsg(sqe, (int)rc_conn_id(s, c), &q->mh, MSG_NOSIGNAL);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, rc_ud(RC_UOP_SEND, c->gen, rc_conn_id(s, c)));
+    c->flags |= RC_CF_SEND;
+    rc_counter_inc(&s->stats.sends);
+}
+
+static void shutdown_write(rc_shard *s, rc_conn *c)
+{
+    struct io_uring_sqe *sqe = rc_ring_sqe(&s->ring);
+    io_uring_prep_shutdown(sqe, (int)rc_conn_id(s, c), SHUT_WR);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, rc_ud(RC_UOP_SHUTDOWN, c->gen, rc_conn_id(s, c)));
+}
+
+void rc_conn_sent(rc_shard *s, rc_conn *c, int res)
+{
+    c->flags &= (uint8_t)~RC_CF_SEND;
+    rc_outq *q = c->out;
+    if (res < 0 || !q) {
+        if (c->state != RC_CONN_DEAD)
+            rc_conn_abort(s, c);
+        rc_conn_maybe_reap(s, c);
+        return;
+    }
+    rc_counter_add(&s->stats.bytes_out, (uint64_t)res);
+    size_t left = (size_t)res;
+    q->inflight = 0;
+    while (left && q->n) {
+        rc_obuf *b = q->items[q->head];
+        size_t rest = b->len - q->off;
+        if (left < rest) { /* a short send: the rest goes in the next one */
+            q->off += (uint32_t)left;
+            backlog_add(s, q, -(int64_t)left);
+            left = 0;
+            break;
+        }
+        left -= rest;
+        backlog_add(s, q, -(int64_t)rest);
+        q->off = 0;
+        q->head = (q->head + 1) & (q->cap - 1);
+        q->n--;
+        rc_obuf_put(b);
+    }
+    if (c->state == RC_CONN_DEAD) {
+        rc_conn_maybe_reap(s, c);
+        return;
+    }
+    if (q->n == 0 && q->dropped && c->state == RC_CONN_OPEN) {
+        char msg[128];
+        snprintf(msg, sizeof(msg),
+                 "%u messages to you were dropped because you read too slowly", q->dropped);
+        q->dropped = 0;
+        rc_conn_send_error(s, c, RC_STR_NULL, RC_PERR_MESSAGES_DROPPED, msg, RC_STR_NULL);
+    }
+    if (q->n) {
+        rc_conn_flush(s, c);
+        return;
+    }
+    outq_free(s, c);
+    if (c->state == RC_CONN_CLOSING) {
+        /* Our last bytes are out: half-close and wait briefly for the
+         * client's EOF, so that its close frame is read, not reset. */
+        c->state = RC_CONN_LINGER;
+        shutdown_write(s, c);
+        rc_conn_timer(s, c, 2000);
+    }
+}
+
+static void count_close(rc_shard *s, uint16_t code)
+{
+    rc_counter_inc(&s->stats.closes[rc_metrics_close_index(code)]);
+}
+
+/* Queues a close frame built from payload and moves to CLOSING. */
+static void close_with_payload(rc_shard *s, rc_conn *c, const uint8_t *payload, size_t len)
+{
+    outq_drop_data(s, c);
+    rc_obuf *b = rc_obuf_frame(RC_OBUF_CTRL, RC_WS_OP_CLOSE, payload, len);
+    rc_conn_send(s, c, b);
+    c->state = RC_CONN_CLOSING;
+    /* A client that does not read will never take the close frame. */
+    rc_conn_timer(s, c, 5000);
+    if (c->flags & RC_CF_WS) {
+        c->flags &= (uint8_t)~RC_CF_WS;
+        rc_counter_set(&s->stats.ws_open, rc_counter_get(&s->stats.ws_open) - 1);
+    }
+    rc_chan_leave_all(s, c);
+}
+
+void rc_conn_close(rc_shard *s, rc_conn *c, uint16_t code, const char *reason)
+{
+    if (c->state == RC_CONN_HTTP) {
+        rc_conn_abort(s, c);
+        return;
+    }
+    if (c->state != RC_CONN_OPEN)
+        return;
+    uint8_t frame[128];
+    /* A close payload is at most 125 bytes, so its header is 2 bytes. */
+    size_t n = rc_ws_close_frame(frame, code, reason);
+    count_close(s, code);
+    rc_debug("shard=%d conn=%u close code=%u reason=\"%s\"", s->id, rc_conn_id(s, c), code,
+             reason ? reason : "");
+    close_with_payload(s, c, frame + 2, n - 2);
+}
+
+void rc_conn_abort(rc_shard *s, rc_conn *c)
+{
+    if (c->state == RC_CONN_FREE || c->state == RC_CONN_DEAD)
+        return;
+    if (c->flags & RC_CF_WS) {
+        c->flags &= (uint8_t)~RC_CF_WS;
+        rc_counter_set(&s->stats.ws_open, rc_counter_get(&s->stats.ws_open) - 1);
+    }
+    c->state = RC_CONN_DEAD;
+    rc_chan_leave_all(s, c);
+    rc_wheel_del(&s->wheel, rc_conn_id(s, c));
+    if (c->flags & (RC_CF_RECV | RC_CF_SEND)) {
+        struct io_uring_sqe *sqe = rc_ring_sqe(&s->ring);
+        io_uring_prep_cancel_fd(sqe, (int)rc_conn_id(s, c),
+                                IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+        io_uring_sqe_set_data64(sqe, rc_ud(RC_UOP_CANCEL, c->gen, rc_conn_id(s, c)));
+    }
+    rc_conn_maybe_reap(s, c);
+}
+
+void rc_conn_maybe_reap(rc_shard *s, rc_conn *c)
+{
+    if (c->state != RC_CONN_DEAD || (c->flags & (RC_CF_RECV | RC_CF_SEND | RC_CF_REAP)))
+        return;
+    c->flags |= RC_CF_REAP;
+    rc_idlist_push(&s->reap, &s->nreap, &s->cap_reap, rc_conn_id(s, c));
+}
+
+static void drop_sess(rc_shard *s, rc_conn *c)
+{
+    if (!c->sess)
+        return;
+    if (c->flags & RC_CF_WSSESS) {
+        rc_ws_discard(&s->ws_pool, c->sess);
+        rc_counter_set(&s->stats.ws_sessions, s->ws_pool.in_use);
+    } else {
+        free(c->sess);
+    }
+    c->sess = NULL;
+    c->flags &= (uint8_t)~RC_CF_WSSESS;
+}
+
+void rc_conn_release(rc_shard *s, rc_conn *c)
+{
+    if (c->state != RC_CONN_DEAD)
+        return;
+    uint32_t id = rc_conn_id(s, c);
+    rc_chan_leave_all(s, c);
+    drop_sess(s, c);
+    rc_wheel_del(&s->wheel, id);
+    outq_free(s, c);
+    free(c->auth);
+    free(c->chans);
+    rc_shard_addr_release(s, c);
+    uint16_t gen = (uint16_t)(c->gen + 1);
+    memset(c, 0, sizeof(*c));
+    c->gen = gen;
+    c->state = RC_CONN_FREE;
+    s->open--;
+    rc_counter_set(&s->stats.conns_open, s->open);
+    struct io_uring_sqe *sqe = rc_ring_sqe(&s->ring);
+    io_uring_prep_close_direct(sqe, id);
+    io_uring_sqe_set_data64(sqe, rc_ud(RC_UOP_CLOSE, gen, id));
+}
+
+/* ---- WebSocket input ------------------------------------------------------ */
+
+void rc_conn_ws_input(rc_shard *s, rc_conn *c, const uint8_t *data, size_t len)
+{
+    if (!c->sess) {
+        c->sess = rc_ws_get(&s->ws_pool);
+        c->flags |= RC_CF_WSSESS;
+    }
+    s->feeding = c;
+    int r = rc_ws_feed(&s->ws_pool, c->sess, s, data, len);
+    s->feeding = NULL;
+    if (c->state != RC_CONN_OPEN || r == RC_WS_DONE) {
+        drop_sess(s, c);
+    } else if (r == RC_WS_IDLE) {
+        rc_ws_put(&s->ws_pool, c->sess);
+        c->sess = NULL;
+        c->flags &= (uint8_t)~RC_CF_WSSESS;
+    }
+    rc_counter_set(&s->stats.ws_sessions, s->ws_pool.in_use);
+}
+
+/* Refills the message bucket; 1 when a message may pass. */
+static int rate_take(rc_shard *s, rc_conn *c)
+{
+    uint32_t rate = s->cfg->msg_rate;
+    if (!rate)
+        return 1;
+    uint32_t add = (uint32_t)(((uint64_t)(s->now_tick - c->rate_tick) * rate * RC_TICK_MS) / 1000);
+    if (add) {
+        c->tokens = (uint16_t)RC_MIN((uint32_t)s->cfg->msg_burst, (uint32_t)c->tokens + add);
+        c->rate_tick = s->now_tick;
+    }
+    if (!c->tokens)
+        return 0;
+    c->tokens--;
+    return 1;
+}
+
+static void hook_text(void *ctx, const uint8_t *msg, size_t len)
+{
+    rc_shard *s = ctx;
+    rc_conn *c = s->feeding;
+    if (c->state != RC_CONN_OPEN)
+        return;
+    rc_counter_inc(&s->stats.msgs_in);
+    if (!rate_take(s, c)) {
+        rc_conn_send_error(s, c, RC_STR_NULL, RC_PERR_RATE_LIMITED,
+                           "message rate limit exceeded: message dropped", RC_STR_NULL);
+        return;
+    }
+    rc_chan_handle(s, c, msg, len);
+}
+
+static void hook_binary(void *ctx, const uint8_t *msg, size_t len)
+{
+    rc_shard *s = ctx;
+    rc_conn *c = s->feeding;
+    if (c->state != RC_CONN_OPEN)
+        return;
+    rc_counter_inc(&s->stats.msgs_in);
+    rc_conn_send_error(s, c, RC_STR_NULL, RC_PERR_BINARY,
+                       "binary messages are not part of the protocol: send JSON text",
+                       RC_STR_NULL);
+}
+
+static void hook_pong(void *ctx)
+{
+    rc_shard *s = ctx;
+    s->feeding->flags &= (uint8_t)~RC_CF_PING;
+}
+
+static void hook_ctrl(void *ctx, int opcode, const uint8_t *payload, size_t len, int peer_closed)
+{
+    rc_shard *s = ctx;
+    rc_conn *c = s->feeding;
+    if (c->state != RC_CONN_OPEN)
+        return;
+    if (opcode == RC_WS_OP_PONG) {
+        rc_conn_send(s, c, rc_obuf_frame(RC_OBUF_CTRL, RC_WS_OP_PONG, payload, len));
+        return;
+    }
+    if (opcode != RC_WS_OP_CLOSE)
+        return;
+    if (peer_closed) {
+        /* The client said goodbye: echo its code (RFC 6455 5.5.1). */
+        uint16_t code = len >= 2 ? (uint16_t)((payload[0] << 8) | payload[1]) : 0;
+        count_close(s, code ? code : RC_CLOSE_NORMAL);
+        close_with_payload(s, c, payload, len >= 2 ? 2 : 0);
+        return;
+    }
+    /* wslay found an error; say which, with a reason the client can read. */
+    uint16_t code = len >= 2 ? (uint16_t)((payload[0] << 8) | payload[1]) : RC_CLOSE_PROTOCOL;
+    char reason[96];
+    switch (code) {
+    case RC_CLOSE_BAD_DATA:
+        snprintf(reason, sizeof(reason), "invalid UTF-8 in a text message");
+        break;
+    case RC_CLOSE_TOO_BIG:
+        snprintf(reason, sizeof(reason), "message too big: the limit is %u bytes",
+                 s->cfg->max_message_bytes);
+        break;
+    default:
+        code = RC_CLOSE_PROTOCOL;
+        snprintf(reason, sizeof(reason), "protocol error");
+        break;
+    }
+    rc_conn_close(s, c, code, reason);
+}
+
+const rc_ws_hooks rc_conn_ws_hooks = {
+    .text = hook_text,
+    .binary = hook_binary,
+    .pong = hook_pong,
+    .ctrl = hook_ctrl,
+};
+
+/* ---- heartbeats and token expiry ------------------------------------------ */
+
+/* Sets the timer for the next thing due on an open connection. */
+static void schedule(rc_shard *s, rc_conn *c)
+{
+    uint64_t ms = UINT64_MAX;
+    uint32_t interval = s->cfg->ping_interval_ms;
+    if (interval) {
+        uint64_t idle = (uint64_t)(s->now_tick - c->last_rx) * RC_TICK_MS;
+        ms = (c->flags & RC_CF_PING) ? s->cfg->pong_timeout_ms
+                                     : (idle >= interval ? RC_TICK_MS : interval - idle);
+    }
+    if (c->auth && c->auth->exp) {
+        int64_t left = (c->auth->exp - rc_wall_s()) * 1000;
+        ms = RC_MIN(ms, (uint64_t)RC_MAX(left, (int64_t)RC_TICK_MS));
+    }
+    if (ms == UINT64_MAX)
+        rc_wheel_del(&s->wheel, rc_conn_id(s, c));
+    else
+        rc_conn_timer(s, c, (uint32_t)RC_MIN(ms, (uint64_t)UINT32_MAX / 2));
+}
+
+void rc_conn_on_timer(rc_shard *s, rc_conn *c)
+{
+    if (c->auth && c->auth->exp && rc_wall_s() >= c->auth->exp) {
+        rc_counter_inc(&s->stats.token_expiries);
+        rc_conn_close(s, c, RC_CLOSE_TOKEN_EXPIRED, "token expired: reconnect with a new token");
+        return;
+    }
+    uint32_t interval = s->cfg->ping_interval_ms;
+    if (interval) {
+        uint64_t idle = (uint64_t)(s->now_tick - c->last_rx) * RC_TICK_MS;
+        if (c->flags & RC_CF_PING) {
+            if (idle >= s->cfg->pong_timeout_ms) {
+                rc_counter_inc(&s->stats.heartbeat_timeouts);
+                rc_conn_close(s, c, RC_CLOSE_HEARTBEAT, "heartbeat timeout: no pong");
+                return;
+            }
+            c->flags &= (uint8_t)~RC_CF_PING; /* it spoke since: alive */
+        } else if (idle >= interval) {
+            rc_conn_send(s, c, rc_obuf_frame(RC_OBUF_CTRL, RC_WS_OP_PING, "rc", 2));
+            rc_counter_inc(&s->stats.pings_sent);
+            c->flags |= RC_CF_PING;
+        }
+    }
+    schedule(s, c);
+}
+
+/* Called by the HTTP side once the 101 is queued. */
+void rc_conn_opened(rc_shard *s, rc_conn *c)
+{
+    c->state = RC_CONN_OPEN;
+    c->flags |= RC_CF_WS;
+    c->tokens = (uint16_t)RC_MIN(s->cfg->msg_burst, 65535u);
+    c->rate_tick = s->now_tick;
+    c->last_rx = s->now_tick;
+    rc_counter_set(&s->stats.ws_open, rc_counter_get(&s->stats.ws_open) + 1);
+    schedule(s, c);
+}

@@ -1,0 +1,323 @@
+/* The HTTP side of the listener port: every connection starts here. A
+ * request to the WebSocket path with an upgrade becomes a WebSocket
+ * connection; /healthz, /readyz, /metrics and POST /api/publish are answered
+ * and the connection closed (Connection: close keeps this side simple). */
+#include <string.h>
+#include <strings.h>
+
+#include "engine/log.h"
+#include "engine/shard.h"
+#include "net/http.h"
+#include "ws/frame.h"
+#include "ws/handshake.h"
+#include "ws/proto.h"
+
+
+static int str_is(rc_str a, const char *b)
+{
+    size_t n = strlen(b);
+    return a.n == n && memcmp(a.p, b, n) == 0;
+}
+
+void rc_http_reply(rc_shard *s, rc_conn *c, int status, const char *content_type,
+                   const char *body, size_t len, const char *extra)
+{
+    if (c->state != RC_CONN_HTTP)
+        return;
+    size_t cap = len + 512 + (extra ? strlen(extra) : 0);
+    char *buf = rc_malloc(cap);
+    int n = rc_http_response(buf, cap, status, content_type, extra, body, len);
+    rc_assert(n > 0);
+    rc_conn_send(s, c, rc_obuf_raw(buf, (size_t)n));
+    free(buf);
+    free(c->sess);
+    c->sess = NULL;
+    c->state = RC_CONN_CLOSING;
+    rc_conn_timer(s, c, 5000);
+}
+
+static void reply_text(rc_shard *s, rc_conn *c, int status, const char *text, const char *extra)
+{
+    rc_http_reply(s, c, status, "text/plain; charset=utf-8", text, strlen(text), extra);
+}
+
+/* A refused handshake: the status, a reason in the body, and a count. */
+static void refuse(rc_shard *s, rc_conn *c, int outcome, int status, const char *why)
+{
+    char body[256];
+    snprintf(body, sizeof(body), "%s\n", why);
+    rc_counter_inc(&s->stats.handshakes[outcome]);
+    rc_debug("shard=%d conn=%u handshake refused status=%d reason=\"%s\"", s->id,
+             rc_conn_id(s, c), status, why);
+    reply_text(s, c, status, body,
+               status == 426 ? "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+               : status == 401 ? "WWW-Authenticate: Bearer\r\n"
+                               : NULL);
+}
+
+static int outcome_of_status(int status)
+{
+    switch (status) {
+    case 401: return RC_HS_UNAUTHORIZED;
+    case 403: return RC_HS_FORBIDDEN;
+    case 404: return RC_HS_NOT_FOUND;
+    case 426: return RC_HS_UPGRADE_REQUIRED;
+    case 431: return RC_HS_TOO_LARGE;
+    case 505: return RC_HS_VERSION;
+    default: return RC_HS_BAD_REQUEST;
+    }
+}
+
+/* Finds the token in ?token=, Authorization: Bearer, or the subprotocol
+ * offer. Returns 1 and copies it into tok, 0 when there is none, -1 when one
+ * is there but unusable. */
+static int find_token(const rc_http_req *req, char *tok, size_t cap, rc_str *selected)
+{
+    *selected = RC_STR_NULL;
+    rc_str pt;
+    int have_proto = req->ws_protocol.p && rc_ws_protocol_token(req->ws_protocol, &pt, selected);
+    int q = rc_http_query_param(req->query, "token", tok, cap);
+    if (q >= 0)
+        return q > 0 ? 1 : -1;
+    if (q == -2)
+        return -1;
+    if (req->authorization.p) {
+        rc_str a = req->authorization;
+        if (a.n > 7 && strncasecmp(a.p, "Bearer ", 7) == 0) {
+            a.p += 7;
+            a.n -= 7;
+            while (a.n && *a.p == ' ')
+                a.p++, a.n--;
+            if (a.n == 0 || a.n >= cap)
+                return -1;
+            memcpy(tok, a.p, a.n);
+            tok[a.n] = '\0';
+            return 1;
+        }
+        return -1;
+    }
+    if (have_proto) {
+        if (pt.n == 0 || pt.n >= cap)
+            return -1;
+        memcpy(tok, pt.p, pt.n);
+        tok[pt.n] = '\0';
+        return 1;
+    }
+    return 0;
+}
+
+static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb)
+{
+    const char *why;
+    int status = rc_ws_check_upgrade(req, &why);
+    if (status) {
+        refuse(s, c, outcome_of_status(status), status, why);
+        return;
+    }
+    char *tok = rc_malloc(RC_JWT_MAX_LEN + 1);
+    rc_str selected;
+    int t = find_token(req, tok, RC_JWT_MAX_LEN + 1, &selected);
+    rc_auth *auth = NULL;
+    if (t < 0) {
+        free(tok);
+        refuse(s, c, RC_HS_UNAUTHORIZED, 401, "malformed token");
+        return;
+    }
+    if (t > 0) {
+        int e = s->cfg->jwt_secret_len == 0
+                    ? RC_JWT_NO_SECRET
+                    : rc_jwt_verify(tok, strlen(tok), (const uint8_t *)s->cfg->jwt_secret,
+                                    s->cfg->jwt_secret_len, rc_wall_s(), &auth);
+        free(tok);
+        if (e != RC_JWT_OK) {
+            refuse(s, c, RC_HS_UNAUTHORIZED, 401, rc_jwt_strerror(e));
+            return;
+        }
+    } else {
+        free(tok);
+        if (!s->cfg->allow_anonymous) {
+            refuse(s, c, RC_HS_UNAUTHORIZED, 401, "a token is required");
+            return;
+        }
+    }
+    char accept[29];
+    if (rc_ws_accept_key(req->ws_key, accept) < 0) {
+        free(auth);
+        refuse(s, c, RC_HS_BAD_REQUEST, 400, "invalid Sec-WebSocket-Key");
+        return;
+    }
+    char resp[512];
+    int n = rc_ws_response_101(resp, sizeof(resp), accept, selected);
+    if (n < 0) {
+        free(auth);
+        refuse(s, c, RC_HS_BAD_REQUEST, 400, "subprotocol too long");
+        return;
+    }
+    rc_conn_send(s, c, rc_obuf_raw(resp, (size_t)n));
+    rc_counter_inc(&s->stats.handshakes[RC_HS_OK]);
+    c->auth = auth;
+    /* Bytes the client sent right behind its request are WebSocket frames. */
+    size_t extra = hb->len - req->head_len;
+    uint8_t *rest = extra ? rc_malloc(extra) : NULL;
+    if (extra)
+        memcpy(rest, hb->buf + req->head_len, extra);
+    free(hb);
+    c->sess = NULL;
+    rc_conn_opened(s, c);
+    char w[512];
+    ssize_t wl = rc_proto_welcome(w, sizeof(w), s->cfg->node_id, s->id,
+                                  ((uint64_t)s->id << 32) | rc_conn_id(s, c),
+                                  auth ? rc_auth_user(auth) : NULL, s->cfg->ping_interval_ms,
+                                  s->cfg->max_message_bytes);
+    if (wl > 0)
+        rc_conn_send_text(s, c, w, (size_t)wl);
+    if (extra) {
+        rc_conn_ws_input(s, c, rest, extra);
+        free(rest);
+    }
+}
+
+static int api_key_ok(const rc_shard *s, const rc_http_req *req)
+{
+    rc_str k = req->x_api_key;
+    if (!k.p && req->authorization.p && req->authorization.n > 7 &&
+        strncasecmp(req->authorization.p, "Bearer ", 7) == 0) {
+        k.p = req->authorization.p + 7;
+        k.n = req->authorization.n - 7;
+    }
+    return k.p && rc_ct_equal(k.p, k.n, s->cfg->api_key, strlen(s->cfg->api_key));
+}
+
+static void api_publish(rc_shard *s, rc_conn *c, const rc_http_req *req, const char *body)
+{
+    const char *why = "bad request";
+    rc_proto_req pr;
+    int e = rc_proto_parse_publish_body(body, (size_t)req->content_length,
+                                        s->cfg->max_channel_len, &pr, &why);
+    char out[512];
+    if (e != RC_PERR_NONE) {
+        ssize_t n = rc_proto_error(out, sizeof(out), RC_STR_NULL, e, why, RC_STR_NULL);
+        rc_http_reply(s, c, 400, "application/json", out, (size_t)n, NULL);
+        return;
+    }
+    rc_pub *p = rc_pub_new(s->id, (rc_str){pr.channel, pr.channel_len},
+                           (rc_str){pr.event, pr.event_len}, pr.data);
+    if (rc_shard_to_relay(s, RC_Q_PUBLISH, p, 1) < 0) {
+        free(p);
+        ssize_t n = rc_proto_error(out, sizeof(out), RC_STR_NULL, RC_PERR_OVERLOADED,
+                                   "server busy: publish again shortly", RC_STR_NULL);
+        rc_http_reply(s, c, 503, "application/json", out, (size_t)n, "Retry-After: 1\r\n");
+        return;
+    }
+    rc_counter_inc(&s->stats.publishes);
+    ssize_t n = rc_proto_reply(out, sizeof(out), "published", RC_STR_NULL,
+                               (rc_str){pr.channel, pr.channel_len}, -1);
+    rc_http_reply(s, c, 202, "application/json", out, (size_t)n, NULL);
+}
+
+static void route(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb)
+{
+    int get = str_is(req->method, "GET") || str_is(req->method, "HEAD");
+    if (str_is(req->path, s->cfg->ws_path)) {
+        if (req->upgrade.p || req->ws_key.p) {
+            upgrade(s, c, req, hb);
+            return;
+        }
+        rc_counter_inc(&s->stats.http_requests);
+        refuse(s, c, RC_HS_UPGRADE_REQUIRED, 426,
+               "this is a WebSocket endpoint: connect with a WebSocket client");
+        return;
+    }
+    rc_counter_inc(&s->stats.http_requests);
+    int draining = rc_flag_get(&s->node->draining);
+    if (str_is(req->path, "/healthz") && get) {
+        reply_text(s, c, 200, "ok\n", NULL);
+    } else if (str_is(req->path, "/readyz") && get) {
+        reply_text(s, c, draining ? 503 : 200, draining ? "draining\n" : "ready\n", NULL);
+    } else if (str_is(req->path, "/metrics") && get) {
+        size_t len;
+        char *m = rc_metrics_render(s->node, &len);
+        rc_http_reply(s, c, 200, "text/plain; version=0.0.4; charset=utf-8", m, len, NULL);
+        free(m);
+    } else if (str_is(req->path, "/api/publish")) {
+        if (!str_is(req->method, "POST"))
+            reply_text(s, c, 405, "use POST\n", "Allow: POST\r\n");
+        else if (!s->cfg->api_key[0])
+            reply_text(s, c, 403, "the HTTP API is disabled: set an API key\n", NULL);
+        else if (!api_key_ok(s, req))
+            reply_text(s, c, 401, "missing or wrong API key\n", "WWW-Authenticate: Bearer\r\n");
+        else if (req->content_length < 0)
+            reply_text(s, c, 411, "Content-Length required\n", NULL);
+        else
+            api_publish(s, c, req, hb->buf + req->head_len);
+    } else if (str_is(req->path, "/healthz") || str_is(req->path, "/readyz") ||
+               str_is(req->path, "/metrics")) {
+        reply_text(s, c, 405, "use GET\n", "Allow: GET\r\n");
+    } else {
+        reply_text(s, c, 404, "not found\n", NULL);
+    }
+}
+
+void rc_http_input(rc_shard *s, rc_conn *c, const uint8_t *data, size_t len)
+{
+    rc_httpbuf *hb = c->sess;
+    size_t limit = (size_t)s->cfg->max_header_bytes + s->cfg->max_body_bytes;
+    if (!hb) {
+        uint32_t cap = RC_MIN(s->cfg->max_header_bytes, 2048u);
+        hb = rc_malloc(sizeof(*hb) + cap);
+        hb->len = 0;
+        hb->cap = cap;
+        c->sess = hb;
+    }
+    /* Past head + body limits nothing more is kept: the parser or the
+     * Content-Length check refuses the request before it would matter. */
+    if (hb->len + len > limit)
+        len = limit - hb->len;
+    if (hb->len + len > hb->cap) {
+        size_t ncap = RC_MIN(limit, RC_MAX((size_t)hb->cap * 2, hb->len + len));
+        hb = rc_realloc(hb, sizeof(*hb) + ncap);
+        hb->cap = (uint32_t)ncap;
+        c->sess = hb;
+    }
+    memcpy(hb->buf + hb->len, data, len);
+    hb->len += (uint32_t)len;
+    rc_http_req req;
+    int r = rc_http_parse(hb->buf, hb->len, s->cfg->max_header_bytes, &req);
+    if (r == RC_HTTP_INCOMPLETE)
+        return;
+    if (r == RC_HTTP_ETOOBIG) {
+        refuse(s, c, RC_HS_TOO_LARGE, 431, "request header too large");
+        return;
+    }
+    if (r == RC_HTTP_EVERSION) {
+        refuse(s, c, RC_HS_VERSION, 505, "HTTP/1.1 required");
+        return;
+    }
+    if (r != RC_HTTP_OK) {
+        refuse(s, c, RC_HS_BAD_REQUEST, 400,
+               r == RC_HTTP_EDUP ? "duplicate header" : "malformed request");
+        return;
+    }
+    if (req.content_length > 0) {
+        if ((uint64_t)req.content_length > s->cfg->max_body_bytes) {
+            rc_counter_inc(&s->stats.http_requests);
+            reply_text(s, c, 413, "request body too large\n", NULL);
+            return;
+        }
+        if (hb->len < req.head_len + (size_t)req.content_length)
+            return; /* the rest of the body is on its way */
+    }
+    route(s, c, &req, hb);
+}
+
+void rc_http_timeout(rc_shard *s, rc_conn *c)
+{
+    rc_httpbuf *hb = c->sess;
+    if (!hb || hb->len == 0) {
+        /* Connected and said nothing: there is nobody to answer. */
+        rc_counter_inc(&s->stats.handshakes[RC_HS_TIMEOUT]);
+        rc_conn_abort(s, c);
+        return;
+    }
+    refuse(s, c, RC_HS_TIMEOUT, 408, "request not complete in time");
+}

@@ -1,0 +1,140 @@
+/* ringcast: a WebSocket edge engine. main() reads the configuration, sets up
+ * the node (queues, relay, shards), and waits for a signal: SIGTERM or SIGINT
+ * drains, a second one exits at once. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "engine/config.h"
+#include "engine/log.h"
+#include "engine/node.h"
+#include "engine/relay.h"
+#include "engine/shard.h"
+
+/* Connection slots per shard: the direct-descriptor table of one ring may
+ * hold at most RLIMIT_NOFILE entries; a few process fds stay for listeners,
+ * eventfds and rings. */
+static uint32_t slots_per_shard(const rc_config *cfg)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    uint64_t cap = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : rl.rlim_cur;
+    uint64_t want = ((uint64_t)cfg->max_connections + (uint64_t)cfg->shards - 1) /
+                        (uint64_t)cfg->shards + 64;
+    return (uint32_t)RC_MIN(cap, RC_MIN(want, (uint64_t)1 << 20));
+}
+
+int main(int argc, char **argv)
+{
+    static rc_config cfg;
+    char err[512];
+    int r = rc_config_load(&cfg, argc, argv, err, sizeof(err));
+    if (r == 1)
+        return 0;
+    if (r < 0) {
+        fprintf(stderr, "ringcast: %s\n(see ringcast --help)\n", err);
+        return 2;
+    }
+    rc_log_set_level(cfg.log_level);
+
+    /* Signals are taken by sigwait() here; every thread inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    static rc_node node;
+    node.cfg = &cfg;
+    node.nshards = cfg.shards;
+    node.started_ms = rc_wall_ms();
+    node.conns_per_shard = slots_per_shard(&cfg);
+    uint64_t capacity = (uint64_t)node.conns_per_shard * (uint64_t)cfg.shards;
+    if (capacity < cfg.max_connections)
+        rc_warn("max_connections=%u but %d shards hold at most %llu (RLIMIT_NOFILE caps "
+                "each ring's direct descriptors): raise --shards",
+                cfg.max_connections, cfg.shards, (unsigned long long)capacity);
+    /* rc_link holds cache-line aligned members: plain malloc is not enough. */
+    size_t links_size = ((size_t)cfg.shards * sizeof(rc_link) + RC_CACHELINE - 1) &
+                        ~(size_t)(RC_CACHELINE - 1);
+    node.links = aligned_alloc(RC_CACHELINE, links_size);
+    rc_assert(node.links != NULL);
+    memset(node.links, 0, links_size);
+    if (rc_waker_init(&node.relay_waker) < 0) {
+        fprintf(stderr, "ringcast: eventfd: %s\n", strerror(errno));
+        return 1;
+    }
+    for (int i = 0; i < cfg.shards; i++) {
+        rc_link *l = &node.links[i];
+        if (rc_spsc_init(&l->to_relay, cfg.queue_size) < 0 ||
+            rc_spsc_init(&l->to_shard, cfg.queue_size) < 0 ||
+            rc_waker_init(&l->shard_waker) < 0) {
+            fprintf(stderr, "ringcast: queue set-up failed\n");
+            return 1;
+        }
+    }
+    node.relay = rc_relay_new(&node);
+    node.shards = rc_calloc((size_t)cfg.shards, sizeof(rc_shard *));
+    for (int i = 0; i < cfg.shards; i++)
+        node.shards[i] = rc_shard_new(&node, i);
+    if (rc_relay_start(node.relay) != 0) {
+        fprintf(stderr, "ringcast: cannot start the relay thread\n");
+        return 1;
+    }
+    for (int i = 0; i < cfg.shards; i++) {
+        if (rc_shard_start(node.shards[i]) != 0) {
+            fprintf(stderr, "ringcast: cannot start shard %d\n", i);
+            return 1;
+        }
+    }
+    rc_info("ringcast listening on ws://%s:%u%s shards=%d slots_per_shard=%u node=%s",
+            cfg.listen_host, cfg.listen_port, cfg.ws_path, cfg.shards, node.conns_per_shard,
+            cfg.node_id);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    rc_info("signal %s: draining (deadline %u ms; a second signal exits now)",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.drain_timeout_ms);
+    rc_flag_set(&node.draining, 1);
+    rc_waker_wake(&node.relay_waker);
+    /* Keep the relay awake until it has told every shard. */
+    for (;;) {
+        int done = 1;
+        for (int i = 0; i < cfg.shards; i++)
+            done &= rc_flag_get(&node.shards[i]->exited);
+        if (done)
+            break;
+        sigset_t pending;
+        sigpending(&pending);
+        if (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT)) {
+            rc_warn("second signal: exiting without finishing the drain");
+            _exit(1);
+        }
+        rc_waker_wake(&node.relay_waker);
+        usleep(10000);
+    }
+    for (int i = 0; i < cfg.shards; i++)
+        rc_shard_join(node.shards[i]);
+    rc_flag_set(&node.relay_stop, 1);
+    rc_waker_wake(&node.relay_waker);
+    rc_relay_join(node.relay);
+    for (int i = 0; i < cfg.shards; i++) {
+        rc_spsc_free(&node.links[i].to_relay);
+        rc_spsc_free(&node.links[i].to_shard);
+        rc_waker_free(&node.links[i].shard_waker);
+    }
+    rc_waker_free(&node.relay_waker);
+    free(node.links);
+    free(node.shards);
+    rc_info("ringcast stopped");
+    rc_config_free(&cfg);
+    return 0;
+}

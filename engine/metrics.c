@@ -1,0 +1,191 @@
+#include "engine/metrics.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "engine/node.h"
+#include "engine/relay.h"
+#include "engine/shard.h"
+
+static const uint16_t close_codes[RC_N_CLOSE_CODES] = RC_CLOSE_CODES;
+
+int rc_metrics_close_index(uint16_t code)
+{
+    for (int i = 0; i < RC_N_CLOSE_CODES; i++)
+        if (close_codes[i] == code)
+            return i;
+    return RC_N_CLOSE_CODES;
+}
+
+const char *rc_metrics_hs_name(int outcome)
+{
+    static const char *names[RC_HS__COUNT] = {
+        "ok",        "bad_request",      "unauthorized", "forbidden", "not_found", "timeout",
+        "upgrade_required", "rate_limited", "too_large", "full",      "version",
+    };
+    return outcome >= 0 && outcome < RC_HS__COUNT ? names[outcome] : "other";
+}
+
+/* A growing text buffer. */
+typedef struct out {
+    char *p;
+    size_t len, cap;
+} out;
+
+static void put(out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(out *o, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        o->cap *= 2;
+        o->p = rc_realloc(o->p, o->cap);
+    }
+}
+
+static void head(out *o, const char *name, const char *type, const char *help)
+{
+    put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One metric with a shard label, for every shard. */
+#define PER_SHARD(o, node, name, type, help, field)                                    \
+    do {                                                                               \
+        head(o, name, type, help);                                                     \
+        for (int i_ = 0; i_ < (node)->nshards; i_++)                                   \
+            put(o, "%s{shard=\"%d\"} %llu\n", name, i_,                                \
+                (unsigned long long)rc_counter_get(&(node)->shards[i_]->stats.field)); \
+    } while (0)
+
+static uint64_t sum(const rc_node *node, size_t offset)
+{
+    uint64_t t = 0;
+    for (int i = 0; i < node->nshards; i++)
+        t += rc_counter_get((const rc_counter *)((const char *)&node->shards[i]->stats + offset));
+    return t;
+}
+
+#define TOTAL(o, node, name, type, help, field)                                        \
+    do {                                                                               \
+        head(o, name, type, help);                                                     \
+        put(o, "%s %llu\n", name,                                                      \
+            (unsigned long long)sum(node, offsetof(rc_shard_stats, field)));           \
+    } while (0)
+
+char *rc_metrics_render(struct rc_node *node, size_t *len)
+{
+    out o = {rc_malloc(16384), 0, 16384};
+    o.p[0] = '\0';
+    head(&o, "ringcast_info", "gauge", "Build and node identity.");
+    put(&o, "ringcast_info{version=\"0.1.0\",node=\"%s\",shards=\"%d\"} 1\n", node->cfg->node_id,
+        node->nshards);
+    head(&o, "ringcast_uptime_seconds", "gauge", "Seconds since the node started.");
+    put(&o, "ringcast_uptime_seconds %lld\n",
+        (long long)((rc_wall_ms() - node->started_ms) / 1000));
+    head(&o, "ringcast_draining", "gauge", "1 while the node drains after SIGTERM.");
+    put(&o, "ringcast_draining %d\n", rc_flag_get(&node->draining));
+
+    PER_SHARD(&o, node, "ringcast_connections", "gauge",
+              "Connections in any state (HTTP, WebSocket, closing).", conns_open);
+    PER_SHARD(&o, node, "ringcast_websockets", "gauge", "Open WebSocket connections.", ws_open);
+    PER_SHARD(&o, node, "ringcast_accepted_total", "counter", "Connections accepted.", accepted);
+    TOTAL(&o, node, "ringcast_accept_errors_total", "counter", "Failed accepts.", accept_errors);
+
+    head(&o, "ringcast_handshakes_total", "counter",
+         "WebSocket handshakes and connection refusals by outcome.");
+    for (int k = 0; k < RC_HS__COUNT; k++)
+        put(&o, "ringcast_handshakes_total{outcome=\"%s\"} %llu\n", rc_metrics_hs_name(k),
+            (unsigned long long)sum(node, offsetof(rc_shard_stats, handshakes) +
+                                              (size_t)k * sizeof(rc_counter)));
+    TOTAL(&o, node, "ringcast_http_requests_total", "counter",
+          "Plain HTTP requests answered (health, metrics, API).", http_requests);
+
+    TOTAL(&o, node, "ringcast_messages_in_total", "counter", "WebSocket messages from clients.",
+          msgs_in);
+    TOTAL(&o, node, "ringcast_bytes_in_total", "counter", "Bytes received from clients.",
+          bytes_in);
+    TOTAL(&o, node, "ringcast_frames_out_total", "counter",
+          "Frames queued to clients (messages, replies, control).", msgs_out);
+    TOTAL(&o, node, "ringcast_bytes_out_total", "counter", "Bytes sent to clients.", bytes_out);
+    TOTAL(&o, node, "ringcast_sends_total", "counter",
+          "Send operations (each may carry many frames).", sends);
+    TOTAL(&o, node, "ringcast_deliveries_total", "counter",
+          "Channel messages queued to subscribers.", deliveries);
+    TOTAL(&o, node, "ringcast_publishes_total", "counter",
+          "Publishes accepted from clients and the HTTP API.", publishes);
+
+    TOTAL(&o, node, "ringcast_backlog_closes_total", "counter",
+          "Connections closed because their send backlog was full.", backlog_closes);
+    TOTAL(&o, node, "ringcast_backlog_drops_total", "counter",
+          "Messages dropped (drop policy) because a send backlog was full.", backlog_drops);
+    PER_SHARD(&o, node, "ringcast_backlog_bytes", "gauge",
+              "Bytes queued to clients and not yet sent.", backlog_bytes);
+
+    head(&o, "ringcast_protocol_errors_total", "counter", "Error replies sent, by code.");
+    for (int k = 1; k < RC_PERR__COUNT; k++)
+        put(&o, "ringcast_protocol_errors_total{code=\"%s\"} %llu\n", rc_proto_errname(k),
+            (unsigned long long)sum(node, offsetof(rc_shard_stats, proto_errors) +
+                                              (size_t)k * sizeof(rc_counter)));
+    head(&o, "ringcast_ws_closes_total", "counter", "Close frames sent, by close code.");
+    for (int k = 0; k <= RC_N_CLOSE_CODES; k++) {
+        char code[16];
+        if (k < RC_N_CLOSE_CODES)
+            snprintf(code, sizeof(code), "%u", close_codes[k]);
+        else
+            snprintf(code, sizeof(code), "other");
+        put(&o, "ringcast_ws_closes_total{code=\"%s\"} %llu\n", code,
+            (unsigned long long)sum(node, offsetof(rc_shard_stats, closes) +
+                                              (size_t)k * sizeof(rc_counter)));
+    }
+    TOTAL(&o, node, "ringcast_pings_sent_total", "counter", "Server heartbeat pings.",
+          pings_sent);
+    TOTAL(&o, node, "ringcast_heartbeat_timeouts_total", "counter",
+          "Connections closed for a missing pong.", heartbeat_timeouts);
+    TOTAL(&o, node, "ringcast_token_expiries_total", "counter",
+          "Connections closed because their token expired.", token_expiries);
+    PER_SHARD(&o, node, "ringcast_rooms", "gauge", "Channels with members on the shard.", rooms);
+    PER_SHARD(&o, node, "ringcast_subscriptions", "gauge", "Channel memberships.",
+              subscriptions);
+    PER_SHARD(&o, node, "ringcast_ws_sessions", "gauge",
+              "WebSocket parser contexts lent to connections mid-message.", ws_sessions);
+    TOTAL(&o, node, "ringcast_recv_nobufs_total", "counter",
+          "Receives re-armed after the provided buffers ran out.", recv_nobufs);
+
+    head(&o, "ringcast_relay_queue_depth", "gauge", "Items waiting in the shard/relay queues.");
+    for (int i = 0; i < node->nshards; i++) {
+        put(&o, "ringcast_relay_queue_depth{shard=\"%d\",direction=\"to_relay\"} %zu\n", i,
+            rc_spsc_depth(&node->links[i].to_relay));
+        put(&o, "ringcast_relay_queue_depth{shard=\"%d\",direction=\"to_shard\"} %zu\n", i,
+            rc_spsc_depth(&node->links[i].to_shard));
+    }
+    TOTAL(&o, node, "ringcast_relay_queue_full_total", "counter",
+          "Pushes refused by a full shard-to-relay queue.", relay_full);
+    PER_SHARD(&o, node, "ringcast_relay_backlog", "gauge",
+              "Subscription changes waiting for room in the shard-to-relay queue.",
+              relay_backlog);
+    const rc_relay_stats *rs = rc_relay_get_stats(node->relay);
+    head(&o, "ringcast_relay_publishes_total", "counter", "Publishes handled by the relay.");
+    put(&o, "ringcast_relay_publishes_total %llu\n",
+        (unsigned long long)rc_counter_get(&rs->publishes));
+    head(&o, "ringcast_relay_no_members_total", "counter",
+         "Publishes to channels with no member on this node.");
+    put(&o, "ringcast_relay_no_members_total %llu\n",
+        (unsigned long long)rc_counter_get(&rs->no_members));
+    head(&o, "ringcast_relay_channels", "gauge", "Channels with members on this node.");
+    put(&o, "ringcast_relay_channels %llu\n", (unsigned long long)rc_counter_get(&rs->channels));
+    head(&o, "ringcast_relay_overflow", "gauge",
+         "Items the relay holds because a shard's queue was full.");
+    put(&o, "ringcast_relay_overflow %llu\n", (unsigned long long)rc_counter_get(&rs->overflow));
+    head(&o, "ringcast_relay_dropped_total", "counter",
+         "Messages dropped for a shard whose overflow was full (members were told).");
+    put(&o, "ringcast_relay_dropped_total %llu\n",
+        (unsigned long long)rc_counter_get(&rs->dropped));
+    *len = o.len;
+    return o.p;
+}

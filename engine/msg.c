@@ -1,0 +1,97 @@
+#include "engine/msg.h"
+
+#include <string.h>
+
+#include "ws/frame.h"
+#include "ws/proto.h"
+
+/* Lays out [struct][channel NUL][frame header][payload], writing the payload
+ * with write_payload after the header space is reserved. */
+static rc_msg *msg_alloc(rc_str channel, size_t payload_len)
+{
+    size_t hlen = rc_ws_header_len(payload_len);
+    rc_msg *m = rc_malloc(sizeof(*m) + channel.n + 1 + hlen + payload_len);
+    rc_ref_init(&m->refs, 0);
+    m->chan_len = (uint16_t)channel.n;
+    m->gap = 0;
+    m->seq = 0;
+    memcpy(m->mem, channel.p, channel.n);
+    m->mem[channel.n] = '\0';
+    m->chan = (const char *)m->mem;
+    uint8_t *frame = m->mem + channel.n + 1;
+    rc_ws_header(frame, RC_WS_OP_TEXT, payload_len);
+    m->frame = frame;
+    m->frame_len = (uint32_t)(hlen + payload_len);
+    return m;
+}
+
+rc_msg *rc_msg_new(rc_str channel, rc_str event, uint64_t seq, rc_str data)
+{
+    size_t plen = rc_proto_message_len(channel, event, seq, data);
+    rc_msg *m = msg_alloc(channel, plen);
+    uint8_t *payload = (uint8_t *)m->frame + (m->frame_len - plen);
+    ssize_t w = rc_proto_message((char *)payload, plen, channel, event, seq, data);
+    rc_assert(w == (ssize_t)plen);
+    m->seq = seq;
+    return m;
+}
+
+rc_msg *rc_msg_new_text(rc_str channel, const char *json, size_t len)
+{
+    rc_msg *m = msg_alloc(channel, len);
+    memcpy((uint8_t *)m->frame + (m->frame_len - len), json, len);
+    return m;
+}
+
+void rc_msg_put(rc_msg *m)
+{
+    if (rc_ref_put(&m->refs))
+        free(m);
+}
+
+rc_obuf *rc_obuf_shared(rc_msg *m)
+{
+    rc_obuf *b = rc_malloc(sizeof(*b));
+    b->refs = 0;
+    b->len = m->frame_len;
+    b->kind = RC_OBUF_DATA;
+    b->shared = m;
+    b->data = m->frame;
+    return b;
+}
+
+rc_obuf *rc_obuf_frame(int kind, int opcode, const void *payload, size_t len)
+{
+    size_t hlen = rc_ws_header_len(len);
+    rc_obuf *b = rc_malloc(sizeof(*b) + hlen + len);
+    b->refs = 1;
+    b->kind = (uint8_t)kind;
+    b->shared = NULL;
+    rc_ws_header(b->inline_data, opcode, len);
+    if (len)
+        memcpy(b->inline_data + hlen, payload, len);
+    b->len = (uint32_t)(hlen + len);
+    b->data = b->inline_data;
+    return b;
+}
+
+rc_obuf *rc_obuf_raw(const void *data, size_t len)
+{
+    rc_obuf *b = rc_malloc(sizeof(*b) + len);
+    b->refs = 1;
+    b->kind = RC_OBUF_CTRL;
+    b->shared = NULL;
+    memcpy(b->inline_data, data, len);
+    b->len = (uint32_t)len;
+    b->data = b->inline_data;
+    return b;
+}
+
+void rc_obuf_put(rc_obuf *b)
+{
+    if (--b->refs)
+        return;
+    if (b->shared)
+        rc_msg_put(b->shared);
+    free(b);
+}

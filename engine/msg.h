@@ -1,0 +1,70 @@
+/* Messages on their way to clients.
+ *
+ * rc_msg: one WebSocket frame shared by every recipient on every shard. The
+ * relay builds it once (server frames are unmasked, so the bytes are the same
+ * for everyone) and gives each shard that has members one reference; the
+ * count is the only shared state (rc_ref, in engine/queue.h). The thread that
+ * drops the last reference frees it: allocation is jemalloc's, whose free()
+ * from another thread is safe and cheap.
+ *
+ * rc_obuf: a shard's handle on bytes to send, counted with a plain integer
+ * because only its shard touches it. It either wraps an rc_msg (one rc_obuf
+ * per message per shard, however many local recipients), or owns a private
+ * frame (a reply, a pong, a close) stored inline. */
+#ifndef RC_MSG_H
+#define RC_MSG_H
+
+#include "engine/common.h"
+#include "engine/queue.h"
+
+typedef struct rc_msg {
+    rc_ref refs;
+    uint32_t frame_len;
+    uint64_t seq;
+    uint16_t chan_len;
+    uint8_t gap;          /* 1: a "messages_dropped" notice, not a message */
+    const char *chan;     /* NUL-terminated, inside this allocation */
+    const uint8_t *frame; /* inside this allocation */
+    uint8_t mem[];
+} rc_msg;
+
+/* Builds the frame of {"type":"message",...} for a channel message: one
+ * allocation holding the channel name and the frame. refs starts at 0: the
+ * relay sets it to the number of shards it hands the message to. */
+rc_msg *rc_msg_new(rc_str channel, rc_str event, uint64_t seq, rc_str data);
+
+/* Builds a text frame around an arbitrary JSON payload (a notice to every
+ * member of a channel). */
+rc_msg *rc_msg_new_text(rc_str channel, const char *json, size_t len);
+
+/* Drops one reference; frees on the last. */
+void rc_msg_put(rc_msg *m);
+
+enum rc_obuf_kind {
+    RC_OBUF_DATA = 0, /* a channel message: subject to the backlog policy */
+    RC_OBUF_REPLY,    /* a reply to the client's own request: never dropped */
+    RC_OBUF_CTRL,     /* pong, ping, close: never dropped */
+};
+
+typedef struct rc_obuf {
+    uint32_t refs;        /* queue entries that point here (shard-local) */
+    uint32_t len;
+    uint8_t kind;
+    rc_msg *shared;       /* NULL for a private frame */
+    const uint8_t *data;
+    uint8_t inline_data[];
+} rc_obuf;
+
+/* A wrapper for a shared message with refs 0; the caller counts its uses. */
+rc_obuf *rc_obuf_shared(rc_msg *m);
+
+/* A private frame: header for opcode + a copy of payload[0..len). refs 1. */
+rc_obuf *rc_obuf_frame(int kind, int opcode, const void *payload, size_t len);
+
+/* Raw bytes (an HTTP response before any WebSocket framing). refs 1. */
+rc_obuf *rc_obuf_raw(const void *data, size_t len);
+
+/* Drops one use; frees (and drops the rc_msg reference) on the last. */
+void rc_obuf_put(rc_obuf *b);
+
+#endif

@@ -1,0 +1,316 @@
+#include "engine/relay.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "engine/log.h"
+#include "engine/msg.h"
+#include "engine/room.h"
+#include "net/uring.h"
+
+/* Items for one shard that did not fit in its queue, oldest first. */
+typedef struct overflow {
+    rc_qitem *items;
+    size_t head, n, cap;
+} overflow;
+
+struct rc_relay {
+    rc_node *node;
+    pthread_t thread;
+    struct io_uring ring;
+    rc_rooms *chans;           /* channel -> member shard ids; room->seq: last seq */
+    overflow *ovf;             /* [nshards] */
+    uint8_t *wake;             /* [nshards]: pushed something since the last wake */
+    rc_rooms **gaps;           /* [nshards]: channels that lost messages to overflow */
+    size_t ovf_total;
+    int drain_sent;
+    uint64_t efd_val;
+    rc_relay_stats stats;
+};
+
+/* Past this many waiting items for one shard, channel messages are dropped
+ * (and the channel's members told) rather than memory growing without end. */
+#define OVERFLOW_MAX_DATA (1u << 18)
+
+rc_pub *rc_pub_new(int origin, rc_str channel, rc_str event, rc_str data)
+{
+    rc_pub *p = rc_malloc(sizeof(*p) + channel.n + 1 + event.n + 1 + data.n);
+    p->origin = (uint16_t)origin;
+    p->chan_len = (uint16_t)channel.n;
+    p->event_len = (uint16_t)event.n;
+    p->data_len = (uint32_t)data.n;
+    char *w = p->mem;
+    memcpy(w, channel.p, channel.n);
+    w[channel.n] = '\0';
+    w += channel.n + 1;
+    memcpy(w, event.p, event.n);
+    w[event.n] = '\0';
+    w += event.n + 1;
+    memcpy(w, data.p, data.n);
+    return p;
+}
+
+rc_relay *rc_relay_new(rc_node *node)
+{
+    rc_relay *r = rc_calloc(1, sizeof(*r));
+    r->node = node;
+    r->chans = rc_rooms_new();
+    r->ovf = rc_calloc((size_t)node->nshards, sizeof(overflow));
+    r->wake = rc_calloc((size_t)node->nshards, 1);
+    r->gaps = rc_calloc((size_t)node->nshards, sizeof(rc_rooms *));
+    for (int i = 0; i < node->nshards; i++)
+        r->gaps[i] = rc_rooms_new();
+    return r;
+}
+
+const rc_relay_stats *rc_relay_get_stats(const rc_relay *r) { return &r->stats; }
+
+static void ovf_push(overflow *o, const rc_qitem *it)
+{
+    if (o->n == o->cap) {
+        size_t ncap = o->cap ? o->cap * 2 : 1024;
+        rc_qitem *ni = rc_malloc(ncap * sizeof(*ni));
+        for (size_t i = 0; i < o->n; i++)
+            ni[i] = o->items[(o->head + i) % o->cap];
+        free(o->items);
+        o->items = ni;
+        o->cap = ncap;
+        o->head = 0;
+    }
+    o->items[(o->head + o->n) % o->cap] = *it;
+    o->n++;
+}
+
+/* Hands it to shard i, keeping order behind anything already waiting. */
+static void to_shard(rc_relay *r, int i, const rc_qitem *it)
+{
+    overflow *o = &r->ovf[i];
+    r->wake[i] = 1;
+    if (o->n == 0 && rc_spsc_push(&r->node->links[i].to_shard, it))
+        return;
+    if (it->kind == RC_Q_DELIVER && o->n >= OVERFLOW_MAX_DATA) {
+        rc_msg *m = it->p;
+        rc_rooms_add(r->gaps[i], m->chan, m->chan_len);
+        rc_msg_put(m);
+        rc_counter_inc(&r->stats.dropped);
+        return;
+    }
+    ovf_push(o, it);
+    r->ovf_total++;
+}
+
+static void gap_notice(rc_room *room, void *arg)
+{
+    rc_relay *r = ((void **)arg)[0];
+    int shard = *(int *)((void **)arg)[1];
+    char json[512];
+    int n = snprintf(json, sizeof(json),
+                     "{\"type\":\"error\",\"code\":\"messages_dropped\",\"message\":"
+                     "\"the server dropped messages for this channel: fetch what you "
+                     "missed\",\"channel\":\"%s\"}",
+                     room->name);
+    if (n < 0 || (size_t)n >= sizeof(json))
+        return;
+    rc_msg *m = rc_msg_new_text((rc_str){room->name, room->name_len}, json, (size_t)n);
+    m->gap = 1;
+    rc_ref_init(&m->refs, 1);
+    rc_qitem it = {.kind = RC_Q_DELIVER, .p = m};
+    ovf_push(&r->ovf[shard], &it);
+    r->ovf_total++;
+}
+
+/* Moves waiting items into shard queues as room frees up. */
+static void flush_overflow(rc_relay *r)
+{
+    for (int i = 0; i < r->node->nshards; i++) {
+        overflow *o = &r->ovf[i];
+        while (o->n) {
+            if (!rc_spsc_push(&r->node->links[i].to_shard, &o->items[o->head]))
+                break;
+            o->head = (o->head + 1) % o->cap;
+            o->n--;
+            r->ovf_total--;
+            r->wake[i] = 1;
+        }
+        if (o->n == 0 && rc_rooms_count(r->gaps[i])) {
+            void *arg[2] = {r, &i};
+            rc_rooms_each(r->gaps[i], gap_notice, arg);
+            rc_rooms_free(r->gaps[i]);
+            r->gaps[i] = rc_rooms_new();
+        }
+    }
+    rc_counter_set(&r->stats.overflow, r->ovf_total);
+}
+
+static void on_sub(rc_relay *r, rc_qitem *it)
+{
+    char *name = it->p;
+    rc_room *room = rc_rooms_add(r->chans, name, strlen(name));
+    int found = 0;
+    for (uint32_t i = 0; i < room->n; i++)
+        found |= room->members[i] == it->a;
+    if (!found)
+        rc_room_join(room, it->a);
+    rc_counter_set(&r->stats.channels, rc_rooms_count(r->chans));
+    rc_qitem ack = {.kind = RC_Q_SUBACK, .a = 0, .b = room->seq, .p = name};
+    to_shard(r, (int)it->a, &ack);
+}
+
+static void on_unsub(rc_relay *r, rc_qitem *it)
+{
+    char *name = it->p;
+    rc_room *room = rc_rooms_get(r->chans, name, strlen(name));
+    if (room) {
+        for (uint32_t i = 0; i < room->n; i++) {
+            if (room->members[i] == it->a) {
+                rc_room_leave(room, i);
+                break;
+            }
+        }
+        if (room->n == 0)
+            rc_rooms_del(r->chans, room);
+    }
+    rc_counter_set(&r->stats.channels, rc_rooms_count(r->chans));
+    free(name);
+}
+
+static void on_publish(rc_relay *r, rc_qitem *it)
+{
+    rc_pub *p = it->p;
+    rc_counter_inc(&r->stats.publishes);
+    rc_str chan = rc_pub_channel(p);
+    rc_room *room = rc_rooms_get(r->chans, chan.p, chan.n);
+    if (!room || room->n == 0) {
+        rc_counter_inc(&r->stats.no_members);
+        free(p);
+        return;
+    }
+    rc_msg *m = rc_msg_new(chan, rc_pub_event(p), ++room->seq, rc_pub_data(p));
+    free(p);
+    rc_ref_init(&m->refs, room->n);
+    rc_counter_add(&r->stats.deliveries, room->n);
+    for (uint32_t i = 0; i < room->n; i++) {
+        rc_qitem d = {.kind = RC_Q_DELIVER, .p = m};
+        to_shard(r, (int)room->members[i], &d);
+    }
+}
+
+static void arm_wake(rc_relay *r)
+{
+    struct io_uring_sqe *sqe = rc_ring_sqe(&r->ring);
+    io_uring_prep_read(sqe, r->node->relay_waker.efd, &r->efd_val, sizeof(r->efd_val), 0);
+    io_uring_sqe_set_data64(sqe, rc_ud(RC_UOP_WAKE, 0, 0));
+}
+
+static void *relay_main(void *arg)
+{
+    rc_relay *r = arg;
+    rc_node *node = r->node;
+    const char *mode;
+    int e = rc_ring_init(&r->ring, 64, &mode);
+    if (e < 0) {
+        rc_error("relay: io_uring set-up failed: %s", strerror(-e));
+        abort();
+    }
+    rc_info("relay: started ring=%s shards=%d", mode, node->nshards);
+    arm_wake(r);
+    for (;;) {
+        size_t got = 0;
+        for (int i = 0; i < node->nshards; i++) {
+            rc_qitem it;
+            /* A bounded batch per shard per round keeps one busy shard from
+             * starving the others. */
+            for (int k = 0; k < 4096 && rc_spsc_pop(&node->links[i].to_relay, &it); k++) {
+                got++;
+                switch (it.kind) {
+                case RC_Q_SUB: on_sub(r, &it); break;
+                case RC_Q_UNSUB: on_unsub(r, &it); break;
+                case RC_Q_PUBLISH: on_publish(r, &it); break;
+                default: rc_assert(!"unknown item kind from a shard");
+                }
+            }
+        }
+        if (rc_flag_get(&node->draining) && !r->drain_sent) {
+            for (int i = 0; i < node->nshards; i++) {
+                rc_qitem d = {.kind = RC_Q_DRAIN};
+                to_shard(r, i, &d);
+            }
+            r->drain_sent = 1;
+        }
+        if (r->ovf_total)
+            flush_overflow(r);
+        for (int i = 0; i < node->nshards; i++) {
+            if (r->wake[i]) {
+                r->wake[i] = 0;
+                rc_waker_wake(&node->links[i].shard_waker);
+            }
+        }
+        if (rc_flag_get(&node->relay_stop))
+            break;
+        if (got)
+            continue;
+        rc_waker_sleep_begin(&node->relay_waker);
+        int idle = 1;
+        for (int i = 0; i < node->nshards && idle; i++)
+            idle = rc_spsc_empty(&node->links[i].to_relay);
+        if (idle && !rc_flag_get(&node->relay_stop) &&
+            !(rc_flag_get(&node->draining) && !r->drain_sent)) {
+            /* With items waiting for a full shard queue, look again soon. */
+            struct __kernel_timespec ts = {.tv_sec = r->ovf_total ? 0 : 1,
+                                           .tv_nsec = r->ovf_total ? 1000000 : 0};
+            struct io_uring_cqe *cqe;
+            io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
+        }
+        rc_waker_sleep_end(&node->relay_waker);
+        unsigned head, seen = 0;
+        struct io_uring_cqe *cqe;
+        io_uring_for_each_cqe(&r->ring, head, cqe)
+        {
+            seen++;
+            if (rc_ud_op(cqe->user_data) == RC_UOP_WAKE) {
+                rc_counter_inc(&r->stats.wakes);
+                arm_wake(r);
+            }
+        }
+        io_uring_cq_advance(&r->ring, seen);
+    }
+    /* Messages still waiting for shards that have exited are freed here. */
+    for (int i = 0; i < node->nshards; i++) {
+        overflow *o = &r->ovf[i];
+        rc_qitem it;
+        while (o->n) {
+            it = o->items[o->head];
+            o->head = (o->head + 1) % o->cap;
+            o->n--;
+            if (it.kind == RC_Q_DELIVER)
+                rc_msg_put(it.p);
+            else if (it.kind == RC_Q_SUBACK)
+                free(it.p);
+        }
+        while (rc_spsc_pop(&node->links[i].to_relay, &it)) {
+            if (it.kind == RC_Q_PUBLISH || it.kind == RC_Q_SUB || it.kind == RC_Q_UNSUB)
+                free(it.p);
+        }
+    }
+    io_uring_queue_exit(&r->ring);
+    return NULL;
+}
+
+int rc_relay_start(rc_relay *r)
+{
+    return pthread_create(&r->thread, NULL, relay_main, r);
+}
+
+void rc_relay_join(rc_relay *r)
+{
+    pthread_join(r->thread, NULL);
+    for (int i = 0; i < r->node->nshards; i++) {
+        free(r->ovf[i].items);
+        rc_rooms_free(r->gaps[i]);
+    }
+    free(r->ovf);
+    free(r->wake);
+    free(r->gaps);
+    rc_rooms_free(r->chans);
+    free(r);
+}

@@ -1,0 +1,42 @@
+/* The relay thread: the one place where the shards' traffic meets.
+ *
+ * It keeps the node's channel table (channel -> the shards that have members,
+ * and the channel's sequence number), turns each publish into one shared
+ * frame (rc_msg) with one reference per member shard, and hands it to those
+ * shards. Later it also speaks to Redis for the node. It has its own
+ * io_uring ring and sleeps in it when there is nothing to do. */
+#ifndef RC_RELAY_H
+#define RC_RELAY_H
+
+#include <pthread.h>
+
+#include "engine/node.h"
+#include "engine/queue.h"
+
+typedef struct rc_relay_stats {
+    rc_counter publishes;       /* publishes received from shards */
+    rc_counter deliveries;      /* rc_msg handed to shards (one per shard per message) */
+    rc_counter no_members;      /* publishes to channels with no member on this node */
+    rc_counter channels;        /* gauge: channels with members */
+    rc_counter overflow;        /* gauge: items waiting because a shard queue was full */
+    rc_counter dropped;         /* messages dropped for a shard whose overflow was full */
+    rc_counter wakes;
+} rc_relay_stats;
+
+typedef struct rc_relay rc_relay;
+
+/* Creates the relay for node (node->links must be set up). Can't fail except
+ * for allocation, which aborts. */
+rc_relay *rc_relay_new(rc_node *node);
+
+/* Starts the thread. Returns 0 or an errno value. */
+int rc_relay_start(rc_relay *r);
+
+/* Waits for the thread to end (after node->relay_stop is set and the relay
+ * woken) and frees the relay. */
+void rc_relay_join(rc_relay *r);
+
+/* Any thread: the relay's counters. */
+const rc_relay_stats *rc_relay_get_stats(const rc_relay *r);
+
+#endif

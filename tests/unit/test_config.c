@@ -1,0 +1,440 @@
+/* Unit tests for engine/config.c. Expected defaults are the ones written in
+ * engine/config.h's comments. */
+#include "engine/common.h"
+#include "engine/config.h"
+#include "tests/unit/unit.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char err[512];
+
+#define ARGV(...) ((char *[]){"ringcast", __VA_ARGS__, NULL})
+#define ARGC(...) ((int)(sizeof((char *[]){"ringcast", __VA_ARGS__}) / sizeof(char *)))
+#define LOAD(cfg, ...) rc_config_load(cfg, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), err, sizeof(err))
+
+/* Writes text to a fresh file under /tmp; the caller unlinks it. */
+static void temp_file(char path[64], const char *text)
+{
+    strcpy(path, "/tmp/ringcast_cfg_XXXXXX");
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    size_t n = strlen(text);
+    CHECK(write(fd, text, n) == (ssize_t)n);
+    close(fd);
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static void test_defaults(void)
+{
+    rc_config c;
+    char *argv[] = {"ringcast", NULL};
+    CHECK_EQ_INT(rc_config_load(&c, 1, argv, err, sizeof(err)), 0);
+    CHECK_EQ_STR(c.listen_host, "127.0.0.1");
+    CHECK_EQ_INT(c.listen_port, 8080);
+    CHECK_EQ_STR(c.ws_path, "/ws");
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    CHECK_EQ_INT(c.shards, cpus < 1 ? 1 : cpus > 256 ? 256 : cpus);
+    CHECK_EQ_INT(c.pin_threads, 1);
+    char host[256] = "", expect[128];
+    gethostname(host, sizeof(host));
+    snprintf(expect, sizeof(expect), "%.50s-%ld", host, (long)getpid());
+    CHECK_EQ_STR(c.node_id, expect);
+    CHECK_EQ_INT(c.log_level, RC_LOG_INFO);
+    CHECK_EQ_INT(c.max_connections, 100000);
+    CHECK_EQ_INT(c.max_conns_per_ip, 0);
+    CHECK_EQ_INT(c.handshake_rate, 0);
+    CHECK_EQ_INT(c.handshake_rate_per_ip, 0);
+    CHECK_EQ_INT(c.handshake_timeout_ms, 10000);
+    CHECK_EQ_INT(c.max_header_bytes, 8192);
+    CHECK_EQ_INT(c.max_body_bytes, 65536);
+    CHECK_EQ_INT(c.max_message_bytes, 65536);
+    CHECK_EQ_INT(c.max_channels_per_conn, 64);
+    CHECK_EQ_INT(c.max_channel_len, 128);
+    CHECK_EQ_INT(c.msg_rate, 50);
+    CHECK_EQ_INT(c.msg_burst, 100);
+    CHECK_EQ_INT(c.send_backlog_bytes, 1048576);
+    CHECK_EQ_INT(c.backlog_policy, RC_BACKLOG_CLOSE);
+    CHECK_EQ_INT(c.ping_interval_ms, 25000);
+    CHECK_EQ_INT(c.pong_timeout_ms, 10000);
+    CHECK_EQ_INT(c.drain_timeout_ms, 10000);
+    CHECK_EQ_STR(c.jwt_secret, "");
+    CHECK_EQ_INT(c.jwt_secret_len, 0);
+    CHECK_EQ_STR(c.api_key, "");
+    CHECK_EQ_INT(c.n_public_patterns, 0);
+    CHECK_EQ_INT(c.allow_anonymous, 1);
+    CHECK_EQ_INT(c.anonymous_publish, 0);
+    CHECK_EQ_INT(c.recv_buf_size, 4096);
+    CHECK_EQ_INT(c.recv_buf_count, 1024);
+    CHECK_EQ_INT(c.queue_size, 65536);
+    CHECK_EQ_INT(c.ring_entries, 4096);
+    rc_config_free(&c);
+
+    /* argc 0 (no argv[0]) is not a crash either. */
+    char *none[] = {NULL};
+    CHECK_EQ_INT(rc_config_load(&c, 0, none, err, sizeof(err)), 0);
+    rc_config_free(&c);
+}
+
+static void test_flags(void)
+{
+    rc_config c;
+    CHECK_EQ_INT(LOAD(&c, "--listen", "0.0.0.0:9001", "--ws-path=/live", "--shards", "8",
+                      "--no-pin", "--node-id", "edge-1", "--log-level", "debug",
+                      "--max-connections", "5", "--max-conns-per-ip", "2", "--max-channels",
+                      "3", "--max-channel-len", "256", "--send-backlog-bytes", "4294967296",
+                      "--backlog-policy", "drop", "--ping-interval-ms", "0", "--no-anonymous",
+                      "--anonymous-publish", "--recv-buf-count", "32768", "--queue-size", "2",
+                      "--api-key", "k"),
+                 0);
+    CHECK_EQ_STR(err, "");
+    CHECK_EQ_STR(c.listen_host, "0.0.0.0");
+    CHECK_EQ_INT(c.listen_port, 9001);
+    CHECK_EQ_STR(c.ws_path, "/live");
+    CHECK_EQ_INT(c.shards, 8);
+    CHECK_EQ_INT(c.pin_threads, 0);
+    CHECK_EQ_STR(c.node_id, "edge-1");
+    CHECK_EQ_INT(c.log_level, RC_LOG_DEBUG);
+    CHECK_EQ_INT(c.max_connections, 5);
+    CHECK_EQ_INT(c.max_conns_per_ip, 2);
+    CHECK_EQ_INT(c.max_channels_per_conn, 3);
+    CHECK_EQ_INT(c.max_channel_len, 256);
+    CHECK(c.send_backlog_bytes == 4294967296ull);
+    CHECK_EQ_INT(c.backlog_policy, RC_BACKLOG_DROP);
+    CHECK_EQ_INT(c.ping_interval_ms, 0);
+    CHECK_EQ_INT(c.allow_anonymous, 0);
+    CHECK_EQ_INT(c.anonymous_publish, 1);
+    CHECK_EQ_INT(c.recv_buf_count, 32768);
+    CHECK_EQ_INT(c.queue_size, 2);
+    CHECK_EQ_STR(c.api_key, "k");
+    rc_config_free(&c);
+}
+
+static void test_file_then_flags(void)
+{
+    char path[64];
+    temp_file(path, "; ringcast test config\n"
+                    "[server]\n"
+                    "listen = 10.0.0.1:9000\n"
+                    "shards = 3\n"
+                    "pin = false\n"
+                    "\n"
+                    "[limits]\n"
+                    "max_conns_per_ip = 7\n"
+                    "backlog_policy = drop\n"
+                    "[heartbeat]\n"
+                    "pong_timeout_ms = 2000\n"
+                    "[lifecycle]\n"
+                    "drain_timeout_ms = 0\n"
+                    "[auth]\n"
+                    "jwt_secret = file-secret\n"
+                    "public = news:*, demo:*\n"
+                    "public = lobby\n"
+                    "anonymous_publish = yes\n"
+                    "[engine]\n"
+                    "queue_size = 1024\n");
+    rc_config c;
+    /* --config last on the line still applies before the flags. */
+    CHECK_EQ_INT(LOAD(&c, "--shards", "5", "--jwt-secret", "flag-secret", "--config", path), 0);
+    CHECK_EQ_STR(err, "");
+    CHECK_EQ_INT(c.shards, 5);
+    CHECK_EQ_STR(c.listen_host, "10.0.0.1");
+    CHECK_EQ_INT(c.listen_port, 9000);
+    CHECK_EQ_INT(c.pin_threads, 0);
+    CHECK_EQ_INT(c.max_conns_per_ip, 7);
+    CHECK_EQ_INT(c.backlog_policy, RC_BACKLOG_DROP);
+    CHECK_EQ_INT(c.pong_timeout_ms, 2000);
+    CHECK_EQ_INT(c.drain_timeout_ms, 0);
+    CHECK_EQ_STR(c.jwt_secret, "flag-secret");
+    CHECK_EQ_INT(c.jwt_secret_len, 11);
+    CHECK_EQ_INT(c.anonymous_publish, 1);
+    CHECK_EQ_INT(c.queue_size, 1024);
+    CHECK_EQ_INT(c.n_public_patterns, 3);
+    if (c.n_public_patterns == 3) {
+        CHECK_EQ_STR(c.public_patterns[0], "news:*");
+        CHECK_EQ_STR(c.public_patterns[1], "demo:*");
+        CHECK_EQ_STR(c.public_patterns[2], "lobby");
+    }
+    rc_config_free(&c);
+    CHECK_EQ_INT(c.n_public_patterns, 0);
+
+    /* --public on the command line replaces the file's list. */
+    CHECK_EQ_INT(LOAD(&c, "--config=", path, "--public", "x:*"), -1); /* empty path */
+    CHECK_EQ_INT(LOAD(&c, "--public", "x:*", "--config", path), 0);
+    CHECK_EQ_INT(c.n_public_patterns, 1);
+    if (c.n_public_patterns == 1)
+        CHECK_EQ_STR(c.public_patterns[0], "x:*");
+    CHECK_EQ_STR(c.jwt_secret, "file-secret");
+    rc_config_free(&c);
+
+    CHECK_EQ_INT(LOAD(&c, "--config", path, "--config", path), -1);
+    CHECK(strstr(err, "--config") != NULL);
+    unlink(path);
+
+    CHECK_EQ_INT(LOAD(&c, "--config", "/nonexistent/ringcast.ini"), -1);
+    CHECK(starts_with(err, "/nonexistent/ringcast.ini"));
+}
+
+static void test_env_overrides(void)
+{
+    rc_config c;
+    setenv("RINGCAST_JWT_SECRET", "env-secret", 1);
+    setenv("RINGCAST_API_KEY", "env-key", 1);
+    CHECK_EQ_INT(LOAD(&c, "--jwt-secret", "flag-secret", "--api-key", "flag-key"), 0);
+    CHECK_EQ_STR(c.jwt_secret, "env-secret");
+    CHECK_EQ_INT(c.jwt_secret_len, 10);
+    CHECK_EQ_STR(c.api_key, "env-key");
+    rc_config_free(&c);
+
+    /* Empty counts as unset. */
+    setenv("RINGCAST_JWT_SECRET", "", 1);
+    unsetenv("RINGCAST_API_KEY");
+    CHECK_EQ_INT(LOAD(&c, "--jwt-secret", "flag-secret", "--api-key", "flag-key"), 0);
+    CHECK_EQ_STR(c.jwt_secret, "flag-secret");
+    CHECK_EQ_STR(c.api_key, "flag-key");
+    rc_config_free(&c);
+
+    char big[600];
+    memset(big, 'k', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    setenv("RINGCAST_API_KEY", big, 1);
+    CHECK_EQ_INT(LOAD(&c, "--shards", "1"), -1);
+    CHECK(strstr(err, "RINGCAST_API_KEY") != NULL);
+    unsetenv("RINGCAST_JWT_SECRET");
+    unsetenv("RINGCAST_API_KEY");
+}
+
+static void test_bad_flags(void)
+{
+    static const char *bad[][2] = {
+        {"--shards", "0"},           {"--shards", "257"},
+        {"--shards", "-1"},          {"--shards", "4x"},
+        {"--shards", ""},            {"--shards", " 4"},
+        {"--shards", "99999999999999999999999"},
+        {"--recv-buf-count", "1000"}, {"--recv-buf-count", "65536"},
+        {"--queue-size", "3"},       {"--queue-size", "1"},
+        {"--max-channel-len", "257"}, {"--max-channel-len", "0"},
+        {"--max-connections", "0"},  {"--max-header-bytes", "100"},
+        {"--log-level", "verbose"},  {"--backlog-policy", "block"},
+        {"--ws-path", "ws"},         {"--ws-path", "/a b"},
+        {"--ws-path", "/a?b"},       {"--node-id", "a b"},
+        {"--node-id", ""},           {"--listen", "8080"},
+        {"--send-backlog-bytes", "4294967297"},
+        {"--msg-rate", "0"},         {"--ring-entries", "4"},
+        {"--public", ""},            {"--public", "a,,b"},
+        {"--public", "a b"},
+    };
+    rc_config c;
+    char msg[256];
+    for (size_t i = 0; i < RC_ARRAY_LEN(bad); i++) {
+        char *argv[] = {"ringcast", (char *)bad[i][0], (char *)bad[i][1], NULL};
+        int rc = rc_config_load(&c, 3, argv, err, sizeof(err));
+        if (rc != -1)
+            fprintf(stderr, "  accepted %s '%s'\n", bad[i][0], bad[i][1]);
+        CHECK_EQ_INT(rc, -1);
+        snprintf(msg, sizeof(msg), "%s:", bad[i][0]);
+        if (!starts_with(err, msg))
+            fprintf(stderr, "  message '%s'\n", err);
+        CHECK(starts_with(err, msg));
+        CHECK_EQ_INT(c.n_public_patterns, 0); /* nothing left to free */
+    }
+    CHECK_EQ_INT(LOAD(&c, "--bogus", "1"), -1);
+    CHECK(strstr(err, "--bogus") != NULL);
+    CHECK_EQ_INT(LOAD(&c, "--shards"), -1);
+    CHECK(strstr(err, "--shards") != NULL);
+    CHECK_EQ_INT(LOAD(&c, "--pin=yes"), -1);
+    CHECK(strstr(err, "--pin") != NULL);
+    CHECK_EQ_INT(LOAD(&c, "stray"), -1);
+    CHECK(strstr(err, "stray") != NULL);
+    CHECK_EQ_INT(LOAD(&c, "-q"), -1);
+    CHECK(strstr(err, "-q") != NULL);
+
+    /* The limit is 32 patterns. */
+    char *many[2 + 2 * 33];
+    int n = 0;
+    many[n++] = "ringcast";
+    for (int i = 0; i < 33; i++) {
+        many[n++] = "--public";
+        many[n++] = "p:*";
+    }
+    many[n] = NULL;
+    CHECK_EQ_INT(rc_config_load(&c, n - 2, many, err, sizeof(err)), 0);
+    CHECK_EQ_INT(c.n_public_patterns, 32);
+    rc_config_free(&c);
+    CHECK_EQ_INT(rc_config_load(&c, n, many, err, sizeof(err)), -1);
+    CHECK(starts_with(err, "--public:"));
+}
+
+/* Loads a one-file config and checks the message starts with "path:line:". */
+static void check_bad_file(const char *text, int line, const char *needle)
+{
+    char path[64], prefix[96];
+    temp_file(path, text);
+    rc_config c;
+    CHECK_EQ_INT(LOAD(&c, "--config", path), -1);
+    snprintf(prefix, sizeof(prefix), "%s:%d:", path, line);
+    if (!starts_with(err, prefix) || !strstr(err, needle))
+        fprintf(stderr, "  want '%s...%s', got '%s'\n", prefix, needle, err);
+    CHECK(starts_with(err, prefix));
+    CHECK(strstr(err, needle) != NULL);
+    unlink(path);
+}
+
+static void test_bad_file(void)
+{
+    check_bad_file("[server]\nshards = 2\nshards = 0\n", 3, "shards");
+    check_bad_file("[server]\n\n# c\nbogus_key = 1\n", 4, "bogus_key");
+    check_bad_file("[server]\nshards = 2\n[nope]\nx = 1\n", 4, "nope");
+    check_bad_file("shards = 2\n", 1, "shards");
+    check_bad_file("[limits]\nshards = 2\n", 2, "server");
+    check_bad_file("[server]\nthis line has no equals sign\n", 2, "");
+    check_bad_file("[engine]\nqueue_size = 1000\n", 2, "queue_size");
+    check_bad_file("[server]\npin = maybe\n", 2, "pin");
+    check_bad_file("[server]\nno_pin = true\n", 2, "no_pin");
+    check_bad_file("[limits]\nmax_conns_per_ip = -1\n", 2, "max_conns_per_ip");
+    /* The first error is the one reported. */
+    check_bad_file("[server]\nshards = 0\nlisten = nope\n", 2, "shards");
+
+    char text[1024];
+    char *p = text + sprintf(text, "[auth]\napi_key = ");
+    memset(p, 'a', 400);
+    strcpy(p + 400, "\n[server]\nshards = 1\n");
+    check_bad_file(text, 2, "long");
+}
+
+static void test_public_repeat(void)
+{
+    rc_config c;
+    CHECK_EQ_INT(LOAD(&c, "--public", "a:*", "--public", " b:* , c ", "--public=d"), 0);
+    CHECK_EQ_INT(c.n_public_patterns, 4);
+    if (c.n_public_patterns == 4) {
+        CHECK_EQ_STR(c.public_patterns[0], "a:*");
+        CHECK_EQ_STR(c.public_patterns[1], "b:*");
+        CHECK_EQ_STR(c.public_patterns[2], "c");
+        CHECK_EQ_STR(c.public_patterns[3], "d");
+    }
+    rc_config_free(&c);
+    /* Loading again after free starts from an empty list. */
+    CHECK_EQ_INT(LOAD(&c, "--public", "z"), 0);
+    CHECK_EQ_INT(c.n_public_patterns, 1);
+    rc_config_free(&c);
+}
+
+static void test_help_version(void)
+{
+    rc_config c;
+    fflush(stdout);
+    FILE *saved = stdout;
+    FILE *tmp = tmpfile();
+    CHECK(tmp != NULL);
+    if (!tmp)
+        return;
+    stdout = tmp;
+    int rc_help = LOAD(&c, "--shards", "2", "--help");
+    int rc_h = LOAD(&c, "-h");
+    int rc_ver = LOAD(&c, "--version");
+    fflush(tmp);
+    stdout = saved;
+    CHECK_EQ_INT(rc_help, 1);
+    CHECK_EQ_INT(rc_h, 1);
+    CHECK_EQ_INT(rc_ver, 1);
+
+    char out[16384];
+    rewind(tmp);
+    size_t n = fread(out, 1, sizeof(out) - 1, tmp);
+    out[n] = '\0';
+    fclose(tmp);
+    CHECK(strstr(out, "ringcast 0.1.0\n") != NULL);
+    /* Look at the first of the two help texts only. */
+    char *second = strstr(out + 1, "usage:");
+    CHECK(second != NULL);
+    if (second)
+        *second = '\0';
+
+    /* The usage names every long flag from config.h's comments. */
+    static const char *flags[] = {
+        "--listen", "--ws-path", "--shards", "--[no-]pin", "--node-id", "--log-level",
+        "--max-connections", "--max-conns-per-ip", "--handshake-rate ",
+        "--handshake-rate-per-ip", "--handshake-timeout-ms", "--max-header-bytes",
+        "--max-body-bytes", "--max-message-bytes", "--max-channels ", "--max-channel-len",
+        "--msg-rate", "--msg-burst", "--send-backlog-bytes", "--backlog-policy",
+        "--ping-interval-ms", "--pong-timeout-ms", "--drain-timeout-ms", "--jwt-secret",
+        "--api-key", "--public", "--[no-]anonymous ", "--[no-]anonymous-publish",
+        "--recv-buf-size", "--recv-buf-count", "--queue-size", "--ring-entries", "--config",
+        "--help", "--version", "RINGCAST_JWT_SECRET", "RINGCAST_API_KEY",
+    };
+    for (size_t i = 0; i < RC_ARRAY_LEN(flags); i++) {
+        if (!strstr(out, flags[i]))
+            fprintf(stderr, "  usage lacks %s\n", flags[i]);
+        CHECK(strstr(out, flags[i]) != NULL);
+    }
+    /* Every option line states its default. */
+    int lines = 0, with_default = 0;
+    for (char *l = strstr(out, "\n  --"); l; l = strstr(l + 1, "\n  --")) {
+        char *end = strchr(l + 1, '\n');
+        size_t len = end ? (size_t)(end - l) : strlen(l);
+        lines++;
+        char line[256];
+        snprintf(line, sizeof(line), "%.*s", (int)RC_MIN(len, sizeof(line) - 1), l);
+        if (strstr(line, "default") || strstr(line, "--config") || strstr(line, "--help") ||
+            strstr(line, "--version"))
+            with_default++;
+    }
+    CHECK_EQ_INT(lines, 35);
+    CHECK_EQ_INT(with_default, lines);
+}
+
+static void test_listen_variants(void)
+{
+    static const struct {
+        const char *in, *host;
+        int port;
+    } good[] = {
+        {"127.0.0.1:8080", "127.0.0.1", 8080},
+        {"[::1]:8080", "::1", 8080},
+        {"[::]:1", "::", 1},
+        {":8080", "0.0.0.0", 8080},
+        {"localhost:65535", "localhost", 65535},
+        {"edge-1.example.com:443", "edge-1.example.com", 443},
+    };
+    rc_config c;
+    for (size_t i = 0; i < RC_ARRAY_LEN(good); i++) {
+        CHECK_EQ_INT(LOAD(&c, "--listen", (char *)good[i].in), 0);
+        CHECK_EQ_STR(c.listen_host, good[i].host);
+        CHECK_EQ_INT(c.listen_port, good[i].port);
+        rc_config_free(&c);
+    }
+    static const char *bad[] = {"8080", "::1:8080", "[::1]8080", "[::1]", "[zz]:1",
+                                "[]:1", "h:0", "h:65536", "h:", "[::1]:", "h:80x",
+                                "h:-1", "a b:1", "[::1:80"};
+    for (size_t i = 0; i < RC_ARRAY_LEN(bad); i++) {
+        int rc = LOAD(&c, "--listen", (char *)bad[i]);
+        if (rc != -1)
+            fprintf(stderr, "  accepted --listen '%s'\n", bad[i]);
+        CHECK_EQ_INT(rc, -1);
+        CHECK(starts_with(err, "--listen:"));
+    }
+}
+
+int main(void)
+{
+    unsetenv("RINGCAST_JWT_SECRET");
+    unsetenv("RINGCAST_API_KEY");
+    RUN(test_defaults);
+    RUN(test_flags);
+    RUN(test_file_then_flags);
+    RUN(test_env_overrides);
+    RUN(test_bad_flags);
+    RUN(test_bad_file);
+    RUN(test_public_repeat);
+    RUN(test_help_version);
+    RUN(test_listen_variants);
+    return UNIT_DONE();
+}

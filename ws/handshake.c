@@ -1,0 +1,150 @@
+/* The server side of the RFC 6455 opening handshake. */
+#include "ws/handshake.h"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <string.h>
+
+static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* 16 bytes encode as 21 full sextets, one sextet holding the last 2 bits
+ * (its low 4 bits must be zero in canonical base64), and "==". */
+static int key_is_valid(rc_str key)
+{
+    if (key.n != 24 || key.p[22] != '=' || key.p[23] != '=')
+        return 0;
+    for (size_t i = 0; i < 22; i++)
+        if (b64_value((unsigned char)key.p[i]) < 0)
+            return 0;
+    return (b64_value((unsigned char)key.p[21]) & 0x0f) == 0;
+}
+
+int rc_ws_accept_key(rc_str key, char out[29])
+{
+    if (!key.p || !key_is_valid(key))
+        return -1;
+    unsigned char in[24 + sizeof(ws_guid) - 1];
+    memcpy(in, key.p, 24);
+    memcpy(in + 24, ws_guid, sizeof(ws_guid) - 1);
+    unsigned char md[SHA_DIGEST_LENGTH];
+    SHA1(in, sizeof(in), md);
+    /* 20 bytes give 28 base64 chars and EVP_EncodeBlock adds the NUL. */
+    EVP_EncodeBlock((unsigned char *)out, md, SHA_DIGEST_LENGTH);
+    return 0;
+}
+
+int rc_ws_check_upgrade(const rc_http_req *req, const char **why)
+{
+    char accept[29];
+    if (req->method.n != 3 || memcmp(req->method.p, "GET", 3) != 0) {
+        *why = "WebSocket upgrade needs GET";
+        return 400;
+    }
+    if (req->minor_version != 1) {
+        *why = "WebSocket upgrade needs HTTP/1.1";
+        return 400;
+    }
+    if (!req->host.p || req->host.n == 0) {
+        *why = "missing Host";
+        return 400;
+    }
+    if (!req->upgrade.p || !rc_http_has_token(req->upgrade, "websocket")) {
+        *why = "missing Upgrade: websocket";
+        return 426;
+    }
+    if (!req->connection.p || !rc_http_has_token(req->connection, "upgrade")) {
+        *why = "missing Connection: upgrade";
+        return 426;
+    }
+    /* Version before key: a client speaking an older draft is told which
+     * version to use (426 + Sec-WebSocket-Version) rather than a bare 400. */
+    if (!req->ws_version.p || req->ws_version.n != 2 || memcmp(req->ws_version.p, "13", 2)) {
+        *why = "Sec-WebSocket-Version must be 13";
+        return 426;
+    }
+    if (!req->ws_key.p) {
+        *why = "missing Sec-WebSocket-Key";
+        return 400;
+    }
+    if (rc_ws_accept_key(req->ws_key, accept) < 0) {
+        *why = "invalid Sec-WebSocket-Key";
+        return 400;
+    }
+    return 0;
+}
+
+int rc_ws_response_101(char *out, size_t cap, const char accept[29], rc_str protocol)
+{
+    /* The protocol is echoed from the client's offer; refuse anything that
+     * could end the header line early. */
+    for (size_t i = 0; i < protocol.n; i++) {
+        unsigned char c = (unsigned char)protocol.p[i];
+        if (c < 0x21 || c > 0x7e)
+            return -1;
+    }
+    int n;
+    if (protocol.n > 0)
+        n = snprintf(out, cap,
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %.28s\r\n"
+                     "Sec-WebSocket-Protocol: %.*s\r\n\r\n",
+                     accept, (int)RC_MIN(protocol.n, 65535u), protocol.p);
+    else
+        n = snprintf(out, cap,
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %.28s\r\n\r\n",
+                     accept);
+    if (protocol.n > 65535 || n < 0 || (size_t)n >= cap)
+        return -1;
+    return n;
+}
+
+static int span_eq(const char *p, size_t n, const char *lit)
+{
+    return n == strlen(lit) && memcmp(p, lit, n) == 0;
+}
+
+int rc_ws_protocol_token(rc_str offer, rc_str *token, rc_str *selected)
+{
+    static const char v1[] = "ringcast.v1", bearer[] = "bearer.";
+    const size_t bl = sizeof(bearer) - 1;
+    rc_str have_v1 = {"", 0}, have_bearer = {NULL, 0};
+    size_t i = 0;
+    while (i < offer.n) {
+        const char *comma = memchr(offer.p + i, ',', offer.n - i);
+        size_t end = comma ? (size_t)(comma - offer.p) : offer.n;
+        size_t b = i, e = end;
+        while (b < e && (offer.p[b] == ' ' || offer.p[b] == '\t'))
+            b++;
+        while (e > b && (offer.p[e - 1] == ' ' || offer.p[e - 1] == '\t'))
+            e--;
+        /* Subprotocol names are case-sensitive (RFC 6455 4.1). */
+        if (span_eq(offer.p + b, e - b, v1) && have_v1.n == 0)
+            have_v1 = (rc_str){offer.p + b, e - b};
+        else if (e - b >= bl && memcmp(offer.p + b, bearer, bl) == 0 && !have_bearer.p)
+            have_bearer = (rc_str){offer.p + b, e - b};
+        i = end + 1;
+    }
+    if (!have_bearer.p) {
+        *selected = have_v1;
+        return 0;
+    }
+    *token = (rc_str){have_bearer.p + bl, have_bearer.n - bl};
+    *selected = have_v1.n ? have_v1 : have_bearer;
+    return 1;
+}

@@ -1,0 +1,391 @@
+/* Native protocol: request parsing and reply building. The parser collects
+ * the members it knows in one pass and judges them afterwards in a fixed
+ * order, so the id is echoed whatever member order the client used. */
+#include "ws/proto.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "ws/json.h"
+
+static const char *const err_names[RC_PERR__COUNT] = {
+    [RC_PERR_NONE] = "none",
+    [RC_PERR_BAD_JSON] = "bad_json",
+    [RC_PERR_BAD_REQUEST] = "bad_request",
+    [RC_PERR_UNKNOWN_TYPE] = "unknown_type",
+    [RC_PERR_INVALID_CHANNEL] = "invalid_channel",
+    [RC_PERR_FORBIDDEN] = "forbidden",
+    [RC_PERR_CHANNEL_LIMIT] = "channel_limit",
+    [RC_PERR_RATE_LIMITED] = "rate_limited",
+    [RC_PERR_NOT_SUBSCRIBED] = "not_subscribed",
+    [RC_PERR_OVERLOADED] = "overloaded",
+    [RC_PERR_BINARY] = "binary_unsupported",
+    [RC_PERR_MESSAGES_DROPPED] = "messages_dropped",
+    [RC_PERR_INTERNAL] = "internal",
+};
+
+const char *rc_proto_errname(int code)
+{
+    if (code < 0 || code >= RC_PERR__COUNT || !err_names[code])
+        return "internal";
+    return err_names[code];
+}
+
+static int name_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-' || c == '.' || c == ':' || c == '@' || c == '/' ||
+           c == '=' || c == '+';
+}
+
+int rc_proto_name_valid(const char *name, size_t n, size_t max)
+{
+    if (n < 1 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!name_char((unsigned char)name[i]))
+            return 0;
+    return 1;
+}
+
+enum { M_TYPE, M_ID, M_CHANNEL, M_EVENT, M_DATA, M__COUNT };
+static const char *const member_names[M__COUNT] = {"type", "id", "channel", "event", "data"};
+
+static const struct {
+    const char *name;
+    int op;
+} ops[] = {
+    {"subscribe", RC_OP_SUBSCRIBE},
+    {"unsubscribe", RC_OP_UNSUBSCRIBE},
+    {"publish", RC_OP_PUBLISH},
+    {"ping", RC_OP_PING},
+};
+
+static int fail(const char **why, const char *msg, int code)
+{
+    *why = msg;
+    return code;
+}
+
+/* An integer id is echoed as sent, so only its shape is checked, not its range. */
+static int id_ok(const rc_json_val *v)
+{
+    if (v->raw.n > RC_PROTO_MAX_ID)
+        return 0;
+    if (v->type == RC_JSON_STRING)
+        return 1;
+    if (v->type != RC_JSON_NUMBER)
+        return 0;
+    for (size_t i = 0; i < v->raw.n; i++)
+        if (v->raw.p[i] == '.' || v->raw.p[i] == 'e' || v->raw.p[i] == 'E')
+            return 0;
+    return 1;
+}
+
+static int parse(const char *msg, size_t len, size_t max_channel_len, rc_proto_req *req,
+                 const char **why, int body)
+{
+    rc_json_iter it;
+    rc_json_val k, v, m[M__COUNT];
+    int seen[M__COUNT] = {0};
+
+    memset(req, 0, sizeof(*req));
+    memset(m, 0, sizeof(m));
+    *why = "";
+    if (max_channel_len > RC_PROTO_MAX_CHANNEL)
+        max_channel_len = RC_PROTO_MAX_CHANNEL;
+
+    if (rc_json_object_begin(&it, msg, len, RC_PROTO_MAX_DEPTH) != 0) {
+        if (rc_json_validate(msg, len, RC_PROTO_MAX_DEPTH) == 0)
+            return fail(why, "message is not a JSON object", RC_PERR_BAD_REQUEST);
+        return fail(why, "invalid JSON", RC_PERR_BAD_JSON);
+    }
+    while (rc_json_object_next(&it, &k, &v)) {
+        for (int i = 0; i < M__COUNT; i++) {
+            if (rc_json_key_is(&k, member_names[i])) {
+                m[i] = v;
+                seen[i]++;
+            }
+        }
+    }
+
+    /* A publish body has no id to echo. */
+    if (seen[M_ID] && !body) {
+        if (seen[M_ID] > 1)
+            return fail(why, "duplicate id", RC_PERR_BAD_REQUEST);
+        if (!id_ok(&m[M_ID]))
+            return fail(why, "id must be an integer or a short string", RC_PERR_BAD_REQUEST);
+        memcpy(req->id, m[M_ID].raw.p, m[M_ID].raw.n);
+        req->id[m[M_ID].raw.n] = '\0';
+        req->id_len = m[M_ID].raw.n;
+    }
+    for (int i = 0; i < M__COUNT; i++)
+        if (seen[i] > 1)
+            return fail(why, "duplicate member", RC_PERR_BAD_REQUEST);
+
+    char type[16];
+    if (seen[M_TYPE]) {
+        if (m[M_TYPE].type != RC_JSON_STRING)
+            return fail(why, "type must be a string", RC_PERR_BAD_REQUEST);
+        ssize_t n = rc_json_string(&m[M_TYPE], type, sizeof(type));
+        for (size_t i = 0; n > 0 && i < RC_ARRAY_LEN(ops); i++)
+            if (strcmp(type, ops[i].name) == 0)
+                req->op = ops[i].op;
+        if (body && req->op != RC_OP_PUBLISH)
+            return fail(why, "type must be publish", RC_PERR_BAD_REQUEST);
+        if (!req->op)
+            return fail(why, "unknown type", RC_PERR_UNKNOWN_TYPE);
+    } else if (body) {
+        req->op = RC_OP_PUBLISH;
+    } else {
+        return fail(why, "missing type", RC_PERR_BAD_REQUEST);
+    }
+    if (req->op == RC_OP_PING)
+        return RC_PERR_NONE;
+
+    if (!seen[M_CHANNEL])
+        return fail(why, "missing channel", RC_PERR_BAD_REQUEST);
+    ssize_t cn = -1;
+    if (m[M_CHANNEL].type == RC_JSON_STRING)
+        cn = rc_json_string(&m[M_CHANNEL], req->channel, sizeof(req->channel));
+    if (cn < 0 || !rc_proto_name_valid(req->channel, (size_t)cn, max_channel_len)) {
+        req->channel[0] = '\0';
+        return fail(why, "invalid channel name", RC_PERR_INVALID_CHANNEL);
+    }
+    req->channel_len = (size_t)cn;
+    if (req->op != RC_OP_PUBLISH)
+        return RC_PERR_NONE;
+
+    if (seen[M_EVENT]) {
+        ssize_t en = -1;
+        if (m[M_EVENT].type == RC_JSON_STRING)
+            en = rc_json_string(&m[M_EVENT], req->event, sizeof(req->event));
+        if (en < 0 || !rc_proto_name_valid(req->event, (size_t)en, RC_PROTO_MAX_EVENT)) {
+            req->event[0] = '\0';
+            return fail(why, "invalid event name", RC_PERR_BAD_REQUEST);
+        }
+        req->event_len = (size_t)en;
+    } else {
+        memcpy(req->event, "message", sizeof("message"));
+        req->event_len = sizeof("message") - 1;
+    }
+    if (!seen[M_DATA])
+        return fail(why, "missing data", RC_PERR_BAD_REQUEST);
+    req->data = m[M_DATA].raw;
+    return RC_PERR_NONE;
+}
+
+int rc_proto_parse(const char *msg, size_t len, size_t max_channel_len,
+                   rc_proto_req *req, const char **why)
+{
+    return parse(msg, len, max_channel_len, req, why, 0);
+}
+
+int rc_proto_parse_publish_body(const char *body, size_t len, size_t max_channel_len,
+                                rc_proto_req *req, const char **why)
+{
+    return parse(body, len, max_channel_len, req, why, 1);
+}
+
+/* Builders write through this; once something does not fit, the rest is
+ * skipped and the result is -1, so no caller ever sees a truncated object. */
+typedef struct writer {
+    char *out;
+    size_t cap, n;
+    int full;
+} writer;
+
+static void put(writer *w, const char *s, size_t n)
+{
+    if (w->full || w->cap - w->n < n) {
+        w->full = 1;
+        return;
+    }
+    memcpy(w->out + w->n, s, n);
+    w->n += n;
+}
+
+static void put_lit(writer *w, const char *s)
+{
+    put(w, s, strlen(s));
+}
+
+static void put_esc(writer *w, const char *s, size_t n)
+{
+    if (w->full)
+        return;
+    ssize_t r = rc_json_escape(w->out + w->n, w->cap - w->n, s, n);
+    if (r < 0)
+        w->full = 1;
+    else
+        w->n += (size_t)r;
+}
+
+static void put_u64(writer *w, uint64_t v)
+{
+    char b[24];
+    int n = snprintf(b, sizeof(b), "%" PRIu64, v);
+    put(w, b, (size_t)n);
+}
+
+static void put_i64(writer *w, int64_t v)
+{
+    char b[24];
+    int n = snprintf(b, sizeof(b), "%" PRId64, v);
+    put(w, b, (size_t)n);
+}
+
+static void put_id(writer *w, rc_str id)
+{
+    if (id.n) {
+        put_lit(w, ",\"id\":");
+        put(w, id.p, id.n);
+    }
+}
+
+static ssize_t finish(const writer *w)
+{
+    return w->full ? -1 : (ssize_t)w->n;
+}
+
+ssize_t rc_proto_reply(char *out, size_t cap, const char *type, rc_str id,
+                       rc_str channel, int64_t seq)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, "{\"type\":");
+    put_esc(&w, type, strlen(type));
+    put_id(&w, id);
+    if (channel.n) {
+        put_lit(&w, ",\"channel\":");
+        put_esc(&w, channel.p, channel.n);
+    }
+    if (seq >= 0) {
+        put_lit(&w, ",\"seq\":");
+        put_i64(&w, seq);
+    }
+    put_lit(&w, "}");
+    return finish(&w);
+}
+
+ssize_t rc_proto_pong(char *out, size_t cap, rc_str id, int64_t time_ms)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, "{\"type\":\"pong\"");
+    put_id(&w, id);
+    put_lit(&w, ",\"time\":");
+    put_i64(&w, time_ms);
+    put_lit(&w, "}");
+    return finish(&w);
+}
+
+ssize_t rc_proto_error(char *out, size_t cap, rc_str id, int code,
+                       const char *message, rc_str channel)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, "{\"type\":\"error\"");
+    put_id(&w, id);
+    put_lit(&w, ",\"code\":");
+    const char *name = rc_proto_errname(code);
+    put_esc(&w, name, strlen(name));
+    if (message) {
+        put_lit(&w, ",\"message\":");
+        put_esc(&w, message, strlen(message));
+    }
+    if (channel.n) {
+        put_lit(&w, ",\"channel\":");
+        put_esc(&w, channel.p, channel.n);
+    }
+    put_lit(&w, "}");
+    return finish(&w);
+}
+
+static const char default_event[] = "message";
+
+ssize_t rc_proto_message(char *out, size_t cap, rc_str channel, rc_str event,
+                         uint64_t seq, rc_str data)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, "{\"type\":\"message\"");
+    if (channel.n) {
+        put_lit(&w, ",\"channel\":");
+        put_esc(&w, channel.p, channel.n);
+    }
+    put_lit(&w, ",\"event\":");
+    if (event.n)
+        put_esc(&w, event.p, event.n);
+    else
+        put_esc(&w, default_event, sizeof(default_event) - 1);
+    put_lit(&w, ",\"seq\":");
+    put_u64(&w, seq);
+    put_lit(&w, ",\"data\":");
+    if (data.n)
+        put(&w, data.p, data.n);
+    else
+        put_lit(&w, "null");
+    put_lit(&w, "}");
+    return finish(&w);
+}
+
+/* Mirrors rc_json_escape's output length. */
+static size_t escaped_len(const char *s, size_t n)
+{
+    size_t len = 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' ||
+            c == '\t')
+            len += 2;
+        else if (c < 0x20)
+            len += 6;
+        else
+            len += 1;
+    }
+    return len;
+}
+
+static size_t u64_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+size_t rc_proto_message_len(rc_str channel, rc_str event, uint64_t seq, rc_str data)
+{
+    size_t n = sizeof("{\"type\":\"message\"") - 1;
+    if (channel.n)
+        n += sizeof(",\"channel\":") - 1 + escaped_len(channel.p, channel.n);
+    n += sizeof(",\"event\":") - 1;
+    n += event.n ? escaped_len(event.p, event.n) : escaped_len(default_event, 7);
+    n += sizeof(",\"seq\":") - 1 + u64_len(seq);
+    n += sizeof(",\"data\":") - 1 + (data.n ? data.n : 4);
+    return n + 1;
+}
+
+ssize_t rc_proto_welcome(char *out, size_t cap, const char *node, int shard,
+                         uint64_t conn_id, const char *user, uint32_t ping_interval_ms,
+                         uint32_t max_message_bytes)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, "{\"type\":\"welcome\",\"node\":");
+    put_esc(&w, node, strlen(node));
+    put_lit(&w, ",\"shard\":");
+    put_i64(&w, shard);
+    /* A string, because a 64-bit id is beyond the integers JavaScript keeps exact. */
+    put_lit(&w, ",\"conn\":\"");
+    put_u64(&w, conn_id);
+    put_lit(&w, "\",\"user\":");
+    if (user)
+        put_esc(&w, user, strlen(user));
+    else
+        put_lit(&w, "null");
+    put_lit(&w, ",\"ping_interval\":");
+    put_u64(&w, ping_interval_ms);
+    put_lit(&w, ",\"max_message_bytes\":");
+    put_u64(&w, max_message_bytes);
+    put_lit(&w, "}");
+    return finish(&w);
+}

@@ -1,0 +1,221 @@
+#include "ws/session.h"
+
+#include <string.h>
+#include <wslay/wslay.h>
+
+#include "ws/frame.h"
+
+struct rc_ws_sess {
+    wslay_event_context_ptr ctx;
+    rc_ws_pool *pool;
+    rc_ws_sess *next;        /* free list */
+    const uint8_t *in;       /* bytes being fed */
+    size_t in_len;
+    /* Our own scan of frame boundaries over the same bytes. */
+    uint64_t remaining;      /* payload bytes of the current frame still to come */
+    uint8_t hdr[14];
+    uint8_t hdr_have;
+    uint8_t frag_open;       /* a fragmented data message is open */
+    /* Control frames wslay wants to send, collected by send_cb. */
+    size_t clen;
+    uint8_t cbuf[512];
+};
+
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+                       void *user_data)
+{
+    rc_ws_sess *s = user_data;
+    if (s->in_len == 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    size_t n = RC_MIN(len, s->in_len);
+    memcpy(buf, s->in, n);
+    s->in += n;
+    s->in_len -= n;
+    return (ssize_t)n;
+}
+
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
+                       int flags, void *user_data)
+{
+    rc_ws_sess *s = user_data;
+    size_t room = sizeof(s->cbuf) - s->clen;
+    if (room == 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    size_t n = RC_MIN(room, len);
+    memcpy(s->cbuf + s->clen, data, n);
+    s->clen += n;
+    return (ssize_t)n;
+}
+
+static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user_data)
+{
+    /* Servers never mask; wslay asks only in client mode. */
+    memset(buf, 0, len);
+    return 0;
+}
+
+static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                   void *user_data)
+{
+    rc_ws_sess *s = user_data;
+    const rc_ws_hooks *h = s->pool->hooks;
+    switch (arg->opcode) {
+    case WSLAY_TEXT_FRAME:
+        h->text(s->pool->cur, arg->msg, arg->msg_length);
+        break;
+    case WSLAY_BINARY_FRAME:
+        h->binary(s->pool->cur, arg->msg, arg->msg_length);
+        break;
+    case WSLAY_PONG:
+        h->pong(s->pool->cur);
+        break;
+    default: /* ping and close are answered through send_cb */
+        break;
+    }
+}
+
+static const struct wslay_event_callbacks wslay_cbs = {
+    .recv_callback = recv_cb,
+    .send_callback = send_cb,
+    .genmask_callback = genmask_cb,
+    .on_msg_recv_callback = msg_cb,
+};
+
+void rc_ws_pool_init(rc_ws_pool *pool, const rc_ws_hooks *hooks, uint64_t max_msg,
+                     uint32_t max_free)
+{
+    memset(pool, 0, sizeof(*pool));
+    pool->hooks = hooks;
+    pool->max_msg = max_msg;
+    pool->max_free = max_free;
+}
+
+static void sess_destroy(rc_ws_sess *s)
+{
+    wslay_event_context_free(s->ctx);
+    free(s);
+}
+
+void rc_ws_pool_free(rc_ws_pool *pool)
+{
+    while (pool->free_list) {
+        rc_ws_sess *s = pool->free_list;
+        pool->free_list = s->next;
+        sess_destroy(s);
+    }
+    pool->n_free = 0;
+}
+
+rc_ws_sess *rc_ws_get(rc_ws_pool *pool)
+{
+    rc_ws_sess *s = pool->free_list;
+    if (s) {
+        pool->free_list = s->next;
+        pool->n_free--;
+    } else {
+        s = rc_calloc(1, sizeof(*s));
+        s->pool = pool;
+        if (wslay_event_context_server_init(&s->ctx, &wslay_cbs, s) != 0)
+            rc_assert(!"wslay context allocation failed");
+        wslay_event_config_set_max_recv_msg_length(s->ctx, pool->max_msg);
+        pool->created++;
+    }
+    s->next = NULL;
+    pool->in_use++;
+    return s;
+}
+
+void rc_ws_put(rc_ws_pool *pool, rc_ws_sess *s)
+{
+    pool->in_use--;
+    if (pool->n_free >= pool->max_free) {
+        sess_destroy(s);
+        return;
+    }
+    s->next = pool->free_list;
+    pool->free_list = s;
+    pool->n_free++;
+}
+
+void rc_ws_discard(rc_ws_pool *pool, rc_ws_sess *s)
+{
+    pool->in_use--;
+    sess_destroy(s);
+}
+
+/* Advances the boundary scan over data[0..len). */
+static void scan(rc_ws_sess *s, const uint8_t *data, size_t len)
+{
+    while (len) {
+        if (s->remaining) {
+            size_t n = (size_t)RC_MIN((uint64_t)len, s->remaining);
+            s->remaining -= n;
+            data += n;
+            len -= n;
+            continue;
+        }
+        s->hdr[s->hdr_have++] = *data++;
+        len--;
+        if (s->hdr_have < 2)
+            continue;
+        uint8_t len7 = s->hdr[1] & 0x7f;
+        size_t need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((s->hdr[1] & 0x80) ? 4 : 0);
+        if (s->hdr_have < need)
+            continue;
+        uint64_t plen = len7;
+        if (len7 == 126)
+            plen = ((uint64_t)s->hdr[2] << 8) | s->hdr[3];
+        else if (len7 == 127) {
+            plen = 0;
+            for (int i = 0; i < 8; i++)
+                plen = (plen << 8) | s->hdr[2 + i];
+        }
+        int opcode = s->hdr[0] & 0x0f, fin = s->hdr[0] >> 7;
+        if (opcode < 0x8) /* data or continuation: fin closes the message */
+            s->frag_open = !fin;
+        s->remaining = plen;
+        s->hdr_have = 0;
+    }
+}
+
+/* Hands the control frames wslay produced to the connection. They are whole
+ * unmasked frames of at most 125 payload bytes, so their header is 2 bytes. */
+static void flush_ctrl(rc_ws_sess *s, void *conn)
+{
+    int peer_closed = wslay_event_get_close_received(s->ctx);
+    for (int rounds = 0; rounds < 8 && wslay_event_want_write(s->ctx); rounds++) {
+        int r = wslay_event_send(s->ctx);
+        size_t off = 0;
+        while (s->clen - off >= 2) {
+            size_t plen = s->cbuf[off + 1] & 0x7f;
+            if (s->clen - off < 2 + plen)
+                break;
+            s->pool->hooks->ctrl(conn, s->cbuf[off] & 0x0f, s->cbuf + off + 2, plen, peer_closed);
+            off += 2 + plen;
+        }
+        memmove(s->cbuf, s->cbuf + off, s->clen - off);
+        s->clen -= off;
+        if (r != 0)
+            break;
+    }
+}
+
+int rc_ws_feed(rc_ws_pool *pool, rc_ws_sess *s, void *conn, const uint8_t *data, size_t len)
+{
+    pool->cur = conn;
+    s->in = data;
+    s->in_len = len;
+    scan(s, data, len);
+    int r = wslay_event_recv(s->ctx);
+    flush_ctrl(s, conn);
+    pool->cur = NULL;
+    if (r != 0 || !wslay_event_get_read_enabled(s->ctx))
+        return RC_WS_DONE;
+    if (s->remaining == 0 && s->hdr_have == 0 && !s->frag_open && s->clen == 0)
+        return RC_WS_IDLE;
+    return RC_WS_MORE;
+}

@@ -1,0 +1,71 @@
+/* WebSocket sessions: wslay server contexts lent to connections only while
+ * a client frame or message is in progress.
+ *
+ * A wslay context costs about 9 KB. Most of 100k connections are idle most of
+ * the time, so a connection holds none while idle: when bytes arrive, the
+ * shard borrows a context from its pool, feeds it, and gives it back as soon
+ * as the bytes ended exactly at a message boundary. wslay cannot tell us where
+ * that is (it buffers partial headers internally), so the session runs its own
+ * small scan of frame headers over the same bytes: at a boundary when no
+ * header is half-read, no payload is outstanding and no fragmented message is
+ * open. A context that saw a close or an error is never reused.
+ *
+ * wslay also answers pings and closes by itself; what it wants to send comes
+ * back through rc_ws_hooks.ctrl so that the connection can queue it in its
+ * own send queue, in order with everything else. */
+#ifndef RC_SESSION_H
+#define RC_SESSION_H
+
+#include "engine/common.h"
+
+typedef struct rc_ws_hooks {
+    /* A complete text (binary) message. */
+    void (*text)(void *conn, const uint8_t *msg, size_t len);
+    void (*binary)(void *conn, const uint8_t *msg, size_t len);
+    /* A pong arrived. */
+    void (*pong)(void *conn);
+    /* wslay wants to send a control frame: a pong (opcode 0xA) answering a
+     * ping, or a close (0x8). For a close, peer_closed tells whether it
+     * answers the client's own close (then it echoes the client's code) or
+     * reports an error wslay found (then the payload holds 1002, 1007 or
+     * 1009 without a reason, or nothing for a frame-level error). */
+    void (*ctrl)(void *conn, int opcode, const uint8_t *payload, size_t len,
+                 int peer_closed);
+} rc_ws_hooks;
+
+typedef struct rc_ws_sess rc_ws_sess;
+
+typedef struct rc_ws_pool {
+    rc_ws_sess *free_list;
+    uint32_t n_free;
+    uint32_t max_free;      /* idle contexts kept for reuse */
+    uint64_t max_msg;       /* max_recv_msg_length given to each context */
+    const rc_ws_hooks *hooks;
+    void *cur;              /* the connection being fed (set by rc_ws_feed) */
+    uint64_t created, in_use;
+} rc_ws_pool;
+
+/* Result of rc_ws_feed. */
+#define RC_WS_MORE 0   /* mid-frame or mid-message: keep the session */
+#define RC_WS_IDLE 1   /* at a boundary: give it back with rc_ws_put */
+#define RC_WS_DONE 2   /* closed or failed: discard with rc_ws_discard */
+
+void rc_ws_pool_init(rc_ws_pool *pool, const rc_ws_hooks *hooks, uint64_t max_msg,
+                     uint32_t max_free);
+void rc_ws_pool_free(rc_ws_pool *pool);
+
+/* A session in its initial state (from the pool, or new). Can't fail. */
+rc_ws_sess *rc_ws_get(rc_ws_pool *pool);
+
+/* Returns a session that rc_ws_feed left RC_WS_IDLE to the pool. */
+void rc_ws_put(rc_ws_pool *pool, rc_ws_sess *s);
+
+/* Frees a session that is closed, failed, or whose connection died. */
+void rc_ws_discard(rc_ws_pool *pool, rc_ws_sess *s);
+
+/* Feeds len bytes received from the client. Hooks are called (with conn)
+ * for each complete message and control frame before it returns. */
+int rc_ws_feed(rc_ws_pool *pool, rc_ws_sess *s, void *conn, const uint8_t *data,
+               size_t len);
+
+#endif

@@ -87,6 +87,9 @@ static void outq_drop_data(rc_shard *s, rc_conn *c)
     q->n = w;
 }
 
+static void close_frame(rc_shard *s, rc_conn *c, uint16_t code, const char *reason,
+                        int drop_data);
+
 int rc_conn_send(rc_shard *s, rc_conn *c, rc_obuf *b)
 {
     if (c->state != RC_CONN_OPEN && !(c->state == RC_CONN_HTTP && b->kind == RC_OBUF_CTRL)) {
@@ -102,13 +105,14 @@ int rc_conn_send(rc_shard *s, rc_conn *c, rc_obuf *b)
             rc_obuf_put(b);
             return -1;
         }
-        /* Replies and control frames are never dropped, but a client that
-         * will not read them is not allowed to grow them without end. */
-        if (b->kind == RC_OBUF_DATA || q->bytes + b->len > 2 * limit) {
+        /* Control frames (pong, close) always go in. Replies are never
+         * dropped either, but a client that will not read them is not
+         * allowed to grow them without end. */
+        if (b->kind == RC_OBUF_DATA || (b->kind == RC_OBUF_REPLY && q->bytes + b->len > 2 * limit)) {
             rc_obuf_put(b);
             rc_counter_inc(&s->stats.backlog_closes);
-            rc_conn_close(s, c, RC_CLOSE_POLICY,
-                          "send backlog exceeded: the client reads too slowly");
+            close_frame(s, c, RC_CLOSE_POLICY,
+                        "send backlog exceeded: the client reads too slowly", 1);
             return -1;
         }
     }
@@ -226,10 +230,14 @@ static void count_close(rc_shard *s, uint16_t code)
     rc_counter_inc(&s->stats.closes[rc_metrics_close_index(code)]);
 }
 
-/* Queues a close frame built from payload and moves to CLOSING. */
-static void close_with_payload(rc_shard *s, rc_conn *c, const uint8_t *payload, size_t len)
+/* Queues a close frame built from payload and moves to CLOSING. Messages
+ * queued ahead of it still go out first, unless drop_data: a client closed
+ * for not reading must be told now, not after a backlog it will not read. */
+static void close_with_payload(rc_shard *s, rc_conn *c, const uint8_t *payload, size_t len,
+                               int drop_data)
 {
-    outq_drop_data(s, c);
+    if (drop_data)
+        outq_drop_data(s, c);
     rc_obuf *b = rc_obuf_frame(RC_OBUF_CTRL, RC_WS_OP_CLOSE, payload, len);
     rc_conn_send(s, c, b);
     c->state = RC_CONN_CLOSING;
@@ -242,7 +250,8 @@ static void close_with_payload(rc_shard *s, rc_conn *c, const uint8_t *payload, 
     rc_chan_leave_all(s, c);
 }
 
-void rc_conn_close(rc_shard *s, rc_conn *c, uint16_t code, const char *reason)
+static void close_frame(rc_shard *s, rc_conn *c, uint16_t code, const char *reason,
+                        int drop_data)
 {
     if (c->state == RC_CONN_HTTP) {
         rc_conn_abort(s, c);
@@ -256,7 +265,12 @@ void rc_conn_close(rc_shard *s, rc_conn *c, uint16_t code, const char *reason)
     count_close(s, code);
     rc_debug("shard=%d conn=%u close code=%u reason=\"%s\"", s->id, rc_conn_id(s, c), code,
              reason ? reason : "");
-    close_with_payload(s, c, frame + 2, n - 2);
+    close_with_payload(s, c, frame + 2, n - 2, drop_data);
+}
+
+void rc_conn_close(rc_shard *s, rc_conn *c, uint16_t code, const char *reason)
+{
+    close_frame(s, c, code, reason, 0);
 }
 
 void rc_conn_abort(rc_shard *s, rc_conn *c)
@@ -411,7 +425,7 @@ static void hook_ctrl(void *ctx, int opcode, const uint8_t *payload, size_t len,
         /* The client said goodbye: echo its code (RFC 6455 5.5.1). */
         uint16_t code = len >= 2 ? (uint16_t)((payload[0] << 8) | payload[1]) : 0;
         count_close(s, code ? code : RC_CLOSE_NORMAL);
-        close_with_payload(s, c, payload, len >= 2 ? 2 : 0);
+        close_with_payload(s, c, payload, len >= 2 ? 2 : 0, 0);
         return;
     }
     /* wslay found an error; say which, with a reason the client can read. */

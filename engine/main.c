@@ -59,9 +59,12 @@ int main(int argc, char **argv)
     node.conns_per_shard = slots_per_shard(&cfg);
     uint64_t capacity = (uint64_t)node.conns_per_shard * (uint64_t)cfg.shards;
     if (capacity < cfg.max_connections)
-        rc_warn("max_connections=%u but %d shards hold at most %llu (RLIMIT_NOFILE caps "
-                "each ring's direct descriptors): raise --shards",
-                cfg.max_connections, cfg.shards, (unsigned long long)capacity);
+        rc_info("capacity %llu connections: %d shards x %u direct descriptors (RLIMIT_NOFILE "
+                "caps each ring's table); --shards %llu holds max_connections=%u",
+                (unsigned long long)capacity, cfg.shards, node.conns_per_shard,
+                (unsigned long long)((cfg.max_connections + node.conns_per_shard - 65) /
+                                     (node.conns_per_shard - 64)),
+                cfg.max_connections);
     /* rc_link holds cache-line aligned members: plain malloc is not enough. */
     size_t links_size = ((size_t)cfg.shards * sizeof(rc_link) + RC_CACHELINE - 1) &
                         ~(size_t)(RC_CACHELINE - 1);

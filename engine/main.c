@@ -62,8 +62,8 @@ int main(int argc, char **argv)
         rc_info("capacity %llu connections: %d shards x %u direct descriptors (RLIMIT_NOFILE "
                 "caps each ring's table); --shards %llu holds max_connections=%u",
                 (unsigned long long)capacity, cfg.shards, node.conns_per_shard,
-                (unsigned long long)((cfg.max_connections + node.conns_per_shard - 65) /
-                                     (node.conns_per_shard - 64)),
+                (unsigned long long)(cfg.max_connections /
+                                         RC_MAX(1u, node.conns_per_shard - 64) + 1),
                 cfg.max_connections);
     /* rc_link holds cache-line aligned members: plain malloc is not enough. */
     size_t links_size = ((size_t)cfg.shards * sizeof(rc_link) + RC_CACHELINE - 1) &

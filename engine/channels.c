@@ -204,12 +204,18 @@ static void publish(rc_shard *s, rc_conn *c, const rc_proto_req *req)
     reply(s, c, "published", id, ch, -1);
 }
 
-void rc_chan_handle(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len)
+void rc_chan_handle(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int allowed)
 {
     rc_proto_req req;
     const char *why = "bad request";
     int e = rc_proto_parse((const char *)msg, len, s->cfg->max_channel_len, &req, &why);
     rc_str id = {req.id, e == RC_PERR_BAD_JSON ? 0 : req.id_len};
+    if (!allowed) {
+        /* Parsed anyway, so the client learns which request was dropped. */
+        rc_conn_send_error(s, c, id, RC_PERR_RATE_LIMITED,
+                           "message rate limit exceeded: request dropped", RC_STR_NULL);
+        return;
+    }
     if (e != RC_PERR_NONE) {
         rc_str ch = RC_STR_NULL;
         if (e != RC_PERR_BAD_JSON && e != RC_PERR_INVALID_CHANNEL)

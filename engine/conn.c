@@ -105,10 +105,12 @@ int rc_conn_send(rc_shard *s, rc_conn *c, rc_obuf *b)
             rc_obuf_put(b);
             return -1;
         }
-        /* Control frames (pong, close) always go in. Replies are never
-         * dropped either, but a client that will not read them is not
-         * allowed to grow them without end. */
-        if (b->kind == RC_OBUF_DATA || (b->kind == RC_OBUF_REPLY && q->bytes + b->len > 2 * limit)) {
+        /* Close frames always go in. Replies and pongs are never dropped
+         * either, but a client that sends requests or pings and does not
+         * read the answers is not allowed to grow them without end. */
+        int over2 = q->bytes + b->len > 2 * limit;
+        int is_pong = b->kind == RC_OBUF_CTRL && b->len >= 1 && (b->data[0] & 0x0f) == RC_WS_OP_PONG;
+        if (b->kind == RC_OBUF_DATA || (over2 && (b->kind == RC_OBUF_REPLY || is_pong))) {
             rc_obuf_put(b);
             rc_counter_inc(&s->stats.backlog_closes);
             close_frame(s, c, RC_CLOSE_POLICY,
@@ -383,12 +385,7 @@ static void hook_text(void *ctx, const uint8_t *msg, size_t len)
     if (c->state != RC_CONN_OPEN)
         return;
     rc_counter_inc(&s->stats.msgs_in);
-    if (!rate_take(s, c)) {
-        rc_conn_send_error(s, c, RC_STR_NULL, RC_PERR_RATE_LIMITED,
-                           "message rate limit exceeded: message dropped", RC_STR_NULL);
-        return;
-    }
-    rc_chan_handle(s, c, msg, len);
+    rc_chan_handle(s, c, msg, len, rate_take(s, c));
 }
 
 static void hook_binary(void *ctx, const uint8_t *msg, size_t len)

@@ -198,7 +198,9 @@ void rc_conn_opened(rc_shard *s, rc_conn *c);
 void rc_conn_on_timer(rc_shard *s, rc_conn *c);
 
 /* --- channels.c --- */
-void rc_chan_handle(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len);
+/* Handles one client text message; allowed is 0 when the connection's rate
+ * limit refused it (it is answered with rate_limited, its id echoed). */
+void rc_chan_handle(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int allowed);
 void rc_chan_leave_all(rc_shard *s, rc_conn *c);
 void rc_chan_on_suback(rc_shard *s, char *name, uint64_t seq);
 void rc_chan_on_deliver(rc_shard *s, rc_msg *m);

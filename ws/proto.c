@@ -145,9 +145,9 @@ static int parse(const char *msg, size_t len, size_t max_channel_len, rc_proto_r
 
     if (!seen[M_CHANNEL])
         return fail(why, "missing channel", RC_PERR_BAD_REQUEST);
-    ssize_t cn = -1;
-    if (m[M_CHANNEL].type == RC_JSON_STRING)
-        cn = rc_json_string(&m[M_CHANNEL], req->channel, sizeof(req->channel));
+    if (m[M_CHANNEL].type != RC_JSON_STRING)
+        return fail(why, "channel must be a string", RC_PERR_BAD_REQUEST);
+    ssize_t cn = rc_json_string(&m[M_CHANNEL], req->channel, sizeof(req->channel));
     if (cn < 0 || !rc_proto_name_valid(req->channel, (size_t)cn, max_channel_len)) {
         req->channel[0] = '\0';
         return fail(why, "invalid channel name", RC_PERR_INVALID_CHANNEL);

@@ -187,7 +187,9 @@ static void scan(rc_ws_sess *s, const uint8_t *data, size_t len)
 static void flush_ctrl(rc_ws_sess *s, void *conn)
 {
     int peer_closed = wslay_event_get_close_received(s->ctx);
-    for (int rounds = 0; rounds < 8 && wslay_event_want_write(s->ctx); rounds++) {
+    /* cbuf is emptied of whole frames every round, so each round makes
+     * progress; wslay holds one pong per ping it read in this feed. */
+    while (wslay_event_want_write(s->ctx)) {
         int r = wslay_event_send(s->ctx);
         size_t off = 0;
         while (s->clen - off >= 2) {
@@ -215,7 +217,8 @@ int rc_ws_feed(rc_ws_pool *pool, rc_ws_sess *s, void *conn, const uint8_t *data,
     pool->cur = NULL;
     if (r != 0 || !wslay_event_get_read_enabled(s->ctx))
         return RC_WS_DONE;
-    if (s->remaining == 0 && s->hdr_have == 0 && !s->frag_open && s->clen == 0)
+    if (s->remaining == 0 && s->hdr_have == 0 && !s->frag_open && s->clen == 0 &&
+        !wslay_event_want_write(s->ctx))
         return RC_WS_IDLE;
     return RC_WS_MORE;
 }

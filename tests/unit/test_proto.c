@@ -153,9 +153,10 @@ static void test_errors(void)
         {"{\"type\":\"subscribe\",\"channel\":\"caf\xc3\xa9\"}", RC_PERR_INVALID_CHANNEL},
         {"{\"type\":\"subscribe\",\"channel\":\"a\\\"b\"}", RC_PERR_INVALID_CHANNEL},
         {"{\"type\":\"subscribe\",\"channel\":\"{sub}\"}", RC_PERR_INVALID_CHANNEL},
-        {"{\"type\":\"subscribe\",\"channel\":5}", RC_PERR_INVALID_CHANNEL},
-        {"{\"type\":\"subscribe\",\"channel\":null}", RC_PERR_INVALID_CHANNEL},
-        {"{\"type\":\"publish\",\"channel\":[\"c\"],\"data\":1}", RC_PERR_INVALID_CHANNEL},
+        /* a channel of the wrong type is a bad request, not a bad name */
+        {"{\"type\":\"subscribe\",\"channel\":5}", RC_PERR_BAD_REQUEST},
+        {"{\"type\":\"subscribe\",\"channel\":null}", RC_PERR_BAD_REQUEST},
+        {"{\"type\":\"publish\",\"channel\":[\"c\"],\"data\":1}", RC_PERR_BAD_REQUEST},
     };
     for (size_t i = 0; i < RC_ARRAY_LEN(t); i++) {
         int rc = P(t[i].msg);

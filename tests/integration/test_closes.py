@@ -1,0 +1,158 @@
+"""Close codes for frame-level errors, sent over raw sockets (RFC 6455)."""
+import struct
+
+import pytest
+
+from rchelp import OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RawWS, encode_frame
+
+
+def opened(srv):
+    c = RawWS(srv.port)
+    w = c.recv_json()
+    assert w["type"] == "welcome"
+    return c
+
+
+def expect_close(c, code, need_reason=True):
+    got, reason = c.wait_close(5)
+    assert got == code, (got, reason)
+    if need_reason:
+        assert reason, "close %d without a reason" % code
+    # and the server then ends the TCP connection
+    assert c.eof_after(5)
+    c.close()
+    return reason
+
+
+@pytest.fixture
+def srv(start_server):
+    return start_server("--public", "public:*", "--max-message-bytes", "1024")
+
+
+def test_too_big_1009(srv):
+    m0 = srv.metrics()
+    c = opened(srv)
+    c.send_text('{"type":"ping","pad":"' + "x" * 2000 + '"}')
+    reason = expect_close(c, 1009)
+    assert "1024" in reason
+    # also a message assembled from fragments, each under the limit
+    c = opened(srv)
+    for i in range(3):
+        c.send_frame(OP_TEXT if i == 0 else OP_CONT, "y" * 600, fin=False)
+    c.send_frame(OP_CONT, "y", fin=True)
+    expect_close(c, 1009)
+    m1 = srv.metrics()
+    k = 'ringcast_ws_closes_total{code="1009"}'
+    assert m1[k] - m0[k] == 2
+
+
+def test_limit_exactly_fits(srv):
+    c = opened(srv)
+    pad = 1024 - len('{"type":"ping","id":1,"p":""}')
+    c.send_text('{"type":"ping","id":1,"p":"%s"}' % ("z" * pad))
+    r = c.recv_json()
+    assert r["type"] == "pong" and r["id"] == 1
+    c.close()
+
+
+def test_invalid_utf8_1007(srv):
+    m0 = srv.metrics()
+    c = opened(srv)
+    c.send_frame(OP_TEXT, b'{"type":"ping","id":"\xff\xfe"}')
+    expect_close(c, 1007)
+    # invalid UTF-8 split across fragments (a truncated sequence at the end)
+    c = opened(srv)
+    c.send_frame(OP_TEXT, b'{"a":"\xe2\x82', fin=False)
+    c.send_frame(OP_CONT, b'"}', fin=True)
+    expect_close(c, 1007)
+    m1 = srv.metrics()
+    k = 'ringcast_ws_closes_total{code="1007"}'
+    assert m1[k] - m0[k] == 2
+
+
+def test_valid_utf8_split_across_fragments(srv):
+    c = opened(srv)
+    c.send_frame(OP_TEXT, b'{"type":"ping","id":"\xe2\x82', fin=False)
+    c.send_frame(OP_CONT, b'\xac"}', fin=True)
+    r = c.recv_json()
+    assert r["type"] == "pong" and r["id"] == "\u20ac"
+    c.close()
+
+
+def test_unmasked_frame_1002(srv):
+    c = opened(srv)
+    c.send_frame(OP_TEXT, '{"type":"ping"}', mask=False)
+    expect_close(c, 1002)
+
+
+def test_reserved_opcode_1002(srv):
+    c = opened(srv)
+    c.send_frame(0x3, b"hello")
+    expect_close(c, 1002)
+    c = opened(srv)
+    c.send_frame(0xB, b"")
+    expect_close(c, 1002)
+
+
+def test_rsv_bit_1002(srv):
+    for rsv in (4, 2, 1):
+        c = opened(srv)
+        c.send_frame(OP_TEXT, '{"type":"ping"}', rsv=rsv)
+        expect_close(c, 1002)
+
+
+def test_other_protocol_errors_1002(srv):
+    # continuation without a start
+    c = opened(srv)
+    c.send_frame(OP_CONT, b"x", fin=True)
+    expect_close(c, 1002)
+    # fragmented control frame
+    c = opened(srv)
+    c.send_frame(OP_PING, b"x", fin=False)
+    expect_close(c, 1002)
+    # control frame longer than 125 bytes
+    c = opened(srv)
+    c.send_frame(OP_PING, b"p" * 126)
+    expect_close(c, 1002)
+    m = srv.metrics()
+    assert m['ringcast_ws_closes_total{code="1002"}'] >= 3
+
+
+def test_client_close_is_echoed(srv):
+    c = opened(srv)
+    c.send_frame(OP_CLOSE, struct.pack("!H", 4321) + b"bye")
+    code, _ = c.wait_close(5)
+    assert code == 4321
+    assert c.eof_after(5)
+    c.close()
+    c = opened(srv)
+    c.send_frame(OP_CLOSE, b"")
+    code, _ = c.wait_close(5)
+    assert code in (1005, 1000)  # an empty close is answered with an empty one (or 1000)
+    c.close()
+
+
+def test_ping_answered_with_pong(srv):
+    c = opened(srv)
+    c.send_frame(OP_PING, b"are-you-there")
+    fin, rsv, op, payload = c.recv_frame(5)
+    assert (op, payload) == (OP_PONG, b"are-you-there")
+    # an unsolicited pong is ignored
+    c.send_frame(OP_PONG, b"x")
+    c.send_text('{"type":"ping","id":5}')
+    assert c.recv_json()["id"] == 5
+    c.close()
+
+
+def test_frames_in_one_packet_and_split(srv):
+    c = opened(srv)
+    data = b"".join(encode_frame(OP_TEXT, '{"type":"ping","id":%d}' % i) for i in range(10))
+    c.send(data)
+    assert [c.recv_json()["id"] for _ in range(10)] == list(range(10))
+    one = encode_frame(OP_TEXT, '{"type":"ping","id":"slow"}')
+    import time
+    for b in one:
+        c.send(bytes([b]))
+        time.sleep(0.002)
+    assert c.recv_json()["id"] == "slow"
+    c.close()

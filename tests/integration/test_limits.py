@@ -1,0 +1,224 @@
+"""Slow consumers (backlog policies), heartbeats, per-address limits."""
+import asyncio
+import json
+import socket
+import time
+
+import websockets
+
+from rchelp import (RawWS, recv_json, request, subscribe, token, welcome, ws_connect)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+FAST = ("--msg-rate", "100000", "--msg-burst", "10000")
+DATA = '{"pad":"%s","k":%%d}' % ("x" * 8000)
+
+
+def slow_client(srv, chan):
+    """A raw client with a tiny receive buffer that subscribes, then stops
+    reading."""
+    c = RawWS(srv.port, rcvbuf=2048)
+    assert c.recv_json()["type"] == "welcome"
+    c.send_json({"type": "subscribe", "id": "slow", "channel": chan})
+    r = c.recv_json()
+    assert r["type"] == "subscribed", r
+    return c, r["seq"]
+
+
+async def publish_burst(srv, chan, n):
+    """Publishes n 8 KB messages as fast as one client can, then checks the
+    replies."""
+    pub = await ws_connect(srv, "/ws?token=" + token(sub="pub"))
+    await welcome(pub)
+    for k in range(n):
+        await pub.send('{"type":"publish","channel":"%s","data":%s}' % (chan, DATA % k))
+    replies = [await recv_json(pub, 10) for _ in range(n)]
+    assert all(r["type"] == "published" for r in replies), [r for r in replies
+                                                             if r["type"] != "published"][:3]
+    await pub.close()
+
+
+async def read_all(ws, n, base):
+    got = []
+    while len(got) < n:
+        m = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        if m["type"] == "message":
+            got.append((m["seq"] - base, m["data"]["k"]))
+    return got
+
+
+def test_slow_consumer_closed_1008(start_server):
+    srv = start_server("--public", "public:*", "--send-backlog-bytes", "65536", *FAST)
+    chan, n = "public:slow", 150
+    slow, slow_base = slow_client(srv, chan)
+
+    async def go():
+        readers = []
+        for i in range(2):
+            ws = await ws_connect(srv)
+            await welcome(ws)
+            r = await subscribe(ws, chan, "r%d" % i)
+            readers.append((ws, r["seq"]))
+        tasks = [asyncio.create_task(read_all(ws, n, b)) for ws, b in readers]
+        await publish_burst(srv, chan, n)
+        results = await asyncio.wait_for(asyncio.gather(*tasks), 20)
+        for got in results:
+            assert got == [(k + 1, k) for k in range(n)]
+        for ws, _ in readers:
+            await ws.close()
+    run(go())
+    m = srv.metrics()
+    assert m["ringcast_backlog_closes_total"] >= 1
+    assert m['ringcast_ws_closes_total{code="1008"}'] >= 1
+    # What the slow client gets when it reads again: a gapless prefix of the
+    # messages, then close 1008 with a reason (or, once the server gave up
+    # on it, the end of the connection).
+    seqs = []
+    code = reason = None
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        try:
+            raw = slow.recv_msg(timeout=deadline - time.monotonic())
+        except Exception:
+            code, reason = slow.close_code, slow.close_reason
+            break
+        seqs.append(json.loads(raw)["seq"] - slow_base)
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert len(seqs) < n
+    assert code == 1008, (code, reason, len(seqs))
+    assert reason
+    slow.close()
+
+
+def test_slow_consumer_drop_policy(start_server):
+    srv = start_server("--public", "public:*", "--send-backlog-bytes", "65536",
+                       "--backlog-policy", "drop", *FAST)
+    chan, n = "public:drop", 150
+    slow, slow_base = slow_client(srv, chan)
+
+    async def go():
+        ws = await ws_connect(srv)
+        await welcome(ws)
+        base = (await subscribe(ws, chan))["seq"]
+        task = asyncio.create_task(read_all(ws, n, base))
+        await publish_burst(srv, chan, n)
+        got = await asyncio.wait_for(task, 20)
+        assert got == [(k + 1, k) for k in range(n)]
+        await ws.close()
+    run(go())
+    m = srv.metrics()
+    assert m["ringcast_backlog_drops_total"] >= 1
+    assert m["ringcast_backlog_closes_total"] == 0
+    # the slow client reads again: messages in order (with a gap), then a
+    # messages_dropped notice; the connection stays usable
+    seqs, err = [], None
+    while True:
+        r = json.loads(slow.recv_msg(timeout=5))
+        if r["type"] == "error":
+            err = r
+            break
+        assert r["type"] == "message", r
+        seqs.append(r["seq"] - slow_base)
+    assert err["code"] == "messages_dropped", err
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert len(seqs) < n
+    slow.send_json({"type": "ping", "id": "alive"})
+    while True:
+        r = slow.recv_json(timeout=5)
+        if r["type"] == "pong":
+            assert r["id"] == "alive"
+            break
+    slow.close()
+
+
+def test_heartbeat_timeout_4002(start_server):
+    srv = start_server("--public", "public:*", "--ping-interval-ms", "300",
+                       "--pong-timeout-ms", "300")
+
+    async def go():
+        # the websockets library answers pings by itself
+        good = await websockets.connect(srv.url(), ping_interval=None, close_timeout=1)
+        w = await welcome(good)
+        assert w["ping_interval"] == 300
+        mute = RawWS(srv.port)
+        assert mute.recv_json()["type"] == "welcome"
+        t0 = time.monotonic()
+        loop = asyncio.get_running_loop()
+        code, reason = await loop.run_in_executor(None, mute.wait_close, 5.0)
+        elapsed = time.monotonic() - t0
+        assert code == 4002, (code, reason)
+        assert reason
+        assert elapsed < 3.0, elapsed
+        mute.close()
+        await asyncio.sleep(1.5 - elapsed if elapsed < 1.5 else 0)
+        # the answering client is still there after several ping rounds
+        r = await request(good, {"type": "ping", "id": "still"})
+        assert r["type"] == "pong" and r["id"] == "still"
+        await good.close()
+    run(go())
+    m = srv.metrics()
+    assert m["ringcast_heartbeat_timeouts_total"] == 1
+    assert m['ringcast_ws_closes_total{code="4002"}'] == 1
+    assert m["ringcast_pings_sent_total"] >= 3
+
+
+def test_answering_raw_client_survives(start_server):
+    srv = start_server("--ping-interval-ms", "200", "--pong-timeout-ms", "300")
+    c = RawWS(srv.port)
+    assert c.recv_json()["type"] == "welcome"
+    deadline = time.monotonic() + 1.5
+    pings = 0
+    while time.monotonic() < deadline:
+        try:
+            fin, rsv, op, payload = c.recv_frame(0.1)
+        except socket.timeout:
+            continue
+        assert op == 9, (op, payload)
+        pings += 1
+        c.send_frame(10, payload)
+    assert pings >= 3
+    c.send_json({"type": "ping", "id": 1})
+    assert c.recv_json(answer_pings=True)["type"] == "pong"
+    c.close()
+
+
+def test_max_conns_per_ip(start_server):
+    srv = start_server("--max-conns-per-ip", "4")
+    held, statuses = [], []
+    for _ in range(12):
+        c = RawWS(srv.port, expect_status=None)
+        statuses.append(c.status)
+        if c.status == 101:
+            held.append(c)
+        else:
+            c.close()
+    ok = statuses.count(101)
+    assert 1 <= ok <= 4, statuses
+    assert statuses.count(429) == 12 - ok, statuses
+    for c in held:
+        c.close()
+    time.sleep(0.3)
+    # the slots are given back
+    c = RawWS(srv.port, expect_status=101)
+    c.close()
+    time.sleep(0.2)
+    m = srv.metrics()
+    assert m['ringcast_handshakes_total{outcome="rate_limited"}'] == 12 - ok
+
+
+def test_max_conns_per_ip_total_reached(start_server):
+    # with the limit a multiple of the shard count, the node admits exactly
+    # the limit once both shards have had their share
+    srv = start_server("--max-conns-per-ip", "2", shards=1)
+    statuses = []
+    held = []
+    for _ in range(5):
+        c = RawWS(srv.port, expect_status=None)
+        statuses.append(c.status)
+        held.append(c)
+    assert statuses == [101, 101, 429, 429, 429], statuses
+    for c in held:
+        c.close()

@@ -45,20 +45,26 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 all: $(BUILD)/ringcast
 
+# Quiet by default; `make V=1` shows the commands.
+Q := $(if $(V),,@)
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@$(if $(V),:,echo "  CC    $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/libringcast.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/ringcast: $(BUILD)/obj/engine/main.o $(BUILD)/libringcast.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@$(if $(V),:,echo "  LD    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libringcast.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libringcast.a $(LIBS)
+	@$(if $(V),:,echo "  TEST  $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libringcast.a $(LIBS)
 
 # Installs what the build and the tests need from Debian's packages, only
 # when something is missing (a fresh machine); a no-op otherwise.

@@ -22,11 +22,10 @@ typedef struct waiter {
     char id[RC_PROTO_MAX_ID + 1];
 } waiter;
 
-int rc_chan_may(const rc_shard *s, const rc_auth *auth, const char *chan, size_t len,
-                int publish)
+int rc_chan_may(const rc_shard *s, const rc_auth *auth, const char *chan, size_t len, int publish)
 {
-    if (auth && (publish ? rc_auth_may_publish(auth, chan, len)
-                         : rc_auth_may_subscribe(auth, chan, len)))
+    if (auth &&
+        (publish ? rc_auth_may_publish(auth, chan, len) : rc_auth_may_subscribe(auth, chan, len)))
         return 1;
     if (publish && (auth || !s->cfg->anonymous_publish))
         return 0;
@@ -196,8 +195,7 @@ static void publish(rc_shard *s, rc_conn *c, const rc_proto_req *req)
     rc_pub *p = rc_pub_new(s->id, ch, (rc_str){req->event, req->event_len}, req->data);
     if (rc_shard_to_relay(s, RC_Q_PUBLISH, p, 1) < 0) {
         free(p);
-        rc_conn_send_error(s, c, id, RC_PERR_OVERLOADED, "server busy: publish again shortly",
-                           ch);
+        rc_conn_send_error(s, c, id, RC_PERR_OVERLOADED, "server busy: publish again shortly", ch);
         return;
     }
     rc_counter_inc(&s->stats.publishes);
@@ -224,15 +222,9 @@ void rc_chan_handle(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int
         return;
     }
     switch (req.op) {
-    case RC_OP_SUBSCRIBE:
-        subscribe(s, c, &req);
-        break;
-    case RC_OP_UNSUBSCRIBE:
-        unsubscribe(s, c, &req);
-        break;
-    case RC_OP_PUBLISH:
-        publish(s, c, &req);
-        break;
+    case RC_OP_SUBSCRIBE: subscribe(s, c, &req); break;
+    case RC_OP_UNSUBSCRIBE: unsubscribe(s, c, &req); break;
+    case RC_OP_PUBLISH: publish(s, c, &req); break;
     case RC_OP_PING: {
         char buf[256];
         ssize_t n = rc_proto_pong(buf, sizeof(buf), id, rc_wall_ms());
@@ -240,8 +232,7 @@ void rc_chan_handle(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int
             rc_conn_send_text(s, c, buf, (size_t)n);
         break;
     }
-    default:
-        rc_conn_send_error(s, c, id, RC_PERR_UNKNOWN_TYPE, "unknown type", RC_STR_NULL);
+    default: rc_conn_send_error(s, c, id, RC_PERR_UNKNOWN_TYPE, "unknown type", RC_STR_NULL);
     }
 }
 

@@ -48,9 +48,15 @@ uint64_t rc_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t rc_now_ms(void) { return rc_now_ns() / 1000000ull; }
+uint64_t rc_now_ms(void)
+{
+    return rc_now_ns() / 1000000ull;
+}
 
-int64_t rc_wall_s(void) { return (int64_t)time(NULL); }
+int64_t rc_wall_s(void)
+{
+    return (int64_t)time(NULL);
+}
 
 int64_t rc_wall_ms(void)
 {

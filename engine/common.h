@@ -16,19 +16,19 @@ typedef struct rc_str {
 #define RC_STR_NULL ((rc_str){NULL, 0})
 
 #define RC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define RC_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define RC_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define RC_LIKELY(x) __builtin_expect(!!(x), 1)
-#define RC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define RC_MIN(a, b)    ((a) < (b) ? (a) : (b))
+#define RC_MAX(a, b)    ((a) > (b) ? (a) : (b))
+#define RC_LIKELY(x)    __builtin_expect(!!(x), 1)
+#define RC_UNLIKELY(x)  __builtin_expect(!!(x), 0)
 
 /* Broken invariants abort with file and line: they are bugs, not errors. */
-#define rc_assert(cond)                                                        \
-    do {                                                                       \
-        if (RC_UNLIKELY(!(cond))) {                                            \
-            fprintf(stderr, "ringcast: assertion failed at %s:%d: %s\n",      \
-                    __FILE__, __LINE__, #cond);                                \
-            abort();                                                           \
-        }                                                                      \
+#define rc_assert(cond)                                                                            \
+    do {                                                                                           \
+        if (RC_UNLIKELY(!(cond))) {                                                                \
+            fprintf(stderr, "ringcast: assertion failed at %s:%d: %s\n", __FILE__, __LINE__,       \
+                    #cond);                                                                        \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* Allocation failure is fatal: an edge node that cannot allocate a few bytes

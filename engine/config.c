@@ -19,13 +19,13 @@ enum kind {
     K_U32,
     K_U64,
     K_INT,
-    K_BOOL,     /* flag without value sets bval; file value is a boolean */
+    K_BOOL, /* flag without value sets bval; file value is a boolean */
     K_LISTEN,
     K_PATH,
     K_NODE_ID,
     K_LOG_LEVEL,
     K_BACKLOG,
-    K_SECRET,   /* jwt_secret with its length */
+    K_SECRET, /* jwt_secret with its length */
     K_STRING,
     K_PUBLIC,
     K_CONFIG,
@@ -40,15 +40,21 @@ struct opt {
     size_t off, size;
     uint64_t min, max;
     int pow2;
-    int bval;            /* K_BOOL: what the bare flag sets */
-    const char *arg;     /* metavariable in --help; NULL: takes no value */
-    const char *help;    /* NULL: folded into another line of --help */
+    int bval;         /* K_BOOL: what the bare flag sets */
+    const char *arg;  /* metavariable in --help; NULL: takes no value */
+    const char *help; /* NULL: folded into another line of --help */
 };
 
 #define FIELD(f) offsetof(rc_config, f), sizeof(((rc_config *)0)->f)
-#define NOFIELD 0, 0
-#define U32(n, s, f, lo, hi, h) {n, s, K_U32, FIELD(f), lo, hi, 0, 0, "N", h}
-#define POW2(n, s, f, lo, hi, h) {n, s, K_U32, FIELD(f), lo, hi, 1, 0, "N", h}
+#define NOFIELD  0, 0
+#define U32(n, s, f, lo, hi, h)                                                                    \
+    {                                                                                              \
+        n, s, K_U32, FIELD(f), lo, hi, 0, 0, "N", h                                                \
+    }
+#define POW2(n, s, f, lo, hi, h)                                                                   \
+    {                                                                                              \
+        n, s, K_U32, FIELD(f), lo, hi, 1, 0, "N", h                                                \
+    }
 
 static const struct opt opts[] = {
     {"config", NULL, K_CONFIG, NOFIELD, 0, 0, 0, 0, "FILE", "read an INI config file first"},
@@ -93,8 +99,8 @@ static const struct opt opts[] = {
         "client messages per second per connection (default 50)"),
     U32("msg-burst", "limits", msg_burst, 1, 1000000,
         "client message burst per connection (default 100)"),
-    {"send-backlog-bytes", "limits", K_U64, FIELD(send_backlog_bytes), 4096, 1ull << 32, 0, 0,
-     "N", "unsent bytes per connection, 4096..4 GiB (default 1048576)"},
+    {"send-backlog-bytes", "limits", K_U64, FIELD(send_backlog_bytes), 4096, 1ull << 32, 0, 0, "N",
+     "unsent bytes per connection, 4096..4 GiB (default 1048576)"},
     {"backlog-policy", "limits", K_BACKLOG, FIELD(backlog_policy), 0, 0, 0, 0, "POLICY",
      "past the backlog: close (1008) or drop and notify (default close)"},
 
@@ -129,12 +135,12 @@ static const struct opt opts[] = {
         "io_uring submission queue size, 8..32768 (default 4096)"),
 };
 
-static const char *const sections[] = {"server", "limits", "heartbeat",
-                                       "lifecycle", "auth", "engine"};
-static const char *const section_titles[] = {"Server", "Limits", "Heartbeat",
-                                             "Lifecycle", "Auth", "Engine"};
+static const char *const sections[] = {"server",    "limits", "heartbeat",
+                                       "lifecycle", "auth",   "engine"};
+static const char *const section_titles[] = {"Server",    "Limits", "Heartbeat",
+                                             "Lifecycle", "Auth",   "Engine"};
 
-#define N_OPTS RC_ARRAY_LEN(opts)
+#define N_OPTS   RC_ARRAY_LEN(opts)
 #define OPT_BASE 256 /* getopt val of opts[i] is OPT_BASE + i */
 
 struct loader {
@@ -161,7 +167,10 @@ __attribute__((format(printf, 2, 3))) static void fail(struct loader *L, const c
     va_end(ap);
 }
 
-static void *field(rc_config *cfg, const struct opt *o) { return (char *)cfg + o->off; }
+static void *field(rc_config *cfg, const struct opt *o)
+{
+    return (char *)cfg + o->off;
+}
 
 /* Strict decimal: digits only, no sign or spaces, no overflow. */
 static int parse_u64(const char *s, uint64_t *out)
@@ -211,8 +220,8 @@ static int copy_str(char *dst, size_t size, const char *v, char *msg, size_t ml)
 
 static int host_char_ok(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_';
 }
 
 static int parse_listen(rc_config *cfg, const char *v, char *msg, size_t ml)
@@ -312,8 +321,8 @@ static void clear_public(rc_config *cfg)
 
 /* Applies value v to option o. from_flag: v is NULL for flags without a
  * value. On error writes the reason (without the option's name) to msg. */
-static int set_value(struct loader *L, const struct opt *o, const char *v, int from_flag,
-                     char *msg, size_t ml)
+static int set_value(struct loader *L, const struct opt *o, const char *v, int from_flag, char *msg,
+                     size_t ml)
 {
     rc_config *cfg = L->cfg;
     uint64_t n;
@@ -321,8 +330,7 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
     case K_U32:
     case K_U64:
     case K_INT:
-        if (parse_u64(v, &n) < 0 || n < o->min || n > o->max ||
-            (o->pow2 && (n & (n - 1)) != 0)) {
+        if (parse_u64(v, &n) < 0 || n < o->min || n > o->max || (o->pow2 && (n & (n - 1)) != 0)) {
             snprintf(msg, ml, "must be %s in %llu..%llu, got '%.40s'",
                      o->pow2 ? "a power of two" : "an integer", (unsigned long long)o->min,
                      (unsigned long long)o->max, v);
@@ -344,8 +352,7 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
         *(int *)field(cfg, o) = b;
         return 0;
     }
-    case K_LISTEN:
-        return parse_listen(cfg, v, msg, ml);
+    case K_LISTEN: return parse_listen(cfg, v, msg, ml);
     case K_PATH:
         if (v[0] != '/' || strpbrk(v, "?#%")) {
             snprintf(msg, ml, "must start with '/' and hold no '?', '#' or '%%'");
@@ -396,8 +403,7 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
             return -1;
         cfg->jwt_secret_len = strlen(v);
         return 0;
-    case K_STRING:
-        return copy_str(field(cfg, o), o->size, v, msg, ml);
+    case K_STRING: return copy_str(field(cfg, o), o->size, v, msg, ml);
     case K_PUBLIC:
         if (from_flag && !L->cli_public) {
             L->cli_public = 1;
@@ -406,8 +412,7 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
         return add_public(cfg, v, msg, ml);
     case K_CONFIG:
     case K_HELP:
-    case K_VERSION:
-        break;
+    case K_VERSION: break;
     }
     return 0;
 }
@@ -511,8 +516,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
         if (!o->section || !ini_key_is(o, name))
             continue;
         if (strcmp(o->section, section) != 0) {
-            fail(L, "%s:%d: '%s' belongs in [%s], not [%s]", L->file, L->line, name,
-                 o->section, section);
+            fail(L, "%s:%d: '%s' belongs in [%s], not [%s]", L->file, L->line, name, o->section,
+                 section);
             return 0;
         }
         char msg[256];
@@ -664,7 +669,10 @@ int rc_config_load(rc_config *cfg, int argc, char **argv, char *err, size_t errl
     return rc;
 }
 
-void rc_config_free(rc_config *cfg) { clear_public(cfg); }
+void rc_config_free(rc_config *cfg)
+{
+    clear_public(cfg);
+}
 
 void rc_config_usage(FILE *f)
 {

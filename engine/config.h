@@ -22,52 +22,52 @@ enum rc_log_level { RC_LOG_DEBUG = 0, RC_LOG_INFO, RC_LOG_WARN, RC_LOG_ERROR };
 
 typedef struct rc_config {
     /* [server] */
-    char listen_host[256];      /* --listen HOST:PORT, default 127.0.0.1:8080 */
+    char listen_host[256]; /* --listen HOST:PORT, default 127.0.0.1:8080 */
     uint16_t listen_port;
-    char ws_path[128];          /* --ws-path, default /ws */
-    int shards;                 /* --shards, default: online CPUs */
-    int pin_threads;            /* --pin / --no-pin, default 1 */
-    char node_id[64];           /* --node-id, default: hostname-pid */
-    int log_level;              /* --log-level debug|info|warn|error, default info */
+    char ws_path[128]; /* --ws-path, default /ws */
+    int shards;        /* --shards, default: online CPUs */
+    int pin_threads;   /* --pin / --no-pin, default 1 */
+    char node_id[64];  /* --node-id, default: hostname-pid */
+    int log_level;     /* --log-level debug|info|warn|error, default info */
 
     /* [limits] */
-    uint32_t max_connections;        /* --max-connections, node-wide, default 100000 */
-    uint32_t max_conns_per_ip;       /* --max-conns-per-ip, default 0 = unlimited */
-    uint32_t handshake_rate;         /* --handshake-rate per second, node-wide, default 0 = unlimited */
-    uint32_t handshake_rate_per_ip;  /* --handshake-rate-per-ip per second, default 0 = unlimited */
-    uint32_t handshake_timeout_ms;   /* --handshake-timeout-ms, default 10000 */
-    uint32_t max_header_bytes;       /* --max-header-bytes, default 8192 */
-    uint32_t max_body_bytes;         /* --max-body-bytes (HTTP API), default 65536 */
-    uint32_t max_message_bytes;      /* --max-message-bytes, default 65536 */
-    uint32_t max_channels_per_conn;  /* --max-channels, default 64 */
-    uint32_t max_channel_len;        /* --max-channel-len, default 128 */
-    uint32_t msg_rate;               /* --msg-rate per connection per second, default 50 */
-    uint32_t msg_burst;              /* --msg-burst, default 100 */
-    uint64_t send_backlog_bytes;     /* --send-backlog-bytes, default 1 MiB */
-    int backlog_policy;              /* --backlog-policy close|drop, default close */
+    uint32_t max_connections;  /* --max-connections, node-wide, default 100000 */
+    uint32_t max_conns_per_ip; /* --max-conns-per-ip, default 0 = unlimited */
+    uint32_t handshake_rate;   /* --handshake-rate per second, node-wide, default 0 = unlimited */
+    uint32_t handshake_rate_per_ip; /* --handshake-rate-per-ip per second, default 0 = unlimited */
+    uint32_t handshake_timeout_ms;  /* --handshake-timeout-ms, default 10000 */
+    uint32_t max_header_bytes;      /* --max-header-bytes, default 8192 */
+    uint32_t max_body_bytes;        /* --max-body-bytes (HTTP API), default 65536 */
+    uint32_t max_message_bytes;     /* --max-message-bytes, default 65536 */
+    uint32_t max_channels_per_conn; /* --max-channels, default 64 */
+    uint32_t max_channel_len;       /* --max-channel-len, default 128 */
+    uint32_t msg_rate;              /* --msg-rate per connection per second, default 50 */
+    uint32_t msg_burst;             /* --msg-burst, default 100 */
+    uint64_t send_backlog_bytes;    /* --send-backlog-bytes, default 1 MiB */
+    int backlog_policy;             /* --backlog-policy close|drop, default close */
 
     /* [heartbeat] */
-    uint32_t ping_interval_ms;       /* --ping-interval-ms, default 25000; 0 = off */
-    uint32_t pong_timeout_ms;        /* --pong-timeout-ms, default 10000 */
+    uint32_t ping_interval_ms; /* --ping-interval-ms, default 25000; 0 = off */
+    uint32_t pong_timeout_ms;  /* --pong-timeout-ms, default 10000 */
 
     /* [lifecycle] */
-    uint32_t drain_timeout_ms;       /* --drain-timeout-ms, default 10000 */
+    uint32_t drain_timeout_ms; /* --drain-timeout-ms, default 10000 */
 
     /* [auth] */
-    char jwt_secret[512];            /* --jwt-secret or RINGCAST_JWT_SECRET; empty = tokens refused */
+    char jwt_secret[512]; /* --jwt-secret or RINGCAST_JWT_SECRET; empty = tokens refused */
     size_t jwt_secret_len;
-    char api_key[256];               /* --api-key or RINGCAST_API_KEY; empty = HTTP API off (403) */
+    char api_key[256]; /* --api-key or RINGCAST_API_KEY; empty = HTTP API off (403) */
     char *public_patterns[RC_MAX_PUBLIC_PATTERNS]; /* --public PATTERN (repeatable) */
     int n_public_patterns;
-    int allow_anonymous;             /* --anonymous / --no-anonymous, default 1: tokenless
-                                        clients connect but reach only public channels */
-    int anonymous_publish;           /* --anonymous-publish, default 0 */
+    int allow_anonymous;   /* --anonymous / --no-anonymous, default 1: tokenless
+                              clients connect but reach only public channels */
+    int anonymous_publish; /* --anonymous-publish, default 0 */
 
     /* [engine] */
-    uint32_t recv_buf_size;          /* --recv-buf-size, provided-buffer size, default 4096 */
-    uint32_t recv_buf_count;         /* --recv-buf-count per shard, power of 2, default 1024 */
-    uint32_t queue_size;             /* --queue-size, SPSC ring entries, power of 2, default 65536 */
-    uint32_t ring_entries;           /* --ring-entries, io_uring SQ size, default 4096 */
+    uint32_t recv_buf_size;  /* --recv-buf-size, provided-buffer size, default 4096 */
+    uint32_t recv_buf_count; /* --recv-buf-count per shard, power of 2, default 1024 */
+    uint32_t queue_size;     /* --queue-size, SPSC ring entries, power of 2, default 65536 */
+    uint32_t ring_entries;   /* --ring-entries, io_uring SQ size, default 4096 */
 } rc_config;
 
 /* Fills cfg with defaults, then applies the config file named by --config (if

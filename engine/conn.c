@@ -87,8 +87,7 @@ static void outq_drop_data(rc_shard *s, rc_conn *c)
     q->n = w;
 }
 
-static void close_frame(rc_shard *s, rc_conn *c, uint16_t code, const char *reason,
-                        int drop_data);
+static void close_frame(rc_shard *s, rc_conn *c, uint16_t code, const char *reason, int drop_data);
 
 int rc_conn_send(rc_shard *s, rc_conn *c, rc_obuf *b)
 {
@@ -109,12 +108,13 @@ int rc_conn_send(rc_shard *s, rc_conn *c, rc_obuf *b)
          * either, but a client that sends requests or pings and does not
          * read the answers is not allowed to grow them without end. */
         int over2 = q->bytes + b->len > 2 * limit;
-        int is_pong = b->kind == RC_OBUF_CTRL && b->len >= 1 && (b->data[0] & 0x0f) == RC_WS_OP_PONG;
+        int is_pong =
+            b->kind == RC_OBUF_CTRL && b->len >= 1 && (b->data[0] & 0x0f) == RC_WS_OP_PONG;
         if (b->kind == RC_OBUF_DATA || (over2 && (b->kind == RC_OBUF_REPLY || is_pong))) {
             rc_obuf_put(b);
             rc_counter_inc(&s->stats.backlog_closes);
-            close_frame(s, c, RC_CLOSE_POLICY,
-                        "send backlog exceeded: the client reads too slowly", 1);
+            close_frame(s, c, RC_CLOSE_POLICY, "send backlog exceeded: the client reads too slowly",
+                        1);
             return -1;
         }
     }
@@ -208,8 +208,8 @@ void rc_conn_sent(rc_shard *s, rc_conn *c, int res)
     }
     if (q->n == 0 && q->dropped && c->state == RC_CONN_OPEN) {
         char msg[128];
-        snprintf(msg, sizeof(msg),
-                 "%u messages to you were dropped because you read too slowly", q->dropped);
+        snprintf(msg, sizeof(msg), "%u messages to you were dropped because you read too slowly",
+                 q->dropped);
         q->dropped = 0;
         rc_conn_send_error(s, c, RC_STR_NULL, RC_PERR_MESSAGES_DROPPED, msg, RC_STR_NULL);
     }
@@ -252,8 +252,7 @@ static void close_with_payload(rc_shard *s, rc_conn *c, const uint8_t *payload, 
     rc_chan_leave_all(s, c);
 }
 
-static void close_frame(rc_shard *s, rc_conn *c, uint16_t code, const char *reason,
-                        int drop_data)
+static void close_frame(rc_shard *s, rc_conn *c, uint16_t code, const char *reason, int drop_data)
 {
     if (c->state == RC_CONN_HTTP) {
         rc_conn_abort(s, c);
@@ -396,8 +395,7 @@ static void hook_binary(void *ctx, const uint8_t *msg, size_t len)
         return;
     rc_counter_inc(&s->stats.msgs_in);
     rc_conn_send_error(s, c, RC_STR_NULL, RC_PERR_BINARY,
-                       "binary messages are not part of the protocol: send JSON text",
-                       RC_STR_NULL);
+                       "binary messages are not part of the protocol: send JSON text", RC_STR_NULL);
 }
 
 static void hook_pong(void *ctx)

@@ -12,15 +12,14 @@
 #include "ws/handshake.h"
 #include "ws/proto.h"
 
-
 static int str_is(rc_str a, const char *b)
 {
     size_t n = strlen(b);
     return a.n == n && memcmp(a.p, b, n) == 0;
 }
 
-void rc_http_reply(rc_shard *s, rc_conn *c, int status, const char *content_type,
-                   const char *body, size_t len, const char *extra)
+void rc_http_reply(rc_shard *s, rc_conn *c, int status, const char *content_type, const char *body,
+                   size_t len, const char *extra)
 {
     if (c->state != RC_CONN_HTTP)
         return;
@@ -47,10 +46,10 @@ static void refuse(rc_shard *s, rc_conn *c, int outcome, int status, const char 
     char body[256];
     snprintf(body, sizeof(body), "%s\n", why);
     rc_counter_inc(&s->stats.handshakes[outcome]);
-    rc_debug("shard=%d conn=%u handshake refused status=%d reason=\"%s\"", s->id,
-             rc_conn_id(s, c), status, why);
+    rc_debug("shard=%d conn=%u handshake refused status=%d reason=\"%s\"", s->id, rc_conn_id(s, c),
+             status, why);
     reply_text(s, c, status, body,
-               status == 426 ? "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+               status == 426   ? "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
                : status == 401 ? "WWW-Authenticate: Bearer\r\n"
                                : NULL);
 }
@@ -165,10 +164,9 @@ static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf 
     c->sess = NULL;
     rc_conn_opened(s, c);
     char w[512];
-    ssize_t wl = rc_proto_welcome(w, sizeof(w), s->cfg->node_id, s->id,
-                                  ((uint64_t)s->id << 32) | rc_conn_id(s, c),
-                                  auth ? rc_auth_user(auth) : NULL, s->cfg->ping_interval_ms,
-                                  s->cfg->max_message_bytes);
+    ssize_t wl = rc_proto_welcome(
+        w, sizeof(w), s->cfg->node_id, s->id, ((uint64_t)s->id << 32) | rc_conn_id(s, c),
+        auth ? rc_auth_user(auth) : NULL, s->cfg->ping_interval_ms, s->cfg->max_message_bytes);
     if (wl > 0)
         rc_conn_send_text(s, c, w, (size_t)wl);
     if (extra) {
@@ -192,8 +190,8 @@ static void api_publish(rc_shard *s, rc_conn *c, const rc_http_req *req, const c
 {
     const char *why = "bad request";
     rc_proto_req pr;
-    int e = rc_proto_parse_publish_body(body, (size_t)req->content_length,
-                                        s->cfg->max_channel_len, &pr, &why);
+    int e = rc_proto_parse_publish_body(body, (size_t)req->content_length, s->cfg->max_channel_len,
+                                        &pr, &why);
     char out[512];
     if (e != RC_PERR_NONE) {
         ssize_t n = rc_proto_error(out, sizeof(out), RC_STR_NULL, e, why, RC_STR_NULL);

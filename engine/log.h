@@ -11,9 +11,13 @@ void rc_log_set_level(int level);
 int rc_log_enabled(int level);
 void rc_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define rc_debug(...) do { if (rc_log_enabled(RC_LOG_DEBUG)) rc_log(RC_LOG_DEBUG, __VA_ARGS__); } while (0)
-#define rc_info(...) rc_log(RC_LOG_INFO, __VA_ARGS__)
-#define rc_warn(...) rc_log(RC_LOG_WARN, __VA_ARGS__)
+#define rc_debug(...)                                                                              \
+    do {                                                                                           \
+        if (rc_log_enabled(RC_LOG_DEBUG))                                                          \
+            rc_log(RC_LOG_DEBUG, __VA_ARGS__);                                                     \
+    } while (0)
+#define rc_info(...)  rc_log(RC_LOG_INFO, __VA_ARGS__)
+#define rc_warn(...)  rc_log(RC_LOG_WARN, __VA_ARGS__)
 #define rc_error(...) rc_log(RC_LOG_ERROR, __VA_ARGS__)
 
 #endif

@@ -26,8 +26,8 @@ static uint32_t slots_per_shard(const rc_config *cfg)
         getrlimit(RLIMIT_NOFILE, &rl);
     }
     uint64_t cap = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : rl.rlim_cur;
-    uint64_t want = ((uint64_t)cfg->max_connections + (uint64_t)cfg->shards - 1) /
-                        (uint64_t)cfg->shards + 64;
+    uint64_t want =
+        ((uint64_t)cfg->max_connections + (uint64_t)cfg->shards - 1) / (uint64_t)cfg->shards + 64;
     return (uint32_t)RC_MIN(cap, RC_MIN(want, (uint64_t)1 << 20));
 }
 
@@ -59,15 +59,15 @@ int main(int argc, char **argv)
     node.conns_per_shard = slots_per_shard(&cfg);
     uint64_t capacity = (uint64_t)node.conns_per_shard * (uint64_t)cfg.shards;
     if (capacity < cfg.max_connections)
-        rc_info("capacity %llu connections: %d shards x %u direct descriptors (RLIMIT_NOFILE "
-                "caps each ring's table); --shards %llu holds max_connections=%u",
-                (unsigned long long)capacity, cfg.shards, node.conns_per_shard,
-                (unsigned long long)(cfg.max_connections /
-                                         RC_MAX(1u, node.conns_per_shard - 64) + 1),
-                cfg.max_connections);
+        rc_info(
+            "capacity %llu connections: %d shards x %u direct descriptors (RLIMIT_NOFILE "
+            "caps each ring's table); --shards %llu holds max_connections=%u",
+            (unsigned long long)capacity, cfg.shards, node.conns_per_shard,
+            (unsigned long long)(cfg.max_connections / RC_MAX(1u, node.conns_per_shard - 64) + 1),
+            cfg.max_connections);
     /* rc_link holds cache-line aligned members: plain malloc is not enough. */
-    size_t links_size = ((size_t)cfg.shards * sizeof(rc_link) + RC_CACHELINE - 1) &
-                        ~(size_t)(RC_CACHELINE - 1);
+    size_t links_size =
+        ((size_t)cfg.shards * sizeof(rc_link) + RC_CACHELINE - 1) & ~(size_t)(RC_CACHELINE - 1);
     node.links = aligned_alloc(RC_CACHELINE, links_size);
     rc_assert(node.links != NULL);
     memset(node.links, 0, links_size);
@@ -78,8 +78,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < cfg.shards; i++) {
         rc_link *l = &node.links[i];
         if (rc_spsc_init(&l->to_relay, cfg.queue_size) < 0 ||
-            rc_spsc_init(&l->to_shard, cfg.queue_size) < 0 ||
-            rc_waker_init(&l->shard_waker) < 0) {
+            rc_spsc_init(&l->to_shard, cfg.queue_size) < 0 || rc_waker_init(&l->shard_waker) < 0) {
             fprintf(stderr, "ringcast: queue set-up failed\n");
             return 1;
         }

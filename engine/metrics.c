@@ -20,8 +20,9 @@ int rc_metrics_close_index(uint16_t code)
 const char *rc_metrics_hs_name(int outcome)
 {
     static const char *names[RC_HS__COUNT] = {
-        "ok",        "bad_request",      "unauthorized", "forbidden", "not_found", "timeout",
-        "upgrade_required", "rate_limited", "too_large", "full",      "version",
+        "ok",        "bad_request", "unauthorized",     "forbidden",
+        "not_found", "timeout",     "upgrade_required", "rate_limited",
+        "too_large", "full",        "version",
     };
     return outcome >= 0 && outcome < RC_HS__COUNT ? names[outcome] : "other";
 }
@@ -55,12 +56,12 @@ static void head(out *o, const char *name, const char *type, const char *help)
 }
 
 /* One metric with a shard label, for every shard. */
-#define PER_SHARD(o, node, name, type, help, field)                                    \
-    do {                                                                               \
-        head(o, name, type, help);                                                     \
-        for (int i_ = 0; i_ < (node)->nshards; i_++)                                   \
-            put(o, "%s{shard=\"%d\"} %llu\n", name, i_,                                \
-                (unsigned long long)rc_counter_get(&(node)->shards[i_]->stats.field)); \
+#define PER_SHARD(o, node, name, type, help, field)                                                \
+    do {                                                                                           \
+        head(o, name, type, help);                                                                 \
+        for (int i_ = 0; i_ < (node)->nshards; i_++)                                               \
+            put(o, "%s{shard=\"%d\"} %llu\n", name, i_,                                            \
+                (unsigned long long)rc_counter_get(&(node)->shards[i_]->stats.field));             \
     } while (0)
 
 static uint64_t sum(const rc_node *node, size_t offset)
@@ -71,11 +72,10 @@ static uint64_t sum(const rc_node *node, size_t offset)
     return t;
 }
 
-#define TOTAL(o, node, name, type, help, field)                                        \
-    do {                                                                               \
-        head(o, name, type, help);                                                     \
-        put(o, "%s %llu\n", name,                                                      \
-            (unsigned long long)sum(node, offsetof(rc_shard_stats, field)));           \
+#define TOTAL(o, node, name, type, help, field)                                                    \
+    do {                                                                                           \
+        head(o, name, type, help);                                                                 \
+        put(o, "%s %llu\n", name, (unsigned long long)sum(node, offsetof(rc_shard_stats, field))); \
     } while (0)
 
 char *rc_metrics_render(struct rc_node *node, size_t *len)
@@ -108,8 +108,7 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
 
     TOTAL(&o, node, "ringcast_messages_in_total", "counter", "WebSocket messages from clients.",
           msgs_in);
-    TOTAL(&o, node, "ringcast_bytes_in_total", "counter", "Bytes received from clients.",
-          bytes_in);
+    TOTAL(&o, node, "ringcast_bytes_in_total", "counter", "Bytes received from clients.", bytes_in);
     TOTAL(&o, node, "ringcast_frames_out_total", "counter",
           "Frames queued to clients (messages, replies, control).", msgs_out);
     TOTAL(&o, node, "ringcast_bytes_out_total", "counter", "Bytes sent to clients.", bytes_out);
@@ -143,15 +142,13 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
             (unsigned long long)sum(node, offsetof(rc_shard_stats, closes) +
                                               (size_t)k * sizeof(rc_counter)));
     }
-    TOTAL(&o, node, "ringcast_pings_sent_total", "counter", "Server heartbeat pings.",
-          pings_sent);
+    TOTAL(&o, node, "ringcast_pings_sent_total", "counter", "Server heartbeat pings.", pings_sent);
     TOTAL(&o, node, "ringcast_heartbeat_timeouts_total", "counter",
           "Connections closed for a missing pong.", heartbeat_timeouts);
     TOTAL(&o, node, "ringcast_token_expiries_total", "counter",
           "Connections closed because their token expired.", token_expiries);
     PER_SHARD(&o, node, "ringcast_rooms", "gauge", "Channels with members on the shard.", rooms);
-    PER_SHARD(&o, node, "ringcast_subscriptions", "gauge", "Channel memberships.",
-              subscriptions);
+    PER_SHARD(&o, node, "ringcast_subscriptions", "gauge", "Channel memberships.", subscriptions);
     PER_SHARD(&o, node, "ringcast_ws_sessions", "gauge",
               "WebSocket parser contexts lent to connections mid-message.", ws_sessions);
     TOTAL(&o, node, "ringcast_recv_nobufs_total", "counter",
@@ -167,8 +164,7 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
     TOTAL(&o, node, "ringcast_relay_queue_full_total", "counter",
           "Pushes refused by a full shard-to-relay queue.", relay_full);
     PER_SHARD(&o, node, "ringcast_relay_backlog", "gauge",
-              "Subscription changes waiting for room in the shard-to-relay queue.",
-              relay_backlog);
+              "Subscription changes waiting for room in the shard-to-relay queue.", relay_backlog);
     const rc_relay_stats *rs = rc_relay_get_stats(node->relay);
     head(&o, "ringcast_relay_publishes_total", "counter", "Publishes handled by the relay.");
     put(&o, "ringcast_relay_publishes_total %llu\n",

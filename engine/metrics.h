@@ -11,52 +11,55 @@
 
 /* Handshake outcomes: the label "reason" of ringcast_handshakes_total. */
 enum rc_hs_outcome {
-    RC_HS_OK = 0,          /* 101 */
-    RC_HS_BAD_REQUEST,     /* 400 */
-    RC_HS_UNAUTHORIZED,    /* 401: bad, expired or missing token */
-    RC_HS_FORBIDDEN,       /* 403 */
-    RC_HS_NOT_FOUND,       /* 404 */
-    RC_HS_TIMEOUT,         /* 408: head not complete within the deadline */
-    RC_HS_UPGRADE_REQUIRED,/* 426 */
-    RC_HS_RATE_LIMITED,    /* 429 */
-    RC_HS_TOO_LARGE,       /* 431 */
-    RC_HS_FULL,            /* 503: connection limit reached */
-    RC_HS_VERSION,         /* 505 */
+    RC_HS_OK = 0,           /* 101 */
+    RC_HS_BAD_REQUEST,      /* 400 */
+    RC_HS_UNAUTHORIZED,     /* 401: bad, expired or missing token */
+    RC_HS_FORBIDDEN,        /* 403 */
+    RC_HS_NOT_FOUND,        /* 404 */
+    RC_HS_TIMEOUT,          /* 408: head not complete within the deadline */
+    RC_HS_UPGRADE_REQUIRED, /* 426 */
+    RC_HS_RATE_LIMITED,     /* 429 */
+    RC_HS_TOO_LARGE,        /* 431 */
+    RC_HS_FULL,             /* 503: connection limit reached */
+    RC_HS_VERSION,          /* 505 */
     RC_HS__COUNT
 };
 
 /* Close codes counted by ringcast_ws_closes_total{code}. */
-#define RC_CLOSE_CODES {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011, 1013, 4001, 4002}
+#define RC_CLOSE_CODES                                                                             \
+    {                                                                                              \
+        1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011, 1013, 4001, 4002                           \
+    }
 #define RC_N_CLOSE_CODES 11
 
 typedef struct rc_shard_stats {
-    rc_counter conns_open;        /* gauge: connections in any state */
-    rc_counter ws_open;           /* gauge: WebSocket connections open */
+    rc_counter conns_open; /* gauge: connections in any state */
+    rc_counter ws_open;    /* gauge: WebSocket connections open */
     rc_counter accepted;
     rc_counter accept_errors;
     rc_counter handshakes[RC_HS__COUNT];
-    rc_counter http_requests;     /* non-upgrade requests answered */
-    rc_counter msgs_in;           /* client text messages */
-    rc_counter bytes_in;          /* bytes received (all) */
-    rc_counter msgs_out;          /* frames queued to clients (all kinds) */
-    rc_counter bytes_out;         /* bytes sent */
-    rc_counter sends;             /* send operations submitted */
-    rc_counter deliveries;        /* channel messages queued to clients */
-    rc_counter backlog_closes;    /* connections closed by the backlog policy */
-    rc_counter backlog_drops;     /* messages dropped by the drop policy */
-    rc_counter backlog_bytes;     /* gauge: bytes queued to clients, not yet sent */
+    rc_counter http_requests;  /* non-upgrade requests answered */
+    rc_counter msgs_in;        /* client text messages */
+    rc_counter bytes_in;       /* bytes received (all) */
+    rc_counter msgs_out;       /* frames queued to clients (all kinds) */
+    rc_counter bytes_out;      /* bytes sent */
+    rc_counter sends;          /* send operations submitted */
+    rc_counter deliveries;     /* channel messages queued to clients */
+    rc_counter backlog_closes; /* connections closed by the backlog policy */
+    rc_counter backlog_drops;  /* messages dropped by the drop policy */
+    rc_counter backlog_bytes;  /* gauge: bytes queued to clients, not yet sent */
     rc_counter proto_errors[RC_PERR__COUNT];
     rc_counter closes[RC_N_CLOSE_CODES + 1]; /* close frames sent by code; last: other */
     rc_counter pings_sent;
     rc_counter heartbeat_timeouts;
     rc_counter token_expiries;
-    rc_counter rooms;             /* gauge */
-    rc_counter subscriptions;     /* gauge */
-    rc_counter publishes;         /* accepted from clients and the HTTP API */
-    rc_counter relay_full;        /* pushes refused by a full shard->relay queue */
-    rc_counter relay_backlog;     /* gauge: items waiting for room in that queue */
-    rc_counter recv_nobufs;       /* recv re-armed after provided buffers ran out */
-    rc_counter ws_sessions;       /* gauge: wslay contexts lent to connections */
+    rc_counter rooms;         /* gauge */
+    rc_counter subscriptions; /* gauge */
+    rc_counter publishes;     /* accepted from clients and the HTTP API */
+    rc_counter relay_full;    /* pushes refused by a full shard->relay queue */
+    rc_counter relay_backlog; /* gauge: items waiting for room in that queue */
+    rc_counter recv_nobufs;   /* recv re-armed after provided buffers ran out */
+    rc_counter ws_sessions;   /* gauge: wslay contexts lent to connections */
 } rc_shard_stats;
 
 struct rc_node;

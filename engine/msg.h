@@ -47,10 +47,10 @@ enum rc_obuf_kind {
 };
 
 typedef struct rc_obuf {
-    uint32_t refs;        /* queue entries that point here (shard-local) */
+    uint32_t refs; /* queue entries that point here (shard-local) */
     uint32_t len;
     uint8_t kind;
-    rc_msg *shared;       /* NULL for a private frame */
+    rc_msg *shared; /* NULL for a private frame */
     const uint8_t *data;
     uint8_t inline_data[];
 } rc_obuf;

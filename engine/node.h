@@ -13,9 +13,9 @@ struct rc_relay;
 
 /* The two queues between one shard and the relay, and the shard's waker. */
 typedef struct rc_link {
-    rc_spsc to_relay;      /* producer: the shard; consumer: the relay */
-    rc_spsc to_shard;      /* producer: the relay; consumer: the shard */
-    rc_waker shard_waker;  /* the relay wakes the shard */
+    rc_spsc to_relay;     /* producer: the shard; consumer: the relay */
+    rc_spsc to_shard;     /* producer: the relay; consumer: the shard */
+    rc_waker shard_waker; /* the relay wakes the shard */
 } rc_link;
 
 typedef struct rc_node {
@@ -23,39 +23,42 @@ typedef struct rc_node {
     int nshards;
     struct rc_shard **shards;
     struct rc_relay *relay;
-    rc_link *links;          /* [nshards] */
-    rc_waker relay_waker;    /* shards wake the relay */
-    rc_flag draining;        /* set by main on SIGTERM/SIGINT */
-    rc_flag relay_stop;      /* set by main once every shard has exited */
-    rc_flag shards_ready;    /* count of shards that finished set-up */
+    rc_link *links;       /* [nshards] */
+    rc_waker relay_waker; /* shards wake the relay */
+    rc_flag draining;     /* set by main on SIGTERM/SIGINT */
+    rc_flag relay_stop;   /* set by main once every shard has exited */
+    rc_flag shards_ready; /* count of shards that finished set-up */
     int64_t started_ms;
-    uint32_t conns_per_shard;/* connection slots per shard */
+    uint32_t conns_per_shard; /* connection slots per shard */
 } rc_node;
 
 /* Queue item kinds (rc_qitem.kind) between the shards and the relay. */
 enum rc_qkind {
     /* shard -> relay */
-    RC_Q_SUB = 1,      /* p: channel name (malloc'd NUL-terminated string), a: shard.
-                          Ownership goes to the relay, which sends it back in SUBACK. */
-    RC_Q_UNSUB,        /* p: channel name (malloc'd), a: shard; the relay frees it */
-    RC_Q_PUBLISH,      /* p: rc_pub (malloc'd); the relay frees it */
+    RC_Q_SUB = 1, /* p: channel name (malloc'd NUL-terminated string), a: shard.
+                     Ownership goes to the relay, which sends it back in SUBACK. */
+    RC_Q_UNSUB,   /* p: channel name (malloc'd), a: shard; the relay frees it */
+    RC_Q_PUBLISH, /* p: rc_pub (malloc'd); the relay frees it */
     /* relay -> shard */
-    RC_Q_SUBACK,       /* p: channel name from RC_Q_SUB (the shard frees it), b: seq */
-    RC_Q_DELIVER,      /* p: rc_msg with one reference for this shard */
-    RC_Q_DRAIN,        /* start draining */
+    RC_Q_SUBACK,  /* p: channel name from RC_Q_SUB (the shard frees it), b: seq */
+    RC_Q_DELIVER, /* p: rc_msg with one reference for this shard */
+    RC_Q_DRAIN,   /* start draining */
 };
 
 /* A publish on its way to the relay: one allocation. */
 typedef struct rc_pub {
-    uint16_t origin;     /* shard id */
+    uint16_t origin; /* shard id */
     uint16_t chan_len;
     uint16_t event_len;
     uint32_t data_len;
-    char mem[];          /* channel NUL, event NUL, data (raw JSON) */
+    char mem[]; /* channel NUL, event NUL, data (raw JSON) */
 } rc_pub;
 
 rc_pub *rc_pub_new(int origin, rc_str channel, rc_str event, rc_str data);
-static inline rc_str rc_pub_channel(const rc_pub *p) { return (rc_str){p->mem, p->chan_len}; }
+static inline rc_str rc_pub_channel(const rc_pub *p)
+{
+    return (rc_str){p->mem, p->chan_len};
+}
 static inline rc_str rc_pub_event(const rc_pub *p)
 {
     return (rc_str){p->mem + p->chan_len + 1, p->event_len};

@@ -3,17 +3,19 @@
  *
  * Threads: N shard threads, one relay thread, the main thread (signals).
  *
- * | object              | written by                 | read by            | orderings                              |
+ * | object              | written by                 | read by            | orderings |
  * |---------------------|----------------------------|--------------------|----------------------------------------|
- * | rc_spsc.tail        | producer (one thread)      | consumer           | store release / load acquire           |
- * | rc_spsc.head        | consumer (one thread)      | producer           | store release / load acquire           |
- * | rc_spsc.slots[i]    | producer before tail store | consumer after     | published by tail's release            |
- * | rc_waker.sleeping   | consumer (set), producer   | both               | seq_cst (Dekker-style, see rc_waker)   |
- * |                     | (clear by exchange)        |                    |                                        |
- * | rc_counter.v        | one owning thread          | any (metrics)      | relaxed; single writer, no RMW needed  |
- * | rc_gauge.v          | one owning thread          | any                | relaxed                                |
- * | rc_ref.v            | any holder                 | any holder         | inc relaxed, dec acq_rel               |
- * | rc_flag.v           | any                        | any                | store release / load acquire           |
+ * | rc_spsc.tail        | producer (one thread)      | consumer           | store release / load
+ * acquire           | | rc_spsc.head        | consumer (one thread)      | producer           |
+ * store release / load acquire           | | rc_spsc.slots[i]    | producer before tail store |
+ * consumer after     | published by tail's release            | | rc_waker.sleeping   | consumer
+ * (set), producer   | both               | seq_cst (Dekker-style, see rc_waker)   | | | (clear by
+ * exchange)        |                    |                                        | | rc_counter.v
+ * | one owning thread          | any (metrics)      | relaxed; single writer, no RMW needed  | |
+ * rc_gauge.v          | one owning thread          | any                | relaxed | | rc_ref.v |
+ * any holder                 | any holder         | inc relaxed, dec acq_rel               | |
+ * rc_flag.v           | any                        | any                | store release / load
+ * acquire           |
  *
  * Queues: one bounded SPSC ring shard->relay and one relay->shard per shard.
  * A full queue is a decision for the producer (rc_spsc_push returns false),
@@ -43,10 +45,10 @@ typedef struct rc_qitem {
 typedef struct rc_spsc {
     /* consumer side */
     _Alignas(RC_CACHELINE) _Atomic size_t head;
-    size_t tail_cache;          /* consumer's last view of tail */
+    size_t tail_cache; /* consumer's last view of tail */
     /* producer side */
     _Alignas(RC_CACHELINE) _Atomic size_t tail;
-    size_t head_cache;          /* producer's last view of head */
+    size_t head_cache; /* producer's last view of head */
     /* read-only after init */
     _Alignas(RC_CACHELINE) size_t mask;
     rc_qitem *slots;
@@ -81,7 +83,7 @@ bool rc_spsc_empty(rc_spsc *q);
 typedef struct rc_waker {
     int efd;
     _Alignas(RC_CACHELINE) _Atomic int sleeping;
-    _Atomic uint64_t wakes;     /* eventfd writes, for metrics */
+    _Atomic uint64_t wakes; /* eventfd writes, for metrics */
 } rc_waker;
 
 /* Creates the eventfd (non-blocking, close-on-exec). Returns 0 or -errno. */
@@ -103,7 +105,10 @@ static inline void rc_counter_add(rc_counter *c, uint64_t n)
     atomic_store_explicit(&c->v, atomic_load_explicit(&c->v, memory_order_relaxed) + n,
                           memory_order_relaxed);
 }
-static inline void rc_counter_inc(rc_counter *c) { rc_counter_add(c, 1); }
+static inline void rc_counter_inc(rc_counter *c)
+{
+    rc_counter_add(c, 1);
+}
 static inline void rc_counter_set(rc_counter *c, uint64_t v)
 {
     atomic_store_explicit(&c->v, v, memory_order_relaxed);

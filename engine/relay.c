@@ -18,10 +18,10 @@ struct rc_relay {
     rc_node *node;
     pthread_t thread;
     struct io_uring ring;
-    rc_rooms *chans;           /* channel -> member shard ids; room->seq: last seq */
-    overflow *ovf;             /* [nshards] */
-    uint8_t *wake;             /* [nshards]: pushed something since the last wake */
-    rc_rooms **gaps;           /* [nshards]: channels that lost messages to overflow */
+    rc_rooms *chans; /* channel -> member shard ids; room->seq: last seq */
+    overflow *ovf;   /* [nshards] */
+    uint8_t *wake;   /* [nshards]: pushed something since the last wake */
+    rc_rooms **gaps; /* [nshards]: channels that lost messages to overflow */
     size_t ovf_total;
     int drain_sent;
     uint64_t efd_val;
@@ -63,7 +63,10 @@ rc_relay *rc_relay_new(rc_node *node)
     return r;
 }
 
-const rc_relay_stats *rc_relay_get_stats(const rc_relay *r) { return &r->stats; }
+const rc_relay_stats *rc_relay_get_stats(const rc_relay *r)
+{
+    return &r->stats;
+}
 
 static void ovf_push(overflow *o, const rc_qitem *it)
 {
@@ -264,8 +267,7 @@ static void *relay_main(void *arg)
         rc_waker_sleep_end(&node->relay_waker);
         unsigned head, seen = 0;
         struct io_uring_cqe *cqe;
-        io_uring_for_each_cqe(&r->ring, head, cqe)
-        {
+        io_uring_for_each_cqe (&r->ring, head, cqe) {
             seen++;
             if (rc_ud_op(cqe->user_data) == RC_UOP_WAKE) {
                 rc_counter_inc(&r->stats.wakes);

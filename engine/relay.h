@@ -14,12 +14,12 @@
 #include "engine/queue.h"
 
 typedef struct rc_relay_stats {
-    rc_counter publishes;       /* publishes received from shards */
-    rc_counter deliveries;      /* rc_msg handed to shards (one per shard per message) */
-    rc_counter no_members;      /* publishes to channels with no member on this node */
-    rc_counter channels;        /* gauge: channels with members */
-    rc_counter overflow;        /* gauge: items waiting because a shard queue was full */
-    rc_counter dropped;         /* messages dropped for a shard whose overflow was full */
+    rc_counter publishes;  /* publishes received from shards */
+    rc_counter deliveries; /* rc_msg handed to shards (one per shard per message) */
+    rc_counter no_members; /* publishes to channels with no member on this node */
+    rc_counter channels;   /* gauge: channels with members */
+    rc_counter overflow;   /* gauge: items waiting because a shard queue was full */
+    rc_counter dropped;    /* messages dropped for a shard whose overflow was full */
     rc_counter wakes;
 } rc_relay_stats;
 

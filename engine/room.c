@@ -10,9 +10,9 @@
 
 struct rc_rooms {
     rc_room **buckets;
-    uint32_t mask;       /* nbuckets - 1 */
+    uint32_t mask; /* nbuckets - 1 */
     size_t count;
-    uint64_t k0, k1;     /* hash key, random per index */
+    uint64_t k0, k1; /* hash key, random per index */
 };
 
 /* Channel names are chosen by clients, so a fixed hash would let anyone who
@@ -24,12 +24,22 @@ static inline uint64_t rotl64(uint64_t x, int b)
     return (x << b) | (x >> (64 - b));
 }
 
-#define SIPROUND()                                                             \
-    do {                                                                       \
-        v0 += v1; v1 = rotl64(v1, 13); v1 ^= v0; v0 = rotl64(v0, 32);         \
-        v2 += v3; v3 = rotl64(v3, 16); v3 ^= v2;                               \
-        v0 += v3; v3 = rotl64(v3, 21); v3 ^= v0;                               \
-        v2 += v1; v1 = rotl64(v1, 17); v1 ^= v2; v2 = rotl64(v2, 32);          \
+#define SIPROUND()                                                                                 \
+    do {                                                                                           \
+        v0 += v1;                                                                                  \
+        v1 = rotl64(v1, 13);                                                                       \
+        v1 ^= v0;                                                                                  \
+        v0 = rotl64(v0, 32);                                                                       \
+        v2 += v3;                                                                                  \
+        v3 = rotl64(v3, 16);                                                                       \
+        v3 ^= v2;                                                                                  \
+        v0 += v3;                                                                                  \
+        v3 = rotl64(v3, 21);                                                                       \
+        v3 ^= v0;                                                                                  \
+        v2 += v1;                                                                                  \
+        v1 = rotl64(v1, 17);                                                                       \
+        v1 ^= v2;                                                                                  \
+        v2 = rotl64(v2, 32);                                                                       \
     } while (0)
 
 static uint64_t load_le64(const unsigned char *p)
@@ -198,7 +208,7 @@ void rc_rooms_del(rc_rooms *rs, rc_room *r)
 {
     rc_room **pp = &rs->buckets[r->hash & rs->mask];
     while (*pp != r) {
-        rc_assert(*pp != NULL);  /* r is not in this index */
+        rc_assert(*pp != NULL); /* r is not in this index */
         pp = &(*pp)->next;
     }
     *pp = r->next;

@@ -11,16 +11,16 @@
 #include "engine/common.h"
 
 typedef struct rc_room {
-    uint32_t n;          /* members */
+    uint32_t n; /* members */
     uint32_t cap;
-    uint32_t *members;   /* members[0..n) */
+    uint32_t *members; /* members[0..n) */
     uint32_t hash;
-    uint32_t flags;      /* free for the owner's use (relay handshake state) */
-    uint64_t seq;        /* free for the owner's use (last sequence number) */
-    void *udata;         /* free for the shard's use */
-    struct rc_room *next;/* hash chain: private to room.c */
+    uint32_t flags;       /* free for the owner's use (relay handshake state) */
+    uint64_t seq;         /* free for the owner's use (last sequence number) */
+    void *udata;          /* free for the shard's use */
+    struct rc_room *next; /* hash chain: private to room.c */
     uint16_t name_len;
-    char name[];         /* NUL-terminated */
+    char name[]; /* NUL-terminated */
 } rc_room;
 
 typedef struct rc_rooms rc_rooms;

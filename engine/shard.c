@@ -11,7 +11,7 @@
 #include "net/listen.h"
 #include "ws/frame.h"
 
-#define ACCEPT_INFLIGHT 16   /* single-shot accepts kept armed in per-address mode */
+#define ACCEPT_INFLIGHT 16 /* single-shot accepts kept armed in per-address mode */
 
 static int per_addr_mode(const rc_config *cfg)
 {
@@ -27,12 +27,12 @@ rc_shard *rc_shard_new(rc_node *node, int id)
     s->nconns = node->conns_per_shard;
     /* A few slots stay free beyond max_open so that a client past the limit
      * can still be told "503" instead of being left in the accept queue. */
-    uint32_t share = (node->cfg->max_connections + (uint32_t)node->nshards - 1) /
-                     (uint32_t)node->nshards;
+    uint32_t share =
+        (node->cfg->max_connections + (uint32_t)node->nshards - 1) / (uint32_t)node->nshards;
     s->max_open = RC_MIN(share, s->nconns > 64 ? s->nconns - 64 : s->nconns / 2);
     if (node->cfg->max_conns_per_ip)
-        s->per_ip_conns = (node->cfg->max_conns_per_ip + (uint32_t)node->nshards - 1) /
-                          (uint32_t)node->nshards;
+        s->per_ip_conns =
+            (node->cfg->max_conns_per_ip + (uint32_t)node->nshards - 1) / (uint32_t)node->nshards;
     s->listen_fd = -1;
     return s;
 }
@@ -115,18 +115,11 @@ static void on_timer(void *arg, uint32_t id)
     rc_shard *s = arg;
     rc_conn *c = &s->conns[id];
     switch (c->state) {
-    case RC_CONN_HTTP:
-        rc_http_timeout(s, c);
-        break;
-    case RC_CONN_OPEN:
-        rc_conn_on_timer(s, c);
-        break;
+    case RC_CONN_HTTP: rc_http_timeout(s, c); break;
+    case RC_CONN_OPEN: rc_conn_on_timer(s, c); break;
     case RC_CONN_CLOSING:
-    case RC_CONN_LINGER:
-        rc_conn_abort(s, c);
-        break;
-    default:
-        break;
+    case RC_CONN_LINGER: rc_conn_abort(s, c); break;
+    default: break;
     }
 }
 
@@ -193,8 +186,7 @@ static void start_drain(rc_shard *s)
             rc_conn_abort(s, c);
         }
     }
-    rc_info("shard=%d draining connections=%u deadline_ms=%u", s->id, n,
-            s->cfg->drain_timeout_ms);
+    rc_info("shard=%d draining connections=%u deadline_ms=%u", s->id, n, s->cfg->drain_timeout_ms);
 }
 
 static void on_relay_items(rc_shard *s)
@@ -202,17 +194,10 @@ static void on_relay_items(rc_shard *s)
     rc_qitem it;
     for (int k = 0; k < 65536 && rc_spsc_pop(&s->node->links[s->id].to_shard, &it); k++) {
         switch (it.kind) {
-        case RC_Q_SUBACK:
-            rc_chan_on_suback(s, it.p, it.b);
-            break;
-        case RC_Q_DELIVER:
-            rc_chan_on_deliver(s, it.p);
-            break;
-        case RC_Q_DRAIN:
-            start_drain(s);
-            break;
-        default:
-            rc_assert(!"unknown item kind from the relay");
+        case RC_Q_SUBACK: rc_chan_on_suback(s, it.p, it.b); break;
+        case RC_Q_DELIVER: rc_chan_on_deliver(s, it.p); break;
+        case RC_Q_DRAIN: start_drain(s); break;
+        default: rc_assert(!"unknown item kind from the relay");
         }
     }
 }
@@ -526,8 +511,7 @@ static int setup(rc_shard *s)
     }
     arm_wake(s);
     arm_accept(s);
-    rc_info("shard=%d started ring=%s slots=%u max_open=%u", s->id, mode, s->nconns,
-            s->max_open);
+    rc_info("shard=%d started ring=%s slots=%u max_open=%u", s->id, mode, s->nconns, s->max_open);
     return 0;
 }
 
@@ -573,8 +557,7 @@ static void *shard_main(void *arg)
         rc_waker_sleep_end(&link->shard_waker);
         update_clock(s);
         unsigned head, seen = 0;
-        io_uring_for_each_cqe(&s->ring, head, cqe)
-        {
+        io_uring_for_each_cqe (&s->ring, head, cqe) {
             on_cqe(s, cqe);
             seen++;
         }

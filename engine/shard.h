@@ -23,43 +23,43 @@
 #include "ws/jwt.h"
 #include "ws/session.h"
 
-#define RC_TICK_MS 100          /* timer wheel resolution */
-#define RC_SEND_IOV 32          /* frames per send */
-#define RC_NO_CONN UINT32_MAX
+#define RC_TICK_MS  100 /* timer wheel resolution */
+#define RC_SEND_IOV 32  /* frames per send */
+#define RC_NO_CONN  UINT32_MAX
 
 enum rc_conn_state {
     RC_CONN_FREE = 0,
-    RC_CONN_HTTP,      /* reading the request head (and body) */
-    RC_CONN_OPEN,      /* WebSocket open */
-    RC_CONN_CLOSING,   /* our last bytes (close frame or HTTP response) are queued */
-    RC_CONN_LINGER,    /* last bytes sent, write side shut: waiting for EOF */
-    RC_CONN_DEAD,      /* waiting for in-flight operations, then close */
+    RC_CONN_HTTP,    /* reading the request head (and body) */
+    RC_CONN_OPEN,    /* WebSocket open */
+    RC_CONN_CLOSING, /* our last bytes (close frame or HTTP response) are queued */
+    RC_CONN_LINGER,  /* last bytes sent, write side shut: waiting for EOF */
+    RC_CONN_DEAD,    /* waiting for in-flight operations, then close */
 };
 
 enum rc_conn_flags {
-    RC_CF_RECV = 1 << 0,    /* a multishot recv is armed */
-    RC_CF_SEND = 1 << 1,    /* a send is in flight */
-    RC_CF_DIRTY = 1 << 2,   /* in the shard's to-flush list */
-    RC_CF_PING = 1 << 3,    /* a server ping awaits its pong */
-    RC_CF_REARM = 1 << 4,   /* recv must be re-armed (buffers ran out) */
-    RC_CF_WS = 1 << 5,      /* counted in ws_open */
-    RC_CF_REAP = 1 << 6,    /* queued for release at the end of the batch */
-    RC_CF_WSSESS = 1 << 7,  /* sess is a WebSocket session (else an rc_httpbuf) */
+    RC_CF_RECV = 1 << 0,   /* a multishot recv is armed */
+    RC_CF_SEND = 1 << 1,   /* a send is in flight */
+    RC_CF_DIRTY = 1 << 2,  /* in the shard's to-flush list */
+    RC_CF_PING = 1 << 3,   /* a server ping awaits its pong */
+    RC_CF_REARM = 1 << 4,  /* recv must be re-armed (buffers ran out) */
+    RC_CF_WS = 1 << 5,     /* counted in ws_open */
+    RC_CF_REAP = 1 << 6,   /* queued for release at the end of the batch */
+    RC_CF_WSSESS = 1 << 7, /* sess is a WebSocket session (else an rc_httpbuf) */
 };
 
 /* A channel this connection holds. */
 typedef struct rc_memb {
     rc_room *room;
-    uint32_t pos;        /* position in room->members; UINT32_MAX while pending */
+    uint32_t pos; /* position in room->members; UINT32_MAX while pending */
 } rc_memb;
 
 /* Pending output of one connection; allocated only while there is some. */
 typedef struct rc_outq {
-    uint32_t head, n, cap;     /* ring of items */
-    uint32_t off;              /* bytes of items[head] already sent */
-    uint32_t inflight;         /* items covered by the send in flight */
-    uint32_t dropped;          /* messages dropped (drop policy) not yet reported */
-    uint64_t bytes;            /* bytes queued and not yet sent */
+    uint32_t head, n, cap; /* ring of items */
+    uint32_t off;          /* bytes of items[head] already sent */
+    uint32_t inflight;     /* items covered by the send in flight */
+    uint32_t dropped;      /* messages dropped (drop policy) not yet reported */
+    uint64_t bytes;        /* bytes queued and not yet sent */
     struct msghdr mh;
     struct iovec iov[RC_SEND_IOV];
     rc_obuf **items;
@@ -67,19 +67,19 @@ typedef struct rc_outq {
 
 /* One connection. Kept small: 100k of them live in a shard's table. */
 typedef struct rc_conn {
-    rc_tnode timer;        /* 12 bytes */
-    uint16_t gen;          /* bumped when the slot is reused */
+    rc_tnode timer; /* 12 bytes */
+    uint16_t gen;   /* bumped when the slot is reused */
     uint8_t state;
     uint8_t flags;
-    uint16_t nchan;        /* entries in chans */
-    uint16_t tokens;       /* message-rate bucket */
-    uint32_t last_rx;      /* tick of the last bytes received */
-    uint32_t rate_tick;    /* tick of the last bucket refill */
-    uint32_t addr;         /* index in the shard's address table, or RC_NO_CONN */
-    void *sess;            /* HTTP: rc_httpbuf; OPEN: rc_ws_sess while mid-message */
+    uint16_t nchan;     /* entries in chans */
+    uint16_t tokens;    /* message-rate bucket */
+    uint32_t last_rx;   /* tick of the last bytes received */
+    uint32_t rate_tick; /* tick of the last bucket refill */
+    uint32_t addr;      /* index in the shard's address table, or RC_NO_CONN */
+    void *sess;         /* HTTP: rc_httpbuf; OPEN: rc_ws_sess while mid-message */
     rc_outq *out;
     rc_memb *chans;
-    rc_auth *auth;         /* NULL: anonymous */
+    rc_auth *auth; /* NULL: anonymous */
 } rc_conn;
 
 /* The request head and body of a connection still speaking HTTP. */
@@ -90,11 +90,11 @@ typedef struct rc_httpbuf {
 
 /* Per-address accounting (only when a per-address limit is configured). */
 typedef struct rc_addr {
-    struct in6_addr ip;    /* IPv4 as v4-mapped */
+    struct in6_addr ip; /* IPv4 as v4-mapped */
     uint32_t conns;
-    uint32_t hs_tokens;    /* handshake-rate bucket, in thousandths */
+    uint32_t hs_tokens; /* handshake-rate bucket, in thousandths */
     uint32_t hs_tick;
-    uint32_t next;         /* hash chain / free list */
+    uint32_t next; /* hash chain / free list */
 } rc_addr;
 
 typedef struct rc_shard {
@@ -106,28 +106,28 @@ typedef struct rc_shard {
     rc_bufring bufs;
     int listen_fd;
     uint64_t wake_val;
-    uint32_t nconns;           /* slots in conns[] */
-    uint32_t max_open;         /* connections accepted before 503 */
-    uint32_t open;             /* connections in any state but FREE */
+    uint32_t nconns;   /* slots in conns[] */
+    uint32_t max_open; /* connections accepted before 503 */
+    uint32_t open;     /* connections in any state but FREE */
     rc_conn *conns;
     rc_rooms *rooms;
     rc_wheel wheel;
     rc_ws_pool ws_pool;
-    uint32_t *dirty;           /* connections with output to flush */
+    uint32_t *dirty; /* connections with output to flush */
     uint32_t ndirty, cap_dirty;
-    uint32_t *rearm;           /* connections whose recv must be re-armed */
+    uint32_t *rearm; /* connections whose recv must be re-armed */
     uint32_t nrearm, cap_rearm;
-    uint32_t *reap;            /* dead connections with nothing in flight */
+    uint32_t *reap; /* dead connections with nothing in flight */
     uint32_t nreap, cap_reap;
-    uint64_t backlog_total;    /* bytes queued to all connections */
-    rc_conn *feeding;          /* the connection whose bytes wslay is reading */
-    rc_room *fanout_room;      /* the room being fanned out to: not deleted meanwhile */
+    uint64_t backlog_total; /* bytes queued to all connections */
+    rc_conn *feeding;       /* the connection whose bytes wslay is reading */
+    rc_room *fanout_room;   /* the room being fanned out to: not deleted meanwhile */
     /* Items for the relay that did not fit in the queue (subscriptions must
      * not be lost; publishes are refused instead). */
     rc_qitem *relay_backlog;
     uint32_t nbacklog, cap_backlog;
-    int accepting;             /* multishot accept armed */
-    uint32_t accept_retry;     /* single-shot accepts to re-arm on the next tick */
+    int accepting;         /* multishot accept armed */
+    uint32_t accept_retry; /* single-shot accepts to re-arm on the next tick */
     uint32_t accept_warn_tick;
     int draining;
     uint64_t drain_deadline_ms;
@@ -141,7 +141,7 @@ typedef struct rc_shard {
     uint32_t naddrs, cap_addrs, addr_free;
     uint32_t *addr_hash;
     uint32_t addr_mask;
-    uint32_t per_ip_conns;     /* per-shard share of max_conns_per_ip */
+    uint32_t per_ip_conns;             /* per-shard share of max_conns_per_ip */
     struct sockaddr_in6 *accept_addrs; /* single-shot accepts with addresses */
     socklen_t *accept_lens;
     uint32_t n_accept_addrs;
@@ -205,14 +205,13 @@ void rc_chan_leave_all(rc_shard *s, rc_conn *c);
 void rc_chan_on_suback(rc_shard *s, char *name, uint64_t seq);
 void rc_chan_on_deliver(rc_shard *s, rc_msg *m);
 /* May the connection (auth NULL = anonymous) subscribe to / publish on it? */
-int rc_chan_may(const rc_shard *s, const rc_auth *auth, const char *chan, size_t len,
-                int publish);
+int rc_chan_may(const rc_shard *s, const rc_auth *auth, const char *chan, size_t len, int publish);
 
 /* --- http_api.c --- */
 void rc_http_input(rc_shard *s, rc_conn *c, const uint8_t *data, size_t len);
 /* Answers with a whole HTTP response and closes after it is sent. */
-void rc_http_reply(rc_shard *s, rc_conn *c, int status, const char *content_type,
-                   const char *body, size_t len, const char *extra);
+void rc_http_reply(rc_shard *s, rc_conn *c, int status, const char *content_type, const char *body,
+                   size_t len, const char *extra);
 /* The handshake deadline passed. */
 void rc_http_timeout(rc_shard *s, rc_conn *c);
 

@@ -32,7 +32,7 @@ void rc_wheel_init(rc_wheel *w, uint32_t nslots, uint32_t now,
 {
     rc_assert(nslots > 0 && (nslots & (nslots - 1)) == 0);
     w->slots = rc_malloc((size_t)nslots * sizeof(uint32_t));
-    memset(w->slots, 0xff, (size_t)nslots * sizeof(uint32_t));  /* RC_TIMER_NONE */
+    memset(w->slots, 0xff, (size_t)nslots * sizeof(uint32_t)); /* RC_TIMER_NONE */
     w->mask = nslots - 1;
     w->now = now;
     w->node = node;
@@ -90,8 +90,7 @@ void rc_wheel_del(rc_wheel *w, uint32_t id)
  * survive is a callback that disarms or moves the node it was about to visit:
  * then it starts the slot over (already-fired nodes are gone from it, and
  * the rest are skipped again, so each node still fires at most once). */
-static void run_slot(rc_wheel *w, uint32_t tick,
-                     void (*fire)(void *arg, uint32_t id), void *arg)
+static void run_slot(rc_wheel *w, uint32_t tick, void (*fire)(void *arg, uint32_t id), void *arg)
 {
     uint32_t s = tick & w->mask;
     uint32_t id = w->slots[s];
@@ -99,7 +98,7 @@ static void run_slot(rc_wheel *w, uint32_t tick,
         rc_tnode *t = w->node(w->ctx, id);
         uint32_t next = t->next;
         if (tick_diff(t->when, tick) > 0) {
-            id = next;   /* beyond the span: its tick comes in a later round */
+            id = next; /* beyond the span: its tick comes in a later round */
             continue;
         }
         unlink_node(w, id, t);
@@ -113,8 +112,7 @@ static void run_slot(rc_wheel *w, uint32_t tick,
     }
 }
 
-void rc_wheel_advance(rc_wheel *w, uint32_t now,
-                      void (*fire)(void *arg, uint32_t id), void *arg)
+void rc_wheel_advance(rc_wheel *w, uint32_t now, void (*fire)(void *arg, uint32_t id), void *arg)
 {
     int32_t ahead = tick_diff(now, w->now);
     if (ahead <= 0)

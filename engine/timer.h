@@ -17,15 +17,15 @@
 /* Embedded in each timed object. Zero-initialised is not valid: call
  * rc_tnode_init. */
 typedef struct rc_tnode {
-    uint32_t next, prev;   /* ids in the slot's list; RC_TIMER_NONE ends it
-                              (private to timer.c: see there) */
-    uint32_t when;         /* tick the timer fires at */
+    uint32_t next, prev; /* ids in the slot's list; RC_TIMER_NONE ends it
+                            (private to timer.c: see there) */
+    uint32_t when;       /* tick the timer fires at */
 } rc_tnode;
 
 typedef struct rc_wheel {
-    uint32_t *slots;       /* head id per slot */
-    uint32_t mask;         /* nslots - 1 */
-    uint32_t now;          /* last tick advanced to */
+    uint32_t *slots;                           /* head id per slot */
+    uint32_t mask;                             /* nslots - 1 */
+    uint32_t now;                              /* last tick advanced to */
     rc_tnode *(*node)(void *ctx, uint32_t id); /* id -> its node */
     void *ctx;
 } rc_wheel;
@@ -61,7 +61,6 @@ void rc_wheel_del(rc_wheel *w, uint32_t id);
  * the last nslots: a timer due in the skipped part fires at the tick of that
  * last round congruent to its when (mod nslots). Order within a tick is
  * unspecified. */
-void rc_wheel_advance(rc_wheel *w, uint32_t now,
-                      void (*fire)(void *arg, uint32_t id), void *arg);
+void rc_wheel_advance(rc_wheel *w, uint32_t now, void (*fire)(void *arg, uint32_t id), void *arg);
 
 #endif

@@ -122,8 +122,8 @@ static int parse_request_line(const char *p, size_t n, rc_http_req *req)
 
     const char *v = p + i + 1;
     size_t vn = n - i - 1;
-    if (vn != 8 || memcmp(v, "HTTP/", 5) != 0 || v[6] != '.' || v[5] < '0' ||
-        v[5] > '9' || v[7] < '0' || v[7] > '9')
+    if (vn != 8 || memcmp(v, "HTTP/", 5) != 0 || v[6] != '.' || v[5] < '0' || v[5] > '9' ||
+        v[7] < '0' || v[7] > '9')
         return RC_HTTP_EBAD;
     if (v[5] != '1')
         return RC_HTTP_EVERSION;
@@ -257,7 +257,10 @@ static void put(struct out *o, const char *s, size_t n)
     o->n += n;
 }
 
-static void puts_(struct out *o, const char *s) { put(o, s, strlen(s)); }
+static void puts_(struct out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
 
 static void put_uint(struct out *o, uint64_t v)
 {

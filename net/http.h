@@ -10,19 +10,19 @@
 #include "engine/common.h"
 
 /* Return values of rc_http_parse. */
-#define RC_HTTP_OK 0           /* a complete request head is in buf */
-#define RC_HTTP_INCOMPLETE 1   /* need more bytes (and fewer than max so far) */
-#define RC_HTTP_ETOOBIG (-1)   /* head longer than max: answer 431 */
-#define RC_HTTP_EBAD (-2)      /* malformed request line or header: 400 */
-#define RC_HTTP_EDUP (-3)      /* a header that must appear once appeared twice: 400 */
-#define RC_HTTP_EVERSION (-4)  /* not HTTP/1.x: 505 */
+#define RC_HTTP_OK         0    /* a complete request head is in buf */
+#define RC_HTTP_INCOMPLETE 1    /* need more bytes (and fewer than max so far) */
+#define RC_HTTP_ETOOBIG    (-1) /* head longer than max: answer 431 */
+#define RC_HTTP_EBAD       (-2) /* malformed request line or header: 400 */
+#define RC_HTTP_EDUP       (-3) /* a header that must appear once appeared twice: 400 */
+#define RC_HTTP_EVERSION   (-4) /* not HTTP/1.x: 505 */
 
 typedef struct rc_http_req {
-    rc_str method;        /* "GET" */
-    rc_str target;        /* whole request target "/ws?token=x" */
-    rc_str path;          /* "/ws" */
-    rc_str query;         /* "token=x" (without '?'); n == 0 when absent */
-    int minor_version;    /* 0 or 1 */
+    rc_str method;     /* "GET" */
+    rc_str target;     /* whole request target "/ws?token=x" */
+    rc_str path;       /* "/ws" */
+    rc_str query;      /* "token=x" (without '?'); n == 0 when absent */
+    int minor_version; /* 0 or 1 */
     /* Headers ringcast reads; p == NULL when absent. Names match
      * case-insensitively; values have surrounding spaces/tabs trimmed.
      * Host, Upgrade, Sec-WebSocket-Key, Sec-WebSocket-Version, Authorization,
@@ -30,11 +30,11 @@ typedef struct rc_http_req {
      * copy is RC_HTTP_EDUP. Connection and Sec-WebSocket-Protocol may repeat:
      * the parser keeps the first (a comma list in one header is the usual
      * form). An empty value has p != NULL and n == 0. */
-    rc_str host, upgrade, connection, ws_key, ws_version, ws_protocol,
-        authorization, origin, content_type, x_api_key;
-    int64_t content_length;     /* -1 when absent */
-    size_t head_len;            /* bytes of request line + headers + CRLFCRLF */
-    int n_headers;              /* all headers seen, known or not */
+    rc_str host, upgrade, connection, ws_key, ws_version, ws_protocol, authorization, origin,
+        content_type, x_api_key;
+    int64_t content_length; /* -1 when absent */
+    size_t head_len;        /* bytes of request line + headers + CRLFCRLF */
+    int n_headers;          /* all headers seen, known or not */
 } rc_http_req;
 
 /* Parses the request head at the start of buf[0..len). Accepts CRLF line

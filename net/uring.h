@@ -21,18 +21,27 @@ enum rc_uop {
     RC_UOP_SEND,
     RC_UOP_SHUTDOWN,
     RC_UOP_CLOSE,
-    RC_UOP_WAKE,     /* the eventfd read that wakes a sleeping thread */
+    RC_UOP_WAKE, /* the eventfd read that wakes a sleeping thread */
     RC_UOP_CANCEL,
-    RC_UOP_IGNORE,   /* completions nobody waits for */
+    RC_UOP_IGNORE, /* completions nobody waits for */
 };
 
 static inline uint64_t rc_ud(unsigned op, uint16_t gen, uint32_t id)
 {
     return ((uint64_t)op << 56) | ((uint64_t)gen << 32) | id;
 }
-static inline unsigned rc_ud_op(uint64_t ud) { return (unsigned)(ud >> 56); }
-static inline uint16_t rc_ud_gen(uint64_t ud) { return (uint16_t)(ud >> 32); }
-static inline uint32_t rc_ud_id(uint64_t ud) { return (uint32_t)ud; }
+static inline unsigned rc_ud_op(uint64_t ud)
+{
+    return (unsigned)(ud >> 56);
+}
+static inline uint16_t rc_ud_gen(uint64_t ud)
+{
+    return (uint16_t)(ud >> 32);
+}
+static inline uint32_t rc_ud_id(uint64_t ud)
+{
+    return (uint32_t)ud;
+}
 
 /* Creates a ring of entries SQEs for the calling thread, trying in order
  * SINGLE_ISSUER|DEFER_TASKRUN (completions run only when this thread asks:
@@ -52,7 +61,7 @@ typedef struct rc_bufring {
     uint8_t *mem;
     uint32_t count, size, mask;
     uint16_t bgid;
-    uint32_t pending;   /* buffers given back since the last publish */
+    uint32_t pending; /* buffers given back since the last publish */
 } rc_bufring;
 
 /* Registers the ring (page-aligned memory, as liburing 2.3 has no

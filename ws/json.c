@@ -58,15 +58,15 @@ static int utf8_seq(const unsigned char *p, const unsigned char *end)
     } else if (c >= 0xE0 && c <= 0xEF) {
         n = 3;
         if (c == 0xE0)
-            lo = 0xA0;          /* overlong */
+            lo = 0xA0; /* overlong */
         else if (c == 0xED)
-            hi = 0x9F;          /* UTF-16 surrogates */
+            hi = 0x9F; /* UTF-16 surrogates */
     } else if (c >= 0xF0 && c <= 0xF4) {
         n = 4;
         if (c == 0xF0)
-            lo = 0x90;          /* overlong */
+            lo = 0x90; /* overlong */
         else if (c == 0xF4)
-            hi = 0x8F;          /* above U+10FFFF */
+            hi = 0x8F; /* above U+10FFFF */
     } else {
         return 0;
     }
@@ -108,8 +108,8 @@ static const char *scan_string(const char *p, const char *end)
                         return NULL;
                     p += 6;
                 }
-            } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' ||
-                       e == 'n' || e == 'r' || e == 't') {
+            } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
+                       e == 'r' || e == 't') {
                 p += 2;
             } else {
                 return NULL;
@@ -176,16 +176,11 @@ static const char *scan_literal(const char *p, const char *end, const char *lit)
 static const char *scan_scalar(const char *p, const char *end)
 {
     switch (*p) {
-    case '"':
-        return scan_string(p, end);
-    case 't':
-        return scan_literal(p, end, "true");
-    case 'f':
-        return scan_literal(p, end, "false");
-    case 'n':
-        return scan_literal(p, end, "null");
-    default:
-        return scan_number(p, end);
+    case '"': return scan_string(p, end);
+    case 't': return scan_literal(p, end, "true");
+    case 'f': return scan_literal(p, end, "false");
+    case 'n': return scan_literal(p, end, "null");
+    default: return scan_number(p, end);
     }
 }
 
@@ -312,8 +307,7 @@ static rc_json_type type_of(char c)
     }
 }
 
-static int container_begin(rc_json_iter *it, const char *buf, size_t len, int max_depth,
-                           char open)
+static int container_begin(rc_json_iter *it, const char *buf, size_t len, int max_depth, char open)
 {
     memset(it, 0, sizeof(*it));
     it->closed = 1;
@@ -462,8 +456,7 @@ static int decode_next(const char **pp, const char *end, char b[4])
         *pp = p;
         return n;
     }
-    default:
-        return -1;
+    default: return -1;
     }
     *pp = p + 2;
     return n;
@@ -557,8 +550,12 @@ ssize_t rc_json_escape(char *out, size_t cap, const char *s, size_t n)
             tmp[k++] = '\\';
             tmp[k++] = (char)c;
         } else if (c < 0x20) {
-            char e = c == '\b' ? 'b' : c == '\f' ? 'f' : c == '\n' ? 'n'
-                   : c == '\r' ? 'r' : c == '\t' ? 't' : 0;
+            char e = c == '\b'   ? 'b'
+                     : c == '\f' ? 'f'
+                     : c == '\n' ? 'n'
+                     : c == '\r' ? 'r'
+                     : c == '\t' ? 't'
+                                 : 0;
             tmp[k++] = '\\';
             if (e) {
                 tmp[k++] = e;

@@ -10,8 +10,8 @@
 #include "ws/json.h"
 
 #define MAX_PATTERN 256
-#define JSON_DEPTH 16          /* room for unknown nested claims, which are ignored */
-#define SHA256_LEN 32
+#define JSON_DEPTH  16 /* room for unknown nested claims, which are ignored */
+#define SHA256_LEN  32
 
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -112,7 +112,8 @@ static int hs256(const uint8_t *secret, size_t secret_len, const char *data, siz
     unsigned int mac_len = 0;
     static const uint8_t empty_key[1];
     if (!HMAC(EVP_sha256(), secret_len ? secret : empty_key, (int)secret_len,
-              (const unsigned char *)data, n, mac, &mac_len) || mac_len != SHA256_LEN)
+              (const unsigned char *)data, n, mac, &mac_len) ||
+        mac_len != SHA256_LEN)
         return -1;
     return 0;
 }
@@ -193,8 +194,7 @@ int rc_auth_may_publish(const rc_auth *a, const char *channel, size_t len)
 
 /* Appends each pattern of the array v to buf (NUL after each) and counts
  * them; -1 when v is not an array of valid patterns or there are too many. */
-static int take_patterns(const rc_json_val *v, char *buf, size_t cap, size_t *used,
-                         uint16_t *count)
+static int take_patterns(const rc_json_val *v, char *buf, size_t cap, size_t *used, uint16_t *count)
 {
     rc_json_iter it;
     rc_json_val e;
@@ -254,8 +254,7 @@ static int parse_claims(const char *json, size_t n, int64_t now, rc_auth **out)
     if (seen[C_SUBSCRIBE] &&
         take_patterns(&claims[C_SUBSCRIBE], buf, sizeof(buf), &used, &n_sub) != 0)
         return RC_JWT_MALFORMED;
-    if (seen[C_PUBLISH] &&
-        take_patterns(&claims[C_PUBLISH], buf, sizeof(buf), &used, &n_pub) != 0)
+    if (seen[C_PUBLISH] && take_patterns(&claims[C_PUBLISH], buf, sizeof(buf), &used, &n_pub) != 0)
         return RC_JWT_MALFORMED;
 
     if (seen[C_EXP] && exp <= now)
@@ -298,8 +297,8 @@ static int check_header(const char *json, size_t n)
     return RC_JWT_OK;
 }
 
-int rc_jwt_verify(const char *token, size_t len, const uint8_t *secret,
-                  size_t secret_len, int64_t now, rc_auth **out)
+int rc_jwt_verify(const char *token, size_t len, const uint8_t *secret, size_t secret_len,
+                  int64_t now, rc_auth **out)
 {
     *out = NULL;
     if (!token || len == 0 || len > RC_JWT_MAX_LEN)

@@ -14,25 +14,25 @@
 
 #include "engine/common.h"
 
-#define RC_JWT_MAX_LEN 4096  /* longer tokens are refused as malformed */
-#define RC_JWT_MAX_SUB 128
+#define RC_JWT_MAX_LEN      4096 /* longer tokens are refused as malformed */
+#define RC_JWT_MAX_SUB      128
 #define RC_JWT_MAX_PATTERNS 64
 
 /* Result codes of rc_jwt_verify. */
-#define RC_JWT_OK 0
-#define RC_JWT_MALFORMED 1   /* not three base64url parts, bad JSON, bad claim types */
-#define RC_JWT_BAD_ALG 2     /* header alg is not HS256 (includes "none") */
-#define RC_JWT_BAD_SIG 3     /* signature does not match */
-#define RC_JWT_EXPIRED 4     /* exp <= now */
-#define RC_JWT_NOT_YET 5     /* nbf > now */
-#define RC_JWT_NO_SECRET 6   /* the server has no secret configured */
+#define RC_JWT_OK        0
+#define RC_JWT_MALFORMED 1 /* not three base64url parts, bad JSON, bad claim types */
+#define RC_JWT_BAD_ALG   2 /* header alg is not HS256 (includes "none") */
+#define RC_JWT_BAD_SIG   3 /* signature does not match */
+#define RC_JWT_EXPIRED   4 /* exp <= now */
+#define RC_JWT_NOT_YET   5 /* nbf > now */
+#define RC_JWT_NO_SECRET 6 /* the server has no secret configured */
 
 /* What a verified token grants; one allocation, freed with free(). */
 typedef struct rc_auth {
-    int64_t exp;           /* 0 = no expiry */
+    int64_t exp; /* 0 = no expiry */
     uint16_t sub_len;
-    uint16_t n_sub;        /* subscribe patterns */
-    uint16_t n_pub;        /* publish patterns */
+    uint16_t n_sub; /* subscribe patterns */
+    uint16_t n_pub; /* publish patterns */
     /* data: the user id and NUL, then n_sub patterns each with a NUL, then
      * n_pub patterns each with a NUL. */
     char data[];
@@ -41,8 +41,8 @@ typedef struct rc_auth {
 /* Verifies token[0..len) with secret (HMAC-SHA256, compared in constant
  * time), checks exp and nbf against now (seconds), and on RC_JWT_OK sets *out
  * to a new rc_auth. On any other result *out is NULL. Never logs the token. */
-int rc_jwt_verify(const char *token, size_t len, const uint8_t *secret,
-                  size_t secret_len, int64_t now, rc_auth **out);
+int rc_jwt_verify(const char *token, size_t len, const uint8_t *secret, size_t secret_len,
+                  int64_t now, rc_auth **out);
 
 /* A short static description of a result code ("token expired"). */
 const char *rc_jwt_strerror(int code);
@@ -52,8 +52,7 @@ const char *rc_auth_user(const rc_auth *a);
 
 /* 1 when pattern admits channel[0..len) for user (user may be NULL, for an
  * anonymous connection: then a pattern containing {sub} admits nothing). */
-int rc_pattern_match(const char *pattern, const char *channel, size_t len,
-                     const char *user);
+int rc_pattern_match(const char *pattern, const char *channel, size_t len, const char *user);
 
 /* 1 when a's subscribe (publish) patterns admit the channel. */
 int rc_auth_may_subscribe(const rc_auth *a, const char *channel, size_t len);

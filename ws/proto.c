@@ -33,9 +33,8 @@ const char *rc_proto_errname(int code)
 
 static int name_char(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.' || c == ':' || c == '@' || c == '/' ||
-           c == '=' || c == '+';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.' || c == ':' || c == '@' || c == '/' || c == '=' || c == '+';
 }
 
 int rc_proto_name_valid(const char *name, size_t n, size_t max)
@@ -175,8 +174,8 @@ static int parse(const char *msg, size_t len, size_t max_channel_len, rc_proto_r
     return RC_PERR_NONE;
 }
 
-int rc_proto_parse(const char *msg, size_t len, size_t max_channel_len,
-                   rc_proto_req *req, const char **why)
+int rc_proto_parse(const char *msg, size_t len, size_t max_channel_len, rc_proto_req *req,
+                   const char **why)
 {
     return parse(msg, len, max_channel_len, req, why, 0);
 }
@@ -248,8 +247,8 @@ static ssize_t finish(const writer *w)
     return w->full ? -1 : (ssize_t)w->n;
 }
 
-ssize_t rc_proto_reply(char *out, size_t cap, const char *type, rc_str id,
-                       rc_str channel, int64_t seq)
+ssize_t rc_proto_reply(char *out, size_t cap, const char *type, rc_str id, rc_str channel,
+                       int64_t seq)
 {
     writer w = {out, cap, 0, 0};
     put_lit(&w, "{\"type\":");
@@ -278,8 +277,8 @@ ssize_t rc_proto_pong(char *out, size_t cap, rc_str id, int64_t time_ms)
     return finish(&w);
 }
 
-ssize_t rc_proto_error(char *out, size_t cap, rc_str id, int code,
-                       const char *message, rc_str channel)
+ssize_t rc_proto_error(char *out, size_t cap, rc_str id, int code, const char *message,
+                       rc_str channel)
 {
     writer w = {out, cap, 0, 0};
     put_lit(&w, "{\"type\":\"error\"");
@@ -301,8 +300,8 @@ ssize_t rc_proto_error(char *out, size_t cap, rc_str id, int code,
 
 static const char default_event[] = "message";
 
-ssize_t rc_proto_message(char *out, size_t cap, rc_str channel, rc_str event,
-                         uint64_t seq, rc_str data)
+ssize_t rc_proto_message(char *out, size_t cap, rc_str channel, rc_str event, uint64_t seq,
+                         rc_str data)
 {
     writer w = {out, cap, 0, 0};
     put_lit(&w, "{\"type\":\"message\"");
@@ -332,8 +331,7 @@ static size_t escaped_len(const char *s, size_t n)
     size_t len = 2;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' ||
-            c == '\t')
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
             len += 2;
         else if (c < 0x20)
             len += 6;
@@ -365,9 +363,8 @@ size_t rc_proto_message_len(rc_str channel, rc_str event, uint64_t seq, rc_str d
     return n + 1;
 }
 
-ssize_t rc_proto_welcome(char *out, size_t cap, const char *node, int shard,
-                         uint64_t conn_id, const char *user, uint32_t ping_interval_ms,
-                         uint32_t max_message_bytes)
+ssize_t rc_proto_welcome(char *out, size_t cap, const char *node, int shard, uint64_t conn_id,
+                         const char *user, uint32_t ping_interval_ms, uint32_t max_message_bytes)
 {
     writer w = {out, cap, 0, 0};
     put_lit(&w, "{\"type\":\"welcome\",\"node\":");

@@ -15,10 +15,10 @@
 
 #include "engine/common.h"
 
-#define RC_PROTO_MAX_ID 64        /* raw JSON text of an id */
-#define RC_PROTO_MAX_EVENT 64
-#define RC_PROTO_MAX_CHANNEL 256  /* hard cap; the configured limit is <= this */
-#define RC_PROTO_MAX_DEPTH 32     /* nesting of a client message, data included */
+#define RC_PROTO_MAX_ID      64 /* raw JSON text of an id */
+#define RC_PROTO_MAX_EVENT   64
+#define RC_PROTO_MAX_CHANNEL 256 /* hard cap; the configured limit is <= this */
+#define RC_PROTO_MAX_DEPTH   32  /* nesting of a client message, data included */
 
 enum rc_proto_op {
     RC_OP_SUBSCRIBE = 1,
@@ -31,18 +31,18 @@ enum rc_proto_op {
  * a stable contract: never renumber or rename, only add. */
 enum rc_proto_err {
     RC_PERR_NONE = 0,
-    RC_PERR_BAD_JSON,        /* "bad_json": not valid JSON, or nested too deep */
-    RC_PERR_BAD_REQUEST,     /* "bad_request": a member missing or of the wrong type */
-    RC_PERR_UNKNOWN_TYPE,    /* "unknown_type" */
-    RC_PERR_INVALID_CHANNEL, /* "invalid_channel": empty, too long, bad characters */
-    RC_PERR_FORBIDDEN,       /* "forbidden": the token does not allow it */
-    RC_PERR_CHANNEL_LIMIT,   /* "channel_limit": too many channels on this connection */
-    RC_PERR_RATE_LIMITED,    /* "rate_limited": message dropped, slow down */
-    RC_PERR_NOT_SUBSCRIBED,  /* "not_subscribed": unsubscribe from a channel not held */
-    RC_PERR_OVERLOADED,      /* "overloaded": the server could not take it now; retry */
-    RC_PERR_BINARY,          /* "binary_unsupported": binary frames carry no protocol */
-    RC_PERR_MESSAGES_DROPPED,/* "messages_dropped": messages to this client were lost */
-    RC_PERR_INTERNAL,        /* "internal" */
+    RC_PERR_BAD_JSON,         /* "bad_json": not valid JSON, or nested too deep */
+    RC_PERR_BAD_REQUEST,      /* "bad_request": a member missing or of the wrong type */
+    RC_PERR_UNKNOWN_TYPE,     /* "unknown_type" */
+    RC_PERR_INVALID_CHANNEL,  /* "invalid_channel": empty, too long, bad characters */
+    RC_PERR_FORBIDDEN,        /* "forbidden": the token does not allow it */
+    RC_PERR_CHANNEL_LIMIT,    /* "channel_limit": too many channels on this connection */
+    RC_PERR_RATE_LIMITED,     /* "rate_limited": message dropped, slow down */
+    RC_PERR_NOT_SUBSCRIBED,   /* "not_subscribed": unsubscribe from a channel not held */
+    RC_PERR_OVERLOADED,       /* "overloaded": the server could not take it now; retry */
+    RC_PERR_BINARY,           /* "binary_unsupported": binary frames carry no protocol */
+    RC_PERR_MESSAGES_DROPPED, /* "messages_dropped": messages to this client were lost */
+    RC_PERR_INTERNAL,         /* "internal" */
     RC_PERR__COUNT
 };
 
@@ -51,13 +51,13 @@ const char *rc_proto_errname(int code);
 
 typedef struct rc_proto_req {
     int op;
-    char id[RC_PROTO_MAX_ID + 1];      /* raw JSON text of the id, NUL-terminated */
-    size_t id_len;                     /* 0 when absent */
+    char id[RC_PROTO_MAX_ID + 1]; /* raw JSON text of the id, NUL-terminated */
+    size_t id_len;                /* 0 when absent */
     char channel[RC_PROTO_MAX_CHANNEL + 1];
     size_t channel_len;
     char event[RC_PROTO_MAX_EVENT + 1];
     size_t event_len;
-    rc_str data;                       /* raw JSON text of "data", into the input */
+    rc_str data; /* raw JSON text of "data", into the input */
 } rc_proto_req;
 
 /* 1 when name[0..n) is a valid channel or event name: 1..max bytes, each in
@@ -70,8 +70,8 @@ int rc_proto_name_valid(const char *name, size_t n, size_t max);
  * is empty. A publish must have "channel" and "data"; subscribe and
  * unsubscribe "channel"; max_channel_len (<= RC_PROTO_MAX_CHANNEL) bounds
  * channel names. A publish without "event" gets req->event "message". */
-int rc_proto_parse(const char *msg, size_t len, size_t max_channel_len,
-                   rc_proto_req *req, const char **why);
+int rc_proto_parse(const char *msg, size_t len, size_t max_channel_len, rc_proto_req *req,
+                   const char **why);
 
 /* Parses a POST /api/publish body: {"channel":C, "event":E, "data":ANY}
  * ("type", when present, must be "publish"). Same contract as rc_proto_parse;
@@ -85,30 +85,29 @@ int rc_proto_parse_publish_body(const char *body, size_t len, size_t max_channel
 
 /* {"type":TYPE,"id":ID,"channel":C,"seq":S} — seq omitted when < 0. For
  * "subscribed", "unsubscribed", "published". */
-ssize_t rc_proto_reply(char *out, size_t cap, const char *type, rc_str id,
-                       rc_str channel, int64_t seq);
+ssize_t rc_proto_reply(char *out, size_t cap, const char *type, rc_str id, rc_str channel,
+                       int64_t seq);
 
 /* {"type":"pong","id":ID,"time":MS} */
 ssize_t rc_proto_pong(char *out, size_t cap, rc_str id, int64_t time_ms);
 
 /* {"type":"error","id":ID,"code":NAME,"message":M,"channel":C} — message
  * omitted when NULL. */
-ssize_t rc_proto_error(char *out, size_t cap, rc_str id, int code,
-                       const char *message, rc_str channel);
+ssize_t rc_proto_error(char *out, size_t cap, rc_str id, int code, const char *message,
+                       rc_str channel);
 
 /* {"type":"message","channel":C,"event":E,"seq":S,"data":DATA} with DATA
  * copied byte for byte (the caller has validated it as JSON). An empty event
  * is written as "message" and empty data as null. */
-ssize_t rc_proto_message(char *out, size_t cap, rc_str channel, rc_str event,
-                         uint64_t seq, rc_str data);
+ssize_t rc_proto_message(char *out, size_t cap, rc_str channel, rc_str event, uint64_t seq,
+                         rc_str data);
 
 /* The exact length rc_proto_message would write, for sizing a buffer. */
 size_t rc_proto_message_len(rc_str channel, rc_str event, uint64_t seq, rc_str data);
 
 /* {"type":"welcome","node":N,"shard":S,"conn":ID,"user":U|null,
  *  "ping_interval":MS,"max_message_bytes":B} */
-ssize_t rc_proto_welcome(char *out, size_t cap, const char *node, int shard,
-                         uint64_t conn_id, const char *user, uint32_t ping_interval_ms,
-                         uint32_t max_message_bytes);
+ssize_t rc_proto_welcome(char *out, size_t cap, const char *node, int shard, uint64_t conn_id,
+                         const char *user, uint32_t ping_interval_ms, uint32_t max_message_bytes);
 
 #endif

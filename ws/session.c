@@ -8,14 +8,14 @@
 struct rc_ws_sess {
     wslay_event_context_ptr ctx;
     rc_ws_pool *pool;
-    rc_ws_sess *next;        /* free list */
-    const uint8_t *in;       /* bytes being fed */
+    rc_ws_sess *next;  /* free list */
+    const uint8_t *in; /* bytes being fed */
     size_t in_len;
     /* Our own scan of frame boundaries over the same bytes. */
-    uint64_t remaining;      /* payload bytes of the current frame still to come */
+    uint64_t remaining; /* payload bytes of the current frame still to come */
     uint8_t hdr[14];
     uint8_t hdr_have;
-    uint8_t frag_open;       /* a fragmented data message is open */
+    uint8_t frag_open; /* a fragmented data message is open */
     /* Control frames wslay wants to send, collected by send_cb. */
     size_t clen;
     uint8_t cbuf[512];
@@ -36,8 +36,8 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     return (ssize_t)n;
 }
 
-static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
-                       int flags, void *user_data)
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *user_data)
 {
     rc_ws_sess *s = user_data;
     size_t room = sizeof(s->cbuf) - s->clen;
@@ -64,17 +64,10 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     rc_ws_sess *s = user_data;
     const rc_ws_hooks *h = s->pool->hooks;
     switch (arg->opcode) {
-    case WSLAY_TEXT_FRAME:
-        h->text(s->pool->cur, arg->msg, arg->msg_length);
-        break;
-    case WSLAY_BINARY_FRAME:
-        h->binary(s->pool->cur, arg->msg, arg->msg_length);
-        break;
-    case WSLAY_PONG:
-        h->pong(s->pool->cur);
-        break;
-    default: /* ping and close are answered through send_cb */
-        break;
+    case WSLAY_TEXT_FRAME: h->text(s->pool->cur, arg->msg, arg->msg_length); break;
+    case WSLAY_BINARY_FRAME: h->binary(s->pool->cur, arg->msg, arg->msg_length); break;
+    case WSLAY_PONG: h->pong(s->pool->cur); break;
+    default: /* ping and close are answered through send_cb */ break;
     }
 }
 

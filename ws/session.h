@@ -29,8 +29,7 @@ typedef struct rc_ws_hooks {
      * answers the client's own close (then it echoes the client's code) or
      * reports an error wslay found (then the payload holds 1002, 1007 or
      * 1009 without a reason, or nothing for a frame-level error). */
-    void (*ctrl)(void *conn, int opcode, const uint8_t *payload, size_t len,
-                 int peer_closed);
+    void (*ctrl)(void *conn, int opcode, const uint8_t *payload, size_t len, int peer_closed);
 } rc_ws_hooks;
 
 typedef struct rc_ws_sess rc_ws_sess;
@@ -38,17 +37,17 @@ typedef struct rc_ws_sess rc_ws_sess;
 typedef struct rc_ws_pool {
     rc_ws_sess *free_list;
     uint32_t n_free;
-    uint32_t max_free;      /* idle contexts kept for reuse */
-    uint64_t max_msg;       /* max_recv_msg_length given to each context */
+    uint32_t max_free; /* idle contexts kept for reuse */
+    uint64_t max_msg;  /* max_recv_msg_length given to each context */
     const rc_ws_hooks *hooks;
-    void *cur;              /* the connection being fed (set by rc_ws_feed) */
+    void *cur; /* the connection being fed (set by rc_ws_feed) */
     uint64_t created, in_use;
 } rc_ws_pool;
 
 /* Result of rc_ws_feed. */
-#define RC_WS_MORE 0   /* mid-frame or mid-message: keep the session */
-#define RC_WS_IDLE 1   /* at a boundary: give it back with rc_ws_put */
-#define RC_WS_DONE 2   /* closed or failed: discard with rc_ws_discard */
+#define RC_WS_MORE 0 /* mid-frame or mid-message: keep the session */
+#define RC_WS_IDLE 1 /* at a boundary: give it back with rc_ws_put */
+#define RC_WS_DONE 2 /* closed or failed: discard with rc_ws_discard */
 
 void rc_ws_pool_init(rc_ws_pool *pool, const rc_ws_hooks *hooks, uint64_t max_msg,
                      uint32_t max_free);
@@ -65,7 +64,6 @@ void rc_ws_discard(rc_ws_pool *pool, rc_ws_sess *s);
 
 /* Feeds len bytes received from the client. Hooks are called (with conn)
  * for each complete message and control frame before it returns. */
-int rc_ws_feed(rc_ws_pool *pool, rc_ws_sess *s, void *conn, const uint8_t *data,
-               size_t len);
+int rc_ws_feed(rc_ws_pool *pool, rc_ws_sess *s, void *conn, const uint8_t *data, size_t len);
 
 #endif

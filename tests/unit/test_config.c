@@ -10,8 +10,8 @@
 
 static char err[512];
 
-#define ARGV(...) ((char *[]){"ringcast", __VA_ARGS__, NULL})
-#define ARGC(...) ((int)(sizeof((char *[]){"ringcast", __VA_ARGS__}) / sizeof(char *)))
+#define ARGV(...)      ((char *[]){"ringcast", __VA_ARGS__, NULL})
+#define ARGC(...)      ((int)(sizeof((char *[]){"ringcast", __VA_ARGS__}) / sizeof(char *)))
 #define LOAD(cfg, ...) rc_config_load(cfg, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), err, sizeof(err))
 
 /* Writes text to a fresh file under /tmp; the caller unlinks it. */
@@ -88,8 +88,8 @@ static void test_flags(void)
     rc_config c;
     CHECK_EQ_INT(LOAD(&c, "--listen", "0.0.0.0:9001", "--ws-path=/live", "--shards", "8",
                       "--no-pin", "--node-id", "edge-1", "--log-level", "debug",
-                      "--max-connections", "5", "--max-conns-per-ip", "2", "--max-channels",
-                      "3", "--max-channel-len", "256", "--send-backlog-bytes", "4294967296",
+                      "--max-connections", "5", "--max-conns-per-ip", "2", "--max-channels", "3",
+                      "--max-channel-len", "256", "--send-backlog-bytes", "4294967296",
                       "--backlog-policy", "drop", "--ping-interval-ms", "0", "--no-anonymous",
                       "--anonymous-publish", "--recv-buf-count", "32768", "--queue-size", "2",
                       "--api-key", "k"),
@@ -214,21 +214,34 @@ static void test_env_overrides(void)
 static void test_bad_flags(void)
 {
     static const char *bad[][2] = {
-        {"--shards", "0"},           {"--shards", "257"},
-        {"--shards", "-1"},          {"--shards", "4x"},
-        {"--shards", ""},            {"--shards", " 4"},
+        {"--shards", "0"},
+        {"--shards", "257"},
+        {"--shards", "-1"},
+        {"--shards", "4x"},
+        {"--shards", ""},
+        {"--shards", " 4"},
         {"--shards", "99999999999999999999999"},
-        {"--recv-buf-count", "1000"}, {"--recv-buf-count", "65536"},
-        {"--queue-size", "3"},       {"--queue-size", "1"},
-        {"--max-channel-len", "257"}, {"--max-channel-len", "0"},
-        {"--max-connections", "0"},  {"--max-header-bytes", "100"},
-        {"--log-level", "verbose"},  {"--backlog-policy", "block"},
-        {"--ws-path", "ws"},         {"--ws-path", "/a b"},
-        {"--ws-path", "/a?b"},       {"--node-id", "a b"},
-        {"--node-id", ""},           {"--listen", "8080"},
+        {"--recv-buf-count", "1000"},
+        {"--recv-buf-count", "65536"},
+        {"--queue-size", "3"},
+        {"--queue-size", "1"},
+        {"--max-channel-len", "257"},
+        {"--max-channel-len", "0"},
+        {"--max-connections", "0"},
+        {"--max-header-bytes", "100"},
+        {"--log-level", "verbose"},
+        {"--backlog-policy", "block"},
+        {"--ws-path", "ws"},
+        {"--ws-path", "/a b"},
+        {"--ws-path", "/a?b"},
+        {"--node-id", "a b"},
+        {"--node-id", ""},
+        {"--listen", "8080"},
         {"--send-backlog-bytes", "4294967297"},
-        {"--msg-rate", "0"},         {"--ring-entries", "4"},
-        {"--public", ""},            {"--public", "a,,b"},
+        {"--msg-rate", "0"},
+        {"--ring-entries", "4"},
+        {"--public", ""},
+        {"--public", "a,,b"},
         {"--public", "a b"},
     };
     rc_config c;
@@ -360,15 +373,43 @@ static void test_help_version(void)
 
     /* The usage names every long flag from config.h's comments. */
     static const char *flags[] = {
-        "--listen", "--ws-path", "--shards", "--[no-]pin", "--node-id", "--log-level",
-        "--max-connections", "--max-conns-per-ip", "--handshake-rate ",
-        "--handshake-rate-per-ip", "--handshake-timeout-ms", "--max-header-bytes",
-        "--max-body-bytes", "--max-message-bytes", "--max-channels ", "--max-channel-len",
-        "--msg-rate", "--msg-burst", "--send-backlog-bytes", "--backlog-policy",
-        "--ping-interval-ms", "--pong-timeout-ms", "--drain-timeout-ms", "--jwt-secret",
-        "--api-key", "--public", "--[no-]anonymous ", "--[no-]anonymous-publish",
-        "--recv-buf-size", "--recv-buf-count", "--queue-size", "--ring-entries", "--config",
-        "--help", "--version", "RINGCAST_JWT_SECRET", "RINGCAST_API_KEY",
+        "--listen",
+        "--ws-path",
+        "--shards",
+        "--[no-]pin",
+        "--node-id",
+        "--log-level",
+        "--max-connections",
+        "--max-conns-per-ip",
+        "--handshake-rate ",
+        "--handshake-rate-per-ip",
+        "--handshake-timeout-ms",
+        "--max-header-bytes",
+        "--max-body-bytes",
+        "--max-message-bytes",
+        "--max-channels ",
+        "--max-channel-len",
+        "--msg-rate",
+        "--msg-burst",
+        "--send-backlog-bytes",
+        "--backlog-policy",
+        "--ping-interval-ms",
+        "--pong-timeout-ms",
+        "--drain-timeout-ms",
+        "--jwt-secret",
+        "--api-key",
+        "--public",
+        "--[no-]anonymous ",
+        "--[no-]anonymous-publish",
+        "--recv-buf-size",
+        "--recv-buf-count",
+        "--queue-size",
+        "--ring-entries",
+        "--config",
+        "--help",
+        "--version",
+        "RINGCAST_JWT_SECRET",
+        "RINGCAST_API_KEY",
     };
     for (size_t i = 0; i < RC_ARRAY_LEN(flags); i++) {
         if (!strstr(out, flags[i]))
@@ -411,9 +452,9 @@ static void test_listen_variants(void)
         CHECK_EQ_INT(c.listen_port, good[i].port);
         rc_config_free(&c);
     }
-    static const char *bad[] = {"8080", "::1:8080", "[::1]8080", "[::1]", "[zz]:1",
-                                "[]:1", "h:0", "h:65536", "h:", "[::1]:", "h:80x",
-                                "h:-1", "a b:1", "[::1:80"};
+    static const char *bad[] = {
+        "8080",    "::1:8080", "[::1]8080", "[::1]", "[zz]:1", "[]:1",  "h:0",
+        "h:65536", "h:",       "[::1]:",    "h:80x", "h:-1",   "a b:1", "[::1:80"};
     for (size_t i = 0; i < RC_ARRAY_LEN(bad); i++) {
         int rc = LOAD(&c, "--listen", (char *)bad[i]);
         if (rc != -1)

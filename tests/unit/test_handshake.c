@@ -5,7 +5,10 @@
 
 #include <string.h>
 
-static rc_str S(const char *s) { return (rc_str){s, strlen(s)}; }
+static rc_str S(const char *s)
+{
+    return (rc_str){s, strlen(s)};
+}
 
 static int str_is(rc_str s, const char *lit)
 {
@@ -31,15 +34,15 @@ static void test_accept_invalid(void)
 {
     static const char *bad[] = {
         "",
-        "dGhlIHNhbXBsZSBub25jZQ=",     /* 23 chars */
-        "dGhlIHNhbXBsZSBub25jZQ===",   /* 25 chars */
-        "dGhlIHNhbXBsZSBub25jZQ",      /* no padding */
-        "dGhlIHNhbXBsZSBub25jZ*==",    /* not base64 */
-        "dGhlIHNhbXBsZSBub25j ZQ==",   /* space */
-        "dGhlIHNhbXBsZSBub25jZQAA",    /* 18 bytes, no padding */
-        "dGhlIHNhbXBsZSBub25jZQA=",    /* 17 bytes */
-        "dGhlIHNhbXBsZSBub25jZR==",    /* non-zero pad bits */
-        "dGhlIHNhbXBsZSBub25j=Q==",    /* '=' inside */
+        "dGhlIHNhbXBsZSBub25jZQ=",   /* 23 chars */
+        "dGhlIHNhbXBsZSBub25jZQ===", /* 25 chars */
+        "dGhlIHNhbXBsZSBub25jZQ",    /* no padding */
+        "dGhlIHNhbXBsZSBub25jZ*==",  /* not base64 */
+        "dGhlIHNhbXBsZSBub25j ZQ==", /* space */
+        "dGhlIHNhbXBsZSBub25jZQAA",  /* 18 bytes, no padding */
+        "dGhlIHNhbXBsZSBub25jZQA=",  /* 17 bytes */
+        "dGhlIHNhbXBsZSBub25jZR==",  /* non-zero pad bits */
+        "dGhlIHNhbXBsZSBub25j=Q==",  /* '=' inside */
     };
     char out[29];
     for (size_t i = 0; i < RC_ARRAY_LEN(bad); i++) {

@@ -18,17 +18,16 @@ static int parse(const char *s, rc_http_req *req)
 }
 
 /* The example handshake of RFC 6455 section 1.2, with a query and extras. */
-static const char upgrade_req[] =
-    "GET /chat?token=abc&x=1 HTTP/1.1\r\n"
-    "Host: server.example.com\r\n"
-    "Upgrade: websocket\r\n"
-    "Connection: Upgrade\r\n"
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-    "Origin: http://example.com\r\n"
-    "Sec-WebSocket-Protocol: chat, superchat\r\n"
-    "Sec-WebSocket-Version: 13\r\n"
-    "X-Custom:   padded value \t\r\n"
-    "\r\n";
+static const char upgrade_req[] = "GET /chat?token=abc&x=1 HTTP/1.1\r\n"
+                                  "Host: server.example.com\r\n"
+                                  "Upgrade: websocket\r\n"
+                                  "Connection: Upgrade\r\n"
+                                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                  "Origin: http://example.com\r\n"
+                                  "Sec-WebSocket-Protocol: chat, superchat\r\n"
+                                  "Sec-WebSocket-Version: 13\r\n"
+                                  "X-Custom:   padded value \t\r\n"
+                                  "\r\n";
 
 static void test_valid_upgrade(void)
 {
@@ -143,14 +142,15 @@ static void test_too_many_headers(void)
 
 static void test_duplicates(void)
 {
-    static const char *uniq[] = {"Host", "Upgrade", "Sec-WebSocket-Key",
-                                 "Sec-WebSocket-Version", "Authorization", "Origin",
-                                 "Content-Length", "Content-Type", "X-API-Key"};
+    static const char *uniq[] = {
+        "Host",          "Upgrade", "Sec-WebSocket-Key", "Sec-WebSocket-Version",
+        "Authorization", "Origin",  "Content-Length",    "Content-Type",
+        "X-API-Key"};
     rc_http_req r;
     char buf[256];
     for (size_t i = 0; i < RC_ARRAY_LEN(uniq); i++) {
-        snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\n%s: 1\r\nx: y\r\n%s: 1\r\n\r\n",
-                 uniq[i], uniq[i]);
+        snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\n%s: 1\r\nx: y\r\n%s: 1\r\n\r\n", uniq[i],
+                 uniq[i]);
         CHECK_EQ_INT(parse(buf, &r), RC_HTTP_EDUP);
     }
     /* Case-insensitive names. */
@@ -185,21 +185,21 @@ static void test_missing_and_empty(void)
 static void test_bad_names_and_lines(void)
 {
     static const char *bad[] = {
-        "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",    /* space in name */
-        "GET / HTTP/1.1\r\nHost : x\r\n\r\n",       /* space before colon */
-        "GET / HTTP/1.1\r\n: x\r\n\r\n",            /* empty name */
-        "GET / HTTP/1.1\r\nNoColon\r\n\r\n",        /* no colon */
-        "GET / HTTP/1.1\r\nX(y): x\r\n\r\n",        /* '(' is a delimiter */
-        "GET / HTTP/1.1\r\nX\xc3\xa9: x\r\n\r\n",   /* non-ASCII name */
+        "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",      /* space in name */
+        "GET / HTTP/1.1\r\nHost : x\r\n\r\n",         /* space before colon */
+        "GET / HTTP/1.1\r\n: x\r\n\r\n",              /* empty name */
+        "GET / HTTP/1.1\r\nNoColon\r\n\r\n",          /* no colon */
+        "GET / HTTP/1.1\r\nX(y): x\r\n\r\n",          /* '(' is a delimiter */
+        "GET / HTTP/1.1\r\nX\xc3\xa9: x\r\n\r\n",     /* non-ASCII name */
         "GET / HTTP/1.1\r\nA: b\r\n  folded\r\n\r\n", /* obs-fold */
         "GET / HTTP/1.1\r\nA: b\r\n\tfolded\r\n\r\n",
-        "GET  / HTTP/1.1\r\n\r\n",                  /* double space */
-        "GET / HTTP/1.1 \r\n\r\n",                  /* trailing space */
-        "GET /\r\n\r\n",                            /* HTTP/0.9 */
+        "GET  / HTTP/1.1\r\n\r\n", /* double space */
+        "GET / HTTP/1.1 \r\n\r\n", /* trailing space */
+        "GET /\r\n\r\n",           /* HTTP/0.9 */
         "GET\r\n\r\n",
         " GET / HTTP/1.1\r\n\r\n",
-        "G(T / HTTP/1.1\r\n\r\n",                   /* method not a token */
-        "GET http://a/ HTTP/1.1\r\n\r\n",           /* absolute-form */
+        "G(T / HTTP/1.1\r\n\r\n",         /* method not a token */
+        "GET http://a/ HTTP/1.1\r\n\r\n", /* absolute-form */
         "GET * HTTP/1.1\r\n\r\n",
         "GET /a#frag HTTP/1.1\r\n\r\n",
         "GET /\xc3\xa9 HTTP/1.1\r\n\r\n",
@@ -207,7 +207,7 @@ static void test_bad_names_and_lines(void)
         "GET / HTTP/11\r\n\r\n",
         "GET / HTTP/1.x\r\n\r\n",
         "GET / http/1.1\r\n\r\n",
-        "\r\nGET / HTTP/1.1\r\n\r\n",                /* leading empty line */
+        "\r\nGET / HTTP/1.1\r\n\r\n", /* leading empty line */
     };
     rc_http_req r;
     for (size_t i = 0; i < RC_ARRAY_LEN(bad); i++) {
@@ -241,11 +241,10 @@ static void test_control_chars(void)
 static void test_transfer_encoding(void)
 {
     rc_http_req r;
-    CHECK_EQ_INT(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", &r),
-                 RC_HTTP_EBAD);
-    CHECK_EQ_INT(parse("POST / HTTP/1.1\r\nContent-Length: 3\r\ntransfer-encoding: identity\r\n\r\n",
-                       &r),
-                 RC_HTTP_EBAD);
+    CHECK_EQ_INT(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", &r), RC_HTTP_EBAD);
+    CHECK_EQ_INT(
+        parse("POST / HTTP/1.1\r\nContent-Length: 3\r\ntransfer-encoding: identity\r\n\r\n", &r),
+        RC_HTTP_EBAD);
 }
 
 static void test_content_length(void)
@@ -256,12 +255,20 @@ static void test_content_length(void)
     CHECK_EQ_INT(parse("POST / HTTP/1.1\r\nContent-Length:  42 \r\n\r\n", &r), RC_HTTP_OK);
     CHECK_EQ_INT(r.content_length, 42);
     /* INT64_MAX = 9223372036854775807 fits; one more does not. */
-    CHECK_EQ_INT(
-        parse("POST / HTTP/1.1\r\nContent-Length: 9223372036854775807\r\n\r\n", &r),
-        RC_HTTP_OK);
+    CHECK_EQ_INT(parse("POST / HTTP/1.1\r\nContent-Length: 9223372036854775807\r\n\r\n", &r),
+                 RC_HTTP_OK);
     CHECK(r.content_length == INT64_MAX);
-    static const char *bad[] = {"9223372036854775808", "99999999999999999999999", "-1",
-                                "+1", "1 2", "1,1", "0x10", "12a", "", " ", "1.0"};
+    static const char *bad[] = {"9223372036854775808",
+                                "99999999999999999999999",
+                                "-1",
+                                "+1",
+                                "1 2",
+                                "1,1",
+                                "0x10",
+                                "12a",
+                                "",
+                                " ",
+                                "1.0"};
     char buf[128];
     for (size_t i = 0; i < RC_ARRAY_LEN(bad); i++) {
         snprintf(buf, sizeof(buf), "POST / HTTP/1.1\r\nContent-Length: %s\r\n\r\n", bad[i]);
@@ -385,8 +392,8 @@ static void test_response(void)
     char buf[300];
     for (size_t cap = 0; cap <= el + 1; cap++) {
         memset(buf, 0x5a, sizeof(buf));
-        int m = rc_http_response(buf, cap, 404, "text/plain", "Retry-After: 1\r\n",
-                                 "not found\n", 10);
+        int m =
+            rc_http_response(buf, cap, 404, "text/plain", "Retry-After: 1\r\n", "not found\n", 10);
         if (cap < el)
             CHECK_EQ_INT(m, -1);
         else

@@ -19,57 +19,106 @@
 #include "ws/jwt.h"
 
 #define SECRET "ringcast-test-secret"
-#define NOW 1700000000
+#define NOW    1700000000
 
 /* {"sub":"alice","exp":2000000000,"nbf":1000000000,"subscribe":["room:*",
  *  "user:{sub}"],"publish":["room:lobby"],"extra":{"x":[1,2]}} */
-#define TOK_VALID "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6MjAwMDAwMDAwMCwibmJmIjoxMDAwMDAwMDAwLCJzdWJzY3JpYmUiOlsicm9vbToqIiwidXNlcjp7c3VifSJdLCJwdWJsaXNoIjpbInJvb206bG9iYnkiXSwiZXh0cmEiOnsieCI6WzEsMl19fQ.Iw47yVyRrh8HvBy_vi3glGXzc-iheqZJlNj7TdBlT7s"
+#define TOK_VALID                                                                                  \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."                                                        \
+    "eyJzdWIiOiJhbGljZSIsImV4cCI6MjAwMDAwMDAwMCwibmJmIjoxMDAwMDAwMDAwLCJzdWJzY3JpYmUiOlsicm9vbToq" \
+    "IiwidXNlcjp7c3VifSJdLCJwdWJsaXNoIjpbInJvb206bG9iYnkiXSwiZXh0cmEiOnsieCI6WzEsMl19fQ."          \
+    "Iw47yVyRrh8HvBy_vi3glGXzc-iheqZJlNj7TdBlT7s"
 /* {"sub":"alice","exp":1700000000} */
-#define TOK_EXP "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6MTcwMDAwMDAwMH0.HsnQmCrarL9rtOWjpfMItN_EW2J43mK2l-4wYNGvPw0"
+#define TOK_EXP                                                                                    \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6MTcwMDAwMDAwMH0."            \
+    "HsnQmCrarL9rtOWjpfMItN_EW2J43mK2l-4wYNGvPw0"
 /* {"sub":"alice","nbf":1700000001} */
-#define TOK_NBF "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsIm5iZiI6MTcwMDAwMDAwMX0.LRV-HNE5_MZWIp8QoCxHHwRUKdgpY6geO-fugLgQ1e4"
+#define TOK_NBF                                                                                    \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsIm5iZiI6MTcwMDAwMDAwMX0.LRV-HNE5_"   \
+    "MZWIp8QoCxHHwRUKdgpY6geO-fugLgQ1e4"
 /* header {"alg":"HS512","typ":"JWT"}, {"sub":"alice"}, signed with HS256 */
-#define TOK_HS512 "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.wr6Nj0dL7fdNJWuif8uc_KEjfv6YvENNEHVj9Ll_oRg"
+#define TOK_HS512                                                                                  \
+    "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.wr6Nj0dL7fdNJWuif8uc_"              \
+    "KEjfv6YvENNEHVj9Ll_oRg"
 /* the same, signed with HMAC-SHA512 */
-#define TOK_HS512_REAL "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.iieNpAr7V6zUGkbpeA4KyBwKW-gt8fuGqHBQAVvGsqAFxSslwevtiNYEumcj3gzrpkumkdp312uuk-1Xs-SeeA"
+#define TOK_HS512_REAL                                                                             \
+    "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.iieNpAr7V6zUGkbpeA4KyBwKW-"         \
+    "gt8fuGqHBQAVvGsqAFxSslwevtiNYEumcj3gzrpkumkdp312uuk-1Xs-SeeA"
 /* header {"alg":"none","typ":"JWT"}, {"sub":"alice"}, empty signature */
 #define TOK_NONE "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSJ9."
 /* header ["HS256"] */
-#define TOK_HDR_ARRAY "WyJIUzI1NiJd.eyJzdWIiOiJhbGljZSJ9.dwFWZrcSgNdNtvPVGvl_AS3V7ziRkPFi0emPEoMJ1oE"
+#define TOK_HDR_ARRAY                                                                              \
+    "WyJIUzI1NiJd.eyJzdWIiOiJhbGljZSJ9.dwFWZrcSgNdNtvPVGvl_AS3V7ziRkPFi0emPEoMJ1oE"
 /* header {"alg":"HS256",} */
-#define TOK_HDR_BADJSON "eyJhbGciOiJIUzI1NiIsfQ.eyJzdWIiOiJhbGljZSJ9.NhsDOMI-gbjuc_96CiiNGDfE-cSHxAkIbNWIcn9Dh2A"
+#define TOK_HDR_BADJSON                                                                            \
+    "eyJhbGciOiJIUzI1NiIsfQ.eyJzdWIiOiJhbGljZSJ9.NhsDOMI-gbjuc_96CiiNGDfE-cSHxAkIbNWIcn9Dh2A"
 /* header {"typ":"JWT"} */
-#define TOK_NO_ALG "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJhbGljZSJ9.jaotU4d0cqLhm1Vo_U6PFB68piYwoeGypT4cdZn-cY4"
+#define TOK_NO_ALG                                                                                 \
+    "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJhbGljZSJ9.jaotU4d0cqLhm1Vo_U6PFB68piYwoeGypT4cdZn-cY4"
 /* header {"alg":"HS256","typ":"JWS"} */
-#define TOK_TYP_JWS "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXUyJ9.eyJzdWIiOiJhbGljZSJ9.dTHJQUMICdIC8r6eiQEGCvBmOlUZb29HuJucLdLQzbs"
+#define TOK_TYP_JWS                                                                                \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXUyJ9.eyJzdWIiOiJhbGljZSJ9."                                   \
+    "dTHJQUMICdIC8r6eiQEGCvBmOlUZb29HuJucLdLQzbs"
 /* header {"alg":"HS256"}, {"sub":"bob","subscribe":["*"]} */
-#define TOK_NO_TYP "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IiLCJzdWJzY3JpYmUiOlsiKiJdfQ.AGgkQGuoCoKdOuZIxMbxat5vGsIYdIp0vUQJUVFdtek"
+#define TOK_NO_TYP                                                                                 \
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IiLCJzdWJzY3JpYmUiOlsiKiJdfQ."                             \
+    "AGgkQGuoCoKdOuZIxMbxat5vGsIYdIp0vUQJUVFdtek"
 /* {"exp":2000000000} */
-#define TOK_NO_SUB "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJleHAiOjIwMDAwMDAwMDB9.kMH9r9qnkWJAwT6t54s-ab5yw1HYw95NryvM2QrDR3Q"
+#define TOK_NO_SUB                                                                                 \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJleHAiOjIwMDAwMDAwMDB9.kMH9r9qnkWJAwT6t54s-"           \
+    "ab5yw1HYw95NryvM2QrDR3Q"
 /* {"sub":"a"*129} */
-#define TOK_SUB_LONG "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWEifQ.S4_Mkfkr7mGQekILA8iTOME2qFXWyyLRcvFMARiisWs"
+#define TOK_SUB_LONG                                                                               \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."                                                        \
+    "eyJzdWIiOiJhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh" \
+    "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWEi" \
+    "fQ.S4_Mkfkr7mGQekILA8iTOME2qFXWyyLRcvFMARiisWs"
 /* {"sub":"a"*128} */
-#define TOK_SUB_MAX "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYSJ9.cV6KkNFBg5hvEmpDmb9mGfY041IFI2YGAXTLP6dI5c8"
+#define TOK_SUB_MAX                                                                                \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."                                                        \
+    "eyJzdWIiOiJhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh" \
+    "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYSJ9" \
+    ".cV6KkNFBg5hvEmpDmb9mGfY041IFI2YGAXTLP6dI5c8"
 /* {"sub":"alice","exp":"2000000000"} */
-#define TOK_EXP_STR "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6IjIwMDAwMDAwMDAifQ.vcPlOAHqsXX0wM0QESluw1r0fqp1vuHQGIqCJScwFwU"
+#define TOK_EXP_STR                                                                                \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6IjIwMDAwMDAwMDAifQ."         \
+    "vcPlOAHqsXX0wM0QESluw1r0fqp1vuHQGIqCJScwFwU"
 /* {"sub":"alice","exp":2000000000.5} */
-#define TOK_EXP_FLOAT "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6MjAwMDAwMDAwMC41fQ.CkfHUEvIS5TwBT7RQRo-KAhuREK2LJI3Di5WZTJSbic"
+#define TOK_EXP_FLOAT                                                                              \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6MjAwMDAwMDAwMC41fQ."         \
+    "CkfHUEvIS5TwBT7RQRo-KAhuREK2LJI3Di5WZTJSbic"
 /* {"sub":42} */
-#define TOK_SUB_NUM "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOjQyfQ.QCe-i2g0F4kjXqQVvzRp41c0mA7jb9dbot0beRFEVlY"
+#define TOK_SUB_NUM                                                                                \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOjQyfQ.QCe-"                                     \
+    "i2g0F4kjXqQVvzRp41c0mA7jb9dbot0beRFEVlY"
 /* {"sub":"alice","subscribe":"room:*"} */
-#define TOK_SUBS_NOT_ARRAY "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInN1YnNjcmliZSI6InJvb206KiJ9.mqvQhFWFQrKpVrkEa7P7Ix466a9Q87TI6c7mdqgJkc8"
+#define TOK_SUBS_NOT_ARRAY                                                                         \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInN1YnNjcmliZSI6InJvb206KiJ9."       \
+    "mqvQhFWFQrKpVrkEa7P7Ix466a9Q87TI6c7mdqgJkc8"
 /* {"sub":"alice","subscribe":["room:*x"]} */
-#define TOK_BAD_PATTERN "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInN1YnNjcmliZSI6WyJyb29tOip4Il19.2-C8EhqngRKer3YKmHrupomi6oJfdfRtgGXz3eXBpS4"
+#define TOK_BAD_PATTERN                                                                            \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInN1YnNjcmliZSI6WyJyb29tOip4Il19.2-" \
+    "C8EhqngRKer3YKmHrupomi6oJfdfRtgGXz3eXBpS4"
 /* {"sub":"alice","publish":["room lobby"]} */
-#define TOK_BAD_PATTERN2 "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInB1Ymxpc2giOlsicm9vbSBsb2JieSJdfQ.jZst3VTcAU-7BJCfc48xka_pmANS0JR7V3d066DsSAk"
+#define TOK_BAD_PATTERN2                                                                           \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInB1Ymxpc2giOlsicm9vbSBsb2JieSJdfQ." \
+    "jZst3VTcAU-7BJCfc48xka_pmANS0JR7V3d066DsSAk"
 /* {"sub":"alice","publish":[1]} */
-#define TOK_PAT_NUM "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInB1Ymxpc2giOlsxXX0.ZGLHoUOh73lFNGwTN3acq41fxwhz6fhcgfB-l7B5B4I"
+#define TOK_PAT_NUM                                                                                \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInB1Ymxpc2giOlsxXX0."                \
+    "ZGLHoUOh73lFNGwTN3acq41fxwhz6fhcgfB-l7B5B4I"
 /* {"sub":"alice","sub":"root"} */
-#define TOK_DUP_SUB "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInN1YiI6InJvb3QifQ.AYEZRaQ1KxVQAvxrJVHc40IqCkOfAIIqZWKr639vMmU"
+#define TOK_DUP_SUB                                                                                \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInN1YiI6InJvb3QifQ."                 \
+    "AYEZRaQ1KxVQAvxrJVHc40IqCkOfAIIqZWKr639vMmU"
 /* ["alice"] */
-#define TOK_PAYLOAD_ARRAY "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.WyJhbGljZSJd.Wri3wPaDwYGW7qnnSiDGy9rR-L6n-4XPMrhBvle7QiE"
+#define TOK_PAYLOAD_ARRAY                                                                          \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.WyJhbGljZSJd.Wri3wPaDwYGW7qnnSiDGy9rR-L6n-"              \
+    "4XPMrhBvle7QiE"
 /* {"sub":"carol","publish":["chat:{sub}"]}: what rc_jwt_sign must produce */
-#define TOK_SIGNED "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJjYXJvbCIsInB1Ymxpc2giOlsiY2hhdDp7c3VifSJdfQ.QyO3nwdwBieJLDw1awq2Ly57tqtgHdSUSNKP6t6IJE8"
+#define TOK_SIGNED                                                                                 \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJjYXJvbCIsInB1Ymxpc2giOlsiY2hhdDp7c3VifSJdfQ." \
+    "QyO3nwdwBieJLDw1awq2Ly57tqtgHdSUSNKP6t6IJE8"
 
 static int verify(const char *tok, int64_t now, rc_auth **out)
 {
@@ -87,7 +136,7 @@ static int verify_code(const char *tok, int64_t now)
     rc_auth *a = (rc_auth *)&a;
     int rc = verify(tok, now, &a);
     if (rc != RC_JWT_OK && a != NULL)
-        return -100;    /* *out must be NULL on failure */
+        return -100; /* *out must be NULL on failure */
     free(a);
     return rc;
 }
@@ -103,8 +152,7 @@ static void test_b64url(void)
         CHECK_EQ_INT(rc_b64url_encode((const uint8_t *)in[i], strlen(in[i]), out, sizeof(out)),
                      strlen(want[i]));
         CHECK_EQ_STR(out, want[i]);
-        CHECK_EQ_INT(rc_b64url_decode(want[i], strlen(want[i]), dec, sizeof(dec)),
-                     strlen(in[i]));
+        CHECK_EQ_INT(rc_b64url_decode(want[i], strlen(want[i]), dec, sizeof(dec)), strlen(in[i]));
         CHECK(memcmp(dec, in[i], strlen(in[i])) == 0);
     }
     /* The two url-safe characters: base64 "+/8=" is base64url "-_8". */
@@ -193,13 +241,13 @@ static void test_bad_sig_and_alg(void)
 
     /* the right token under another secret */
     rc_auth *a = (rc_auth *)&a;
-    CHECK_EQ_INT(rc_jwt_verify(TOK_VALID, strlen(TOK_VALID), (const uint8_t *)"other", 5, NOW,
-                               &a), RC_JWT_BAD_SIG);
+    CHECK_EQ_INT(rc_jwt_verify(TOK_VALID, strlen(TOK_VALID), (const uint8_t *)"other", 5, NOW, &a),
+                 RC_JWT_BAD_SIG);
     CHECK(a == NULL);
 
     /* signature cut short, or removed */
     char tok3[] = TOK_VALID;
-    tok3[strlen(tok3) - 11] = '\0';   /* 32 characters: 24 bytes */
+    tok3[strlen(tok3) - 11] = '\0'; /* 32 characters: 24 bytes */
     CHECK_EQ_INT(verify_code(tok3, NOW), RC_JWT_BAD_SIG);
     char tok4[] = TOK_VALID;
     strrchr(tok4, '.')[1] = '\0';
@@ -218,8 +266,7 @@ static void test_bad_sig_and_alg(void)
     CHECK_EQ_INT(verify_code(TOK_NO_ALG, NOW), RC_JWT_BAD_ALG);
 
     a = (rc_auth *)&a;
-    CHECK_EQ_INT(rc_jwt_verify(TOK_VALID, strlen(TOK_VALID), NULL, 0, NOW, &a),
-                 RC_JWT_NO_SECRET);
+    CHECK_EQ_INT(rc_jwt_verify(TOK_VALID, strlen(TOK_VALID), NULL, 0, NOW, &a), RC_JWT_NO_SECRET);
     CHECK(a == NULL);
 }
 
@@ -319,13 +366,24 @@ static void test_pattern_counts(void)
         const char *pattern;
         int ok;
     } pats[] = {
-        {"*", 1}, {"room:*", 1}, {"user:{sub}", 1}, {"{sub}", 1}, {"a{sub}b{sub}*", 1},
-        {"A-z_0.9:@/=+", 1}, {"", 0}, {"**", 0}, {"a*b", 0}, {"room lobby", 0},
-        {"{su}", 0}, {"{sub", 0}, {"sub}", 0}, {"caf\\u00e9", 0}, {"a\\nb", 0},
+        {"*", 1},
+        {"room:*", 1},
+        {"user:{sub}", 1},
+        {"{sub}", 1},
+        {"a{sub}b{sub}*", 1},
+        {"A-z_0.9:@/=+", 1},
+        {"", 0},
+        {"**", 0},
+        {"a*b", 0},
+        {"room lobby", 0},
+        {"{su}", 0},
+        {"{sub", 0},
+        {"sub}", 0},
+        {"caf\\u00e9", 0},
+        {"a\\nb", 0},
     };
     for (size_t i = 0; i < RC_ARRAY_LEN(pats); i++) {
-        snprintf(claims, sizeof(claims), "{\"sub\":\"u\",\"subscribe\":[\"%s\"]}",
-                 pats[i].pattern);
+        snprintf(claims, sizeof(claims), "{\"sub\":\"u\",\"subscribe\":[\"%s\"]}", pats[i].pattern);
         CHECK(make_token(claims, tok, sizeof(tok)) > 0);
         int rc = verify_code(tok, NOW);
         if ((rc == RC_JWT_OK) != pats[i].ok)
@@ -446,8 +504,7 @@ static void test_rfc7515(void)
                  RC_JWT_MALFORMED);
     CHECK(a == NULL);
     key[0] ^= 1;
-    CHECK_EQ_INT(rc_jwt_verify(tok, strlen(tok), key, (size_t)kn, 1300819379, &a),
-                 RC_JWT_BAD_SIG);
+    CHECK_EQ_INT(rc_jwt_verify(tok, strlen(tok), key, (size_t)kn, 1300819379, &a), RC_JWT_BAD_SIG);
 }
 
 static void test_strerror(void)

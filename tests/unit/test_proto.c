@@ -24,7 +24,7 @@ static int parse_n(const char *msg, size_t n, size_t max_channel)
     why = NULL;
     int rc = rc_proto_parse(last_copy, n, max_channel, &req, &why);
     if (rc != RC_PERR_NONE && (!why || !*why))
-        return -100;    /* every error carries an explanation */
+        return -100; /* every error carries an explanation */
     return rc;
 }
 
@@ -66,7 +66,8 @@ static void test_ops(void)
     CHECK_EQ_STR(req.channel, "a");
 
     CHECK_EQ_INT(P("{\"type\":\"publish\",\"id\":2,\"channel\":\"c\",\"event\":\"chat\","
-                   "\"data\":{\"x\":1}}"), 0);
+                   "\"data\":{\"x\":1}}"),
+                 0);
     CHECK_EQ_INT(req.op, RC_OP_PUBLISH);
     CHECK_EQ_STR(req.event, "chat");
     CHECK_EQ_INT(req.event_len, 4);
@@ -91,7 +92,8 @@ static void test_ops(void)
     CHECK_EQ_INT(req.op, RC_OP_PING);
     /* unknown members are ignored, whatever they hold */
     CHECK_EQ_INT(P("{\"type\":\"subscribe\",\"channel\":\"c\",\"x\":[1,{\"y\":null}],"
-                   "\"event\":5,\"data\":\"ignored\"}"), 0);
+                   "\"event\":5,\"data\":\"ignored\"}"),
+                 0);
     CHECK_EQ_INT(req.op, RC_OP_SUBSCRIBE);
 }
 
@@ -132,8 +134,7 @@ static void test_errors(void)
         {"{\"type\":\"publish\",\"data\":1}", RC_PERR_BAD_REQUEST},
         {"{\"type\":\"publish\",\"channel\":\"c\",\"event\":\"a b\",\"data\":1}",
          RC_PERR_BAD_REQUEST},
-        {"{\"type\":\"publish\",\"channel\":\"c\",\"event\":\"\",\"data\":1}",
-         RC_PERR_BAD_REQUEST},
+        {"{\"type\":\"publish\",\"channel\":\"c\",\"event\":\"\",\"data\":1}", RC_PERR_BAD_REQUEST},
         {"{\"type\":\"publish\",\"channel\":\"c\",\"event\":7,\"data\":1}", RC_PERR_BAD_REQUEST},
         {"{\"type\":\"publish\",\"channel\":\"c\",\"event\":\"x*\",\"data\":1}",
          RC_PERR_BAD_REQUEST},
@@ -330,9 +331,11 @@ static void test_publish_body(void)
 static void test_errname(void)
 {
     static const char *const names[] = {
-        "none", "bad_json", "bad_request", "unknown_type", "invalid_channel", "forbidden",
-        "channel_limit", "rate_limited", "not_subscribed", "overloaded",
-        "binary_unsupported", "messages_dropped", "internal",
+        "none",          "bad_json",           "bad_request",
+        "unknown_type",  "invalid_channel",    "forbidden",
+        "channel_limit", "rate_limited",       "not_subscribed",
+        "overloaded",    "binary_unsupported", "messages_dropped",
+        "internal",
     };
     CHECK_EQ_INT(RC_ARRAY_LEN(names), RC_PERR__COUNT);
     for (int i = 1; i < RC_PERR__COUNT; i++)
@@ -349,25 +352,25 @@ static rc_str S(const char *s)
 
 /* out holds the builder's result; checks it and that every smaller cap fails
  * without writing past it. */
-#define CHECK_BUILD(call_with_out_cap, want)                                   \
-    do {                                                                       \
-        char buf_[1024];                                                       \
-        char *out = buf_;                                                      \
-        size_t cap = sizeof(buf_);                                             \
-        ssize_t n_ = call_with_out_cap;                                        \
-        CHECK_EQ_INT(n_, (long long)strlen(want));                             \
-        CHECK(n_ >= 0 && memcmp(buf_, want, (size_t)n_) == 0);                 \
-        if (n_ >= 0 && (size_t)n_ != strlen(want))                             \
-            fprintf(stderr, "got %.*s\n", (int)n_, buf_);                      \
-        size_t wn_ = strlen(want);                                             \
-        int bad_ = 0;                                                          \
-        for (cap = 0; cap <= wn_; cap++) {                                     \
-            out = malloc(cap ? cap : 1);                                       \
-            n_ = call_with_out_cap;                                            \
-            bad_ += cap < wn_ ? n_ != -1 : n_ != (ssize_t)wn_;                 \
-            free(out);                                                         \
-        }                                                                      \
-        CHECK_EQ_INT(bad_, 0);                                                 \
+#define CHECK_BUILD(call_with_out_cap, want)                                                       \
+    do {                                                                                           \
+        char buf_[1024];                                                                           \
+        char *out = buf_;                                                                          \
+        size_t cap = sizeof(buf_);                                                                 \
+        ssize_t n_ = call_with_out_cap;                                                            \
+        CHECK_EQ_INT(n_, (long long)strlen(want));                                                 \
+        CHECK(n_ >= 0 && memcmp(buf_, want, (size_t)n_) == 0);                                     \
+        if (n_ >= 0 && (size_t)n_ != strlen(want))                                                 \
+            fprintf(stderr, "got %.*s\n", (int)n_, buf_);                                          \
+        size_t wn_ = strlen(want);                                                                 \
+        int bad_ = 0;                                                                              \
+        for (cap = 0; cap <= wn_; cap++) {                                                         \
+            out = malloc(cap ? cap : 1);                                                           \
+            n_ = call_with_out_cap;                                                                \
+            bad_ += cap < wn_ ? n_ != -1 : n_ != (ssize_t)wn_;                                     \
+            free(out);                                                                             \
+        }                                                                                          \
+        CHECK_EQ_INT(bad_, 0);                                                                     \
     } while (0)
 
 static void test_builders(void)
@@ -378,8 +381,7 @@ static void test_builders(void)
                 "{\"type\":\"published\",\"id\":7,\"channel\":\"c\",\"seq\":42}");
     CHECK_BUILD(rc_proto_reply(out, cap, "unsubscribed", RC_STR_NULL, RC_STR_NULL, -1),
                 "{\"type\":\"unsubscribed\"}");
-    CHECK_BUILD(rc_proto_reply(out, cap, "published", RC_STR_NULL, S("a\"b\n"),
-                               INT64_MAX),
+    CHECK_BUILD(rc_proto_reply(out, cap, "published", RC_STR_NULL, S("a\"b\n"), INT64_MAX),
                 "{\"type\":\"published\",\"channel\":\"a\\\"b\\n\",\"seq\":9223372036854775807}");
     CHECK_BUILD(rc_proto_reply(out, cap, "subscribed", S("\"a\\\"b\\u00e9\""), RC_STR_NULL, 0),
                 "{\"type\":\"subscribed\",\"id\":\"a\\\"b\\u00e9\",\"seq\":0}");
@@ -388,10 +390,10 @@ static void test_builders(void)
                 "{\"type\":\"pong\",\"id\":3,\"time\":1700000000123}");
     CHECK_BUILD(rc_proto_pong(out, cap, RC_STR_NULL, 0), "{\"type\":\"pong\",\"time\":0}");
 
-    CHECK_BUILD(rc_proto_error(out, cap, S("\"q\""), RC_PERR_INVALID_CHANNEL, "bad \"name\"",
-                               S("x")),
-                "{\"type\":\"error\",\"id\":\"q\",\"code\":\"invalid_channel\","
-                "\"message\":\"bad \\\"name\\\"\",\"channel\":\"x\"}");
+    CHECK_BUILD(
+        rc_proto_error(out, cap, S("\"q\""), RC_PERR_INVALID_CHANNEL, "bad \"name\"", S("x")),
+        "{\"type\":\"error\",\"id\":\"q\",\"code\":\"invalid_channel\","
+        "\"message\":\"bad \\\"name\\\"\",\"channel\":\"x\"}");
     CHECK_BUILD(rc_proto_error(out, cap, RC_STR_NULL, RC_PERR_BAD_JSON, NULL, RC_STR_NULL),
                 "{\"type\":\"error\",\"code\":\"bad_json\"}");
     CHECK_BUILD(rc_proto_error(out, cap, S("1"), 999, "", RC_STR_NULL),
@@ -420,9 +422,10 @@ static void test_builders(void)
 /* Random text that needs escaping often, always valid UTF-8. */
 static void rand_bytes(char *b, size_t n)
 {
-    static const char *const tokens[] = {"\"", "\\", "\n", "\r", "\t", "\b", "\f", "\x01",
-                                         "\x1f", "\x7f", "/", " ", "\xc3\xa9",
-                                         "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+    static const char *const tokens[] = {
+        "\"", "\\", "\n",       "\r",           "\t",
+        "\b", "\f", "\x01",     "\x1f",         "\x7f",
+        "/",  " ",  "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
     size_t i = 0;
     while (i < n) {
         const char *t = tokens[(size_t)rand() % RC_ARRAY_LEN(tokens)];
@@ -446,9 +449,9 @@ static void test_message_len(void)
         rand_bytes(ch, cn);
         rand_bytes(ev, en);
         rand_bytes(data, dn);
-        uint64_t seq = round % 5 == 0 ? UINT64_MAX
-                                      : ((uint64_t)rand() << 32 | (uint64_t)rand()) >>
-                                            (rand() % 64);
+        uint64_t seq = round % 5 == 0
+                           ? UINT64_MAX
+                           : ((uint64_t)rand() << 32 | (uint64_t)rand()) >> (rand() % 64);
         rc_str c = {ch, cn}, e = {ev, en}, d = {data, dn};
         ssize_t n = rc_proto_message(out, sizeof(out), c, e, seq, d);
         mismatches += n < 0 || (size_t)n != rc_proto_message_len(c, e, seq, d);

@@ -67,7 +67,7 @@ static void test_single_thread(void)
         CHECK(!rc_spsc_empty(&q1));
     }
     it = make_item(99);
-    CHECK(!rc_spsc_push(&q1, &it));         /* full: refused */
+    CHECK(!rc_spsc_push(&q1, &it)); /* full: refused */
     CHECK_EQ_INT(rc_spsc_depth(&q1), 8);
 
     rc_qitem out;
@@ -76,7 +76,7 @@ static void test_single_thread(void)
     CHECK(item_ok(&out, 0));
     CHECK_EQ_INT(rc_spsc_depth(&q1), 7);
     it = make_item(8);
-    CHECK(rc_spsc_push(&q1, &it));           /* room again after one pop */
+    CHECK(rc_spsc_push(&q1, &it)); /* room again after one pop */
     CHECK(!rc_spsc_push(&q1, &it));
     for (uint64_t i = 1; i <= 8; i++) {
         CHECK(rc_spsc_pop(&q1, &out));
@@ -118,13 +118,13 @@ static void test_waker_single_thread(void)
     struct pollfd pfd = {.fd = w.efd, .events = POLLIN};
     uint64_t v = 0;
 
-    rc_waker_wake(&w);                       /* consumer awake: no write */
+    rc_waker_wake(&w); /* consumer awake: no write */
     CHECK_EQ_INT(atomic_load(&w.wakes), 0);
     CHECK_EQ_INT(poll(&pfd, 1, 0), 0);
 
     rc_waker_sleep_begin(&w);
-    rc_waker_wake(&w);                       /* announced sleep: one write */
-    rc_waker_wake(&w);                       /* already woken: no second */
+    rc_waker_wake(&w); /* announced sleep: one write */
+    rc_waker_wake(&w); /* already woken: no second */
     CHECK_EQ_INT(atomic_load(&w.wakes), 1);
     CHECK_EQ_INT(poll(&pfd, 1, 0), 1);
     CHECK_EQ_INT(read(w.efd, &v, sizeof(v)), (ssize_t)sizeof(v));
@@ -169,7 +169,7 @@ static void *bulk_producer(void *arg)
             sched_yield();
         }
         if ((seq & 1023) == 0)
-            res->bad += rc_spsc_depth(&bulk_q) > BULK_CAP;   /* any thread may ask */
+            res->bad += rc_spsc_depth(&bulk_q) > BULK_CAP; /* any thread may ask */
     }
     return NULL;
 }
@@ -212,7 +212,7 @@ static void test_two_threads_bulk(void)
     CHECK_EQ_INT(cr.items, BULK_ITEMS);
     CHECK(rc_spsc_empty(&bulk_q));
     rc_qitem it;
-    CHECK(!rc_spsc_pop(&bulk_q, &it));            /* nothing extra */
+    CHECK(!rc_spsc_pop(&bulk_q, &it)); /* nothing extra */
     fprintf(stderr, "  bulk: producer found the ring full %llu times\n",
             (unsigned long long)pr.full_spins);
     rc_spsc_free(&bulk_q);
@@ -317,8 +317,8 @@ static void test_waker_threads(void)
     CHECK(res.sleeps > pauses / 2);
     CHECK(atomic_load(&wake_w.wakes) >= res.sleeps - res.spurious);
     fprintf(stderr, "  waker: %llu bursts, %llu pauses, %llu sleeps, %llu eventfd writes\n",
-            (unsigned long long)bursts, (unsigned long long)pauses,
-            (unsigned long long)res.sleeps, (unsigned long long)atomic_load(&wake_w.wakes));
+            (unsigned long long)bursts, (unsigned long long)pauses, (unsigned long long)res.sleeps,
+            (unsigned long long)atomic_load(&wake_w.wakes));
     rc_waker_free(&wake_w);
     rc_spsc_free(&wake_q);
 }
@@ -329,7 +329,7 @@ enum { NREF = 200000 };
 
 static struct shared_obj {
     rc_ref ref;
-    uint32_t part[2];   /* plain fields: each holder writes its own before put */
+    uint32_t part[2]; /* plain fields: each holder writes its own before put */
 } objs[NREF];
 static uint8_t was_last[2][NREF];
 static uint64_t ref_bad[2];
@@ -383,9 +383,9 @@ static void test_ref_two_threads(void)
         not_one += was_last[0][i] + was_last[1][i] != 1;
         by1 += was_last[1][i];
     }
-    CHECK_EQ_INT(not_one, 0);          /* exactly one holder saw the last drop */
+    CHECK_EQ_INT(not_one, 0); /* exactly one holder saw the last drop */
     CHECK_EQ_INT(ref_bad[0] + ref_bad[1], 0);
-    CHECK(by1 > 0 && by1 < NREF);      /* both threads were last sometimes */
+    CHECK(by1 > 0 && by1 < NREF); /* both threads were last sometimes */
     fprintf(stderr, "  ref: thread 1 dropped the last reference %llu of %d times\n",
             (unsigned long long)by1, NREF);
 }
@@ -431,14 +431,14 @@ static void test_counter_two_threads(void)
             break;
     }
     pthread_join(wt, NULL);
-    const uint64_t want = (uint64_t)COUNTER_STEPS / 2 * 4;   /* 1.5M x 3 + 1.5M x 1 */
+    const uint64_t want = (uint64_t)COUNTER_STEPS / 2 * 4; /* 1.5M x 3 + 1.5M x 1 */
     CHECK_EQ_INT(backwards, 0);
     /* Read after seeing the writer's release of writer_done: the final. */
     CHECK_EQ_INT(prev, want);
     CHECK_EQ_INT(rc_counter_get(&ctr), want);
     CHECK(changes >= 1);
-    fprintf(stderr, "  counter: %llu reads, %llu distinct values seen\n",
-            (unsigned long long)reads, (unsigned long long)changes);
+    fprintf(stderr, "  counter: %llu reads, %llu distinct values seen\n", (unsigned long long)reads,
+            (unsigned long long)changes);
 }
 
 int main(void)

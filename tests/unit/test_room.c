@@ -43,7 +43,7 @@ static void test_add_get_del(void)
     CHECK(a->udata == NULL);
     CHECK_EQ_INT(rc_rooms_count(rs), 1);
     CHECK(get_s(rs, "news") == a);
-    CHECK(add_s(rs, "news") == a);          /* existing: same room, no new one */
+    CHECK(add_s(rs, "news") == a); /* existing: same room, no new one */
     CHECK_EQ_INT(rc_rooms_count(rs), 1);
 
     /* Only the first len bytes count. */
@@ -85,7 +85,7 @@ static void test_add_get_del(void)
     rc_room *n3 = rc_rooms_add(rs, "a", 1);
     CHECK(n1 != n2 && n1 != n3 && n2 != n3);
     CHECK_EQ_INT(n1->name_len, 3);
-    CHECK(memcmp(n1->name, "a\0b", 4) == 0);    /* bytes plus terminating NUL */
+    CHECK(memcmp(n1->name, "a\0b", 4) == 0); /* bytes plus terminating NUL */
     CHECK(rc_rooms_get(rs, "a\0b", 3) == n1);
     CHECK(rc_rooms_get(rs, "a\0c", 3) == n2);
     CHECK_EQ_INT(rc_rooms_count(rs), 6);
@@ -250,7 +250,7 @@ static void test_each(void)
     char name[32];
     int calls = 0;
 
-    rc_rooms_each(rs, count_visit, visits);   /* empty: no calls */
+    rc_rooms_each(rs, count_visit, visits); /* empty: no calls */
     for (int i = 0; i < EACH_N; i++)
         calls += visits[i];
     CHECK_EQ_INT(calls, 0);
@@ -334,8 +334,8 @@ static void test_join_leave_model(void)
         bad_state += r->n != size[ri];
         /* Memory follows the members: freed when empty, never under a
          * quarter full beyond the smallest array. */
-        bad_mem += r->n == 0 ? (r->cap != 0 || r->members != NULL)
-                             : (r->cap > 2 && r->n < r->cap / 4);
+        bad_mem +=
+            r->n == 0 ? (r->cap != 0 || r->members != NULL) : (r->cap > 2 && r->n < r->cap / 4);
         if (op % 997 == 0)
             bad_state += !check_room_matches(r, in[ri], pos[ri], size[ri]);
     }
@@ -345,7 +345,7 @@ static void test_join_leave_model(void)
     CHECK_EQ_INT(bad_leave, 0);
     CHECK_EQ_INT(bad_state, 0);
     CHECK_EQ_INT(bad_mem, 0);
-    CHECK(leaves_last > 0);          /* both branches of the contract ran */
+    CHECK(leaves_last > 0); /* both branches of the contract ran */
 
     /* Empty every room through the contract, then check all are empty. */
     for (int i = 0; i < NROOMS; i++) {
@@ -396,13 +396,13 @@ static void test_member_memory(void)
     CHECK_EQ_INT(r->cap, 0);
     CHECK(r->members == NULL);
     rc_room_join(r, 1);
-    CHECK(r->cap >= 1 && r->cap <= 2);   /* one member costs one small block */
+    CHECK(r->cap >= 1 && r->cap <= 2); /* one member costs one small block */
 
     enum { BIG = 100000 };
     for (uint32_t m = 2; m <= BIG; m++)
         rc_room_join(r, m);
     CHECK_EQ_INT(r->n, BIG);
-    CHECK(r->cap >= BIG && r->cap < 2 * BIG);   /* geometric, not wasteful */
+    CHECK(r->cap >= BIG && r->cap < 2 * BIG); /* geometric, not wasteful */
     uint32_t peak = r->cap;
 
     /* Leave from the end until one member is left: the array follows. */

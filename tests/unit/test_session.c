@@ -76,8 +76,8 @@ typedef struct {
 
 #define MAX_EV 64
 static event evs[MAX_EV];
-static int nev;          /* all events, even those past MAX_EV */
-static int n_ctrl_pong;  /* ctrl(PONG) calls, counted separately for floods */
+static int nev;         /* all events, even those past MAX_EV */
+static int n_ctrl_pong; /* ctrl(PONG) calls, counted separately for floods */
 
 static void ev_reset(void)
 {
@@ -392,8 +392,8 @@ static void ping_flood(int count, size_t plen)
 
 static void test_ping_flood(void)
 {
-    ping_flood(31, 125);   /* what fits in one 4096-byte read */
-    ping_flood(3000, 0);   /* 18000 bytes in one feed */
+    ping_flood(31, 125); /* what fits in one 4096-byte read */
+    ping_flood(3000, 0); /* 18000 bytes in one feed */
 }
 
 static void test_close(void)
@@ -403,7 +403,10 @@ static void test_close(void)
     rc_ws_sess *s = rc_ws_get(&pool);
     ev_reset();
     size_t n = 0;
-    frame(buf, &n, 1, 0x8, "\x03\xe8" "bye", 5);
+    frame(buf, &n, 1, 0x8,
+          "\x03\xe8"
+          "bye",
+          5);
     CHECK_EQ_INT(rc_ws_feed(&pool, s, &conn_a, buf, n), RC_WS_DONE);
     CHECK_EQ_INT(nev, 1);
     CHECK(nev >= 1 && evs[0].kind == EV_CTRL && evs[0].opcode == 0x8);
@@ -443,8 +446,7 @@ static void test_close(void)
 /* Feeds bytes to a fresh session and checks: DONE, exactly one ctrl close
  * that is not an answer to a client close, carrying code (or, when code is
  * 0, either nothing or 1002), no message delivered. */
-static void expect_error(const char *what, const uint8_t *b, size_t n, int code,
-                         uint64_t max_msg)
+static void expect_error(const char *what, const uint8_t *b, size_t n, int code, uint64_t max_msg)
 {
     rc_ws_pool pool;
     rc_ws_pool_init(&pool, &hooks, max_msg, 4);

@@ -73,16 +73,16 @@ static void test_basic(void)
     nlog = 0;
 
     CHECK(!rc_tnode_armed(&nodes[1]));
-    rc_wheel_del(&w, 1);                 /* unarmed: no-op */
+    rc_wheel_del(&w, 1); /* unarmed: no-op */
     CHECK(!rc_tnode_armed(&nodes[1]));
 
     rc_wheel_add(&w, 1, 103);
     rc_wheel_add(&w, 2, 103);
     rc_wheel_add(&w, 3, 105);
-    rc_wheel_add(&w, 4, 111);            /* same slot as 103, next round */
+    rc_wheel_add(&w, 4, 111); /* same slot as 103, next round */
     CHECK(rc_tnode_armed(&nodes[1]));
     CHECK_EQ_INT(nodes[4].when, 111);
-    rc_wheel_del(&w, 5);                 /* unarmed while others are armed */
+    rc_wheel_del(&w, 5); /* unarmed while others are armed */
     CHECK(rc_tnode_armed(&nodes[1]) && rc_tnode_armed(&nodes[4]));
 
     rc_wheel_advance(&w, 102, record, NULL);
@@ -94,7 +94,7 @@ static void test_basic(void)
     CHECK(logbuf[0].id == 1 && logbuf[0].tick == 103);
     CHECK(logbuf[1].id == 2 && logbuf[1].tick == 103);
     CHECK(!rc_tnode_armed(&nodes[1]) && !rc_tnode_armed(&nodes[2]));
-    CHECK(rc_tnode_armed(&nodes[4]));    /* 111 shares the slot: skipped */
+    CHECK(rc_tnode_armed(&nodes[4])); /* 111 shares the slot: skipped */
 
     /* Re-arm moves: 3 from 105 to 107. */
     rc_wheel_add(&w, 3, 107);
@@ -117,8 +117,8 @@ static void test_basic(void)
     rc_wheel_add(&w, 7, 120);
     CHECK_EQ_INT(nodes[6].when, 121);
     CHECK_EQ_INT(nodes[7].when, 121);
-    rc_wheel_advance(&w, 120, record, NULL);   /* not later: nothing */
-    rc_wheel_advance(&w, 119, record, NULL);   /* backwards: nothing */
+    rc_wheel_advance(&w, 120, record, NULL); /* not later: nothing */
+    rc_wheel_advance(&w, 119, record, NULL); /* backwards: nothing */
     CHECK_EQ_INT(w.now, 120);
     CHECK_EQ_INT(nlog, 3);
     rc_wheel_advance(&w, 125, record, NULL);
@@ -162,11 +162,11 @@ static void test_wrap(void)
     rc_wheel_init(&w, 4, start, node_of, nodes);
     cur_wheel = &w;
     nlog = 0;
-    rc_wheel_add(&w, 1, start + 5);     /* 4294967290 */
+    rc_wheel_add(&w, 1, start + 5); /* 4294967290 */
     rc_wheel_add(&w, 2, UINT32_MAX);
-    rc_wheel_add(&w, 3, 0);             /* 11 ticks ahead, not behind */
+    rc_wheel_add(&w, 3, 0); /* 11 ticks ahead, not behind */
     rc_wheel_add(&w, 4, 9);
-    rc_wheel_add(&w, 5, start - 3);     /* the past */
+    rc_wheel_add(&w, 5, start - 3); /* the past */
     for (uint32_t t = start + 1; t != 20; t++)
         rc_wheel_advance(&w, t, record, NULL);
     CHECK_EQ_INT(nlog, 5);
@@ -227,7 +227,7 @@ static void test_rearm_self(void)
     rc_wheel_init(&w, 32, 0, node_of, nodes);
     self_fires = 0;
     rc_wheel_add(&w, 9, 5);
-    rc_wheel_advance(&w, 30, rearm_self, &w);   /* all in one advance */
+    rc_wheel_advance(&w, 30, rearm_self, &w); /* all in one advance */
     CHECK_EQ_INT(self_fires, 5);
     CHECK_EQ_INT(self_ticks[0], 5);
     CHECK_EQ_INT(self_ticks[1], 8);
@@ -276,7 +276,7 @@ static void disarm_others(void *arg, uint32_t id)
     if (id == 1 || id == 2) {
         rc_wheel_del(w, id == 1 ? 2 : 1);
         rc_wheel_del(w, 3);
-        rc_wheel_add(w, 4, w->now);      /* arm another: due next tick */
+        rc_wheel_add(w, 4, w->now); /* arm another: due next tick */
     }
 }
 
@@ -294,7 +294,7 @@ static void test_disarm_other(void)
         rc_wheel_add(&w, 5, 4);
         rc_wheel_add(&w, 1, 4);
         rc_wheel_add(&w, 2, 4);
-        rc_wheel_add(&w, 6, 4 + 8 * nslots);   /* same slot, rounds later */
+        rc_wheel_add(&w, 6, 4 + 8 * nslots); /* same slot, rounds later */
         rc_wheel_add(&w, 3, 5);
         rc_wheel_advance(&w, 4, disarm_others, &w);
         CHECK_EQ_INT(nfired, 2);
@@ -320,8 +320,7 @@ static void test_disarm_other(void)
  * from `from` to `to` (timer.h): its own tick, or for one skipped by a jump
  * of more than nslots, the tick of the last round that shares its slot.
  * Returns 0 with *fires = 0 when it does not fire in this advance. */
-static uint32_t expect_tick(uint32_t when, uint32_t from, uint32_t to, uint32_t nslots,
-                            int *fires)
+static uint32_t expect_tick(uint32_t when, uint32_t from, uint32_t to, uint32_t nslots, int *fires)
 {
     *fires = (int32_t)(when - to) <= 0;
     if (!*fires)
@@ -356,7 +355,7 @@ static void random_run(uint32_t nslots, uint32_t start, uint64_t seed, int ops)
             /* Add or re-add, at a tick past, near, beyond the span, far. */
             uint32_t d, kind = rnd() % 10;
             if (kind == 0)
-                d = (uint32_t)-(int32_t)(rnd() % 5);              /* now or past */
+                d = (uint32_t) - (int32_t)(rnd() % 5); /* now or past */
             else if (kind < 6)
                 d = 1 + rnd() % nslots;
             else if (kind < 9)
@@ -378,9 +377,9 @@ static void random_run(uint32_t nslots, uint32_t start, uint64_t seed, int ops)
             else if (kind < 18)
                 step = 1 + rnd() % (nslots * 3);
             else if (kind < 19)
-                step = 1 + rnd() % 200000;                        /* far past the span */
+                step = 1 + rnd() % 200000; /* far past the span */
             else
-                step = nslots + rnd() % 2;                          /* at the edge */
+                step = nslots + rnd() % 2; /* at the edge */
             uint32_t from = w.now, to = from + step;
             size_t nw = 0;
             for (uint32_t i = 0; i < NIDS; i++) {
@@ -410,8 +409,8 @@ static void random_run(uint32_t nslots, uint32_t start, uint64_t seed, int ops)
             qsort(want, nw, sizeof(fired), cmp_fired);
             if (nlog != nw || memcmp(logbuf, want, nw * sizeof(fired)) != 0) {
                 if (!bad_fire)
-                    fprintf(stderr, "op %d: advance %u -> %u: %zu fired, %zu expected\n",
-                            op, from, to, nlog, nw);
+                    fprintf(stderr, "op %d: advance %u -> %u: %zu fired, %zu expected\n", op, from,
+                            to, nlog, nw);
                 bad_fire++;
             }
         }
@@ -432,7 +431,7 @@ static void random_run(uint32_t nslots, uint32_t start, uint64_t seed, int ops)
 static void test_random_model(void)
 {
     random_run(64, 0, 0x1234567887654321ULL, 100000);
-    random_run(8, UINT32_MAX - 3000, 0xdeadbeefcafef00dULL, 100000);  /* wraps */
+    random_run(8, UINT32_MAX - 3000, 0xdeadbeefcafef00dULL, 100000); /* wraps */
     random_run(1, 777, 0x0badc0ffee0ddf00ULL, 30000);
     random_run(512, 0x7ffffff0u, 0x5eed5eed5eed5eedULL, 60000);
 }
@@ -454,7 +453,7 @@ static void chaos(void *arg, uint32_t id)
     md.armed[id] = 0;
     int acts = (int)(rnd() % 4);
     for (int i = 0; i < acts; i++) {
-        uint32_t other = rnd() % 64;   /* few ids: collide with due ones */
+        uint32_t other = rnd() % 64; /* few ids: collide with due ones */
         uint32_t k = rnd() % 3;
         if (k == 0) {
             rc_wheel_del(w, other);

@@ -54,6 +54,23 @@ bool rc_spsc_pop(rc_spsc *q, rc_qitem *it)
     return true;
 }
 
+const rc_qitem *rc_spsc_peek(rc_spsc *q)
+{
+    size_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
+    if (head == q->tail_cache) {
+        q->tail_cache = atomic_load_explicit(&q->tail, memory_order_acquire);
+        if (head == q->tail_cache)
+            return NULL;
+    }
+    return &q->slots[head & q->mask];
+}
+
+void rc_spsc_drop(rc_spsc *q)
+{
+    size_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
+    atomic_store_explicit(&q->head, head + 1, memory_order_release);
+}
+
 bool rc_spsc_empty(rc_spsc *q)
 {
     size_t head = atomic_load_explicit(&q->head, memory_order_relaxed);

@@ -67,6 +67,13 @@ bool rc_spsc_push(rc_spsc *q, const rc_qitem *it);
 /* Consumer only. Pops the oldest entry into *it; returns false when empty. */
 bool rc_spsc_pop(rc_spsc *q, rc_qitem *it);
 
+/* Consumer only. The oldest entry without removing it, or NULL when empty.
+ * The pointer is valid until the next pop or drop. */
+const rc_qitem *rc_spsc_peek(rc_spsc *q);
+
+/* Consumer only. Removes the oldest entry (after a non-NULL peek). */
+void rc_spsc_drop(rc_spsc *q);
+
 /* Any thread. Entries in the queue at some recent moment (for metrics). */
 size_t rc_spsc_depth(const rc_spsc *q);
 

@@ -198,6 +198,32 @@ static void on_publish(rc_relay *r, rc_qitem *it)
     }
 }
 
+/* Takes the item the shards accepted first (rc_qitem.b is the shard's
+ * clock reading). The second look matters: an item pushed to a queue we
+ * found empty may have been accepted before the one we chose, and it is
+ * visible once we have seen the later one. */
+static int pop_oldest(rc_relay *r, rc_qitem *out)
+{
+    rc_node *node = r->node;
+    int best = -1;
+    uint64_t stamp = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < node->nshards; i++) {
+            const rc_qitem *h = rc_spsc_peek(&node->links[i].to_relay);
+            if (h && (best < 0 || h->b < stamp)) {
+                best = i;
+                stamp = h->b;
+            }
+        }
+        if (best < 0)
+            return 0;
+    }
+    rc_spsc *q = &node->links[best].to_relay;
+    *out = *rc_spsc_peek(q);
+    rc_spsc_drop(q);
+    return 1;
+}
+
 static void arm_wake(rc_relay *r)
 {
     struct io_uring_sqe *sqe = rc_ring_sqe(&r->ring);
@@ -219,18 +245,16 @@ static void *relay_main(void *arg)
     arm_wake(r);
     for (;;) {
         size_t got = 0;
-        for (int i = 0; i < node->nshards; i++) {
-            rc_qitem it;
-            /* A bounded batch per shard per round keeps one busy shard from
-             * starving the others. */
-            for (int k = 0; k < 4096 && rc_spsc_pop(&node->links[i].to_relay, &it); k++) {
-                got++;
-                switch (it.kind) {
-                case RC_Q_SUB: on_sub(r, &it); break;
-                case RC_Q_UNSUB: on_unsub(r, &it); break;
-                case RC_Q_PUBLISH: on_publish(r, &it); break;
-                default: rc_assert(!"unknown item kind from a shard");
-                }
+        rc_qitem it;
+        /* A bounded batch per round, so that overflow and wake-ups are seen
+         * to while the shards keep the relay busy. */
+        while (got < 65536 && pop_oldest(r, &it)) {
+            got++;
+            switch (it.kind) {
+            case RC_Q_SUB: on_sub(r, &it); break;
+            case RC_Q_UNSUB: on_unsub(r, &it); break;
+            case RC_Q_PUBLISH: on_publish(r, &it); break;
+            default: rc_assert(!"unknown item kind from a shard");
             }
         }
         if (rc_flag_get(&node->draining) && !r->drain_sent) {

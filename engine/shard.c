@@ -73,6 +73,9 @@ static void arm_accept(rc_shard *s)
             s->accept_lens[i] = sizeof(s->accept_addrs[i]);
             io_uring_prep_accept_direct(sqe, s->listen_fd, (struct sockaddr *)&s->accept_addrs[i],
                                         &s->accept_lens[i], 0, IORING_FILE_INDEX_ALLOC);
+            /* liburing 2.3 stores file_index + 1, which turns ALLOC into 0
+             * ("no direct descriptor"): set the field ourselves. */
+            sqe->file_index = IORING_FILE_INDEX_ALLOC;
             io_uring_sqe_set_data64(sqe, rc_ud(RC_UOP_ACCEPT, 0, i));
         }
     }
@@ -85,6 +88,7 @@ static void rearm_one_accept(rc_shard *s, uint32_t i)
     s->accept_lens[i] = sizeof(s->accept_addrs[i]);
     io_uring_prep_accept_direct(sqe, s->listen_fd, (struct sockaddr *)&s->accept_addrs[i],
                                 &s->accept_lens[i], 0, IORING_FILE_INDEX_ALLOC);
+    sqe->file_index = IORING_FILE_INDEX_ALLOC; /* see arm_accept */
     io_uring_sqe_set_data64(sqe, rc_ud(RC_UOP_ACCEPT, 0, i));
 }
 
@@ -132,7 +136,11 @@ static void update_clock(rc_shard *s)
 
 int rc_shard_to_relay(rc_shard *s, uint32_t kind, void *p, int may_fail)
 {
-    rc_qitem it = {.kind = kind, .a = (uint32_t)s->id, .p = p};
+    /* b: when the shard accepted it. The relay takes items from all shards
+     * oldest first, so that a publisher who waits for each acknowledgement
+     * sees its messages in order even when they enter through different
+     * shards (one HTTP request each, say). */
+    rc_qitem it = {.kind = kind, .a = (uint32_t)s->id, .b = rc_now_ns(), .p = p};
     if (s->nbacklog == 0 && rc_spsc_push(&s->node->links[s->id].to_relay, &it)) {
         rc_waker_wake(&s->node->relay_waker);
         return 0;

@@ -441,9 +441,39 @@ static void test_counter_two_threads(void)
             (unsigned long long)changes);
 }
 
+/* peek shows the oldest entry without taking it; drop takes it. */
+static void test_peek_drop(void)
+{
+    rc_spsc q;
+    CHECK_EQ_INT(rc_spsc_init(&q, 4), 0);
+    CHECK(rc_spsc_peek(&q) == NULL);
+    for (uint32_t i = 1; i <= 4; i++) {
+        rc_qitem it = {.kind = i, .b = 100 + i};
+        CHECK(rc_spsc_push(&q, &it));
+    }
+    for (uint32_t i = 1; i <= 4; i++) {
+        const rc_qitem *h = rc_spsc_peek(&q);
+        CHECK(h != NULL);
+        if (!h)
+            break;
+        CHECK_EQ_INT(h->kind, i);
+        CHECK_EQ_INT(rc_spsc_peek(&q)->kind, i); /* peeking again changes nothing */
+        CHECK_EQ_INT(rc_spsc_depth(&q), 5 - i);
+        rc_spsc_drop(&q);
+    }
+    CHECK(rc_spsc_peek(&q) == NULL);
+    CHECK(rc_spsc_empty(&q));
+    /* room freed by drop is usable by the producer */
+    rc_qitem it = {.kind = 9};
+    CHECK(rc_spsc_push(&q, &it));
+    CHECK_EQ_INT(rc_spsc_peek(&q)->kind, 9);
+    rc_spsc_free(&q);
+}
+
 int main(void)
 {
     RUN(test_single_thread);
+    RUN(test_peek_drop);
     RUN(test_waker_single_thread);
     RUN(test_two_threads_bulk);
     RUN(test_waker_threads);

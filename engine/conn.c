@@ -165,19 +165,13 @@ void rc_conn_flush(rc_shard *s, rc_conn *c)
     rc_counter_inc(&s->stats.sends);
 }
 
-static void shutdown_write(rc_shard *s, rc_conn *c)
-{
-    struct io_uring_sqe *sqe = rc_ring_sqe(&s->ring);
-    io_uring_prep_shutdown(sqe, (int)rc_conn_id(s, c), SHUT_WR);
-    sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, rc_ud(RC_UOP_SHUTDOWN, c->gen, rc_conn_id(s, c)));
-}
-
 void rc_conn_sent(rc_shard *s, rc_conn *c, int res)
 {
     c->flags &= (uint8_t)~RC_CF_SEND;
     rc_outq *q = c->out;
     if (res < 0 || !q) {
+        if (res < 0 && res != -ECANCELED)
+            rc_debug("shard=%d conn=%u send failed: %s", s->id, rc_conn_id(s, c), strerror(-res));
         if (c->state != RC_CONN_DEAD)
             rc_conn_abort(s, c);
         rc_conn_maybe_reap(s, c);
@@ -218,11 +212,15 @@ void rc_conn_sent(rc_shard *s, rc_conn *c, int res)
         return;
     }
     outq_free(s, c);
-    if (c->state == RC_CONN_CLOSING) {
-        /* Our last bytes are out: half-close and wait briefly for the
-         * client's EOF, so that its close frame is read, not reset. */
+    if (c->state == RC_CONN_FINAL) {
+        rc_conn_abort(s, c);
+    } else if (c->state == RC_CONN_CLOSING) {
+        /* Our close frame is out: wait briefly for the client's, so that
+         * the socket closes with nothing unread in it (which would reset
+         * the connection). There is no half-close here on purpose: a
+         * shutdown on a direct descriptor runs in a worker thread and
+         * resolves the slot late, possibly after the slot was reused. */
         c->state = RC_CONN_LINGER;
-        shutdown_write(s, c);
         rc_conn_timer(s, c, 2000);
     }
 }
@@ -421,6 +419,7 @@ static void hook_ctrl(void *ctx, int opcode, const uint8_t *payload, size_t len,
         uint16_t code = len >= 2 ? (uint16_t)((payload[0] << 8) | payload[1]) : 0;
         count_close(s, code ? code : RC_CLOSE_NORMAL);
         close_with_payload(s, c, payload, len >= 2 ? 2 : 0, 0);
+        c->state = RC_CONN_FINAL; /* nothing more to wait for */
         return;
     }
     /* wslay found an error; say which, with a reason the client can read. */

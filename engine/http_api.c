@@ -31,7 +31,7 @@ void rc_http_reply(rc_shard *s, rc_conn *c, int status, const char *content_type
     free(buf);
     free(c->sess);
     c->sess = NULL;
-    c->state = RC_CONN_CLOSING;
+    c->state = RC_CONN_FINAL;
     rc_conn_timer(s, c, 5000);
 }
 

@@ -122,6 +122,7 @@ static void on_timer(void *arg, uint32_t id)
     case RC_CONN_HTTP: rc_http_timeout(s, c); break;
     case RC_CONN_OPEN: rc_conn_on_timer(s, c); break;
     case RC_CONN_CLOSING:
+    case RC_CONN_FINAL:
     case RC_CONN_LINGER: rc_conn_abort(s, c); break;
     default: break;
     }
@@ -401,7 +402,9 @@ static void on_recv(rc_shard *s, rc_conn *c, struct io_uring_cqe *cqe)
             rc_conn_ws_input(s, c, data, len);
         else if (c->state == RC_CONN_HTTP)
             rc_http_input(s, c, data, len);
-        /* CLOSING, LINGER: the client's last words are read and dropped. */
+        else if (c->state == RC_CONN_LINGER)
+            rc_conn_abort(s, c); /* the client's close frame: done */
+        /* CLOSING, FINAL: the client's last words are read and dropped. */
         rc_bufring_recycle(&s->bufs, bid);
         if (!more && c->state != RC_CONN_DEAD && c->state != RC_CONN_FREE)
             arm_recv(s, c);
@@ -414,6 +417,8 @@ static void on_recv(rc_shard *s, rc_conn *c, struct io_uring_cqe *cqe)
             rc_idlist_push(&s->rearm, &s->nrearm, &s->cap_rearm, rc_conn_id(s, c));
         }
     } else if (c->state != RC_CONN_DEAD) {
+        rc_debug("shard=%d conn=%u recv %s in state %d flags=%x out=%u gen=%u", s->id, rc_conn_id(s, c),
+                 cqe->res ? strerror(-cqe->res) : "EOF", c->state, c->flags, c->out ? c->out->n : 0, c->gen);
         /* EOF or a socket error: nobody is left to say goodbye to. */
         rc_conn_abort(s, c);
     }

@@ -31,9 +31,11 @@ enum rc_conn_state {
     RC_CONN_FREE = 0,
     RC_CONN_HTTP,    /* reading the request head (and body) */
     RC_CONN_OPEN,    /* WebSocket open */
-    RC_CONN_CLOSING, /* our last bytes (close frame or HTTP response) are queued */
-    RC_CONN_LINGER,  /* last bytes sent, write side shut: waiting for EOF */
+    RC_CONN_CLOSING, /* our close frame is queued; then LINGER for the client's */
+    RC_CONN_LINGER,  /* our close frame is sent: waiting for the client's close or EOF */
     RC_CONN_DEAD,    /* waiting for in-flight operations, then close */
+    RC_CONN_FINAL,   /* our last bytes (an HTTP response, the echo of the client's
+                        close) are queued: close as soon as they are sent */
 };
 
 enum rc_conn_flags {

@@ -287,13 +287,18 @@ class RawWS:
         self.sock.sendall((req + "\r\n").encode())
         self.buf = b""
         while b"\r\n\r\n" not in self.buf:
-            b = self.sock.recv(65536)
+            try:
+                b = self.sock.recv(65536)
+            except ConnectionResetError:
+                raise ConnectionError("connection reset before the upgrade answer of %s: %r"
+                                      % (path[:60], self.buf))
             if not b:
                 break
             self.buf += b
         head, sep, rest = self.buf.partition(b"\r\n\r\n")
         if not sep:
-            raise ConnectionError("no HTTP response to the upgrade: %r" % self.buf)
+            raise ConnectionError("no HTTP response to the upgrade of %s (headers %r): %r"
+                                  % (path[:60], headers, self.buf))
         self.status, self.headers, _ = parse_http_response(head + b"\r\n\r\n")
         self.buf = rest
         if expect_status is not None and self.status != expect_status:

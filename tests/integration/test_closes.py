@@ -1,5 +1,6 @@
 """Close codes for frame-level errors, sent over raw sockets (RFC 6455)."""
 import struct
+import time
 
 import pytest
 
@@ -18,8 +19,15 @@ def expect_close(c, code, need_reason=True):
     assert got == code, (got, reason)
     if need_reason:
         assert reason, "close %d without a reason" % code
-    # and the server then ends the TCP connection
+    # the client answers the close (RFC 6455 5.5.1); the server then ends
+    # the TCP connection promptly
+    try:
+        c.send_frame(OP_CLOSE, struct.pack("!H", code))
+    except OSError:
+        pass  # it may already have closed, which is allowed too
+    t0 = time.monotonic()
     assert c.eof_after(5)
+    assert time.monotonic() - t0 < 1.0
     c.close()
     return reason
 
@@ -150,9 +158,39 @@ def test_frames_in_one_packet_and_split(srv):
     c.send(data)
     assert [c.recv_json()["id"] for _ in range(10)] == list(range(10))
     one = encode_frame(OP_TEXT, '{"type":"ping","id":"slow"}')
-    import time
     for b in one:
         c.send(bytes([b]))
         time.sleep(0.002)
     assert c.recv_json()["id"] == "slow"
+    c.close()
+
+
+def test_ping_flood_all_answered(start_server):
+    # 3000 pings in one burst, read by the server in large buffers: each gets
+    # its pong, on this connection, promptly (RFC 6455 5.5.2).
+    srv = start_server("--recv-buf-size", "65536")
+    c = opened(srv)
+    n = 3000
+    c.send(b"".join(encode_frame(OP_PING, b"") for _ in range(n)))
+    pongs = 0
+    while pongs < n:
+        fin, rsv, op, payload = c.recv_frame(5)
+        assert op == OP_PONG, op
+        pongs += 1
+    # and a second connection borrowing the same parser context gets none of them
+    d = opened(srv)
+    d.send_text('{"type":"ping","id":"d"}')
+    fin, rsv, op, payload = d.recv_frame(5)
+    assert op == OP_TEXT and b'"d"' in payload, (op, payload)
+    c.close()
+    d.close()
+
+
+def test_unanswered_close_still_ends_connection(srv):
+    # a client that never answers the close frame is not kept forever
+    c = opened(srv)
+    c.send_frame(OP_TEXT, b"x", mask=False)
+    code, reason = c.wait_close(5)
+    assert code == 1002
+    assert c.eof_after(8)
     c.close()

@@ -139,8 +139,13 @@ def test_thousand_clients_in_order(start_server):
     results = run(go())
     assert len(results) == n_clients
     expect = [(k + 1, {"k": k}) for k in range(n_msgs)]
-    for i, got in results.items():
-        assert got == expect, "client %d: first difference at %d" % (
-            i, next(j for j in range(n_msgs) if got[j] != expect[j]))
+    bad = {i: got for i, got in results.items() if got != expect}
+    if bad:
+        i, got = next(iter(bad.items()))
+        j = next(j for j in range(n_msgs) if got[j] != expect[j])
+        raise AssertionError("%d of %d clients got a wrong sequence; client %d, from index %d: "
+                             "got (seq-base, k) %r, expected %r"
+                             % (len(bad), n_clients, i, j, got[max(0, j - 2):j + 4],
+                                expect[max(0, j - 2):j + 4]))
     m = srv.metrics()
     assert m["ringcast_deliveries_total"] >= n_clients * n_msgs

@@ -78,12 +78,12 @@ integration: $(BUILD)/ringcast
 	RINGCAST_BIN=$(abspath $(BUILD)/ringcast) $(PYTHON) -m pytest -q tests/integration
 
 test: deps
-	$(MAKE) all
-	$(MAKE) unit
-	$(MAKE) integration
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
 
 run: deps
-	$(MAKE) all
+	@$(MAKE) --no-print-directory all
 	@echo "ringcast: WebSocket endpoint ws://127.0.0.1:8080/ws  (metrics: http://127.0.0.1:8080/metrics)"
 	@echo "          try: $(PYTHON) -m websockets ws://127.0.0.1:8080/ws"
 	exec $(BUILD)/ringcast --listen 127.0.0.1:8080 --public 'demo:*' $(ARGS)

@@ -41,9 +41,14 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
+# The load generator (perf/ringload) and the naive one-send-per-frame server
+# (perf/naive) used as the benchmark floor.
+RL_SRC := $(filter-out perf/ringload/main.c,$(wildcard perf/ringload/*.c))
+RL_OBJ := $(RL_SRC:%.c=$(BUILD)/obj/%.o)
+
 .PHONY: all deps run test unit integration clean format
 
-all: $(BUILD)/ringcast
+all: $(BUILD)/ringcast $(BUILD)/ringload $(BUILD)/naive
 
 # Quiet by default; `make V=1` shows the commands.
 Q := $(if $(V),,@)
@@ -60,6 +65,24 @@ $(BUILD)/libringcast.a: $(LIB_OBJ)
 $(BUILD)/ringcast: $(BUILD)/obj/engine/main.o $(BUILD)/libringcast.a
 	@$(if $(V),:,echo "  LD    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/libringload.a: $(RL_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/ringload: $(BUILD)/obj/perf/ringload/main.o $(BUILD)/libringload.a $(BUILD)/libringcast.a
+	@$(if $(V),:,echo "  LD    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/naive: $(BUILD)/obj/perf/naive/naive.o $(BUILD)/libringcast.a
+	@$(if $(V),:,echo "  LD    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# Unit tests of the load generator's parts: tests/unit/test_rl_*.c.
+$(BUILD)/tests/test_rl_%: tests/unit/test_rl_%.c tests/unit/unit.h $(BUILD)/libringload.a $(BUILD)/libringcast.a
+	@mkdir -p $(dir $@)
+	@$(if $(V),:,echo "  TEST  $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libringload.a $(BUILD)/libringcast.a $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libringcast.a
 	@mkdir -p $(dir $@)
@@ -94,4 +117,4 @@ format:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/obj/engine/main.d
+-include $(LIB_OBJ:.o=.d) $(RL_OBJ:.o=.d) $(BUILD)/obj/engine/main.d $(BUILD)/obj/perf/ringload/main.d $(BUILD)/obj/perf/naive/naive.d

@@ -1,15 +1,24 @@
 #!/bin/sh
-# Installs the Debian packages ringcast needs to build and test, when any is
-# missing. Run as root (or with sudo available) on Debian 12 or newer.
+# Installs what ringcast needs to build and test, when anything is missing:
+# Debian packages (as root, or with sudo), and the Node packages of the
+# benchmark peers (perf/peers, from the npm registry). Debian 12 or newer.
+# With the argument "bench", also what the benchmarks need.
 set -e
 pkgs="gcc make pkg-config liburing-dev libwslay-dev libhiredis-dev libjemalloc-dev
       libssl-dev libinih-dev redis-server python3 python3-pytest python3-websockets"
+[ "$1" = bench ] && pkgs="$pkgs python3-matplotlib linux-perf util-linux"
+command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
-echo "deps: installing$missing"
-SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+if [ -n "$missing" ]; then
+    echo "deps: installing$missing"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+if [ ! -d perf/peers/node_modules ] || [ perf/peers/package-lock.json -nt perf/peers/node_modules ]; then
+    echo "deps: installing the benchmark peers' Node packages (perf/peers)"
+    (cd perf/peers && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,177 @@
+#include "perf/ringload/payload.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ws/json.h"
+
+int rl_data_build(char *out, size_t cap, uint64_t t, uint64_t i, size_t size)
+{
+    int n = snprintf(out, cap, "{\"t\":%llu,\"i\":%llu,\"p\":\"", (unsigned long long)t,
+                     (unsigned long long)i);
+    if (n < 0 || (size_t)n >= cap)
+        return -1;
+    size_t pad = size > (size_t)n + 2 ? size - (size_t)n - 2 : 0;
+    if ((size_t)n + pad + 2 > cap)
+        return -1;
+    memset(out + n, 'x', pad);
+    memcpy(out + n + pad, "\"}", 2);
+    return (int)((size_t)n + pad + 2);
+}
+
+static int read_uint(const char *p, size_t n, const char *key, uint64_t *out)
+{
+    size_t kl = strlen(key);
+    const char *s = p, *end = p + n;
+    while ((s = memmem(s, (size_t)(end - s), key, kl)) != NULL) {
+        const char *d = s + kl;
+        /* the key must start a member: preceded by '{' or ',' */
+        if (s > p && (s[-1] == '{' || s[-1] == ',') && d < end && *d >= '0' && *d <= '9') {
+            uint64_t v = 0;
+            while (d < end && *d >= '0' && *d <= '9')
+                v = v * 10 + (uint64_t)(*d++ - '0');
+            *out = v;
+            return 0;
+        }
+        s += kl;
+    }
+    return -1;
+}
+
+int rl_data_parse(const char *p, size_t n, uint64_t *t, uint64_t *i)
+{
+    uint64_t tv, iv;
+    if (read_uint(p, n, "\"t\":", &tv) != 0 || read_uint(p, n, "\"i\":", &iv) != 0)
+        return -1;
+    *t = tv;
+    *i = iv;
+    return 0;
+}
+
+int rl_msg_subscribe(rl_dialect d, char *out, size_t cap, uint64_t id, const char *channel)
+{
+    char ch[600];
+    ssize_t cl = rc_json_escape(ch, sizeof(ch), channel, strlen(channel));
+    if (cl < 0)
+        return -1;
+    int n;
+    if (d == RL_DIALECT_SOCKETIO)
+        n = snprintf(out, cap, "42[\"subscribe\",%.*s]", (int)cl, ch);
+    else
+        n = snprintf(out, cap, "{\"type\":\"subscribe\",\"id\":%llu,\"channel\":%.*s}",
+                     (unsigned long long)id, (int)cl, ch);
+    return (n < 0 || (size_t)n >= cap) ? -1 : n;
+}
+
+int rl_msg_publish(rl_dialect d, char *out, size_t cap, uint64_t id, const char *channel,
+                   const char *data, size_t dlen)
+{
+    char ch[600];
+    ssize_t cl = rc_json_escape(ch, sizeof(ch), channel, strlen(channel));
+    if (cl < 0)
+        return -1;
+    int n;
+    if (d == RL_DIALECT_SOCKETIO)
+        n = snprintf(out, cap, "42[\"publish\",{\"channel\":%.*s,\"data\":%.*s}]", (int)cl, ch,
+                     (int)dlen, data);
+    else
+        n = snprintf(out, cap, "{\"type\":\"publish\",\"id\":%llu,\"channel\":%.*s,\"data\":%.*s}",
+                     (unsigned long long)id, (int)cl, ch, (int)dlen, data);
+    return (n < 0 || (size_t)n >= cap) ? -1 : n;
+}
+
+static int starts(const char *p, size_t n, const char *lit)
+{
+    size_t l = strlen(lit);
+    return n >= l && memcmp(p, lit, l) == 0;
+}
+
+/* The value of "data" in an object whose text is p[0..n). */
+static int find_data(const char *p, size_t n, rc_str *data)
+{
+    rc_json_iter it;
+    rc_json_val k, v;
+    if (rc_json_object_begin(&it, p, n, 64) != 0)
+        return -1;
+    while (rc_json_object_next(&it, &k, &v))
+        if (rc_json_key_is(&k, "data")) {
+            *data = v.raw;
+            return 0;
+        }
+    return -1;
+}
+
+static rl_in_kind classify_ringcast(const char *p, size_t n, rc_str *data)
+{
+    /* Fast path for the shape the servers send: the envelope ends with the
+     * data member, so data is everything between "data": and the last '}'. */
+    if (starts(p, n, "{\"type\":\"message\"") && n > 0 && p[n - 1] == '}') {
+        const char *d = memmem(p, n, ",\"data\":", 8);
+        if (d) {
+            const char *s = d + 8;
+            *data = (rc_str){s, (size_t)(p + n - 1 - s)};
+            return RL_IN_MESSAGE;
+        }
+    }
+    rc_json_iter it;
+    rc_json_val k, v;
+    if (rc_json_object_begin(&it, p, n, 64) != 0)
+        return RL_IN_OTHER;
+    char type[32] = "";
+    int has_data = 0;
+    while (rc_json_object_next(&it, &k, &v)) {
+        if (rc_json_key_is(&k, "type") && v.type == RC_JSON_STRING) {
+            if (rc_json_string(&v, type, sizeof(type)) < 0)
+                return RL_IN_OTHER;
+        } else if (rc_json_key_is(&k, "data")) {
+            *data = v.raw;
+            has_data = 1;
+        }
+    }
+    if (strcmp(type, "message") == 0)
+        return has_data ? RL_IN_MESSAGE : RL_IN_OTHER;
+    if (strcmp(type, "subscribed") == 0)
+        return RL_IN_SUBSCRIBED;
+    if (strcmp(type, "published") == 0)
+        return RL_IN_PUBLISHED;
+    if (strcmp(type, "error") == 0)
+        return RL_IN_ERROR;
+    return RL_IN_OTHER;
+}
+
+static rl_in_kind classify_sio(const char *p, size_t n, rc_str *data)
+{
+    if (n == 1 && p[0] == '2')
+        return RL_IN_SIO_PING;
+    if (n >= 1 && p[0] == '0')
+        return RL_IN_SIO_OPEN;
+    if (starts(p, n, "42[\"message\",") && p[n - 1] == ']') {
+        const char *o = p + 13;
+        size_t on = (size_t)(p + n - 1 - o);
+        if (on >= 2 && o[0] == '{' && o[on - 1] == '}') {
+            const char *d = memmem(o, on, ",\"data\":", 8);
+            if (d) { /* the peer sends {"channel":C,"data":D} */
+                const char *s = d + 8;
+                *data = (rc_str){s, (size_t)(o + on - 1 - s)};
+                return RL_IN_MESSAGE;
+            }
+            if (find_data(o, on, data) == 0)
+                return RL_IN_MESSAGE;
+        }
+        return RL_IN_OTHER;
+    }
+    if (starts(p, n, "42[\"subscribed\""))
+        return RL_IN_SUBSCRIBED;
+    if (starts(p, n, "42[\"error\"") || starts(p, n, "44"))
+        return RL_IN_ERROR;
+    if (starts(p, n, "40"))
+        return RL_IN_SIO_CONNECTED;
+    return RL_IN_OTHER;
+}
+
+rl_in_kind rl_msg_classify(rl_dialect d, const char *p, size_t n, rc_str *data)
+{
+    if (n == 0)
+        return RL_IN_OTHER;
+    return d == RL_DIALECT_SOCKETIO ? classify_sio(p, n, data) : classify_ringcast(p, n, data);
+}

@@ -1,0 +1,264 @@
+/* The scenarios: each is one entry in rl_scenarios with its hooks. The
+ * engine (client.c) opens the staying connections and subscribes them; main
+ * drives the phases (ramp, settle, warm-up, run, drain, stop). */
+#include <stdio.h>
+#include <string.h>
+
+#include "perf/ringload/rl.h"
+#include "ws/frame.h"
+
+static void channel_cfg(const rl_conn *c, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", rl_cfg_g.channel);
+}
+
+static void channel_echo(const rl_conn *c, char *out, size_t cap)
+{
+    snprintf(out, cap, "echo:%u", c->index);
+}
+
+/* --- broadcast: one publisher at --rate, every staying connection receives */
+
+static void bc_tick(rl_thr *th, uint64_t now)
+{
+    rl_conn *c = th->pub;
+    int ph = rl_phase();
+    if (th->id != 0 || ph < RL_PH_WARMUP)
+        return;
+    if (ph >= RL_PH_DRAIN || !c) {
+        if (ph >= RL_PH_DRAIN && !__atomic_load_n(&rl_run_g.pub_done, __ATOMIC_RELAXED)) {
+            __atomic_store_n(&rl_run_g.meas_end_i, th->pub_sent, __ATOMIC_RELAXED);
+            __atomic_store_n(&rl_run_g.pub_t_last, now, __ATOMIC_RELAXED);
+            __atomic_store_n(&rl_run_g.pub_done, 1, __ATOMIC_RELEASE);
+        }
+        return;
+    }
+    if (c->state != RL_ST_OPEN || !(c->flags & RL_CF_READY))
+        return;
+    if (!th->pub_t0)
+        th->pub_t0 = now;
+    if (ph == RL_PH_RUN && !th->pub_measuring) {
+        th->pub_measuring = 1;
+        __atomic_store_n(&rl_run_g.pub_t_first, now, __ATOMIC_RELAXED);
+        __atomic_store_n(&rl_run_g.meas_from_i, th->pub_sent, __ATOMIC_RELEASE);
+    }
+    uint64_t due = (uint64_t)((double)(now - th->pub_t0) / 1e9 * rl_cfg_g.rate) + 1;
+    /* Cap one turn's burst so a stalled loop does not dump a second's worth
+     * of messages at once. */
+    for (int n = 0; th->pub_sent < due && n < 10000; n++) {
+        rl_conn_publish(th, c, rl_cfg_g.channel, rc_now_ns(), th->pub_sent);
+        th->pub_sent++;
+        RL_INC(th->st.published);
+    }
+    if (th->pub_sent < due) /* behind: do not try to catch up later */
+        th->pub_t0 += (uint64_t)((double)(due - th->pub_sent) / rl_cfg_g.rate * 1e9);
+}
+
+static void bc_data(rl_thr *th, rl_conn *c, uint64_t t, uint64_t i, uint64_t now)
+{
+    if (c->role != RL_ROLE_STAY)
+        return;
+    RL_INC(th->st.received);
+    if (i == c->next_i) {
+        c->next_i++;
+    } else if (i > c->next_i) {
+        RL_ADD(th->st.gaps, i - c->next_i);
+        c->next_i = i + 1;
+    } else {
+        RL_INC(th->st.out_of_order);
+        return;
+    }
+    if (i >= __atomic_load_n(&rl_run_g.meas_from_i, __ATOMIC_ACQUIRE)) {
+        RL_INC(th->st.measured);
+        rl_hist_record(&th->hist, now > t ? (now - t) / 1000 : 0);
+    }
+}
+
+static int bc_drained(void)
+{
+    if (!__atomic_load_n(&rl_run_g.pub_done, __ATOMIC_ACQUIRE))
+        return 0;
+    rl_stats s;
+    rl_stats_sum(&s);
+    uint64_t pubs = rl_run_g.meas_end_i - RC_MIN(rl_run_g.meas_end_i, rl_run_g.meas_from_i);
+    return s.measured >= pubs * rl_run_g.subscribers;
+}
+
+static void bc_report(FILE *f, double window_s)
+{
+    uint64_t from = rl_run_g.meas_from_i, end = rl_run_g.meas_end_i;
+    uint64_t pubs = from == UINT64_MAX || end < from ? 0 : end - from;
+    uint64_t expected = pubs * rl_run_g.subscribers;
+    double w = rl_run_g.pub_t_last > rl_run_g.pub_t_first
+                   ? (double)(rl_run_g.pub_t_last - rl_run_g.pub_t_first) / 1e9
+                   : window_s;
+    fprintf(f,
+            ",\"rate\":%g,\"payload\":%u,\"subscribers\":%llu,\"publishes\":%llu,"
+            "\"publishes_total\":%llu,\"acks\":%llu,\"expected\":%llu,\"received\":%llu,"
+            "\"lost\":%lld,\"gaps\":%llu,\"out_of_order\":%llu,\"publish_window_s\":%.3f,"
+            "\"publishes_per_s\":%.1f,\"deliveries_per_s\":%.1f",
+            rl_cfg_g.rate, rl_cfg_g.payload, (unsigned long long)rl_run_g.subscribers,
+            (unsigned long long)pubs, (unsigned long long)rl_tot.published,
+            (unsigned long long)rl_tot.acks, (unsigned long long)expected,
+            (unsigned long long)rl_tot.measured, (long long)(expected - rl_tot.measured),
+            (unsigned long long)rl_tot.gaps, (unsigned long long)rl_tot.out_of_order, w,
+            w > 0 ? (double)pubs / w : 0, w > 0 ? (double)rl_tot.measured / w : 0);
+}
+
+/* --- echo: every connection publishes to its own channel, waits for it */
+
+static void echo_send(rl_thr *th, rl_conn *c)
+{
+    char ch[64];
+    channel_echo(c, ch, sizeof(ch));
+    c->outstanding++;
+    rl_conn_publish(th, c, ch, rc_now_ns(), c->next_i++);
+}
+
+static int echo_active(void)
+{
+    int ph = rl_phase();
+    return ph == RL_PH_WARMUP || ph == RL_PH_RUN;
+}
+
+static void echo_start(rl_thr *th, rl_conn *c)
+{
+    while (c->outstanding < rl_cfg_g.pipeline)
+        echo_send(th, c);
+}
+
+static void echo_tick(rl_thr *th, uint64_t now)
+{
+    if (th->kicked || !echo_active())
+        return;
+    th->kicked = 1;
+    for (uint32_t k = 0; k < th->cap; k++) {
+        rl_conn *c = &th->conns[k];
+        if (c->state == RL_ST_OPEN && c->role == RL_ROLE_STAY && (c->flags & RL_CF_SUBSCRIBED))
+            echo_start(th, c);
+    }
+}
+
+static void echo_subscribed(rl_thr *th, rl_conn *c, uint64_t now)
+{
+    if (th->kicked && echo_active() && c->role == RL_ROLE_STAY)
+        echo_start(th, c);
+}
+
+static void echo_data(rl_thr *th, rl_conn *c, uint64_t t, uint64_t i, uint64_t now)
+{
+    if (c->role != RL_ROLE_STAY)
+        return;
+    RL_INC(th->st.received);
+    if (c->outstanding)
+        c->outstanding--;
+    uint64_t s = __atomic_load_n(&rl_run_g.t_meas_start, __ATOMIC_ACQUIRE);
+    uint64_t e = __atomic_load_n(&rl_run_g.t_meas_end, __ATOMIC_ACQUIRE);
+    if (t >= s && now <= e) {
+        RL_INC(th->st.round_trips);
+        rl_hist_record(&th->hist, now > t ? (now - t) / 1000 : 0);
+    }
+    if (echo_active())
+        echo_start(th, c);
+}
+
+static void echo_report(FILE *f, double window_s)
+{
+    fprintf(f, ",\"pipeline\":%u,\"payload\":%u,\"round_trips\":%llu,\"round_trips_per_s\":%.1f",
+            rl_cfg_g.pipeline, rl_cfg_g.payload, (unsigned long long)rl_tot.round_trips,
+            window_s > 0 ? (double)rl_tot.round_trips / window_s : 0);
+}
+
+/* --- churn: the staying connections hold; others come and go at a rate */
+
+static void churn_tick(rl_thr *th, uint64_t now)
+{
+    while (th->hold_n && th->hold_t[th->hold_head] <= now) {
+        uint64_t h = th->hold[th->hold_head];
+        th->hold_head = (th->hold_head + 1) % th->hold_cap;
+        th->hold_n--;
+        rl_conn *c = &th->conns[(uint32_t)h];
+        if (c->gen == (uint16_t)(h >> 32) && c->role == RL_ROLE_CHURN)
+            rl_conn_close(th, c);
+    }
+    if (rl_phase() != RL_PH_RUN) {
+        th->churn_last = 0;
+        return;
+    }
+    if (th->churn_last)
+        th->churn_tokens +=
+            (double)(now - th->churn_last) / 1e9 * rl_cfg_g.churn_rate / rl_cfg_g.threads;
+    th->churn_last = now;
+    while (th->churn_tokens >= 1) {
+        th->churn_tokens -= 1;
+        uint32_t index =
+            rl_cfg_g.conns + (uint32_t)th->id + th->churn_next_index++ * rl_cfg_g.threads;
+        if (!rl_conn_start(th, RL_ROLE_CHURN, index))
+            RL_INC(th->st.churn_skipped);
+    }
+}
+
+static void churn_subscribed(rl_thr *th, rl_conn *c, uint64_t now)
+{
+    if (c->role != RL_ROLE_CHURN)
+        return;
+    if (th->hold_n == th->hold_cap) {
+        rl_conn_close(th, c);
+        return;
+    }
+    uint32_t at = (th->hold_head + th->hold_n) % th->hold_cap;
+    th->hold[at] = (uint64_t)c->gen << 32 | c->slot;
+    th->hold_t[at] = now + (uint64_t)(rl_cfg_g.churn_hold * 1e9);
+    th->hold_n++;
+}
+
+static void churn_report(FILE *f, double window_s)
+{
+    fprintf(f,
+            ",\"churn_rate\":%g,\"churn_done\":%llu,\"churn_failed\":%llu,"
+            "\"churn_skipped\":%llu,\"churn_per_s\":%.1f",
+            rl_cfg_g.churn_rate, (unsigned long long)rl_tot.churn_done,
+            (unsigned long long)rl_tot.churn_failed, (unsigned long long)rl_tot.churn_skipped,
+            window_s > 0 ? (double)rl_tot.churn_done / window_s : 0);
+}
+
+const rl_scen rl_scenarios[] = {
+    {.name = "idle",
+     .help = "open --conns, hold them for --duration, answer pings",
+     .channel = channel_cfg},
+    {.name = "broadcast",
+     .help = "--conns subscribers of --channel and one publisher at --rate",
+     .warmup_default = 1,
+     .subscribes = 1,
+     .publisher = 1,
+     .channel = channel_cfg,
+     .tick = bc_tick,
+     .on_data = bc_data,
+     .drained = bc_drained,
+     .report = bc_report},
+    {.name = "echo",
+     .help = "each connection publishes to its own echo:<n> channel, --pipeline outstanding",
+     .warmup_default = 1,
+     .subscribes = 1,
+     .channel = channel_echo,
+     .tick = echo_tick,
+     .on_subscribed = echo_subscribed,
+     .on_data = echo_data,
+     .report = echo_report},
+    {.name = "churn",
+     .help = "--conns stay subscribed; --churn-rate/s more connect, subscribe and close",
+     .subscribes = 1,
+     .channel = channel_cfg,
+     .tick = churn_tick,
+     .on_subscribed = churn_subscribed,
+     .report = churn_report},
+    {.name = NULL},
+};
+
+const rl_scen *rl_scen_find(const char *name)
+{
+    for (const rl_scen *s = rl_scenarios; s->name; s++)
+        if (strcmp(s->name, name) == 0)
+            return s;
+    return NULL;
+}

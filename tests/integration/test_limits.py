@@ -32,28 +32,25 @@ def slow_client(srv, chan):
     return c, r["seq"]
 
 
-async def publish_burst(srv, chan, n, batch=1):
-    """Publishes n 8 KB messages in quick batches. Paced just enough that
-    clients which do read (Python, on a 2-core machine) keep within the
-    backlog; the one that never reads overflows it many times over."""
+async def publish_lockstep(srv, chan, n, readers):
+    """Publishes n big messages one at a time, and publishes the next only
+    when every reading client has received the last one: the readers never
+    have more than one message queued, however slow this machine is, while
+    the client that never reads overflows its backlog many times over.
+    Returns, per reader, the (seq - base, k) pairs it received."""
     pub = await ws_connect(srv, "/ws?token=" + token(sub="pub"))
     await welcome(pub)
-    for k0 in range(0, n, batch):
-        ks = range(k0, min(n, k0 + batch))
-        for k in ks:
-            await pub.send('{"type":"publish","channel":"%s","data":%s}' % (chan, DATA % k))
-        replies = [await recv_json(pub, 10) for _ in ks]
-        assert all(r["type"] == "published" for r in replies), replies
-        await asyncio.sleep(0.003)
+    got = [[] for _ in readers]
+    for k in range(n):
+        await pub.send('{"type":"publish","channel":"%s","data":%s}' % (chan, DATA % k))
+        r = await recv_json(pub, 10)
+        assert r["type"] == "published", r
+        for i, (ws, base) in enumerate(readers):
+            while len(got[i]) <= k:
+                m = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if m["type"] == "message":
+                    got[i].append((m["seq"] - base, m["data"]["k"]))
     await pub.close()
-
-
-async def read_all(ws, n, base):
-    got = []
-    while len(got) < n:
-        m = json.loads(await asyncio.wait_for(ws.recv(), 10))
-        if m["type"] == "message":
-            got.append((m["seq"] - base, m["data"]["k"]))
     return got
 
 
@@ -69,9 +66,7 @@ def test_slow_consumer_closed_1008(start_server):
             await welcome(ws)
             r = await subscribe(ws, chan, "r%d" % i)
             readers.append((ws, r["seq"]))
-        tasks = [asyncio.create_task(read_all(ws, n, b)) for ws, b in readers]
-        await publish_burst(srv, chan, n)
-        results = await asyncio.wait_for(asyncio.gather(*tasks), 20)
+        results = await publish_lockstep(srv, chan, n, readers)
         for got in results:
             assert got == [(k + 1, k) for k in range(n)]
         for ws, _ in readers:
@@ -110,9 +105,7 @@ def test_slow_consumer_drop_policy(start_server):
         ws = await ws_connect(srv)
         await welcome(ws)
         base = (await subscribe(ws, chan))["seq"]
-        task = asyncio.create_task(read_all(ws, n, base))
-        await publish_burst(srv, chan, n)
-        got = await asyncio.wait_for(task, 20)
+        [got] = await publish_lockstep(srv, chan, n, [(ws, base)])
         assert got == [(k + 1, k) for k in range(n)]
         await ws.close()
     run(go())

@@ -16,7 +16,9 @@ PYTHON    ?= /usr/bin/python3
 
 BUILD := build$(if $(SANITIZER),/$(SANITIZER))
 
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -I. -Wall -Wextra -Werror -Wshadow \
+# Frame pointers stay in every build: operators profile live nodes with
+# `perf record -g`, and the cost is around 1%.
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -fno-omit-frame-pointer -I. -Wall -Wextra -Werror -Wshadow \
                -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
                -Wformat=2 -fno-strict-aliasing -pthread -MMD -MP
 LIBS      := -luring -lwslay -lcrypto -linih -lm -pthread
@@ -46,14 +48,14 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 RL_SRC := $(filter-out perf/ringload/main.c,$(wildcard perf/ringload/*.c))
 RL_OBJ := $(RL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all deps run test unit integration clean format
+.PHONY: all deps run test unit integration clean format bench bench-short soak flamegraph
 
 all: $(BUILD)/ringcast $(BUILD)/ringload $(BUILD)/naive
 
 # Quiet by default; `make V=1` shows the commands.
 Q := $(if $(V),,@)
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	@$(if $(V),:,echo "  CC    $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
@@ -110,6 +112,29 @@ run: deps
 	@echo "ringcast: WebSocket endpoint ws://127.0.0.1:8080/ws  (metrics: http://127.0.0.1:8080/metrics)"
 	@echo "          try: $(PYTHON) -m websockets ws://127.0.0.1:8080/ws"
 	exec $(BUILD)/ringcast --listen 127.0.0.1:8080 --public 'demo:*' $(ARGS)
+
+# ---- benchmarks, soak, flame graphs (perf/) ------------------------------------
+# Only the default build (optimised, jemalloc) is meaningful to measure.
+#   make bench                  full benchmark (~20-30 min), rewrites BENCHMARKS.md
+#   make bench-short            the same in < 2 minutes (2k subscribers, shorter steps)
+#   make soak                   100k connections for 10 min (SOAK_MINUTES=, SOAK_CONNS=)
+#   make flamegraph SCENARIO=broadcast   (also idle, echo, churn)
+SCENARIO ?= broadcast
+
+deps-bench:
+	@sh tests/deps.sh bench
+
+bench: deps-bench all
+	$(PYTHON) perf/bench.py --build $(BUILD) $(BENCH_ARGS)
+
+bench-short: deps-bench all
+	$(PYTHON) perf/bench.py --short --build $(BUILD) $(BENCH_ARGS)
+
+soak: deps-bench all
+	$(PYTHON) perf/soak.py --build $(BUILD)
+
+flamegraph: deps-bench all
+	sh perf/flamegraph.sh $(SCENARIO) $(BUILD)
 
 format:
 	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c tests/unit/*.h)

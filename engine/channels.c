@@ -199,7 +199,11 @@ static void publish(rc_shard *s, rc_conn *c, const rc_proto_req *req)
         return;
     }
     rc_counter_inc(&s->stats.publishes);
-    reply(s, c, "published", id, ch, -1);
+    /* Acknowledged only when the client gave an id to match the reply
+     * with; without one a publish is fire and forget (errors still come
+     * back), which spares a frame per message for high-rate publishers. */
+    if (req->id_len)
+        reply(s, c, "published", id, ch, -1);
 }
 
 void rc_chan_handle(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int allowed)

@@ -236,6 +236,7 @@ static void *relay_main(void *arg)
     rc_relay *r = arg;
     rc_node *node = r->node;
     const char *mode;
+    pthread_setname_np(pthread_self(), "rc-relay");
     int e = rc_ring_init(&r->ring, 64, &mode);
     if (e < 0) {
         rc_error("relay: io_uring set-up failed: %s", strerror(-e));

@@ -143,7 +143,9 @@ int rc_shard_to_relay(rc_shard *s, uint32_t kind, void *p, int may_fail)
      * shards (one HTTP request each, say). */
     rc_qitem it = {.kind = kind, .a = (uint32_t)s->id, .b = rc_now_ns(), .p = p};
     if (s->nbacklog == 0 && rc_spsc_push(&s->node->links[s->id].to_relay, &it)) {
-        rc_waker_wake(&s->node->relay_waker);
+        /* The relay is woken once, at the end of the batch: a wake-up per
+         * item would cost a write() and a context switch per message. */
+        s->relay_wake = 1;
         return 0;
     }
     rc_counter_inc(&s->stats.relay_full);
@@ -167,7 +169,7 @@ static void flush_relay_backlog(rc_shard *s)
         memmove(s->relay_backlog, s->relay_backlog + i, (s->nbacklog - i) * sizeof(rc_qitem));
         s->nbacklog -= i;
         rc_counter_set(&s->stats.relay_backlog, s->nbacklog);
-        rc_waker_wake(&s->node->relay_waker);
+        s->relay_wake = 1;
     }
 }
 
@@ -457,6 +459,13 @@ static void on_cqe(rc_shard *s, struct io_uring_cqe *cqe)
 /* End of a batch: submit the sends that queued up, re-arm starved recvs. */
 static void end_of_batch(rc_shard *s)
 {
+    if (s->nbacklog)
+        flush_relay_backlog(s);
+    /* First, so that a relay on another core works while we send. */
+    if (s->relay_wake) {
+        s->relay_wake = 0;
+        rc_waker_wake(&s->node->relay_waker);
+    }
     for (uint32_t i = 0; i < s->nreap; i++)
         rc_conn_release(s, &s->conns[s->reap[i]]);
     s->nreap = 0;
@@ -474,8 +483,6 @@ static void end_of_batch(rc_shard *s)
         c->flags &= (uint8_t)~RC_CF_REARM;
     }
     s->nrearm = 0;
-    if (s->nbacklog)
-        flush_relay_backlog(s);
 }
 
 static void pin_thread(rc_shard *s)
@@ -532,6 +539,9 @@ static void *shard_main(void *arg)
 {
     rc_shard *s = arg;
     rc_link *link = &s->node->links[s->id];
+    char name[16];
+    snprintf(name, sizeof(name), "rc-shard-%d", s->id);
+    pthread_setname_np(pthread_self(), name); /* perf and top show it */
     if (s->cfg->pin_threads)
         pin_thread(s);
     if (setup(s) < 0) {

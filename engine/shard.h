@@ -128,7 +128,8 @@ typedef struct rc_shard {
      * not be lost; publishes are refused instead). */
     rc_qitem *relay_backlog;
     uint32_t nbacklog, cap_backlog;
-    int accepting;         /* multishot accept armed */
+    int accepting;             /* multishot accept armed */
+    int relay_wake;            /* items went to the relay in this batch */
     uint32_t accept_retry; /* single-shot accepts to re-arm on the next tick */
     uint32_t accept_warn_tick;
     int draining;

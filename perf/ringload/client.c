@@ -330,7 +330,8 @@ void rl_conn_publish(rl_thr *th, rl_conn *c, const char *channel, uint64_t t, ui
     int dn = rl_data_build(data, sizeof(data), t, i, rl_cfg_g.payload);
     int n = dn < 0
                 ? -1
-                : rl_msg_publish(rl_cfg_g.dialect, msg, sizeof(msg), i, channel, data, (size_t)dn);
+                : rl_msg_publish(rl_cfg_g.dialect, msg, sizeof(msg), rl_cfg_g.acks ? i : RL_NO_ID,
+                                 channel, data, (size_t)dn);
     if (n > 0)
         rl_conn_send(th, c, RC_WS_OP_TEXT, msg, (size_t)n);
 }

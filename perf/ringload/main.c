@@ -52,6 +52,9 @@ static void usage(FILE *f)
             "  --hs-timeout S       connect + handshake time limit (default 10)\n"
             "  --token T            send Authorization: Bearer T (default none)\n"
             "  --pipeline N         echo: messages outstanding per connection (default 1)\n"
+            "  --acks               ringcast dialect: give each publish an id, so that the\n"
+            "                       server acknowledges it (default: fire and forget, the\n"
+            "                       same work as the peers, which never acknowledge)\n"
             "  --churn-rate N       churn: connects per second (default 10)\n"
             "  --churn-hold S       churn: seconds a churner stays subscribed (default 0.1)\n"
             "  --json FILE          also write the result line to FILE\n"
@@ -129,6 +132,7 @@ static int parse_args(int argc, char **argv)
         O_HST,
         O_TOKEN,
         O_PIPELINE,
+        O_ACKS,
         O_CHURN,
         O_HOLD,
         O_JSON,
@@ -154,6 +158,7 @@ static int parse_args(int argc, char **argv)
                                          {"hs-timeout", 1, 0, O_HST},
                                          {"token", 1, 0, O_TOKEN},
                                          {"pipeline", 1, 0, O_PIPELINE},
+                                         {"acks", 0, 0, O_ACKS},
                                          {"churn-rate", 1, 0, O_CHURN},
                                          {"churn-hold", 1, 0, O_HOLD},
                                          {"json", 1, 0, O_JSON},
@@ -220,6 +225,7 @@ static int parse_args(int argc, char **argv)
             bad = num(a, 1, 1e6, &v);
             c->pipeline = (uint32_t)v;
             break;
+        case O_ACKS: c->acks = 1; break;
         case O_CHURN: bad = num(a, 0, 1e6, &c->churn_rate); break;
         case O_HOLD: bad = num(a, 0, 1e4, &c->churn_hold); break;
         case O_JSON: c->json_file = a; break;

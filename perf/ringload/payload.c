@@ -74,6 +74,9 @@ int rl_msg_publish(rl_dialect d, char *out, size_t cap, uint64_t id, const char 
     if (d == RL_DIALECT_SOCKETIO)
         n = snprintf(out, cap, "42[\"publish\",{\"channel\":%.*s,\"data\":%.*s}]", (int)cl, ch,
                      (int)dlen, data);
+    else if (id == RL_NO_ID) /* fire and forget: no "published" reply */
+        n = snprintf(out, cap, "{\"type\":\"publish\",\"channel\":%.*s,\"data\":%.*s}",
+                     (int)cl, ch, (int)dlen, data);
     else
         n = snprintf(out, cap, "{\"type\":\"publish\",\"id\":%llu,\"channel\":%.*s,\"data\":%.*s}",
                      (unsigned long long)id, (int)cl, ch, (int)dlen, data);

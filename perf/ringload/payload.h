@@ -27,6 +27,9 @@ int rl_data_parse(const char *p, size_t n, uint64_t *t, uint64_t *i);
  * JSON string; data is inserted as it is (it must be JSON). id is used by
  * the ringcast dialect only. */
 int rl_msg_subscribe(rl_dialect d, char *out, size_t cap, uint64_t id, const char *channel);
+/* An id for rl_msg_publish that asks for no acknowledgement. */
+#define RL_NO_ID UINT64_MAX
+
 int rl_msg_publish(rl_dialect d, char *out, size_t cap, uint64_t id, const char *channel,
                    const char *data, size_t dlen);
 

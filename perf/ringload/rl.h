@@ -66,6 +66,7 @@ typedef struct rl_cfg {
     const char *token;
     const char *json_file;
     int progress, cpu;
+    int acks; /* ringcast dialect: publish with an id, so the server acknowledges */
 } rl_cfg;
 
 enum rl_phase { RL_PH_RAMP = 0, RL_PH_SETTLE, RL_PH_WARMUP, RL_PH_RUN, RL_PH_DRAIN, RL_PH_STOP };

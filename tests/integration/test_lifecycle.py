@@ -114,9 +114,9 @@ def test_metrics_count_what_happened(start_server):
         # the /metrics request itself is a connection too
         assert sum(v for k, v in m.items() if k.startswith("ringcast_connections{")) >= 2
         await subscribe(b, "pub:x")
-        await request(a, {"type": "publish", "channel": "pub:x", "data": 1})   # 1 publish
+        await request(a, {"type": "publish", "id": 1, "channel": "pub:x", "data": 1})  # 1 publish
         assert (await recv_json(b))["type"] == "message"
-        await request(a, {"type": "publish", "channel": "nope:x", "data": 1})  # forbidden
+        await request(a, {"type": "publish", "id": 2, "channel": "nope:x", "data": 1})  # forbidden
         await a.send("{{")                                                      # bad_json
         assert (await recv_json(a))["code"] == "bad_json"
         st, _ = srv.publish("pub:x", "2")                                       # 2nd publish

@@ -42,7 +42,8 @@ async def publish_lockstep(srv, chan, n, readers):
     await welcome(pub)
     got = [[] for _ in readers]
     for k in range(n):
-        await pub.send('{"type":"publish","channel":"%s","data":%s}' % (chan, DATA % k))
+        await pub.send('{"type":"publish","id":%d,"channel":"%s","data":%s}'
+                       % (k, chan, DATA % k))
         r = await recv_json(pub, 10)
         assert r["type"] == "published", r
         for i, (ws, base) in enumerate(readers):

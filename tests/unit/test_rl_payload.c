@@ -51,6 +51,9 @@ static void test_client_messages(void)
     n = rl_msg_publish(RL_DIALECT_RINGCAST, buf, sizeof(buf), 3, "echo:5", "{\"t\":1}", 7);
     buf[n] = 0;
     CHECK_EQ_STR(buf, "{\"type\":\"publish\",\"id\":3,\"channel\":\"echo:5\",\"data\":{\"t\":1}}");
+    n = rl_msg_publish(RL_DIALECT_RINGCAST, buf, sizeof(buf), RL_NO_ID, "echo:5", "{\"t\":1}", 7);
+    CHECK(n > 0);
+    CHECK_EQ_STR(buf, "{\"type\":\"publish\",\"channel\":\"echo:5\",\"data\":{\"t\":1}}");
     n = rl_msg_publish(RL_DIALECT_SOCKETIO, buf, sizeof(buf), 3, "echo:5", "{\"t\":1}", 7);
     buf[n] = 0;
     CHECK_EQ_STR(buf, "42[\"publish\",{\"channel\":\"echo:5\",\"data\":{\"t\":1}}]");

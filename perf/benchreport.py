@@ -1,0 +1,395 @@
+"""Turns one bench result (perf/results/<stamp>.json) into PNG plots and BENCHMARKS.md.
+Every figure written comes from that result: nothing is carried over from other runs."""
+import os
+
+from benchlib import g
+
+NAMES = {"ringcast": "ringcast", "naive": "naive C (one send per frame)",
+         "ws": "Node ws", "socketio": "Socket.IO 4 + Redis adapter"}
+ORDER = ["ringcast", "naive", "ws", "socketio"]
+LOADGEN_BUSY = 0.90
+
+
+def _util(res):
+    u = g(res, "cpu", "utilisation", default=g(res, "cpu", "util"))
+    return float(u) if isinstance(u, (int, float)) else None
+
+
+def _busy(res):
+    u = _util(res)
+    return u is not None and u > LOADGEN_BUSY
+
+
+def _fmt(v, unit=""):
+    if v is None:
+        return "—"
+    if isinstance(v, float) and abs(v) < 10:
+        s = "%.2f" % v
+    elif abs(v) >= 1e6:
+        s = "%.2fM" % (v / 1e6)
+    elif abs(v) >= 1e4:
+        s = "%.0fk" % (v / 1e3)
+    else:
+        s = "%.0f" % v
+    return s + unit
+
+
+def _us(v):
+    if v is None:
+        return "—"
+    return "%.2f ms" % (v / 1000) if v >= 1000 else "%.0f µs" % v
+
+
+def _pct(res):
+    u = _util(res)
+    if u is None:
+        return "—"
+    return ("**%.0f%%** ⚠" if u > LOADGEN_BUSY else "%.0f%%") % (100 * u)
+
+
+def _ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def _not_measured(srv):
+    if srv is None:
+        return "not run"
+    if "error" in srv:
+        return "not measured (%s)" % srv["error"].splitlines()[0][:160]
+    return None
+
+
+# ---- plots ------------------------------------------------------------------------
+
+def plots(doc, outdir):
+    """Two PNGs; returns {name: path} of those written (matplotlib may be missing)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return {}
+    stamp = doc["stamp"]
+    written = {}
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    any_line = False
+    for kind in ORDER:
+        srv = doc["servers"].get(kind)
+        pts = [c for c in (srv or {}).get("latency_curve", []) if c.get("p99") is not None]
+        if not pts:
+            continue
+        xs = [c["rate"] for c in pts]
+        line, = ax.plot(xs, [c["p99"] / 1000 for c in pts], marker="o", label=NAMES[kind] + " p99")
+        ax.plot(xs, [c["p50"] / 1000 for c in pts], marker=".", linestyle="--",
+                color=line.get_color(), label=NAMES[kind] + " p50")
+        bad = [c for c in pts if not c["ok"]]
+        if bad:
+            ax.scatter([c["rate"] for c in bad], [c["p99"] / 1000 for c in bad], marker="x",
+                       s=60, color=line.get_color())
+        any_line = True
+    if any_line:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("publishes per second (%d subscribers, 64 B data)" % doc["params"]["n_fan"])
+        ax.set_ylabel("publish → receive latency (ms)")
+        ax.set_title("Latency against publish rate (x: run not sustained or lossy)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = os.path.join(outdir, "latency-vs-rate-%s.png" % stamp)
+        fig.savefig(path, dpi=110)
+        written["latency"] = path
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    any_line = False
+    for kind in ORDER:
+        srv = doc["servers"].get(kind)
+        pts = [(s["conns"], g(s, "best", "deliveries_per_s")) for s in (srv or {}).get(
+            "subs_curve", [])]
+        pts = [(x, y) for x, y in pts if y]
+        if not pts:
+            continue
+        ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o", label=NAMES[kind])
+        any_line = True
+    if any_line:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("subscribers of the channel")
+        ax.set_ylabel("highest loss-free deliveries per second")
+        ax.set_title("Fan-out throughput against subscriber count (one server core)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = os.path.join(outdir, "deliveries-vs-subscribers-%s.png" % stamp)
+        fig.savefig(path, dpi=110)
+        written["deliveries"] = path
+    plt.close(fig)
+    return written
+
+
+# ---- markdown --------------------------------------------------------------------------
+
+def _target_rows(doc):
+    S = doc["servers"]
+    rows = []
+
+    def fan(kind):
+        return g(S.get(kind), "fanout", "best", "deliveries_per_s")
+
+    def verdict(ok, busy=False):
+        if ok is None:
+            return "not measured"
+        s = "**met**" if ok else "**not met**"
+        return s + (" (load generator above 90%: a lower bound)" if busy else "")
+
+    rc_best = g(S.get("ringcast"), "fanout", "best")
+    busy = _busy(rc_best)
+    for peer, k in (("naive", 7.0), ("socketio", 20.0)):
+        r = _ratio(fan("ringcast"), fan(peer))
+        rows.append(("fan-out, %d subscribers, highest loss-free deliveries/s ≥ %.0f× %s"
+                     % (doc["params"]["n_fan"], k, NAMES[peer]),
+                     "%s vs %s = %s" % (_fmt(fan("ringcast")), _fmt(fan(peer)),
+                                         "—" if r is None else "%.1f×" % r),
+                     verdict(None if r is None else r >= k, busy and r is not None and r < k)))
+    rc99 = g(S.get("ringcast"), "latency", "latency_us", "p99")
+    nv99 = g(S.get("naive"), "latency", "latency_us", "p99")
+    rows.append(("p99 publish → receive at %g/s to %d subscribers ≤ naive's p99"
+                 % (doc["params"]["lat_rate"], doc["params"]["n_fan"]),
+                 "%s vs %s" % (_us(rc99), _us(nv99)),
+                 verdict(None if rc99 is None or nv99 is None else rc99 <= nv99)))
+    for sub, limit in ((False, 128), (True, 256)):
+        r = [x for x in doc.get("rss", []) if x["server"] == "ringcast"
+             and x["subscribed"] == sub and "rss_per_conn" in x]
+        v = r[0]["rss_per_conn"] if r else None
+        rows.append(("user-space RSS per idle connection ≤ %d B (%s)" % (
+            limit, "one channel and a user id" if sub else "unsubscribed"),
+            "—" if v is None else "%.0f B" % v,
+            verdict(None if v is None else v <= limit)))
+    for what, key, scen in (("echo round trips/s", "round_trips_per_s", "echo"),
+                            ("handshakes/s", "handshakes_per_s", "handshakes")):
+        a = g(S.get("ringcast"), scen, key)
+        b = g(S.get("naive"), scen, key)
+        rows.append(("%s ≥ naive's" % what, "%s vs %s" % (_fmt(a), _fmt(b)),
+                     verdict(None if a is None or b is None else a >= b,
+                             _busy(g(S.get("ringcast"), scen)))))
+    return rows
+
+
+def markdown(doc, json_path, pngs, md_path):
+    m = doc["machine"]
+    p = doc["params"]
+    S = doc["servers"]
+    rel = lambda path: os.path.relpath(path, os.path.dirname(os.path.abspath(md_path)))  # noqa
+    L = []
+    L.append("# Benchmarks")
+    L.append("")
+    L.append("Generated by `perf/bench.py` (%s run) at %s UTC. Every figure below was measured by "
+             "that one run; raw results: [`%s`](%s). Do not edit by hand: rerun the bench." % (
+                 doc["mode"], doc["stamp"], rel(json_path), rel(json_path)))
+    L.append("")
+    L.append("## Machine")
+    L.append("")
+    L.append("| | |")
+    L.append("| --- | --- |")
+    for k, label in (("cpu_model", "CPU"), ("nproc", "cores"), ("mem_total_bytes", "memory"),
+                     ("kernel", "kernel"), ("rlimit_nofile", "RLIMIT_NOFILE"),
+                     ("ringcast", "ringcast"), ("git_head", "git HEAD"), ("node", "node"),
+                     ("npm:socket.io", "socket.io"), ("npm:@socket.io/redis-adapter",
+                                                      "redis adapter"),
+                     ("npm:ws", "ws"), ("redis", "redis"), ("gcc", "gcc"),
+                     ("deb:liburing2", "liburing")):
+        v = m.get(k)
+        if k == "mem_total_bytes" and v:
+            v = "%.1f GiB" % (v / 2 ** 30)
+        if k == "git_head" and v and m.get("git_dirty"):
+            v += " (uncommitted changes)"
+        L.append("| %s | %s |" % (label, "—" if v is None else str(v).replace("|", "/")))
+    L.append("")
+    L.append("Each server runs pinned to core %d (`taskset -c %d`; ringcast with `--shards 1 "
+             "--no-pin`, so its relay thread shares that core; Socket.IO's redis-server too). "
+             "The load generator `build/ringload` runs on core %d (`--cpu %d`). Everything is on "
+             "127.0.0.1. The load generator's CPU use is given next to each figure; above 90%% "
+             "(⚠) the figure may be the load generator's limit, not the server's." % (
+                 doc["server_cpu"], doc["server_cpu"], doc["loadgen_cpu"], doc["loadgen_cpu"]))
+    L.append("")
+    L.append("## Reproduce")
+    L.append("")
+    L.append("```sh")
+    L.append("make %s        # /usr/bin/python3 perf/bench.py%s" % (
+        "bench-short" if doc["mode"] == "short" else "bench",
+        " --short" if doc["mode"] == "short" else ""))
+    L.append("/usr/bin/python3 perf/bench.py --render %s   # rewrite this file from the JSON"
+             % os.path.relpath(json_path, os.path.dirname(os.path.abspath(md_path))))
+    L.append("```")
+    L.append("")
+    L.append("Every load-generator command line is in the JSON (`_cmd`). The run took %.0f s."
+             % doc.get("elapsed_s", 0))
+    L.append("")
+    L.append("## Targets (DESIGN.md section 7)")
+    L.append("")
+    L.append("| target | measured (ringcast vs peer) | verdict |")
+    L.append("| --- | --- | --- |")
+    for what, val, ver in _target_rows(doc):
+        L.append("| %s | %s | %s |" % (what, val, ver))
+    L.append("")
+
+    L.append("## Fan-out: highest loss-free publish rate, %d subscribers, 64 B data" % p["n_fan"])
+    L.append("")
+    L.append("A rate counts when every subscriber stayed connected, nothing was lost, the "
+             "publisher kept its rate, and p99 stayed under the server's limit: %g× its own p99 "
+             "at %g publishes/s, at least %.0f ms and at most %.0f ms (a queue that grows "
+             "during the step shows there first). Found by doubling then bisecting, each step "
+             "%.1f s after %.1f s of warm-up." % (
+                 doc.get("limit_factor", 3), p["lat_rate"], doc.get("p99_floor_us", 50000) / 1000,
+                 doc["p99_limit_us"] / 1000, p["step_dur"], p["warmup"]))
+    L.append("")
+    L.append("| server | publishes/s | deliveries/s | ringcast ÷ this | p50 | p99 | p99 limit | "
+             "load generator CPU |")
+    L.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    rc = g(S.get("ringcast"), "fanout", "best", "deliveries_per_s")
+    for kind in ORDER:
+        srv = S.get(kind)
+        nm = _not_measured(srv)
+        if nm:
+            L.append("| %s | %s | | | | | | |" % (NAMES[kind], nm))
+            continue
+        b = g(srv, "fanout", "best")
+        if b is None:
+            tried = g(srv, "fanout", "tried") or []
+            why = tried[-1]["_why"] if tried else "no run"
+            L.append("| %s | no loss-free rate found (%s) | | | | | | |" % (NAMES[kind], why))
+            continue
+        d = g(b, "deliveries_per_s")
+        r = _ratio(rc, d)
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            NAMES[kind], _fmt(b["_rate"]), _fmt(d), "—" if r is None else "%.1f×" % r,
+            _us(g(b, "latency_us", "p50")), _us(g(b, "latency_us", "p99")),
+            _us(srv.get("p99_limit_us")), _pct(b)))
+    L.append("")
+
+    L.append("## Latency at %g publishes/s, %d subscribers" % (p["lat_rate"], p["n_fan"]))
+    L.append("")
+    L.append("| server | p50 | p90 | p99 | p99.9 | max | lost | load generator CPU |")
+    L.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for kind in ORDER:
+        srv = S.get(kind)
+        nm = _not_measured(srv)
+        lat = g(srv, "latency")
+        if nm or lat is None or "error" in lat:
+            L.append("| %s | %s | | | | | | |" % (NAMES[kind], nm or g(lat, "error") or "—"))
+            continue
+        q = lat.get("latency_us", {})
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            NAMES[kind], _us(q.get("p50")), _us(q.get("p90")), _us(q.get("p99")),
+            _us(q.get("p999")), _us(q.get("max")), g(lat, "lost", default="—"), _pct(lat)))
+    L.append("")
+    if "latency" in pngs:
+        L.append("![latency against publish rate](%s)" % rel(pngs["latency"]))
+        L.append("")
+
+    L.append("## Fan-out against subscriber count")
+    L.append("")
+    L.append("| server | " + " | ".join("%d subs" % c for c in p["subs"]) + " |")
+    L.append("| --- |" + " --- |" * len(p["subs"]))
+    for kind in ORDER:
+        srv = S.get(kind)
+        nm = _not_measured(srv)
+        if nm:
+            L.append("| %s | %s |" % (NAMES[kind], nm) + " |" * (len(p["subs"]) - 1))
+            continue
+        cells = []
+        by = {s["conns"]: s for s in srv.get("subs_curve", [])}
+        for c in p["subs"]:
+            b = g(by.get(c), "best")
+            cells.append("—" if b is None else "%s/s (%s)" % (
+                _fmt(g(b, "deliveries_per_s")), _pct(b)))
+        L.append("| %s | %s |" % (NAMES[kind], " | ".join(cells)))
+    L.append("")
+    L.append("Cells: highest loss-free deliveries per second (load generator CPU).")
+    L.append("")
+    if "deliveries" in pngs:
+        L.append("![deliveries against subscriber count](%s)" % rel(pngs["deliveries"]))
+        L.append("")
+
+    L.append("## Echo and handshakes")
+    L.append("")
+    L.append("| server | echo round trips/s (%d conns) | ringcast ÷ this | load gen CPU | "
+             "handshakes/s (%d conns) | ringcast ÷ this | load gen CPU |" % (
+                 p["echo_conns"], p["hs_conns"]))
+    L.append("| --- | --- | --- | --- | --- | --- | --- |")
+    rc_e = g(S.get("ringcast"), "echo", "round_trips_per_s")
+    rc_h = g(S.get("ringcast"), "handshakes", "handshakes_per_s")
+    for kind in ORDER:
+        srv = S.get(kind)
+        nm = _not_measured(srv)
+        if nm:
+            L.append("| %s | %s | | | | | |" % (NAMES[kind], nm))
+            continue
+        e = g(srv, "echo")
+        h = g(srv, "handshakes")
+        ev = g(e, "round_trips_per_s")
+        hv = g(h, "handshakes_per_s")
+        re_, rh = _ratio(rc_e, ev), _ratio(rc_h, hv)
+        L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            NAMES[kind], _fmt(ev) if ev is not None else (g(e, "error") or "—")[:80],
+            "—" if re_ is None else "%.2f×" % re_, _pct(e),
+            _fmt(hv) if hv is not None else (g(h, "error") or "—")[:80],
+            "—" if rh is None else "%.2f×" % rh, _pct(h)))
+    L.append("")
+
+    L.append("## Memory per idle connection")
+    L.append("")
+    L.append("User-space, from the server's `VmRSS`: *marginal* = (RSS with N connections − RSS "
+             "with N/2) ÷ (N/2), the cost of one more connection, which the targets use; *cold* "
+             "= (RSS with N − RSS of the fresh server) ÷ N, which also counts fixed pools touched "
+             "for the first time (receive buffers, handshake scratch). Kernel, per connection and "
+             "outside any RSS: the change of `/proc/net/sockstat` TCP `mem` (pages × page size: "
+             "socket buffers, near zero for idle sockets) and of the TCP socket slabs from "
+             "`/proc/slabinfo`; both ends of each loopback connection are on this machine, so "
+             "the kernel figures include the client's socket.")
+    L.append("")
+    L.append("| server | connections | subscribed | RSS before | RSS after | RSS / conn, "
+             "marginal | RSS / conn, cold | sockstat mem / conn | TCP slab / conn |")
+    L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in doc.get("rss", []):
+        if "error" in r:
+            L.append("| %s | %d | %s | not measured (%s) | | | | | |" % (
+                NAMES[r["server"]], r["conns_target"], "yes" if r["subscribed"] else "no",
+                r["error"].splitlines()[0][:120]))
+            continue
+        sub = ("one channel + JWT user id" if r["server"] == "ringcast" else "one channel") \
+            if r["subscribed"] else "no"
+        L.append("| %s (%d shard%s) | %s | %s | %s | %s | **%s** | %s | %s | %s |" % (
+            NAMES[r["server"]], r.get("shards", 1), "" if r.get("shards", 1) == 1 else "s",
+            r.get("established"), sub, _fmt(r.get("rss_before"), " B"),
+            _fmt(r.get("rss_after"), " B"), _fmt(r.get("rss_per_conn"), " B"),
+            _fmt(r.get("rss_per_conn_cold"), " B"), _fmt(r.get("sockstat_mem_per_conn"), " B"),
+            _fmt(r.get("slab_per_conn"), " B")))
+    L.append("")
+
+    notes = []
+    for kind in ORDER:
+        srv = S.get(kind)
+        if srv and srv.get("crashed"):
+            notes.append("- %s exited during the run: %s" % (NAMES[kind], srv["crashed"]))
+        for t in (g(srv, "fanout", "tried") or []):
+            if g(t, "out_of_order"):
+                notes.append("- %s delivered %s messages out of order at %g/s." % (
+                    NAMES[kind], t["out_of_order"], t["_rate"]))
+    if doc.get("warning"):
+        notes.append("- " + doc["warning"])
+    if notes:
+        L.append("## Notes")
+        L.append("")
+        L.extend(notes)
+        L.append("")
+    with open(md_path, "w") as f:
+        f.write("\n".join(L))
+
+
+def write_all(doc, json_path, md_path):
+    pngs = plots(doc, os.path.dirname(os.path.abspath(json_path)))
+    markdown(doc, json_path, pngs, md_path)

@@ -97,7 +97,7 @@ static const struct opt opts[] = {
         "channel name length, 1..256 (default 128)"),
     U32("msg-rate", "limits", msg_rate, 1, 1000000,
         "client messages per second per connection (default 50)"),
-    U32("msg-burst", "limits", msg_burst, 1, 1000000,
+    U32("msg-burst", "limits", msg_burst, 1, 65535,
         "client message burst per connection (default 100)"),
     {"send-backlog-bytes", "limits", K_U64, FIELD(send_backlog_bytes), 4096, 1ull << 32, 0, 0, "N",
      "unsent bytes per connection, 4096..4 GiB (default 1048576)"},

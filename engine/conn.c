@@ -364,9 +364,13 @@ static int rate_take(rc_shard *s, rc_conn *c)
     uint32_t rate = s->cfg->msg_rate;
     if (!rate)
         return 1;
-    uint32_t add = (uint32_t)(((uint64_t)(s->now_tick - c->rate_tick) * rate * RC_TICK_MS) / 1000);
+    /* The bucket is 16 bits wide (rc_conn stays 64 bytes): the burst is
+     * capped at 65535, and the sum is formed in 64 bits so that a long idle
+     * time cannot wrap it round to a small number. */
+    uint64_t add = ((uint64_t)(s->now_tick - c->rate_tick) * rate * RC_TICK_MS) / 1000;
     if (add) {
-        c->tokens = (uint16_t)RC_MIN((uint32_t)s->cfg->msg_burst, (uint32_t)c->tokens + add);
+        uint64_t cap = RC_MIN((uint64_t)s->cfg->msg_burst, (uint64_t)UINT16_MAX);
+        c->tokens = (uint16_t)RC_MIN(cap, (uint64_t)c->tokens + add);
         c->rate_tick = s->now_tick;
     }
     if (!c->tokens)

@@ -66,7 +66,7 @@ class Server:
             cmd = pin + [os.path.join(build, "ringcast"), "--listen", "%s:%d" % (bl.HOST, port),
                          "--shards", str(shards), "--no-pin", "--public", "bench:*,echo:*",
                          "--anonymous-publish", "--msg-rate", "1000000",
-                         "--msg-burst", "1000000", "--max-connections", "200000",
+                         "--msg-burst", "65535", "--max-connections", "200000",
                          "--log-level", "warn"]
             env["RINGCAST_API_KEY"] = API_KEY
             if jwt:

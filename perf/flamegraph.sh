@@ -54,7 +54,7 @@ trap cleanup EXIT INT TERM
 
 PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 taskset -c 0 "$BUILD/ringcast" --listen "$HOST:$PORT" --shards 1 --no-pin \
-    --public 'bench:*,echo:*' --anonymous-publish --msg-rate 1000000 --msg-burst 1000000 \
+    --public 'bench:*,echo:*' --anonymous-publish --msg-rate 1000000 --msg-burst 65535 \
     --log-level warn >"$TMP/ringcast.log" 2>&1 &
 RC_PID=$!
 i=0

@@ -225,6 +225,8 @@ static void test_bad_flags(void)
         {"--recv-buf-count", "65536"},
         {"--queue-size", "3"},
         {"--queue-size", "1"},
+        /* the per-connection bucket is 16 bits wide */
+        {"--msg-burst", "65536"},
         {"--max-channel-len", "257"},
         {"--max-channel-len", "0"},
         {"--max-connections", "0"},

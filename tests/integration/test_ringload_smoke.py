@@ -1,0 +1,58 @@
+"""Smoke runs of the load generator (build/ringload) against a real ringcast.
+
+They check correctness only (every message arrives, in order, nothing lost,
+no unexpected close), never speed: speed is measured by `make bench`."""
+import json
+import os
+import subprocess
+
+import pytest
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+RINGLOAD = os.environ.get("RINGLOAD_BIN") or os.path.join(
+    os.path.dirname(os.environ.get("RINGCAST_BIN") or os.path.join(REPO, "build", "ringcast")),
+    "ringload")
+
+FLAGS = ("--public", "bench:*,echo:*", "--anonymous-publish",
+         "--msg-rate", "100000", "--msg-burst", "100000")
+
+
+def ringload(srv, *args, timeout=60):
+    if not os.access(RINGLOAD, os.X_OK):
+        pytest.fail("ringload not built at %s: run make" % RINGLOAD)
+    p = subprocess.run([RINGLOAD, "--url", "ws://127.0.0.1:%d/ws" % srv.port, "--quiet",
+                        "--max-time", str(timeout - 5), *args],
+                       capture_output=True, text=True, timeout=timeout)
+    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+    assert p.returncode == 0 and len(lines) == 1, (p.returncode, p.stdout[-2000:],
+                                                   p.stderr[-2000:])
+    return json.loads(lines[0])
+
+
+def test_broadcast_no_loss_in_order(start_server):
+    srv = start_server(*FLAGS, shards=2)
+    r = ringload(srv, "--scenario", "broadcast", "--conns", "300", "--rate", "50",
+                 "--duration", "2", "--payload", "200")
+    assert r["complete"] is True
+    assert r["held"] == 300 and r["failed"] == 0
+    assert r["subscribed"] == 300
+    assert r["expected"] > 0
+    assert r["received"] == r["expected"], r
+    assert r["lost"] == 0 and r["out_of_order"] == 0, r
+    assert r["unexpected_closes"] == 0 and r["server_errors"] == 0, r
+    # and the server counted the same deliveries
+    m = srv.metrics()
+    assert m["ringcast_deliveries_total"] >= r["received"]
+
+
+def test_echo_round_trips(start_server):
+    srv = start_server(*FLAGS, shards=2)
+    r = ringload(srv, "--scenario", "echo", "--conns", "20", "--duration", "2", "--acks")
+    assert r["complete"] is True
+    assert r["held"] == 20 and r["failed"] == 0
+    assert r["round_trips"] > 0, r
+    # every connection kept its one message going round: none stalled
+    assert r["messages_received"] >= r["round_trips"], r
+    assert r["unexpected_closes"] == 0 and r["server_errors"] == 0, r
+    m = srv.metrics()
+    assert m["ringcast_publishes_total"] >= r["round_trips"]

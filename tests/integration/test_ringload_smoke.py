@@ -14,7 +14,7 @@ RINGLOAD = os.environ.get("RINGLOAD_BIN") or os.path.join(
     "ringload")
 
 FLAGS = ("--public", "bench:*,echo:*", "--anonymous-publish",
-         "--msg-rate", "100000", "--msg-burst", "100000")
+         "--msg-rate", "100000", "--msg-burst", "65535")
 
 
 def ringload(srv, *args, timeout=60):

@@ -1,5 +1,6 @@
 """Turns one bench result (perf/results/<stamp>.json) into PNG plots and BENCHMARKS.md.
 Every figure written comes from that result: nothing is carried over from other runs."""
+import json
 import os
 
 from benchlib import g
@@ -381,6 +382,14 @@ def markdown(doc, json_path, pngs, md_path):
                     NAMES[kind], t["out_of_order"], t["_rate"]))
     if doc.get("warning"):
         notes.append("- " + doc["warning"])
+    L.extend(_soak_section(os.path.dirname(os.path.abspath(json_path)), rel))
+    extra = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench-notes.md")
+    if os.path.exists(extra):
+        # Hand-written analysis (why a target is missed, what a profile shows);
+        # it names the files it relies on and holds no figure of its own.
+        with open(extra) as f:
+            L.extend(f.read().rstrip("\n").split("\n"))
+        L.append("")
     if notes:
         L.append("## Notes")
         L.append("")
@@ -388,6 +397,68 @@ def markdown(doc, json_path, pngs, md_path):
         L.append("")
     with open(md_path, "w") as f:
         f.write("\n".join(L))
+
+
+def _soak_section(results_dir, rel):
+    """The newest `make soak` result, if there is one: a run of its own, with its
+    own JSON and command, reported as it is."""
+    import glob
+    files = sorted(glob.glob(os.path.join(results_dir, "soak-*.json")))
+    if not files:
+        return []
+    with open(files[-1]) as f:
+        d = json.load(f)
+    b = d.get("broadcast", {}) or {}
+    c = d.get("churn", {}) or {}
+    L = ["## Soak: %s connections for %g minutes (`make soak`)" % (
+        "{:,}".format(d.get("conns_target", 0)), d.get("minutes", 0)), ""]
+    L.append("Run %s UTC, result **%s**; raw: [`%s`](%s). Command: `SOAK_MINUTES=%g "
+             "SOAK_CONNS=%d make soak` (ringcast: `%s`)." % (
+                 d.get("stamp"), d.get("result"), rel(files[-1]), rel(files[-1]),
+                 d.get("minutes", 0), d.get("conns_target", 0), d.get("ringcast_cmd", "?")))
+    L.append("")
+    L.append("| | |")
+    L.append("| --- | --- |")
+    rows = [
+        ("subscribers held (of %s)" % d.get("subscribers"), g(b, "held")),
+        ("connections that failed to open", g(b, "failed")),
+        ("broadcasts published", g(b, "publishes")),
+        ("deliveries expected / received / lost", "%s / %s / %s" % (
+            g(b, "expected"), g(b, "received"), g(b, "lost"))),
+        ("unexpected closes (subscribers / churn set)", "%s / %s" % (
+            g(b, "unexpected_closes"), g(c, "unexpected_closes"))),
+        ("churn connects done / failed", "%s / %s" % (g(c, "churn_done"), g(c, "churn_failed"))),
+        ("server pings sent (heartbeats every %s ms)" % d.get("ping_interval_ms"),
+         _last_metric(d, "ringcast_pings_sent_total")),
+        ("RSS after warm-up / highest after", "%s / %s" % (
+            _mib(d.get("warm_rss")), _mib(d.get("max_rss_after_warmup")))),
+        ("user-space RSS per connection (incl. fixed pools)", _b(d.get("rss_per_conn_last"))),
+        ("kernel TCP memory per connection (sockstat mem)", _b(d.get("sockstat_mem_per_conn_last"))),
+        ("kernel TCP slab per connection (both loopback ends)", _b(d.get("tcp_slab_per_conn_last"))),
+    ]
+    for k, v in rows:
+        L.append("| %s | %s |" % (k, "—" if v is None else v))
+    if d.get("failures"):
+        L.append("")
+        L.append("Failures: " + "; ".join(d["failures"]))
+    L.append("")
+    return L
+
+
+def _last_metric(d, name):
+    for pt in reversed(d.get("progress", [])):
+        v = (pt.get("metrics") or {}).get(name)
+        if v is not None:
+            return "%.0f" % v
+    return None
+
+
+def _mib(v):
+    return None if not v else "%.1f MiB" % (v / 2 ** 20)
+
+
+def _b(v):
+    return None if v is None else "%.0f B" % v
 
 
 def write_all(doc, json_path, md_path):

@@ -28,9 +28,11 @@ static void backlog_add(rc_shard *s, rc_outq *q, int64_t delta)
 static rc_outq *outq_of(rc_conn *c)
 {
     if (!c->out) {
-        rc_outq *q = rc_calloc(1, sizeof(*q));
-        q->cap = 16;
-        q->items = rc_malloc(q->cap * sizeof(rc_obuf *));
+        rc_outq *q = rc_malloc(sizeof(*q));
+        q->head = q->n = q->off = q->inflight = q->dropped = 0;
+        q->bytes = 0;
+        q->cap = RC_OUTQ_INLINE;
+        q->items = q->inl;
         c->out = q;
     }
     return c->out;
@@ -43,7 +45,8 @@ static void outq_push(rc_outq *q, rc_obuf *b)
         rc_obuf **ni = rc_malloc(ncap * sizeof(*ni));
         for (uint32_t i = 0; i < q->n; i++)
             ni[i] = q->items[(q->head + i) & (q->cap - 1)];
-        free(q->items);
+        if (q->items != q->inl)
+            free(q->items);
         q->items = ni;
         q->cap = ncap;
         q->head = 0;
@@ -60,7 +63,8 @@ static void outq_free(rc_shard *s, rc_conn *c)
     for (uint32_t i = 0; i < q->n; i++)
         rc_obuf_put(q->items[(q->head + i) & (q->cap - 1)]);
     backlog_add(s, q, -(int64_t)q->bytes);
-    free(q->items);
+    if (q->items != q->inl)
+        free(q->items);
     free(q);
     c->out = NULL;
 }
@@ -147,18 +151,27 @@ void rc_conn_flush(rc_shard *s, rc_conn *c)
         c->state == RC_CONN_FREE)
         return;
     uint32_t k = RC_MIN(q->n, (uint32_t)RC_SEND_IOV);
+    rc_send_arena *a = s->arena;
+    if (a->nmsg == RC_ARENA_MSGS || a->niov + k > RC_ARENA_IOVS) {
+        /* Full: let the kernel take what it holds, then start again. */
+        io_uring_submit(&s->ring);
+        a->nmsg = a->niov = 0;
+    }
+    struct iovec *iov = &a->iov[a->niov];
+    struct msghdr *mh = &a->msg[a->nmsg++];
+    a->niov += k;
     for (uint32_t i = 0; i < k; i++) {
         rc_obuf *b = q->items[(q->head + i) & (q->cap - 1)];
         uint32_t off = i == 0 ? q->off : 0;
-        q->iov[i].iov_base = (void *)(b->data + off);
-        q->iov[i].iov_len = b->len - off;
+        iov[i].iov_base = (void *)(b->data + off);
+        iov[i].iov_len = b->len - off;
     }
-    memset(&q->mh, 0, sizeof(q->mh));
-    q->mh.msg_iov = q->iov;
-    q->mh.msg_iovlen = k;
+    memset(mh, 0, sizeof(*mh));
+    mh->msg_iov = iov;
+    mh->msg_iovlen = k;
     q->inflight = k;
     struct io_uring_sqe *sqe = rc_ring_sqe(&s->ring);
-    io_uring_prep_sendmsg(sqe, (int)rc_conn_id(s, c), &q->mh, MSG_NOSIGNAL);
+    io_uring_prep_sendmsg(sqe, (int)rc_conn_id(s, c), mh, MSG_NOSIGNAL);
     sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data64(sqe, rc_ud(RC_UOP_SEND, c->gen, rc_conn_id(s, c)));
     c->flags |= RC_CF_SEND;

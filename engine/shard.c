@@ -518,6 +518,12 @@ static int setup(rc_shard *s)
         rc_error("shard=%d provided-buffer ring failed: %s", s->id, strerror(-e));
         return -1;
     }
+    if (!(s->ring.features & IORING_FEAT_SUBMIT_STABLE)) {
+        rc_error("shard=%d the kernel lacks IORING_FEAT_SUBMIT_STABLE (Linux 5.5+)", s->id);
+        return -1;
+    }
+    s->arena = rc_malloc(sizeof(*s->arena));
+    s->arena->nmsg = s->arena->niov = 0;
     s->conns = rc_calloc(s->nconns, sizeof(rc_conn));
     s->rooms = rc_rooms_new();
     s->tick0_ms = rc_now_ms();
@@ -577,6 +583,7 @@ static void *shard_main(void *arg)
         } else {
             io_uring_submit_and_get_events(&s->ring);
         }
+        s->arena->nmsg = s->arena->niov = 0; /* the kernel has consumed them */
         rc_waker_sleep_end(&link->shard_waker);
         update_clock(s);
         unsigned head, seen = 0;
@@ -636,6 +643,7 @@ void rc_shard_join(rc_shard *s)
     rc_wheel_free(&s->wheel);
     rc_rooms_free(s->rooms);
     free(s->conns);
+    free(s->arena);
     free(s->dirty);
     free(s->rearm);
     free(s->reap);

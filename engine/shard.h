@@ -55,17 +55,31 @@ typedef struct rc_memb {
     uint32_t pos; /* position in room->members; UINT32_MAX while pending */
 } rc_memb;
 
-/* Pending output of one connection; allocated only while there is some. */
+#define RC_OUTQ_INLINE 4 /* items held in the queue itself before it grows */
+
+/* Pending output of one connection; allocated only while there is some, and
+ * small (80 bytes), because a broadcast gives one to every member at once.
+ * The msghdr and iovecs of its send live in the shard's send arena instead. */
 typedef struct rc_outq {
-    uint32_t head, n, cap; /* ring of items */
+    uint32_t head, n, cap; /* ring of items (cap: a power of two) */
     uint32_t off;          /* bytes of items[head] already sent */
     uint32_t inflight;     /* items covered by the send in flight */
     uint32_t dropped;      /* messages dropped (drop policy) not yet reported */
     uint64_t bytes;        /* bytes queued and not yet sent */
-    struct msghdr mh;
-    struct iovec iov[RC_SEND_IOV];
-    rc_obuf **items;
+    rc_obuf **items;       /* inl until more than RC_OUTQ_INLINE are queued */
+    rc_obuf *inl[RC_OUTQ_INLINE];
 } rc_outq;
+
+/* The msghdrs and iovecs of the sends prepared since the last submit. The
+ * kernel copies them when it consumes the SQE (IORING_FEAT_SUBMIT_STABLE), so
+ * one arena per shard, emptied after each submit, serves every connection. */
+#define RC_ARENA_MSGS 1024
+#define RC_ARENA_IOVS (RC_ARENA_MSGS * 8)
+typedef struct rc_send_arena {
+    uint32_t nmsg, niov;
+    struct msghdr msg[RC_ARENA_MSGS];
+    struct iovec iov[RC_ARENA_IOVS];
+} rc_send_arena;
 
 /* One connection. Kept small: 100k of them live in a shard's table. */
 typedef struct rc_conn {
@@ -122,6 +136,7 @@ typedef struct rc_shard {
     uint32_t *reap; /* dead connections with nothing in flight */
     uint32_t nreap, cap_reap;
     uint64_t backlog_total; /* bytes queued to all connections */
+    rc_send_arena *arena;   /* see rc_send_arena */
     rc_conn *feeding;       /* the connection whose bytes wslay is reading */
     rc_room *fanout_room;   /* the room being fanned out to: not deleted meanwhile */
     /* Items for the relay that did not fit in the queue (subscriptions must

@@ -24,6 +24,7 @@ enum rc_uop {
     RC_UOP_WAKE, /* the eventfd read that wakes a sleeping thread */
     RC_UOP_CANCEL,
     RC_UOP_IGNORE, /* completions nobody waits for */
+    RC_UOP_REDIS,  /* redis/client.c: gen = caller tag, id = client op + epoch */
 };
 
 static inline uint64_t rc_ud(unsigned op, uint16_t gen, uint32_t id)

@@ -45,6 +45,18 @@ uint64_t rc_now_ms(void);
 int64_t rc_wall_s(void);
 int64_t rc_wall_ms(void);
 
+/* The value of a hexadecimal digit, or -1 when c is not one. */
+static inline int rc_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* Constant-time comparison of two byte strings; lengths are not secret. */
 int rc_ct_equal(const void *a, size_t an, const void *b, size_t bn);
 

@@ -302,16 +302,6 @@ int rc_http_response(char *out, size_t cap, int status, const char *content_type
     return (int)o.n;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)lower((unsigned char)c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Decodes s[0..n) into out (when out != NULL, at most cap bytes). Returns the
  * decoded length or -1 on a bad escape or a %00, which no caller wants in a
  * C string. */
@@ -325,7 +315,7 @@ static long form_decode(const char *s, size_t n, char *out, size_t cap)
         } else if (c == '%') {
             if (n - i < 3)
                 return -1;
-            int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+            int h = rc_hexval(s[i + 1]), l = rc_hexval(s[i + 2]);
             if (h < 0 || l < 0 || (h == 0 && l == 0))
                 return -1;
             c = (char)(h * 16 + l);

@@ -1,6 +1,8 @@
 /* Redis URL parsing: see redis/url.h for the accepted grammar. */
 #include "redis/url.h"
 
+#include "engine/common.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,17 +20,6 @@ static int fail(rc_redis_url *out, char *err, size_t errlen, const char *fmt, ..
     return -1;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..n) into dst (cap bytes with the NUL). %00 is refused:
  * the result is a C string and a silent truncation would change a password. */
 static int pct_decode(const char *s, size_t n, char *dst, size_t cap)
@@ -39,7 +30,7 @@ static int pct_decode(const char *s, size_t n, char *dst, size_t cap)
         if (c == '%') {
             if (i + 2 >= n)
                 return -1;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            int hi = rc_hexval(s[i + 1]), lo = rc_hexval(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = hi * 16 + lo;

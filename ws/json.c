@@ -20,17 +20,6 @@ static const char *skip_ws(const char *p, const char *end)
     return p;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Reads the four hex digits after "\u" at p; -1 when they are not there. */
 static long hex4(const char *p, const char *end)
 {
@@ -38,7 +27,7 @@ static long hex4(const char *p, const char *end)
         return -1;
     long v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
+        int h = rc_hexval(p[i]);
         if (h < 0)
             return -1;
         v = v << 4 | h;

@@ -57,6 +57,23 @@ static inline int rc_hexval(int c)
     return -1;
 }
 
+/* The value of a base64 digit, or -1. url selects the URL-safe alphabet
+ * ("-_" for 62 and 63, RFC 4648 section 5) instead of "+/". */
+static inline int rc_b64_value(int c, int url)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == (url ? '-' : '+'))
+        return 62;
+    if (c == (url ? '_' : '/'))
+        return 63;
+    return -1;
+}
+
 /* Constant-time comparison of two byte strings; lengths are not secret. */
 int rc_ct_equal(const void *a, size_t an, const void *b, size_t bn);
 

@@ -7,21 +7,6 @@
 
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 /* 16 bytes encode as 21 full sextets, one sextet holding the last 2 bits
  * (its low 4 bits must be zero in canonical base64), and "==". */
 static int key_is_valid(rc_str key)
@@ -29,9 +14,9 @@ static int key_is_valid(rc_str key)
     if (key.n != 24 || key.p[22] != '=' || key.p[23] != '=')
         return 0;
     for (size_t i = 0; i < 22; i++)
-        if (b64_value((unsigned char)key.p[i]) < 0)
+        if (rc_b64_value((unsigned char)key.p[i], 0) < 0)
             return 0;
-    return (b64_value((unsigned char)key.p[21]) & 0x0f) == 0;
+    return (rc_b64_value((unsigned char)key.p[21], 0) & 0x0f) == 0;
 }
 
 int rc_ws_accept_key(rc_str key, char out[29])

@@ -16,21 +16,6 @@
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static int b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
 int rc_b64url_encode(const uint8_t *in, size_t n, char *out, size_t cap)
 {
     size_t need = n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
@@ -76,7 +61,7 @@ int rc_b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap)
     uint32_t acc = 0;
     int bits = 0;
     for (; i < n; i++) {
-        int v = b64_value(in[i]);
+        int v = rc_b64_value((unsigned char)in[i], 1);
         if (v < 0)
             return -1;
         acc = acc << 6 | (uint32_t)v;

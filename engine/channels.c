@@ -18,6 +18,7 @@ typedef struct waiter {
     struct waiter *next;
     uint32_t conn;
     uint16_t gen;
+    uint8_t quiet; /* joined by the server (user channel): no reply */
     uint8_t id_len;
     char id[RC_PROTO_MAX_ID + 1];
 } waiter;
@@ -98,6 +99,38 @@ void rc_chan_leave_all(rc_shard *s, rc_conn *c)
         leave_one(s, c, c->nchan - 1);
 }
 
+/* Makes c a member of ch (once) and answers "subscribed" with id: now, or
+ * when the relay's SUBACK comes for a new room. quiet: no answer at all. */
+static void join(rc_shard *s, rc_conn *c, rc_str ch, rc_str id, int quiet)
+{
+    rc_room *r = rc_rooms_get(s->rooms, ch.p, ch.n);
+    int idx = r ? find_memb(c, r) : -1;
+    if (!r) {
+        r = rc_rooms_add(s->rooms, ch.p, ch.n);
+        r->flags = ROOM_PENDING;
+        rc_counter_set(&s->stats.rooms, rc_rooms_count(s->rooms));
+        rc_shard_to_relay(s, RC_Q_SUB, rc_strndup(ch.p, ch.n), 0);
+    }
+    if (idx < 0) {
+        uint32_t pos = (r->flags & ROOM_PENDING) ? UINT32_MAX : rc_room_join(r, rc_conn_id(s, c));
+        add_memb(c, r, pos);
+        rc_counter_set(&s->stats.subscriptions, rc_counter_get(&s->stats.subscriptions) + 1);
+    }
+    if (!(r->flags & ROOM_PENDING)) {
+        if (!quiet)
+            reply(s, c, "subscribed", id, ch, (int64_t)r->seq);
+        return;
+    }
+    waiter *w = rc_malloc(sizeof(*w));
+    w->conn = rc_conn_id(s, c);
+    w->gen = c->gen;
+    w->quiet = (uint8_t)quiet;
+    w->id_len = (uint8_t)id.n;
+    memcpy(w->id, id.p, id.n);
+    w->next = r->udata;
+    r->udata = w;
+}
+
 static void subscribe(rc_shard *s, rc_conn *c, const rc_proto_req *req)
 {
     rc_str id = {req->id, req->id_len}, ch = {req->channel, req->channel_len};
@@ -107,34 +140,23 @@ static void subscribe(rc_shard *s, rc_conn *c, const rc_proto_req *req)
         return;
     }
     rc_room *r = rc_rooms_get(s->rooms, req->channel, req->channel_len);
-    int idx = r ? find_memb(c, r) : -1;
-    if (idx < 0 && c->nchan >= s->cfg->max_channels_per_conn) {
+    if ((!r || find_memb(c, r) < 0) && c->nchan >= s->cfg->max_channels_per_conn) {
         rc_conn_send_error(s, c, id, RC_PERR_CHANNEL_LIMIT, "too many channels on this connection",
                            ch);
         return;
     }
-    if (!r) {
-        r = rc_rooms_add(s->rooms, req->channel, req->channel_len);
-        r->flags = ROOM_PENDING;
-        rc_counter_set(&s->stats.rooms, rc_rooms_count(s->rooms));
-        rc_shard_to_relay(s, RC_Q_SUB, rc_strndup(req->channel, req->channel_len), 0);
-    }
-    if (idx < 0) {
-        uint32_t pos = (r->flags & ROOM_PENDING) ? UINT32_MAX : rc_room_join(r, rc_conn_id(s, c));
-        add_memb(c, r, pos);
-        rc_counter_set(&s->stats.subscriptions, rc_counter_get(&s->stats.subscriptions) + 1);
-    }
-    if (!(r->flags & ROOM_PENDING)) {
-        reply(s, c, "subscribed", id, ch, (int64_t)r->seq);
+    join(s, c, ch, id, 0);
+}
+
+void rc_chan_join_user(rc_shard *s, rc_conn *c)
+{
+    const char *user = c->auth ? rc_auth_user(c->auth) : NULL;
+    char name[RC_PROTO_MAX_CHANNEL + 1];
+    int n = user ? snprintf(name, sizeof(name), "user:%s", user) : -1;
+    /* A user id that cannot be part of a channel name gets no user channel. */
+    if (n < 0 || !rc_proto_name_valid(name, (size_t)n, s->cfg->max_channel_len))
         return;
-    }
-    waiter *w = rc_malloc(sizeof(*w));
-    w->conn = rc_conn_id(s, c);
-    w->gen = c->gen;
-    w->id_len = (uint8_t)req->id_len;
-    memcpy(w->id, req->id, req->id_len);
-    w->next = r->udata;
-    r->udata = w;
+    join(s, c, (rc_str){name, (size_t)n}, RC_STR_NULL, 1);
 }
 
 void rc_chan_on_suback(rc_shard *s, char *name, uint64_t seq)
@@ -161,7 +183,8 @@ void rc_chan_on_suback(rc_shard *s, char *name, uint64_t seq)
         if (idx >= 0) {
             if (c->chans[idx].pos == UINT32_MAX)
                 c->chans[idx].pos = rc_room_join(r, w->conn);
-            reply(s, c, "subscribed", (rc_str){w->id, w->id_len}, ch, (int64_t)seq);
+            if (!w->quiet)
+                reply(s, c, "subscribed", (rc_str){w->id, w->id_len}, ch, (int64_t)seq);
         }
         waiter *next = w->next;
         free(w);

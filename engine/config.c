@@ -4,6 +4,7 @@
 #include "engine/config.h"
 
 #include "engine/common.h"
+#include "redis/url.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +28,8 @@ enum kind {
     K_BACKLOG,
     K_SECRET, /* jwt_secret with its length */
     K_STRING,
+    K_REDIS_URL,
+    K_PREFIX,
     K_PUBLIC,
     K_CONFIG,
     K_HELP,
@@ -124,6 +127,19 @@ static const struct opt opts[] = {
     {"anonymous-publish", "auth", K_BOOL, FIELD(anonymous_publish), 0, 1, 0, 1, NULL,
      "let them publish there too (default off)"},
     {"no-anonymous-publish", NULL, K_BOOL, FIELD(anonymous_publish), 0, 1, 0, 0, NULL, NULL},
+    {"user-channels", "auth", K_BOOL, FIELD(user_channels), 0, 1, 0, 1, NULL,
+     "join each token holder to channel user:<sub> (default on)"},
+    {"no-user-channels", NULL, K_BOOL, FIELD(user_channels), 0, 1, 0, 0, NULL, NULL},
+
+    {"redis", NULL, K_REDIS_URL, FIELD(redis_url), 0, 0, 0, 0, "URL", NULL},
+    {"redis-url", "redis", K_REDIS_URL, FIELD(redis_url), 0, 0, 0, 0, "URL",
+     "redis://[user:pass@]host[:port][/db] or unix:///PATH (default none: single node)"},
+    {"redis-prefix", "redis", K_PREFIX, FIELD(redis_prefix), 0, 0, 0, 0, "PREFIX",
+     "prefix of ringcast's Redis keys and channels (default rc:)"},
+    {"redis-backlog-bytes", "redis", K_U64, FIELD(redis_backlog_bytes), 0, 1ull << 32, 0, 0, "N",
+     "publishes held for Redis while it is away, 0..4 GiB (default 8388608)"},
+    U32("redis-ping-ms", "redis", redis_ping_ms, 100, 60000,
+        "Redis PING interval; 3 unanswered drop the link (default 1000)"),
 
     U32("recv-buf-size", "engine", recv_buf_size, 256, 1u << 20,
         "provided receive buffer size, 256..1048576 (default 4096)"),
@@ -135,10 +151,10 @@ static const struct opt opts[] = {
         "io_uring submission queue size, 8..32768 (default 4096)"),
 };
 
-static const char *const sections[] = {"server",    "limits", "heartbeat",
-                                       "lifecycle", "auth",   "engine"};
-static const char *const section_titles[] = {"Server",    "Limits", "Heartbeat",
-                                             "Lifecycle", "Auth",   "Engine"};
+static const char *const sections[] = {"server", "limits", "heartbeat", "lifecycle",
+                                       "auth",   "redis",  "engine"};
+static const char *const section_titles[] = {"Server", "Limits", "Heartbeat", "Lifecycle",
+                                             "Auth",   "Redis",  "Engine"};
 
 #define N_OPTS   RC_ARRAY_LEN(opts)
 #define OPT_BASE 256 /* getopt val of opts[i] is OPT_BASE + i */
@@ -404,6 +420,20 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
         cfg->jwt_secret_len = strlen(v);
         return 0;
     case K_STRING: return copy_str(field(cfg, o), o->size, v, msg, ml);
+    case K_REDIS_URL: {
+        rc_redis_url u;
+        if (*v && rc_redis_url_parse(v, &u, msg, ml) < 0)
+            return -1;
+        return copy_str(field(cfg, o), o->size, v, msg, ml);
+    }
+    case K_PREFIX:
+        for (const char *p = v; *p; p++) {
+            if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
+                snprintf(msg, ml, "must be visible ASCII");
+                return -1;
+            }
+        }
+        return copy_str(field(cfg, o), o->size, v, msg, ml);
     case K_PUBLIC:
         if (from_flag && !L->cli_public) {
             L->cli_public = 1;
@@ -457,6 +487,10 @@ static void set_defaults(rc_config *cfg)
     cfg->drain_timeout_ms = 10000;
     cfg->allow_anonymous = 1;
     cfg->anonymous_publish = 0;
+    cfg->user_channels = 1;
+    strcpy(cfg->redis_prefix, "rc:");
+    cfg->redis_backlog_bytes = 8u << 20;
+    cfg->redis_ping_ms = 1000;
     cfg->recv_buf_size = 4096;
     cfg->recv_buf_count = 1024;
     cfg->queue_size = 65536;
@@ -646,6 +680,11 @@ static int apply_env(struct loader *L)
         fail(L, "RINGCAST_API_KEY: %s", msg);
         return -1;
     }
+    v = getenv("RINGCAST_REDIS_URL");
+    if (v && *v && set_value(L, find_opt("redis-url"), v, 0, msg, sizeof(msg)) < 0) {
+        fail(L, "RINGCAST_REDIS_URL: %s", msg);
+        return -1;
+    }
     return 0;
 }
 
@@ -679,7 +718,8 @@ void rc_config_usage(FILE *f)
     fprintf(f, "usage: ringcast [OPTION]...\n"
                "ringcast " RC_VERSION ", a WebSocket edge engine.\n"
                "Precedence: defaults < --config FILE < flags < environment\n"
-               "(RINGCAST_JWT_SECRET, RINGCAST_API_KEY). In the file, [section] key = value\n"
+               "(RINGCAST_JWT_SECRET, RINGCAST_API_KEY, RINGCAST_REDIS_URL). --redis is short\n"
+               "for --redis-url. In the file, [section] key = value\n"
                "with the flag's name minus '--' and '-' as '_', e.g. max_conns_per_ip = 10;\n"
                "booleans are true/false.\n");
     for (size_t s = 0; s <= RC_ARRAY_LEN(sections); s++) {

@@ -62,6 +62,14 @@ typedef struct rc_config {
     int allow_anonymous;   /* --anonymous / --no-anonymous, default 1: tokenless
                               clients connect but reach only public channels */
     int anonymous_publish; /* --anonymous-publish, default 0 */
+    int user_channels;     /* --user-channels / --no-user-channels, default 1: a
+                              connection with a token joins user:<sub> */
+
+    /* [redis] */
+    char redis_url[1024];         /* --redis URL or RINGCAST_REDIS_URL; empty = single node */
+    char redis_prefix[64];        /* --redis-prefix, default "rc:" */
+    uint64_t redis_backlog_bytes; /* --redis-backlog-bytes, default 8 MiB */
+    uint32_t redis_ping_ms;       /* --redis-ping-ms, default 1000 */
 
     /* [engine] */
     uint32_t recv_buf_size;  /* --recv-buf-size, provided-buffer size, default 4096 */

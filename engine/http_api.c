@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "engine/log.h"
+#include "engine/relay.h"
 #include "engine/shard.h"
 #include "net/http.h"
 #include "ws/frame.h"
@@ -169,6 +170,8 @@ static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf 
         auth ? rc_auth_user(auth) : NULL, s->cfg->ping_interval_ms, s->cfg->max_message_bytes);
     if (wl > 0)
         rc_conn_send_text(s, c, w, (size_t)wl);
+    if (auth && s->cfg->user_channels)
+        rc_chan_join_user(s, c);
     if (extra) {
         rc_conn_ws_input(s, c, rest, extra);
         free(rest);
@@ -231,7 +234,12 @@ static void route(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *h
     if (str_is(req->path, "/healthz") && get) {
         reply_text(s, c, 200, "ok\n", NULL);
     } else if (str_is(req->path, "/readyz") && get) {
-        reply_text(s, c, draining ? 503 : 200, draining ? "draining\n" : "ready\n", NULL);
+        if (draining)
+            reply_text(s, c, 503, "draining\n", NULL);
+        else if (!rc_relay_redis_ok(s->node->relay))
+            reply_text(s, c, 503, "redis unreachable\n", NULL);
+        else
+            reply_text(s, c, 200, "ready\n", NULL);
     } else if (str_is(req->path, "/metrics") && get) {
         size_t len;
         char *m = rc_metrics_render(s->node, &len);

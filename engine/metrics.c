@@ -78,6 +78,59 @@ static uint64_t sum(const rc_node *node, size_t offset)
         put(o, "%s %llu\n", name, (unsigned long long)sum(node, offsetof(rc_shard_stats, field))); \
     } while (0)
 
+#define SINGLE(o, name, type, help, v)                                                             \
+    do {                                                                                           \
+        head(o, name, type, help);                                                                 \
+        put(o, "%s %llu\n", name, (unsigned long long)(v));                                        \
+    } while (0)
+
+static const struct {
+    const char *name, *type, *help;
+    size_t off;
+} redis_metrics[] = {
+#define M(n, t, f, h)                                                                              \
+    {                                                                                              \
+        "ringcast_redis_" n, t, h, offsetof(rc_bridge_stats, f)                                    \
+    }
+    M("pipeline_depth", "gauge", pipeline_depth,
+      "Commands sent on the command connection and not yet answered."),
+    M("subscriptions", "gauge", subscriptions,
+      "Redis channels this node is subscribed to (confirmed)."),
+    M("messages_in_total", "counter", messages_in, "Pub/sub messages received from Redis."),
+    M("echoes_total", "counter", echoes,
+      "Of those, this node's own publishes (dropped: delivered locally already)."),
+    M("bad_messages_total", "counter", bad_messages,
+      "Of those, payloads that are not a valid envelope (dropped)."),
+    M("unwanted_total", "counter", unwanted,
+      "Of those, for a channel the node had just left (dropped)."),
+    M("messages_out_total", "counter", messages_out, "PUBLISH commands sent to Redis."),
+    M("publish_dropped_total", "counter", publish_dropped,
+      "Publishes not carried to Redis: the backlog was full, or the connection dropped before "
+      "Redis answered."),
+    M("publish_errors_total", "counter", publish_errors, "Error replies to PUBLISH."),
+    M("backlog_bytes", "gauge", backlog_bytes, "Publish bytes held for Redis or not yet sent."),
+    M("reconnects_total", "counter", reconnects, "Redis connections re-established after a loss."),
+    M("connect_failures_total", "counter", connect_failures, "Failed Redis connection attempts."),
+#undef M
+};
+
+static void render_redis(out *o, const rc_bridge_stats *b)
+{
+    head(o, "ringcast_redis_up", "gauge", "1 while the Redis connection is ready.");
+    put(o, "ringcast_redis_up{conn=\"command\"} %llu\n",
+        (unsigned long long)rc_counter_get(&b->up_command));
+    put(o, "ringcast_redis_up{conn=\"subscriber\"} %llu\n",
+        (unsigned long long)rc_counter_get(&b->up_subscriber));
+    head(o, "ringcast_redis_rtt_seconds", "gauge", "Round trip of the last PING.");
+    put(o, "ringcast_redis_rtt_seconds{conn=\"command\"} %.6f\n",
+        (double)rc_counter_get(&b->rtt_us_command) / 1e6);
+    put(o, "ringcast_redis_rtt_seconds{conn=\"subscriber\"} %.6f\n",
+        (double)rc_counter_get(&b->rtt_us_subscriber) / 1e6);
+    for (size_t i = 0; i < RC_ARRAY_LEN(redis_metrics); i++)
+        SINGLE(o, redis_metrics[i].name, redis_metrics[i].type, redis_metrics[i].help,
+               rc_counter_get((const rc_counter *)((const char *)b + redis_metrics[i].off)));
+}
+
 char *rc_metrics_render(struct rc_node *node, size_t *len)
 {
     out o = {rc_malloc(16384), 0, 16384};
@@ -182,6 +235,12 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
          "Messages dropped for a shard whose overflow was full (members were told).");
     put(&o, "ringcast_relay_dropped_total %llu\n",
         (unsigned long long)rc_counter_get(&rs->dropped));
+    if (rs->redis) {
+        render_redis(&o, &rs->bridge);
+        SINGLE(&o, "ringcast_redis_notices_total", "counter",
+               "messages_dropped notices after a Redis reconnect (one per member shard).",
+               rc_counter_get(&rs->notices));
+    }
     *len = o.len;
     return o.p;
 }

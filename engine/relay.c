@@ -7,6 +7,7 @@
 #include "engine/msg.h"
 #include "engine/room.h"
 #include "net/uring.h"
+#include "redis/bridge.h"
 
 /* Items for one shard that did not fit in its queue, oldest first. */
 typedef struct overflow {
@@ -24,9 +25,15 @@ struct rc_relay {
     rc_rooms **gaps; /* [nshards]: channels that lost messages to overflow */
     size_t ovf_total;
     int drain_sent;
+    int stopping; /* shards are gone: messages from Redis are dropped */
     uint64_t efd_val;
+    rc_bridge *bridge; /* NULL without a Redis URL */
     rc_relay_stats stats;
 };
+
+/* A channel whose first member's SUBSCRIBE Redis has not confirmed yet: its
+ * members are answered (SUBACK) when it does. */
+#define CHAN_PENDING 1u
 
 /* Past this many waiting items for one shard, channel messages are dropped
  * (and the channel's members told) rather than memory growing without end. */
@@ -60,12 +67,19 @@ rc_relay *rc_relay_new(rc_node *node)
     r->gaps = rc_calloc((size_t)node->nshards, sizeof(rc_rooms *));
     for (int i = 0; i < node->nshards; i++)
         r->gaps[i] = rc_rooms_new();
+    r->stats.redis = node->cfg->redis_url[0] != '\0';
     return r;
 }
 
 const rc_relay_stats *rc_relay_get_stats(const rc_relay *r)
 {
     return &r->stats;
+}
+
+int rc_relay_redis_ok(const rc_relay *r)
+{
+    return !r->stats.redis || (rc_counter_get(&r->stats.bridge.up_command) &&
+                               rc_counter_get(&r->stats.bridge.up_subscriber));
 }
 
 static void ovf_push(overflow *o, const rc_qitem *it)
@@ -102,20 +116,27 @@ static void to_shard(rc_relay *r, int i, const rc_qitem *it)
     r->ovf_total++;
 }
 
+/* A "messages_dropped" notice for the members of a channel: one shared
+ * frame (m->gap set, so it does not move the channel's seq). */
+static rc_msg *notice_new(const rc_room *room, const char *reason, const char *text)
+{
+    char json[640];
+    int n = snprintf(json, sizeof(json),
+                     "{\"type\":\"error\",\"code\":\"messages_dropped\",\"message\":\"%s\","
+                     "\"channel\":\"%s\",\"reason\":\"%s\"}",
+                     text, room->name, reason);
+    rc_assert(n > 0 && (size_t)n < sizeof(json)); /* channel names are short and plain */
+    rc_msg *m = rc_msg_new_text((rc_str){room->name, room->name_len}, json, (size_t)n);
+    m->gap = 1;
+    return m;
+}
+
 static void gap_notice(rc_room *room, void *arg)
 {
     rc_relay *r = ((void **)arg)[0];
     int shard = *(int *)((void **)arg)[1];
-    char json[512];
-    int n = snprintf(json, sizeof(json),
-                     "{\"type\":\"error\",\"code\":\"messages_dropped\",\"message\":"
-                     "\"the server dropped messages for this channel: fetch what you "
-                     "missed\",\"channel\":\"%s\"}",
-                     room->name);
-    if (n < 0 || (size_t)n >= sizeof(json))
-        return;
-    rc_msg *m = rc_msg_new_text((rc_str){room->name, room->name_len}, json, (size_t)n);
-    m->gap = 1;
+    rc_msg *m = notice_new(room, "overflow",
+                           "the server dropped messages for this channel: fetch what you missed");
     rc_ref_init(&m->refs, 1);
     rc_qitem it = {.kind = RC_Q_DELIVER, .p = m};
     ovf_push(&r->ovf[shard], &it);
@@ -145,18 +166,40 @@ static void flush_overflow(rc_relay *r)
     rc_counter_set(&r->stats.overflow, r->ovf_total);
 }
 
+static void suback(rc_relay *r, int shard, char *name, uint64_t seq)
+{
+    rc_qitem ack = {.kind = RC_Q_SUBACK, .a = 0, .b = seq, .p = name};
+    to_shard(r, shard, &ack);
+}
+
+/* Answers every member of a channel that waited for Redis. */
+static void release(rc_relay *r, rc_room *room)
+{
+    room->flags &= ~CHAN_PENDING;
+    for (uint32_t i = 0; i < room->n; i++)
+        suback(r, (int)room->members[i], rc_strndup(room->name, room->name_len), room->seq);
+}
+
 static void on_sub(rc_relay *r, rc_qitem *it)
 {
     char *name = it->p;
-    rc_room *room = rc_rooms_add(r->chans, name, strlen(name));
+    size_t len = strlen(name);
+    rc_room *room = rc_rooms_get(r->chans, name, len);
+    if (!room) {
+        room = rc_rooms_add(r->chans, name, len);
+        if (r->bridge && rc_bridge_subscribe(r->bridge, (rc_str){name, len}) == 0)
+            room->flags |= CHAN_PENDING;
+    }
     int found = 0;
     for (uint32_t i = 0; i < room->n; i++)
         found |= room->members[i] == it->a;
     if (!found)
         rc_room_join(room, it->a);
     rc_counter_set(&r->stats.channels, rc_rooms_count(r->chans));
-    rc_qitem ack = {.kind = RC_Q_SUBACK, .a = 0, .b = room->seq, .p = name};
-    to_shard(r, (int)it->a, &ack);
+    if (room->flags & CHAN_PENDING)
+        free(name); /* release() answers with a copy */
+    else
+        suback(r, (int)it->a, name, room->seq);
 }
 
 static void on_unsub(rc_relay *r, rc_qitem *it)
@@ -170,32 +213,85 @@ static void on_unsub(rc_relay *r, rc_qitem *it)
                 break;
             }
         }
-        if (room->n == 0)
+        if (room->n == 0) {
+            if (r->bridge)
+                rc_bridge_unsubscribe(r->bridge, (rc_str){room->name, room->name_len});
             rc_rooms_del(r->chans, room);
+        }
     }
     rc_counter_set(&r->stats.channels, rc_rooms_count(r->chans));
     free(name);
 }
 
-static void on_publish(rc_relay *r, rc_qitem *it)
+/* One frame for the node's members of chan, one reference per member shard. */
+static void deliver(rc_relay *r, rc_str chan, rc_str event, rc_str data)
 {
-    rc_pub *p = it->p;
-    rc_counter_inc(&r->stats.publishes);
-    rc_str chan = rc_pub_channel(p);
     rc_room *room = rc_rooms_get(r->chans, chan.p, chan.n);
     if (!room || room->n == 0) {
         rc_counter_inc(&r->stats.no_members);
-        free(p);
         return;
     }
-    rc_msg *m = rc_msg_new(chan, rc_pub_event(p), ++room->seq, rc_pub_data(p));
-    free(p);
+    rc_msg *m = rc_msg_new(chan, event, ++room->seq, data);
     rc_ref_init(&m->refs, room->n);
     rc_counter_add(&r->stats.deliveries, room->n);
     for (uint32_t i = 0; i < room->n; i++) {
         rc_qitem d = {.kind = RC_Q_DELIVER, .p = m};
         to_shard(r, (int)room->members[i], &d);
     }
+}
+
+/* Local members first, at once; then the other nodes through Redis. */
+static void on_publish(rc_relay *r, rc_qitem *it)
+{
+    rc_pub *p = it->p;
+    rc_counter_inc(&r->stats.publishes);
+    deliver(r, rc_pub_channel(p), rc_pub_event(p), rc_pub_data(p));
+    if (r->bridge)
+        rc_bridge_publish(r->bridge, rc_pub_channel(p), rc_pub_event(p), rc_pub_data(p));
+    free(p);
+}
+
+/* ---- the bridge's calls -------------------------------------------------- */
+
+static void br_message(void *u, rc_str chan, rc_str event, rc_str data)
+{
+    rc_relay *r = u;
+    if (!r->stopping)
+        deliver(r, chan, event, data);
+}
+
+static void br_subscribed(void *u, rc_str chan, bool after_gap)
+{
+    rc_relay *r = u;
+    rc_room *room = r->stopping ? NULL : rc_rooms_get(r->chans, chan.p, chan.n);
+    if (!room)
+        return;
+    if (room->flags & CHAN_PENDING)
+        release(r, room);
+    if (!after_gap || room->n == 0)
+        return;
+    rc_msg *m = notice_new(room, "redis_reconnect",
+                           "the link to Redis was down: messages from other nodes may have "
+                           "been missed; fetch what you missed");
+    rc_ref_init(&m->refs, room->n);
+    rc_counter_add(&r->stats.notices, room->n);
+    for (uint32_t i = 0; i < room->n; i++) {
+        rc_qitem d = {.kind = RC_Q_DELIVER, .p = m};
+        to_shard(r, (int)room->members[i], &d);
+    }
+}
+
+static void release_pending(rc_room *room, void *arg)
+{
+    if (room->flags & CHAN_PENDING)
+        release(arg, room);
+}
+
+static void br_link_down(void *u)
+{
+    rc_relay *r = u;
+    if (!r->stopping)
+        rc_rooms_each(r->chans, release_pending, r);
 }
 
 /* Takes the item the shards accepted first (rc_qitem.b is the shard's
@@ -231,18 +327,63 @@ static void arm_wake(rc_relay *r)
     io_uring_sqe_set_data64(sqe, rc_ud(RC_UOP_WAKE, 0, 0));
 }
 
+/* Handles the completions that are in; returns how many. */
+static unsigned reap(rc_relay *r)
+{
+    unsigned head, seen = 0;
+    struct io_uring_cqe *cqe;
+    io_uring_for_each_cqe (&r->ring, head, cqe) {
+        seen++;
+        switch (rc_ud_op(cqe->user_data)) {
+        case RC_UOP_WAKE:
+            rc_counter_inc(&r->stats.wakes);
+            arm_wake(r);
+            break;
+        case RC_UOP_REDIS:
+            if (r->bridge)
+                rc_bridge_on_cqe(r->bridge, cqe);
+            break;
+        default: break; /* RC_UOP_IGNORE: the bridge's cancels */
+        }
+    }
+    io_uring_cq_advance(&r->ring, seen);
+    return seen;
+}
+
+/* At exit: what the command connection still holds gets up to a second to
+ * reach Redis, then both connections close. */
+static void bridge_stop(rc_relay *r)
+{
+    r->stopping = 1;
+    uint64_t until = rc_now_ms() + 1000;
+    while (rc_bridge_busy(r->bridge) && rc_now_ms() < until) {
+        rc_bridge_tick(r->bridge, rc_now_ms());
+        struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 10000000};
+        struct io_uring_cqe *cqe;
+        io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
+        reap(r);
+    }
+    rc_bridge_close(r->bridge);
+    io_uring_submit(&r->ring);
+}
+
 static void *relay_main(void *arg)
 {
     rc_relay *r = arg;
     rc_node *node = r->node;
     const char *mode;
     pthread_setname_np(pthread_self(), "rc-relay");
-    int e = rc_ring_init(&r->ring, 64, &mode);
+    int e = rc_ring_init(&r->ring, 256, &mode);
     if (e < 0) {
         rc_error("relay: io_uring set-up failed: %s", strerror(-e));
         abort();
     }
-    rc_info("relay: started ring=%s shards=%d", mode, node->nshards);
+    if (r->stats.redis) {
+        static const rc_bridge_ops ops = {br_message, br_subscribed, br_link_down};
+        r->bridge = rc_bridge_new(&r->ring, node->cfg, &ops, r, &r->stats.bridge);
+    }
+    rc_info("relay: started ring=%s shards=%d redis=%s", mode, node->nshards,
+            r->bridge ? "on" : "off");
     arm_wake(r);
     for (;;) {
         size_t got = 0;
@@ -257,6 +398,10 @@ static void *relay_main(void *arg)
             case RC_Q_PUBLISH: on_publish(r, &it); break;
             default: rc_assert(!"unknown item kind from a shard");
             }
+        }
+        if (r->bridge) {
+            got += reap(r);
+            rc_bridge_tick(r->bridge, rc_now_ms());
         }
         if (rc_flag_get(&node->draining) && !r->drain_sent) {
             for (int i = 0; i < node->nshards; i++) {
@@ -275,32 +420,31 @@ static void *relay_main(void *arg)
         }
         if (rc_flag_get(&node->relay_stop))
             break;
-        if (got)
+        if (got) {
+            /* Busy: hand the Redis sends over and collect what came in
+             * without sleeping (completions only arrive when asked). */
+            if (r->bridge)
+                io_uring_submit_and_get_events(&r->ring);
             continue;
+        }
         rc_waker_sleep_begin(&node->relay_waker);
         int idle = 1;
         for (int i = 0; i < node->nshards && idle; i++)
             idle = rc_spsc_empty(&node->links[i].to_relay);
         if (idle && !rc_flag_get(&node->relay_stop) &&
             !(rc_flag_get(&node->draining) && !r->drain_sent)) {
-            /* With items waiting for a full shard queue, look again soon. */
-            struct __kernel_timespec ts = {.tv_sec = r->ovf_total ? 0 : 1,
-                                           .tv_nsec = r->ovf_total ? 1000000 : 0};
+            /* With items waiting for a full shard queue, look again soon;
+             * with Redis, at least every 100 ms for its timers. */
+            long ns = r->ovf_total ? 1000000L : r->bridge ? 100000000L : 0;
+            struct __kernel_timespec ts = {.tv_sec = ns ? 0 : 1, .tv_nsec = ns};
             struct io_uring_cqe *cqe;
             io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
         }
         rc_waker_sleep_end(&node->relay_waker);
-        unsigned head, seen = 0;
-        struct io_uring_cqe *cqe;
-        io_uring_for_each_cqe (&r->ring, head, cqe) {
-            seen++;
-            if (rc_ud_op(cqe->user_data) == RC_UOP_WAKE) {
-                rc_counter_inc(&r->stats.wakes);
-                arm_wake(r);
-            }
-        }
-        io_uring_cq_advance(&r->ring, seen);
+        reap(r);
     }
+    if (r->bridge)
+        bridge_stop(r);
     /* Messages still waiting for shards that have exited are freed here. */
     for (int i = 0; i < node->nshards; i++) {
         overflow *o = &r->ovf[i];
@@ -320,6 +464,8 @@ static void *relay_main(void *arg)
         }
     }
     io_uring_queue_exit(&r->ring);
+    rc_bridge_free(r->bridge);
+    r->bridge = NULL;
     return NULL;
 }
 

@@ -3,8 +3,10 @@
  * It keeps the node's channel table (channel -> the shards that have members,
  * and the channel's sequence number), turns each publish into one shared
  * frame (rc_msg) with one reference per member shard, and hands it to those
- * shards. Later it also speaks to Redis for the node. It has its own
- * io_uring ring and sleeps in it when there is nothing to do. */
+ * shards. With a Redis URL it also speaks to Redis for the node
+ * (redis/bridge.h): publishes go to the other nodes, and messages from them
+ * come back through the same fan-out. It has its own io_uring ring, which
+ * also drives the Redis sockets, and sleeps in it when there is nothing to do. */
 #ifndef RC_RELAY_H
 #define RC_RELAY_H
 
@@ -12,6 +14,7 @@
 
 #include "engine/node.h"
 #include "engine/queue.h"
+#include "redis/bridge.h"
 
 typedef struct rc_relay_stats {
     rc_counter publishes;  /* publishes received from shards */
@@ -21,6 +24,9 @@ typedef struct rc_relay_stats {
     rc_counter overflow;   /* gauge: items waiting because a shard queue was full */
     rc_counter dropped;    /* messages dropped for a shard whose overflow was full */
     rc_counter wakes;
+    rc_counter notices; /* messages_dropped notices after a Redis reconnect (per shard) */
+    int redis;          /* a Redis URL is configured (set before the thread starts) */
+    rc_bridge_stats bridge;
 } rc_relay_stats;
 
 typedef struct rc_relay rc_relay;
@@ -38,5 +44,8 @@ void rc_relay_join(rc_relay *r);
 
 /* Any thread: the relay's counters. */
 const rc_relay_stats *rc_relay_get_stats(const rc_relay *r);
+
+/* Any thread: 1 without a Redis URL, or when both Redis connections are up. */
+int rc_relay_redis_ok(const rc_relay *r);
 
 #endif

@@ -419,8 +419,9 @@ static void on_recv(rc_shard *s, rc_conn *c, struct io_uring_cqe *cqe)
             rc_idlist_push(&s->rearm, &s->nrearm, &s->cap_rearm, rc_conn_id(s, c));
         }
     } else if (c->state != RC_CONN_DEAD) {
-        rc_debug("shard=%d conn=%u recv %s in state %d flags=%x out=%u gen=%u", s->id, rc_conn_id(s, c),
-                 cqe->res ? strerror(-cqe->res) : "EOF", c->state, c->flags, c->out ? c->out->n : 0, c->gen);
+        rc_debug("shard=%d conn=%u recv %s in state %d flags=%x out=%u gen=%u", s->id,
+                 rc_conn_id(s, c), cqe->res ? strerror(-cqe->res) : "EOF", c->state, c->flags,
+                 c->out ? c->out->n : 0, c->gen);
         /* EOF or a socket error: nobody is left to say goodbye to. */
         rc_conn_abort(s, c);
     }

@@ -143,8 +143,8 @@ typedef struct rc_shard {
      * not be lost; publishes are refused instead). */
     rc_qitem *relay_backlog;
     uint32_t nbacklog, cap_backlog;
-    int accepting;             /* multishot accept armed */
-    int relay_wake;            /* items went to the relay in this batch */
+    int accepting;         /* multishot accept armed */
+    int relay_wake;        /* items went to the relay in this batch */
     uint32_t accept_retry; /* single-shot accepts to re-arm on the next tick */
     uint32_t accept_warn_tick;
     int draining;
@@ -220,6 +220,9 @@ void rc_conn_on_timer(rc_shard *s, rc_conn *c);
  * limit refused it (it is answered with rate_limited, its id echoed). */
 void rc_chan_handle(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int allowed);
 void rc_chan_leave_all(rc_shard *s, rc_conn *c);
+/* Joins a token holder to channel "user:<sub>" without a reply (with
+ * --user-channels; nothing when the id cannot be part of a channel name). */
+void rc_chan_join_user(rc_shard *s, rc_conn *c);
 void rc_chan_on_suback(rc_shard *s, char *name, uint64_t seq);
 void rc_chan_on_deliver(rc_shard *s, rc_msg *m);
 /* May the connection (auth NULL = anonymous) subscribe to / publish on it? */

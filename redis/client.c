@@ -631,4 +631,5 @@ void rc_redis_get_stats(const rc_redis *r, rc_redis_stats *out)
 {
     *out = r->st;
     out->pipeline_depth = (uint32_t)r->fifo_len;
+    out->queued_bytes = queued_bytes(r);
 }

@@ -67,6 +67,7 @@ typedef enum rc_redis_state {
 typedef struct rc_redis_stats {
     uint64_t rtt_us;         /* round trip of the last answered ping, 0 before */
     uint32_t pipeline_depth; /* commands waiting for a reply */
+    uint64_t queued_bytes;   /* formatted and not yet sent (the max_queued bound) */
     uint64_t bytes_in, bytes_out;
     uint64_t reconnects; /* READY transitions after the first */
     uint64_t commands;   /* commands accepted (rc_redis_command + send_raw) */

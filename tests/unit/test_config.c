@@ -211,6 +211,48 @@ static void test_env_overrides(void)
     unsetenv("RINGCAST_API_KEY");
 }
 
+static void test_redis(void)
+{
+    rc_config c;
+    CHECK_EQ_INT(LOAD(&c, "--shards", "1"), 0);
+    CHECK_EQ_STR(c.redis_url, "");
+    CHECK_EQ_STR(c.redis_prefix, "rc:");
+    CHECK_EQ_INT(c.redis_backlog_bytes, 8u << 20);
+    CHECK_EQ_INT(c.redis_ping_ms, 1000);
+    CHECK_EQ_INT(c.user_channels, 1);
+    rc_config_free(&c);
+
+    CHECK_EQ_INT(LOAD(&c, "--redis", "redis://:pw@127.0.0.1:7000/2", "--redis-prefix", "app1:",
+                      "--redis-backlog-bytes", "0", "--redis-ping-ms", "250", "--no-user-channels"),
+                 0);
+    CHECK_EQ_STR(c.redis_url, "redis://:pw@127.0.0.1:7000/2");
+    CHECK_EQ_STR(c.redis_prefix, "app1:");
+    CHECK_EQ_INT(c.redis_backlog_bytes, 0);
+    CHECK_EQ_INT(c.redis_ping_ms, 250);
+    CHECK_EQ_INT(c.user_channels, 0);
+    rc_config_free(&c);
+
+    /* The long name, the file key, and the environment (which wins). */
+    CHECK_EQ_INT(LOAD(&c, "--redis-url", "unix:///run/redis.sock"), 0);
+    CHECK_EQ_STR(c.redis_url, "unix:///run/redis.sock");
+    rc_config_free(&c);
+    char path[64];
+    temp_file(path, "[redis]\nredis_url = redis://10.0.0.1\nredis_prefix = x:\n");
+    CHECK_EQ_INT(LOAD(&c, "--config", path), 0);
+    CHECK_EQ_STR(c.redis_url, "redis://10.0.0.1");
+    CHECK_EQ_STR(c.redis_prefix, "x:");
+    rc_config_free(&c);
+    setenv("RINGCAST_REDIS_URL", "redis://127.0.0.9:6380", 1);
+    CHECK_EQ_INT(LOAD(&c, "--config", path, "--redis", "redis://127.0.0.1"), 0);
+    CHECK_EQ_STR(c.redis_url, "redis://127.0.0.9:6380");
+    rc_config_free(&c);
+    setenv("RINGCAST_REDIS_URL", "rediss://127.0.0.1", 1);
+    CHECK_EQ_INT(LOAD(&c, "--shards", "1"), -1);
+    CHECK(starts_with(err, "RINGCAST_REDIS_URL:"));
+    unsetenv("RINGCAST_REDIS_URL");
+    unlink(path);
+}
+
 static void test_bad_flags(void)
 {
     static const char *bad[][2] = {
@@ -237,6 +279,12 @@ static void test_bad_flags(void)
         {"--ws-path", "/a b"},
         {"--ws-path", "/a?b"},
         {"--node-id", "a b"},
+        {"--redis", "rediss://127.0.0.1:6379"},
+        {"--redis", "http://127.0.0.1"},
+        {"--redis", "redis://127.0.0.1:99999"},
+        {"--redis-prefix", "a b"},
+        {"--redis-ping-ms", "50"},
+        {"--redis-backlog-bytes", "x"},
         {"--node-id", ""},
         {"--listen", "8080"},
         {"--send-backlog-bytes", "4294967297"},
@@ -407,11 +455,17 @@ static void test_help_version(void)
         "--recv-buf-count",
         "--queue-size",
         "--ring-entries",
+        "--[no-]user-channels",
+        "--redis-url",
+        "--redis-prefix",
+        "--redis-backlog-bytes",
+        "--redis-ping-ms",
         "--config",
         "--help",
         "--version",
         "RINGCAST_JWT_SECRET",
         "RINGCAST_API_KEY",
+        "RINGCAST_REDIS_URL",
     };
     for (size_t i = 0; i < RC_ARRAY_LEN(flags); i++) {
         if (!strstr(out, flags[i]))
@@ -430,7 +484,7 @@ static void test_help_version(void)
             strstr(line, "--version"))
             with_default++;
     }
-    CHECK_EQ_INT(lines, 35);
+    CHECK_EQ_INT(lines, 40);
     CHECK_EQ_INT(with_default, lines);
 }
 
@@ -470,10 +524,12 @@ int main(void)
 {
     unsetenv("RINGCAST_JWT_SECRET");
     unsetenv("RINGCAST_API_KEY");
+    unsetenv("RINGCAST_REDIS_URL");
     RUN(test_defaults);
     RUN(test_flags);
     RUN(test_file_then_flags);
     RUN(test_env_overrides);
+    RUN(test_redis);
     RUN(test_bad_flags);
     RUN(test_bad_file);
     RUN(test_public_repeat);

@@ -470,6 +470,71 @@ static void test_message_len(void)
                         "\"seq\":0,\"data\":null}"));
 }
 
+static void test_envelope(void)
+{
+    rc_proto_env e;
+    const char *why_ = NULL;
+    const char *a = "{\"node\":\"n-1:a\",\"event\":\"tick\",\"data\":{\"x\":[1,2]}}";
+    CHECK_EQ_INT(rc_proto_parse_envelope(a, strlen(a), &e, &why_), RC_PERR_NONE);
+    CHECK_EQ_STR(e.node, "n-1:a");
+    CHECK_EQ_INT(e.node_len, 5);
+    CHECK_EQ_STR(e.event, "tick");
+    CHECK_EQ_INT(e.event_len, 4);
+    CHECK(e.data.n == 11 && memcmp(e.data.p, "{\"x\":[1,2]}", 11) == 0);
+
+    /* What a backend sends: no node, no event; unknown members ignored. */
+    const char *b = " { \"data\" : \"hi\" , \"trace\": {\"id\": 7} } ";
+    CHECK_EQ_INT(rc_proto_parse_envelope(b, strlen(b), &e, &why_), RC_PERR_NONE);
+    CHECK_EQ_INT(e.node_len, 0);
+    CHECK_EQ_STR(e.node, "");
+    CHECK_EQ_STR(e.event, "message");
+    CHECK(e.data.n == 4 && memcmp(e.data.p, "\"hi\"", 4) == 0);
+    const char *c = "{\"data\":null}";
+    CHECK_EQ_INT(rc_proto_parse_envelope(c, strlen(c), &e, &why_), RC_PERR_NONE);
+    CHECK(e.data.n == 4 && memcmp(e.data.p, "null", 4) == 0);
+
+    static const struct {
+        const char *in;
+        int code;
+    } bad[] = {
+        {"", RC_PERR_BAD_JSON},
+        {"hello", RC_PERR_BAD_JSON},
+        {"[1,2]", RC_PERR_BAD_JSON},
+        {"{\"data\":1", RC_PERR_BAD_JSON},
+        {"{\"event\":\"e\"}", RC_PERR_BAD_REQUEST},
+        {"{\"data\":1,\"data\":2}", RC_PERR_BAD_REQUEST},
+        {"{\"data\":1,\"event\":\"a b\"}", RC_PERR_BAD_REQUEST},
+        {"{\"data\":1,\"event\":7}", RC_PERR_BAD_REQUEST},
+        {"{\"data\":1,\"node\":7}", RC_PERR_BAD_REQUEST},
+        {"{\"data\":1,\"node\":"
+         "\"0123456789012345678901234567890123456789012345678901234567890123\"}",
+         RC_PERR_BAD_REQUEST},
+    };
+    for (size_t i = 0; i < RC_ARRAY_LEN(bad); i++) {
+        int got = rc_proto_parse_envelope(bad[i].in, strlen(bad[i].in), &e, &why_);
+        if (got != bad[i].code)
+            fprintf(stderr, "  envelope '%s': %d\n", bad[i].in, got);
+        CHECK_EQ_INT(got, bad[i].code);
+        CHECK(why_ && *why_);
+    }
+
+    char out[128];
+    ssize_t n = rc_proto_envelope(out, sizeof(out), "A", (rc_str){"ev", 2}, (rc_str){"[1]", 3});
+    CHECK_EQ_INT(n, (ssize_t)strlen("{\"node\":\"A\",\"event\":\"ev\",\"data\":[1]}"));
+    out[n > 0 ? n : 0] = '\0';
+    CHECK_EQ_STR(out, "{\"node\":\"A\",\"event\":\"ev\",\"data\":[1]}");
+    n = rc_proto_envelope(out, sizeof(out), "A", RC_STR_NULL, (rc_str){"1", 1});
+    out[n > 0 ? n : 0] = '\0';
+    CHECK_EQ_STR(out, "{\"node\":\"A\",\"data\":1}");
+    CHECK_EQ_INT(rc_proto_envelope(out, 10, "A", RC_STR_NULL, (rc_str){"1", 1}), -1);
+    /* What one writes, the other reads back. */
+    n = rc_proto_envelope(out, sizeof(out), "node-7", (rc_str){"e.v", 3}, (rc_str){"{\"k\":1}", 7});
+    CHECK_EQ_INT(rc_proto_parse_envelope(out, (size_t)n, &e, &why_), RC_PERR_NONE);
+    CHECK_EQ_STR(e.node, "node-7");
+    CHECK_EQ_STR(e.event, "e.v");
+    CHECK(e.data.n == 7 && memcmp(e.data.p, "{\"k\":1}", 7) == 0);
+}
+
 int main(void)
 {
     RUN(test_ops);
@@ -482,6 +547,7 @@ int main(void)
     RUN(test_errname);
     RUN(test_builders);
     RUN(test_message_len);
+    RUN(test_envelope);
     free(last_copy);
     return UNIT_DONE();
 }

@@ -1,0 +1,106 @@
+/* The node's link to Redis: what the relay thread uses to make channels span
+ * nodes.
+ *
+ * Two connections (redis/client.h) on the relay's ring: a command connection
+ * that pipelines PUBLISH, and a subscriber connection that holds one
+ * SUBSCRIBE per channel the node has members of (never a pattern), so a node
+ * receives only the channels it needs. Channel C travels on the Redis
+ * channel PREFIX "ch:" C; the payload is the envelope of ws/proto.h,
+ * {"node":ID,"event":E,"data":D}, and a node drops what carries its own id.
+ *
+ * Subscriptions: the relay says when the node wants a channel and when it no
+ * longer does; the bridge batches SUBSCRIBE/UNSUBSCRIBE (one command of each
+ * per relay turn), and tells the relay when Redis has confirmed, so that a
+ * client's "subscribed" means every later publish reaches it. While the
+ * subscriber connection is down, a wanted channel is answered at once (local
+ * traffic keeps working) and marked: after the reconnect the bridge
+ * resubscribes it, and the confirmation comes with after_gap set, so the
+ * relay tells the channel's members they may have missed messages.
+ *
+ * Publishes: while the command connection is down, PUBLISHes wait in a
+ * backlog; the backlog and the connection's unsent bytes together stay
+ * within cfg->redis_backlog_bytes. What does not fit is dropped and counted.
+ *
+ * Thread: everything here runs on the relay thread; only the stats are read
+ * from other threads (rc_counter). */
+#ifndef RC_REDIS_BRIDGE_H
+#define RC_REDIS_BRIDGE_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/common.h"
+#include "engine/config.h"
+#include "engine/queue.h"
+
+typedef struct rc_bridge rc_bridge;
+
+typedef struct rc_bridge_ops {
+    /* A message from Redis for channel chan (not this node's own). */
+    void (*message)(void *u, rc_str chan, rc_str event, rc_str data);
+    /* Redis confirmed the subscription to chan, which is still wanted.
+     * after_gap: the channel was answered locally while the link was down,
+     * or the link dropped since; messages may have been missed. */
+    void (*subscribed)(void *u, rc_str chan, bool after_gap);
+    /* The subscriber connection went down: subscriptions still waiting for
+     * a confirmation will not get one; answer them locally now. */
+    void (*link_down)(void *u);
+} rc_bridge_ops;
+
+typedef struct rc_bridge_stats {
+    rc_counter up_command, up_subscriber; /* gauges: 1 when READY */
+    rc_counter rtt_us_command, rtt_us_subscriber;
+    rc_counter pipeline_depth;  /* gauge: commands waiting for replies */
+    rc_counter subscriptions;   /* gauge: channels Redis confirmed */
+    rc_counter messages_in;     /* pub/sub messages received */
+    rc_counter echoes;          /* of those, this node's own (dropped) */
+    rc_counter bad_messages;    /* of those, unparsable (dropped) */
+    rc_counter unwanted;        /* of those, for a channel no longer wanted */
+    rc_counter messages_out;    /* PUBLISH commands handed to the connection */
+    rc_counter publish_dropped; /* publishes that did not fit, or were lost with a connection */
+    rc_counter publish_errors;  /* error replies to PUBLISH */
+    rc_counter backlog_bytes;   /* gauge: held for Redis (backlog + unsent) */
+    rc_counter reconnects;      /* both connections */
+    rc_counter connect_failures;
+} rc_bridge_stats;
+
+/* A bridge for cfg->redis_url (which config validated), preparing its SQEs on
+ * ring (user_data op RC_UOP_REDIS). It connects on the first tick. It keeps
+ * its counters in *stats, which the caller owns (zeroed, and living longer
+ * than the bridge, so other threads may read it at any time). */
+rc_bridge *rc_bridge_new(struct io_uring *ring, const rc_config *cfg, const rc_bridge_ops *ops,
+                         void *u, rc_bridge_stats *stats);
+
+/* The node now has members of chan. Returns 1 when the subscription counts at
+ * once (the link is down: the relay answers now and a later after_gap
+ * confirmation follows the reconnect), 0 when ops->subscribed will come. */
+int rc_bridge_subscribe(rc_bridge *b, rc_str chan);
+
+/* The node has no members of chan any more. */
+void rc_bridge_unsubscribe(rc_bridge *b, rc_str chan);
+
+/* PUBLISHes {"node":..,"event":event,"data":data} on chan's Redis channel,
+ * in call order; or holds it while the link is down; or drops and counts it. */
+void rc_bridge_publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data);
+
+/* A completion with op RC_UOP_REDIS. */
+void rc_bridge_on_cqe(rc_bridge *b, struct io_uring_cqe *cqe);
+
+/* Drives timers, sends the batched (UN)SUBSCRIBEs and the backlog, and
+ * prepares the sends: call every loop turn before submitting. */
+void rc_bridge_tick(rc_bridge *b, uint64_t now_ms);
+
+/* True when both connections are READY. */
+bool rc_bridge_ready(const rc_bridge *b);
+
+/* True while PUBLISHes are held or unanswered (for a graceful stop). */
+bool rc_bridge_busy(const rc_bridge *b);
+
+/* Stops both connections (no reconnect). Then wait for rc_bridge_idle, or
+ * tear the ring down, before rc_bridge_free. */
+void rc_bridge_close(rc_bridge *b);
+bool rc_bridge_idle(const rc_bridge *b);
+void rc_bridge_free(rc_bridge *b);
+
+#endif

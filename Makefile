@@ -5,7 +5,7 @@
 #   make SANITIZER=thread     build/thread/ringcast  (TSan, libc malloc)
 #   make test                 install deps, build, run unit + integration tests
 #   make unit / make integration
-#   make run                  install deps, build, start redis-less single node on 127.0.0.1:8080
+#   make run                  install deps, build, start a node on 127.0.0.1:8080 with a local Redis
 #
 # Every source file under engine/ net/ ws/ redis/ admission/ except engine/main.c
 # goes into one static library that the binary and the unit tests link.
@@ -13,6 +13,7 @@
 CC        ?= gcc
 SANITIZER ?=
 PYTHON    ?= /usr/bin/python3
+REDIS_PORT ?= 6379
 
 BUILD := build$(if $(SANITIZER),/$(SANITIZER))
 
@@ -111,7 +112,9 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@echo "ringcast: WebSocket endpoint ws://127.0.0.1:8080/ws  (metrics: http://127.0.0.1:8080/metrics)"
 	@echo "          try: $(PYTHON) -m websockets ws://127.0.0.1:8080/ws"
-	exec $(BUILD)/ringcast --listen 127.0.0.1:8080 --public 'demo:*' $(ARGS)
+	@echo "          publish: redis-cli -p $(REDIS_PORT) PUBLISH rc:ch:demo:news '{\"data\":\"hi\"}'"
+	exec redis/local.sh $(REDIS_PORT) $(BUILD)/ringcast --listen 127.0.0.1:8080 \
+	    --redis '{redis}' --public 'demo:*' $(ARGS)
 
 # ---- benchmarks, soak, flame graphs (perf/) ------------------------------------
 # Only the default build (optimised, jemalloc) is meaningful to measure.

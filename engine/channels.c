@@ -126,7 +126,8 @@ static void join(rc_shard *s, rc_conn *c, rc_str ch, rc_str id, int quiet)
     w->gen = c->gen;
     w->quiet = (uint8_t)quiet;
     w->id_len = (uint8_t)id.n;
-    memcpy(w->id, id.p, id.n);
+    if (id.n) /* a server-side join has no id (and p may be NULL) */
+        memcpy(w->id, id.p, id.n);
     w->next = r->udata;
     r->udata = w;
 }

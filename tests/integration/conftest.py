@@ -64,3 +64,16 @@ def server(start_server):
     """A default server: 2 shards, JWT secret and API key set, public channel
     pattern "public:*", anonymous clients allowed to publish there."""
     return start_server("--public", "public:*", "--anonymous-publish")
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A redis-server on a free port of 127.0.0.1 without persistence
+    (redishelp.RedisServer). Request it before start_server so the nodes are
+    stopped first; teardown resumes it if paused and stops it."""
+    from redishelp import RedisServer
+    r = RedisServer(tmp_path)
+    try:
+        yield r
+    finally:
+        r.close()

@@ -1,0 +1,322 @@
+"""Helpers for the Redis (issue 4) integration tests: a redis-server process
+that can be killed, paused and restarted on the same port, a tiny RESP client
+(RESP2, as the Redis protocol documentation describes it), /proc readings, and
+an asyncio collector that keeps reading a WebSocket into a list."""
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+from rchelp import HOST, free_port, http_request
+
+REDIS_SERVER = os.environ.get("REDIS_SERVER") or shutil.which("redis-server") \
+    or "/usr/bin/redis-server"
+
+
+class RespError(Exception):
+    """An error reply (-ERR ...) from Redis."""
+
+
+# ---- RESP client -------------------------------------------------------------
+
+def resp_encode(*args):
+    """A command as a RESP array of bulk strings."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode()
+        elif isinstance(a, int):
+            a = str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class Resp:
+    """One Redis connection. command() sends one command and returns its
+    reply: str for +simple, int, bytes (or None) for bulk, list for arrays;
+    error replies raise RespError."""
+
+    def __init__(self, port, timeout=5.0):
+        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        self.sock.settimeout(timeout)
+        self.buf = b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    # own buffering: a socket file object is unusable after a timeout, and
+    # the tests time out reads on purpose (a paused Redis)
+    def _fill(self):
+        b = self.sock.recv(65536)
+        if not b:
+            raise ConnectionError("Redis closed the connection")
+        self.buf += b
+
+    def _readline(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line
+
+    def _readn(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, *args):
+        self.sock.sendall(resp_encode(*args))
+
+    def read_reply(self, timeout=None):
+        if timeout is not None:
+            self.sock.settimeout(timeout)
+        line = self._readline()
+        kind, body = line[:1], line[1:]
+        if kind == b"+":
+            return body.decode()
+        if kind == b"-":
+            raise RespError(body.decode())
+        if kind == b":":
+            return int(body)
+        if kind == b"$":
+            n = int(body)
+            if n < 0:
+                return None
+            return self._readn(n + 2)[:-2]
+        if kind == b"*":
+            n = int(body)
+            if n < 0:
+                return None
+            return [self.read_reply() for _ in range(n)]
+        raise ConnectionError("unexpected RESP type byte in %r" % line)
+
+    def command(self, *args):
+        self.send(*args)
+        return self.read_reply()
+
+    def ping(self):
+        return self.command("PING")
+
+    def publish(self, channel, payload):
+        """PUBLISH; returns the number of subscribers (connections) that got it."""
+        return self.command("PUBLISH", channel, payload)
+
+    def numsub(self, channel):
+        r = self.command("PUBSUB", "NUMSUB", channel)
+        assert len(r) == 2 and r[0] == (channel.encode() if isinstance(channel, str)
+                                        else channel), r
+        return r[1]
+
+    def channels(self, pattern="*"):
+        return sorted(c.decode() for c in self.command("PUBSUB", "CHANNELS", pattern))
+
+    # subscriber mode (this connection then only reads pushes)
+    def subscribe(self, channel):
+        r = self.command("SUBSCRIBE", channel)
+        assert r[0] == b"subscribe", r
+        return r
+
+    def next_message(self, timeout=5.0):
+        """(channel bytes, payload bytes) of the next pub/sub message;
+        socket.timeout when nothing comes."""
+        while True:
+            r = self.read_reply(timeout)
+            if isinstance(r, list) and r and r[0] == b"message":
+                return r[1], r[2]
+
+
+# ---- the redis-server process -------------------------------------------------
+
+class RedisServer:
+    """redis-server on 127.0.0.1:port, no persistence. The port stays the
+    same across kill()/start() so the nodes' Redis URL keeps pointing at it."""
+
+    def __init__(self, tmp_path, port=None):
+        self.port = port or free_port()
+        self.dir = str(tmp_path)
+        self.log_path = os.path.join(self.dir, "redis-%d.log" % self.port)
+        self.proc = None
+        self.paused = False
+        self.starts = 0
+        self.start()
+
+    @property
+    def url(self):
+        return "redis://%s:%d/0" % (HOST, self.port)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def start(self, timeout=10.0):
+        assert self.proc is None or self.proc.poll() is not None, "redis-server already running"
+        cmd = [REDIS_SERVER, "--port", str(self.port), "--bind", HOST,
+               "--save", "", "--appendonly", "no", "--dir", self.dir,
+               "--daemonize", "no", "--loglevel", "warning"]
+        log = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT)
+        finally:
+            log.close()
+        self.paused = False
+        self.starts += 1
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("redis-server exited with %s at start-up\n%s"
+                                   % (self.proc.returncode, self.log()[-3000:]))
+            try:
+                with Resp(self.port, timeout=1.0) as c:
+                    if c.ping() == "PONG":
+                        return
+            except (OSError, RespError, ConnectionError):
+                pass
+            time.sleep(0.02)
+        self.kill()
+        raise RuntimeError("redis-server did not answer PING in %.0fs\n%s"
+                           % (timeout, self.log()[-3000:]))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL and reap (a stopped process dies of SIGKILL too)."""
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.paused = False
+
+    def stop(self):
+        """SIGTERM (no persistence configured, so it exits at once)."""
+        if self.alive():
+            if self.paused:
+                self.resume()
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def restart(self):
+        self.kill()
+        self.start()
+
+    def pause(self):
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGCONT)
+        self.paused = False
+
+    def client(self, timeout=5.0):
+        return Resp(self.port, timeout)
+
+    def close(self):
+        """For teardown: never leave a stopped or running redis-server behind."""
+        if self.alive():
+            try:
+                os.kill(self.proc.pid, signal.SIGCONT)
+            except OSError:
+                pass
+            self.stop()
+
+
+# ---- process and HTTP readings ------------------------------------------------
+
+def vm_rss_bytes(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1]) * 1024
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+def readyz(port, timeout=2.0):
+    """(status, body text) of GET /readyz."""
+    st, _, body = http_request(port, "GET", "/readyz", timeout=timeout)
+    return st, body.decode("utf-8", "replace").strip()
+
+
+def wait_until(pred, timeout, what, interval=0.02):
+    """Polls pred() until it returns a true value (returned), or fails with
+    what and the last value after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = pred()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)"
+                                 % (timeout, what, last))
+        time.sleep(interval)
+
+
+async def async_wait_until(pred, timeout, what, interval=0.02):
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = pred()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)"
+                                 % (timeout, what, last))
+        await asyncio.sleep(interval)
+
+
+# ---- a WebSocket reader in the background -------------------------------------
+
+class Collector:
+    """Reads a websockets connection in a task after the caller got its
+    replies: messages (type "message") go to .messages, everything else to
+    .others, both as parsed JSON, in arrival order."""
+
+    def __init__(self, ws, name=""):
+        self.ws = ws
+        self.name = name
+        self.messages = []
+        self.others = []
+        self.error = None
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self):
+        try:
+            async for raw in self.ws:
+                m = json.loads(raw)
+                (self.messages if m.get("type") == "message" else self.others).append(m)
+        except Exception as exc:  # closed by the test, or a real failure
+            self.error = exc
+
+    def notices(self, code="messages_dropped"):
+        return [o for o in self.others if o.get("type") == "error" and o.get("code") == code]
+
+    async def stop(self):
+        self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass

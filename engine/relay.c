@@ -260,6 +260,18 @@ static void br_message(void *u, rc_str chan, rc_str event, rc_str data)
         deliver(r, chan, event, data);
 }
 
+/* Sends a notice to every member of a channel (on every member shard). */
+static void notify_members(rc_relay *r, rc_room *room, const char *reason, const char *text)
+{
+    rc_msg *m = notice_new(room, reason, text);
+    rc_ref_init(&m->refs, room->n);
+    rc_counter_add(&r->stats.notices, room->n);
+    for (uint32_t i = 0; i < room->n; i++) {
+        rc_qitem d = {.kind = RC_Q_DELIVER, .p = m};
+        to_shard(r, (int)room->members[i], &d);
+    }
+}
+
 static void br_subscribed(void *u, rc_str chan, bool after_gap)
 {
     rc_relay *r = u;
@@ -268,17 +280,20 @@ static void br_subscribed(void *u, rc_str chan, bool after_gap)
         return;
     if (room->flags & CHAN_PENDING)
         release(r, room);
-    if (!after_gap || room->n == 0)
-        return;
-    rc_msg *m = notice_new(room, "redis_reconnect",
-                           "the link to Redis was down: messages from other nodes may have "
-                           "been missed; fetch what you missed");
-    rc_ref_init(&m->refs, room->n);
-    rc_counter_add(&r->stats.notices, room->n);
-    for (uint32_t i = 0; i < room->n; i++) {
-        rc_qitem d = {.kind = RC_Q_DELIVER, .p = m};
-        to_shard(r, (int)room->members[i], &d);
-    }
+    if (after_gap && room->n)
+        notify_members(r, room, "redis_reconnect",
+                       "the link to Redis was down: messages from other nodes may have been "
+                       "missed; fetch what you missed");
+}
+
+static void br_lost(void *u, rc_str chan, const char *node)
+{
+    rc_relay *r = u;
+    rc_room *room = r->stopping ? NULL : rc_rooms_get(r->chans, chan.p, chan.n);
+    if (room && room->n)
+        notify_members(r, room, "publisher_dropped",
+                       "another node dropped messages for this channel before they reached "
+                       "Redis: fetch what you missed");
 }
 
 static void release_pending(rc_room *room, void *arg)
@@ -379,7 +394,7 @@ static void *relay_main(void *arg)
         abort();
     }
     if (r->stats.redis) {
-        static const rc_bridge_ops ops = {br_message, br_subscribed, br_link_down};
+        static const rc_bridge_ops ops = {br_message, br_subscribed, br_link_down, br_lost};
         r->bridge = rc_bridge_new(&r->ring, node->cfg, &ops, r, &r->stats.bridge);
     }
     rc_info("relay: started ring=%s shards=%d redis=%s", mode, node->nshards,

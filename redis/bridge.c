@@ -41,6 +41,8 @@ struct rc_bridge {
     size_t prefix_len; /* of cfg->redis_prefix "ch:" */
     char prefix[80];
     uint64_t last_bad_log_ms;
+    rc_rooms *lost; /* channels whose publishes were dropped, to announce */
+    bool lost_full;
     rc_bridge_stats *stats; /* the caller's */
 };
 
@@ -291,7 +293,10 @@ static void on_message(rc_bridge *b, const redisReply *rep)
         rc_counter_inc(&b->stats->echoes);
         return;
     }
-    b->ops.message(b->u, chan, (rc_str){env.event, env.event_len}, env.data);
+    if (env.dropped)
+        b->ops.lost(b->u, chan, env.node);
+    else
+        b->ops.message(b->u, chan, (rc_str){env.event, env.event_len}, env.data);
 }
 
 static void sub_push(void *u, redisReply *rep)
@@ -308,6 +313,68 @@ static void sub_push(void *u, redisReply *rep)
 }
 
 /* ---- publishing ---------------------------------------------------------- */
+
+/* Past this many channels with dropped publishes, the rest go unannounced
+ * (and logged once). */
+#define LOST_MAX 65536
+
+static void dropped(rc_bridge *b, rc_str chan)
+{
+    rc_counter_inc(&b->stats->publish_dropped);
+    if (rc_rooms_count(b->lost) < LOST_MAX) {
+        rc_rooms_add(b->lost, chan.p, chan.n);
+    } else if (!b->lost_full) {
+        b->lost_full = true;
+        rc_warn("redis: publishes dropped on more than %d channels: the others' subscribers "
+                "on other nodes will not be told",
+                LOST_MAX);
+    }
+}
+
+typedef struct names {
+    rc_room **v;
+    size_t n, cap;
+} names;
+
+static void collect(rc_room *c, void *arg)
+{
+    names *l = arg;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->v = rc_realloc(l->v, l->cap * sizeof(*l->v));
+    }
+    l->v[l->n++] = c;
+}
+
+static int send_publish(rc_bridge *b, const char *chan, size_t chan_len, const char *payload,
+                        size_t payload_len);
+
+/* Once the backlog has drained, each channel that lost publishes gets
+ * {"node":ID,"dropped":true}, so that its subscribers on the other nodes
+ * learn that they missed messages. */
+static void announce_lost(rc_bridge *b)
+{
+    if (b->head || !rc_rooms_count(b->lost) || rc_redis_get_state(b->cmd) != RC_REDIS_READY)
+        return;
+    names l = {NULL, 0, 0};
+    rc_rooms_each(b->lost, collect, &l);
+    char payload[128];
+    int pn =
+        snprintf(payload, sizeof(payload), "{\"node\":\"%s\",\"dropped\":true}", b->cfg->node_id);
+    size_t sent = 0;
+    for (; sent < l.n; sent++) {
+        char name[80 + RC_PROTO_MAX_CHANNEL + 1];
+        size_t nl =
+            redis_name(b, (rc_str){l.v[sent]->name, l.v[sent]->name_len}, name, sizeof(name));
+        if (send_publish(b, name, nl, payload, (size_t)pn) < 0)
+            break;
+    }
+    for (size_t i = 0; i < sent; i++)
+        rc_rooms_del(b->lost, l.v[i]);
+    if (sent)
+        rc_info("redis: told the other nodes about dropped publishes on %zu channels", sent);
+    free(l.v);
+}
 
 static void on_publish_reply(void *u, redisReply *reply, const char *err, void *priv)
 {
@@ -363,7 +430,7 @@ void rc_bridge_publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data)
     /* Held ones go first, so that order is kept. */
     if (!b->head && rc_redis_get_state(b->cmd) == RC_REDIS_READY) {
         if (send_publish(b, name, nl, payload, (size_t)pn) < 0)
-            rc_counter_inc(&b->stats->publish_dropped);
+            dropped(b, chan);
     } else if (b->held_bytes + unsent(b) + nl + (size_t)pn <= b->cfg->redis_backlog_bytes) {
         held *h = rc_malloc(sizeof(*h) + nl + (size_t)pn);
         h->next = NULL;
@@ -379,7 +446,7 @@ void rc_bridge_publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data)
         b->held_bytes += nl + (size_t)pn;
         b->held_count++;
     } else {
-        rc_counter_inc(&b->stats->publish_dropped);
+        dropped(b, chan);
     }
     if (payload != small)
         free(payload);
@@ -410,6 +477,7 @@ rc_bridge *rc_bridge_new(struct io_uring *ring, const rc_config *cfg, const rc_b
     b->ops = *ops;
     b->u = u;
     b->chans = rc_rooms_new();
+    b->lost = rc_rooms_new();
     int n = snprintf(b->prefix, sizeof(b->prefix), "%sch:", cfg->redis_prefix);
     rc_assert(n > 0 && (size_t)n < sizeof(b->prefix));
     b->prefix_len = (size_t)n;
@@ -444,6 +512,7 @@ void rc_bridge_tick(rc_bridge *b, uint64_t now_ms)
     rc_redis_tick(b->cmd, now_ms);
     flush_dirty(b);
     drain_held(b);
+    announce_lost(b);
     rc_redis_flush(b->sub);
     rc_redis_flush(b->cmd);
 
@@ -496,6 +565,7 @@ void rc_bridge_free(rc_bridge *b)
         free(h);
     }
     rc_rooms_free(b->chans);
+    rc_rooms_free(b->lost);
     free(b->dirty);
     free(b);
 }

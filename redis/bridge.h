@@ -19,7 +19,10 @@
  *
  * Publishes: while the command connection is down, PUBLISHes wait in a
  * backlog; the backlog and the connection's unsent bytes together stay
- * within cfg->redis_backlog_bytes. What does not fit is dropped and counted.
+ * within cfg->redis_backlog_bytes. What does not fit is dropped and counted,
+ * and once the backlog has drained the bridge publishes {"node":ID,
+ * "dropped":true} on each channel concerned, so that the other nodes tell
+ * their subscribers (ops->lost).
  *
  * Thread: everything here runs on the relay thread; only the stats are read
  * from other threads (rc_counter). */
@@ -46,6 +49,8 @@ typedef struct rc_bridge_ops {
     /* The subscriber connection went down: subscriptions still waiting for
      * a confirmation will not get one; answer them locally now. */
     void (*link_down)(void *u);
+    /* Node `node` dropped publishes for chan before they reached Redis. */
+    void (*lost)(void *u, rc_str chan, const char *node);
 } rc_bridge_ops;
 
 typedef struct rc_bridge_stats {

@@ -198,8 +198,8 @@ int rc_proto_parse_publish_body(const char *body, size_t len, size_t max_channel
 
 int rc_proto_parse_envelope(const char *payload, size_t len, rc_proto_env *env, const char **why)
 {
-    enum { E_NODE, E_EVENT, E_DATA, E__COUNT };
-    static const char *const names[E__COUNT] = {"node", "event", "data"};
+    enum { E_NODE, E_EVENT, E_DATA, E_DROPPED, E__COUNT };
+    static const char *const names[E__COUNT] = {"node", "event", "data", "dropped"};
     rc_json_iter it;
     rc_json_val k, v, m[E__COUNT];
     int seen[E__COUNT] = {0};
@@ -228,6 +228,13 @@ int rc_proto_parse_envelope(const char *payload, size_t len, rc_proto_env *env, 
     }
     if (get_event(seen[E_EVENT] ? &m[E_EVENT] : NULL, env->event, &env->event_len) < 0)
         return fail(why, "invalid event name", RC_PERR_BAD_REQUEST);
+    if (seen[E_DROPPED]) {
+        if (m[E_DROPPED].type != RC_JSON_TRUE && m[E_DROPPED].type != RC_JSON_FALSE)
+            return fail(why, "dropped must be true or false", RC_PERR_BAD_REQUEST);
+        env->dropped = m[E_DROPPED].type == RC_JSON_TRUE;
+        if (env->dropped)
+            return RC_PERR_NONE;
+    }
     if (!seen[E_DATA])
         return fail(why, "missing data", RC_PERR_BAD_REQUEST);
     env->data = m[E_DATA].raw;

@@ -83,13 +83,15 @@ int rc_proto_parse_publish_body(const char *body, size_t len, size_t max_channel
  * channel's Redis channel, {"node":N, "event":E, "data":ANY}. "data" is
  * required, "event" optional ("message"), "node" optional: ringcast nodes set
  * it to their id so that each can drop its own echo; backends leave it out.
- * Unknown members are ignored. */
+ * {"node":N,"dropped":true} (no data) says node N dropped messages of the
+ * channel before they reached Redis. Unknown members are ignored. */
 typedef struct rc_proto_env {
     char node[64]; /* decoded; empty when absent */
     size_t node_len;
     char event[RC_PROTO_MAX_EVENT + 1];
     size_t event_len;
     rc_str data; /* raw JSON text of "data", into the payload */
+    int dropped; /* "dropped":true; data is then optional and ignored */
 } rc_proto_env;
 
 /* Parses a Redis payload. Returns RC_PERR_NONE and fills env, or an error

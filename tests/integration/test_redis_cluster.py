@@ -630,3 +630,71 @@ def test_without_redis_single_node(start_server):
         await close_all([s[0] for s in subs])
 
     run(go())
+
+
+# ---- 9. one node's link down: its held or dropped publishes --------------------
+
+@pytest.mark.parametrize("backlog", [0, 1 << 20])
+def test_one_node_link_down_publishes_held_or_announced(redis_server, start_server, backlog):
+    """Node A authenticates as its own ACL user; changing that user's password
+    and killing its connections takes A's link down (reconnects fail AUTH)
+    while B's stays up. A's publishes meanwhile are held (backlog 1 MiB) and
+    reach B in order once A is back, or dropped (backlog 0), and then B's
+    subscribers get one messages_dropped notice with reason
+    publisher_dropped, and no message of the lost ones."""
+    user = "nodeA%d" % backlog
+    with redis_server.client() as rc:
+        rc.command("ACL", "SETUSER", user, "on", ">pw-ok", "~*", "&*", "+@all")
+    prefix = "t9%d:" % redis_server.port
+    chan = "public:lost"
+    url_a = "redis://%s:pw-ok@127.0.0.1:%d" % (user, redis_server.port)
+    A = start_server("--redis", url_a, "--node-id", "A9", "--redis-prefix", prefix,
+                     "--redis-backlog-bytes", str(backlog), *PUB_FLAGS)
+    B = start_server("--redis", redis_server.url, "--node-id", "B9", "--redis-prefix", prefix,
+                     *PUB_FLAGS)
+    for s in (A, B):
+        wait_until(lambda: readyz(s.port) == (200, "ready"), 10.0, "node ready")
+
+    async def go():
+        (ws, _, base), = await shard_subscribers(B, chan, need=1)
+        col = Collector(ws, "B")
+        assert A.publish(chan, '{"n":0}', event="e")[0] == 202
+        await async_wait_until(lambda: len(col.messages) == 1, 5.0, "message 0 on B")
+
+        dropped0 = metric(A, "ringcast_redis_publish_dropped_total")
+        with redis_server.client() as rc:
+            rc.command("ACL", "SETUSER", user, "resetpass", ">pw-changed")
+            assert rc.command("CLIENT", "KILL", "USER", user) == 2  # A's two connections
+        await async_wait_until(lambda: readyz(A.port) == (503, "redis unreachable"), 5.0,
+                               "A not ready while its link is down")
+        for n in range(1, 6):
+            assert A.publish(chan, '{"n":%d}' % n, event="e")[0] == 202
+        assert readyz(B.port) == (200, "ready")
+        dropped = metric(A, "ringcast_redis_publish_dropped_total") - dropped0
+        assert dropped == (5 if backlog == 0 else 0), dropped
+        with redis_server.client() as rc:
+            rc.command("ACL", "SETUSER", user, "resetpass", ">pw-ok")
+        await async_wait_until(lambda: readyz(A.port) == (200, "ready"), 15.0,
+                               "A ready again")
+        assert A.publish(chan, '{"n":6}', event="e")[0] == 202
+        await async_wait_until(lambda: col.messages and col.messages[-1]["data"]["n"] == 6,
+                               5.0, "message 6 on B")
+        await asyncio.sleep(0.3)  # room for anything that should not come
+        got = [m["data"]["n"] for m in col.messages]
+        seqs = [m["seq"] for m in col.messages]
+        assert seqs == list(range(base + 1, base + 1 + len(got))), seqs
+        if backlog:
+            assert got == [0, 1, 2, 3, 4, 5, 6], got
+            assert col.others == [], col.others
+        else:
+            assert got == [0, 6], got
+            assert len(col.others) == 1, col.others
+            nt = col.others[0]
+            assert nt["type"] == "error" and nt["code"] == "messages_dropped", nt
+            assert nt["channel"] == chan and nt["reason"] == "publisher_dropped", nt
+            assert metric(B, "ringcast_redis_notices_total") == 1
+        await col.stop()
+        await ws.close()
+
+    run(go())
+

@@ -518,6 +518,20 @@ static void test_envelope(void)
         CHECK(why_ && *why_);
     }
 
+    /* A node's announcement that it dropped messages: data not needed. */
+    const char *d = "{\"node\":\"B\",\"dropped\":true}";
+    CHECK_EQ_INT(rc_proto_parse_envelope(d, strlen(d), &e, &why_), RC_PERR_NONE);
+    CHECK_EQ_INT(e.dropped, 1);
+    CHECK_EQ_STR(e.node, "B");
+    const char *d2 = "{\"dropped\":false,\"data\":2}";
+    CHECK_EQ_INT(rc_proto_parse_envelope(d2, strlen(d2), &e, &why_), RC_PERR_NONE);
+    CHECK_EQ_INT(e.dropped, 0);
+    CHECK(e.data.n == 1 && e.data.p[0] == '2');
+    const char *d3 = "{\"dropped\":false}";
+    CHECK_EQ_INT(rc_proto_parse_envelope(d3, strlen(d3), &e, &why_), RC_PERR_BAD_REQUEST);
+    const char *d4 = "{\"dropped\":1,\"data\":1}";
+    CHECK_EQ_INT(rc_proto_parse_envelope(d4, strlen(d4), &e, &why_), RC_PERR_BAD_REQUEST);
+
     char out[128];
     ssize_t n = rc_proto_envelope(out, sizeof(out), "A", (rc_str){"ev", 2}, (rc_str){"[1]", 3});
     CHECK_EQ_INT(n, (ssize_t)strlen("{\"node\":\"A\",\"event\":\"ev\",\"data\":[1]}"));

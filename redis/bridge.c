@@ -41,7 +41,8 @@ struct rc_bridge {
     size_t prefix_len; /* of cfg->redis_prefix "ch:" */
     char prefix[80];
     uint64_t last_bad_log_ms;
-    rc_rooms *lost; /* channels whose publishes were dropped, to announce */
+    rc_rooms *lost;   /* channels whose publishes were dropped, to announce */
+    rc_rooms *flying; /* Redis channels with unanswered PUBLISHes */
     bool lost_full;
     rc_bridge_stats *stats; /* the caller's */
 };
@@ -376,13 +377,19 @@ static void announce_lost(rc_bridge *b)
     free(l.v);
 }
 
+/* A publish's reply: priv is the entry of its Redis channel in b->flying
+ * (seq counts the channel's unanswered publishes), so that publishes lost
+ * with a connection are announced like those the backlog dropped. */
 static void on_publish_reply(void *u, redisReply *reply, const char *err, void *priv)
 {
     rc_bridge *b = u;
+    rc_room *f = priv;
     if (!reply)
-        rc_counter_inc(&b->stats->publish_dropped);
+        dropped(b, (rc_str){f->name + b->prefix_len, f->name_len - b->prefix_len});
     else if (reply->type == REDIS_REPLY_ERROR)
         rc_counter_inc(&b->stats->publish_errors);
+    if (--f->seq == 0)
+        rc_rooms_del(b->flying, f);
 }
 
 static int send_publish(rc_bridge *b, const char *chan, size_t chan_len, const char *payload,
@@ -390,8 +397,13 @@ static int send_publish(rc_bridge *b, const char *chan, size_t chan_len, const c
 {
     const char *argv[3] = {"PUBLISH", chan, payload};
     size_t lens[3] = {7, chan_len, payload_len};
-    if (rc_redis_command(b->cmd, on_publish_reply, NULL, 3, argv, lens) < 0)
+    rc_room *f = rc_rooms_add(b->flying, chan, chan_len);
+    if (rc_redis_command(b->cmd, on_publish_reply, f, 3, argv, lens) < 0) {
+        if (f->seq == 0)
+            rc_rooms_del(b->flying, f);
         return -1;
+    }
+    f->seq++;
     rc_counter_inc(&b->stats->messages_out);
     return 0;
 }
@@ -478,6 +490,7 @@ rc_bridge *rc_bridge_new(struct io_uring *ring, const rc_config *cfg, const rc_b
     b->u = u;
     b->chans = rc_rooms_new();
     b->lost = rc_rooms_new();
+    b->flying = rc_rooms_new();
     int n = snprintf(b->prefix, sizeof(b->prefix), "%sch:", cfg->redis_prefix);
     rc_assert(n > 0 && (size_t)n < sizeof(b->prefix));
     b->prefix_len = (size_t)n;
@@ -557,7 +570,9 @@ void rc_bridge_free(rc_bridge *b)
     if (!b)
         return;
     if (b->head)
-        rc_warn("redis: %zu bytes of publishes were never sent", b->held_bytes);
+        rc_warn("redis: %zu publishes (%zu bytes) held for Redis were never sent",
+                b->held_count, b->held_bytes);
+    rc_counter_add(&b->stats->publish_dropped, b->held_count);
     rc_redis_free(b->cmd);
     rc_redis_free(b->sub);
     for (held *h = b->head, *next; h; h = next) {
@@ -566,6 +581,7 @@ void rc_bridge_free(rc_bridge *b)
     }
     rc_rooms_free(b->chans);
     rc_rooms_free(b->lost);
+    rc_rooms_free(b->flying);
     free(b->dirty);
     free(b);
 }

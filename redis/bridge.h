@@ -17,11 +17,15 @@
  * resubscribes it, and the confirmation comes with after_gap set, so the
  * relay tells the channel's members they may have missed messages.
  *
- * Publishes: while the command connection is down, PUBLISHes wait in a
- * backlog; the backlog and the connection's unsent bytes together stay
- * within cfg->redis_backlog_bytes. What does not fit is dropped and counted,
- * and once the backlog has drained the bridge publishes {"node":ID,
- * "dropped":true} on each channel concerned, so that the other nodes tell
+ * Publishes: the command connection takes up to W = max(64 KiB,
+ * cfg->redis_backlog_bytes) of unsent commands (its send window: a Redis
+ * that is slow or paused fills it). Beyond that, and while the connection is
+ * down, PUBLISHes wait in a backlog whose bytes plus the connection's unsent
+ * ones stay within cfg->redis_backlog_bytes (0: nothing waits). What does
+ * not fit is dropped and counted, and so are publishes that were sent but
+ * unanswered when a connection broke (their fate is unknown). Once the
+ * backlog has drained, the bridge publishes {"node":ID,"dropped":true} on
+ * each channel that lost publishes either way, so that the other nodes tell
  * their subscribers (ops->lost).
  *
  * Thread: everything here runs on the relay thread; only the stats are read
@@ -99,7 +103,10 @@ void rc_bridge_tick(rc_bridge *b, uint64_t now_ms);
 /* True when both connections are READY. */
 bool rc_bridge_ready(const rc_bridge *b);
 
-/* True while PUBLISHes are held or unanswered (for a graceful stop). */
+/* True while the command connection is READY and PUBLISHes are held,
+ * unsent or unanswered: a graceful stop waits for that. (With the
+ * connection down, what is held is dropped at rc_bridge_free, counted and
+ * logged.) */
 bool rc_bridge_busy(const rc_bridge *b);
 
 /* Stops both connections (no reconnect). Then wait for rc_bridge_idle, or

@@ -6,12 +6,14 @@ core 1. Writes perf/results/<UTC stamp>.json (raw results and machine facts), PN
 plots next to it, and regenerates BENCHMARKS.md from that run alone.
 
   /usr/bin/python3 perf/bench.py [--short] [--build build] [--servers ringcast,naive,ws,socketio]
+  /usr/bin/python3 perf/bench.py --cross [--short]   # only the cross-node runs (two nodes + Redis)
   /usr/bin/python3 perf/bench.py --render perf/results/STAMP.json   # rewrite BENCHMARKS.md only
 """
 import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 
@@ -49,13 +51,26 @@ SHORT = dict(n_fan=2000, warmup=0.3, step_dur=1.0, drain=0.5, search_steps=3,
              echo_conns=100, echo_dur=1.0, hs_conns=5000,
              rss_n=19000, rss_shards=1, sio_rss_n=3000, rss_hold=1.0)
 
+# Cross-node: subscribers on node B, the publisher on node A, both nodes and their
+# redis-server on SERVER_CPU. lat: (publishes/s, subscribers) points; the rate search
+# runs with search_subs subscribers.
+CROSS_FULL = dict(lat=[(100, 1), (100, 100), (1000, 1000)], lat_dur=10.0, search_subs=1000,
+                  search_steps=7, warmup=1.0, step_dur=4.0, drain=2.0)
+CROSS_SHORT = dict(lat=[(100, 1), (100, 100), (1000, 1000)], lat_dur=2.0, search_subs=1000,
+                   search_steps=3, warmup=0.3, step_dur=1.0, drain=0.5)
+CROSS_P99_TARGET_US = 2000
+CROSS_PRIOR_DELIVERIES = {"ringcast": 1_000_000, "socketio": 30_000}
+CROSS_KINDS = ("ringcast", "socketio")
+
 
 # ---- servers -----------------------------------------------------------------------
 
 class Server:
     """One server under test; started pinned to SERVER_CPU, stopped by PID."""
 
-    def __init__(self, kind, build, logdir, shards=1, jwt=False):
+    def __init__(self, kind, build, logdir, shards=1, jwt=False, redis_url=None, node_id=None):
+        """redis_url: a node of a cluster on that Redis (ringcast --redis, Socket.IO's
+        adapter); without it Socket.IO gets a redis-server of its own."""
         self.kind = kind
         self.redis = None
         self.proc = None
@@ -73,6 +88,8 @@ class Server:
             env["RINGCAST_API_KEY"] = API_KEY
             if jwt:
                 env["RINGCAST_JWT_SECRET"] = JWT_SECRET
+            if redis_url:
+                cmd += ["--redis", redis_url, "--node-id", node_id or "bench-%d" % port]
             ready, self.dialect, path = None, "ringcast", "/ws"
         elif kind == "naive":
             cmd = pin + [os.path.join(build, "naive"), "--listen", "%s:%d" % (bl.HOST, port),
@@ -83,10 +100,11 @@ class Server:
                          "--host", bl.HOST, "--port", str(port)]
             ready, self.dialect, path = "listening on", "ringcast", "/ws"
         elif kind == "socketio":
-            self.redis = bl.start_redis(logdir, cpu=SERVER_CPU)
+            if not redis_url:
+                self.redis = bl.start_redis(logdir, cpu=SERVER_CPU)
+                redis_url = "redis://%s:%d" % (bl.HOST, self.redis.port)
             cmd = pin + ["node", os.path.join(bl.REPO, "perf/peers/sio-server.js"),
-                         "--host", bl.HOST, "--port", str(port),
-                         "--redis", "redis://%s:%d" % (bl.HOST, self.redis.port)]
+                         "--host", bl.HOST, "--port", str(port), "--redis", redis_url]
             ready, self.dialect, path = ("listening on", "socketio",
                                          "/socket.io/?EIO=4&transport=websocket")
         else:
@@ -99,6 +117,27 @@ class Server:
             self.stop()
             raise
         self.pid = self.proc.pid
+        self.cmd = cmd
+        if kind == "ringcast" and redis_url:
+            self._wait_readyz(20.0)
+
+    def _wait_readyz(self, timeout):
+        """A clustered ringcast node says "ready" once both Redis connections are up."""
+        deadline = time.monotonic() + timeout
+        body = ""
+        while time.monotonic() < deadline:
+            try:
+                body = bl.http_get(self.port, "/readyz").strip()
+            except OSError as e:
+                body = str(e)
+            if body == "ready":
+                return
+            if not self.alive():
+                break
+            time.sleep(0.1)
+        self.stop()
+        raise bl.BenchError("%s node not ready within %.0f s (/readyz: %s)\n%s" % (
+            self.kind, timeout, body, self.proc.log_tail()))
 
     def alive(self):
         return self.proc is not None and self.proc.alive()
@@ -116,34 +155,119 @@ class Server:
             self.redis.stop()
 
 
+class Cluster:
+    """Two nodes of one kind on one private redis-server: node B holds the subscribers
+    (url), node A the publisher (pub_url), so every message crosses Redis. All three
+    processes run on SERVER_CPU and are stopped by PID."""
+
+    def __init__(self, kind, build, logdir):
+        self.kind = kind
+        self.redis = None
+        self.nodes = []
+        try:
+            self.redis = bl.start_redis(logdir, cpu=SERVER_CPU)
+            self.redis_url = "redis://%s:%d" % (bl.HOST, self.redis.port)
+            for nid in ("A", "B"):
+                self.nodes.append(Server(kind, build, logdir, redis_url=self.redis_url,
+                                         node_id=nid))
+        except BaseException:
+            self.stop()
+            raise
+        a, b = self.nodes
+        self.url, self.pub_url, self.dialect = b.url, a.url, b.dialect
+        self.pid = b.pid
+
+    def describe(self):
+        return {"redis_url": self.redis_url, "redis_cmd": " ".join(self.redis.cmd),
+                "node_a_cmd": " ".join(self.nodes[0].cmd),
+                "node_b_cmd": " ".join(self.nodes[1].cmd),
+                "url": self.url, "pub_url": self.pub_url}
+
+    def pids(self):
+        return {"redis": self.redis.pid, "node_a": self.nodes[0].pid,
+                "node_b": self.nodes[1].pid}
+
+    def alive(self):
+        return self.redis.alive() and all(n.alive() for n in self.nodes)
+
+    def quiet(self):
+        for pid in self.pids().values():
+            bl.wait_quiet(pid)
+
+    def cpu_marks(self):
+        return {k: bl.cpu_seconds(pid) for k, pid in self.pids().items()}
+
+    def cpu_use(self, before, res, rate):
+        """CPU of each process over the run, as a fraction of a core while the publisher
+        was publishing (warm-up + measured time, about publishes_total / rate); the
+        connection set-up is in the numerator too, so the nodes' figures are upper
+        bounds. Redis does nothing but relay publishes."""
+        after = self.cpu_marks()
+        pub_s = (g(res, "publishes_total", default=0) or 0) / rate if rate else 0
+        out = {"publishing_s": round(pub_s, 3)}
+        for k, b in before.items():
+            a = after.get(k)
+            if a is None or b is None:
+                continue
+            out[k + "_cpu_s"] = round(a - b, 3)
+            out[k] = (a - b) / pub_s if pub_s > 0 else None
+        return out
+
+    def redis_metrics(self):
+        """ringcast's ringcast_redis_* counters of both nodes (Socket.IO has none)."""
+        if self.kind != "ringcast":
+            return None
+        out = {}
+        for name, n in zip(("node_a", "node_b"), self.nodes):
+            m = bl.metrics(n.port)
+            out[name] = {k: v for k, v in m.items() if "redis" in k or "relay_queue" in k}
+        return out
+
+    def stop(self):
+        for n in reversed(self.nodes):
+            n.stop()
+        if self.redis is not None:
+            self.redis.stop()
+
+
 # ---- one run and its verdict ----------------------------------------------------------
 
 def run_fanout(rl, srv, n, rate, p, dur=None, queue_limit=QUEUE_LIMIT_US):
     dur = dur or p["step_dur"]
     srv.quiet()
+    cpu0 = srv.cpu_marks() if hasattr(srv, "cpu_marks") else None
     res = rl.run(srv.url, srv.dialect, "broadcast", conns=n, threads=threads_for(n),
                  src_addrs=src_addrs_for(n), channel=CHANNEL, rate=rate, payload=64,
                  duration=dur, warmup=p["warmup"], drain=p["drain"],
+                 pub_url=getattr(srv, "pub_url", None),
                  timeout=dur + p["warmup"] + p["drain"] + 30 + n / 500)
+    if cpu0 is not None:
+        res["_server_cpu"] = srv.cpu_use(cpu0, res, rate)
+    if hasattr(srv, "redis_metrics"):
+        res["_redis_metrics"] = srv.redis_metrics()
     res["_rate"] = rate
     res["_conns"] = n
     ok, why = fanout_verdict(res, n, rate, dur, queue_limit)
     res["_ok"] = ok
     res["_why"] = why
-    bl.log("  %-8s broadcast n=%d rate=%g: %s%s (deliveries/s %s, p99 %s us, loadgen cpu %s)" % (
+    bl.log("  %-8s broadcast n=%d rate=%g: %s%s (deliveries/s %s, p99 %s us, loadgen cpu %s%s)" % (
         srv.kind, n, rate, "ok" if ok else "FAIL", "" if ok else " (%s)" % why,
         fmt_num(g(res, "deliveries_per_s")), fmt_num(g(res, "latency_us", "p99")),
-        fmt_pct(bl.rl_cpu_util(res))))
+        fmt_pct(bl.rl_cpu_util(res)),
+        "" if "_server_cpu" not in res else ", redis cpu %s" % fmt_pct(
+            g(res, "_server_cpu", "redis"))))
     return res
 
 
 def fanout_verdict(res, n, rate, dur, queue_limit=QUEUE_LIMIT_US):
     if "error" in res:
         return False, res["error"]
+    if (g(res, "unexpected_closes", default=0) or 0) > 0:
+        # before the held count: a server that closed its subscribers holds none
+        return False, "%d unexpected closes (close codes %s)" % (
+            res["unexpected_closes"], json.dumps(g(res, "close_codes", default={})))
     if (g(res, "held", default=0) or 0) < n or (g(res, "failed", default=0) or 0) > 0:
         return False, "%s of %d connected, %s failed" % (g(res, "held"), n, g(res, "failed"))
-    if (g(res, "unexpected_closes", default=0) or 0) > 0:
-        return False, "%d unexpected closes" % res["unexpected_closes"]
     if (g(res, "lost", default=0) or 0) > 0:
         return False, "%d lost" % res["lost"]
     pubs = g(res, "publishes", default=0) or 0
@@ -300,6 +424,96 @@ def bench_server(kind, args, p, rl, logdir):
     return out
 
 
+def bench_cross(kind, args, cp, rl, logdir):
+    """Cross-node: latency at the cp["lat"] points and the highest loss-free rate with
+    cp["search_subs"] subscribers, all publishes going A -> Redis -> B."""
+    out = {"server": kind}
+    try:
+        cl = Cluster(kind, args.build, logdir)
+    except (bl.BenchError, OSError) as e:
+        out["error"] = str(e)
+        bl.log("%s cross-node: not measured: %s" % (kind, str(e).splitlines()[0]))
+        return out
+    try:
+        out["cluster"] = cl.describe()
+        lat_pts = sorted(cp["lat"], key=lambda x: x[0] * x[1])
+        out["latency"] = []
+
+        def lat_run(rate, n, dur):
+            bl.log("%s cross-node: latency at %g publishes/s, %d subscribers on B" % (
+                kind, rate, n))
+            res = run_fanout(rl, cl, n, rate, cp, dur=dur)
+            q = g(res, "latency_us", "p99")
+            res["_p99_target_us"] = CROSS_P99_TARGET_US
+            res["_p99_target_met"] = bool(res["_ok"] and q is not None
+                                          and q <= CROSS_P99_TARGET_US)
+            out["latency"].append(res)
+            return res
+
+        first = lat_run(lat_pts[0][0], lat_pts[0][1], cp["lat_dur"])
+        base50 = g(first, "latency_us", "p50")
+        limit = QUEUE_LIMIT_US
+        if base50:
+            limit = min(QUEUE_LIMIT_US, max(QUEUE_FLOOR_US, LIMIT_FACTOR * base50))
+        out["queue_limit_us"] = limit
+
+        n = cp["search_subs"]
+        bl.log("%s cross-node: rate search, %d subscribers on B, p50 limit %.0f ms" % (
+            kind, n, limit / 1000))
+        best, tried = search_rate(rl, cl, n, cp, CROSS_PRIOR_DELIVERIES[kind] / n,
+                                  cp["search_steps"], queue_limit=limit)
+        out["max_rate"] = {"conns": n, "best": best, "tried": tried}
+
+        for rate, count in lat_pts[1:]:
+            if not cl.alive():
+                break
+            # Above the highest loss-free rate a long run only grows a queue: a
+            # search-length step shows the same.
+            over = best is None or rate * count > 1.12 * (g(best, "deliveries_per_s") or 0)
+            r = lat_run(rate, count, cp["step_dur"] if over else cp["lat_dur"])
+            r["_over_max_rate"] = over
+        dead = ["%s exited with %s: %s" % (nm, x.proc.returncode, x.log_tail(5))
+                for nm, x in (("node A", cl.nodes[0].proc), ("node B", cl.nodes[1].proc),
+                              ("redis", cl.redis)) if not x.alive()]
+        if dead:
+            out["crashed"] = "; ".join(dead)
+    except Exception as e:  # noqa: BLE001 - one server's failure must not end the run
+        out["error"] = "%s: %s" % (type(e).__name__, e)
+        bl.log("%s cross-node: error: %s" % (kind, e))
+    finally:
+        cl.stop()
+    if "error" not in out:
+        out["single_latency"] = single_reference(kind, args, cp, rl, logdir, out["latency"])
+    return out
+
+
+def single_reference(kind, args, cp, rl, logdir, cross_runs):
+    """The same latency points on one node (ringcast without --redis; Socket.IO as in
+    the single-node runs, its adapter on its own Redis), same durations: what the
+    cluster adds is the difference."""
+    runs = []
+    try:
+        srv = Server(kind, args.build, logdir)
+    except (bl.BenchError, OSError) as e:
+        bl.log("%s one-node reference: not measured: %s" % (kind, str(e).splitlines()[0]))
+        return [{"error": str(e)}]
+    try:
+        for c in cross_runs:
+            if not srv.alive():
+                break
+            bl.log("%s one node (reference): latency at %g publishes/s, %d subscribers" % (
+                kind, c["_rate"], c["_conns"]))
+            dur = cp["step_dur"] if c.get("_over_max_rate") else cp["lat_dur"]
+            r = run_fanout(rl, srv, c["_conns"], c["_rate"], cp, dur=dur)
+            r["_over_max_rate"] = c.get("_over_max_rate", False)
+            runs.append(r)
+    except Exception as e:  # noqa: BLE001
+        runs.append({"error": "%s: %s" % (type(e).__name__, e)})
+    finally:
+        srv.stop()
+    return runs
+
+
 def rss_run(kind, args, p, rl, logdir, n, shards=1, subscribed=False):
     """User-space memory per idle connection, two ways: cold = (RSS with n connections
     - RSS of the fresh server) / n, which also counts pools touched for the first time
@@ -408,20 +622,30 @@ def main():
     ap.add_argument("--results", default=os.path.join(bl.REPO, "perf", "results"))
     ap.add_argument("--md", default=os.path.join(bl.REPO, "BENCHMARKS.md"))
     ap.add_argument("--render", metavar="JSON", help="only rewrite BENCHMARKS.md from a result")
+    ap.add_argument("--cross", action="store_true",
+                    help="only the cross-node runs; writes perf/results/cross-STAMP.json and "
+                         "re-renders BENCHMARKS.md from the newest full result plus it")
+    ap.add_argument("--no-cross", action="store_true", help="skip the cross-node runs")
     args = ap.parse_args()
 
     if args.render:
         with open(args.render) as f:
             doc = json.load(f)
+        if str(doc.get("mode", "")).startswith("cross"):
+            return 0 if render_latest(os.path.dirname(os.path.abspath(args.render)),
+                                      args.md) else 1
         benchreport.write_all(doc, args.render, args.md)
         return 0
 
     p = SHORT if args.short else FULL
+    cp = CROSS_SHORT if args.short else CROSS_FULL
     stamp = bl.now_utc_stamp()
     os.makedirs(args.results, exist_ok=True)
     logdir = bl.make_logdir("ringcast-bench-%s-" % stamp)
     t0 = time.monotonic()
     rl_bin = os.path.join(args.build, "ringload")
+    if args.cross:
+        return main_cross(args, cp, stamp, logdir, rl_bin, t0)
     doc = {"stamp": stamp, "mode": "short" if args.short else "full", "params": p,
            "command": "make %s" % ("bench-short" if args.short else "bench"),
            "argv": sys.argv, "machine": bl.machine_info(args.build), "servers": {},
@@ -439,6 +663,8 @@ def main():
     try:
         for kind in [s for s in args.servers.split(",") if s]:
             doc["servers"][kind] = bench_server(kind, args, p, rl, logdir)
+        if not args.no_cross:
+            doc["cross"] = run_cross(args, cp, stamp, doc["command"], rl, logdir)
         if not args.no_rss:
             kinds = args.servers.split(",")
             if "ringcast" in kinds:
@@ -457,6 +683,55 @@ def main():
     benchreport.write_all(doc, out_json, args.md)
     bl.log("wrote %s (%.0f s)" % (args.md, doc["elapsed_s"]))
     return 0
+
+
+def run_cross(args, cp, stamp, command, rl, logdir):
+    t0 = time.monotonic()
+    out = {"stamp": stamp, "command": command, "params": cp,
+           "p99_target_us": CROSS_P99_TARGET_US, "server_cpu": SERVER_CPU,
+           "loadgen_cpu": LOADGEN_CPU, "servers": {}}
+    for kind in [k for k in args.servers.split(",") if k in CROSS_KINDS]:
+        out["servers"][kind] = bench_cross(kind, args, cp, rl, logdir)
+    out["elapsed_s"] = round(time.monotonic() - t0, 1)
+    return out
+
+
+def main_cross(args, cp, stamp, logdir, rl_bin, t0):
+    """--cross: the cross-node runs alone, in a result file of their own."""
+    if not os.access(rl_bin, os.X_OK):
+        print("bench: %s missing; run make first" % rl_bin, file=sys.stderr)
+        return 2
+    command = "/usr/bin/python3 perf/bench.py --cross" + (" --short" if args.short else "")
+    doc = {"stamp": stamp, "mode": "cross-short" if args.short else "cross",
+           "command": command, "argv": sys.argv, "machine": bl.machine_info(args.build),
+           "logdir": logdir}
+    rl = bl.Ringload(rl_bin, cpu=LOADGEN_CPU)
+    bl.log("bench %s, logs in %s" % (doc["mode"], logdir))
+    out_json = os.path.join(args.results, "cross-%s.json" % stamp)
+    try:
+        doc["cross"] = run_cross(args, cp, stamp, command, rl, logdir)
+    finally:
+        doc["elapsed_s"] = round(time.monotonic() - t0, 1)
+        with open(out_json, "w") as f:
+            json.dump(doc, f, indent=1, default=str)
+        bl.log("raw results: %s" % out_json)
+    if render_latest(args.results, args.md):
+        bl.log("wrote %s" % args.md)
+    return 0
+
+
+def render_latest(results_dir, md):
+    """Re-renders BENCHMARKS.md from the newest full or short result in results_dir;
+    the report takes the newest cross-node figures itself. False when there is none."""
+    mains = [f for f in bl.files_matching(os.path.join(results_dir, "*.json"))
+             if re.match(r"^\d{8}T\d{6}Z\.json$", os.path.basename(f))]
+    if not mains:
+        bl.log("no full bench result in %s: BENCHMARKS.md left as it is" % results_dir)
+        return False
+    with open(mains[-1]) as f:
+        doc = json.load(f)
+    benchreport.write_all(doc, mains[-1], md)
+    return True
 
 
 if __name__ == "__main__":

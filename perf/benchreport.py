@@ -384,6 +384,7 @@ def markdown(doc, json_path, pngs, md_path):
                     NAMES[kind], t["out_of_order"], t["_rate"]))
     if doc.get("warning"):
         notes.append("- " + doc["warning"])
+    L.extend(_cross_section(doc, json_path, rel))
     L.extend(_soak_section(os.path.dirname(os.path.abspath(json_path)), rel))
     extra = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench-notes.md")
     if os.path.exists(extra):
@@ -399,6 +400,167 @@ def markdown(doc, json_path, pngs, md_path):
         L.append("")
     with open(md_path, "w") as f:
         f.write("\n".join(L))
+
+
+def _newest_cross(doc, json_path):
+    """(cross result, its JSON path): the run's own cross-node part or the newest
+    `bench.py --cross` file next to it, whichever is newer; (None, None) if neither."""
+    import glob
+    best = (None, None)
+    if doc.get("cross"):
+        best = (doc["cross"], json_path)
+    files = sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(json_path)),
+                                          "cross-*.json")))
+    if files:
+        try:
+            with open(files[-1]) as f:
+                c = json.load(f).get("cross")
+        except (OSError, ValueError):
+            c = None
+        if c and (best[0] is None or str(c.get("stamp")) > str(best[0].get("stamp"))):
+            best = (c, files[-1])
+    return best
+
+
+def _cross_section(doc, json_path, rel):
+    c, path = _newest_cross(doc, json_path)
+    if c is None:
+        return []
+    S = c.get("servers", {})
+    target = c.get("p99_target_us", 2000)
+    cp = c.get("params", {})
+    L = ["## Cross-node: two nodes through Redis", ""]
+    L.append("Run %s UTC; raw: [`%s`](%s); reproduce: `%s`%s." % (
+        c.get("stamp"), rel(path), rel(path), c.get("command"),
+        "" if c.get("command", "").endswith("--cross") or "--cross " in c.get("command", "")
+        else " (the cross-node part alone: `/usr/bin/python3 perf/bench.py --cross%s`)" % (
+            " --short" if "short" in c.get("command", "") else "")))
+    L.append("")
+    L.append("Two nodes of each server share one private `redis-server --save '' --appendonly "
+             "no`: ringcast as `build/ringcast --redis redis://127.0.0.1:PORT --node-id A` and "
+             "`B` (`--shards 1 --no-pin`), Socket.IO 4 as two `perf/peers/sio-server.js --redis "
+             "...` (`@socket.io/redis-adapter`). The subscribers connect to node B, the one "
+             "publisher to node A (`build/ringload --url ws://B --pub-url ws://A`), so every "
+             "message goes A → Redis → B and the latency is publish on A → receive from B. "
+             "Both nodes and Redis are pinned to core %s, the load generator to core %s. "
+             "*Redis CPU* is the redis-server's CPU seconds over the run divided by the time the "
+             "publisher was publishing (warm-up + measured), as a share of one core." % (
+                 c.get("server_cpu", 0), c.get("loadgen_cpu", 1)))
+    L.append("")
+    L.append("### Latency (target: ringcast p99 ≤ %s)" % _us(target))
+    L.append("")
+    L.append("Rows *one node* are the same points, same durations, on a single node in the same "
+             "run (ringcast without `--redis`; Socket.IO as in the single-node runs): what the "
+             "second node and Redis add is the difference.")
+    L.append("")
+    L.append("| server | path | publishes/s | subscribers | p50 | p90 | p99 | p99.9 | max | lost "
+             "| p99 ≤ %s | Redis CPU | load gen CPU |" % _us(target))
+    L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    verdicts = []
+    for kind in ORDER:
+        if kind not in S:
+            continue
+        srv = S[kind]
+        nm = _not_measured(srv)
+        if nm:
+            L.append("| %s | A → Redis → B | %s | | | | | | | | | | |" % (NAMES[kind], nm))
+            continue
+        rows = [("A → Redis → B", r) for r in srv.get("latency", [])]
+        rows += [("one node", r) for r in srv.get("single_latency", [])]
+        for path_name, r in rows:
+            if "error" in r:
+                L.append("| %s | %s | %s | %s | %s | | | | | | | | |" % (
+                    NAMES[kind], path_name, _fmt(r.get("_rate")), r.get("_conns", ""),
+                    r["error"].splitlines()[0][:120]))
+                continue
+            q = r.get("latency_us", {})
+            if not q.get("count"):  # nothing received: no latency to show
+                q = {}
+            p99 = q.get("p99")
+            if not r.get("_ok"):
+                v = "not met (run not sustained: %s)" % r.get("_why")
+            elif p99 is not None and p99 <= target:
+                v = "**met**"
+            else:
+                v = "**not met**"
+            if kind == "ringcast" and path_name != "one node":
+                verdicts.append("%s at %s/s to %s subscribers (p99 %s)" % (
+                    "met" if v == "**met**" else "not met", _fmt(r["_rate"]), r["_conns"],
+                    _us(p99)))
+            L.append("| %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                NAMES[kind], path_name, _fmt(r["_rate"]),
+                " (%.0f s, above its loss-free rate)" % r.get("measured_s", 0)
+                if r.get("_over_max_rate") else "", r["_conns"],
+                _us(q.get("p50")), _us(q.get("p90")), _us(p99), _us(q.get("p999")),
+                _us(q.get("max")), g(r, "lost", default="—"), v,
+                _share(g(r, "_server_cpu", "redis")) if path_name != "one node" else "—",
+                _pct(r)))
+    L.append("")
+    if verdicts:
+        L.append("ringcast against the target: " + "; ".join(verdicts) + ".")
+        L.append("")
+    L.append("### Highest loss-free cross-node rate, %s subscribers on B" % cp.get(
+        "search_subs", "?"))
+    L.append("")
+    L.append("The same search and the same rule as the single-node fan-out above (no loss, "
+             "every subscriber connected, the publisher kept its rate, median under the limit), "
+             "each step %.1f s after %.1f s of warm-up." % (cp.get("step_dur", 0),
+                                                            cp.get("warmup", 0)))
+    L.append("")
+    L.append("| server | publishes/s | deliveries/s | ringcast ÷ this | p50 | p99 | p50 limit | "
+             "Redis CPU | node A CPU | node B CPU | load gen CPU |")
+    L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    rc = g(S.get("ringcast"), "max_rate", "best", "deliveries_per_s")
+    notes = []
+    for kind in ORDER:
+        if kind not in S:
+            continue
+        srv = S[kind]
+        nm = _not_measured(srv)
+        if nm:
+            L.append("| %s | %s | | | | | | | | | |" % (NAMES[kind], nm))
+            continue
+        b = g(srv, "max_rate", "best")
+        tried = g(srv, "max_rate", "tried") or []
+        if b is None:
+            why = tried[-1]["_why"] if tried else "no run"
+            L.append("| %s | no loss-free rate found (%s) | | | | | | | | | |" % (
+                NAMES[kind], why))
+        else:
+            d = g(b, "deliveries_per_s")
+            r = _ratio(rc, d)
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                NAMES[kind], _fmt(b["_rate"]), _fmt(d), "—" if r is None else "%.1f×" % r,
+                _us(g(b, "latency_us", "p50")), _us(g(b, "latency_us", "p99")),
+                _us(srv.get("queue_limit_us")), _share(g(b, "_server_cpu", "redis")),
+                _share(g(b, "_server_cpu", "node_a")), _share(g(b, "_server_cpu", "node_b")),
+                _pct(b)))
+        steps = ", ".join("%s/s %s" % (_fmt(t["_rate"]), "ok" if t["_ok"] else "✗ " + t["_why"])
+                          for t in tried)
+        if steps:
+            notes.append("- %s steps: %s." % (NAMES[kind], steps))
+        if srv.get("crashed"):
+            notes.append("- %s: a process exited during the run: %s" % (
+                NAMES[kind], srv["crashed"]))
+        for t in tried + srv.get("latency", []):
+            if g(t, "out_of_order"):
+                notes.append("- %s delivered %s messages out of order at %g/s." % (
+                    NAMES[kind], t["out_of_order"], t["_rate"]))
+            a = g(t, "_redis_metrics", "node_a", "ringcast_redis_publish_dropped_total")
+            if a:
+                notes.append("- %s node A dropped %.0f publishes for Redis at %g/s "
+                             "(backlog full)." % (NAMES[kind], a, t["_rate"]))
+    L.append("")
+    L.append("Node CPU figures include the subscribers' connection set-up, so they are upper "
+             "bounds. The search's steps:")
+    L.append("")
+    L.extend(notes)
+    L.append("")
+    return L
+
+
+def _share(u):
+    return "—" if u is None else "%.0f%%" % (100 * u)
 
 
 def _soak_section(results_dir, rel):

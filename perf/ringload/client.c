@@ -245,8 +245,8 @@ rl_conn *rl_conn_start(rl_thr *th, int role, uint32_t index)
     if (role != RL_ROLE_CHURN)
         RL_INC(th->st.started);
     struct io_uring_sqe *s = sqe_for(th);
-    io_uring_prep_connect(s, (int)slot, (struct sockaddr *)&rl_cfg_g.target,
-                          sizeof(rl_cfg_g.target));
+    const rl_endpoint *ep = rl_endpoint_for(role);
+    io_uring_prep_connect(s, (int)slot, (const struct sockaddr *)&ep->addr, sizeof(ep->addr));
     s->flags |= IOSQE_FIXED_FILE;
     set_ud(s, c, OP_CONNECT);
     return c;
@@ -517,8 +517,8 @@ static void handle_cqe(rl_thr *th, struct io_uring_cqe *cqe)
             memcpy(c->key, &a, 8);
             memcpy(c->key + 8, &b, 8);
             rl_ws_key_b64(c->key, key);
-            int n =
-                rl_hs_request(req, sizeof(req), rl_cfg_g.host, rl_cfg_g.path, key, rl_cfg_g.token);
+            const rl_endpoint *ep = rl_endpoint_for(c->role);
+            int n = rl_hs_request(req, sizeof(req), ep->host, ep->path, key, rl_cfg_g.token);
             if (n > 0)
                 queue_raw(th, c, req, (size_t)n);
         }

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <netdb.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -35,6 +34,9 @@ static void usage(FILE *f)
             "  --url URL            ws://HOST:PORT/PATH, loopback only (default\n"
             "                       ws://127.0.0.1:8080/ws; socketio: path\n"
             "                       /socket.io/?EIO=4&transport=websocket)\n"
+            "  --pub-url URL        broadcast: the publisher connects here instead of\n"
+            "                       --url (another node of a cluster), same dialect\n"
+            "                       (default: --url)\n"
             "  --dialect D          ringcast|socketio (default ringcast)\n"
             "  --scenario S         idle|broadcast|echo|churn (default broadcast)\n"
             "  --conns N            staying connections (default 1000)\n"
@@ -66,39 +68,17 @@ static void usage(FILE *f)
             PER_THREAD);
 }
 
-static int parse_url(rl_cfg *c, const char *url)
+#define SIO_PATH "/socket.io/?EIO=4&transport=websocket"
+
+/* Returns 0, or 2 after printing why url is refused. */
+static int set_endpoint(rl_endpoint *ep, const char *flag, const char *url, int socketio)
 {
-    if (strncmp(url, "ws://", 5) != 0)
-        return -1;
-    const char *h = url + 5, *slash = strchr(h, '/');
-    size_t hl = slash ? (size_t)(slash - h) : strlen(h);
-    if (hl == 0 || hl >= sizeof(c->host))
-        return -1;
-    memcpy(c->host, h, hl);
-    c->host[hl] = 0;
-    snprintf(c->path, sizeof(c->path), "%s", slash ? slash : "/");
-    char name[300];
-    snprintf(name, sizeof(name), "%s", c->host);
-    char *colon = strrchr(name, ':');
-    int port = 80;
-    if (colon) {
-        *colon = 0;
-        port = atoi(colon + 1);
-    }
-    if (port <= 0 || port > 65535)
-        return -1;
-    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai;
-    if (getaddrinfo(name, NULL, &hints, &ai) != 0)
-        return -1;
-    c->target = *(struct sockaddr_in *)ai->ai_addr;
-    freeaddrinfo(ai);
-    c->target.sin_port = htons((uint16_t)port);
-    if ((ntohl(c->target.sin_addr.s_addr) >> 24) != 127) {
-        fprintf(stderr, "ringload: %s is not a loopback address: refusing\n", name);
-        return -1;
-    }
-    snprintf(c->url, sizeof(c->url), "%s", url);
-    return 0;
+    int r = rl_parse_url(url, socketio ? SIO_PATH : NULL, ep);
+    if (r == RL_URL_NOT_LOOPBACK)
+        fprintf(stderr, "ringload: %s %s is not a loopback address: refusing\n", flag, url);
+    else if (r != 0)
+        fprintf(stderr, "ringload: bad %s %s (want ws://LOOPBACK-HOST:PORT/PATH)\n", flag, url);
+    return r ? 2 : 0;
 }
 
 static int num(const char *s, double lo, double hi, double *out)
@@ -117,6 +97,7 @@ static int parse_args(int argc, char **argv)
 {
     enum {
         O_URL = 256,
+        O_PUB_URL,
         O_DIALECT,
         O_SCEN,
         O_CONNS,
@@ -143,6 +124,7 @@ static int parse_args(int argc, char **argv)
         O_HELP
     };
     static const struct option opts[] = {{"url", 1, 0, O_URL},
+                                         {"pub-url", 1, 0, O_PUB_URL},
                                          {"dialect", 1, 0, O_DIALECT},
                                          {"scenario", 1, 0, O_SCEN},
                                          {"conns", 1, 0, O_CONNS},
@@ -169,7 +151,7 @@ static int parse_args(int argc, char **argv)
                                          {"help", 0, 0, O_HELP},
                                          {0, 0, 0, 0}};
     rl_cfg *c = &rl_cfg_g;
-    const char *url = NULL;
+    const char *url = NULL, *pub_url = NULL;
     double v, threads = 0, src = 0, warmup = -1, maxt = 0;
     int progress = -1;
     c->dialect = RL_DIALECT_RINGCAST;
@@ -191,6 +173,7 @@ static int parse_args(int argc, char **argv)
         int bad = 0;
         switch (o) {
         case O_URL: url = a; break;
+        case O_PUB_URL: pub_url = a; break;
         case O_DIALECT:
             if (strcmp(a, "ringcast") == 0)
                 c->dialect = RL_DIALECT_RINGCAST;
@@ -248,16 +231,21 @@ static int parse_args(int argc, char **argv)
         fprintf(stderr, "ringload: unexpected argument %s\n", argv[optind]);
         return 2;
     }
+    int sio = c->dialect == RL_DIALECT_SOCKETIO;
     if (!url)
-        url = c->dialect == RL_DIALECT_SOCKETIO
-                  ? "ws://127.0.0.1:8080/socket.io/?EIO=4&transport=websocket"
-                  : "ws://127.0.0.1:8080/ws";
-    if (parse_url(c, url) != 0) {
-        fprintf(stderr, "ringload: bad --url %s (want ws://LOOPBACK-HOST:PORT/PATH)\n", url);
+        url = sio ? "ws://127.0.0.1:8080" SIO_PATH : "ws://127.0.0.1:8080/ws";
+    if (set_endpoint(&c->ep, "--url", url, sio) != 0)
         return 2;
+    c->pub = c->ep;
+    if (pub_url) {
+        if (!c->scen->publisher) {
+            fprintf(stderr, "ringload: --pub-url needs a scenario with a publisher (broadcast)\n");
+            return 2;
+        }
+        if (set_endpoint(&c->pub, "--pub-url", pub_url, sio) != 0)
+            return 2;
+        c->has_pub_url = 1;
     }
-    if (c->dialect == RL_DIALECT_SOCKETIO && strcmp(c->path, "/") == 0)
-        snprintf(c->path, sizeof(c->path), "/socket.io/?EIO=4&transport=websocket");
     if (c->conns == 0 && c->scen->subscribes) {
         fprintf(stderr, "ringload: --conns must be at least 1 for %s\n", c->scen->name);
         return 2;
@@ -511,8 +499,10 @@ int main(int argc, char **argv)
     fprintf(f,
             "{\"tool\":\"ringload\",\"scenario\":\"%s\",\"dialect\":\"%s\",\"url\":\"%s\","
             "\"complete\":%s,\"stopped_by\":\"%s\"",
-            c->scen->name, c->dialect == RL_DIALECT_SOCKETIO ? "socketio" : "ringcast", c->url,
+            c->scen->name, c->dialect == RL_DIALECT_SOCKETIO ? "socketio" : "ringcast", c->ep.url,
             fatal ? "false" : "true", fatal ? stopped_by : "completed");
+    if (c->has_pub_url)
+        fprintf(f, ",\"pub_url\":\"%s\"", c->pub.url);
     if (fatal)
         fprintf(f, ",\"error\":\"%s\"", fatal);
     fprintf(f,

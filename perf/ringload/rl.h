@@ -19,6 +19,7 @@
 #include "perf/ringload/codec.h"
 #include "perf/ringload/hist.h"
 #include "perf/ringload/payload.h"
+#include "perf/ringload/url.h"
 
 #define RL_INC(x)    __atomic_store_n(&(x), (x) + 1, __ATOMIC_RELAXED)
 #define RL_ADD(x, v) __atomic_store_n(&(x), (x) + (v), __ATOMIC_RELAXED)
@@ -57,8 +58,9 @@ const rl_scen *rl_scen_find(const char *name);
 typedef struct rl_cfg {
     rl_dialect dialect;
     const rl_scen *scen;
-    char url[1024], host[300], path[1024];
-    struct sockaddr_in target;
+    rl_endpoint ep;  /* --url: every connection but the publisher */
+    rl_endpoint pub; /* --pub-url (a copy of ep without it): the publisher */
+    int has_pub_url;
     uint32_t conns, threads, src_addrs, pipeline, payload;
     char channel[256];
     double rate, duration, warmup, drain, ramp_rate, churn_rate, churn_hold, max_time;
@@ -188,6 +190,13 @@ void rl_stats_sum(rl_stats *out);
  * makes its own ring in rl_thr_main and reports through ready. */
 int rl_thr_init(rl_thr *th, int id, uint32_t target, uint32_t first_index, uint32_t cap);
 void *rl_thr_main(void *arg);
+
+/* Where a connection of the given role connects: the publisher to
+ * rl_cfg_g.pub, everyone else to rl_cfg_g.ep. */
+static inline const rl_endpoint *rl_endpoint_for(int role)
+{
+    return role == RL_ROLE_PUB ? &rl_cfg_g.pub : &rl_cfg_g.ep;
+}
 
 /* Starts a connection of the given role (socket, bind, install, connect).
  * Returns it, or NULL when no slot is free or the socket could not be made

@@ -25,6 +25,8 @@ typedef struct waiter {
 
 int rc_chan_may(const rc_shard *s, const rc_auth *auth, const char *chan, size_t len, int publish)
 {
+    if (len >= 6 && memcmp(chan, "queue:", 6) == 0)
+        return 0;
     if (auth &&
         (publish ? rc_auth_may_publish(auth, chan, len) : rc_auth_may_subscribe(auth, chan, len)))
         return 1;
@@ -95,13 +97,14 @@ static void leave_one(rc_shard *s, rc_conn *c, int idx)
 
 void rc_chan_leave_all(rc_shard *s, rc_conn *c)
 {
+    rc_wait_conn_gone(s, c);
     while (c->nchan)
         leave_one(s, c, c->nchan - 1);
 }
 
 /* Makes c a member of ch (once) and answers "subscribed" with id: now, or
  * when the relay's SUBACK comes for a new room. quiet: no answer at all. */
-static void join(rc_shard *s, rc_conn *c, rc_str ch, rc_str id, int quiet)
+static rc_room *join(rc_shard *s, rc_conn *c, rc_str ch, rc_str id, int quiet)
 {
     rc_room *r = rc_rooms_get(s->rooms, ch.p, ch.n);
     int idx = r ? find_memb(c, r) : -1;
@@ -119,7 +122,7 @@ static void join(rc_shard *s, rc_conn *c, rc_str ch, rc_str id, int quiet)
     if (!(r->flags & ROOM_PENDING)) {
         if (!quiet)
             reply(s, c, "subscribed", id, ch, (int64_t)r->seq);
-        return;
+        return r;
     }
     waiter *w = rc_malloc(sizeof(*w));
     w->conn = rc_conn_id(s, c);
@@ -130,6 +133,25 @@ static void join(rc_shard *s, rc_conn *c, rc_str ch, rc_str id, int quiet)
         memcpy(w->id, id.p, id.n);
     w->next = r->udata;
     r->udata = w;
+    return r;
+}
+
+rc_room *rc_chan_join_quiet(rc_shard *s, rc_conn *c, rc_str ch)
+{
+    return join(s, c, ch, RC_STR_NULL, 1);
+}
+
+void rc_chan_leave(rc_shard *s, rc_conn *c, rc_room *r)
+{
+    int idx = find_memb(c, r);
+    if (idx >= 0)
+        leave_one(s, c, idx);
+}
+
+void rc_chan_room_check(rc_shard *s, rc_room *r)
+{
+    if (r->n == 0 && !(r->flags & ROOM_PENDING) && r != s->fanout_room)
+        room_gone(s, r);
 }
 
 static void subscribe(rc_shard *s, rc_conn *c, const rc_proto_req *req)
@@ -253,6 +275,8 @@ void rc_chan_handle(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int
     case RC_OP_SUBSCRIBE: subscribe(s, c, &req); break;
     case RC_OP_UNSUBSCRIBE: unsubscribe(s, c, &req); break;
     case RC_OP_PUBLISH: publish(s, c, &req); break;
+    case RC_OP_QJOIN:
+    case RC_OP_QLEAVE: rc_wait_handle(s, c, &req); break;
     case RC_OP_PING: {
         char buf[256];
         ssize_t n = rc_proto_pong(buf, sizeof(buf), id, rc_wall_ms());
@@ -271,7 +295,12 @@ void rc_chan_on_deliver(rc_shard *s, rc_msg *m)
         rc_msg_put(m);
         return;
     }
-    if (!m->gap)
+    if (m->kind == RC_MSG_TICK) {
+        rc_wait_on_tick(s, r, m);
+        rc_msg_put(m);
+        return;
+    }
+    if (m->kind == RC_MSG_DATA)
         r->seq = m->seq;
     rc_obuf *b = rc_obuf_shared(m);
     b->refs = 1; /* held through the loop: a send may fail and drop its use */
@@ -288,6 +317,5 @@ void rc_chan_on_deliver(rc_shard *s, rc_msg *m)
     }
     s->fanout_room = NULL;
     rc_obuf_put(b);
-    if (r->n == 0 && !(r->flags & ROOM_PENDING))
-        room_gone(s, r);
+    rc_chan_room_check(s, r);
 }

@@ -141,6 +141,11 @@ static const struct opt opts[] = {
     U32("redis-ping-ms", "redis", redis_ping_ms, 100, 60000,
         "Redis PING interval; 3 unanswered drop the link (default 1000)"),
 
+    {"admission-secret", "admission", K_STRING, FIELD(admission_secret), 0, 0, 0, 0, "SECRET",
+     "HMAC key of admission tokens; prefer RINGCAST_ADMISSION_SECRET (default empty: no joins)"},
+    U32("admission-tick-ms", "admission", admission_tick_ms, 100, 10000,
+        "waiting-room admission period (default 1000)"),
+
     U32("recv-buf-size", "engine", recv_buf_size, 256, 1u << 20,
         "provided receive buffer size, 256..1048576 (default 4096)"),
     POW2("recv-buf-count", "engine", recv_buf_count, 1, 32768,
@@ -152,9 +157,9 @@ static const struct opt opts[] = {
 };
 
 static const char *const sections[] = {"server", "limits", "heartbeat", "lifecycle",
-                                       "auth",   "redis",  "engine"};
+                                       "auth",   "redis",  "admission", "engine"};
 static const char *const section_titles[] = {"Server", "Limits", "Heartbeat", "Lifecycle",
-                                             "Auth",   "Redis",  "Engine"};
+                                             "Auth",   "Redis",  "Admission", "Engine"};
 
 #define N_OPTS   RC_ARRAY_LEN(opts)
 #define OPT_BASE 256 /* getopt val of opts[i] is OPT_BASE + i */
@@ -491,6 +496,7 @@ static void set_defaults(rc_config *cfg)
     strcpy(cfg->redis_prefix, "rc:");
     cfg->redis_backlog_bytes = 8u << 20;
     cfg->redis_ping_ms = 1000;
+    cfg->admission_tick_ms = 1000;
     cfg->recv_buf_size = 4096;
     cfg->recv_buf_count = 1024;
     cfg->queue_size = 65536;
@@ -680,6 +686,11 @@ static int apply_env(struct loader *L)
         fail(L, "RINGCAST_API_KEY: %s", msg);
         return -1;
     }
+    v = getenv("RINGCAST_ADMISSION_SECRET");
+    if (v && *v && set_value(L, find_opt("admission-secret"), v, 0, msg, sizeof(msg)) < 0) {
+        fail(L, "RINGCAST_ADMISSION_SECRET: %s", msg);
+        return -1;
+    }
     v = getenv("RINGCAST_REDIS_URL");
     if (v && *v && set_value(L, find_opt("redis-url"), v, 0, msg, sizeof(msg)) < 0) {
         fail(L, "RINGCAST_REDIS_URL: %s", msg);
@@ -718,7 +729,8 @@ void rc_config_usage(FILE *f)
     fprintf(f, "usage: ringcast [OPTION]...\n"
                "ringcast " RC_VERSION ", a WebSocket edge engine.\n"
                "Precedence: defaults < --config FILE < flags < environment\n"
-               "(RINGCAST_JWT_SECRET, RINGCAST_API_KEY, RINGCAST_REDIS_URL). --redis is short\n"
+               "(RINGCAST_JWT_SECRET, RINGCAST_API_KEY, RINGCAST_REDIS_URL,\n"
+               "RINGCAST_ADMISSION_SECRET). --redis is short\n"
                "for --redis-url. In the file, [section] key = value\n"
                "with the flag's name minus '--' and '-' as '_', e.g. max_conns_per_ip = 10;\n"
                "booleans are true/false.\n");

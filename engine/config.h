@@ -71,6 +71,11 @@ typedef struct rc_config {
     uint64_t redis_backlog_bytes; /* --redis-backlog-bytes, default 8 MiB */
     uint32_t redis_ping_ms;       /* --redis-ping-ms, default 1000 */
 
+    /* [admission] */
+    char admission_secret[512]; /* --admission-secret or RINGCAST_ADMISSION_SECRET; empty =
+                                   waiting rooms refuse joins (no tokens can be signed) */
+    uint32_t admission_tick_ms; /* --admission-tick-ms, default 1000 */
+
     /* [engine] */
     uint32_t recv_buf_size;  /* --recv-buf-size, provided-buffer size, default 4096 */
     uint32_t recv_buf_count; /* --recv-buf-count per shard, power of 2, default 1024 */

@@ -5,12 +5,15 @@
 #include <string.h>
 #include <strings.h>
 
+#include "admission/admission.h"
+#include "admission/token.h"
 #include "engine/log.h"
 #include "engine/relay.h"
 #include "engine/shard.h"
 #include "net/http.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
+#include "ws/json.h"
 #include "ws/proto.h"
 
 static int str_is(rc_str a, const char *b)
@@ -216,6 +219,106 @@ static void api_publish(rc_shard *s, rc_conn *c, const rc_http_req *req, const c
     rc_http_reply(s, c, 202, "application/json", out, (size_t)n, NULL);
 }
 
+static void api_json(rc_shard *s, rc_conn *c, int status, const char *code, const char *msg)
+{
+    char out[512];
+    int n = snprintf(out, sizeof(out), "{\"type\":\"error\",\"code\":\"%s\",\"message\":\"%s\"}",
+                     code, msg);
+    rc_http_reply(s, c, status, "application/json", out, (size_t)n, NULL);
+}
+
+/* POST /api/queues/verify: checked here, no Redis needed. */
+static void api_verify(rc_shard *s, rc_conn *c, const char *body, size_t len)
+{
+    rc_json_iter it;
+    rc_json_val k, v;
+    char tok[RC_ATOKEN_MAX_LEN + 1] = "";
+    if (rc_json_object_begin(&it, body, len, 4) == 0)
+        while (rc_json_object_next(&it, &k, &v))
+            if (rc_json_key_is(&k, "token") && rc_json_string(&v, tok, sizeof(tok)) < 0)
+                tok[0] = '\0';
+    if (!tok[0]) {
+        api_json(s, c, 400, "bad_request", "body must be {\\\"token\\\":\\\"...\\\"}");
+        return;
+    }
+    if (!s->cfg->admission_secret[0]) {
+        api_json(s, c, 503, "queue_unavailable", "no admission secret is configured");
+        return;
+    }
+    rc_atoken t;
+    int e = rc_atoken_verify(tok, strlen(tok), s->cfg->admission_secret,
+                             strlen(s->cfg->admission_secret), rc_wall_s(), &t);
+    char out[768];
+    int n;
+    if (e == RC_ATOKEN_OK) {
+        char user[2 * RC_MAX_USER + 8];
+        ssize_t un = rc_json_escape(user, sizeof(user), t.user, strlen(t.user));
+        n = snprintf(out, sizeof(out),
+                     "{\"valid\":true,\"user\":%.*s,\"queue\":\"%s\",\"iat\":%lld,\"exp\":%lld}",
+                     (int)un, user, t.queue, (long long)t.iat, (long long)t.exp);
+    } else {
+        n = snprintf(out, sizeof(out), "{\"valid\":false,\"reason\":\"%s\"}",
+                     rc_atoken_reason(e));
+    }
+    rc_http_reply(s, c, 200, "application/json", out, (size_t)n, NULL);
+}
+
+/* /api/queues/{q} (GET, PUT), /api/queues/{q}/complete (POST),
+ * /api/queues/verify (POST). The queue operations go to the relay, which
+ * answers when Redis has; meanwhile the request's buffer is marked so that
+ * more bytes from the client do not start it again. */
+static void api_queues(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb)
+{
+    rc_str rest = {req->path.p + 12, req->path.n - 12};
+    const char *body = hb->buf + req->head_len;
+    size_t blen = req->content_length > 0 ? (size_t)req->content_length : 0;
+    int op = 0;
+    size_t qlen = rest.n;
+    if (str_is(req->path, "/api/queues/verify")) {
+        if (!str_is(req->method, "POST"))
+            reply_text(s, c, 405, "use POST\n", "Allow: POST\r\n");
+        else
+            api_verify(s, c, body, blen);
+        return;
+    }
+    if (rest.n > 9 && memcmp(rest.p + rest.n - 9, "/complete", 9) == 0) {
+        qlen = rest.n - 9;
+        if (!str_is(req->method, "POST")) {
+            reply_text(s, c, 405, "use POST\n", "Allow: POST\r\n");
+            return;
+        }
+        op = RC_CALL_QUEUE_COMPLETE;
+    } else if (str_is(req->method, "GET")) {
+        op = RC_CALL_QUEUE_GET;
+    } else if (str_is(req->method, "PUT")) {
+        op = RC_CALL_QUEUE_PUT;
+    } else {
+        reply_text(s, c, 405, "use GET or PUT\n", "Allow: GET, PUT\r\n");
+        return;
+    }
+    if (!rc_proto_name_valid(rest.p, qlen, RC_PROTO_MAX_QUEUE)) {
+        api_json(s, c, 400, "bad_request",
+                 "queue ids are 1..64 characters of A-Z a-z 0-9 _ - . : @ / = +");
+        return;
+    }
+    rc_call *k = rc_calloc(1, sizeof(*k));
+    k->op = (uint8_t)op;
+    k->shard = (uint16_t)s->id;
+    k->conn = rc_conn_id(s, c);
+    k->gen = c->gen;
+    memcpy(k->queue, rest.p, qlen);
+    k->body = rc_malloc(blen + 1);
+    memcpy(k->body, body, blen);
+    k->body[blen] = '\0';
+    k->body_len = blen;
+    if (rc_shard_to_relay(s, RC_Q_CALL, k, 1) < 0) {
+        rc_call_free(k);
+        api_json(s, c, 503, "overloaded", "server busy: try again shortly");
+        return;
+    }
+    hb->busy = 1;
+}
+
 static void route(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb)
 {
     int get = str_is(req->method, "GET") || str_is(req->method, "HEAD");
@@ -245,6 +348,13 @@ static void route(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *h
         char *m = rc_metrics_render(s->node, &len);
         rc_http_reply(s, c, 200, "text/plain; version=0.0.4; charset=utf-8", m, len, NULL);
         free(m);
+    } else if (req->path.n > 12 && memcmp(req->path.p, "/api/queues/", 12) == 0) {
+        if (!s->cfg->api_key[0])
+            reply_text(s, c, 403, "the HTTP API is disabled: set an API key\n", NULL);
+        else if (!api_key_ok(s, req))
+            reply_text(s, c, 401, "missing or wrong API key\n", "WWW-Authenticate: Bearer\r\n");
+        else
+            api_queues(s, c, req, hb);
     } else if (str_is(req->path, "/api/publish")) {
         if (!str_is(req->method, "POST"))
             reply_text(s, c, 405, "use POST\n", "Allow: POST\r\n");
@@ -268,11 +378,14 @@ void rc_http_input(rc_shard *s, rc_conn *c, const uint8_t *data, size_t len)
 {
     rc_httpbuf *hb = c->sess;
     size_t limit = (size_t)s->cfg->max_header_bytes + s->cfg->max_body_bytes;
+    if (hb && hb->busy)
+        return; /* a request is with the relay; one request per connection */
     if (!hb) {
         uint32_t cap = RC_MIN(s->cfg->max_header_bytes, 2048u);
         hb = rc_malloc(sizeof(*hb) + cap);
         hb->len = 0;
         hb->cap = cap;
+        hb->busy = 0;
         c->sess = hb;
     }
     /* Past head + body limits nothing more is kept: the parser or the

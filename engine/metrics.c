@@ -131,6 +131,52 @@ static void render_redis(out *o, const rc_bridge_stats *b)
                rc_counter_get((const rc_counter *)((const char *)b + redis_metrics[i].off)));
 }
 
+static const struct {
+    const char *name, *type, *help;
+    size_t off;
+} adm_metrics[] = {
+#define M(n, t, f, h) {"ringcast_admission_" n, t, h, offsetof(rc_admission_stats, f)}
+    M("up", "gauge", up, "1 while the waiting rooms' Redis connection is ready."),
+    M("leader", "gauge", leader, "1 while this node holds the admission lease."),
+    M("ticks_total", "counter", ticks, "Admission ticks sent (every node sends them)."),
+    M("round_trips_total", "counter", round_trips, "Redis round trips made by ticks."),
+    M("late_ticks_total", "counter", late_ticks,
+      "Ticks skipped because the previous one was still unanswered."),
+    M("admitted_total", "counter", admitted, "Users admitted by this node as leader."),
+    M("abandoned_total", "counter", abandoned, "Waiters removed by this node as leader."),
+    M("joins_total", "counter", joins, "Joins answered (waiting or admitted)."),
+    M("join_errors_total", "counter", join_errors, "Joins refused (no queue, Redis away)."),
+    M("local_waiters", "gauge", local_waiters, "Distinct users waiting on this node."),
+    M("queues", "gauge", queues, "Queues in the index."),
+#undef M
+};
+
+static void render_admission(out *o, const rc_admission_stats *a)
+{
+    for (size_t i = 0; i < RC_ARRAY_LEN(adm_metrics); i++)
+        SINGLE(o, adm_metrics[i].name, adm_metrics[i].type, adm_metrics[i].help,
+               rc_counter_get((const rc_counter *)((const char *)a + adm_metrics[i].off)));
+    head(o, "ringcast_admission_tick_seconds", "gauge", "Redis round trip of the last tick.");
+    put(o, "ringcast_admission_tick_seconds %.6f\n", (double)rc_counter_get(&a->tick_us) / 1e6);
+    static const char *const qn[] = {"waiting", "active", "head"};
+    static const char *const qh[] = {"Users in the queue's line (latest tick seen).",
+                                     "Users admitted and not yet expired (latest tick seen).",
+                                     "The queue's head ticket (latest tick seen)."};
+    for (int k = 0; k < 3; k++) {
+        char name[64];
+        snprintf(name, sizeof(name), "ringcast_queue_%s", qn[k]);
+        head(o, name, "gauge", qh[k]);
+        for (int i = 0; i < RC_QSTAT_MAX; i++) {
+            const rc_qstat *q = &a->q[i];
+            if (!rc_flag_get(&q->used))
+                break;
+            const rc_counter *v = k == 0 ? &q->waiting : k == 1 ? &q->active : &q->head;
+            put(o, "%s{queue=\"%s\"} %llu\n", name, q->name,
+                (unsigned long long)rc_counter_get(v));
+        }
+    }
+}
+
 char *rc_metrics_render(struct rc_node *node, size_t *len)
 {
     out o = {rc_malloc(16384), 0, 16384};
@@ -201,6 +247,9 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
     TOTAL(&o, node, "ringcast_token_expiries_total", "counter",
           "Connections closed because their token expired.", token_expiries);
     PER_SHARD(&o, node, "ringcast_rooms", "gauge", "Channels with members on the shard.", rooms);
+    PER_SHARD(&o, node, "ringcast_waiters", "gauge", "Connections waiting in a queue.", waiters);
+    TOTAL(&o, node, "ringcast_admission_tokens_total", "counter",
+          "Admission tokens handed to connections.", admitted);
     PER_SHARD(&o, node, "ringcast_subscriptions", "gauge", "Channel memberships.", subscriptions);
     PER_SHARD(&o, node, "ringcast_ws_sessions", "gauge",
               "WebSocket parser contexts lent to connections mid-message.", ws_sessions);
@@ -236,6 +285,7 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
     put(&o, "ringcast_relay_dropped_total %llu\n",
         (unsigned long long)rc_counter_get(&rs->dropped));
     if (rs->redis) {
+        render_admission(&o, &rs->admission);
         render_redis(&o, &rs->bridge);
         SINGLE(&o, "ringcast_redis_notices_total", "counter",
                "messages_dropped notices after a Redis reconnect (one per member shard).",

@@ -56,6 +56,8 @@ typedef struct rc_shard_stats {
     rc_counter rooms;         /* gauge */
     rc_counter subscriptions; /* gauge */
     rc_counter publishes;     /* accepted from clients and the HTTP API */
+    rc_counter waiters;       /* gauge: connections waiting in a queue */
+    rc_counter admitted;      /* admission tokens handed out */
     rc_counter relay_full;    /* pushes refused by a full shard->relay queue */
     rc_counter relay_backlog; /* gauge: items waiting for room in that queue */
     rc_counter recv_nobufs;   /* recv re-armed after provided buffers ran out */

@@ -13,7 +13,7 @@ static rc_msg *msg_alloc(rc_str channel, size_t payload_len)
     rc_msg *m = rc_malloc(sizeof(*m) + channel.n + 1 + hlen + payload_len);
     rc_ref_init(&m->refs, 0);
     m->chan_len = (uint16_t)channel.n;
-    m->gap = 0;
+    m->kind = RC_MSG_DATA;
     m->seq = 0;
     memcpy(m->mem, channel.p, channel.n);
     m->mem[channel.n] = '\0';
@@ -41,6 +41,13 @@ rc_msg *rc_msg_new_text(rc_str channel, const char *json, size_t len)
     rc_msg *m = msg_alloc(channel, len);
     memcpy((uint8_t *)m->frame + (m->frame_len - len), json, len);
     return m;
+}
+
+rc_str rc_msg_payload(const rc_msg *m)
+{
+    uint8_t b = m->frame[1] & 0x7f;
+    size_t hlen = b < 126 ? 2 : b == 126 ? 4 : 10;
+    return (rc_str){(const char *)m->frame + hlen, m->frame_len - hlen};
 }
 
 void rc_msg_put(rc_msg *m)

@@ -17,12 +17,19 @@
 #include "engine/common.h"
 #include "engine/queue.h"
 
+enum rc_msg_kind {
+    RC_MSG_DATA = 0, /* a channel message: moves the channel's seq */
+    RC_MSG_NOTICE,   /* a "messages_dropped" notice for the channel's members */
+    RC_MSG_TICK,     /* a waiting room's tick (admission/): the frame's payload is the
+                        tick's data, which the shard turns into one frame per waiter */
+};
+
 typedef struct rc_msg {
     rc_ref refs;
     uint32_t frame_len;
     uint64_t seq;
     uint16_t chan_len;
-    uint8_t gap;          /* 1: a "messages_dropped" notice, not a message */
+    uint8_t kind;         /* enum rc_msg_kind */
     const char *chan;     /* NUL-terminated, inside this allocation */
     const uint8_t *frame; /* inside this allocation */
     uint8_t mem[];
@@ -36,6 +43,9 @@ rc_msg *rc_msg_new(rc_str channel, rc_str event, uint64_t seq, rc_str data);
 /* Builds a text frame around an arbitrary JSON payload (a notice to every
  * member of a channel). */
 rc_msg *rc_msg_new_text(rc_str channel, const char *json, size_t len);
+
+/* The payload of m's frame (the bytes after the WebSocket header). */
+rc_str rc_msg_payload(const rc_msg *m);
 
 /* Drops one reference; frees on the last. */
 void rc_msg_put(rc_msg *m);

@@ -39,10 +39,12 @@ enum rc_qkind {
                      Ownership goes to the relay, which sends it back in SUBACK. */
     RC_Q_UNSUB,   /* p: channel name (malloc'd), a: shard; the relay frees it */
     RC_Q_PUBLISH, /* p: rc_pub (malloc'd); the relay frees it */
+    RC_Q_CALL,    /* p: rc_call (admission/admission.h) for the relay to answer */
     /* relay -> shard */
     RC_Q_SUBACK,  /* p: channel name from RC_Q_SUB (the shard frees it), b: seq */
     RC_Q_DELIVER, /* p: rc_msg with one reference for this shard */
     RC_Q_DRAIN,   /* start draining */
+    RC_Q_CALLDONE, /* p: the rc_call of an RC_Q_CALL, answered; the shard frees it */
 };
 
 /* A publish on its way to the relay: one allocation. */

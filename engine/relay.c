@@ -28,6 +28,7 @@ struct rc_relay {
     int stopping; /* shards are gone: messages from Redis are dropped */
     uint64_t efd_val;
     rc_bridge *bridge; /* NULL without a Redis URL */
+    rc_admission *adm; /* waiting rooms; NULL without a Redis URL */
     rc_relay_stats stats;
 };
 
@@ -117,7 +118,7 @@ static void to_shard(rc_relay *r, int i, const rc_qitem *it)
 }
 
 /* A "messages_dropped" notice for the members of a channel: one shared
- * frame (m->gap set, so it does not move the channel's seq). */
+ * frame (kind RC_MSG_NOTICE, so it does not move the channel's seq). */
 static rc_msg *notice_new(const rc_room *room, const char *reason, const char *text)
 {
     char json[640];
@@ -127,7 +128,7 @@ static rc_msg *notice_new(const rc_room *room, const char *reason, const char *t
                      text, room->name, reason);
     rc_assert(n > 0 && (size_t)n < sizeof(json)); /* channel names are short and plain */
     rc_msg *m = rc_msg_new_text((rc_str){room->name, room->name_len}, json, (size_t)n);
-    m->gap = 1;
+    m->kind = RC_MSG_NOTICE;
     return m;
 }
 
@@ -231,7 +232,17 @@ static void deliver(rc_relay *r, rc_str chan, rc_str event, rc_str data)
         rc_counter_inc(&r->stats.no_members);
         return;
     }
-    rc_msg *m = rc_msg_new(chan, event, ++room->seq, data);
+    rc_msg *m;
+    if (chan.n > 6 && memcmp(chan.p, "queue:", 6) == 0 && event.n == 10 &&
+        memcmp(event.p, "queue.tick", 10) == 0) {
+        /* A waiting room's tick: the shards make each waiter's frame. */
+        if (r->adm)
+            rc_admission_on_tick(r->adm, (rc_str){chan.p + 6, chan.n - 6}, data);
+        m = rc_msg_new_text(chan, data.p, data.n);
+        m->kind = RC_MSG_TICK;
+    } else {
+        m = rc_msg_new(chan, event, ++room->seq, data);
+    }
     rc_ref_init(&m->refs, room->n);
     rc_counter_add(&r->stats.deliveries, room->n);
     for (uint32_t i = 0; i < room->n; i++) {
@@ -249,6 +260,40 @@ static void on_publish(rc_relay *r, rc_qitem *it)
     if (r->bridge)
         rc_bridge_publish(r->bridge, rc_pub_channel(p), rc_pub_event(p), rc_pub_data(p));
     free(p);
+}
+
+/* ---- waiting-room calls ---------------------------------------------------- */
+
+static void call_done(void *u, rc_call *c)
+{
+    rc_relay *r = u;
+    if (r->stopping) {
+        rc_call_free(c);
+        return;
+    }
+    rc_qitem it = {.kind = RC_Q_CALLDONE, .p = c};
+    to_shard(r, c->shard, &it);
+}
+
+static void on_call(rc_relay *r, rc_qitem *it)
+{
+    rc_call *c = it->p;
+    if (r->adm) {
+        rc_admission_call(r->adm, c);
+        return;
+    }
+    if (c->op == RC_CALL_GONE) {
+        rc_call_free(c);
+        return;
+    }
+    /* Waiting rooms live in Redis: a single node without one has none. */
+    c->result = RC_JOIN_UNAVAILABLE;
+    c->status = 503;
+    static const char why[] = "{\"type\":\"error\",\"code\":\"queue_unavailable\",\"message\":"
+                              "\"waiting rooms need Redis: start the node with --redis\"}";
+    c->reply = rc_strndup(why, sizeof(why) - 1);
+    c->reply_len = sizeof(why) - 1;
+    call_done(r, c);
 }
 
 /* ---- the bridge's calls -------------------------------------------------- */
@@ -355,8 +400,12 @@ static unsigned reap(rc_relay *r)
             arm_wake(r);
             break;
         case RC_UOP_REDIS:
-            if (r->bridge)
+            if (rc_ud_gen(cqe->user_data) == RC_ADMISSION_TAG) {
+                if (r->adm)
+                    rc_admission_on_cqe(r->adm, cqe);
+            } else if (r->bridge) {
                 rc_bridge_on_cqe(r->bridge, cqe);
+            }
             break;
         default: break; /* RC_UOP_IGNORE: the bridge's cancels */
         }
@@ -379,6 +428,7 @@ static void bridge_stop(rc_relay *r)
         reap(r);
     }
     rc_bridge_close(r->bridge);
+    rc_admission_close(r->adm);
     io_uring_submit(&r->ring);
 }
 
@@ -395,7 +445,9 @@ static void *relay_main(void *arg)
     }
     if (r->stats.redis) {
         static const rc_bridge_ops ops = {br_message, br_subscribed, br_link_down, br_lost};
+        static const rc_admission_ops aops = {call_done};
         r->bridge = rc_bridge_new(&r->ring, node->cfg, &ops, r, &r->stats.bridge);
+        r->adm = rc_admission_new(&r->ring, node->cfg, &aops, r, &r->stats.admission);
     }
     rc_info("relay: started ring=%s shards=%d redis=%s", mode, node->nshards,
             r->bridge ? "on" : "off");
@@ -411,12 +463,16 @@ static void *relay_main(void *arg)
             case RC_Q_SUB: on_sub(r, &it); break;
             case RC_Q_UNSUB: on_unsub(r, &it); break;
             case RC_Q_PUBLISH: on_publish(r, &it); break;
+            case RC_Q_CALL: on_call(r, &it); break;
             default: rc_assert(!"unknown item kind from a shard");
             }
         }
+        uint64_t next_ms = 1000;
         if (r->bridge) {
             got += reap(r);
-            rc_bridge_tick(r->bridge, rc_now_ms());
+            uint64_t now = rc_now_ms();
+            rc_bridge_tick(r->bridge, now);
+            next_ms = RC_MIN(rc_admission_tick(r->adm, now), (uint64_t)100);
         }
         if (rc_flag_get(&node->draining) && !r->drain_sent) {
             for (int i = 0; i < node->nshards; i++) {
@@ -450,7 +506,7 @@ static void *relay_main(void *arg)
             !(rc_flag_get(&node->draining) && !r->drain_sent)) {
             /* With items waiting for a full shard queue, look again soon;
              * with Redis, at least every 100 ms for its timers. */
-            long ns = r->ovf_total ? 1000000L : r->bridge ? 100000000L : 0;
+            long ns = r->ovf_total ? 1000000L : r->bridge ? (long)next_ms * 1000000L : 0;
             struct __kernel_timespec ts = {.tv_sec = ns ? 0 : 1, .tv_nsec = ns};
             struct io_uring_cqe *cqe;
             io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
@@ -472,15 +528,21 @@ static void *relay_main(void *arg)
                 rc_msg_put(it.p);
             else if (it.kind == RC_Q_SUBACK)
                 free(it.p);
+            else if (it.kind == RC_Q_CALLDONE)
+                rc_call_free(it.p);
         }
         while (rc_spsc_pop(&node->links[i].to_relay, &it)) {
             if (it.kind == RC_Q_PUBLISH || it.kind == RC_Q_SUB || it.kind == RC_Q_UNSUB)
                 free(it.p);
+            else if (it.kind == RC_Q_CALL)
+                rc_call_free(it.p);
         }
     }
     io_uring_queue_exit(&r->ring);
     rc_bridge_free(r->bridge);
     r->bridge = NULL;
+    rc_admission_free(r->adm);
+    r->adm = NULL;
     return NULL;
 }
 

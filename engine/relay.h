@@ -14,6 +14,7 @@
 
 #include "engine/node.h"
 #include "engine/queue.h"
+#include "admission/admission.h"
 #include "redis/bridge.h"
 
 typedef struct rc_relay_stats {
@@ -27,6 +28,7 @@ typedef struct rc_relay_stats {
     rc_counter notices; /* messages_dropped notices after a Redis reconnect (per shard) */
     int redis;          /* a Redis URL is configured (set before the thread starts) */
     rc_bridge_stats bridge;
+    rc_admission_stats admission; /* waiting rooms (with Redis) */
 } rc_relay_stats;
 
 typedef struct rc_relay rc_relay;

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admission/admission.h"
 #include "engine/log.h"
 #include "net/http.h"
 #include "net/listen.h"
@@ -208,6 +209,7 @@ static void on_relay_items(rc_shard *s)
         case RC_Q_SUBACK: rc_chan_on_suback(s, it.p, it.b); break;
         case RC_Q_DELIVER: rc_chan_on_deliver(s, it.p); break;
         case RC_Q_DRAIN: start_drain(s); break;
+        case RC_Q_CALLDONE: rc_wait_on_calldone(s, it.p); break;
         default: rc_assert(!"unknown item kind from the relay");
         }
     }
@@ -526,6 +528,7 @@ static int setup(rc_shard *s)
     s->arena = rc_malloc(sizeof(*s->arena));
     s->arena->nmsg = s->arena->niov = 0;
     s->conns = rc_calloc(s->nconns, sizeof(rc_conn));
+    s->waits = rc_calloc(s->nconns, sizeof(rc_wait));
     s->rooms = rc_rooms_new();
     s->tick0_ms = rc_now_ms();
     s->now_tick = 0;
@@ -635,6 +638,8 @@ void rc_shard_join(rc_shard *s)
             rc_msg_put(it.p);
         else if (it.kind == RC_Q_SUBACK)
             free(it.p);
+        else if (it.kind == RC_Q_CALLDONE)
+            rc_call_free(it.p);
     }
     for (uint32_t i = 0; i < s->nbacklog; i++)
         free(s->relay_backlog[i].p);
@@ -644,6 +649,7 @@ void rc_shard_join(rc_shard *s)
     rc_wheel_free(&s->wheel);
     rc_rooms_free(s->rooms);
     free(s->conns);
+    free(s->waits);
     free(s->arena);
     free(s->dirty);
     free(s->rearm);

@@ -98,9 +98,16 @@ typedef struct rc_conn {
     rc_auth *auth; /* NULL: anonymous */
 } rc_conn;
 
+/* A connection's place in a waiting room (engine/waitroom.c). */
+typedef struct rc_wait {
+    int64_t ticket;
+    rc_room *room; /* "queue:{q}"; NULL when not waiting */
+} rc_wait;
+
 /* The request head and body of a connection still speaking HTTP. */
 typedef struct rc_httpbuf {
     uint32_t len, cap;
+    uint32_t busy; /* the request is with the relay (HTTP API on queues) */
     char buf[];
 } rc_httpbuf;
 
@@ -126,6 +133,7 @@ typedef struct rc_shard {
     uint32_t max_open; /* connections accepted before 503 */
     uint32_t open;     /* connections in any state but FREE */
     rc_conn *conns;
+    rc_wait *waits; /* [nconns] */
     rc_rooms *rooms;
     rc_wheel wheel;
     rc_ws_pool ws_pool;
@@ -224,8 +232,27 @@ void rc_chan_leave_all(rc_shard *s, rc_conn *c);
  * --user-channels; nothing when the id cannot be part of a channel name). */
 void rc_chan_join_user(rc_shard *s, rc_conn *c);
 void rc_chan_on_suback(rc_shard *s, char *name, uint64_t seq);
+/* Server-side membership, without replies: joins c to ch (once) and returns
+ * the room; leaves room r (if c is in it); deletes r when a fan-out left it
+ * empty. */
+rc_room *rc_chan_join_quiet(rc_shard *s, rc_conn *c, rc_str ch);
+void rc_chan_leave(rc_shard *s, rc_conn *c, rc_room *r);
+void rc_chan_room_check(rc_shard *s, rc_room *r);
 void rc_chan_on_deliver(rc_shard *s, rc_msg *m);
-/* May the connection (auth NULL = anonymous) subscribe to / publish on it? */
+/* --- waitroom.c --- */
+struct rc_call;
+struct rc_proto_req;
+/* queue.join / queue.leave from a client. */
+void rc_wait_handle(rc_shard *s, rc_conn *c, const struct rc_proto_req *req);
+/* The relay's answer to a call this shard made; frees it. */
+void rc_wait_on_calldone(rc_shard *s, struct rc_call *k);
+/* A tick of room r's queue: positions and tokens for its waiters. */
+void rc_wait_on_tick(rc_shard *s, rc_room *r, rc_msg *m);
+/* c is closing: it waits no more (the relay is told). */
+void rc_wait_conn_gone(rc_shard *s, rc_conn *c);
+
+/* May the connection (auth NULL = anonymous) subscribe to / publish on it?
+ * Never for channels "queue:*", which carry waiting-room ticks. */
 int rc_chan_may(const rc_shard *s, const rc_auth *auth, const char *chan, size_t len, int publish);
 
 /* --- http_api.c --- */

@@ -11,7 +11,7 @@
 
 #define MAX_PATTERN 256
 #define JSON_DEPTH  16 /* room for unknown nested claims, which are ignored */
-#define SHA256_LEN  32
+#define SHA256_LEN  RC_JWT_MAC_LEN
 
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -91,8 +91,8 @@ const char *rc_jwt_strerror(int code)
     }
 }
 
-static int hs256(const uint8_t *secret, size_t secret_len, const char *data, size_t n,
-                 uint8_t mac[SHA256_LEN])
+int rc_jwt_hs256(const uint8_t *secret, size_t secret_len, const char *data, size_t n,
+                 uint8_t mac[RC_JWT_MAC_LEN])
 {
     unsigned int mac_len = 0;
     static const uint8_t empty_key[1];
@@ -257,7 +257,7 @@ static int parse_claims(const char *json, size_t n, int64_t now, rc_auth **out)
     return RC_JWT_OK;
 }
 
-static int check_header(const char *json, size_t n)
+int rc_jwt_check_header(const char *json, size_t n)
 {
     rc_json_iter it;
     rc_json_val k, v, alg = {0};
@@ -308,12 +308,12 @@ int rc_jwt_verify(const char *token, size_t len, const uint8_t *secret, size_t s
     if (hl <= 0 || pl <= 0 || sl < 0)
         return RC_JWT_MALFORMED;
 
-    int rc = check_header((const char *)header, (size_t)hl);
+    int rc = rc_jwt_check_header((const char *)header, (size_t)hl);
     if (rc != RC_JWT_OK)
         return rc;
 
     uint8_t mac[SHA256_LEN];
-    if (hs256(secret, secret_len, token, (size_t)(d2 - token), mac) != 0)
+    if (rc_jwt_hs256(secret, secret_len, token, (size_t)(d2 - token), mac) != 0)
         return RC_JWT_BAD_SIG;
     if (!rc_ct_equal(mac, sizeof(mac), sig, (size_t)sl))
         return RC_JWT_BAD_SIG;
@@ -338,7 +338,7 @@ int rc_jwt_sign(const char *claims_json, size_t claims_len, const uint8_t *secre
         return -1;
     o += (size_t)n;
     uint8_t mac[SHA256_LEN];
-    if (hs256(secret, secret_len, out, o, mac) != 0)
+    if (rc_jwt_hs256(secret, secret_len, out, o, mac) != 0)
         return -1;
     if (cap - o < 2)
         return -1;

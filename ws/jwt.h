@@ -17,6 +17,7 @@
 #define RC_JWT_MAX_LEN      4096 /* longer tokens are refused as malformed */
 #define RC_JWT_MAX_SUB      128
 #define RC_JWT_MAX_PATTERNS 64
+#define RC_JWT_MAC_LEN      32 /* HMAC-SHA256 output */
 
 /* Result codes of rc_jwt_verify. */
 #define RC_JWT_OK        0
@@ -64,6 +65,18 @@ int rc_auth_may_publish(const rc_auth *a, const char *channel, size_t len);
  * the admission tokens of later modules. */
 int rc_jwt_sign(const char *claims_json, size_t claims_len, const uint8_t *secret,
                 size_t secret_len, char *out, size_t cap);
+
+/* HMAC-SHA256 of data[0..n) with secret (an empty secret is allowed). Writes
+ * RC_JWT_MAC_LEN bytes to mac and returns 0, or -1 when libcrypto fails (mac
+ * then holds nothing meaningful). No state: safe from any thread. */
+int rc_jwt_hs256(const uint8_t *secret, size_t secret_len, const char *data, size_t n,
+                 uint8_t mac[RC_JWT_MAC_LEN]);
+
+/* Checks a decoded JOSE header json[0..n): a JSON object whose "alg" is
+ * "HS256" and whose "typ", if present, is "JWT" (each at most once). Returns
+ * RC_JWT_OK, RC_JWT_MALFORMED (not an object, duplicate or mistyped member,
+ * typ other than "JWT") or RC_JWT_BAD_ALG (alg missing or not HS256). */
+int rc_jwt_check_header(const char *json, size_t n);
 
 /* base64url without padding. encode returns the length written (with a NUL),
  * or -1 when it does not fit; decode accepts input with or without padding,

@@ -22,6 +22,9 @@ static const char *const err_names[RC_PERR__COUNT] = {
     [RC_PERR_BINARY] = "binary_unsupported",
     [RC_PERR_MESSAGES_DROPPED] = "messages_dropped",
     [RC_PERR_INTERNAL] = "internal",
+    [RC_PERR_QUEUE_UNAVAILABLE] = "queue_unavailable",
+    [RC_PERR_QUEUE_NOT_FOUND] = "queue_not_found",
+    [RC_PERR_QUEUE_BUSY] = "already_waiting",
 };
 
 const char *rc_proto_errname(int code)
@@ -47,8 +50,9 @@ int rc_proto_name_valid(const char *name, size_t n, size_t max)
     return 1;
 }
 
-enum { M_TYPE, M_ID, M_CHANNEL, M_EVENT, M_DATA, M__COUNT };
-static const char *const member_names[M__COUNT] = {"type", "id", "channel", "event", "data"};
+enum { M_TYPE, M_ID, M_CHANNEL, M_EVENT, M_DATA, M_QUEUE, M__COUNT };
+static const char *const member_names[M__COUNT] = {"type",  "id",   "channel",
+                                                   "event", "data", "queue"};
 
 static const struct {
     const char *name;
@@ -58,6 +62,8 @@ static const struct {
     {"unsubscribe", RC_OP_UNSUBSCRIBE},
     {"publish", RC_OP_PUBLISH},
     {"ping", RC_OP_PING},
+    {"queue.join", RC_OP_QJOIN},
+    {"queue.leave", RC_OP_QLEAVE},
 };
 
 static int fail(const char **why, const char *msg, int code)
@@ -162,6 +168,19 @@ static int parse(const char *msg, size_t len, size_t max_channel_len, rc_proto_r
     }
     if (req->op == RC_OP_PING)
         return RC_PERR_NONE;
+    if (req->op == RC_OP_QJOIN || req->op == RC_OP_QLEAVE) {
+        if (!seen[M_QUEUE])
+            return fail(why, "missing queue", RC_PERR_BAD_REQUEST);
+        ssize_t qn = -1;
+        if (m[M_QUEUE].type == RC_JSON_STRING)
+            qn = rc_json_string(&m[M_QUEUE], req->queue, sizeof(req->queue));
+        if (qn < 0 || !rc_proto_name_valid(req->queue, (size_t)qn, RC_PROTO_MAX_QUEUE)) {
+            req->queue[0] = '\0';
+            return fail(why, "invalid queue name", RC_PERR_BAD_REQUEST);
+        }
+        req->queue_len = (size_t)qn;
+        return RC_PERR_NONE;
+    }
 
     if (!seen[M_CHANNEL])
         return fail(why, "missing channel", RC_PERR_BAD_REQUEST);
@@ -455,4 +474,72 @@ ssize_t rc_proto_envelope(char *out, size_t cap, const char *node, rc_str event,
     put(&w, data.p, data.n);
     put_lit(&w, "}");
     return w.full ? -1 : (ssize_t)w.n;
+}
+
+/* ---- waiting rooms -------------------------------------------------------- */
+
+static void put_eta(writer *w, int64_t eta_s)
+{
+    put_lit(w, ",\"eta\":");
+    if (eta_s < 0)
+        put_lit(w, "null");
+    else
+        put_i64(w, eta_s);
+}
+
+ssize_t rc_proto_queue_joined(char *out, size_t cap, rc_str id, rc_str queue, int64_t ticket,
+                              int64_t position, int64_t eta_s)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, "{\"type\":\"queue.joined\"");
+    put_id(&w, id);
+    put_lit(&w, ",\"queue\":");
+    put_esc(&w, queue.p, queue.n);
+    put_lit(&w, ",\"ticket\":");
+    put_i64(&w, ticket);
+    put_lit(&w, ",\"position\":");
+    put_i64(&w, position);
+    put_eta(&w, eta_s);
+    put_lit(&w, "}");
+    return finish(&w);
+}
+
+ssize_t rc_proto_queue_position(char *out, size_t cap, rc_str queue, int64_t position,
+                                int64_t eta_s)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, "{\"type\":\"queue.position\",\"queue\":");
+    put_esc(&w, queue.p, queue.n);
+    put_lit(&w, ",\"position\":");
+    put_i64(&w, position);
+    put_eta(&w, eta_s);
+    put_lit(&w, "}");
+    return finish(&w);
+}
+
+ssize_t rc_proto_admitted(char *out, size_t cap, rc_str id, rc_str queue, rc_str token,
+                          int64_t expires_ms)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, "{\"type\":\"admitted\"");
+    put_id(&w, id);
+    put_lit(&w, ",\"queue\":");
+    put_esc(&w, queue.p, queue.n);
+    put_lit(&w, ",\"token\":");
+    put_esc(&w, token.p, token.n);
+    put_lit(&w, ",\"expires\":");
+    put_i64(&w, expires_ms);
+    put_lit(&w, "}");
+    return finish(&w);
+}
+
+ssize_t rc_proto_queue_left(char *out, size_t cap, rc_str id, rc_str queue)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, "{\"type\":\"queue.left\"");
+    put_id(&w, id);
+    put_lit(&w, ",\"queue\":");
+    put_esc(&w, queue.p, queue.n);
+    put_lit(&w, "}");
+    return finish(&w);
 }

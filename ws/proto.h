@@ -5,6 +5,8 @@
  *   {"type":"unsubscribe","id":ID, "channel":C}
  *   {"type":"publish",    "id":ID, "channel":C, "event":E, "data":ANY}
  *   {"type":"ping",       "id":ID}
+ *   {"type":"queue.join", "id":ID, "queue":Q}    (waiting rooms, admission/)
+ *   {"type":"queue.leave","id":ID, "queue":Q}
  * ID is optional: a string (at most 64 bytes of JSON text) or an integer,
  * echoed back exactly as sent. "event" is optional (default "message").
  * Unknown members are ignored, so clients can add their own. */
@@ -19,12 +21,15 @@
 #define RC_PROTO_MAX_EVENT   64
 #define RC_PROTO_MAX_CHANNEL 256 /* hard cap; the configured limit is <= this */
 #define RC_PROTO_MAX_DEPTH   32  /* nesting of a client message, data included */
+#define RC_PROTO_MAX_QUEUE   64  /* waiting-room queue ids */
 
 enum rc_proto_op {
     RC_OP_SUBSCRIBE = 1,
     RC_OP_UNSUBSCRIBE,
     RC_OP_PUBLISH,
     RC_OP_PING,
+    RC_OP_QJOIN,  /* "queue.join" */
+    RC_OP_QLEAVE, /* "queue.leave" */
 };
 
 /* Error codes sent to clients as {"type":"error","code":NAME}. The names are
@@ -43,6 +48,9 @@ enum rc_proto_err {
     RC_PERR_BINARY,           /* "binary_unsupported": binary frames carry no protocol */
     RC_PERR_MESSAGES_DROPPED, /* "messages_dropped": messages to this client were lost */
     RC_PERR_INTERNAL,         /* "internal" */
+    RC_PERR_QUEUE_UNAVAILABLE, /* "queue_unavailable": waiting rooms off or Redis away */
+    RC_PERR_QUEUE_NOT_FOUND,   /* "queue_not_found": no such queue was created */
+    RC_PERR_QUEUE_BUSY,        /* "already_waiting": this connection waits in another queue */
     RC_PERR__COUNT
 };
 
@@ -58,6 +66,8 @@ typedef struct rc_proto_req {
     char event[RC_PROTO_MAX_EVENT + 1];
     size_t event_len;
     rc_str data; /* raw JSON text of "data", into the input */
+    char queue[RC_PROTO_MAX_QUEUE + 1]; /* queue.join / queue.leave */
+    size_t queue_len;
 } rc_proto_req;
 
 /* 1 when name[0..n) is a valid channel or event name: 1..max bytes, each in
@@ -128,6 +138,19 @@ ssize_t rc_proto_message(char *out, size_t cap, rc_str channel, rc_str event, ui
 
 /* The exact length rc_proto_message would write, for sizing a buffer. */
 size_t rc_proto_message_len(rc_str channel, rc_str event, uint64_t seq, rc_str data);
+
+/* Waiting rooms. eta_s < 0 is written as null (no admission rate known). */
+/* {"type":"queue.joined","id":ID,"queue":Q,"ticket":T,"position":P,"eta":S} */
+ssize_t rc_proto_queue_joined(char *out, size_t cap, rc_str id, rc_str queue, int64_t ticket,
+                              int64_t position, int64_t eta_s);
+/* {"type":"queue.position","queue":Q,"position":P,"eta":S} */
+ssize_t rc_proto_queue_position(char *out, size_t cap, rc_str queue, int64_t position,
+                                int64_t eta_s);
+/* {"type":"admitted","id":ID,"queue":Q,"token":T,"expires":MS} */
+ssize_t rc_proto_admitted(char *out, size_t cap, rc_str id, rc_str queue, rc_str token,
+                          int64_t expires_ms);
+/* {"type":"queue.left","id":ID,"queue":Q} */
+ssize_t rc_proto_queue_left(char *out, size_t cap, rc_str id, rc_str queue);
 
 /* {"type":"welcome","node":N,"shard":S,"conn":ID,"user":U|null,
  *  "ping_interval":MS,"max_message_bytes":B} */

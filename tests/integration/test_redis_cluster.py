@@ -411,12 +411,19 @@ def test_redis_killed_and_restarted(redis_server, start_server):
                 assert m["channel"] == chan and m["event"] == "e", m
             check_seq_run(c.messages, c.name, base)
             notices = c.notices()
-            assert len(notices) == 1, (c.name, c.others)
-            nt = notices[0]
-            assert set(nt) == {"type", "code", "message", "channel", "reason"}, nt
-            assert nt["channel"] == chan and nt["reason"] == "redis_reconnect", nt
-            assert isinstance(nt["message"], str) and nt["message"], nt
-            assert len(c.others) == 1, (c.name, c.others)
+            # One redis_reconnect notice from the node's own resubscribe; B's
+            # subscribers may also get one publisher_dropped notice, from A
+            # announcing the publishes that were in flight when Redis died.
+            reasons = sorted(nt["reason"] for nt in notices)
+            assert reasons in (["redis_reconnect"], ["publisher_dropped", "redis_reconnect"]), \
+                (c.name, c.others)
+            if c in a_cols:
+                assert reasons == ["redis_reconnect"], (c.name, c.others)
+            for nt in notices:
+                assert set(nt) == {"type", "code", "message", "channel", "reason"}, nt
+                assert nt["channel"] == chan, nt
+                assert isinstance(nt["message"], str) and nt["message"], nt
+            assert len(c.others) == len(notices), (c.name, c.others)
             if c in a_cols:
                 # local delivery: every publish exactly once, in order
                 assert ns == list(range(total)), (c.name, _gaps(ns, total))
@@ -664,7 +671,8 @@ def test_one_node_link_down_publishes_held_or_announced(redis_server, start_serv
         dropped0 = metric(A, "ringcast_redis_publish_dropped_total")
         with redis_server.client() as rc:
             rc.command("ACL", "SETUSER", user, "resetpass", ">pw-changed")
-            assert rc.command("CLIENT", "KILL", "USER", user) == 2  # A's two connections
+            # A's three connections: commands, subscriber, waiting rooms
+            assert rc.command("CLIENT", "KILL", "USER", user) == 3
         await async_wait_until(lambda: readyz(A.port) == (503, "redis unreachable"), 5.0,
                                "A not ready while its link is down")
         for n in range(1, 6):

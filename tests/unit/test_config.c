@@ -460,12 +460,15 @@ static void test_help_version(void)
         "--redis-prefix",
         "--redis-backlog-bytes",
         "--redis-ping-ms",
+        "--admission-secret",
+        "--admission-tick-ms",
         "--config",
         "--help",
         "--version",
         "RINGCAST_JWT_SECRET",
         "RINGCAST_API_KEY",
         "RINGCAST_REDIS_URL",
+        "RINGCAST_ADMISSION_SECRET",
     };
     for (size_t i = 0; i < RC_ARRAY_LEN(flags); i++) {
         if (!strstr(out, flags[i]))
@@ -484,7 +487,7 @@ static void test_help_version(void)
             strstr(line, "--version"))
             with_default++;
     }
-    CHECK_EQ_INT(lines, 40);
+    CHECK_EQ_INT(lines, 42);
     CHECK_EQ_INT(with_default, lines);
 }
 

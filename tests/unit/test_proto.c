@@ -335,7 +335,8 @@ static void test_errname(void)
         "unknown_type",  "invalid_channel",    "forbidden",
         "channel_limit", "rate_limited",       "not_subscribed",
         "overloaded",    "binary_unsupported", "messages_dropped",
-        "internal",
+        "internal",      "queue_unavailable",  "queue_not_found",
+        "already_waiting",
     };
     CHECK_EQ_INT(RC_ARRAY_LEN(names), RC_PERR__COUNT);
     for (int i = 1; i < RC_PERR__COUNT; i++)

@@ -1,0 +1,327 @@
+/* Waiting rooms on a shard: queue.join / queue.leave, the answers the relay
+ * sends back (rc_call), and each tick's fan-out, which turns one shared tick
+ * into a position (or an admission token) for every waiter.
+ *
+ * A waiting connection is a quiet member of channel "queue:{q}" (so the
+ * node subscribes to the queue's ticks exactly while it has waiters) and
+ * has its ticket in s->waits[slot]. A connection waits in one queue at most. */
+#include <math.h>
+#include <string.h>
+
+#include "admission/admission.h"
+#include "admission/token.h"
+#include "engine/log.h"
+#include "engine/shard.h"
+#include "ws/json.h"
+
+#define QUEUE_PREFIX "queue:"
+
+static rc_call *new_call(rc_shard *s, rc_conn *c, int op, const char *queue, size_t qlen)
+{
+    rc_call *k = rc_calloc(1, sizeof(*k));
+    k->op = (uint8_t)op;
+    k->shard = (uint16_t)s->id;
+    k->conn = rc_conn_id(s, c);
+    k->gen = c->gen;
+    memcpy(k->queue, queue, qlen);
+    k->queue[qlen] = '\0';
+    const char *user = c->auth ? rc_auth_user(c->auth) : NULL;
+    if (user)
+        snprintf(k->user, sizeof(k->user), "%s", user);
+    return k;
+}
+
+/* Joins and leaves may be refused when the relay's queue is full (the
+ * client is told); a GONE must reach the relay, so it waits in the shard's
+ * backlog if need be. */
+static int send_call(rc_shard *s, rc_call *k)
+{
+    if (rc_shard_to_relay(s, RC_Q_CALL, k, k->op != RC_CALL_GONE) == 0)
+        return 0;
+    rc_call_free(k);
+    return -1;
+}
+
+static rc_str wait_queue(const rc_wait *w)
+{
+    rc_room *r = w->room;
+    size_t pl = sizeof(QUEUE_PREFIX) - 1;
+    return (rc_str){r->name + pl, r->name_len - pl};
+}
+
+/* Stops c waiting (on this shard) and, if tell, lets the relay know that
+ * this connection no longer counts as a waiter of the queue. */
+static void stop_waiting(rc_shard *s, rc_conn *c, int tell)
+{
+    rc_wait *w = &s->waits[rc_conn_id(s, c)];
+    if (!w->room)
+        return;
+    rc_str q = wait_queue(w);
+    if (tell)
+        send_call(s, new_call(s, c, RC_CALL_GONE, q.p, q.n));
+    rc_room *r = w->room;
+    w->room = NULL;
+    w->ticket = 0;
+    rc_counter_set(&s->stats.waiters, rc_counter_get(&s->stats.waiters) - 1);
+    rc_chan_leave(s, c, r);
+}
+
+void rc_wait_conn_gone(rc_shard *s, rc_conn *c)
+{
+    stop_waiting(s, c, 1);
+}
+
+void rc_wait_handle(rc_shard *s, rc_conn *c, const rc_proto_req *req)
+{
+    rc_str id = {req->id, req->id_len}, q = {req->queue, req->queue_len};
+    rc_wait *w = &s->waits[rc_conn_id(s, c)];
+    if (req->op == RC_OP_QLEAVE) {
+        if (w->room && wait_queue(w).n == q.n && memcmp(wait_queue(w).p, q.p, q.n) == 0) {
+            stop_waiting(s, c, 0);
+            rc_call *k = new_call(s, c, RC_CALL_LEAVE, q.p, q.n);
+            memcpy(k->id, id.p, id.n);
+            k->id_len = (uint8_t)id.n;
+            if (send_call(s, k) == 0)
+                return; /* answered when Redis has the user out of the line */
+        }
+        char out[256];
+        ssize_t n = rc_proto_queue_left(out, sizeof(out), id, q);
+        if (n > 0)
+            rc_conn_send_text(s, c, out, (size_t)n);
+        return;
+    }
+    if (!s->cfg->admission_secret[0]) {
+        rc_conn_send_error(s, c, id, RC_PERR_QUEUE_UNAVAILABLE,
+                           "waiting rooms are off on this server (no admission secret)",
+                           RC_STR_NULL);
+        return;
+    }
+    if (!c->auth || !rc_auth_user(c->auth)) {
+        rc_conn_send_error(s, c, id, RC_PERR_FORBIDDEN,
+                           "joining a queue needs a token with a user id (sub)", RC_STR_NULL);
+        return;
+    }
+    if (w->room && !(wait_queue(w).n == q.n && memcmp(wait_queue(w).p, q.p, q.n) == 0)) {
+        rc_conn_send_error(s, c, id, RC_PERR_QUEUE_BUSY,
+                           "this connection already waits in another queue: leave it first",
+                           RC_STR_NULL);
+        return;
+    }
+    rc_call *k = new_call(s, c, RC_CALL_JOIN, q.p, q.n);
+    memcpy(k->id, id.p, id.n);
+    k->id_len = (uint8_t)id.n;
+    if (send_call(s, k) < 0)
+        rc_conn_send_error(s, c, id, RC_PERR_OVERLOADED, "server busy: join again shortly",
+                           RC_STR_NULL);
+}
+
+/* Seconds to wait at position p when ewma people are admitted per tick;
+ * -1 when no admission rate is known. */
+static int64_t eta(const rc_shard *s, int64_t p, double ewma)
+{
+    if (ewma < 0.01)
+        return -1;
+    return (int64_t)ceil((double)p / ewma * s->cfg->admission_tick_ms / 1000.0);
+}
+
+static void send_admitted(rc_shard *s, rc_conn *c, rc_str id, rc_str q, int64_t expires_ms)
+{
+    char tok[RC_ATOKEN_MAX_LEN + 1], qz[RC_PROTO_MAX_QUEUE + 1];
+    snprintf(qz, sizeof(qz), "%.*s", (int)q.n, q.p);
+    ssize_t tn = rc_atoken_mint(tok, sizeof(tok), s->cfg->admission_secret,
+                                strlen(s->cfg->admission_secret), rc_auth_user(c->auth), qz,
+                                rc_wall_s(), expires_ms / 1000);
+    if (tn < 0) {
+        rc_conn_send_error(s, c, id, RC_PERR_INTERNAL, "could not sign the admission token", q);
+        return;
+    }
+    char out[RC_ATOKEN_MAX_LEN + 512];
+    ssize_t n = rc_proto_admitted(out, sizeof(out), id, q, (rc_str){tok, (size_t)tn}, expires_ms);
+    if (n > 0)
+        rc_conn_send_text(s, c, out, (size_t)n);
+    rc_counter_inc(&s->stats.admitted);
+}
+
+static void join_done(rc_shard *s, rc_conn *c, rc_call *k)
+{
+    rc_str id = {k->id, k->id_len}, q = {k->queue, strlen(k->queue)};
+    rc_wait *w = &s->waits[rc_conn_id(s, c)];
+    switch (k->result) {
+    case RC_JOIN_WAITING: {
+        if (!w->room) {
+            char ch[sizeof(QUEUE_PREFIX) + RC_PROTO_MAX_QUEUE];
+            int n = snprintf(ch, sizeof(ch), QUEUE_PREFIX "%s", k->queue);
+            w->room = rc_chan_join_quiet(s, c, (rc_str){ch, (size_t)n});
+            rc_counter_set(&s->stats.waiters, rc_counter_get(&s->stats.waiters) + 1);
+        } else {
+            /* A second join of the same connection: the relay counted it
+             * twice, so give one back. */
+            send_call(s, new_call(s, c, RC_CALL_GONE, q.p, q.n));
+        }
+        w->ticket = k->ticket;
+        char out[512];
+        int64_t pos = RC_MAX(k->ticket - k->head, (int64_t)1);
+        ssize_t n = rc_proto_queue_joined(out, sizeof(out), id, q, k->ticket, pos,
+                                          eta(s, pos, k->ewma));
+        if (n > 0)
+            rc_conn_send_text(s, c, out, (size_t)n);
+        return;
+    }
+    case RC_JOIN_ACTIVE:
+        stop_waiting(s, c, 1);
+        send_admitted(s, c, id, q, k->expires_ms);
+        return;
+    case RC_JOIN_NOT_FOUND:
+        stop_waiting(s, c, 1);
+        rc_conn_send_error(s, c, id, RC_PERR_QUEUE_NOT_FOUND, "no such queue", RC_STR_NULL);
+        return;
+    default:
+        rc_conn_send_error(s, c, id, RC_PERR_QUEUE_UNAVAILABLE,
+                           "the waiting room is unavailable (Redis is away): join again shortly",
+                           RC_STR_NULL);
+    }
+}
+
+void rc_wait_on_calldone(rc_shard *s, rc_call *k)
+{
+    rc_conn *c = k->conn < s->nconns ? &s->conns[k->conn] : NULL;
+    int alive = c && c->gen == k->gen;
+    if (k->op >= RC_CALL_QUEUE_PUT) {
+        if (alive && c->state == RC_CONN_HTTP)
+            rc_http_reply(s, c, k->status, "application/json", k->reply, k->reply_len, NULL);
+    } else if (alive && c->state == RC_CONN_OPEN) {
+        if (k->op == RC_CALL_JOIN) {
+            join_done(s, c, k);
+        } else {
+            char out[256];
+            ssize_t n = rc_proto_queue_left(out, sizeof(out), (rc_str){k->id, k->id_len},
+                                            (rc_str){k->queue, strlen(k->queue)});
+            if (n > 0)
+                rc_conn_send_text(s, c, out, (size_t)n);
+        }
+    } else if (k->op == RC_CALL_JOIN && k->result == RC_JOIN_WAITING) {
+        /* The connection went while Redis answered: it counts no more. */
+        rc_call *g = rc_calloc(1, sizeof(*g));
+        g->op = RC_CALL_GONE;
+        memcpy(g->queue, k->queue, sizeof(g->queue));
+        memcpy(g->user, k->user, sizeof(g->user));
+        send_call(s, g);
+    }
+    rc_call_free(k);
+}
+
+/* ---- a tick ------------------------------------------------------------------ */
+
+typedef struct tick {
+    int64_t head, exp;
+    double ewma;
+    rc_str admitted[]; /* user ids, raw JSON strings (quotes included), sorted */
+} tick;
+
+static int cmp_str(const void *a, const void *b)
+{
+    const rc_str *x = a, *y = b;
+    int c = memcmp(x->p, y->p, RC_MIN(x->n, y->n));
+    return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* Parses the tick's data; NULL when it is not what a leader sends. */
+static tick *parse_tick(rc_str d, size_t *nadm)
+{
+    rc_json_iter it, ai;
+    rc_json_val k, v, e;
+    rc_str list = RC_STR_NULL;
+    int64_t head = -1, exp = 0;
+    double ewma = 0;
+    if (rc_json_object_begin(&it, d.p, d.n, 4) != 0)
+        return NULL;
+    while (rc_json_object_next(&it, &k, &v)) {
+        if (rc_json_key_is(&k, "head"))
+            rc_json_int64(&v, &head);
+        else if (rc_json_key_is(&k, "exp"))
+            rc_json_int64(&v, &exp);
+        else if (rc_json_key_is(&k, "ewma") && v.type == RC_JSON_NUMBER)
+            ewma = strtod(v.raw.p, NULL);
+        else if (rc_json_key_is(&k, "admitted") && v.type == RC_JSON_ARRAY)
+            list = v.raw;
+    }
+    if (head < 0 || !list.p || rc_json_array_begin(&ai, list.p, list.n, 2) != 0)
+        return NULL;
+    size_t n = 0;
+    while (rc_json_array_next(&ai, &e))
+        n++;
+    tick *t = rc_malloc(sizeof(*t) + n * sizeof(rc_str));
+    t->head = head;
+    t->exp = exp;
+    t->ewma = ewma;
+    rc_json_array_begin(&ai, list.p, list.n, 2);
+    n = 0;
+    while (rc_json_array_next(&ai, &e))
+        if (e.type == RC_JSON_STRING)
+            t->admitted[n++] = e.raw;
+    qsort(t->admitted, n, sizeof(rc_str), cmp_str);
+    *nadm = n;
+    return t;
+}
+
+/* Is user among the admitted (compared as JSON string literals, the way the
+ * leader wrote them: user ids are escaped the same way on both sides only
+ * when they need no escaping, so compare decoded when in doubt). */
+static int admitted(const tick *t, size_t n, const char *user)
+{
+    char lit[2 * RC_MAX_USER + 8];
+    ssize_t ln = rc_json_escape(lit, sizeof(lit), user, strlen(user));
+    if (ln < 0)
+        return 0;
+    rc_str key = {lit, (size_t)ln};
+    if (bsearch(&key, t->admitted, n, sizeof(rc_str), cmp_str))
+        return 1;
+    /* The leader's encoder may escape differently ("\/", "\u00e9"). */
+    for (size_t i = 0; i < n; i++) {
+        char dec[RC_MAX_USER + 1];
+        rc_json_val v = {RC_JSON_STRING, t->admitted[i]};
+        if (rc_json_string(&v, dec, sizeof(dec)) >= 0 && strcmp(dec, user) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+void rc_wait_on_tick(rc_shard *s, rc_room *r, rc_msg *m)
+{
+    size_t nadm = 0;
+    tick *t = parse_tick(rc_msg_payload(m), &nadm);
+    if (!t) {
+        rc_warn("shard=%d dropped a malformed tick on %s", s->id, r->name);
+        return;
+    }
+    rc_str q = {r->name + sizeof(QUEUE_PREFIX) - 1, r->name_len - (sizeof(QUEUE_PREFIX) - 1)};
+    s->fanout_room = r;
+    for (uint32_t i = r->n; i-- > 0;) {
+        if (i >= r->n)
+            continue;
+        uint32_t id = r->members[i];
+        rc_conn *c = &s->conns[id];
+        rc_wait *w = &s->waits[id];
+        if (!w->room || c->state != RC_CONN_OPEN)
+            continue;
+        if (w->ticket <= t->head) {
+            if (admitted(t, nadm, rc_auth_user(c->auth))) {
+                stop_waiting(s, c, 1);
+                send_admitted(s, c, RC_STR_NULL, q, t->exp);
+            } else {
+                /* Below the head but not in this batch: admitted in a tick
+                 * this node missed, or removed. Ask Redis where it stands. */
+                send_call(s, new_call(s, c, RC_CALL_JOIN, q.p, q.n));
+            }
+            continue;
+        }
+        int64_t pos = w->ticket - t->head;
+        char out[256];
+        ssize_t n = rc_proto_queue_position(out, sizeof(out), q, pos, eta(s, pos, t->ewma));
+        if (n > 0)
+            rc_conn_send_text(s, c, out, (size_t)n);
+    }
+    s->fanout_room = NULL;
+    free(t);
+    rc_chan_room_check(s, r);
+}

@@ -91,7 +91,7 @@ static const char TICK_LUA[] =
     "  string.format('%d', exp) .. ',\"rate\":' .. string.format('%d', rate) ..\n"
     "  ',\"ewma\":' .. string.format('%.4f', ewma) .. ',\"waiting\":' .. waiting ..\n"
     "  ',\"active\":' .. active .. ',\"abandon\":' .. string.format('%d', abandon) ..\n"
-    "  ',\"state\":\"' .. state .. '\"}}')\n"
+    "  ',\"state\":\"' .. state .. '\",\"time\":' .. string.format('%d', now) .. '}}')\n"
     "return {#adm, waiting, active, head, #gone}\n";
 
 /* KEYS: cfg wait active seq seen stats; ARGV: user.

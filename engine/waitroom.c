@@ -213,7 +213,7 @@ void rc_wait_on_calldone(rc_shard *s, rc_call *k)
 /* ---- a tick ------------------------------------------------------------------ */
 
 typedef struct tick {
-    int64_t head, exp;
+    int64_t head, exp, time;
     double ewma;
     rc_str admitted[]; /* user ids, raw JSON strings (quotes included), sorted */
 } tick;
@@ -231,7 +231,7 @@ static tick *parse_tick(rc_str d, size_t *nadm)
     rc_json_iter it, ai;
     rc_json_val k, v, e;
     rc_str list = RC_STR_NULL;
-    int64_t head = -1, exp = 0;
+    int64_t head = -1, exp = 0, time = 0;
     double ewma = 0;
     if (rc_json_object_begin(&it, d.p, d.n, 4) != 0)
         return NULL;
@@ -240,6 +240,8 @@ static tick *parse_tick(rc_str d, size_t *nadm)
             rc_json_int64(&v, &head);
         else if (rc_json_key_is(&k, "exp"))
             rc_json_int64(&v, &exp);
+        else if (rc_json_key_is(&k, "time"))
+            rc_json_int64(&v, &time);
         else if (rc_json_key_is(&k, "ewma") && v.type == RC_JSON_NUMBER)
             ewma = strtod(v.raw.p, NULL);
         else if (rc_json_key_is(&k, "admitted") && v.type == RC_JSON_ARRAY)
@@ -253,6 +255,7 @@ static tick *parse_tick(rc_str d, size_t *nadm)
     tick *t = rc_malloc(sizeof(*t) + n * sizeof(rc_str));
     t->head = head;
     t->exp = exp;
+    t->time = time;
     t->ewma = ewma;
     rc_json_array_begin(&ai, list.p, list.n, 2);
     n = 0;
@@ -317,7 +320,8 @@ void rc_wait_on_tick(rc_shard *s, rc_room *r, rc_msg *m)
         }
         int64_t pos = w->ticket - t->head;
         char out[256];
-        ssize_t n = rc_proto_queue_position(out, sizeof(out), q, pos, eta(s, pos, t->ewma));
+        ssize_t n = rc_proto_queue_position(out, sizeof(out), q, pos, eta(s, pos, t->ewma),
+                                            t->time);
         if (n > 0)
             rc_conn_send_text(s, c, out, (size_t)n);
     }

@@ -505,7 +505,7 @@ ssize_t rc_proto_queue_joined(char *out, size_t cap, rc_str id, rc_str queue, in
 }
 
 ssize_t rc_proto_queue_position(char *out, size_t cap, rc_str queue, int64_t position,
-                                int64_t eta_s)
+                                int64_t eta_s, int64_t time_ms)
 {
     writer w = {out, cap, 0, 0};
     put_lit(&w, "{\"type\":\"queue.position\",\"queue\":");
@@ -513,6 +513,8 @@ ssize_t rc_proto_queue_position(char *out, size_t cap, rc_str queue, int64_t pos
     put_lit(&w, ",\"position\":");
     put_i64(&w, position);
     put_eta(&w, eta_s);
+    put_lit(&w, ",\"time\":");
+    put_i64(&w, time_ms);
     put_lit(&w, "}");
     return finish(&w);
 }

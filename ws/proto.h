@@ -143,9 +143,10 @@ size_t rc_proto_message_len(rc_str channel, rc_str event, uint64_t seq, rc_str d
 /* {"type":"queue.joined","id":ID,"queue":Q,"ticket":T,"position":P,"eta":S} */
 ssize_t rc_proto_queue_joined(char *out, size_t cap, rc_str id, rc_str queue, int64_t ticket,
                               int64_t position, int64_t eta_s);
-/* {"type":"queue.position","queue":Q,"position":P,"eta":S} */
+/* {"type":"queue.position","queue":Q,"position":P,"eta":S,"time":MS}: time
+ * is when the tick ran (Redis's clock, ms since the epoch). */
 ssize_t rc_proto_queue_position(char *out, size_t cap, rc_str queue, int64_t position,
-                                int64_t eta_s);
+                                int64_t eta_s, int64_t time_ms);
 /* {"type":"admitted","id":ID,"queue":Q,"token":T,"expires":MS} */
 ssize_t rc_proto_admitted(char *out, size_t cap, rc_str id, rc_str queue, rc_str token,
                           int64_t expires_ms);

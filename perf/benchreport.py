@@ -507,10 +507,68 @@ def _cross_section(doc, json_path, rel):
              "each step %.1f s after %.1f s of warm-up." % (cp.get("step_dur", 0),
                                                             cp.get("warmup", 0)))
     L.append("")
+    L.extend(_cross_rate_table(S, "max_rate", "fan-out search"))
+    if any("msg_rate" in s for s in S.values()):
+        L.append("### Highest loss-free cross-node message rate, %s subscribers on B" % cp.get(
+            "msg_subs", "?"))
+        L.append("")
+        L.append("The same search with few subscribers, so each message costs little fan-out: "
+                 "the publishes per second that cross A → Redis → B, from the load generator's "
+                 "one publisher connection (ringcast's nodes admit up to %s messages/s from it, "
+                 "`--msg-rate`/`--msg-burst`); *limit* says what stopped the search." % (
+                     _fmt(_first_cap(S))))
+        L.append("")
+        L.extend(_cross_rate_table(S, "msg_rate", "message-rate search"))
+    return L
+
+
+def _first_cap(S):
+    for s in S.values():
+        v = g(s, "msg_rate", "publisher_cap")
+        if v:
+            return v
+    return None
+
+
+def _search_limit(best, tried, cap):
+    """What stopped a rate search: the lowest failed step above the best one, and
+    whether the load generator (its CPU, or its publisher falling behind) or the
+    servers were the limit there."""
+    if best is None:
+        return "—"
+    above = sorted((t for t in tried if not t.get("_ok") and t["_rate"] > best["_rate"]),
+                   key=lambda t: t["_rate"])
+    if cap and best["_rate"] >= 0.9 * cap:
+        return "⚠ the nodes' `--msg-rate` (%s/s)" % _fmt(cap)
+    if not above:
+        return "not bracketed: the search ran out of steps (a lower bound)"
+    f = above[0]
+    why = f.get("_why", "")
+    at = "%s/s" % _fmt(f["_rate"])
+    if why.startswith("publisher sent only"):
+        return "⚠ load generator: its publisher fell behind at %s (%s; CPU %s)" % (
+            at, why[len("publisher "):], _plain_pct(f))
+    if _busy(best) or _busy(f):
+        return "⚠ load generator CPU (%s at %s, where %s): a lower bound" % (
+            _plain_pct(f), at, why)
+    c = g(f, "_server_cpu") or {}
+    return "servers: at %s %s (CPU there: node A %s, node B %s, Redis %s)" % (
+        at, why, _share(c.get("node_a")), _share(c.get("node_b")), _share(c.get("redis")))
+
+
+def _plain_pct(res):
+    u = _util(res)
+    return "—" if u is None else "%.0f%%" % (100 * u)
+
+
+def _cross_rate_table(S, key, label):
+    """One result table of a cross-node rate search (key: "max_rate" or "msg_rate"),
+    with each server's steps below it."""
+    L = []
     L.append("| server | publishes/s | deliveries/s | ringcast ÷ this | p50 | p99 | p50 limit | "
-             "Redis CPU | node A CPU | node B CPU | load gen CPU |")
-    L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    rc = g(S.get("ringcast"), "max_rate", "best", "deliveries_per_s")
+             "Redis CPU | node A CPU | node B CPU | load gen CPU | limit |")
+    L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    rc = g(S.get("ringcast"), key, "best", "deliveries_per_s")
     notes = []
     for kind in ORDER:
         if kind not in S:
@@ -518,31 +576,45 @@ def _cross_section(doc, json_path, rel):
         srv = S[kind]
         nm = _not_measured(srv)
         if nm:
-            L.append("| %s | %s | | | | | | | | | |" % (NAMES[kind], nm))
+            L.append("| %s | %s | | | | | | | | | | |" % (NAMES[kind], nm))
             continue
-        b = g(srv, "max_rate", "best")
-        tried = g(srv, "max_rate", "tried") or []
+        if key not in srv:
+            L.append("| %s | not run | | | | | | | | | | |" % NAMES[kind])
+            continue
+        b = g(srv, key, "best")
+        tried = g(srv, key, "tried") or []
         if b is None:
             why = tried[-1]["_why"] if tried else "no run"
-            L.append("| %s | no loss-free rate found (%s) | | | | | | | | | |" % (
+            L.append("| %s | no loss-free rate found (%s) | | | | | | | | | | |" % (
                 NAMES[kind], why))
         else:
             d = g(b, "deliveries_per_s")
             r = _ratio(rc, d)
-            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 NAMES[kind], _fmt(b["_rate"]), _fmt(d), "—" if r is None else "%.1f×" % r,
                 _us(g(b, "latency_us", "p50")), _us(g(b, "latency_us", "p99")),
                 _us(srv.get("queue_limit_us")), _share(g(b, "_server_cpu", "redis")),
                 _share(g(b, "_server_cpu", "node_a")), _share(g(b, "_server_cpu", "node_b")),
-                _pct(b)))
+                _pct(b), _search_limit(b, tried, g(srv, key, "publisher_cap"))))
         steps = ", ".join("%s/s %s" % (_fmt(t["_rate"]), "ok" if t["_ok"] else "✗ " + t["_why"])
                           for t in tried)
         if steps:
-            notes.append("- %s steps: %s." % (NAMES[kind], steps))
-        if srv.get("crashed"):
+            notes.append("- %s, %s steps: %s." % (NAMES[kind], label, steps))
+        kept = [t["_rate"] for t in tried if "error" not in t
+                and not t.get("_why", "").startswith("publisher sent only")
+                and (g(t, "publishes_per_s") or 0) >= 0.9 * t["_rate"]]
+        behind = [t["_rate"] for t in tried if t.get("_why", "").startswith("publisher sent only")]
+        if key == "msg_rate" and tried:
+            notes.append("- %s: the load generator's publisher kept its rate in %s (highest "
+                         "%s/s)%s." % (
+                             NAMES[kind], "every step" if not behind else "the steps",
+                             _fmt(max(kept)) if kept else "—",
+                             "" if not behind else "; it fell behind at %s" % ", ".join(
+                                 "%s/s" % _fmt(r) for r in behind)))
+        if key == "max_rate" and srv.get("crashed"):
             notes.append("- %s: a process exited during the run: %s" % (
                 NAMES[kind], srv["crashed"]))
-        for t in tried + srv.get("latency", []):
+        for t in tried + (srv.get("latency", []) if key == "max_rate" else []):
             if g(t, "out_of_order"):
                 notes.append("- %s delivered %s messages out of order at %g/s." % (
                     NAMES[kind], t["out_of_order"], t["_rate"]))
@@ -557,7 +629,6 @@ def _cross_section(doc, json_path, rel):
     L.extend(notes)
     L.append("")
     return L
-
 
 def _share(u):
     return "—" if u is None else "%.0f%%" % (100 * u)

@@ -13,7 +13,7 @@
 CC        ?= gcc
 SANITIZER ?=
 PYTHON    ?= /usr/bin/python3
-REDIS_PORT ?= 6379
+REDIS_PORT ?= 16379
 
 BUILD := build$(if $(SANITIZER),/$(SANITIZER))
 
@@ -113,6 +113,10 @@ run: deps
 	@echo "ringcast: WebSocket endpoint ws://127.0.0.1:8080/ws  (metrics: http://127.0.0.1:8080/metrics)"
 	@echo "          try: $(PYTHON) -m websockets ws://127.0.0.1:8080/ws"
 	@echo "          publish: redis-cli -p $(REDIS_PORT) PUBLISH rc:ch:demo:news '{\"data\":\"hi\"}'"
+	@echo "          demo secrets (admission/demo.py): for trying it out on this machine only"
+	($(PYTHON) admission/demo.py setup &) ; \
+	RINGCAST_JWT_SECRET=demo-jwt-secret RINGCAST_API_KEY=demo-api-key \
+	RINGCAST_ADMISSION_SECRET=demo-admission-secret \
 	exec redis/local.sh $(REDIS_PORT) $(BUILD)/ringcast --listen 127.0.0.1:8080 \
 	    --redis '{redis}' --public 'demo:*' $(ARGS)
 

@@ -204,6 +204,13 @@ static void api_publish(rc_shard *s, rc_conn *c, const rc_http_req *req, const c
         rc_http_reply(s, c, 400, "application/json", out, (size_t)n, NULL);
         return;
     }
+    if (pr.channel_len >= 6 && memcmp(pr.channel, "queue:", 6) == 0) {
+        ssize_t n = rc_proto_error(out, sizeof(out), RC_STR_NULL, RC_PERR_FORBIDDEN,
+                                   "channels queue:* carry waiting-room ticks: not for publishing",
+                                   RC_STR_NULL);
+        rc_http_reply(s, c, 403, "application/json", out, (size_t)n, NULL);
+        return;
+    }
     rc_pub *p = rc_pub_new(s->id, (rc_str){pr.channel, pr.channel_len},
                            (rc_str){pr.event, pr.event_len}, pr.data);
     if (rc_shard_to_relay(s, RC_Q_PUBLISH, p, 1) < 0) {

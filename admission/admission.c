@@ -652,8 +652,7 @@ typedef struct get_ctx {
     rc_call *c;
     char v[CF__COUNT][24];
     int64_t waiting, active, seq, head, admitted, abandoned;
-    char leader[80];
-    int step, failed;
+    int step, sent, failed;
 } get_ctx;
 
 static void on_get_part(void *u, redisReply *rep, const char *err, void *priv)
@@ -661,6 +660,11 @@ static void on_get_part(void *u, redisReply *rep, const char *err, void *priv)
     get_ctx *g = priv;
     if (!rep || rep->type == REDIS_REPLY_ERROR)
         g->failed = 1;
+    if (g->step == g->sent - 1 && g->sent < 6) {
+        /* Not every command could be queued: answer with the last reply. */
+        g->failed = 1;
+        g->step = 5;
+    }
     switch (g->step++) {
     case 0: cfg_from(rep, g->v); break;
     case 1: g->waiting = reply_i64(rep); break;
@@ -718,16 +722,15 @@ static void queue_get(rc_admission *a, rc_call *c)
         arg_s(&cmds[3], "admitted_total"), arg_s(&cmds[3], "abandoned_total");
     arg_s(&cmds[4], "GET"), arg(&cmds[4], seq.s, seq.n);
     arg_s(&cmds[5], "GET"), arg(&cmds[5], lease.s, lease.n);
-    /* All six or none: the client refuses only when not READY or over its
-     * byte bound, and these are a few hundred bytes. */
-    for (int i = 0; i < 6; i++) {
-        if (send_args(a, &cmds[i], on_get_part, g) < 0) {
-            rc_assert(i == 0);
-            free(g);
-            api_error(c, 503, "queue_unavailable", "Redis is not reachable");
-            finish(a, c);
-            return;
-        }
+    /* The client refuses a command only when not READY or over its byte
+     * bound; if that happens midway, the last reply that will come answers
+     * with 503 (on_get_part). */
+    for (int i = 0; i < 6 && send_args(a, &cmds[i], on_get_part, g) == 0; i++)
+        g->sent++;
+    if (g->sent == 0) {
+        free(g);
+        api_error(c, 503, "queue_unavailable", "Redis is not reachable");
+        finish(a, c);
     }
 }
 

@@ -245,7 +245,11 @@ static void set_reply(rc_call *c, int status, const char *fmt, ...)
 
 static void api_error(rc_call *c, int status, const char *code, const char *msg)
 {
-    set_reply(c, status, "{\"type\":\"error\",\"code\":\"%s\",\"message\":\"%s\"}", code, msg);
+    char m[512];
+    ssize_t n = rc_json_escape(m, sizeof(m), msg, strlen(msg));
+    rc_assert(n > 0); /* our own short messages */
+    set_reply(c, status, "{\"type\":\"error\",\"code\":\"%s\",\"message\":%.*s}", code,
+              (int)n, m);
 }
 
 /* ---- local waiters ---------------------------------------------------------- */

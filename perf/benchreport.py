@@ -398,8 +398,30 @@ def markdown(doc, json_path, pngs, md_path):
         L.append("")
         L.extend(notes)
         L.append("")
+    kept = _kept_block(md_path)
+    if kept:
+        L.append(kept)
+        L.append("")
     with open(md_path, "w") as f:
         f.write("\n".join(L))
+
+
+QUEUE_START, QUEUE_END = "<!-- queue-bench:start -->", "<!-- queue-bench:end -->"
+
+
+def _kept_block(md_path):
+    """The waiting-room section that perf/queuebench.py writes into
+    BENCHMARKS.md between its markers: kept as it is when this report is
+    rewritten."""
+    try:
+        with open(md_path) as f:
+            text = f.read()
+    except OSError:
+        return ""
+    a, b = text.find(QUEUE_START), text.find(QUEUE_END)
+    if a < 0 or b < a:
+        return ""
+    return text[a:b + len(QUEUE_END)]
 
 
 def _newest_cross(doc, json_path):

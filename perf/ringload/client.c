@@ -341,12 +341,16 @@ static void became_ready(rl_thr *th, rl_conn *c)
     c->flags |= RL_CF_READY;
     if (c->role == RL_ROLE_CHURN || (c->role == RL_ROLE_STAY && rl_cfg_g.scen->subscribes))
         rl_conn_subscribe(th, c);
+    if (rl_cfg_g.scen->on_open)
+        rl_cfg_g.scen->on_open(th, c);
 }
 
 static int on_text(rl_thr *th, rl_conn *c, const uint8_t *p, size_t n)
 {
     rc_str data;
     uint64_t t, i;
+    if (rl_cfg_g.scen->on_text && rl_cfg_g.scen->on_text(th, c, (const char *)p, n))
+        return 0;
     switch (rl_msg_classify(rl_cfg_g.dialect, (const char *)p, n, &data)) {
     case RL_IN_MESSAGE:
         if (rl_data_parse(data.p, data.n, &t, &i) == 0 && rl_cfg_g.scen->on_data)
@@ -518,7 +522,15 @@ static void handle_cqe(rl_thr *th, struct io_uring_cqe *cqe)
             memcpy(c->key + 8, &b, 8);
             rl_ws_key_b64(c->key, key);
             const rl_endpoint *ep = rl_endpoint_for(c->role);
-            int n = rl_hs_request(req, sizeof(req), ep->host, ep->path, key, rl_cfg_g.token);
+            const char *token = rl_cfg_g.token;
+            char minted[512];
+            if (rl_cfg_g.jwt_secret) {
+                const char *sec = rl_cfg_g.jwt_secret;
+                if (rl_queue_token(minted, sizeof(minted), (const uint8_t *)sec, strlen(sec),
+                                   rl_cfg_g.user_prefix, c->index) > 0)
+                    token = minted;
+            }
+            int n = rl_hs_request(req, sizeof(req), ep->host, ep->path, key, token);
             if (n > 0)
                 queue_raw(th, c, req, (size_t)n);
         }

@@ -38,7 +38,7 @@ static void usage(FILE *f)
             "                       --url (another node of a cluster), same dialect\n"
             "                       (default: --url)\n"
             "  --dialect D          ringcast|socketio (default ringcast)\n"
-            "  --scenario S         idle|broadcast|echo|churn (default broadcast)\n"
+            "  --scenario S         idle|broadcast|echo|churn|queue (default broadcast)\n"
             "  --conns N            staying connections (default 1000)\n"
             "  --threads N          worker rings (default max(1, ceil(conns/%d)))\n"
             "  --src-addrs N        source addresses 127.0.0.2.. (default ceil(conns/25000))\n"
@@ -57,6 +57,10 @@ static void usage(FILE *f)
             "  --acks               ringcast dialect: give each publish an id, so that the\n"
             "                       server acknowledges it (default: fire and forget, the\n"
             "                       same work as the peers, which never acknowledge)\n"
+            "  --jwt-secret S       mint each connection's token (HS256, sub =\n"
+            "                       --user-prefix + connection index; overrides --token)\n"
+            "  --user-prefix P      user ids of --jwt-secret tokens (default w)\n"
+            "  --queue Q            queue: the waiting room to join (default bench)\n"
             "  --churn-rate N       churn: connects per second (default 10)\n"
             "  --churn-hold S       churn: seconds a churner stays subscribed (default 0.1)\n"
             "  --json FILE          also write the result line to FILE\n"
@@ -116,6 +120,9 @@ static int parse_args(int argc, char **argv)
         O_ACKS,
         O_CHURN,
         O_HOLD,
+        O_JWT,
+        O_UPREFIX,
+        O_QUEUE,
         O_JSON,
         O_PROGRESS,
         O_QUIET,
@@ -143,6 +150,9 @@ static int parse_args(int argc, char **argv)
                                          {"acks", 0, 0, O_ACKS},
                                          {"churn-rate", 1, 0, O_CHURN},
                                          {"churn-hold", 1, 0, O_HOLD},
+                                         {"jwt-secret", 1, 0, O_JWT},
+                                         {"user-prefix", 1, 0, O_UPREFIX},
+                                         {"queue", 1, 0, O_QUEUE},
                                          {"json", 1, 0, O_JSON},
                                          {"progress", 0, 0, O_PROGRESS},
                                          {"quiet", 0, 0, O_QUIET},
@@ -167,6 +177,8 @@ static int parse_args(int argc, char **argv)
     c->churn_rate = 10;
     c->churn_hold = 0.1;
     c->cpu = -1;
+    c->user_prefix = "w";
+    snprintf(c->queue, sizeof(c->queue), "bench");
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         const char *a = optarg;
@@ -211,6 +223,18 @@ static int parse_args(int argc, char **argv)
         case O_ACKS: c->acks = 1; break;
         case O_CHURN: bad = num(a, 0, 1e6, &c->churn_rate); break;
         case O_HOLD: bad = num(a, 0, 1e4, &c->churn_hold); break;
+        case O_JWT:
+            bad = strlen(a) == 0;
+            c->jwt_secret = a;
+            break;
+        case O_UPREFIX:
+            bad = !rl_user_prefix_ok(a);
+            c->user_prefix = a;
+            break;
+        case O_QUEUE:
+            bad = strlen(a) == 0 || strlen(a) > 64;
+            snprintf(c->queue, sizeof(c->queue), "%s", a);
+            break;
         case O_JSON: c->json_file = a; break;
         case O_PROGRESS: progress = 1; break;
         case O_QUIET: progress = 0; break;
@@ -381,6 +405,7 @@ int main(int argc, char **argv)
             : 0;
     rl_run_g.t_meas_start = rl_run_g.t_meas_end = UINT64_MAX;
     rl_run_g.meas_from_i = UINT64_MAX;
+    rl_run_g.wall_meas_start_ms = rl_run_g.wall_meas_end_ms = INT64_MAX;
     rl_run_g.t_start = rc_now_ns();
     rl_thrs = rc_calloc(c->threads, sizeof(rl_thr));
     uint32_t first = 0;
@@ -449,7 +474,7 @@ int main(int argc, char **argv)
                 set_phase(RL_PH_SETTLE);
             }
         } else if (ph == RL_PH_SETTLE) {
-            if (!c->scen->subscribes || s.subscribed >= s.open_now ||
+            if (!(c->scen->subscribes || c->scen->joins) || s.subscribed >= s.open_now ||
                 now - settle_start > 10000000000ull) {
                 rl_run_g.subscribers = s.subscribed;
                 warm_end = now + (uint64_t)(c->warmup * 1e9);
@@ -457,12 +482,14 @@ int main(int argc, char **argv)
             }
         } else if (ph == RL_PH_WARMUP) {
             if (now >= warm_end) {
+                __atomic_store_n(&rl_run_g.wall_meas_start_ms, rc_wall_ms(), __ATOMIC_RELEASE);
                 __atomic_store_n(&rl_run_g.t_meas_start, now, __ATOMIC_RELEASE);
                 run_end = now + (uint64_t)(c->duration * 1e9);
                 set_phase(RL_PH_RUN);
             }
         } else if (ph == RL_PH_RUN) {
             if (now >= run_end) {
+                __atomic_store_n(&rl_run_g.wall_meas_end_ms, rc_wall_ms(), __ATOMIC_RELEASE);
                 __atomic_store_n(&rl_run_g.t_meas_end, now, __ATOMIC_RELEASE);
                 held = s.open_now;
                 held_set = 1;

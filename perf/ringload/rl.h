@@ -19,6 +19,7 @@
 #include "perf/ringload/codec.h"
 #include "perf/ringload/hist.h"
 #include "perf/ringload/payload.h"
+#include "perf/ringload/queue.h"
 #include "perf/ringload/url.h"
 
 #define RL_INC(x)    __atomic_store_n(&(x), (x) + 1, __ATOMIC_RELAXED)
@@ -38,6 +39,7 @@ typedef struct rl_scen {
     double warmup_default; /* seconds of traffic before measuring */
     int subscribes;        /* staying connections subscribe on open */
     int publisher;         /* worker 0 opens one extra, unsubscribed connection */
+    int joins;             /* settle waits for st.subscribed as for subscribers */
     /* channel a connection subscribes to */
     void (*channel)(const struct rl_conn *c, char *out, size_t cap);
     /* called every loop turn of every worker */
@@ -46,6 +48,11 @@ typedef struct rl_scen {
     void (*on_subscribed)(struct rl_thr *th, struct rl_conn *c, uint64_t now);
     /* a channel message with a stamped payload arrived */
     void (*on_data)(struct rl_thr *th, struct rl_conn *c, uint64_t t, uint64_t i, uint64_t now);
+    /* a connection is open and ready (after the subscribe, if any, is sent) */
+    void (*on_open)(struct rl_thr *th, struct rl_conn *c);
+    /* every server text message first; non-zero: handled, skip the usual
+     * classification */
+    int (*on_text)(struct rl_thr *th, struct rl_conn *c, const char *p, size_t n);
     /* main: true when the drain can end early */
     int (*drained)(void);
     /* main: writes the scenario's JSON members (leading comma each) */
@@ -66,6 +73,9 @@ typedef struct rl_cfg {
     double rate, duration, warmup, drain, ramp_rate, churn_rate, churn_hold, max_time;
     double hs_timeout;
     const char *token;
+    const char *jwt_secret;  /* mint a token per connection: sub = user_prefix + index */
+    const char *user_prefix; /* default "w" */
+    char queue[128];         /* queue: the queue to join */
     const char *json_file;
     int progress, cpu;
     int acks; /* ringcast dialect: publish with an id, so the server acknowledges */
@@ -83,6 +93,8 @@ typedef struct rl_run {
     uint64_t pub_t_first, pub_t_last; /* publisher's clock at those points */
     int pub_done;                     /* the publisher saw DRAIN and stopped */
     uint64_t subscribers;             /* subscribed connections when measuring began */
+    int64_t wall_meas_start_ms;       /* wall clock (ms) of t_meas_start; INT64_MAX before */
+    int64_t wall_meas_end_ms;         /* wall clock (ms) of t_meas_end; INT64_MAX before */
 } rl_run;
 
 extern rl_cfg rl_cfg_g;
@@ -110,6 +122,7 @@ typedef struct rl_stats {
     uint64_t published, acks, pub_open, pub_failed;
     uint64_t round_trips;
     uint64_t churn_done, churn_failed, churn_skipped;
+    uint64_t q_joined, q_positions, q_measured, q_admitted, q_left, q_errors, q_regress;
     rl_codecount status[RL_CODES], close[RL_CODES];
 } rl_stats;
 
@@ -173,6 +186,8 @@ typedef struct rl_thr {
     uint64_t *hold_t;
     uint32_t hold_head, hold_n, hold_cap;
     uint32_t churn_next_index;
+    rl_ticks ticks;   /* queue: measured ticks as this worker's waiters saw them */
+    char qerr[96];    /* queue: the first error message a waiter got */
     int ready; /* set by the worker: 1 ring set up, -1 failed */
 } rl_thr;
 

@@ -3,9 +3,11 @@
  * drives the phases (ramp, settle, warm-up, run, drain, stop). */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "perf/ringload/rl.h"
 #include "ws/frame.h"
+#include "ws/json.h"
 
 static void channel_cfg(const rl_conn *c, char *out, size_t cap)
 {
@@ -222,6 +224,103 @@ static void churn_report(FILE *f, double window_s)
             window_s > 0 ? (double)rl_tot.churn_done / window_s : 0);
 }
 
+/* --- queue: every connection joins --queue as its own user and waits */
+
+static void q_open(rl_thr *th, rl_conn *c)
+{
+    char msg[400];
+    if (c->role != RL_ROLE_STAY)
+        return;
+    int n = rl_queue_join_msg(msg, sizeof(msg), (uint64_t)c->index + 1, rl_cfg_g.queue);
+    if (n > 0)
+        rl_conn_send(th, c, RC_WS_OP_TEXT, msg, (size_t)n);
+}
+
+static uint64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int q_text(rl_thr *th, rl_conn *c, const char *p, size_t n)
+{
+    int64_t tm = 0, pos = 0;
+    switch (rl_queue_classify(p, n, &tm, &pos)) {
+    case RL_QM_JOINED:
+        RL_INC(th->st.q_joined);
+        if (!(c->flags & RL_CF_SUBSCRIBED) && c->role == RL_ROLE_STAY) {
+            c->flags |= RL_CF_SUBSCRIBED;
+            RL_INC(th->st.subscribed);
+        }
+        return 1;
+    case RL_QM_POSITION: {
+        uint64_t now = wall_us(), t_us = (uint64_t)tm * 1000u;
+        uint64_t lat = now > t_us ? now - t_us : 0;
+        RL_INC(th->st.q_positions);
+        /* next_i is unused here: it keeps the last position, which never goes up */
+        if (c->next_i && (uint64_t)pos > c->next_i)
+            RL_INC(th->st.q_regress);
+        c->next_i = pos > 0 ? (uint64_t)pos : 0;
+        if (tm >= __atomic_load_n(&rl_run_g.wall_meas_start_ms, __ATOMIC_ACQUIRE) &&
+            tm <= __atomic_load_n(&rl_run_g.wall_meas_end_ms, __ATOMIC_ACQUIRE)) {
+            RL_INC(th->st.q_measured);
+            rl_hist_record(&th->hist, lat);
+            rl_ticks_add(&th->ticks, tm, lat);
+        }
+        return 1;
+    }
+    case RL_QM_ADMITTED: RL_INC(th->st.q_admitted); return 1;
+    case RL_QM_LEFT: RL_INC(th->st.q_left); return 1;
+    case RL_QM_ERROR:
+        RL_INC(th->st.q_errors);
+        if (!th->qerr[0])
+            snprintf(th->qerr, sizeof(th->qerr), "%.*s", (int)RC_MIN(n, sizeof(th->qerr) - 1),
+                     p);
+        return 0; /* counted as a server error too */
+    default: return 0;
+    }
+}
+
+static int q_drained(void)
+{
+    return 0; /* positions of the last measured tick arrive within --drain */
+}
+
+static void q_report(FILE *f, double window_s)
+{
+    rl_ticks all = {0};
+    const char *err = "";
+    for (uint32_t t = 0; t < rl_cfg_g.threads; t++) {
+        rl_ticks_merge(&all, &rl_thrs[t].ticks);
+        if (!err[0])
+            err = rl_thrs[t].qerr;
+    }
+    uint64_t med, worst, mn, mx;
+    uint32_t nt = rl_ticks_summary(&all, &med, &worst, &mn, &mx);
+    char qe[160], ee[300];
+    ssize_t ql = rc_json_escape(qe, sizeof(qe), rl_cfg_g.queue, strlen(rl_cfg_g.queue));
+    ssize_t el = rc_json_escape(ee, sizeof(ee), err, strlen(err));
+    fprintf(f,
+            ",\"queue\":%.*s,\"joined\":%llu,\"positions\":%llu,\"positions_measured\":%llu,"
+            "\"admitted\":%llu,\"left\":%llu,\"queue_errors\":%llu,\"first_error\":%.*s,"
+            "\"position_regressions\":%llu,\"ticks_measured\":%u,"
+            "\"tick_all_waiters_ms\":{\"median\":%.3f,\"worst\":%.3f},"
+            "\"tick_positions\":{\"min\":%llu,\"max\":%llu},\"ticks\":[",
+            (int)RC_MAX(ql, 0), qe, (unsigned long long)rl_tot.q_joined,
+            (unsigned long long)rl_tot.q_positions, (unsigned long long)rl_tot.q_measured,
+            (unsigned long long)rl_tot.q_admitted, (unsigned long long)rl_tot.q_left,
+            (unsigned long long)rl_tot.q_errors, (int)RC_MAX(el, 0), ee,
+            (unsigned long long)rl_tot.q_regress, nt, (double)med / 1000.0,
+            (double)worst / 1000.0, (unsigned long long)mn, (unsigned long long)mx);
+    for (uint32_t i = 0; i < all.n; i++)
+        fprintf(f, "%s{\"time\":%lld,\"positions\":%llu,\"max_ms\":%.3f}", i ? "," : "",
+                (long long)all.v[i].time, (unsigned long long)all.v[i].n,
+                (double)all.v[i].max_us / 1000.0);
+    fputc(']', f);
+    rl_ticks_free(&all);
+}
+
 const rl_scen rl_scenarios[] = {
     {.name = "idle",
      .help = "open --conns, hold them for --duration, answer pings",
@@ -252,6 +351,15 @@ const rl_scen rl_scenarios[] = {
      .tick = churn_tick,
      .on_subscribed = churn_subscribed,
      .report = churn_report},
+    {.name = "queue",
+     .help = "each connection joins waiting room --queue as user --user-prefix<n> (token "
+             "from --jwt-secret) and times each tick's queue.position",
+     .joins = 1,
+     .channel = channel_cfg,
+     .on_open = q_open,
+     .on_text = q_text,
+     .drained = q_drained,
+     .report = q_report},
     {.name = NULL},
 };
 

@@ -320,3 +320,48 @@ class Collector:
             await self.task
         except asyncio.CancelledError:
             pass
+
+
+# ---- a Redis channel reader in the background (waiting-room ticks) -------------
+
+class ChannelListener:
+    """Subscribes a plain Redis connection to one channel and keeps reading
+    it in a thread: .items holds (monotonic receipt time, parsed JSON payload)
+    in arrival order. Payloads that are not JSON are kept as bytes."""
+
+    def __init__(self, port, channel):
+        import threading
+        self.channel = channel
+        self.items = []
+        self.error = None
+        self._stop = threading.Event()
+        self._conn = Resp(port)
+        self._conn.subscribe(channel)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                _, payload = self._conn.next_message(timeout=0.2)
+            except socket.timeout:
+                continue
+            except Exception as exc:  # Redis went away, or closed by stop()
+                if not self._stop.is_set():
+                    self.error = exc
+                return
+            try:
+                item = json.loads(payload)
+            except ValueError:
+                item = payload
+            self.items.append((time.monotonic(), item))
+
+    def ticks(self):
+        """The data of the queue.tick events received so far."""
+        return [d["data"] for _, d in list(self.items)
+                if isinstance(d, dict) and d.get("event") == "queue.tick"]
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._conn.close()

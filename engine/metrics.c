@@ -84,10 +84,21 @@ static uint64_t sum(const rc_node *node, size_t offset)
         put(o, "%s %llu\n", name, (unsigned long long)(v));                                        \
     } while (0)
 
-static const struct {
+/* A single-valued metric read from an rc_counter at offset off of a stats
+ * struct. */
+typedef struct metric_def {
     const char *name, *type, *help;
     size_t off;
-} redis_metrics[] = {
+} metric_def;
+
+static void render_defs(out *o, const metric_def *d, size_t n, const void *stats)
+{
+    for (size_t i = 0; i < n; i++)
+        SINGLE(o, d[i].name, d[i].type, d[i].help,
+               rc_counter_get((const rc_counter *)((const char *)stats + d[i].off)));
+}
+
+static const metric_def redis_metrics[] = {
 #define M(n, t, f, h)                                                                              \
     {                                                                                              \
         "ringcast_redis_" n, t, h, offsetof(rc_bridge_stats, f)                                    \
@@ -126,15 +137,10 @@ static void render_redis(out *o, const rc_bridge_stats *b)
         (double)rc_counter_get(&b->rtt_us_command) / 1e6);
     put(o, "ringcast_redis_rtt_seconds{conn=\"subscriber\"} %.6f\n",
         (double)rc_counter_get(&b->rtt_us_subscriber) / 1e6);
-    for (size_t i = 0; i < RC_ARRAY_LEN(redis_metrics); i++)
-        SINGLE(o, redis_metrics[i].name, redis_metrics[i].type, redis_metrics[i].help,
-               rc_counter_get((const rc_counter *)((const char *)b + redis_metrics[i].off)));
+    render_defs(o, redis_metrics, RC_ARRAY_LEN(redis_metrics), b);
 }
 
-static const struct {
-    const char *name, *type, *help;
-    size_t off;
-} adm_metrics[] = {
+static const metric_def adm_metrics[] = {
 #define M(n, t, f, h) {"ringcast_admission_" n, t, h, offsetof(rc_admission_stats, f)}
     M("up", "gauge", up, "1 while the waiting rooms' Redis connection is ready."),
     M("leader", "gauge", leader, "1 while this node holds the admission lease."),
@@ -153,9 +159,7 @@ static const struct {
 
 static void render_admission(out *o, const rc_admission_stats *a)
 {
-    for (size_t i = 0; i < RC_ARRAY_LEN(adm_metrics); i++)
-        SINGLE(o, adm_metrics[i].name, adm_metrics[i].type, adm_metrics[i].help,
-               rc_counter_get((const rc_counter *)((const char *)a + adm_metrics[i].off)));
+    render_defs(o, adm_metrics, RC_ARRAY_LEN(adm_metrics), a);
     head(o, "ringcast_admission_tick_seconds", "gauge", "Redis round trip of the last tick.");
     put(o, "ringcast_admission_tick_seconds %.6f\n", (double)rc_counter_get(&a->tick_us) / 1e6);
     static const char *const qn[] = {"waiting", "active", "head"};

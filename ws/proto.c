@@ -478,6 +478,17 @@ ssize_t rc_proto_envelope(char *out, size_t cap, const char *node, rc_str event,
 
 /* ---- waiting rooms -------------------------------------------------------- */
 
+/* {"type":TYPE[,"id":ID],"queue":Q  — the start of every queue message. */
+static void queue_head(writer *w, const char *type, rc_str id, rc_str queue)
+{
+    put_lit(w, "{\"type\":\"");
+    put_lit(w, type);
+    put_lit(w, "\"");
+    put_id(w, id);
+    put_lit(w, ",\"queue\":");
+    put_esc(w, queue.p, queue.n);
+}
+
 static void put_eta(writer *w, int64_t eta_s)
 {
     put_lit(w, ",\"eta\":");
@@ -491,10 +502,7 @@ ssize_t rc_proto_queue_joined(char *out, size_t cap, rc_str id, rc_str queue, in
                               int64_t position, int64_t eta_s)
 {
     writer w = {out, cap, 0, 0};
-    put_lit(&w, "{\"type\":\"queue.joined\"");
-    put_id(&w, id);
-    put_lit(&w, ",\"queue\":");
-    put_esc(&w, queue.p, queue.n);
+    queue_head(&w, "queue.joined", id, queue);
     put_lit(&w, ",\"ticket\":");
     put_i64(&w, ticket);
     put_lit(&w, ",\"position\":");
@@ -508,8 +516,7 @@ ssize_t rc_proto_queue_position(char *out, size_t cap, rc_str queue, int64_t pos
                                 int64_t eta_s, int64_t time_ms)
 {
     writer w = {out, cap, 0, 0};
-    put_lit(&w, "{\"type\":\"queue.position\",\"queue\":");
-    put_esc(&w, queue.p, queue.n);
+    queue_head(&w, "queue.position", RC_STR_NULL, queue);
     put_lit(&w, ",\"position\":");
     put_i64(&w, position);
     put_eta(&w, eta_s);
@@ -523,10 +530,7 @@ ssize_t rc_proto_admitted(char *out, size_t cap, rc_str id, rc_str queue, rc_str
                           int64_t expires_ms)
 {
     writer w = {out, cap, 0, 0};
-    put_lit(&w, "{\"type\":\"admitted\"");
-    put_id(&w, id);
-    put_lit(&w, ",\"queue\":");
-    put_esc(&w, queue.p, queue.n);
+    queue_head(&w, "admitted", id, queue);
     put_lit(&w, ",\"token\":");
     put_esc(&w, token.p, token.n);
     put_lit(&w, ",\"expires\":");
@@ -538,10 +542,7 @@ ssize_t rc_proto_admitted(char *out, size_t cap, rc_str id, rc_str queue, rc_str
 ssize_t rc_proto_queue_left(char *out, size_t cap, rc_str id, rc_str queue)
 {
     writer w = {out, cap, 0, 0};
-    put_lit(&w, "{\"type\":\"queue.left\"");
-    put_id(&w, id);
-    put_lit(&w, ",\"queue\":");
-    put_esc(&w, queue.p, queue.n);
+    queue_head(&w, "queue.left", id, queue);
     put_lit(&w, "}");
     return finish(&w);
 }

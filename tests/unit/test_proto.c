@@ -550,6 +550,52 @@ static void test_envelope(void)
     CHECK(e.data.n == 7 && memcmp(e.data.p, "{\"k\":1}", 7) == 0);
 }
 
+static void test_queue_messages(void)
+{
+    rc_proto_req r;
+    const char *why_ = NULL;
+    const char *j = "{\"type\":\"queue.join\",\"id\":7,\"queue\":\"sale-42\"}";
+    CHECK_EQ_INT(rc_proto_parse(j, strlen(j), 128, &r, &why_), RC_PERR_NONE);
+    CHECK_EQ_INT(r.op, RC_OP_QJOIN);
+    CHECK_EQ_STR(r.queue, "sale-42");
+    CHECK_EQ_INT(r.queue_len, 7);
+    CHECK_EQ_STR(r.id, "7");
+    const char *l = "{\"queue\":\"q\",\"type\":\"queue.leave\"}";
+    CHECK_EQ_INT(rc_proto_parse(l, strlen(l), 128, &r, &why_), RC_PERR_NONE);
+    CHECK_EQ_INT(r.op, RC_OP_QLEAVE);
+    static const char *const bad[] = {
+        "{\"type\":\"queue.join\"}",
+        "{\"type\":\"queue.join\",\"queue\":7}",
+        "{\"type\":\"queue.join\",\"queue\":\"\"}",
+        "{\"type\":\"queue.join\",\"queue\":\"a b\"}",
+        "{\"type\":\"queue.join\",\"queue\":\"x\",\"queue\":\"y\"}",
+        /* 65 characters: one over the limit */
+        "{\"type\":\"queue.join\",\"queue\":"
+        "\"12345678901234567890123456789012345678901234567890123456789012345\"}",
+    };
+    for (size_t i = 0; i < RC_ARRAY_LEN(bad); i++)
+        CHECK_EQ_INT(rc_proto_parse(bad[i], strlen(bad[i]), 128, &r, &why_), RC_PERR_BAD_REQUEST);
+
+    char out[512];
+    rc_str q = {"sale-42", 7}, id = {"7", 1};
+    ssize_t n = rc_proto_queue_joined(out, sizeof(out), id, q, 5120, 20, 3);
+    out[n > 0 ? n : 0] = '\0';
+    CHECK_EQ_STR(out, "{\"type\":\"queue.joined\",\"id\":7,\"queue\":\"sale-42\","
+                      "\"ticket\":5120,\"position\":20,\"eta\":3}");
+    n = rc_proto_queue_position(out, sizeof(out), q, 12, -1, 1795292431000);
+    out[n > 0 ? n : 0] = '\0';
+    CHECK_EQ_STR(out, "{\"type\":\"queue.position\",\"queue\":\"sale-42\",\"position\":12,"
+                      "\"eta\":null,\"time\":1795292431000}");
+    n = rc_proto_admitted(out, sizeof(out), RC_STR_NULL, q, (rc_str){"a.b.c", 5}, 99);
+    out[n > 0 ? n : 0] = '\0';
+    CHECK_EQ_STR(out, "{\"type\":\"admitted\",\"queue\":\"sale-42\",\"token\":\"a.b.c\","
+                      "\"expires\":99}");
+    n = rc_proto_queue_left(out, sizeof(out), id, q);
+    out[n > 0 ? n : 0] = '\0';
+    CHECK_EQ_STR(out, "{\"type\":\"queue.left\",\"id\":7,\"queue\":\"sale-42\"}");
+    CHECK_EQ_INT(rc_proto_queue_left(out, 20, id, q), -1);
+}
+
 int main(void)
 {
     RUN(test_ops);
@@ -563,6 +609,7 @@ int main(void)
     RUN(test_builders);
     RUN(test_message_len);
     RUN(test_envelope);
+    RUN(test_queue_messages);
     free(last_copy);
     return UNIT_DONE();
 }

@@ -83,6 +83,8 @@ static const char TICK_LUA[] =
     "redis.call('HSET', KEYS[6], 'head', string.format('%d', head), 'ewma',\n"
     "           string.format('%.4f', ewma))\n"
     "local waiting = redis.call('ZCARD', KEYS[3])\n"
+    "local tot = redis.call('HMGET', KEYS[6], 'admitted_total', 'abandoned_total')\n"
+    "local last = redis.call('GET', KEYS[7]) or '0'\n"
     "active = active + #adm\n"
     "local list = '[]'\n"
     "if #adm > 0 then list = cjson.encode(adm) end\n"
@@ -91,7 +93,10 @@ static const char TICK_LUA[] =
     "  string.format('%d', exp) .. ',\"rate\":' .. string.format('%d', rate) ..\n"
     "  ',\"ewma\":' .. string.format('%.4f', ewma) .. ',\"waiting\":' .. waiting ..\n"
     "  ',\"active\":' .. active .. ',\"abandon\":' .. string.format('%d', abandon) ..\n"
-    "  ',\"state\":\"' .. state .. '\",\"time\":' .. string.format('%d', now) .. '}}')\n"
+    "  ',\"state\":\"' .. state .. '\",\"time\":' .. string.format('%d', now) ..\n"
+    "  ',\"max_active\":' .. string.format('%d', maxa) .. ',\"last_ticket\":' .. last ..\n"
+    "  ',\"admitted_total\":' .. (tot[1] or '0') .. ',\"abandoned_total\":' ..\n"
+    "  (tot[2] or '0') .. '}}')\n"
     "return {#adm, waiting, active, head, #gone}\n";
 
 /* KEYS: cfg wait active seq seen stats; ARGV: user.
@@ -847,6 +852,8 @@ void rc_admission_on_tick(rc_admission *a, rc_str queue, rc_str data)
     snprintf(q, sizeof(q), "%.*s", (int)queue.n, queue.p);
     waiters *w = local_of(a, q, false);
     while (rc_json_object_next(&it, &k, &v)) {
+        if (s && rc_json_key_is(&k, "state"))
+            rc_counter_set(&s->open, v.raw.n == 6 && memcmp(v.raw.p, "\"open\"", 6) == 0);
         if (rc_json_int64(&v, &n) < 0)
             continue;
         if (s && rc_json_key_is(&k, "waiting"))
@@ -855,6 +862,16 @@ void rc_admission_on_tick(rc_admission *a, rc_str queue, rc_str data)
             rc_counter_set(&s->active, (uint64_t)n);
         else if (s && rc_json_key_is(&k, "head"))
             rc_counter_set(&s->head, (uint64_t)n);
+        else if (s && rc_json_key_is(&k, "last_ticket"))
+            rc_counter_set(&s->last_ticket, (uint64_t)n);
+        else if (s && rc_json_key_is(&k, "admitted_total"))
+            rc_counter_set(&s->admitted_total, (uint64_t)n);
+        else if (s && rc_json_key_is(&k, "abandoned_total"))
+            rc_counter_set(&s->abandoned_total, (uint64_t)n);
+        else if (s && rc_json_key_is(&k, "rate"))
+            rc_counter_set(&s->rate, (uint64_t)n);
+        else if (s && rc_json_key_is(&k, "max_active"))
+            rc_counter_set(&s->max_active, (uint64_t)n);
         else if (w && rc_json_key_is(&k, "abandon") && n > 0)
             w->abandon_s = (uint32_t)n;
     }

@@ -89,7 +89,8 @@ enum rc_join_result {
 typedef struct rc_qstat {
     rc_flag used;
     char name[RC_PROTO_MAX_QUEUE + 1];
-    rc_counter waiting, active, head, admitted_total;
+    rc_counter waiting, active, head, last_ticket, admitted_total, abandoned_total;
+    rc_counter rate, max_active, open;
 } rc_qstat;
 
 typedef struct rc_admission_stats {

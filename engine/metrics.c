@@ -162,22 +162,27 @@ static void render_admission(out *o, const rc_admission_stats *a)
     render_defs(o, adm_metrics, RC_ARRAY_LEN(adm_metrics), a);
     head(o, "ringcast_admission_tick_seconds", "gauge", "Redis round trip of the last tick.");
     put(o, "ringcast_admission_tick_seconds %.6f\n", (double)rc_counter_get(&a->tick_us) / 1e6);
-    static const char *const qn[] = {"waiting", "active", "head"};
-    static const char *const qh[] = {"Users in the queue's line (latest tick seen).",
-                                     "Users admitted and not yet expired (latest tick seen).",
-                                     "The queue's head ticket (latest tick seen)."};
-    for (int k = 0; k < 3; k++) {
-        char name[64];
-        snprintf(name, sizeof(name), "ringcast_queue_%s", qn[k]);
-        head(o, name, "gauge", qh[k]);
-        for (int i = 0; i < RC_QSTAT_MAX; i++) {
-            const rc_qstat *q = &a->q[i];
-            if (!rc_flag_get(&q->used))
-                break;
-            const rc_counter *v = k == 0 ? &q->waiting : k == 1 ? &q->active : &q->head;
-            put(o, "%s{queue=\"%s\"} %llu\n", name, q->name,
-                (unsigned long long)rc_counter_get(v));
-        }
+    /* Per queue, from the latest tick this node saw (the same figures as
+     * GET /api/queues/{q}). */
+    static const metric_def qm[] = {
+#define M(n, t, f, h) {"ringcast_queue_" n, t, h, offsetof(rc_qstat, f)}
+        M("waiting", "gauge", waiting, "Users in the queue's line."),
+        M("active", "gauge", active, "Users admitted and not yet expired."),
+        M("head", "gauge", head, "The ticket of the last user who left the line."),
+        M("last_ticket", "gauge", last_ticket, "The last ticket given."),
+        M("admitted_total", "counter", admitted_total, "Users admitted, all nodes."),
+        M("abandoned_total", "counter", abandoned_total, "Waiters removed as gone."),
+        M("rate", "gauge", rate, "Configured admissions per tick."),
+        M("max_active", "gauge", max_active, "Configured cap on active users."),
+        M("open", "gauge", open, "1 when open, 0 when paused."),
+#undef M
+    };
+    for (size_t k = 0; k < RC_ARRAY_LEN(qm); k++) {
+        head(o, qm[k].name, qm[k].type, qm[k].help);
+        for (int i = 0; i < RC_QSTAT_MAX && rc_flag_get(&a->q[i].used); i++)
+            put(o, "%s{queue=\"%s\"} %llu\n", qm[k].name, a->q[i].name,
+                (unsigned long long)rc_counter_get(
+                    (const rc_counter *)((const char *)&a->q[i] + qm[k].off)));
     }
 }
 

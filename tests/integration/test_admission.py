@@ -755,6 +755,9 @@ def test_metrics_admission_and_queue(redis_server, start_server):
         assert msum(m, "ringcast_waiters") == 1
         assert (m['ringcast_queue_waiting{queue="m"}'], m['ringcast_queue_active{queue="m"}'],
                 m['ringcast_queue_head{queue="m"}']) == (1, 0, 0), m
+        q = lambda n: m['ringcast_queue_%s{queue="m"}' % n]  # noqa: E731
+        assert (q("last_ticket"), q("admitted_total"), q("abandoned_total"), q("rate"),
+                q("open")) == (1, 0, 0, 1, 0), m
         put_queue(srv, "m", state="open")
         await next_of(ws, ("admitted",))
         await asyncio.sleep(0.5)
@@ -764,6 +767,8 @@ def test_metrics_admission_and_queue(redis_server, start_server):
             (1, 1, 0, 0), m
         assert (m['ringcast_queue_waiting{queue="m"}'], m['ringcast_queue_head{queue="m"}']) \
             == (0, 1), m
+        q = lambda n: m['ringcast_queue_%s{queue="m"}' % n]  # noqa: E731
+        assert (q("admitted_total"), q("active"), q("open")) == (1, 1, 1), m
         await ws.close()
 
     run(go())

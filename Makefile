@@ -100,8 +100,10 @@ deps:
 unit: $(UNIT_BIN)
 	@sh tests/run_unit.sh $(UNIT_BIN)
 
+# PYTEST_ARGS picks tests, e.g. PYTEST_ARGS='tests/integration/test_fanout.py -k order'.
+PYTEST_ARGS ?= tests/integration
 integration: $(BUILD)/ringcast
-	RINGCAST_BIN=$(abspath $(BUILD)/ringcast) $(PYTHON) -m pytest -q tests/integration
+	RINGCAST_BIN=$(abspath $(BUILD)/ringcast) $(PYTHON) -m pytest -q $(PYTEST_ARGS)
 
 test: deps
 	@$(MAKE) --no-print-directory all

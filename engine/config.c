@@ -31,6 +31,7 @@ enum kind {
     K_REDIS_URL,
     K_PREFIX,
     K_PUBLIC,
+    K_ORIGIN,
     K_CONFIG,
     K_HELP,
     K_VERSION,
@@ -121,6 +122,9 @@ static const struct opt opts[] = {
      "HTTP API key; prefer RINGCAST_API_KEY (default empty: API off)"},
     {"public", "auth", K_PUBLIC, NOFIELD, 0, 0, 0, 0, "PATTERN",
      "channel pattern anyone may join; repeatable or a comma list (default none)"},
+    {"allowed-origin", "auth", K_ORIGIN, NOFIELD, 0, 0, 0, 0, "ORIGIN",
+     "browser Origin allowed to connect (https://host[:port], https://*.domain, *); repeatable "
+     "or a comma list (default: any)"},
     {"anonymous", "auth", K_BOOL, FIELD(allow_anonymous), 0, 1, 0, 1, NULL,
      "let tokenless clients reach public channels (default on)"},
     {"no-anonymous", NULL, K_BOOL, FIELD(allow_anonymous), 0, 1, 0, 0, NULL, NULL},
@@ -173,6 +177,7 @@ struct loader {
     FILE *f;
     int line;
     int cli_public; /* a --public flag replaces the file's list */
+    int cli_origin; /* the same for --allowed-origin */
 };
 
 __attribute__((format(printf, 2, 3))) static void fail(struct loader *L, const char *fmt, ...)
@@ -297,7 +302,9 @@ static int parse_listen(rc_config *cfg, const char *v, char *msg, size_t ml)
     return 0;
 }
 
-static int add_public(rc_config *cfg, const char *v, char *msg, size_t ml)
+/* Adds the comma-separated patterns of v to list[*n] (at most
+ * RC_MAX_PUBLIC_PATTERNS). */
+static int add_patterns(char **list, int *count, const char *v, char *msg, size_t ml)
 {
     const char *p = v;
     for (;;) {
@@ -320,24 +327,30 @@ static int add_public(rc_config *cfg, const char *v, char *msg, size_t ml)
                 return -1;
             }
         }
-        if (cfg->n_public_patterns >= RC_MAX_PUBLIC_PATTERNS) {
+        if (*count >= RC_MAX_PUBLIC_PATTERNS) {
             snprintf(msg, ml, "more than %d patterns", RC_MAX_PUBLIC_PATTERNS);
             return -1;
         }
-        cfg->public_patterns[cfg->n_public_patterns++] = rc_strndup(p, n);
+        list[(*count)++] = rc_strndup(p, n);
         if (!comma)
             return 0;
         p = comma + 1;
     }
 }
 
+static void clear_list(char **list, int *count)
+{
+    for (int i = 0; i < *count; i++) {
+        free(list[i]);
+        list[i] = NULL;
+    }
+    *count = 0;
+}
+
 static void clear_public(rc_config *cfg)
 {
-    for (int i = 0; i < cfg->n_public_patterns; i++) {
-        free(cfg->public_patterns[i]);
-        cfg->public_patterns[i] = NULL;
-    }
-    cfg->n_public_patterns = 0;
+    clear_list(cfg->public_patterns, &cfg->n_public_patterns);
+    clear_list(cfg->allowed_origins, &cfg->n_allowed_origins);
 }
 
 /* Applies value v to option o. from_flag: v is NULL for flags without a
@@ -442,9 +455,15 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
     case K_PUBLIC:
         if (from_flag && !L->cli_public) {
             L->cli_public = 1;
-            clear_public(cfg);
+            clear_list(cfg->public_patterns, &cfg->n_public_patterns);
         }
-        return add_public(cfg, v, msg, ml);
+        return add_patterns(cfg->public_patterns, &cfg->n_public_patterns, v, msg, ml);
+    case K_ORIGIN:
+        if (from_flag && !L->cli_origin) {
+            L->cli_origin = 1;
+            clear_list(cfg->allowed_origins, &cfg->n_allowed_origins);
+        }
+        return add_patterns(cfg->allowed_origins, &cfg->n_allowed_origins, v, msg, ml);
     case K_CONFIG:
     case K_HELP:
     case K_VERSION: break;

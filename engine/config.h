@@ -59,6 +59,8 @@ typedef struct rc_config {
     char api_key[256]; /* --api-key or RINGCAST_API_KEY; empty = HTTP API off (403) */
     char *public_patterns[RC_MAX_PUBLIC_PATTERNS]; /* --public PATTERN (repeatable) */
     int n_public_patterns;
+    char *allowed_origins[RC_MAX_PUBLIC_PATTERNS]; /* --allowed-origin (repeatable) */
+    int n_allowed_origins;
     int allow_anonymous;   /* --anonymous / --no-anonymous, default 1: tokenless
                               clients connect but reach only public channels */
     int anonymous_publish; /* --anonymous-publish, default 0 */

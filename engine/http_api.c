@@ -109,12 +109,49 @@ static int find_token(const rc_http_req *req, char *tok, size_t cap, rc_str *sel
     return 0;
 }
 
+/* Is origin o admitted by pattern p: "*", an exact origin, or an origin
+ * whose host starts with a "*." label (https, then "://", "*.", shop.example,
+ * and an optional port: any subdomain, not the domain itself)? Origins are
+ * compared without regard to case (RFC 6454 serializes them in lower case;
+ * some clients do not). */
+static int origin_match(const char *p, rc_str o)
+{
+    size_t pn = strlen(p);
+    if (pn == 1 && p[0] == '*')
+        return 1;
+    const char *star = strstr(p, "://*.");
+    if (!star)
+        return pn == o.n && strncasecmp(p, o.p, pn) == 0;
+    size_t scheme = (size_t)(star - p) + 3; /* "https://" */
+    size_t suffix = pn - scheme - 1;        /* ".domain[:port]" */
+    return o.n > scheme + suffix && strncasecmp(o.p, p, scheme) == 0 &&
+           strncasecmp(o.p + o.n - suffix, p + scheme + 1, suffix) == 0 &&
+           !memchr(o.p + scheme, '/', o.n - scheme - suffix);
+}
+
+/* With --allowed-origin, a browser (which always sends Origin) from any
+ * other site is refused; clients that send no Origin are not browsers and
+ * are judged by their token alone. */
+static int origin_ok(const rc_shard *s, const rc_http_req *req)
+{
+    if (!s->cfg->n_allowed_origins || !req->origin.p)
+        return 1;
+    for (int i = 0; i < s->cfg->n_allowed_origins; i++)
+        if (origin_match(s->cfg->allowed_origins[i], req->origin))
+            return 1;
+    return 0;
+}
+
 static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb)
 {
     const char *why;
     int status = rc_ws_check_upgrade(req, &why);
     if (status) {
         refuse(s, c, outcome_of_status(status), status, why);
+        return;
+    }
+    if (!origin_ok(s, req)) {
+        refuse(s, c, RC_HS_FORBIDDEN, 403, "origin not allowed");
         return;
     }
     char *tok = rc_malloc(RC_JWT_MAX_LEN + 1);

@@ -20,16 +20,18 @@ def pytest_configure(config):
 
 @pytest.fixture
 def start_server(tmp_path):
-    """start_server(*flags, shards=2, env=None, auth=True) -> Server.
-    auth=True adds the test JWT secret and API key (via the environment)."""
+    """start_server(*flags, shards=2, env=None, auth=True, preexec_fn=None) -> Server.
+    auth=True adds the test JWT secret and API key (via the environment);
+    preexec_fn runs in the child before exec (resource limits, say)."""
     servers = []
 
-    def start(*args, shards=2, env=None, auth=True):
+    def start(*args, shards=2, env=None, auth=True, preexec_fn=None):
         e = {}
         if auth:
             e = {"RINGCAST_JWT_SECRET": SECRET, "RINGCAST_API_KEY": API_KEY}
         e.update(env or {})
-        s = Server(tmp_path, args, shards=shards, env=e, name="ringcast%d" % len(servers))
+        s = Server(tmp_path, args, shards=shards, env=e, name="ringcast%d" % len(servers),
+                   preexec_fn=preexec_fn)
         servers.append(s)
         return s
 
@@ -47,7 +49,8 @@ def start_server(tmp_path):
                                 "--- its output ---\n%s" % (s.pid, rc, s.stderr()[-6000:]))
             else:
                 log = s.stderr()
-                for bad in ("AddressSanitizer", "runtime error:", "assertion", "Assertion"):
+                for bad in ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer",
+                            "runtime error:", "assertion", "Assertion"):
                     if bad in log:
                         problems.append("ringcast pid %d logged %r\n%s" % (s.pid, bad, log[-6000:]))
                         break

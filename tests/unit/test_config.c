@@ -253,6 +253,29 @@ static void test_redis(void)
     unlink(path);
 }
 
+static void test_origins(void)
+{
+    rc_config c;
+    char path[64];
+    temp_file(path, "[auth]\nallowed_origin = https://a.example, https://*.b.example\n");
+    CHECK_EQ_INT(LOAD(&c, "--config", path), 0);
+    CHECK_EQ_INT(c.n_allowed_origins, 2);
+    CHECK_EQ_STR(c.allowed_origins[0], "https://a.example");
+    CHECK_EQ_STR(c.allowed_origins[1], "https://*.b.example");
+    rc_config_free(&c);
+    /* Flags replace the file's list; they add up among themselves. */
+    CHECK_EQ_INT(LOAD(&c, "--config", path, "--allowed-origin", "https://c.example",
+                      "--allowed-origin", "*"),
+                 0);
+    CHECK_EQ_INT(c.n_allowed_origins, 2);
+    CHECK_EQ_STR(c.allowed_origins[0], "https://c.example");
+    CHECK_EQ_STR(c.allowed_origins[1], "*");
+    rc_config_free(&c);
+    CHECK_EQ_INT(LOAD(&c, "--allowed-origin", "https://a b"), -1);
+    CHECK(starts_with(err, "--allowed-origin:"));
+    unlink(path);
+}
+
 static void test_bad_flags(void)
 {
     static const char *bad[][2] = {
@@ -449,6 +472,7 @@ static void test_help_version(void)
         "--jwt-secret",
         "--api-key",
         "--public",
+        "--allowed-origin",
         "--[no-]anonymous ",
         "--[no-]anonymous-publish",
         "--recv-buf-size",
@@ -487,7 +511,7 @@ static void test_help_version(void)
             strstr(line, "--version"))
             with_default++;
     }
-    CHECK_EQ_INT(lines, 42);
+    CHECK_EQ_INT(lines, 43);
     CHECK_EQ_INT(with_default, lines);
 }
 
@@ -533,6 +557,7 @@ int main(void)
     RUN(test_file_then_flags);
     RUN(test_env_overrides);
     RUN(test_redis);
+    RUN(test_origins);
     RUN(test_bad_flags);
     RUN(test_bad_file);
     RUN(test_public_repeat);

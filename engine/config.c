@@ -122,6 +122,8 @@ static const struct opt opts[] = {
      "HTTP API key; prefer RINGCAST_API_KEY (default empty: API off)"},
     {"public", "auth", K_PUBLIC, NOFIELD, 0, 0, 0, 0, "PATTERN",
      "channel pattern anyone may join; repeatable or a comma list (default none)"},
+    {"jwt-secret-previous", "auth", K_STRING, FIELD(jwt_secret_previous), 0, 0, 0, 0, "SECRET",
+     "also accept tokens signed with this (rotation; default none); prefer env"},
     {"allowed-origin", "auth", K_ORIGIN, NOFIELD, 0, 0, 0, 0, "ORIGIN",
      "browser Origin allowed to connect (https://host[:port], https://*.domain, *); repeatable "
      "or a comma list (default: any)"},
@@ -147,6 +149,9 @@ static const struct opt opts[] = {
 
     {"admission-secret", "admission", K_STRING, FIELD(admission_secret), 0, 0, 0, 0, "SECRET",
      "HMAC key of admission tokens; prefer RINGCAST_ADMISSION_SECRET (default empty: no joins)"},
+    {"admission-secret-previous", "admission", K_STRING, FIELD(admission_secret_previous), 0, 0,
+     0, 0, "SECRET",
+     "verify also accepts this (rotation; default none); prefer env"},
     U32("admission-tick-ms", "admission", admission_tick_ms, 100, 10000,
         "waiting-room admission period (default 1000)"),
 
@@ -705,6 +710,17 @@ static int apply_env(struct loader *L)
         fail(L, "RINGCAST_API_KEY: %s", msg);
         return -1;
     }
+    static const struct {
+        const char *env, *opt;
+    } prev[] = {{"RINGCAST_JWT_SECRET_PREVIOUS", "jwt-secret-previous"},
+                {"RINGCAST_ADMISSION_SECRET_PREVIOUS", "admission-secret-previous"}};
+    for (size_t i = 0; i < RC_ARRAY_LEN(prev); i++) {
+        v = getenv(prev[i].env);
+        if (v && *v && set_value(L, find_opt(prev[i].opt), v, 0, msg, sizeof(msg)) < 0) {
+            fail(L, "%s: %s", prev[i].env, msg);
+            return -1;
+        }
+    }
     v = getenv("RINGCAST_ADMISSION_SECRET");
     if (v && *v && set_value(L, find_opt("admission-secret"), v, 0, msg, sizeof(msg)) < 0) {
         fail(L, "RINGCAST_ADMISSION_SECRET: %s", msg);
@@ -749,7 +765,8 @@ void rc_config_usage(FILE *f)
                "ringcast " RC_VERSION ", a WebSocket edge engine.\n"
                "Precedence: defaults < --config FILE < flags < environment\n"
                "(RINGCAST_JWT_SECRET, RINGCAST_API_KEY, RINGCAST_REDIS_URL,\n"
-               "RINGCAST_ADMISSION_SECRET). --redis is short\n"
+               "RINGCAST_ADMISSION_SECRET, and the *_SECRET_PREVIOUS of rotations).\n"
+               "--redis is short\n"
                "for --redis-url. In the file, [section] key = value\n"
                "with the flag's name minus '--' and '-' as '_', e.g. max_conns_per_ip = 10;\n"
                "booleans are true/false.\n");

@@ -56,6 +56,8 @@ typedef struct rc_config {
     /* [auth] */
     char jwt_secret[512]; /* --jwt-secret or RINGCAST_JWT_SECRET; empty = tokens refused */
     size_t jwt_secret_len;
+    char jwt_secret_previous[512]; /* RINGCAST_JWT_SECRET_PREVIOUS: also accepted, while
+                                      tokens signed with it are still in use (rotation) */
     char api_key[256]; /* --api-key or RINGCAST_API_KEY; empty = HTTP API off (403) */
     char *public_patterns[RC_MAX_PUBLIC_PATTERNS]; /* --public PATTERN (repeatable) */
     int n_public_patterns;
@@ -76,6 +78,8 @@ typedef struct rc_config {
     /* [admission] */
     char admission_secret[512]; /* --admission-secret or RINGCAST_ADMISSION_SECRET; empty =
                                    waiting rooms refuse joins (no tokens can be signed) */
+    char admission_secret_previous[512]; /* RINGCAST_ADMISSION_SECRET_PREVIOUS: still
+                                            accepted by /api/queues/verify (rotation) */
     uint32_t admission_tick_ms; /* --admission-tick-ms, default 1000 */
 
     /* [engine] */

@@ -168,6 +168,11 @@ static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf 
                     ? RC_JWT_NO_SECRET
                     : rc_jwt_verify(tok, strlen(tok), (const uint8_t *)s->cfg->jwt_secret,
                                     s->cfg->jwt_secret_len, rc_wall_s(), &auth);
+        /* During a rotation, tokens signed with the previous secret still
+         * count until they expire. */
+        if (e == RC_JWT_BAD_SIG && s->cfg->jwt_secret_previous[0])
+            e = rc_jwt_verify(tok, strlen(tok), (const uint8_t *)s->cfg->jwt_secret_previous,
+                              strlen(s->cfg->jwt_secret_previous), rc_wall_s(), &auth);
         free(tok);
         if (e != RC_JWT_OK) {
             refuse(s, c, RC_HS_UNAUTHORIZED, 401, rc_jwt_strerror(e));
@@ -292,6 +297,9 @@ static void api_verify(rc_shard *s, rc_conn *c, const char *body, size_t len)
     rc_atoken t;
     int e = rc_atoken_verify(tok, strlen(tok), s->cfg->admission_secret,
                              strlen(s->cfg->admission_secret), rc_wall_s(), &t);
+    if (e == RC_ATOKEN_BAD_SIGNATURE && s->cfg->admission_secret_previous[0])
+        e = rc_atoken_verify(tok, strlen(tok), s->cfg->admission_secret_previous,
+                             strlen(s->cfg->admission_secret_previous), rc_wall_s(), &t);
     char out[768];
     int n;
     if (e == RC_ATOKEN_OK) {

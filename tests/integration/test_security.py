@@ -195,3 +195,45 @@ def test_token_patterns_hold_on_every_path(redis_server, start_server):
     m = get_metrics(a.port)
     assert m['ringcast_protocol_errors_total{code="forbidden"}'] >= 6
     assert API_KEY  # the API key of the publishes above is the suite's default
+
+
+def test_secret_rotation(start_server):
+    """During a rotation the node takes tokens signed with the new secret and
+    with the previous one, and nothing else; the same for admission tokens
+    at /api/queues/verify."""
+    import base64
+    import hashlib
+    import hmac
+    import time
+    new, old, other = "jwt-new-1b2c", "jwt-old-3d4e", "jwt-other-5f6a"
+    srv = start_server("--public", "public:*", auth=False,
+                       env={"RINGCAST_JWT_SECRET": new, "RINGCAST_JWT_SECRET_PREVIOUS": old,
+                            "RINGCAST_API_KEY": API_KEY,
+                            "RINGCAST_ADMISSION_SECRET": "adm-new",
+                            "RINGCAST_ADMISSION_SECRET_PREVIOUS": "adm-old"})
+    for secret, want in ((new, 101), (old, 101), (other, 401)):
+        tok = make_jwt({"sub": "alice"}, secret=secret)
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+            s.sendall((UPGRADE + "Authorization: Bearer %s\r\n\r\n" % tok).encode())
+            line = s.recv(100).split(b"\r\n", 1)[0]
+        assert int(line.split()[1]) == want, (secret, line)
+
+    def b64(b):
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+    def atoken(secret):
+        h = b64(b'{"alg":"HS256","typ":"JWT"}')
+        now = int(time.time())
+        p = b64(json.dumps({"sub": "alice", "queue": "q", "iat": now, "exp": now + 60,
+                            "typ": "admission"}).encode())
+        sig = hmac.new(secret.encode(), ("%s.%s" % (h, p)).encode(), hashlib.sha256).digest()
+        return "%s.%s.%s" % (h, p, b64(sig))
+
+    for secret, valid in (("adm-new", True), ("adm-old", True), ("adm-other", False)):
+        st, _, body = srv.http("POST", "/api/queues/verify", {"X-API-Key": API_KEY},
+                               json.dumps({"token": atoken(secret)}).encode())
+        r = json.loads(body)
+        assert st == 200 and r["valid"] is valid, (secret, r)
+        if not valid:
+            assert r["reason"] == "bad signature", r
+    assert SECRET  # the suite's default secret is not in play here

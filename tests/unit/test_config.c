@@ -473,6 +473,8 @@ static void test_help_version(void)
         "--api-key",
         "--public",
         "--allowed-origin",
+        "--jwt-secret-previous",
+        "--admission-secret-previous",
         "--[no-]anonymous ",
         "--[no-]anonymous-publish",
         "--recv-buf-size",
@@ -493,6 +495,7 @@ static void test_help_version(void)
         "RINGCAST_API_KEY",
         "RINGCAST_REDIS_URL",
         "RINGCAST_ADMISSION_SECRET",
+        "_SECRET_PREVIOUS",
     };
     for (size_t i = 0; i < RC_ARRAY_LEN(flags); i++) {
         if (!strstr(out, flags[i]))
@@ -511,7 +514,7 @@ static void test_help_version(void)
             strstr(line, "--version"))
             with_default++;
     }
-    CHECK_EQ_INT(lines, 43);
+    CHECK_EQ_INT(lines, 45);
     CHECK_EQ_INT(with_default, lines);
 }
 

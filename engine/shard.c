@@ -258,6 +258,33 @@ static uint32_t addr_find_or_add(rc_shard *s, const struct in6_addr *ip)
     return i;
 }
 
+/* An idle entry whose handshake bucket is not yet full must stay: freeing
+ * it would hand the address a full bucket on its next connection, and a
+ * client that closes each connection before opening the next would never be
+ * limited. It lingers until the bucket has refilled (at most a second), and
+ * addr_sweep frees it then. */
+static int addr_lingers(const rc_shard *s, const rc_addr *a)
+{
+    uint32_t rate = s->cfg->handshake_rate_per_ip;
+    if (!rate)
+        return 0;
+    uint64_t refill = (uint64_t)(s->now_tick - a->hs_tick) * rate * RC_TICK_MS;
+    return a->hs_tokens + refill < (uint64_t)rate * 1000u;
+}
+
+static void addr_free(rc_shard *s, uint32_t i)
+{
+    rc_addr *a = &s->addrs[i];
+    uint32_t b = addr_hash(&a->ip) & s->addr_mask;
+    uint32_t *pp = &s->addr_hash[b];
+    while (*pp != i)
+        pp = &s->addrs[*pp].next;
+    *pp = a->next;
+    a->next = s->addr_free;
+    a->lingering = 0;
+    s->addr_free = i;
+}
+
 /* Drops a connection's hold on its address entry; frees idle entries. */
 static void addr_unref(rc_shard *s, uint32_t i)
 {
@@ -266,13 +293,31 @@ static void addr_unref(rc_shard *s, uint32_t i)
         a->conns--;
     if (a->conns)
         return;
-    uint32_t b = addr_hash(&a->ip) & s->addr_mask;
-    uint32_t *pp = &s->addr_hash[b];
-    while (*pp != i)
-        pp = &s->addrs[*pp].next;
-    *pp = a->next;
-    a->next = s->addr_free;
-    s->addr_free = i;
+    if (addr_lingers(s, a)) {
+        if (!a->lingering) {
+            a->lingering = 1;
+            s->addrs_lingering++;
+        }
+        return;
+    }
+    addr_free(s, i);
+}
+
+/* Once a tick: frees the idle entries whose buckets have refilled. */
+static void addr_sweep(rc_shard *s)
+{
+    for (uint32_t i = 0; s->addrs_lingering && i < s->naddrs; i++) {
+        rc_addr *a = &s->addrs[i];
+        if (!a->lingering)
+            continue;
+        if (a->conns) { /* in use again */
+            a->lingering = 0;
+            s->addrs_lingering--;
+        } else if (!addr_lingers(s, a)) {
+            s->addrs_lingering--;
+            addr_free(s, i);
+        }
+    }
 }
 
 void rc_shard_addr_release(rc_shard *s, rc_conn *c)
@@ -599,6 +644,7 @@ static void *shard_main(void *arg)
         if (s->now_tick != last_tick) {
             rc_wheel_advance(&s->wheel, s->now_tick, on_timer, s);
             last_tick = s->now_tick;
+            addr_sweep(s);
             if (!s->draining && s->listen_fd >= 0) {
                 if (!s->accepting)
                     arm_accept(s);

@@ -117,7 +117,8 @@ typedef struct rc_addr {
     uint32_t conns;
     uint32_t hs_tokens; /* handshake-rate bucket, in thousandths */
     uint32_t hs_tick;
-    uint32_t next; /* hash chain / free list */
+    uint32_t next;      /* hash chain / free list */
+    uint32_t lingering; /* idle, kept until its handshake bucket refills */
 } rc_addr;
 
 typedef struct rc_shard {
@@ -165,6 +166,7 @@ typedef struct rc_shard {
     /* per-address table */
     rc_addr *addrs;
     uint32_t naddrs, cap_addrs, addr_free;
+    uint32_t addrs_lingering; /* entries kept idle for their handshake bucket */
     uint32_t *addr_hash;
     uint32_t addr_mask;
     uint32_t per_ip_conns;             /* per-shard share of max_conns_per_ip */

@@ -16,6 +16,8 @@ struct rc_ws_sess {
     uint8_t hdr[14];
     uint8_t hdr_have;
     uint8_t frag_open; /* a fragmented data message is open */
+    uint8_t bad_close; /* a close frame with a 1-byte body: wslay echoes it as a
+                          normal close, RFC 6455 5.5.1 wants 1002 */
     /* Control frames wslay wants to send, collected by send_cb. */
     size_t clen;
     uint8_t cbuf[512];
@@ -170,6 +172,8 @@ static void scan(rc_ws_sess *s, const uint8_t *data, size_t len)
         int opcode = s->hdr[0] & 0x0f, fin = s->hdr[0] >> 7;
         if (opcode < 0x8) /* data or continuation: fin closes the message */
             s->frag_open = !fin;
+        if (opcode == 0x8 && plen == 1)
+            s->bad_close = 1;
         s->remaining = plen;
         s->hdr_have = 0;
     }
@@ -179,7 +183,8 @@ static void scan(rc_ws_sess *s, const uint8_t *data, size_t len)
  * unmasked frames of at most 125 payload bytes, so their header is 2 bytes. */
 static void flush_ctrl(rc_ws_sess *s, void *conn)
 {
-    int peer_closed = wslay_event_get_close_received(s->ctx);
+    /* A malformed close is reported as an error, not echoed. */
+    int peer_closed = wslay_event_get_close_received(s->ctx) && !s->bad_close;
     /* cbuf is emptied of whole frames every round, so each round makes
      * progress; wslay holds one pong per ping it read in this feed. */
     while (wslay_event_want_write(s->ctx)) {

@@ -41,7 +41,7 @@ class ServerError(Exception):
 class Server:
     """One ringcast process on a free port of 127.0.0.1."""
 
-    def __init__(self, tmp_path, args=(), shards=2, env=None, name="ringcast"):
+    def __init__(self, tmp_path, args=(), shards=2, env=None, name="ringcast", preexec_fn=None):
         self.port = free_port()
         self.args = list(args)
         self.stderr_path = os.path.join(str(tmp_path), "%s-%d.log" % (name, self.port))
@@ -55,8 +55,11 @@ class Server:
         if env:
             full_env.update(env)
         self._log = open(self.stderr_path, "wb")
+        # preexec_fn: run in the child before exec, e.g. to set resource
+        # limits (RLIMIT_NOFILE) for this process only
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, env=full_env)
+                                     stderr=subprocess.STDOUT, env=full_env,
+                                     preexec_fn=preexec_fn)
         self.pid = self.proc.pid
         self.exit_checked = False
         self._wait_healthy()

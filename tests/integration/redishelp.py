@@ -141,10 +141,13 @@ class Resp:
 # ---- the redis-server process -------------------------------------------------
 
 class RedisServer:
-    """redis-server on 127.0.0.1:port, no persistence. The port stays the
+    """redis-server on 127.0.0.1:port, no persistence (unless persist=True). The port stays the
     same across kill()/start() so the nodes' Redis URL keeps pointing at it."""
 
-    def __init__(self, tmp_path, port=None):
+    def __init__(self, tmp_path, port=None, persist=False):
+        # persist=True: an append-only file fsynced on every write, in
+        # tmp_path, so that the data survives a SIGKILL and a start()
+        self.persist = persist
         self.port = port or free_port()
         self.dir = str(tmp_path)
         self.log_path = os.path.join(self.dir, "redis-%d.log" % self.port)
@@ -171,8 +174,10 @@ class RedisServer:
     def start(self, timeout=10.0):
         assert self.proc is None or self.proc.poll() is not None, "redis-server already running"
         cmd = [REDIS_SERVER, "--port", str(self.port), "--bind", HOST,
-               "--save", "", "--appendonly", "no", "--dir", self.dir,
+               "--save", "", "--appendonly", "yes" if self.persist else "no", "--dir", self.dir,
                "--daemonize", "no", "--loglevel", "warning"]
+        if self.persist:
+            cmd += ["--appendfsync", "always"]
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,

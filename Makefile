@@ -49,7 +49,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 RL_SRC := $(filter-out perf/ringload/main.c,$(wildcard perf/ringload/*.c))
 RL_OBJ := $(RL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all deps run test unit integration clean format bench bench-short soak flamegraph
+.PHONY: all deps run test unit integration clean format bench bench-short soak flamegraph fuzz
 
 all: $(BUILD)/ringcast $(BUILD)/ringload $(BUILD)/naive
 
@@ -144,6 +144,19 @@ soak: deps-bench all
 
 flamegraph: deps-bench all
 	sh perf/flamegraph.sh $(SCENARIO) $(BUILD)
+
+# ---- fuzzing (tests/fuzz/) ---------------------------------------------------
+#   make fuzz                   each libFuzzer driver for FUZZ_SECONDS on its corpus
+#   make fuzz FUZZ_SECONDS=10 FUZZ_TARGETS="http proto"
+# Built with clang (ASan + UBSan + libFuzzer) into build/fuzz/ by
+# tests/fuzz/fuzz.mk; per-driver results go to build/fuzz/summary.jsonl.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= http session proto jwt atoken redis_reply config
+
+fuzz:
+	@sh tests/deps.sh fuzz
+	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk FUZZ_TARGETS="$(FUZZ_TARGETS)"
+	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 format:
 	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c tests/unit/*.h)

@@ -222,6 +222,44 @@ int rc_redis_send_raw(rc_redis *r, int argc, const char **argv, const size_t *ar
     return 0;
 }
 
+/* ---- the reader ------------------------------------------------------------ */
+
+/* hiredis 0.14 allocates an array as soon as its header announces the
+ * count, so "*555555553\r\n" alone would ask for 4.4 GB. No reply ringcast
+ * reads has more than a few thousand elements: a larger count fails the
+ * reader (an out-of-memory error), which drops the connection. */
+#define MAX_ARRAY_ELEMENTS (1 << 20)
+
+static redisReplyObjectFunctions limited_fns;
+static void *(*default_array)(const redisReadTask *, int);
+
+static void *limited_array(const redisReadTask *task, int elements)
+{
+    if (elements > MAX_ARRAY_ELEMENTS)
+        return NULL;
+    return default_array(task, elements);
+}
+
+redisReader *rc_redis_reader_new(void)
+{
+    /* The default functions are static inside hiredis: borrow them from a
+     * default reader (the same on every call, so the race of two threads
+     * setting them is harmless; only the relay thread does). */
+    if (!default_array) {
+        redisReader *d = redisReaderCreate();
+        if (!d)
+            abort();
+        limited_fns = *d->fn;
+        default_array = limited_fns.createArray;
+        limited_fns.createArray = limited_array;
+        redisReaderFree(d);
+    }
+    redisReader *rd = redisReaderCreateWithFunctions(&limited_fns);
+    if (!rd)
+        abort();
+    return rd;
+}
+
 /* ---- connection life ----------------------------------------------------- */
 
 static uint64_t next_rand(rc_redis *r)
@@ -379,9 +417,7 @@ static void start_connect(rc_redis *r)
     r->out.len = r->wire.len = r->wire_off = 0;
     if (r->reader)
         redisReaderFree(r->reader);
-    r->reader = redisReaderCreate();
-    if (!r->reader)
-        abort();
+    r->reader = rc_redis_reader_new();
     r->state = RC_REDIS_CONNECTING;
     r->deadline_ms = r->now_ms + CONNECT_TIMEOUT_MS;
     if (resolve(r) < 0) {

@@ -2,11 +2,13 @@
 # Installs what ringcast needs to build and test, when anything is missing:
 # Debian packages (as root, or with sudo), and the Node packages of the
 # benchmark peers (perf/peers, from the npm registry). Debian 12 or newer.
-# With the argument "bench", also what the benchmarks need.
+# With the argument "bench", also what the benchmarks need; with "fuzz", what
+# the libFuzzer drivers (tests/fuzz/) need.
 set -e
 pkgs="gcc make pkg-config liburing-dev libwslay-dev libhiredis-dev libjemalloc-dev
       libssl-dev libinih-dev redis-server python3 python3-pytest python3-websockets"
 [ "$1" = bench ] && pkgs="$pkgs python3-matplotlib linux-perf util-linux"
+[ "$1" = fuzz ] && pkgs="$pkgs clang libclang-rt-dev"
 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
 missing=""
 for p in $pkgs; do

@@ -16,8 +16,17 @@ struct rc_ws_sess {
     uint8_t hdr[14];
     uint8_t hdr_have;
     uint8_t frag_open; /* a fragmented data message is open */
-    uint8_t bad_close; /* a close frame with a 1-byte body: wslay echoes it as a
-                          normal close, RFC 6455 5.5.1 wants 1002 */
+    uint8_t cur_ctrl;  /* the frame being scanned is a short control frame ... */
+    uint8_t cur_set_close; /* ... (the first close: it set seen_close) ... */
+    size_t cur_start;  /* ... which starts at this offset of the current feed */
+    uint8_t bad_close;  /* a close frame with a 1-byte body: wslay echoes it as a
+                           normal close, RFC 6455 5.5.1 wants 1002 */
+    uint8_t seen_close; /* a close frame was scanned: what follows is never read */
+    /* wslay mishandles a control frame that arrives in pieces (a close's
+     * reason was found garbled or judged by its first part only), so an
+     * incomplete control frame is held back here and handed over whole. */
+    uint8_t pend[2 + 8 + 4 + 125];
+    uint8_t pend_len;
     /* Control frames wslay wants to send, collected by send_cb. */
     size_t clen;
     uint8_t cbuf[512];
@@ -142,19 +151,27 @@ void rc_ws_discard(rc_ws_pool *pool, rc_ws_sess *s)
     sess_destroy(s);
 }
 
-/* Advances the boundary scan over data[0..len). */
-static void scan(rc_ws_sess *s, const uint8_t *data, size_t len)
+/* Advances the boundary scan over data[0..len). Returns len, or the offset
+ * where an incomplete control frame of at most 125 payload bytes starts:
+ * those bytes are to be held back (the scan state is as before them). */
+static size_t scan(rc_ws_sess *s, const uint8_t *data, size_t len)
 {
-    while (len) {
+    size_t off = 0, start = 0;
+    int in_frame = s->hdr_have > 0; /* a header began in an earlier feed */
+    while (off < len) {
         if (s->remaining) {
-            size_t n = (size_t)RC_MIN((uint64_t)len, s->remaining);
+            size_t n = (size_t)RC_MIN((uint64_t)(len - off), s->remaining);
             s->remaining -= n;
-            data += n;
-            len -= n;
+            off += n;
+            if (s->remaining == 0)
+                s->cur_ctrl = 0;
             continue;
         }
-        s->hdr[s->hdr_have++] = *data++;
-        len--;
+        if (s->hdr_have == 0) {
+            start = off;
+            in_frame = 0;
+        }
+        s->hdr[s->hdr_have++] = data[off++];
         if (s->hdr_have < 2)
             continue;
         uint8_t len7 = s->hdr[1] & 0x7f;
@@ -172,11 +189,32 @@ static void scan(rc_ws_sess *s, const uint8_t *data, size_t len)
         int opcode = s->hdr[0] & 0x0f, fin = s->hdr[0] >> 7;
         if (opcode < 0x8) /* data or continuation: fin closes the message */
             s->frag_open = !fin;
-        if (opcode == 0x8 && plen == 1)
-            s->bad_close = 1;
+        s->cur_set_close = opcode == 0x8 && !s->seen_close;
+        if (s->cur_set_close) {
+            s->seen_close = 1;
+            s->bad_close = plen == 1;
+        }
         s->remaining = plen;
+        s->cur_ctrl = opcode >= 0x8 && plen <= 125 && !in_frame;
+        s->cur_start = start;
         s->hdr_have = 0;
     }
+    /* An unfinished header that may be a control frame's, or an unfinished
+     * control frame: hold it back, and forget having scanned it. */
+    if (s->hdr_have && !in_frame && (s->hdr[0] & 0x0f) >= 0x8) {
+        s->hdr_have = 0;
+        return start;
+    }
+    if (s->remaining && s->cur_ctrl) {
+        if (s->cur_set_close) {
+            s->seen_close = 0;
+            s->bad_close = 0;
+        }
+        s->remaining = 0;
+        s->cur_ctrl = 0;
+        return s->cur_start;
+    }
+    return len;
 }
 
 /* Hands the control frames wslay produced to the connection. They are whole
@@ -206,17 +244,33 @@ static void flush_ctrl(rc_ws_sess *s, void *conn)
 
 int rc_ws_feed(rc_ws_pool *pool, rc_ws_sess *s, void *conn, const uint8_t *data, size_t len)
 {
+    /* Bytes of a control frame held back from the last feed go first. */
+    uint8_t *joined = NULL;
+    if (s->pend_len) {
+        joined = rc_malloc(s->pend_len + len);
+        memcpy(joined, s->pend, s->pend_len);
+        memcpy(joined + s->pend_len, data, len);
+        data = joined;
+        len += s->pend_len;
+        s->pend_len = 0;
+    }
+    size_t cut = scan(s, data, len);
+    if (cut < len) {
+        rc_assert(len - cut <= sizeof(s->pend));
+        memcpy(s->pend, data + cut, len - cut);
+        s->pend_len = (uint8_t)(len - cut);
+    }
     pool->cur = conn;
     s->in = data;
-    s->in_len = len;
-    scan(s, data, len);
-    int r = wslay_event_recv(s->ctx);
+    s->in_len = cut;
+    int r = cut ? wslay_event_recv(s->ctx) : 0;
     flush_ctrl(s, conn);
     pool->cur = NULL;
+    free(joined);
     if (r != 0 || !wslay_event_get_read_enabled(s->ctx))
         return RC_WS_DONE;
-    if (s->remaining == 0 && s->hdr_have == 0 && !s->frag_open && s->clen == 0 &&
-        !wslay_event_want_write(s->ctx))
+    if (s->remaining == 0 && s->hdr_have == 0 && s->pend_len == 0 && !s->frag_open &&
+        s->clen == 0 && !wslay_event_want_write(s->ctx))
         return RC_WS_IDLE;
     return RC_WS_MORE;
 }

@@ -132,10 +132,10 @@ def check_admissions(waiters, q, down_from, down_to):
     assert exps == sorted(exps), [(w.ticket, e) for w, e in zip(by_ticket, exps)]
 
 
-def test_redis_killed_mid_admission_resumes_same_head(aof_redis, start_server):
-    redis = aof_redis
-    tick_ms, n = 500, 16
-    q = "kq"
+def paused_queue_on_two_nodes(start_server, redis, q, tick_ms):
+    """Nodes A and B on redis (ticks of tick_ms, Redis pings every 200 ms),
+    queue q created paused (2 a tick), and a listener on its ticks:
+    returns ({name: Server}, listener)."""
     nodes = {}
     for name in "AB":
         nodes[name] = start_server("--redis", redis.url, "--node-id", nid(name, redis),
@@ -143,10 +143,17 @@ def test_redis_killed_mid_admission_resumes_same_head(aof_redis, start_server):
                                    "--redis-ping-ms", "200", env=AENV)
     for s in nodes.values():
         wait_until(lambda: readyz(s.port) == (200, "ready"), 10.0, "node ready")
-    A, B = nodes["A"], nodes["B"]
-    put_queue(A, q, rate=2, max_active=1000, active_ttl=600, abandon_timeout=60,
+    put_queue(nodes["A"], q, rate=2, max_active=1000, active_ttl=600, abandon_timeout=60,
               state="paused")
-    lis = ChannelListener(redis.port, "rc:ch:queue:" + q)
+    return nodes, ChannelListener(redis.port, "rc:ch:queue:" + q)
+
+
+def test_redis_killed_mid_admission_resumes_same_head(aof_redis, start_server):
+    redis = aof_redis
+    tick_ms, n = 500, 16
+    q = "kq"
+    nodes, lis = paused_queue_on_two_nodes(start_server, redis, q, tick_ms)
+    A, B = nodes["A"], nodes["B"]
     st = {}
 
     async def go():
@@ -230,17 +237,8 @@ def test_redis_paused_mid_admission_past_ping_timeout(redis_server, start_server
     redis = redis_server
     tick_ms, n = 500, 12
     q = "pq"
-    nodes = {}
-    for name in "AB":
-        nodes[name] = start_server("--redis", redis.url, "--node-id", nid(name, redis),
-                                   "--admission-tick-ms", str(tick_ms),
-                                   "--redis-ping-ms", "200", env=AENV)
-    for s in nodes.values():
-        wait_until(lambda: readyz(s.port) == (200, "ready"), 10.0, "node ready")
+    nodes, lis = paused_queue_on_two_nodes(start_server, redis, q, tick_ms)
     A, B = nodes["A"], nodes["B"]
-    put_queue(A, q, rate=2, max_active=1000, active_ttl=600, abandon_timeout=60,
-              state="paused")
-    lis = ChannelListener(redis.port, "rc:ch:queue:" + q)
 
     async def go():
         waiters = await start_waiters(nodes, q, n)

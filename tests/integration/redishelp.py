@@ -265,11 +265,11 @@ def readyz(port, timeout=2.0):
     return st, body.decode("utf-8", "replace").strip()
 
 
-def wait_until(pred, timeout, what, interval=0.02):
-    """Polls pred() until it returns a true value (returned), or fails with
-    what and the last value after timeout seconds."""
+def _polls(pred, timeout, what):
+    """pred()'s values until one is true (the generator then returns it), or
+    an AssertionError naming what and the last value after timeout seconds.
+    The caller sleeps between values, blocking or not."""
     deadline = time.monotonic() + timeout
-    last = None
     while True:
         last = pred()
         if last:
@@ -277,19 +277,29 @@ def wait_until(pred, timeout, what, interval=0.02):
         if time.monotonic() >= deadline:
             raise AssertionError("timed out after %.1fs waiting for %s (last: %r)"
                                  % (timeout, what, last))
+        yield last
+
+
+def wait_until(pred, timeout, what, interval=0.02):
+    """Polls pred() until it returns a true value (returned), or fails with
+    what and the last value after timeout seconds."""
+    polls = _polls(pred, timeout, what)
+    while True:
+        try:
+            next(polls)
+        except StopIteration as done:
+            return done.value
         time.sleep(interval)
 
 
 async def async_wait_until(pred, timeout, what, interval=0.02):
-    deadline = time.monotonic() + timeout
-    last = None
+    """wait_until for coroutines: sleeps without blocking the event loop."""
+    polls = _polls(pred, timeout, what)
     while True:
-        last = pred()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)"
-                                 % (timeout, what, last))
+        try:
+            next(polls)
+        except StopIteration as done:
+            return done.value
         await asyncio.sleep(interval)
 
 

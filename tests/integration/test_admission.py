@@ -589,8 +589,8 @@ def test_2000_users_three_nodes_rate_cap_order_leader_killed(redis_server, start
         orphans = [u for u in users if u.node == dead]
         await async_wait_until(lambda: all(u.lost for u in orphans), 10.0,
                                "the dead node's users see the close")
-        todo = [u for u in orphans if not u.admitted]
-        state["orphans"], state["rejoined"] = len(orphans), len(todo)
+        pending = [u for u in orphans if not u.admitted]
+        state["orphans"], state["rejoined"] = len(orphans), len(pending)
 
         async def rejoin(u, i):
             r = await connect_join(u, live[i % 2])
@@ -599,7 +599,7 @@ def test_2000_users_three_nodes_rate_cap_order_leader_killed(redis_server, start
                 u.admitted.append(r)
             readers.append(asyncio.ensure_future(user_reader(u)))
 
-        await asyncio.gather(*(rejoin(u, i) for i, u in enumerate(todo)))
+        await asyncio.gather(*(rejoin(u, i) for i, u in enumerate(pending)))
         await async_wait_until(lambda: all(u.admitted for u in users), 60.0,
                                "every user admitted", interval=0.1)
         # the latest tokens are still fresh: every node accepts them

@@ -36,76 +36,7 @@ static rc_config cfg;
 static int port;
 static pid_t pid;
 
-/* ---- redis-server processes (as in test_redis_client.c) ------------------ */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof(a);
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &l) < 0) {
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static int can_connect(int p)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)p),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    close(fd);
-    return ok;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static pid_t start_redis(int p)
-{
-    char ps[16];
-    snprintf(ps, sizeof(ps), "%d", p);
-    pid_t child = fork();
-    if (child == 0) {
-        if (!freopen("/dev/null", "w", stdout))
-            _exit(127);
-        execlp("redis-server", "redis-server", "--port", ps, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--daemonize", "no", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 500; i++) {
-        if (can_connect(p))
-            return child;
-        int s;
-        if (waitpid(child, &s, WNOHANG) == child)
-            return -1;
-        sleep_ms(10);
-    }
-    kill(child, SIGKILL);
-    waitpid(child, NULL, 0);
-    return -1;
-}
-
-static void stop_redis(pid_t p)
-{
-    if (p > 0) {
-        kill(p, SIGKILL);
-        waitpid(p, NULL, 0);
-    }
-}
-
-static int have_redis(void)
-{
-    return system("command -v redis-server >/dev/null 2>&1") == 0;
-}
+#include "tests/unit/redis_server.h"
 
 /* ---- what the bridge told us --------------------------------------------- */
 
@@ -672,7 +603,7 @@ static void test_outage(void)
 
     /* Same port. The plain subscriber is in place before the bridge's next
      * turn, so it sees everything the bridge sends after the reconnect. */
-    pid = start_redis(port);
+    pid = start_redis(port, NULL);
     CHECK(pid > 0);
     if (pid <= 0)
         return;
@@ -798,7 +729,7 @@ int main(void)
         return 1;
     }
     port = free_port();
-    pid = start_redis(port);
+    pid = start_redis(port, NULL);
     CHECK(pid > 0);
     if (pid > 0) {
         snprintf(cfg.redis_url, sizeof(cfg.redis_url), "redis://127.0.0.1:%d", port);

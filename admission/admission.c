@@ -79,7 +79,12 @@ static const char TICK_LUA[] =
     "  local s = tonumber(redis.call('GET', KEYS[7]) or '0')\n"
     "  if s > head then head = s end\n"
     "end\n"
-    "local ewma = tonumber(redis.call('HGET', KEYS[6], 'ewma') or '0') * 0.8 + #adm * 0.2\n"
+    /* The smoothed number of places each tick opens, for the waiters' ETA:
+     * the configured rate until ticks have measured one, and while the line
+     * is shorter than n the places it could have filled (an empty line says
+     * nothing about how fast it moves). A paused queue keeps its figure. */
+    "local ewma = tonumber(redis.call('HGET', KEYS[6], 'ewma') or rate)\n"
+    "if state == 'open' then ewma = ewma * 0.8 + math.max(n, 0) * 0.2 end\n"
     "redis.call('HSET', KEYS[6], 'head', string.format('%d', head), 'ewma',\n"
     "           string.format('%.4f', ewma))\n"
     "local waiting = redis.call('ZCARD', KEYS[3])\n"
@@ -99,9 +104,11 @@ static const char TICK_LUA[] =
     "  (tot[2] or '0') .. '}}')\n"
     "return {#adm, waiting, active, head, #gone}\n";
 
-/* KEYS: cfg wait active seq seen stats; ARGV: user.
- * {1, ticket, head, ewma} waiting (a new ticket only for a new user);
- * {2, expiry} admitted and still active; {-1} no such queue. */
+/* KEYS: cfg wait active seq seen stats; ARGV: user, "join" or "status".
+ * {1, ticket, head, ewma} waiting (join: a new ticket only for a new user);
+ * {2, expiry} admitted and still active; {-1} no such queue; and for a
+ * status question (which never joins), {0} when the user is neither waiting
+ * nor active (left, removed as abandoned, or the admission expired). */
 static const char JOIN_LUA[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n"
     "local tm = redis.call('TIME')\n"
@@ -109,20 +116,53 @@ static const char JOIN_LUA[] =
     "local a = redis.call('ZSCORE', KEYS[3], ARGV[1])\n"
     "if a and tonumber(a) > now then return {2, a} end\n"
     "local t = redis.call('ZSCORE', KEYS[2], ARGV[1])\n"
-    "if not t then\n"
-    "  t = redis.call('INCR', KEYS[4])\n"
-    "  redis.call('ZADD', KEYS[2], t, ARGV[1])\n"
+    "if ARGV[2] == 'join' then\n"
+    "  if not t then\n"
+    "    t = redis.call('INCR', KEYS[4])\n"
+    "    redis.call('ZADD', KEYS[2], t, ARGV[1])\n"
+    "  end\n"
+    "  redis.call('ZADD', KEYS[5], now, ARGV[1])\n"
+    "elseif not t then\n"
+    "  return {0}\n"
     "end\n"
-    "redis.call('ZADD', KEYS[5], now, ARGV[1])\n"
     "local s = redis.call('HMGET', KEYS[6], 'head', 'ewma')\n"
-    "return {1, tostring(t), s[1] or '0', s[2] or '0'}\n";
+    /* Before the first tick, the configured rate is the best estimate; while
+     * the queue is paused there is none (0: no ETA). */
+    "local c = redis.call('HMGET', KEYS[1], 'rate', 'state')\n"
+    "if c[2] == 'paused' then return {1, tostring(t), s[1] or '0', '0'} end\n"
+    "return {1, tostring(t), s[1] or '0', s[2] or c[1]}\n";
 
-/* KEYS[1] seen; ARGV users: each one still in the set is seen now. */
+/* KEYS: wait seen; ARGV: user, Redis channel of queue:{q}. Takes the user out
+ * of the line and tells every node (event queue.left with the ticket), so
+ * that the user's other tabs stop waiting too. 1 when the user was waiting. */
+static const char LEAVE_LUA[] =
+    "local t = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
+    "redis.call('ZREM', KEYS[2], ARGV[1])\n"
+    "if not t then return 0 end\n"
+    "redis.call('ZREM', KEYS[1], ARGV[1])\n"
+    "redis.call('PUBLISH', ARGV[2], '{\"event\":\"queue.left\",\"data\":{\"user\":' ..\n"
+    "  cjson.encode(ARGV[1]) .. ',\"ticket\":' .. string.format('%d', t) .. '}}')\n"
+    "return 1\n";
+
+/* KEYS[1] seen; ARGV[1] user. The user's last connection on this node
+ * closed: the abandon timeout counts from now (not from the last refresh,
+ * which may be ahead of now: see SEEN_LUA). A tab elsewhere refreshes it. */
+static const char GONE_LUA[] =
+    "local tm = redis.call('TIME')\n"
+    "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"
+    "return redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1])\n";
+
+/* KEYS[1] seen; ARGV[1] ms ahead, then users: each one still in the set is
+ * seen until now + ahead. A node refreshes each of its waiters at least
+ * every `ahead` ms, so a waiter's seen time is never in the past while it
+ * is connected; if the node dies, the abandon timeout counts from no earlier
+ * than the moment it died, and a waiter back within it keeps the place. */
 static const char SEEN_LUA[] =
     "local tm = redis.call('TIME')\n"
     "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"
-    "for i = 1, #ARGV do redis.call('ZADD', KEYS[1], 'XX', 'GT', now, ARGV[i]) end\n"
-    "return #ARGV\n";
+    "local t = now + tonumber(ARGV[1])\n"
+    "for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', 'GT', t, ARGV[i]) end\n"
+    "return #ARGV - 1\n";
 
 /* The users of one queue waiting on this node: a set with a count of local
  * connections each (room->seq), and a dense array for the paced refresh of
@@ -168,22 +208,35 @@ typedef struct key {
     size_t n;
 } key;
 
-static key qkey(const rc_admission *a, const char *q, const char *what)
+/* prefix a, then b, c and d, as one key. */
+static key mkkey(const rc_admission *a, const char *b, const char *c, const char *d)
 {
     key k;
-    int n = snprintf(k.s, sizeof(k.s), "%sq:{%s}:%s", a->cfg->redis_prefix, q, what);
+    int n = snprintf(k.s, sizeof(k.s), "%s%s%s%s", a->cfg->redis_prefix, b, c, d);
     rc_assert(n > 0 && (size_t)n < sizeof(k.s));
     k.n = (size_t)n;
     return k;
 }
 
+/* P q:{q}:what, a key of queue q (the braces keep a queue's keys in one
+ * Redis Cluster slot). */
+static key qkey(const rc_admission *a, const char *q, const char *what)
+{
+    char tag[RC_PROTO_MAX_QUEUE + 8];
+    snprintf(tag, sizeof(tag), "{%s}:", q);
+    return mkkey(a, "q:", tag, what);
+}
+
+/* P q:what, a key of every queue. */
 static key gkey(const rc_admission *a, const char *what)
 {
-    key k;
-    int n = snprintf(k.s, sizeof(k.s), "%sq:%s", a->cfg->redis_prefix, what);
-    rc_assert(n > 0 && (size_t)n < sizeof(k.s));
-    k.n = (size_t)n;
-    return k;
+    return mkkey(a, "q:", what, "");
+}
+
+/* The Redis channel of queue:{q}, where ticks and leaves are published. */
+static key qchan(const rc_admission *a, const char *q)
+{
+    return mkkey(a, "ch:queue:", q, "");
 }
 
 /* Up to 16 arguments; strings given as (pointer, length) pairs through av. */
@@ -253,15 +306,15 @@ static void api_error(rc_call *c, int status, const char *code, const char *msg)
     char m[512];
     ssize_t n = rc_json_escape(m, sizeof(m), msg, strlen(msg));
     rc_assert(n > 0); /* our own short messages */
-    set_reply(c, status, "{\"type\":\"error\",\"code\":\"%s\",\"message\":%.*s}", code,
-              (int)n, m);
+    set_reply(c, status, "{\"type\":\"error\",\"code\":\"%s\",\"message\":%.*s}", code, (int)n, m);
 }
 
 /* ---- local waiters ---------------------------------------------------------- */
 
 static waiters *local_of(rc_admission *a, const char *q, bool create)
 {
-    rc_room *r = create ? rc_rooms_add(a->local, q, strlen(q)) : rc_rooms_get(a->local, q, strlen(q));
+    rc_room *r =
+        create ? rc_rooms_add(a->local, q, strlen(q)) : rc_rooms_get(a->local, q, strlen(q));
     if (!r)
         return NULL;
     if (!r->udata) {
@@ -288,12 +341,14 @@ static void local_add(rc_admission *a, const char *q, const char *user)
     rc_counter_inc(&a->st->local_waiters);
 }
 
-static void local_del(rc_admission *a, const char *q, const char *user, bool all)
+/* Forgets one local connection of user in q (all: every one). Returns true
+ * when the user had one and has none left on this node. */
+static bool local_del(rc_admission *a, const char *q, const char *user, bool all)
 {
     waiters *w = local_of(a, q, false);
     rc_room *u = w ? rc_rooms_get(w->users, user, strlen(user)) : NULL;
     if (!u || (!all && --u->seq > 0))
-        return;
+        return false;
     uint32_t i = u->flags;
     w->v[i] = w->v[--w->n];
     w->v[i]->flags = i;
@@ -301,6 +356,7 @@ static void local_del(rc_admission *a, const char *q, const char *user, bool all
         w->cursor = 0;
     rc_rooms_del(w->users, u);
     rc_counter_set(&a->st->local_waiters, rc_counter_get(&a->st->local_waiters) - 1);
+    return true;
 }
 
 /* ---- the tick ------------------------------------------------------------------ */
@@ -378,18 +434,26 @@ static void refresh_queue(rc_room *qr, void *p)
     waiters *w = qr->udata;
     if (!w || !w->n)
         return;
-    uint64_t window_ticks = RC_MAX((uint64_t)w->abandon_s * 1000 / 3 / a->cfg->admission_tick_ms,
-                                   (uint64_t)1);
+    uint64_t window_ticks =
+        RC_MAX((uint64_t)w->abandon_s * 1000 / 3 / a->cfg->admission_tick_ms, (uint64_t)1);
     size_t k = RC_MIN(w->n, (size_t)((w->n + window_ticks - 1) / window_ticks));
     k = RC_MIN(k, (size_t)4096);
-    const char **argv = rc_malloc((4 + k) * sizeof(*argv));
-    size_t *lens = rc_malloc((4 + k) * sizeof(*lens));
+    /* Each waiter comes round every `period` ticks; one moved by a removal
+     * may wait one round more. Its seen time is set that far ahead, and two
+     * ticks more for a tick that runs late. */
+    uint64_t period = (w->n + k - 1) / k;
+    char ahead[24];
+    int an = snprintf(ahead, sizeof(ahead), "%llu",
+                      (unsigned long long)((2 * period + 2) * a->cfg->admission_tick_ms));
+    const char **argv = rc_malloc((5 + k) * sizeof(*argv));
+    size_t *lens = rc_malloc((5 + k) * sizeof(*lens));
     key seen = qkey(a, qr->name, "seen");
     int n = 0;
     argv[n] = "EVAL", lens[n++] = 4;
     argv[n] = SEEN_LUA, lens[n++] = sizeof(SEEN_LUA) - 1;
     argv[n] = "1", lens[n++] = 1;
     argv[n] = seen.s, lens[n++] = seen.n;
+    argv[n] = ahead, lens[n++] = (size_t)an;
     for (size_t i = 0; i < k; i++) {
         if (w->cursor >= w->n)
             w->cursor = 0;
@@ -428,8 +492,7 @@ static void send_tick(rc_admission *a, uint64_t now_ms)
         const char *q = a->queues[i];
         key k[6] = {qkey(a, q, "cfg"),  qkey(a, q, "wait"),  qkey(a, q, "active"),
                     qkey(a, q, "seen"), qkey(a, q, "stats"), qkey(a, q, "seq")};
-        char chan[80 + RC_PROTO_MAX_QUEUE + 16];
-        int cn = snprintf(chan, sizeof(chan), "%sch:queue:%s", a->cfg->redis_prefix, q);
+        key chan = qchan(a, q);
         x.n = 0;
         arg_s(&x, "EVAL");
         arg(&x, TICK_LUA, sizeof(TICK_LUA) - 1);
@@ -438,7 +501,7 @@ static void send_tick(rc_admission *a, uint64_t now_ms)
         for (int j = 0; j < 6; j++)
             arg(&x, k[j].s, k[j].n);
         arg_s(&x, me);
-        arg(&x, chan, (size_t)cn);
+        arg(&x, chan.s, chan.n);
         arg_s(&x, batch);
         if (send_args(a, &x, on_qtick, t) == 0)
             t->pending++;
@@ -497,11 +560,14 @@ static void on_join(void *u, redisReply *rep, const char *err, void *priv)
     finish(a, c);
 }
 
-static void join(rc_admission *a, rc_call *c)
+static void on_join(void *u, redisReply *rep, const char *err, void *priv);
+static void on_status(void *u, redisReply *rep, const char *err, void *priv);
+
+/* JOIN_LUA for c: as a join, or as a status question that never joins. */
+static void join(rc_admission *a, rc_call *c, bool as_join)
 {
-    key k[6] = {qkey(a, c->queue, "cfg"), qkey(a, c->queue, "wait"),
-                qkey(a, c->queue, "active"), qkey(a, c->queue, "seq"),
-                qkey(a, c->queue, "seen"), qkey(a, c->queue, "stats")};
+    key k[6] = {qkey(a, c->queue, "cfg"), qkey(a, c->queue, "wait"), qkey(a, c->queue, "active"),
+                qkey(a, c->queue, "seq"), qkey(a, c->queue, "seen"), qkey(a, c->queue, "stats")};
     args x = {.n = 0};
     arg_s(&x, "EVAL");
     arg(&x, JOIN_LUA, sizeof(JOIN_LUA) - 1);
@@ -509,9 +575,11 @@ static void join(rc_admission *a, rc_call *c)
     for (int j = 0; j < 6; j++)
         arg(&x, k[j].s, k[j].n);
     arg_s(&x, c->user);
-    if (send_args(a, &x, on_join, c) < 0) {
+    arg_s(&x, as_join ? "join" : "status");
+    if (send_args(a, &x, as_join ? on_join : on_status, c) < 0) {
         c->result = RC_JOIN_UNAVAILABLE;
-        rc_counter_inc(&a->st->join_errors);
+        if (as_join)
+            rc_counter_inc(&a->st->join_errors);
         finish(a, c);
     }
 }
@@ -531,23 +599,60 @@ static void leave(rc_admission *a, rc_call *c)
 {
     local_del(a, c->queue, c->user, true);
     key wait = qkey(a, c->queue, "wait"), seen = qkey(a, c->queue, "seen");
+    key chan = qchan(a, c->queue);
     args x = {.n = 0};
-    arg_s(&x, "ZREM");
+    arg_s(&x, "EVAL");
+    arg(&x, LEAVE_LUA, sizeof(LEAVE_LUA) - 1);
+    arg_s(&x, "2");
+    arg(&x, wait.s, wait.n);
     arg(&x, seen.s, seen.n);
     arg_s(&x, c->user);
-    if (send_args(a, &x, on_ignore, NULL) < 0) {
-        c->result = RC_JOIN_UNAVAILABLE;
-        finish(a, c);
-        return;
-    }
-    x.n = 0;
-    arg_s(&x, "ZREM");
-    arg(&x, wait.s, wait.n);
-    arg_s(&x, c->user);
+    arg(&x, chan.s, chan.n);
     if (send_args(a, &x, on_leave, c) < 0) {
         c->result = RC_JOIN_UNAVAILABLE;
         finish(a, c);
     }
+}
+
+static void on_status(void *u, redisReply *rep, const char *err, void *priv)
+{
+    rc_call *c = priv;
+    int64_t kind = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1
+                       ? reply_i64(rep->element[0])
+                       : -2;
+    if (kind == 1 && rep->elements == 4) {
+        c->result = RC_JOIN_WAITING;
+        c->ticket = reply_i64(rep->element[1]);
+        c->head = reply_i64(rep->element[2]);
+        c->ewma = reply_f(rep->element[3]);
+    } else if (kind == 2 && rep->elements == 2) {
+        c->result = RC_JOIN_ACTIVE;
+        c->expires_ms = reply_i64(rep->element[1]);
+    } else if (kind == 0) {
+        c->result = RC_JOIN_GONE;
+    } else if (kind == -1) {
+        c->result = RC_JOIN_NOT_FOUND;
+    } else {
+        c->result = RC_JOIN_UNAVAILABLE;
+    }
+    finish(u, c);
+}
+
+/* A connection of user that waited in q here waits no more; closed: it
+ * closed while the user still holds the place. When it was the user's last
+ * one on this node, the abandon timeout counts from now. */
+static void gone(rc_admission *a, const char *q, const char *user, bool closed)
+{
+    if (!local_del(a, q, user, false) || !closed || rc_redis_get_state(a->r) != RC_REDIS_READY)
+        return;
+    key seen = qkey(a, q, "seen");
+    args x = {.n = 0};
+    arg_s(&x, "EVAL");
+    arg(&x, GONE_LUA, sizeof(GONE_LUA) - 1);
+    arg_s(&x, "1");
+    arg(&x, seen.s, seen.n);
+    arg_s(&x, user);
+    send_args(a, &x, on_ignore, NULL);
 }
 
 /* ---- the HTTP API ------------------------------------------------------------- */
@@ -787,8 +892,16 @@ void rc_admission_call(rc_admission *a, rc_call *c)
     bool ready = rc_redis_get_state(a->r) == RC_REDIS_READY;
     switch (c->op) {
     case RC_CALL_GONE:
-        local_del(a, c->queue, c->user, false);
+        gone(a, c->queue, c->user, c->result == RC_JOIN_WAITING);
         rc_call_free(c);
+        return;
+    case RC_CALL_STATUS:
+        if (!ready) {
+            c->result = RC_JOIN_UNAVAILABLE;
+            finish(a, c);
+        } else {
+            join(a, c, false);
+        }
         return;
     case RC_CALL_JOIN:
         if (!ready) {
@@ -796,7 +909,7 @@ void rc_admission_call(rc_admission *a, rc_call *c)
             rc_counter_inc(&a->st->join_errors);
             finish(a, c);
         } else {
-            join(a, c);
+            join(a, c, true);
         }
         return;
     case RC_CALL_LEAVE:

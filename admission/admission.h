@@ -41,9 +41,10 @@
 #define RC_MAX_USER 128
 
 enum rc_call_op {
-    RC_CALL_JOIN = 1, /* a waiter joins (or comes back) */
-    RC_CALL_LEAVE,    /* a waiter leaves the line */
-    RC_CALL_GONE,     /* a waiting connection closed (no answer goes back) */
+    RC_CALL_JOIN = 1,       /* a waiter joins (or comes back) */
+    RC_CALL_LEAVE,          /* a waiter leaves the line */
+    RC_CALL_GONE,           /* a waiting connection closed (no answer goes back) */
+    RC_CALL_STATUS,         /* where does a waiter stand? (never joins; the tick asks) */
     RC_CALL_QUEUE_PUT,      /* PUT /api/queues/{q} */
     RC_CALL_QUEUE_GET,      /* GET /api/queues/{q} */
     RC_CALL_QUEUE_COMPLETE, /* POST /api/queues/{q}/complete */
@@ -57,6 +58,7 @@ typedef struct rc_call {
     uint16_t shard;
     uint32_t conn;
     uint16_t gen;
+    uint8_t client;               /* a client's request: its connection is held until the answer */
     char id[RC_PROTO_MAX_ID + 1]; /* the request's id, raw JSON */
     uint8_t id_len;
     char queue[RC_PROTO_MAX_QUEUE + 1];
@@ -81,6 +83,7 @@ enum rc_join_result {
     RC_JOIN_ACTIVE,      /* admitted already: expires_ms */
     RC_JOIN_NOT_FOUND,   /* no such queue */
     RC_JOIN_UNAVAILABLE, /* Redis away */
+    RC_JOIN_GONE,        /* STATUS: neither waiting nor active (left, removed, expired) */
 };
 
 /* Gauges of one queue from the latest tick this node saw. A slot's name is
@@ -94,14 +97,14 @@ typedef struct rc_qstat {
 } rc_qstat;
 
 typedef struct rc_admission_stats {
-    rc_counter up;           /* gauge: the admission connection is ready */
-    rc_counter leader;       /* gauge: this node held the lease at the last tick */
-    rc_counter ticks;        /* ticks sent */
-    rc_counter round_trips;  /* Redis round trips made by ticks */
-    rc_counter tick_us;      /* gauge: the last tick's round trip */
-    rc_counter late_ticks;   /* ticks skipped because the previous one was unanswered */
-    rc_counter admitted;     /* users this node admitted as leader */
-    rc_counter abandoned;    /* waiters this node removed as leader */
+    rc_counter up;          /* gauge: the admission connection is ready */
+    rc_counter leader;      /* gauge: this node held the lease at the last tick */
+    rc_counter ticks;       /* ticks sent */
+    rc_counter round_trips; /* Redis round trips made by ticks */
+    rc_counter tick_us;     /* gauge: the last tick's round trip */
+    rc_counter late_ticks;  /* ticks skipped because the previous one was unanswered */
+    rc_counter admitted;    /* users this node admitted as leader */
+    rc_counter abandoned;   /* waiters this node removed as leader */
     rc_counter joins, join_errors;
     rc_counter local_waiters; /* gauge: distinct (queue, user) waiting on this node */
     rc_counter queues;        /* gauge: queues in the index */
@@ -119,8 +122,7 @@ typedef struct rc_admission_ops {
  * RC_ADMISSION_TAG). stats is the caller's, zeroed, outliving it. */
 #define RC_ADMISSION_TAG 3
 rc_admission *rc_admission_new(struct io_uring *ring, const rc_config *cfg,
-                               const rc_admission_ops *ops, void *u,
-                               rc_admission_stats *stats);
+                               const rc_admission_ops *ops, void *u, rc_admission_stats *stats);
 
 /* Takes a call; answers it through ops->done (at once when Redis is away). */
 void rc_admission_call(rc_admission *a, rc_call *c);

@@ -124,6 +124,9 @@ static rc_room *join(rc_shard *s, rc_conn *c, rc_str ch, rc_str id, int quiet)
             reply(s, c, "subscribed", id, ch, (int64_t)r->seq);
         return r;
     }
+    /* The reply waits for the SUBACK, and so do the client's next requests. */
+    if (!quiet)
+        rc_req_hold(s, c);
     waiter *w = rc_malloc(sizeof(*w));
     w->conn = rc_conn_id(s, c);
     w->gen = c->gen;
@@ -209,6 +212,8 @@ void rc_chan_on_suback(rc_shard *s, char *name, uint64_t seq)
             if (!w->quiet)
                 reply(s, c, "subscribed", (rc_str){w->id, w->id_len}, ch, (int64_t)seq);
         }
+        if (!w->quiet && c->gen == w->gen)
+            rc_req_release(s, c);
         waiter *next = w->next;
         free(w);
         w = next;
@@ -288,6 +293,20 @@ void rc_chan_handle(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int
     }
 }
 
+static void free_waiters(rc_room *r, void *arg)
+{
+    for (waiter *w = r->udata, *next; w; w = next) {
+        next = w->next;
+        free(w);
+    }
+    r->udata = NULL;
+}
+
+void rc_chan_free_all(rc_shard *s)
+{
+    rc_rooms_each(s->rooms, free_waiters, NULL);
+}
+
 void rc_chan_on_deliver(rc_shard *s, rc_msg *m)
 {
     rc_room *r = rc_rooms_get(s->rooms, m->chan, m->chan_len);
@@ -295,8 +314,11 @@ void rc_chan_on_deliver(rc_shard *s, rc_msg *m)
         rc_msg_put(m);
         return;
     }
-    if (m->kind == RC_MSG_TICK) {
-        rc_wait_on_tick(s, r, m);
+    if (m->kind == RC_MSG_TICK || m->kind == RC_MSG_QLEFT) {
+        if (m->kind == RC_MSG_TICK)
+            rc_wait_on_tick(s, r, m);
+        else
+            rc_wait_on_left(s, r, m);
         rc_msg_put(m);
         return;
     }

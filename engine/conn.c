@@ -342,6 +342,7 @@ void rc_conn_release(rc_shard *s, rc_conn *c)
         return;
     uint32_t id = rc_conn_id(s, c);
     rc_chan_leave_all(s, c);
+    rc_req_drop(s, c);
     drop_sess(s, c);
     rc_wheel_del(&s->wheel, id);
     outq_free(s, c);
@@ -408,7 +409,11 @@ static void hook_text(void *ctx, const uint8_t *msg, size_t len)
     if (c->state != RC_CONN_OPEN)
         return;
     rc_counter_inc(&s->stats.msgs_in);
-    rc_chan_handle(s, c, msg, len, rate_take(s, c));
+    int allowed = rate_take(s, c);
+    if (rc_req_busy(s, c))
+        rc_req_defer(s, c, msg, len, allowed);
+    else
+        rc_chan_handle(s, c, msg, len, allowed);
 }
 
 static void hook_binary(void *ctx, const uint8_t *msg, size_t len)

@@ -141,7 +141,10 @@ static void render_redis(out *o, const rc_bridge_stats *b)
 }
 
 static const metric_def adm_metrics[] = {
-#define M(n, t, f, h) {"ringcast_admission_" n, t, h, offsetof(rc_admission_stats, f)}
+#define M(n, t, f, h)                                                                              \
+    {                                                                                              \
+        "ringcast_admission_" n, t, h, offsetof(rc_admission_stats, f)                             \
+    }
     M("up", "gauge", up, "1 while the waiting rooms' Redis connection is ready."),
     M("leader", "gauge", leader, "1 while this node holds the admission lease."),
     M("ticks_total", "counter", ticks, "Admission ticks sent (every node sends them)."),
@@ -262,6 +265,15 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
     PER_SHARD(&o, node, "ringcast_subscriptions", "gauge", "Channel memberships.", subscriptions);
     PER_SHARD(&o, node, "ringcast_ws_sessions", "gauge",
               "WebSocket parser contexts lent to connections mid-message.", ws_sessions);
+    PER_SHARD(&o, node, "ringcast_held_connections", "gauge",
+              "Connections whose request waits for the relay (their next requests wait).",
+              held_conns);
+    TOTAL(&o, node, "ringcast_deferred_requests_total", "counter",
+          "Requests handled after an earlier request of the same connection was answered.",
+          deferred);
+    TOTAL(&o, node, "ringcast_deferred_closes_total", "counter",
+          "Connections closed (1008) for sending too many requests while one waited.",
+          defer_closes);
     TOTAL(&o, node, "ringcast_recv_nobufs_total", "counter",
           "Receives re-armed after the provided buffers ran out.", recv_nobufs);
 

@@ -62,6 +62,9 @@ typedef struct rc_shard_stats {
     rc_counter relay_backlog; /* gauge: items waiting for room in that queue */
     rc_counter recv_nobufs;   /* recv re-armed after provided buffers ran out */
     rc_counter ws_sessions;   /* gauge: wslay contexts lent to connections */
+    rc_counter held_conns;    /* gauge: connections whose request waits for the relay */
+    rc_counter deferred;      /* requests that waited behind an earlier one */
+    rc_counter defer_closes;  /* connections closed for sending too much while held */
 } rc_shard_stats;
 
 struct rc_node;

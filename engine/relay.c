@@ -240,6 +240,10 @@ static void deliver(rc_relay *r, rc_str chan, rc_str event, rc_str data)
             rc_admission_on_tick(r->adm, (rc_str){chan.p + 6, chan.n - 6}, data);
         m = rc_msg_new_text(chan, data.p, data.n);
         m->kind = RC_MSG_TICK;
+    } else if (chan.n > 6 && memcmp(chan.p, "queue:", 6) == 0 && event.n == 10 &&
+               memcmp(event.p, "queue.left", 10) == 0) {
+        m = rc_msg_new_text(chan, data.p, data.n);
+        m->kind = RC_MSG_QLEFT;
     } else {
         m = rc_msg_new(chan, event, ++room->seq, data);
     }

@@ -212,6 +212,8 @@ static void on_relay_items(rc_shard *s)
         case RC_Q_CALLDONE: rc_wait_on_calldone(s, it.p); break;
         default: rc_assert(!"unknown item kind from the relay");
         }
+        if (s->nresume)
+            rc_req_run(s);
     }
 }
 
@@ -574,6 +576,7 @@ static int setup(rc_shard *s)
     s->arena->nmsg = s->arena->niov = 0;
     s->conns = rc_calloc(s->nconns, sizeof(rc_conn));
     s->waits = rc_calloc(s->nconns, sizeof(rc_wait));
+    s->reqs = rc_calloc(s->nconns, sizeof(*s->reqs));
     s->rooms = rc_rooms_new();
     s->tick0_ms = rc_now_ms();
     s->now_tick = 0;
@@ -693,9 +696,12 @@ void rc_shard_join(rc_shard *s)
     io_uring_queue_exit(&s->ring);
     rc_ws_pool_free(&s->ws_pool);
     rc_wheel_free(&s->wheel);
+    rc_chan_free_all(s);
     rc_rooms_free(s->rooms);
     free(s->conns);
     free(s->waits);
+    free(s->reqs);
+    free(s->resume);
     free(s->arena);
     free(s->dirty);
     free(s->rearm);

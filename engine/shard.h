@@ -134,7 +134,10 @@ typedef struct rc_shard {
     uint32_t max_open; /* connections accepted before 503 */
     uint32_t open;     /* connections in any state but FREE */
     rc_conn *conns;
-    rc_wait *waits; /* [nconns] */
+    rc_wait *waits;        /* [nconns] */
+    struct rc_reqq **reqs; /* [nconns]: held connections (engine/reqq.c) */
+    uint32_t *resume;      /* connections whose deferred requests may run */
+    uint32_t nresume, cap_resume;
     rc_rooms *rooms;
     rc_wheel wheel;
     rc_ws_pool ws_pool;
@@ -241,6 +244,32 @@ rc_room *rc_chan_join_quiet(rc_shard *s, rc_conn *c, rc_str ch);
 void rc_chan_leave(rc_shard *s, rc_conn *c, rc_room *r);
 void rc_chan_room_check(rc_shard *s, rc_room *r);
 void rc_chan_on_deliver(rc_shard *s, rc_msg *m);
+/* At exit: frees what rooms still waiting for a SUBACK hold. */
+void rc_chan_free_all(rc_shard *s);
+/* --- reqq.c: requests in order ---
+ * A connection's requests are handled one at a time, in the order they
+ * came: a request that waits for the relay (a subscribe to a channel new to
+ * the shard, queue.join, queue.leave) holds the connection, and what the
+ * client sends meanwhile waits in a per-connection list (bounded: past it
+ * the client is closed with 1008) until the reply has gone. So every
+ * request gets its reply, and replies come in request order. Channel
+ * messages and server notices are not replies and are never held. */
+typedef struct rc_reqq rc_reqq;
+/* 1 while c is held or has deferred requests: new ones must be deferred. */
+int rc_req_busy(rc_shard *s, const rc_conn *c);
+/* The request being handled waits for the relay: hold c. */
+void rc_req_hold(rc_shard *s, rc_conn *c);
+/* The held request has been answered: c's deferred requests run at the end
+ * of the current queue item (rc_req_run). No-op when c is not held. */
+void rc_req_release(rc_shard *s, rc_conn *c);
+/* Keeps a client message for later. 0, or -1 when the list is full: then c
+ * has been closed with 1008. */
+int rc_req_defer(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int allowed);
+/* Forgets c's hold and deferred requests (c is ending). */
+void rc_req_drop(rc_shard *s, rc_conn *c);
+/* Runs the deferred requests of released connections. */
+void rc_req_run(rc_shard *s);
+
 /* --- waitroom.c --- */
 struct rc_call;
 struct rc_proto_req;
@@ -250,6 +279,9 @@ void rc_wait_handle(rc_shard *s, rc_conn *c, const struct rc_proto_req *req);
 void rc_wait_on_calldone(rc_shard *s, struct rc_call *k);
 /* A tick of room r's queue: positions and tokens for its waiters. */
 void rc_wait_on_tick(rc_shard *s, rc_room *r, rc_msg *m);
+/* A user left room r's line (from any connection, on any node): the user's
+ * connections here stop waiting and are told. */
+void rc_wait_on_left(rc_shard *s, rc_room *r, rc_msg *m);
 /* c is closing: it waits no more (the relay is told). */
 void rc_wait_conn_gone(rc_shard *s, rc_conn *c);
 

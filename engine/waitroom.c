@@ -49,16 +49,25 @@ static rc_str wait_queue(const rc_wait *w)
     return (rc_str){r->name + pl, r->name_len - pl};
 }
 
-/* Stops c waiting (on this shard) and, if tell, lets the relay know that
- * this connection no longer counts as a waiter of the queue. */
+/* How stop_waiting tells the relay. */
+enum { TELL_NONE, TELL_CLOSED, TELL_PLACE_GONE };
+
+/* Stops c waiting (on this shard) and lets the relay know that this
+ * connection no longer counts as a waiter of the queue: TELL_CLOSED when the
+ * connection closed while the user still holds the place (the abandon
+ * timeout starts), TELL_PLACE_GONE when the place itself is gone (admitted,
+ * left, removed). */
 static void stop_waiting(rc_shard *s, rc_conn *c, int tell)
 {
     rc_wait *w = &s->waits[rc_conn_id(s, c)];
     if (!w->room)
         return;
     rc_str q = wait_queue(w);
-    if (tell)
-        send_call(s, new_call(s, c, RC_CALL_GONE, q.p, q.n));
+    if (tell != TELL_NONE) {
+        rc_call *k = new_call(s, c, RC_CALL_GONE, q.p, q.n);
+        k->result = tell == TELL_CLOSED ? RC_JOIN_WAITING : RC_JOIN_GONE;
+        send_call(s, k);
+    }
     rc_room *r = w->room;
     w->room = NULL;
     w->ticket = 0;
@@ -68,7 +77,25 @@ static void stop_waiting(rc_shard *s, rc_conn *c, int tell)
 
 void rc_wait_conn_gone(rc_shard *s, rc_conn *c)
 {
-    stop_waiting(s, c, 1);
+    stop_waiting(s, c, TELL_CLOSED);
+}
+
+/* Sends a client's request to the relay and holds the connection until the
+ * answer (engine/reqq.c), so that its next requests wait for this one. */
+static int send_request(rc_shard *s, rc_conn *c, rc_call *k, rc_str id)
+{
+    memcpy(k->id, id.p, id.n);
+    k->id_len = (uint8_t)id.n;
+    k->client = 1;
+    if (send_call(s, k) < 0)
+        return -1;
+    rc_req_hold(s, c);
+    return 0;
+}
+
+static int waits_in(const rc_wait *w, rc_str q)
+{
+    return w->room && wait_queue(w).n == q.n && memcmp(wait_queue(w).p, q.p, q.n) == 0;
 }
 
 void rc_wait_handle(rc_shard *s, rc_conn *c, const rc_proto_req *req)
@@ -76,13 +103,15 @@ void rc_wait_handle(rc_shard *s, rc_conn *c, const rc_proto_req *req)
     rc_str id = {req->id, req->id_len}, q = {req->queue, req->queue_len};
     rc_wait *w = &s->waits[rc_conn_id(s, c)];
     if (req->op == RC_OP_QLEAVE) {
-        if (w->room && wait_queue(w).n == q.n && memcmp(wait_queue(w).p, q.p, q.n) == 0) {
-            stop_waiting(s, c, 0);
-            rc_call *k = new_call(s, c, RC_CALL_LEAVE, q.p, q.n);
-            memcpy(k->id, id.p, id.n);
-            k->id_len = (uint8_t)id.n;
-            if (send_call(s, k) == 0)
-                return; /* answered when Redis has the user out of the line */
+        if (waits_in(w, q)) {
+            /* Answered when Redis has the user out of the line. */
+            if (send_request(s, c, new_call(s, c, RC_CALL_LEAVE, q.p, q.n), id) < 0) {
+                rc_conn_send_error(s, c, id, RC_PERR_OVERLOADED, "server busy: leave again shortly",
+                                   RC_STR_NULL);
+                return;
+            }
+            stop_waiting(s, c, TELL_NONE);
+            return;
         }
         char out[256];
         ssize_t n = rc_proto_queue_left(out, sizeof(out), id, q);
@@ -101,16 +130,15 @@ void rc_wait_handle(rc_shard *s, rc_conn *c, const rc_proto_req *req)
                            "joining a queue needs a token with a user id (sub)", RC_STR_NULL);
         return;
     }
-    if (w->room && !(wait_queue(w).n == q.n && memcmp(wait_queue(w).p, q.p, q.n) == 0)) {
+    /* Requests run one at a time per connection, so a join that is still
+     * with the relay has set w->room before the next join is looked at. */
+    if (w->room && !waits_in(w, q)) {
         rc_conn_send_error(s, c, id, RC_PERR_QUEUE_BUSY,
                            "this connection already waits in another queue: leave it first",
                            RC_STR_NULL);
         return;
     }
-    rc_call *k = new_call(s, c, RC_CALL_JOIN, q.p, q.n);
-    memcpy(k->id, id.p, id.n);
-    k->id_len = (uint8_t)id.n;
-    if (send_call(s, k) < 0)
+    if (send_request(s, c, new_call(s, c, RC_CALL_JOIN, q.p, q.n), id) < 0)
         rc_conn_send_error(s, c, id, RC_PERR_OVERLOADED, "server busy: join again shortly",
                            RC_STR_NULL);
 }
@@ -128,9 +156,9 @@ static void send_admitted(rc_shard *s, rc_conn *c, rc_str id, rc_str q, int64_t 
 {
     char tok[RC_ATOKEN_MAX_LEN + 1], qz[RC_PROTO_MAX_QUEUE + 1];
     snprintf(qz, sizeof(qz), "%.*s", (int)q.n, q.p);
-    ssize_t tn = rc_atoken_mint(tok, sizeof(tok), s->cfg->admission_secret,
-                                strlen(s->cfg->admission_secret), rc_auth_user(c->auth), qz,
-                                rc_wall_s(), expires_ms / 1000);
+    ssize_t tn =
+        rc_atoken_mint(tok, sizeof(tok), s->cfg->admission_secret, strlen(s->cfg->admission_secret),
+                       rc_auth_user(c->auth), qz, rc_wall_s(), expires_ms / 1000);
     if (tn < 0) {
         rc_conn_send_error(s, c, id, RC_PERR_INTERNAL, "could not sign the admission token", q);
         return;
@@ -161,24 +189,56 @@ static void join_done(rc_shard *s, rc_conn *c, rc_call *k)
         w->ticket = k->ticket;
         char out[512];
         int64_t pos = RC_MAX(k->ticket - k->head, (int64_t)1);
-        ssize_t n = rc_proto_queue_joined(out, sizeof(out), id, q, k->ticket, pos,
-                                          eta(s, pos, k->ewma));
+        ssize_t n =
+            rc_proto_queue_joined(out, sizeof(out), id, q, k->ticket, pos, eta(s, pos, k->ewma));
         if (n > 0)
             rc_conn_send_text(s, c, out, (size_t)n);
         return;
     }
     case RC_JOIN_ACTIVE:
-        stop_waiting(s, c, 1);
+        stop_waiting(s, c, TELL_PLACE_GONE);
         send_admitted(s, c, id, q, k->expires_ms);
         return;
     case RC_JOIN_NOT_FOUND:
-        stop_waiting(s, c, 1);
+        stop_waiting(s, c, TELL_PLACE_GONE);
         rc_conn_send_error(s, c, id, RC_PERR_QUEUE_NOT_FOUND, "no such queue", RC_STR_NULL);
         return;
     default:
         rc_conn_send_error(s, c, id, RC_PERR_QUEUE_UNAVAILABLE,
                            "the waiting room is unavailable (Redis is away): join again shortly",
                            RC_STR_NULL);
+    }
+}
+
+/* Tells c its place in q is gone (no id: nobody asked). */
+static void send_gone(rc_shard *s, rc_conn *c, rc_str q, const char *reason)
+{
+    char out[256];
+    ssize_t n = rc_proto_queue_gone(out, sizeof(out), q, reason);
+    if (n > 0)
+        rc_conn_send_text(s, c, out, (size_t)n);
+}
+
+/* The answer to the question a tick raised: where does a waiter stand whose
+ * ticket is below the head but who was not in the batch? */
+static void status_done(rc_shard *s, rc_conn *c, rc_call *k)
+{
+    rc_str q = {k->queue, strlen(k->queue)};
+    rc_wait *w = &s->waits[rc_conn_id(s, c)];
+    if (!waits_in(w, q))
+        return; /* left meanwhile */
+    switch (k->result) {
+    case RC_JOIN_WAITING: w->ticket = k->ticket; return;
+    case RC_JOIN_ACTIVE:
+        stop_waiting(s, c, TELL_PLACE_GONE);
+        send_admitted(s, c, RC_STR_NULL, q, k->expires_ms);
+        return;
+    case RC_JOIN_GONE:
+    case RC_JOIN_NOT_FOUND:
+        stop_waiting(s, c, TELL_PLACE_GONE);
+        send_gone(s, c, q, "removed");
+        return;
+    default: return; /* Redis away: the next tick asks again */
     }
 }
 
@@ -192,6 +252,8 @@ void rc_wait_on_calldone(rc_shard *s, rc_call *k)
     } else if (alive && c->state == RC_CONN_OPEN) {
         if (k->op == RC_CALL_JOIN) {
             join_done(s, c, k);
+        } else if (k->op == RC_CALL_STATUS) {
+            status_done(s, c, k);
         } else {
             char out[256];
             ssize_t n = rc_proto_queue_left(out, sizeof(out), (rc_str){k->id, k->id_len},
@@ -203,10 +265,13 @@ void rc_wait_on_calldone(rc_shard *s, rc_call *k)
         /* The connection went while Redis answered: it counts no more. */
         rc_call *g = rc_calloc(1, sizeof(*g));
         g->op = RC_CALL_GONE;
+        g->result = RC_JOIN_WAITING; /* closed, the place still held */
         memcpy(g->queue, k->queue, sizeof(g->queue));
         memcpy(g->user, k->user, sizeof(g->user));
         send_call(s, g);
     }
+    if (k->client && alive)
+        rc_req_release(s, c);
     rc_call_free(k);
 }
 
@@ -215,6 +280,7 @@ void rc_wait_on_calldone(rc_shard *s, rc_call *k)
 typedef struct tick {
     int64_t head, exp, time;
     double ewma;
+    size_t nadm;
     rc_str admitted[]; /* user ids, raw JSON strings (quotes included), sorted */
 } tick;
 
@@ -226,13 +292,14 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Parses the tick's data; NULL when it is not what a leader sends. */
-static tick *parse_tick(rc_str d, size_t *nadm)
+static tick *parse_tick(rc_str d)
 {
     rc_json_iter it, ai;
     rc_json_val k, v, e;
     rc_str list = RC_STR_NULL;
     int64_t head = -1, exp = 0, time = 0;
     double ewma = 0;
+    int paused = 0;
     if (rc_json_object_begin(&it, d.p, d.n, 4) != 0)
         return NULL;
     while (rc_json_object_next(&it, &k, &v)) {
@@ -246,7 +313,12 @@ static tick *parse_tick(rc_str d, size_t *nadm)
             ewma = strtod(v.raw.p, NULL);
         else if (rc_json_key_is(&k, "admitted") && v.type == RC_JSON_ARRAY)
             list = v.raw;
+        else if (rc_json_key_is(&k, "state") && v.raw.n == 8 &&
+                 memcmp(v.raw.p, "\"paused\"", 8) == 0)
+            paused = 1;
     }
+    if (paused)
+        ewma = 0; /* nobody moves while the queue is paused: no ETA */
     if (head < 0 || !list.p || rc_json_array_begin(&ai, list.p, list.n, 2) != 0)
         return NULL;
     size_t n = 0;
@@ -263,7 +335,7 @@ static tick *parse_tick(rc_str d, size_t *nadm)
         if (e.type == RC_JSON_STRING)
             t->admitted[n++] = e.raw;
     qsort(t->admitted, n, sizeof(rc_str), cmp_str);
-    *nadm = n;
+    t->nadm = n;
     return t;
 }
 
@@ -289,14 +361,13 @@ static int admitted(const tick *t, size_t n, const char *user)
     return 0;
 }
 
-void rc_wait_on_tick(rc_shard *s, rc_room *r, rc_msg *m)
+/* Calls fn for every open connection waiting in room r's queue. fn may
+ * stop a connection waiting (the walk goes backwards, so the member swapped
+ * into a freed position has been seen already; the room outlives the walk). */
+static void each_waiter(rc_shard *s, rc_room *r,
+                        void (*fn)(rc_shard *s, rc_conn *c, rc_wait *w, rc_str q, void *arg),
+                        void *arg)
 {
-    size_t nadm = 0;
-    tick *t = parse_tick(rc_msg_payload(m), &nadm);
-    if (!t) {
-        rc_warn("shard=%d dropped a malformed tick on %s", s->id, r->name);
-        return;
-    }
     rc_str q = {r->name + sizeof(QUEUE_PREFIX) - 1, r->name_len - (sizeof(QUEUE_PREFIX) - 1)};
     s->fanout_room = r;
     for (uint32_t i = r->n; i-- > 0;) {
@@ -305,27 +376,79 @@ void rc_wait_on_tick(rc_shard *s, rc_room *r, rc_msg *m)
         uint32_t id = r->members[i];
         rc_conn *c = &s->conns[id];
         rc_wait *w = &s->waits[id];
-        if (!w->room || c->state != RC_CONN_OPEN)
-            continue;
-        if (w->ticket <= t->head) {
-            if (admitted(t, nadm, rc_auth_user(c->auth))) {
-                stop_waiting(s, c, 1);
-                send_admitted(s, c, RC_STR_NULL, q, t->exp);
-            } else {
-                /* Below the head but not in this batch: admitted in a tick
-                 * this node missed, or removed. Ask Redis where it stands. */
-                send_call(s, new_call(s, c, RC_CALL_JOIN, q.p, q.n));
-            }
-            continue;
-        }
-        int64_t pos = w->ticket - t->head;
-        char out[256];
-        ssize_t n = rc_proto_queue_position(out, sizeof(out), q, pos, eta(s, pos, t->ewma),
-                                            t->time);
-        if (n > 0)
-            rc_conn_send_text(s, c, out, (size_t)n);
+        if (w->room && c->state == RC_CONN_OPEN)
+            fn(s, c, w, q, arg);
     }
     s->fanout_room = NULL;
-    free(t);
     rc_chan_room_check(s, r);
+}
+
+/* One waiter's share of a tick: its position, its token, or a question. */
+static void tick_one(rc_shard *s, rc_conn *c, rc_wait *w, rc_str q, void *arg)
+{
+    const tick *t = arg;
+    if (w->ticket <= t->head) {
+        if (admitted(t, t->nadm, rc_auth_user(c->auth))) {
+            stop_waiting(s, c, TELL_PLACE_GONE);
+            send_admitted(s, c, RC_STR_NULL, q, t->exp);
+        } else {
+            /* Below the head but not in this batch: admitted in a tick
+             * this node missed, or removed. Ask Redis where it stands
+             * (without joining again: a user who left stays out). */
+            send_call(s, new_call(s, c, RC_CALL_STATUS, q.p, q.n));
+        }
+        return;
+    }
+    int64_t pos = w->ticket - t->head;
+    char out[256];
+    ssize_t n = rc_proto_queue_position(out, sizeof(out), q, pos, eta(s, pos, t->ewma), t->time);
+    if (n > 0)
+        rc_conn_send_text(s, c, out, (size_t)n);
+}
+
+void rc_wait_on_tick(rc_shard *s, rc_room *r, rc_msg *m)
+{
+    tick *t = parse_tick(rc_msg_payload(m));
+    if (!t) {
+        rc_warn("shard=%d dropped a malformed tick on %s", s->id, r->name);
+        return;
+    }
+    each_waiter(s, r, tick_one, t);
+    free(t);
+}
+
+typedef struct left {
+    int64_t ticket;
+    char user[RC_MAX_USER + 1];
+} left;
+
+static void left_one(rc_shard *s, rc_conn *c, rc_wait *w, rc_str q, void *arg)
+{
+    const left *l = arg;
+    /* The ticket tells this place from a later one the user took since. */
+    if (w->ticket != l->ticket || strcmp(rc_auth_user(c->auth), l->user) != 0)
+        return;
+    stop_waiting(s, c, TELL_PLACE_GONE);
+    send_gone(s, c, q, "left_elsewhere");
+}
+
+void rc_wait_on_left(rc_shard *s, rc_room *r, rc_msg *m)
+{
+    rc_str d = rc_msg_payload(m);
+    rc_json_iter it;
+    rc_json_val k, v, uv = {RC_JSON_INVALID, RC_STR_NULL};
+    left l = {.ticket = -1};
+    if (rc_json_object_begin(&it, d.p, d.n, 4) != 0)
+        return;
+    while (rc_json_object_next(&it, &k, &v)) {
+        if (rc_json_key_is(&k, "user"))
+            uv = v;
+        else if (rc_json_key_is(&k, "ticket"))
+            rc_json_int64(&v, &l.ticket);
+    }
+    if (l.ticket < 0 || rc_json_string(&uv, l.user, sizeof(l.user)) < 0) {
+        rc_warn("shard=%d dropped a malformed queue.left on %s", s->id, r->name);
+        return;
+    }
+    each_waiter(s, r, left_one, &l);
 }

@@ -58,12 +58,9 @@ static const struct {
     const char *name;
     int op;
 } ops[] = {
-    {"subscribe", RC_OP_SUBSCRIBE},
-    {"unsubscribe", RC_OP_UNSUBSCRIBE},
-    {"publish", RC_OP_PUBLISH},
-    {"ping", RC_OP_PING},
-    {"queue.join", RC_OP_QJOIN},
-    {"queue.leave", RC_OP_QLEAVE},
+    {"subscribe", RC_OP_SUBSCRIBE}, {"unsubscribe", RC_OP_UNSUBSCRIBE},
+    {"publish", RC_OP_PUBLISH},     {"ping", RC_OP_PING},
+    {"queue.join", RC_OP_QJOIN},    {"queue.leave", RC_OP_QLEAVE},
 };
 
 static int fail(const char **why, const char *msg, int code)
@@ -543,6 +540,16 @@ ssize_t rc_proto_queue_left(char *out, size_t cap, rc_str id, rc_str queue)
 {
     writer w = {out, cap, 0, 0};
     queue_head(&w, "queue.left", id, queue);
+    put_lit(&w, "}");
+    return finish(&w);
+}
+
+ssize_t rc_proto_queue_gone(char *out, size_t cap, rc_str queue, const char *reason)
+{
+    writer w = {out, cap, 0, 0};
+    queue_head(&w, "queue.left", RC_STR_NULL, queue);
+    put_lit(&w, ",\"reason\":");
+    put_esc(&w, reason, strlen(reason));
     put_lit(&w, "}");
     return finish(&w);
 }

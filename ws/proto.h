@@ -36,18 +36,18 @@ enum rc_proto_op {
  * a stable contract: never renumber or rename, only add. */
 enum rc_proto_err {
     RC_PERR_NONE = 0,
-    RC_PERR_BAD_JSON,         /* "bad_json": not valid JSON, or nested too deep */
-    RC_PERR_BAD_REQUEST,      /* "bad_request": a member missing or of the wrong type */
-    RC_PERR_UNKNOWN_TYPE,     /* "unknown_type" */
-    RC_PERR_INVALID_CHANNEL,  /* "invalid_channel": empty, too long, bad characters */
-    RC_PERR_FORBIDDEN,        /* "forbidden": the token does not allow it */
-    RC_PERR_CHANNEL_LIMIT,    /* "channel_limit": too many channels on this connection */
-    RC_PERR_RATE_LIMITED,     /* "rate_limited": message dropped, slow down */
-    RC_PERR_NOT_SUBSCRIBED,   /* "not_subscribed": unsubscribe from a channel not held */
-    RC_PERR_OVERLOADED,       /* "overloaded": the server could not take it now; retry */
-    RC_PERR_BINARY,           /* "binary_unsupported": binary frames carry no protocol */
-    RC_PERR_MESSAGES_DROPPED, /* "messages_dropped": messages to this client were lost */
-    RC_PERR_INTERNAL,         /* "internal" */
+    RC_PERR_BAD_JSON,          /* "bad_json": not valid JSON, or nested too deep */
+    RC_PERR_BAD_REQUEST,       /* "bad_request": a member missing or of the wrong type */
+    RC_PERR_UNKNOWN_TYPE,      /* "unknown_type" */
+    RC_PERR_INVALID_CHANNEL,   /* "invalid_channel": empty, too long, bad characters */
+    RC_PERR_FORBIDDEN,         /* "forbidden": the token does not allow it */
+    RC_PERR_CHANNEL_LIMIT,     /* "channel_limit": too many channels on this connection */
+    RC_PERR_RATE_LIMITED,      /* "rate_limited": message dropped, slow down */
+    RC_PERR_NOT_SUBSCRIBED,    /* "not_subscribed": unsubscribe from a channel not held */
+    RC_PERR_OVERLOADED,        /* "overloaded": the server could not take it now; retry */
+    RC_PERR_BINARY,            /* "binary_unsupported": binary frames carry no protocol */
+    RC_PERR_MESSAGES_DROPPED,  /* "messages_dropped": messages to this client were lost */
+    RC_PERR_INTERNAL,          /* "internal" */
     RC_PERR_QUEUE_UNAVAILABLE, /* "queue_unavailable": waiting rooms off or Redis away */
     RC_PERR_QUEUE_NOT_FOUND,   /* "queue_not_found": no such queue was created */
     RC_PERR_QUEUE_BUSY,        /* "already_waiting": this connection waits in another queue */
@@ -65,7 +65,7 @@ typedef struct rc_proto_req {
     size_t channel_len;
     char event[RC_PROTO_MAX_EVENT + 1];
     size_t event_len;
-    rc_str data; /* raw JSON text of "data", into the input */
+    rc_str data;                        /* raw JSON text of "data", into the input */
     char queue[RC_PROTO_MAX_QUEUE + 1]; /* queue.join / queue.leave */
     size_t queue_len;
 } rc_proto_req;
@@ -152,6 +152,10 @@ ssize_t rc_proto_admitted(char *out, size_t cap, rc_str id, rc_str queue, rc_str
                           int64_t expires_ms);
 /* {"type":"queue.left","id":ID,"queue":Q} */
 ssize_t rc_proto_queue_left(char *out, size_t cap, rc_str id, rc_str queue);
+/* {"type":"queue.left","queue":Q,"reason":R}: not a reply; the place is gone
+ * (R: "left_elsewhere" when another connection of the user left, "removed"
+ * when the line no longer holds the user). */
+ssize_t rc_proto_queue_gone(char *out, size_t cap, rc_str queue, const char *reason);
 
 /* {"type":"welcome","node":N,"shard":S,"conn":ID,"user":U|null,
  *  "ping_interval":MS,"max_message_bytes":B} */

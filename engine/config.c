@@ -734,6 +734,23 @@ static int apply_env(struct loader *L)
     return 0;
 }
 
+/* Options that must agree with each other. */
+static int check_together(struct loader *L)
+{
+    const rc_config *c = L->cfg;
+    /* The send backlog bounds what waits behind the message being sent; a
+     * message a client may publish must fit in it, or two of them in a row
+     * would close (or, with the drop policy, lose) even a prompt reader. */
+    if (c->max_message_bytes > c->send_backlog_bytes) {
+        fail(L,
+             "--max-message-bytes (%u) is above --send-backlog-bytes (%llu): a subscriber "
+             "could not queue one message behind another; raise the backlog or lower the limit",
+             c->max_message_bytes, (unsigned long long)c->send_backlog_bytes);
+        return -1;
+    }
+    return 0;
+}
+
 int rc_config_load(rc_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
     struct loader L = {.cfg = cfg, .err = err, .errlen = errlen};
@@ -749,6 +766,8 @@ int rc_config_load(rc_config *cfg, int argc, char **argv, char *err, size_t errl
         rc = scan_args(&L, argc, argv, 2, &config);
     if (rc == 0)
         rc = apply_env(&L);
+    if (rc == 0)
+        rc = check_together(&L);
     if (rc != 0)
         clear_public(cfg); /* nothing for the caller to free */
     return rc;

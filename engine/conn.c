@@ -93,6 +93,20 @@ static void outq_drop_data(rc_shard *s, rc_conn *c)
 
 static void close_frame(rc_shard *s, rc_conn *c, uint16_t code, const char *reason, int drop_data);
 
+/* Bytes that wait behind the message at the head of the queue (the one
+ * being sent, or next to go). The backlog policy applies when these exceed
+ * --send-backlog-bytes before a new message is queued: the head itself,
+ * however large, is never counted, and neither is the new message, so a
+ * message of any size reaches a reader that keeps up, and what waits for a
+ * reader stays within the backlog plus one message. */
+static uint64_t waiting_bytes(const rc_outq *q)
+{
+    if (q->n == 0)
+        return 0;
+    const rc_obuf *h = q->items[q->head];
+    return q->bytes - (h->len - q->off);
+}
+
 int rc_conn_send(rc_shard *s, rc_conn *c, rc_obuf *b)
 {
     if (c->state != RC_CONN_OPEN && !(c->state == RC_CONN_HTTP && b->kind == RC_OBUF_CTRL)) {
@@ -101,7 +115,8 @@ int rc_conn_send(rc_shard *s, rc_conn *c, rc_obuf *b)
     }
     rc_outq *q = outq_of(c);
     uint64_t limit = s->cfg->send_backlog_bytes;
-    if (q->bytes + b->len > limit && c->state == RC_CONN_OPEN) {
+    uint64_t behind = waiting_bytes(q);
+    if (behind > limit && c->state == RC_CONN_OPEN) {
         if (b->kind == RC_OBUF_DATA && s->cfg->backlog_policy == RC_BACKLOG_DROP) {
             q->dropped++;
             rc_counter_inc(&s->stats.backlog_drops);
@@ -111,14 +126,17 @@ int rc_conn_send(rc_shard *s, rc_conn *c, rc_obuf *b)
         /* Close frames always go in. Replies and pongs are never dropped
          * either, but a client that sends requests or pings and does not
          * read the answers is not allowed to grow them without end. */
-        int over2 = q->bytes + b->len > 2 * limit;
+        int over2 = behind > 2 * limit;
         int is_pong =
             b->kind == RC_OBUF_CTRL && b->len >= 1 && (b->data[0] & 0x0f) == RC_WS_OP_PONG;
         if (b->kind == RC_OBUF_DATA || (over2 && (b->kind == RC_OBUF_REPLY || is_pong))) {
             rc_obuf_put(b);
             rc_counter_inc(&s->stats.backlog_closes);
-            close_frame(s, c, RC_CLOSE_POLICY, "send backlog exceeded: the client reads too slowly",
-                        1);
+            char why[120];
+            snprintf(why, sizeof(why),
+                     "send backlog full: %llu bytes waiting to be read, limit %llu",
+                     (unsigned long long)behind, (unsigned long long)limit);
+            close_frame(s, c, RC_CLOSE_POLICY, why, 1);
             return -1;
         }
     }
@@ -214,9 +232,10 @@ void rc_conn_sent(rc_shard *s, rc_conn *c, int res)
         return;
     }
     if (q->n == 0 && q->dropped && c->state == RC_CONN_OPEN) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "%u messages to you were dropped because you read too slowly",
-                 q->dropped);
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "%u messages to you were dropped: more than %llu bytes waited for you to read",
+                 q->dropped, (unsigned long long)s->cfg->send_backlog_bytes);
         q->dropped = 0;
         rc_conn_send_error(s, c, RC_STR_NULL, RC_PERR_MESSAGES_DROPPED, msg, RC_STR_NULL);
     }

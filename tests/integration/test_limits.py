@@ -210,3 +210,67 @@ def test_max_conns_per_ip(start_server):
     time.sleep(0.2)
     m = srv.metrics()
     assert m['ringcast_handshakes_total{outcome="rate_limited"}'] == 12 - ok
+
+
+def test_one_big_message_reaches_prompt_readers(start_server):
+    """The send backlog bounds what waits behind the message being sent: a
+    single message larger than the whole backlog (a backend may publish one)
+    reaches every reader that keeps up, under both policies, and so do two
+    of them in a row."""
+    for policy in ("close", "drop"):
+        srv = start_server("--public", "public:*", "--send-backlog-bytes", "65536",
+                           "--max-message-bytes", "65536", "--max-body-bytes", str(4 << 20),
+                           "--backlog-policy", policy, *FAST)
+        chan = "public:big"
+        big = '{"pad":"%s"}' % ("y" * (1 << 20))
+
+        async def go():
+            readers = []
+            for i in range(3):
+                ws = await ws_connect(srv)
+                await welcome(ws)
+                await subscribe(ws, chan, "r%d" % i)
+                readers.append(ws)
+            for k in range(2):
+                st, body = srv.publish(chan, big)
+                assert st == 202, (st, body)
+            for ws in readers:
+                for k in range(2):
+                    m = await recv_json(ws, 10)
+                    assert m["type"] == "message" and len(m["data"]["pad"]) == 1 << 20, \
+                        (policy, str(m)[:200])
+                await ws.close()
+        run(go())
+        m = srv.metrics()
+        assert m["ringcast_backlog_closes_total"] == 0, policy
+        assert m["ringcast_backlog_drops_total"] == 0, policy
+        srv.stop()
+
+
+def test_backlog_close_reason_says_how_much_waited(start_server):
+    srv = start_server("--public", "public:*", "--send-backlog-bytes", "65536", *FAST)
+    slow, _ = slow_client(srv, "public:reason")
+
+    async def go():
+        for k in range(N_BIG):
+            st, _ = srv.publish("public:reason", DATA % k)
+            assert st == 202
+            if srv.metrics()["ringcast_backlog_closes_total"]:
+                return
+    run(go())
+    code, reason = slow.wait_close(timeout=10)
+    assert code == 1008, (code, reason)
+    words = reason.split()
+    assert reason.startswith("send backlog full: ") and words[-1] == "65536", reason
+    assert int(words[3]) > 65536, reason
+    slow.close()
+
+
+def test_max_message_above_backlog_refused(tmp_path):
+    import subprocess
+    from rchelp import binary_path
+    p = subprocess.run([binary_path(), "--max-message-bytes", "200000",
+                        "--send-backlog-bytes", "100000"], capture_output=True, timeout=10)
+    assert p.returncode == 2, p
+    assert b"--max-message-bytes (200000) is above --send-backlog-bytes (100000)" in p.stderr, \
+        p.stderr

@@ -1,0 +1,176 @@
+"""Waiting rooms seen from a user's tabs: one queue per connection, a leave
+that reaches every tab, the abandon grace the docs promise, a useful first
+estimate, and requests answered in order (docs/ADMISSION.md,
+docs/PROTOCOL.md sections 12 and 4)."""
+import asyncio
+import json
+import math
+import time
+
+from redishelp import async_wait_until, wait_until
+from test_admission import connect_user, join, next_of, put_queue, start_nodes, wait_ticked
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_second_join_of_another_queue_back_to_back_already_waiting(redis_server, start_server):
+    srv = start_nodes(start_server, redis_server, "A", tick_ms=200)["A"]
+    put_queue(srv, "qa", state="paused")
+    put_queue(srv, "qb", state="paused")
+    rc = redis_server.client()
+
+    async def go():
+        ws = await connect_user(srv, "twice")
+        # both sent before either is answered
+        await ws.send(json.dumps({"type": "queue.join", "id": 1, "queue": "qa"}))
+        await ws.send(json.dumps({"type": "queue.join", "id": 2, "queue": "qb"}))
+        r1 = await next_of(ws, {"queue.joined", "error"})
+        r2 = await next_of(ws, {"queue.joined", "error"})
+        assert (r1["type"], r1["id"], r1["queue"]) == ("queue.joined", 1, "qa"), r1
+        assert (r2["type"], r2["id"], r2["code"]) == ("error", 2, "already_waiting"), r2
+        # the second queue never got the user: no place wasted there
+        assert rc.command("ZSCORE", "rc:q:{qb}:wait", "twice") is None
+        assert rc.command("ZSCORE", "rc:q:{qa}:wait", "twice") == b"1"
+        # and leaving qa, then joining qb, works
+        await ws.send(json.dumps({"type": "queue.leave", "id": 3, "queue": "qa"}))
+        await ws.send(json.dumps({"type": "queue.join", "id": 4, "queue": "qb"}))
+        r3 = await next_of(ws, {"queue.left", "error"})
+        r4 = await next_of(ws, {"queue.joined", "error"})
+        assert (r3["type"], r3["id"]) == ("queue.left", 3), r3
+        assert (r4["type"], r4["id"], r4["queue"]) == ("queue.joined", 4, "qb"), r4
+        await ws.close()
+    run(go())
+
+
+def test_leave_from_one_tab_reaches_every_tab_on_every_node(redis_server, start_server):
+    nodes = start_nodes(start_server, redis_server, "AB", tick_ms=200)
+    A, B = nodes["A"], nodes["B"]
+    put_queue(A, "sale", state="paused", rate=5)
+    rc = redis_server.client()
+
+    async def go():
+        # someone ahead, so that the head stays below the user's ticket
+        first = await connect_user(A, "first")
+        await join(first, "sale")
+        tabs = [await connect_user(A, "u"), await connect_user(A, "u"),
+                await connect_user(B, "u")]
+        for i, t in enumerate(tabs):
+            r = await join(t, "sale", rid=10 + i)
+            assert (r["type"], r["ticket"]) == ("queue.joined", 2), r
+        wait_ticked(redis_server, "sale")
+        # tab 0 leaves: it gets its reply; every other tab, on A and on B, is told
+        await tabs[0].send(json.dumps({"type": "queue.leave", "id": 99, "queue": "sale"}))
+        r = await next_of(tabs[0], {"queue.left"})
+        assert r == {"type": "queue.left", "id": 99, "queue": "sale"}, r
+        for t in tabs[1:]:
+            m = await next_of(t, {"queue.left", "admitted", "queue.joined"}, timeout=5.0)
+            assert m == {"type": "queue.left", "queue": "sale", "reason": "left_elsewhere"}, m
+        assert rc.command("ZSCORE", "rc:q:{sale}:wait", "u") is None
+        # the queue opens: the user is never admitted, no tab hears of the
+        # queue again (no position, no stale reply, no token)
+        put_queue(A, "sale", state="open")
+        m = await next_of(first, {"admitted"}, timeout=5.0)
+        assert m["type"] == "admitted"
+        got = []
+
+        async def drain(t):
+            try:
+                while True:
+                    got.append(json.loads(await asyncio.wait_for(t.recv(), 1.5)))
+            except asyncio.TimeoutError:
+                pass
+        await asyncio.gather(*(drain(t) for t in tabs))
+        assert got == [], got
+        assert rc.command("ZSCORE", "rc:q:{sale}:active", "u") is None
+        assert rc.command("ZSCORE", "rc:q:{sale}:wait", "u") is None
+        for t in tabs + [first]:
+            await t.close()
+    run(go())
+
+
+def test_user_who_left_and_rejoins_keeps_the_new_place(redis_server, start_server):
+    """A queue.left for an old ticket does not touch a place taken since."""
+    nodes = start_nodes(start_server, redis_server, "AB", tick_ms=200)
+    A, B = nodes["A"], nodes["B"]
+    put_queue(A, "re", state="paused")
+
+    async def go():
+        a = await connect_user(A, "v")
+        assert (await join(a, "re"))["ticket"] == 1
+        await a.send(json.dumps({"type": "queue.leave", "id": 2, "queue": "re"}))
+        assert (await next_of(a, {"queue.left"}))["id"] == 2
+        b = await connect_user(B, "v")
+        r = await join(b, "re", rid=3)
+        assert (r["type"], r["ticket"]) == ("queue.joined", 2), r
+        # b keeps waiting with ticket 2 (first in line now: ticket 1 left)
+        for _ in range(3):
+            m = await next_of(b, {"queue.position", "queue.left"}, timeout=3.0)
+            assert m["type"] == "queue.position" and m["position"] == 1, m
+        await a.close()
+        await b.close()
+    run(go())
+
+
+def test_abandon_grace_is_the_whole_timeout(redis_server, start_server):
+    """abandon_timeout 5 s: a waiter back after 4.5 s keeps the ticket; one
+    who does not come back is removed, but not before 5 s have passed."""
+    srv = start_nodes(start_server, redis_server, "A", tick_ms=200)["A"]
+    put_queue(srv, "g", state="paused", abandon_timeout=5)
+    rc = redis_server.client()
+
+    async def go():
+        ws = {}
+        for u in ("back", "gone", "stays"):
+            ws[u] = await connect_user(srv, u)
+            await join(ws[u], "g")
+        wait_ticked(redis_server, "g")
+        # let the paced refreshes run a few rounds first
+        await asyncio.sleep(2.5)
+        await ws["back"].close()
+        await ws["gone"].close()
+        t0 = time.monotonic()
+        await asyncio.sleep(4.5)
+        assert rc.command("ZSCORE", "rc:q:{g}:wait", "back") == b"1", \
+            "back lost its place %.1f s after disconnecting" % (time.monotonic() - t0)
+        ws["back"] = await connect_user(srv, "back")
+        r = await join(ws["back"], "g")
+        assert (r["type"], r["ticket"]) == ("queue.joined", 1), r
+        await async_wait_until(lambda: rc.command("ZSCORE", "rc:q:{g}:wait", "gone") is None,
+                               5.0, "gone removed")
+        waited = time.monotonic() - t0
+        assert waited >= 5.0, "removed %.2f s after disconnecting" % waited
+        assert rc.command("ZSCORE", "rc:q:{g}:wait", "back") == b"1"
+        assert rc.command("ZSCORE", "rc:q:{g}:wait", "stays") == b"3"
+        for u in ("back", "stays"):
+            await ws[u].close()
+    run(go())
+
+
+def test_first_estimate_uses_the_configured_rate(redis_server, start_server):
+    tick_ms = 200
+    srv = start_nodes(start_server, redis_server, "A", tick_ms=tick_ms)["A"]
+    # created open, joined before its first tick has run
+    put_queue(srv, "fresh", rate=2, max_active=1000)
+    rc = redis_server.client()
+
+    async def go():
+        conns = []
+        for i in range(5):
+            ws = await connect_user(srv, "e%d" % i)
+            r = await join(ws, "fresh")
+            conns.append(ws)
+            head = int(rc.command("HGET", "rc:q:{fresh}:stats", "head") or b"0")
+            pos = r["ticket"] - head
+            # the estimate is never missing, and before any measurement it
+            # is the configured rate's: ceil(position / 2 per tick) ticks
+            assert r["eta"] is not None, r
+            assert r["eta"] <= math.ceil(max(pos, 1) / 2 * tick_ms / 1000.0) + 1, (r, head)
+        for ws in conns:
+            await ws.close()
+    run(go())
+    # the smoothed rate starts at the configured one, not at zero
+    wait_until(lambda: rc.command("HGET", "rc:q:{fresh}:stats", "ewma") is not None, 5.0,
+               "ewma written")
+    assert float(rc.command("HGET", "rc:q:{fresh}:stats", "ewma")) >= 1.5

@@ -8,7 +8,7 @@ import time
 import pytest
 import websockets
 
-from rchelp import (API_KEY, HOST, OP_CLOSE, RawWS, http_request, make_jwt, msum, recv_json,
+from rchelp import (API_KEY, HOST, OP_CLOSE, RawWS, http_request, make_jwt, recv_json,
                     request, subscribe, token, welcome, ws_connect)
 
 
@@ -180,11 +180,15 @@ def test_sigterm_with_requests_waiting_for_a_paused_redis_frees_everything(redis
         j.send_json({"type": "queue.join", "id": 1, "queue": "exitq"})
         j.send_json({"type": "ping", "id": 2})
         clients.append(j)
+        # and an HTTP API call that waits for Redis
+        api = socket.create_connection((HOST, srv.port))
+        api.sendall(("GET /api/queues/exitq HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\n\r\n"
+                     % API_KEY).encode())
         time.sleep(0.5)
-        assert msum(srv.metrics(), "ringcast_held_connections") >= 1
         srv.signal(signal.SIGTERM)
         rc = srv.wait(20)
         assert rc == 0, (rc, srv.stderr()[-3000:])
+        api.close()
     finally:
         redis_server.resume()
         for c in clients:

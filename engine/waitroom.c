@@ -254,6 +254,13 @@ void rc_wait_on_calldone(rc_shard *s, rc_call *k)
             join_done(s, c, k);
         } else if (k->op == RC_CALL_STATUS) {
             status_done(s, c, k);
+        } else if (k->result == RC_JOIN_UNAVAILABLE) {
+            /* The connection waits no more, but the line may still hold the
+             * user (until the abandon timeout): say so. */
+            rc_conn_send_error(s, c, (rc_str){k->id, k->id_len}, RC_PERR_QUEUE_UNAVAILABLE,
+                               "the waiting room is unavailable (Redis is away): leave again "
+                               "shortly",
+                               RC_STR_NULL);
         } else {
             char out[256];
             ssize_t n = rc_proto_queue_left(out, sizeof(out), (rc_str){k->id, k->id_len},

@@ -180,3 +180,22 @@ def test_first_estimate_uses_the_configured_rate(redis_server, start_server):
     wait_until(lambda: rc.command("HGET", "rc:q:{fresh}:stats", "ewma") is not None, 5.0,
                "ewma written")
     assert float(rc.command("HGET", "rc:q:{fresh}:stats", "ewma")) >= 1.5
+
+
+def test_leave_while_redis_is_away_says_so(redis_server, start_server):
+    """A leave that Redis could not take is not answered queue.left (the
+    line may still hold the user): queue_unavailable, with its id."""
+    srv = start_nodes(start_server, redis_server, "A", tick_ms=200)["A"]
+    put_queue(srv, "away", state="paused")
+
+    async def go():
+        ws = await connect_user(srv, "stuck")
+        assert (await join(ws, "away"))["type"] == "queue.joined"
+        redis_server.kill()
+        await async_wait_until(lambda: srv.metrics()["ringcast_admission_up"] == 0, 10.0,
+                               "admission link down")
+        await ws.send(json.dumps({"type": "queue.leave", "id": 5, "queue": "away"}))
+        r = await next_of(ws, {"queue.left", "error"})
+        assert (r["type"], r["id"], r["code"]) == ("error", 5, "queue_unavailable"), r
+        await ws.close()
+    run(go())

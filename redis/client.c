@@ -377,12 +377,14 @@ static void start_handshake(rc_redis *r)
         enqueue(r, on_handshake_reply, r, 2, (const char *[]){"SELECT", db}, NULL);
         r->hs_pending++;
     }
+    /* Last, and always: the connection is ready only once Redis has
+     * answered. The kernel completes a TCP connect for a stopped (SIGSTOP)
+     * or wedged Redis, so a connect alone proves nothing. */
+    enqueue(r, on_handshake_reply, r, 1, (const char *[]){"PING"}, NULL);
+    r->hs_pending++;
     /* The handshake is internal: it does not count as user commands. */
     r->st.commands -= r->hs_pending;
-    if (!r->hs_pending)
-        became_ready(r);
-    else
-        rc_redis_flush(r);
+    rc_redis_flush(r);
 }
 
 static int resolve(rc_redis *r)
@@ -666,6 +668,7 @@ const char *rc_redis_last_error(const rc_redis *r)
 void rc_redis_get_stats(const rc_redis *r, rc_redis_stats *out)
 {
     *out = r->st;
+    out->backoff_ms = r->backoff_ms;
     out->pipeline_depth = (uint32_t)r->fifo_len;
     out->queued_bytes = queued_bytes(r);
 }

@@ -8,10 +8,13 @@
  * client issues carry RC_UOP_IGNORE and need no forwarding.
  *
  * States: DISCONNECTED -> CONNECTING (socket + IORING_OP_CONNECT, 2 s timeout)
- * -> HANDSHAKE (AUTH [user] password, SELECT db: pipelined, replies checked)
- * -> READY. Any error or EOF -> CLOSING (in-flight ops drain) -> DISCONNECTED,
- * and a new attempt after an exponential backoff: 100 ms doubling to 5 s,
- * +-25% jitter, back to 100 ms once READY.
+ * -> HANDSHAKE (AUTH [user] password, SELECT db, then PING, always: pipelined,
+ * replies checked, within the same 2 s) -> READY. A connection is READY only
+ * once Redis has answered the PING, whatever the auth and db: the kernel
+ * completes a TCP connect even to a stopped Redis. Any error or EOF ->
+ * CLOSING (in-flight ops drain) -> DISCONNECTED, and a new attempt after an
+ * exponential backoff: 100 ms doubling to 5 s across failed attempts
+ * (handshake timeouts included), +-25% jitter, back to 100 ms once READY.
  *
  * Every callback (hooks and reply callbacks) runs inside rc_redis_on_cqe,
  * rc_redis_tick or rc_redis_close; callbacks may call rc_redis_command and
@@ -72,6 +75,7 @@ typedef struct rc_redis_stats {
     uint64_t reconnects; /* READY transitions after the first */
     uint64_t commands;   /* commands accepted (rc_redis_command + send_raw) */
     uint64_t errors;     /* error replies + failed attempts / dropped connections */
+    uint64_t backoff_ms; /* the wait before the attempt after the next failure */
 } rc_redis_stats;
 
 #define RC_REDIS_DEFAULT_MAX_QUEUED (8u << 20)

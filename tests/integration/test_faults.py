@@ -637,3 +637,59 @@ def test_node_killed_mid_broadcast(redis_server, start_server):
         run(go())
     finally:
         rc.close()
+
+
+# ---- a paused Redis is not ready -------------------------------------------------
+
+def test_paused_redis_not_ready_one_notice(redis_server, start_server):
+    """Redis SIGSTOPped for 6 s: once the ping timeout has noticed it, the
+    node's reconnects (whose TCP handshakes the kernel completes for the
+    stopped Redis) never count as ready, so /readyz answers 503 on every poll
+    until Redis is back, a subscribe during the outage is answered at once
+    (local delivery goes on), and each subscriber gets exactly one
+    redis_reconnect notice for the whole outage."""
+    srv = start_server("--redis", redis_server.url, "--redis-ping-ms", "200", *PUB_FLAGS)
+    wait_until(lambda: readyz(srv.port) == (200, "ready"), 10.0, "node ready")
+
+    async def go():
+        subs = []
+        for i in range(3):
+            ws = await ws_connect(srv)
+            await welcome(ws)
+            await subscribe(ws, "public:out", "s%d" % i)
+            subs.append(ws)
+        redis_server.pause()
+        t_pause = time.monotonic()
+        try:
+            # noticed within the ping timeout: max(3 x 200 ms, 2 s)
+            await async_wait_until(lambda: readyz(srv.port)[0] == 503, 5.0, "readyz 503",
+                                   interval=0.05)
+            statuses = []
+            late = await ws_connect(srv)
+            await welcome(late)
+            t0 = time.monotonic()
+            r = await subscribe(late, "public:fresh", "late")
+            answered = time.monotonic() - t0
+            subs.append(late)
+            while time.monotonic() - t_pause < 6.0:
+                statuses.append(readyz(srv.port)[0])
+                await asyncio.sleep(0.05)
+            assert answered < 0.5, "a subscribe during the outage took %.2f s" % answered
+            assert statuses and set(statuses) == {503}, statuses
+        finally:
+            redis_server.resume()
+        await async_wait_until(lambda: readyz(srv.port) == (200, "ready"), 15.0, "ready again",
+                               interval=0.05)
+        await asyncio.sleep(1.0)
+        for i, ws in enumerate(subs):
+            notices = []
+            try:
+                while True:
+                    m = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+                    if m.get("code") == "messages_dropped":
+                        notices.append(m)
+            except asyncio.TimeoutError:
+                pass
+            assert len(notices) == 1 and notices[0]["reason"] == "redis_reconnect", (i, notices)
+            await ws.close()
+    run(go())

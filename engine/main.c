@@ -31,6 +31,18 @@ static uint32_t slots_per_shard(const rc_config *cfg)
     return (uint32_t)RC_MIN(cap, RC_MIN(want, (uint64_t)1 << 20));
 }
 
+/* SIGHUP, SIGUSR1, SIGUSR2: the node keeps serving. Nothing is reloaded
+ * today: the log goes to stderr (no file to reopen), and secrets and
+ * options are read once at start-up (restart the node, one at a time, to
+ * change them). This is the place where a reload of files (keys, the
+ * configuration) belongs. */
+static void on_hup(rc_node *node, int sig)
+{
+    rc_counter_inc(&node->signals_ignored);
+    rc_info("signal %s: ignored (nothing to reload; SIGTERM drains the node)",
+            sig == SIGHUP ? "SIGHUP" : sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+}
+
 int main(int argc, char **argv)
 {
     static rc_config cfg;
@@ -44,11 +56,18 @@ int main(int argc, char **argv)
     }
     rc_log_set_level(cfg.log_level);
 
-    /* Signals are taken by sigwait() here; every thread inherits the mask. */
+    /* Signals are taken by sigwait() here; every thread inherits the mask.
+     * SIGHUP (a logrotate postrotate, `systemctl reload`, a closed terminal)
+     * and SIGUSR1/SIGUSR2 must never stop a node: their default action is
+     * to terminate, so they are taken here too and only logged and counted
+     * (see on_hup). */
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1);
+    sigaddset(&sigs, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -102,7 +121,12 @@ int main(int argc, char **argv)
             cfg.node_id);
 
     int sig = 0;
-    sigwait(&sigs, &sig);
+    for (;;) {
+        sigwait(&sigs, &sig);
+        if (sig == SIGTERM || sig == SIGINT)
+            break;
+        on_hup(&node, sig);
+    }
     rc_info("signal %s: draining (deadline %u ms; a second signal exits now)",
             sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.drain_timeout_ms);
     rc_flag_set(&node.draining, 1);

@@ -201,6 +201,9 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
         (long long)((rc_wall_ms() - node->started_ms) / 1000));
     head(&o, "ringcast_draining", "gauge", "1 while the node drains after SIGTERM.");
     put(&o, "ringcast_draining %d\n", rc_flag_get(&node->draining));
+    SINGLE(&o, "ringcast_signals_ignored_total", "counter",
+           "SIGHUP, SIGUSR1 and SIGUSR2 received: logged, the node keeps serving.",
+           rc_counter_get(&node->signals_ignored));
 
     PER_SHARD(&o, node, "ringcast_connections", "gauge",
               "Connections in any state (HTTP, WebSocket, closing).", conns_open);

@@ -28,6 +28,7 @@ typedef struct rc_node {
     rc_flag draining;     /* set by main on SIGTERM/SIGINT */
     rc_flag relay_stop;   /* set by main once every shard has exited */
     rc_flag shards_ready; /* count of shards that finished set-up */
+    rc_counter signals_ignored; /* SIGHUP, SIGUSR1, SIGUSR2 received (main thread) */
     int64_t started_ms;
     uint32_t conns_per_shard; /* connection slots per shard */
 } rc_node;

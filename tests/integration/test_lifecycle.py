@@ -193,3 +193,31 @@ def test_sigterm_with_requests_waiting_for_a_paused_redis_frees_everything(redis
         redis_server.resume()
         for c in clients:
             c.close()
+
+
+def test_sighup_and_usr_signals_keep_serving(start_server):
+    """SIGHUP (logrotate, systemctl reload, a closed terminal), SIGUSR1 and
+    SIGUSR2 are logged and counted; the node keeps its clients and keeps
+    delivering; SIGTERM then still drains with 1001 and exit 0."""
+    srv = start_server("--public", "public:*", "--drain-timeout-ms", "3000")
+
+    async def go():
+        ws = await ws_connect(srv)
+        await welcome(ws)
+        base = (await subscribe(ws, "public:hup"))["seq"]
+        for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP):
+            srv.signal(sig)
+            await asyncio.sleep(0.2)
+            assert srv.alive()
+        assert srv.metrics()["ringcast_signals_ignored_total"] == 4
+        st, _ = srv.publish("public:hup", '{"after":"hup"}')
+        assert st == 202
+        m = await recv_json(ws)
+        assert (m["type"], m["seq"], m["data"]) == ("message", base + 1, {"after": "hup"}), m
+        srv.signal(signal.SIGTERM)
+        with pytest.raises(websockets.ConnectionClosed) as e:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert e.value.rcvd.code == 1001, e.value
+        assert srv.wait(10) == 0
+    run(go())
+    assert "signal SIGHUP: ignored" in srv.stderr()

@@ -12,6 +12,7 @@
 #include "engine/node.h"
 #include "engine/relay.h"
 #include "engine/shard.h"
+#include "net/listen.h"
 
 /* Connection slots per shard: the direct-descriptor table of one ring may
  * hold at most RLIMIT_NOFILE entries; a few process fds stay for listeners,
@@ -40,7 +41,9 @@ static void on_hup(rc_node *node, int sig)
 {
     rc_counter_inc(&node->signals_ignored);
     rc_info("signal %s: ignored (nothing to reload; SIGTERM drains the node)",
-            sig == SIGHUP ? "SIGHUP" : sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+            sig == SIGHUP    ? "SIGHUP"
+            : sig == SIGUSR1 ? "SIGUSR1"
+                             : "SIGUSR2");
 }
 
 int main(int argc, char **argv)
@@ -55,6 +58,11 @@ int main(int argc, char **argv)
         return 2;
     }
     rc_log_set_level(cfg.log_level);
+    if (rc_listen_probe(cfg.listen_host, cfg.listen_port, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ringcast: %s\n", err);
+        rc_config_free(&cfg);
+        return 1;
+    }
 
     /* Signals are taken by sigwait() here; every thread inherits the mask.
      * SIGHUP (a logrotate postrotate, `systemctl reload`, a closed terminal)

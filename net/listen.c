@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int rc_listen_socket(const char *host, uint16_t port, char *err, size_t errlen)
+/* A TCP socket bound to host:port (SO_REUSEADDR always; SO_REUSEPORT when
+ * reuseport). Returns it, or -1 with err set. */
+static int bound_socket(const char *host, uint16_t port, int reuseport, char *err, size_t errlen)
 {
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof(hints));
@@ -31,16 +33,43 @@ int rc_listen_socket(const char *host, uint16_t port, char *err, size_t errlen)
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    /* Accepted sockets inherit it: small frames go out at once. */
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (bind(fd, res->ai_addr, res->ai_addrlen) < 0) {
-        snprintf(err, errlen, "cannot listen on %s:%u: %s", host, port, strerror(errno));
+        if (errno == EADDRINUSE)
+            snprintf(err, errlen,
+                     "cannot listen on %s:%u: the port is in use by another process (another "
+                     "ringcast still running?)",
+                     host, port);
+        else
+            snprintf(err, errlen, "cannot listen on %s:%u: %s", host, port, strerror(errno));
         close(fd);
         freeaddrinfo(res);
         return -1;
     }
     freeaddrinfo(res);
+    return fd;
+}
+
+int rc_listen_probe(const char *host, uint16_t port, char *err, size_t errlen)
+{
+    /* Without SO_REUSEPORT the bind fails while anyone listens on the port,
+     * SO_REUSEPORT or not (SO_REUSEADDR only lets it past TIME_WAIT). */
+    int fd = bound_socket(host, port, 0, err, errlen);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+int rc_listen_socket(const char *host, uint16_t port, char *err, size_t errlen)
+{
+    int fd = bound_socket(host, port, 1, err, errlen);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    /* Accepted sockets inherit it: small frames go out at once. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (listen(fd, 4096) < 0) {
         snprintf(err, errlen, "listen: %s", strerror(errno));
         close(fd);

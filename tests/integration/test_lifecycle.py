@@ -221,3 +221,37 @@ def test_sighup_and_usr_signals_keep_serving(start_server):
         assert srv.wait(10) == 0
     run(go())
     assert "signal SIGHUP: ignored" in srv.stderr()
+
+
+def test_busy_port_refused(start_server):
+    """A second ringcast on a port where one listens refuses to start (exit
+    1, a clear message) instead of sharing the port through SO_REUSEPORT;
+    the first keeps every new connection. A plain listener of another
+    program holds the port just as well."""
+    import subprocess
+    from rchelp import binary_path, free_port
+    srv = start_server("--public", "public:*")
+    p = subprocess.run([binary_path(), "--listen", "%s:%d" % (HOST, srv.port), "--node-id",
+                        "intruder"], capture_output=True, timeout=10)
+    assert p.returncode == 1, p
+    assert b"the port is in use by another process" in p.stderr, p.stderr
+
+    async def go():
+        for _ in range(50):
+            ws = await ws_connect(srv)
+            w = await welcome(ws)
+            assert w["node"] == "itest-%d" % srv.port, w
+            await ws.close()
+    run(go())
+
+    port = free_port()
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind((HOST, port))
+    holder.listen(4)
+    try:
+        p = subprocess.run([binary_path(), "--listen", "%s:%d" % (HOST, port)],
+                           capture_output=True, timeout=10)
+        assert p.returncode == 1, p
+        assert b"the port is in use by another process" in p.stderr, p.stderr
+    finally:
+        holder.close()

@@ -6,6 +6,7 @@
 #   make test                 install deps, build, run unit + integration tests
 #   make unit / make integration
 #   make run                  install deps, build, start a node on 127.0.0.1:8080 with a local Redis
+#                             (PORT=9090 moves the node, its Redis and the demo)
 #
 # Every source file under engine/ net/ ws/ redis/ admission/ except engine/main.c
 # goes into one static library that the binary and the unit tests link.
@@ -13,7 +14,10 @@
 CC        ?= gcc
 SANITIZER ?=
 PYTHON    ?= /usr/bin/python3
-REDIS_PORT ?= 16379
+# make run: the node's port, and its private Redis's (which follows PORT,
+# so that one knob moves the whole demo: 8080 -> 16379, 9090 -> 17389).
+PORT      ?= 8080
+REDIS_PORT ?= $(shell expr $(PORT) + 8299)
 
 BUILD := build$(if $(SANITIZER),/$(SANITIZER))
 
@@ -49,7 +53,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 RL_SRC := $(filter-out perf/ringload/main.c,$(wildcard perf/ringload/*.c))
 RL_OBJ := $(RL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all deps run test unit integration clean format bench bench-short soak flamegraph fuzz
+.PHONY: all deps deps-run run test unit integration clean format bench bench-short soak flamegraph fuzz
 
 all: $(BUILD)/ringcast $(BUILD)/ringload $(BUILD)/naive
 
@@ -110,17 +114,19 @@ test: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 
-run: deps
+# The banner is printed by admission/demo.py once the node answers, with its
+# real URL; the demo secrets are passed without being echoed.
+run: deps-run
 	@$(MAKE) --no-print-directory all
-	@echo "ringcast: WebSocket endpoint ws://127.0.0.1:8080/ws  (metrics: http://127.0.0.1:8080/metrics)"
-	@echo "          try: $(PYTHON) -m websockets ws://127.0.0.1:8080/ws"
-	@echo "          publish: redis-cli -p $(REDIS_PORT) PUBLISH rc:ch:demo:news '{\"data\":\"hi\"}'"
-	@echo "          demo secrets (admission/demo.py): for trying it out on this machine only"
-	($(PYTHON) admission/demo.py setup &) ; \
+	@($(PYTHON) admission/demo.py --port $(PORT) --redis-port $(REDIS_PORT) setup &) ; \
 	RINGCAST_JWT_SECRET=demo-jwt-secret RINGCAST_API_KEY=demo-api-key \
 	RINGCAST_ADMISSION_SECRET=demo-admission-secret \
-	exec redis/local.sh $(REDIS_PORT) $(BUILD)/ringcast --listen 127.0.0.1:8080 \
+	exec redis/local.sh $(REDIS_PORT) $(BUILD)/ringcast --listen 127.0.0.1:$(PORT) \
 	    --redis '{redis}' --public 'demo:*' $(ARGS)
+
+# Debian packages only: make run needs none of the benchmarks' Node packages.
+deps-run:
+	@sh tests/deps.sh run
 
 # ---- benchmarks, soak, flame graphs (perf/) ------------------------------------
 # Only the default build (optimised, jemalloc) is meaningful to measure.

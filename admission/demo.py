@@ -2,27 +2,43 @@
 """The waiting-room demo of `make run`, with the demo secrets it starts
 ringcast with (never use them elsewhere).
 
-  admission/demo.py setup           wait for the node, create queue "demo"
-  admission/demo.py join USER       join "demo" as USER; print each position
-                                    until admitted, then the admission token
+  admission/demo.py [--port P] setup       wait for the node, create queue "demo",
+                                           print how to use it
+  admission/demo.py [--port P] join USER   join "demo" as USER; print each position
+                                           until admitted, then the admission token;
+                                           then complete the purchase, which frees
+                                           the place for the next in line
 
-Standard library only, plus Debian's python3-websockets for `join`."""
+--port is the node's port (default: $RINGCAST_DEMO_PORT, else 8080): the one
+`make run PORT=...` was given. Standard library only, plus Debian's
+python3-websockets for `join`."""
 import base64
 import hashlib
 import hmac
 import json
+import os
 import sys
 import time
 import urllib.error
 import urllib.request
 
-BASE = "http://127.0.0.1:8080"
-WS = "ws://127.0.0.1:8080/ws"
+PORT = int(os.environ.get("RINGCAST_DEMO_PORT") or 8080)
+REDIS_PORT = None
 JWT_SECRET = "demo-jwt-secret"
 API_KEY = "demo-api-key"
 QUEUE = "demo"
-QUEUE_CFG = {"rate": 2, "max_active": 5, "active_ttl": 60, "abandon_timeout": 60,
+# A short active_ttl: a demo user who does not complete (Ctrl-C) frees the
+# place within seconds, so the line keeps moving.
+QUEUE_CFG = {"rate": 2, "max_active": 5, "active_ttl": 15, "abandon_timeout": 60,
              "state": "open"}
+
+
+def base():
+    return "http://127.0.0.1:%d" % PORT
+
+
+def ws_url():
+    return "ws://127.0.0.1:%d/ws" % PORT
 
 
 def b64url(b):
@@ -37,26 +53,42 @@ def client_token(user):
     return "%s.%s.%s" % (head, body, b64url(sig.digest()))
 
 
+def api(method, path, body):
+    req = urllib.request.Request(base() + path, method=method, data=json.dumps(body).encode(),
+                                 headers={"X-API-Key": API_KEY})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.loads(r.read())
+
+
 def setup():
     deadline = time.time() + 30
     while True:
         try:
-            with urllib.request.urlopen(BASE + "/readyz", timeout=2) as r:
+            with urllib.request.urlopen(base() + "/readyz", timeout=2) as r:
                 if r.status == 200:
                     break
         except (urllib.error.URLError, OSError):
             pass
         if time.time() > deadline:
-            sys.exit("demo: the node did not become ready")
+            sys.exit("demo: the node on port %d did not become ready" % PORT)
         time.sleep(0.2)
-    req = urllib.request.Request(BASE + "/api/queues/" + QUEUE, method="PUT",
-                                 data=json.dumps(QUEUE_CFG).encode(),
-                                 headers={"X-API-Key": API_KEY})
-    with urllib.request.urlopen(req, timeout=5) as r:
-        cfg = json.loads(r.read())
-    print("demo: waiting room %r open: %d admitted per second, at most %d at a time" %
-          (QUEUE, cfg["rate"], cfg["max_active"]))
-    print("demo: join it with  /usr/bin/python3 admission/demo.py join alice")
+    cfg = api("PUT", "/api/queues/" + QUEUE, QUEUE_CFG)
+    me = "/usr/bin/python3 admission/demo.py" + ("" if PORT == 8080 else " --port %d" % PORT)
+    lines = [
+        "ringcast: WebSocket endpoint %s  (metrics: %s/metrics)" % (ws_url(), base()),
+        "          try: /usr/bin/python3 -m websockets %s" % ws_url(),
+        "               > {\"type\":\"subscribe\",\"id\":1,\"channel\":\"demo:news\"}",
+    ]
+    if REDIS_PORT:
+        lines.append("          publish: redis-cli -p %d PUBLISH rc:ch:demo:news "
+                     "'{\"data\":\"hi\"}'" % REDIS_PORT)
+    lines += [
+        "          waiting room %r open: %d admitted per second, at most %d at a time"
+        % (QUEUE, cfg["rate"], cfg["max_active"]),
+        "          join it:  %s join alice" % me,
+        "          (demo secrets, in admission/demo.py: for this machine only)",
+    ]
+    print("\n".join(lines), flush=True)
 
 
 def join(user):
@@ -64,7 +96,7 @@ def join(user):
     import websockets
 
     async def run():
-        async with websockets.connect(WS + "?token=" + client_token(user)) as ws:
+        async with websockets.connect(ws_url() + "?token=" + client_token(user)) as ws:
             await ws.recv()  # welcome
             await ws.send(json.dumps({"type": "queue.join", "id": 1, "queue": QUEUE}))
             async for raw in ws:
@@ -76,6 +108,10 @@ def join(user):
                     print("%s: admitted; token (valid until %s):\n%s" %
                           (user, time.strftime("%H:%M:%S", time.localtime(m["expires"] / 1000)),
                            m["token"]))
+                    # The purchase: the ticketing backend completes it, which
+                    # frees the place for the next in line.
+                    done = api("POST", "/api/queues/%s/complete" % QUEUE, {"user": user})
+                    print("%s: purchase complete, place freed: %s" % (user, done["freed"]))
                     return
                 else:
                     print(raw)
@@ -85,10 +121,23 @@ def join(user):
     asyncio.run(run())
 
 
-if __name__ == "__main__":
-    if len(sys.argv) == 2 and sys.argv[1] == "setup":
+def main(argv):
+    global PORT, REDIS_PORT
+    while len(argv) >= 2 and argv[0] in ("--port", "--redis-port"):
+        if not argv[1].isdigit():
+            sys.exit(__doc__)
+        if argv[0] == "--port":
+            PORT = int(argv[1])
+        else:
+            REDIS_PORT = int(argv[1])
+        argv = argv[2:]
+    if argv == ["setup"]:
         setup()
-    elif len(sys.argv) == 3 and sys.argv[1] == "join":
-        join(sys.argv[2])
+    elif len(argv) == 2 and argv[0] == "join":
+        join(argv[1])
     else:
         sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -3,13 +3,16 @@
 # Debian packages (as root, or with sudo), and the Node packages of the
 # benchmark peers (perf/peers, from the npm registry). Debian 12 or newer.
 # With the argument "bench", also what the benchmarks need; with "fuzz", what
-# the libFuzzer drivers (tests/fuzz/) need.
+# the libFuzzer drivers (tests/fuzz/) need; with "run", only the Debian
+# packages (make run needs no Node package).
 set -e
 pkgs="gcc make pkg-config liburing-dev libwslay-dev libhiredis-dev libjemalloc-dev
       libssl-dev libinih-dev redis-server python3 python3-pytest python3-websockets"
 [ "$1" = bench ] && pkgs="$pkgs python3-matplotlib linux-perf util-linux"
 [ "$1" = fuzz ] && pkgs="$pkgs clang libclang-rt-dev"
-command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
+if [ "$1" != run ] && ! command -v node >/dev/null 2>&1; then
+    pkgs="$pkgs nodejs npm"
+fi
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
@@ -20,6 +23,8 @@ if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
+# make run needs no Node package.
+[ "$1" = run ] && exit 0
 if [ ! -d perf/peers/node_modules ] || [ perf/peers/package-lock.json -nt perf/peers/node_modules ]; then
     echo "deps: installing the benchmark peers' Node packages (perf/peers)"
     (cd perf/peers && npm ci --no-audit --no-fund --loglevel=error)

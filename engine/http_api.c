@@ -16,6 +16,8 @@
 #include "ws/json.h"
 #include "ws/proto.h"
 
+_Static_assert(RC_HTTP_LIST_LINES == 8, "the 400 reason for RC_HTTP_ELIST names 8");
+
 static int str_is(rc_str a, const char *b)
 {
     size_t n = strlen(b);
@@ -78,7 +80,7 @@ static int find_token(const rc_http_req *req, char *tok, size_t cap, rc_str *sel
 {
     *selected = RC_STR_NULL;
     rc_str pt;
-    int have_proto = req->ws_protocol.p && rc_ws_protocol_token(req->ws_protocol, &pt, selected);
+    int have_proto = rc_ws_protocol_token(&req->ws_protocol, &pt, selected);
     int q = rc_http_query_param(req->query, "token", tok, cap);
     if (q >= 0)
         return q > 0 ? 1 : -1;
@@ -309,8 +311,7 @@ static void api_verify(rc_shard *s, rc_conn *c, const char *body, size_t len)
                      "{\"valid\":true,\"user\":%.*s,\"queue\":\"%s\",\"iat\":%lld,\"exp\":%lld}",
                      (int)un, user, t.queue, (long long)t.iat, (long long)t.exp);
     } else {
-        n = snprintf(out, sizeof(out), "{\"valid\":false,\"reason\":\"%s\"}",
-                     rc_atoken_reason(e));
+        n = snprintf(out, sizeof(out), "{\"valid\":false,\"reason\":\"%s\"}", rc_atoken_reason(e));
     }
     rc_http_reply(s, c, 200, "application/json", out, (size_t)n, NULL);
 }
@@ -375,7 +376,7 @@ static void route(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *h
 {
     int get = str_is(req->method, "GET") || str_is(req->method, "HEAD");
     if (str_is(req->path, s->cfg->ws_path)) {
-        if (req->upgrade.p || req->ws_key.p) {
+        if (req->upgrade.n || req->ws_key.p) {
             upgrade(s, c, req, hb);
             return;
         }
@@ -466,7 +467,11 @@ void rc_http_input(rc_shard *s, rc_conn *c, const uint8_t *data, size_t len)
     }
     if (r != RC_HTTP_OK) {
         refuse(s, c, RC_HS_BAD_REQUEST, 400,
-               r == RC_HTTP_EDUP ? "duplicate header" : "malformed request");
+               r == RC_HTTP_EDUP    ? "duplicate header"
+               : r == RC_HTTP_ELIST ? "a list header (Connection, Upgrade, Expect, "
+                                      "Sec-WebSocket-Protocol or -Extensions) on more "
+                                      "than 8 lines"
+                                    : "malformed request");
         return;
     }
     if (req.content_length > 0) {

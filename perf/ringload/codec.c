@@ -88,10 +88,11 @@ int rl_hs_response(const char *buf, size_t len, const char *key, int *status, si
         size_t vn = (size_t)(eol - v);
         while (vn && (v[vn - 1] == ' ' || v[vn - 1] == '\t'))
             vn--;
+        /* List headers: a token on any of their lines counts (RFC 9110 5.3). */
         if (nl == 7 && strncasecmp(line, "Upgrade", 7) == 0)
-            upgrade = value_has(v, vn, "websocket");
+            upgrade |= value_has(v, vn, "websocket");
         else if (nl == 10 && strncasecmp(line, "Connection", 10) == 0)
-            connection = value_has(v, vn, "upgrade");
+            connection |= value_has(v, vn, "upgrade");
         else if (nl == 20 && strncasecmp(line, "Sec-WebSocket-Accept", 20) == 0)
             accept = vn == 28 && memcmp(v, expect, 28) == 0;
         line = eol + 2;

@@ -69,6 +69,17 @@ static void test_response(void)
              "sec-websocket-accept:   %s  \r\n\r\n",
              ACCEPT);
     CHECK_EQ_INT(rl_hs_response(head, strlen(head), KEY, &status, &got, &why), 1);
+    /* list headers on several lines: the token may be on any of them */
+    snprintf(head, sizeof(head),
+             "HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nUpgrade: x-later\r\n"
+             "Connection: Upgrade\r\nConnection: keep-alive\r\n"
+             "Sec-WebSocket-Accept: %s\r\n\r\n",
+             ACCEPT);
+    CHECK_EQ_INT(rl_hs_response(head, strlen(head), KEY, &status, &got, &why), 1);
+    snprintf(head, sizeof(head),
+             "HTTP/1.1 101 OK\r\nupgrade: WebSocket\r\nconnection: keep-alive, upgrade\r\n"
+             "sec-websocket-accept:   %s  \r\n\r\n",
+             ACCEPT);
     /* wrong accept (the key of another nonce) */
     CHECK_EQ_INT(
         rl_hs_response(head, strlen(head), "AAAAAAAAAAAAAAAAAAAAAA==", &status, &got, &why), -1);

@@ -223,6 +223,7 @@ int rc_http_parse(const char *buf, size_t len, size_t max, rc_http_req *req)
 const char *rc_http_reason(int status)
 {
     switch (status) {
+    case 100: return "Continue";
     case 101: return "Switching Protocols";
     case 200: return "OK";
     case 202: return "Accepted";
@@ -236,6 +237,7 @@ const char *rc_http_reason(int status)
     case 411: return "Length Required";
     case 413: return "Content Too Large";
     case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
     case 426: return "Upgrade Required";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";

@@ -187,6 +187,10 @@ static int parse(rl_wsdec *d, const uint8_t *p, size_t n, size_t *used, rl_ws_ms
             return RL_WS_ERR_PROTO;
         if (plen > d->max_msg)
             return RL_WS_ERR_PROTO;
+        /* A continuation is judged on its header too, before its payload:
+         * with the message so far, it must stay within the limit. */
+        if (op == RC_WS_OP_CONT && (!d->frag_op || (uint64_t)d->frag_len + plen > d->max_msg))
+            return RL_WS_ERR_PROTO;
         if (n - off - h < plen)
             break;
         const uint8_t *pl = f + h;
@@ -194,8 +198,6 @@ static int parse(rl_wsdec *d, const uint8_t *p, size_t n, size_t *used, rl_ws_ms
         if (control) {
             r = fn(ud, op, pl, (size_t)plen);
         } else if (op == RC_WS_OP_CONT) {
-            if (!d->frag_op || (uint64_t)d->frag_len + plen > d->max_msg)
-                return RL_WS_ERR_PROTO;
             grow(&d->frag, &d->frag_cap, d->frag_len + plen);
             memcpy(d->frag + d->frag_len, pl, (size_t)plen);
             d->frag_len += (uint32_t)plen;

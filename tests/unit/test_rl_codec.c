@@ -290,6 +290,21 @@ static void test_decode_errors(void)
     CHECK_EQ_INT(rl_wsdec_feed(&d, (const uint8_t *)"\x81\x7e\x00\x65", 4, on_msg, &g),
                  RL_WS_ERR_PROTO);
     rl_wsdec_free(&d);
+    /* a continuation header taking the message over the limit, no payload */
+    uint8_t part[2 + 60 + 2];
+    memset(part, 'a', sizeof(part));
+    part[0] = 0x01;
+    part[1] = 60;
+    part[62] = 0x80;
+    part[63] = 41;
+    rl_wsdec_init(&d, 100);
+    CHECK_EQ_INT(rl_wsdec_feed(&d, part, sizeof(part), on_msg, &g), RL_WS_ERR_PROTO);
+    rl_wsdec_free(&d);
+    /* exactly the limit is waited for */
+    part[63] = 40;
+    rl_wsdec_init(&d, 100);
+    CHECK(rl_wsdec_feed(&d, part, sizeof(part), on_msg, &g) != RL_WS_ERR_PROTO);
+    rl_wsdec_free(&d);
 }
 
 static void test_mask_round_trip(void)

@@ -645,6 +645,17 @@ static void test_declared_too_big(void)
     CHECK_EQ_INT(evs[0].peer_closed, 1);
     rc_ws_discard(&pool, s);
 
+    /* A control frame declaring more than 125 bytes stays a protocol error,
+     * found on its header too. */
+    s = rc_ws_get(&pool);
+    ev_reset();
+    n = 0;
+    header_only(buf, &n, 0x89, (uint64_t)1 << 40);
+    CHECK_EQ_INT(rc_ws_feed(&pool, s, &conn_a, buf, n), RC_WS_DONE);
+    CHECK_EQ_INT(nev, 1);
+    CHECK(evs[0].opcode == 0x8 && (evs[0].len == 0 || close_code(0) == 1002));
+    rc_ws_discard(&pool, s);
+
     CHECK_EQ_INT(pool.in_use, 0);
     rc_ws_pool_free(&pool);
     ev_reset();

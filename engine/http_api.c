@@ -460,20 +460,22 @@ static void route(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *h
     }
 }
 
-/* The request's Expect list: 0 when absent (or HTTP/1.0, whose 100-continue
- * RFC 9110 10.1.1 says to ignore), 1 for 100-continue, -1 when it holds
- * anything else. */
+/* The request's Expect list: 0 when absent, or in HTTP/1.0 (whose clients
+ * never wait for 100 Continue: RFC 9110 10.1.1 says to ignore it), 1 for
+ * 100-continue, -1 when it holds anything else. */
 static int expectation(const rc_http_req *req)
 {
     rc_http_list_iter it = {0, 0};
     rc_str m;
     int want = 0;
+    if (req->minor_version != 1)
+        return 0;
     while (rc_http_list_next(&req->expect, &it, &m)) {
         if (m.n != 12 || strncasecmp(m.p, "100-continue", 12) != 0)
             return -1;
         want = 1;
     }
-    return req->minor_version == 1 ? want : 0;
+    return want;
 }
 
 /* A client that sent "Expect: 100-continue" waits for a word before it sends

@@ -675,6 +675,7 @@ static const char *parse_cfg(const rc_call *c, char values[CF__COUNT][24])
         return NULL;
     if (rc_json_object_begin(&it, c->body, c->body_len, 4) != 0)
         return "the body must be a JSON object";
+    int seen[CF__COUNT] = {0};
     while (rc_json_object_next(&it, &k, &v)) {
         int f = -1;
         for (int i = 0; i < CF__COUNT; i++)
@@ -682,6 +683,10 @@ static const char *parse_cfg(const rc_call *c, char values[CF__COUNT][24])
                 f = i;
         if (f < 0)
             return "unknown member: use rate, max_active, active_ttl, abandon_timeout, state";
+        /* {"rate":5,"rate":500}: which one counts would be the parser's
+         * choice, not the caller's. */
+        if (seen[f]++)
+            return "duplicate member: each setting at most once";
         if (f == CF_STATE) {
             char st[16];
             if (rc_json_string(&v, st, sizeof(st)) < 0 ||

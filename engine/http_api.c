@@ -16,6 +16,8 @@
 #include "ws/json.h"
 #include "ws/proto.h"
 
+_Static_assert(RC_HTTP_LIST_LINES == 8, "the 400 reason for RC_HTTP_ELIST names 8");
+
 static int str_is(rc_str a, const char *b)
 {
     size_t n = strlen(b);
@@ -78,7 +80,7 @@ static int find_token(const rc_http_req *req, char *tok, size_t cap, rc_str *sel
 {
     *selected = RC_STR_NULL;
     rc_str pt;
-    int have_proto = req->ws_protocol.p && rc_ws_protocol_token(req->ws_protocol, &pt, selected);
+    int have_proto = rc_ws_protocol_token(&req->ws_protocol, &pt, selected);
     int q = rc_http_query_param(req->query, "token", tok, cap);
     if (q >= 0)
         return q > 0 ? 1 : -1;
@@ -234,6 +236,39 @@ static int api_key_ok(const rc_shard *s, const rc_http_req *req)
     return k.p && rc_ct_equal(k.p, k.n, s->cfg->api_key, strlen(s->cfg->api_key));
 }
 
+static int is_publish(const rc_http_req *req)
+{
+    return str_is(req->path, "/api/publish");
+}
+
+static int is_queues(const rc_http_req *req)
+{
+    return req->path.n > 12 && memcmp(req->path.p, "/api/queues/", 12) == 0;
+}
+
+/* The refusal an API request gets on its head alone (method, API key), with
+ * the reply's text and extra headers; 0 when the request may go on. */
+static int api_gate(const rc_shard *s, const rc_http_req *req, const char **text,
+                    const char **extra)
+{
+    *extra = NULL;
+    if (is_publish(req) && !str_is(req->method, "POST")) {
+        *text = "use POST\n";
+        *extra = "Allow: POST\r\n";
+        return 405;
+    }
+    if (!s->cfg->api_key[0]) {
+        *text = "the HTTP API is disabled: set an API key\n";
+        return 403;
+    }
+    if (!api_key_ok(s, req)) {
+        *text = "missing or wrong API key\n";
+        *extra = "WWW-Authenticate: Bearer\r\n";
+        return 401;
+    }
+    return 0;
+}
+
 static void api_publish(rc_shard *s, rc_conn *c, const rc_http_req *req, const char *body)
 {
     const char *why = "bad request";
@@ -282,10 +317,17 @@ static void api_verify(rc_shard *s, rc_conn *c, const char *body, size_t len)
     rc_json_iter it;
     rc_json_val k, v;
     char tok[RC_ATOKEN_MAX_LEN + 1] = "";
+    int n_tok = 0;
     if (rc_json_object_begin(&it, body, len, 4) == 0)
         while (rc_json_object_next(&it, &k, &v))
-            if (rc_json_key_is(&k, "token") && rc_json_string(&v, tok, sizeof(tok)) < 0)
+            if (rc_json_key_is(&k, "token") &&
+                (n_tok++ || rc_json_string(&v, tok, sizeof(tok)) < 0))
                 tok[0] = '\0';
+    /* Two tokens would leave which one was checked to the parser. */
+    if (n_tok > 1) {
+        api_json(s, c, 400, "bad_request", "duplicate member \\\"token\\\"");
+        return;
+    }
     if (!tok[0]) {
         api_json(s, c, 400, "bad_request", "body must be {\\\"token\\\":\\\"...\\\"}");
         return;
@@ -309,8 +351,7 @@ static void api_verify(rc_shard *s, rc_conn *c, const char *body, size_t len)
                      "{\"valid\":true,\"user\":%.*s,\"queue\":\"%s\",\"iat\":%lld,\"exp\":%lld}",
                      (int)un, user, t.queue, (long long)t.iat, (long long)t.exp);
     } else {
-        n = snprintf(out, sizeof(out), "{\"valid\":false,\"reason\":\"%s\"}",
-                     rc_atoken_reason(e));
+        n = snprintf(out, sizeof(out), "{\"valid\":false,\"reason\":\"%s\"}", rc_atoken_reason(e));
     }
     rc_http_reply(s, c, 200, "application/json", out, (size_t)n, NULL);
 }
@@ -375,7 +416,7 @@ static void route(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *h
 {
     int get = str_is(req->method, "GET") || str_is(req->method, "HEAD");
     if (str_is(req->path, s->cfg->ws_path)) {
-        if (req->upgrade.p || req->ws_key.p) {
+        if (req->upgrade.n || req->ws_key.p) {
             upgrade(s, c, req, hb);
             return;
         }
@@ -400,20 +441,13 @@ static void route(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *h
         char *m = rc_metrics_render(s->node, &len);
         rc_http_reply(s, c, 200, "text/plain; version=0.0.4; charset=utf-8", m, len, NULL);
         free(m);
-    } else if (req->path.n > 12 && memcmp(req->path.p, "/api/queues/", 12) == 0) {
-        if (!s->cfg->api_key[0])
-            reply_text(s, c, 403, "the HTTP API is disabled: set an API key\n", NULL);
-        else if (!api_key_ok(s, req))
-            reply_text(s, c, 401, "missing or wrong API key\n", "WWW-Authenticate: Bearer\r\n");
-        else
+    } else if (is_queues(req) || is_publish(req)) {
+        const char *text, *extra;
+        int status = api_gate(s, req, &text, &extra);
+        if (status)
+            reply_text(s, c, status, text, extra);
+        else if (is_queues(req))
             api_queues(s, c, req, hb);
-    } else if (str_is(req->path, "/api/publish")) {
-        if (!str_is(req->method, "POST"))
-            reply_text(s, c, 405, "use POST\n", "Allow: POST\r\n");
-        else if (!s->cfg->api_key[0])
-            reply_text(s, c, 403, "the HTTP API is disabled: set an API key\n", NULL);
-        else if (!api_key_ok(s, req))
-            reply_text(s, c, 401, "missing or wrong API key\n", "WWW-Authenticate: Bearer\r\n");
         else if (req->content_length < 0)
             reply_text(s, c, 411, "Content-Length required\n", NULL);
         else
@@ -424,6 +458,50 @@ static void route(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *h
     } else {
         reply_text(s, c, 404, "not found\n", NULL);
     }
+}
+
+/* The request's Expect list: 0 when absent, or in HTTP/1.0 (whose clients
+ * never wait for 100 Continue: RFC 9110 10.1.1 says to ignore it), 1 for
+ * 100-continue, -1 when it holds anything else. */
+static int expectation(const rc_http_req *req)
+{
+    rc_http_list_iter it = {0, 0};
+    rc_str m;
+    int want = 0;
+    if (req->minor_version != 1)
+        return 0;
+    while (rc_http_list_next(&req->expect, &it, &m)) {
+        if (m.n != 12 || strncasecmp(m.p, "100-continue", 12) != 0)
+            return -1;
+        want = 1;
+    }
+    return want;
+}
+
+/* A client that sent "Expect: 100-continue" waits for a word before it sends
+ * its body. An API request that its head already refuses gets the final
+ * answer now; any other path's answer never depends on a body, so it is
+ * answered now too; an API request that may go on gets "100 Continue" (an
+ * interim response: the connection stays in HTTP, waiting for the body).
+ * The WebSocket path takes no body: nothing is said. */
+static void answer_expectation(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (str_is(req->path, s->cfg->ws_path))
+        return;
+    if (!is_queues(req) && !is_publish(req)) {
+        route(s, c, req, hb);
+        return;
+    }
+    const char *text, *extra;
+    int status = api_gate(s, req, &text, &extra);
+    if (status) {
+        rc_counter_inc(&s->stats.http_requests);
+        reply_text(s, c, status, text, extra);
+        return;
+    }
+    hb->continued = 1;
+    rc_conn_send(s, c, rc_obuf_raw(cont, sizeof(cont) - 1));
 }
 
 void rc_http_input(rc_shard *s, rc_conn *c, const uint8_t *data, size_t len)
@@ -438,6 +516,7 @@ void rc_http_input(rc_shard *s, rc_conn *c, const uint8_t *data, size_t len)
         hb->len = 0;
         hb->cap = cap;
         hb->busy = 0;
+        hb->continued = 0;
         c->sess = hb;
     }
     /* Past head + body limits nothing more is kept: the parser or the
@@ -466,7 +545,22 @@ void rc_http_input(rc_shard *s, rc_conn *c, const uint8_t *data, size_t len)
     }
     if (r != RC_HTTP_OK) {
         refuse(s, c, RC_HS_BAD_REQUEST, 400,
-               r == RC_HTTP_EDUP ? "duplicate header" : "malformed request");
+               r == RC_HTTP_EDUP    ? "duplicate header"
+               : r == RC_HTTP_ELIST ? "a list header (Connection, Upgrade, Expect, "
+                                      "Sec-WebSocket-Protocol or -Extensions) on more "
+                                      "than 8 lines"
+                                    : "malformed request");
+        return;
+    }
+    /* RFC 9112 3.2: every HTTP/1.1 request names its Host. */
+    if (req.minor_version == 1 && !req.host.p) {
+        refuse(s, c, RC_HS_BAD_REQUEST, 400, "missing Host");
+        return;
+    }
+    int expect = expectation(&req);
+    if (expect < 0) {
+        rc_counter_inc(&s->stats.http_requests);
+        reply_text(s, c, 417, "the only expectation served is 100-continue\n", NULL);
         return;
     }
     if (req.content_length > 0) {
@@ -475,8 +569,12 @@ void rc_http_input(rc_shard *s, rc_conn *c, const uint8_t *data, size_t len)
             reply_text(s, c, 413, "request body too large\n", NULL);
             return;
         }
-        if (hb->len < req.head_len + (size_t)req.content_length)
-            return; /* the rest of the body is on its way */
+        if (hb->len < req.head_len + (size_t)req.content_length) {
+            /* The rest of the body is on its way, or waits for our word. */
+            if (expect > 0 && !hb->continued)
+                answer_expectation(s, c, &req, hb);
+            return;
+        }
     }
     route(s, c, &req, hb);
 }

@@ -107,7 +107,8 @@ typedef struct rc_wait {
 /* The request head and body of a connection still speaking HTTP. */
 typedef struct rc_httpbuf {
     uint32_t len, cap;
-    uint32_t busy; /* the request is with the relay (HTTP API on queues) */
+    uint16_t busy;      /* the request is with the relay (HTTP API on queues) */
+    uint16_t continued; /* "100 Continue" was sent for this request */
     char buf[];
 } rc_httpbuf;
 

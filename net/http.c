@@ -42,11 +42,11 @@ static int span_ieq(const char *p, size_t n, const char *lit)
     return 1;
 }
 
-enum { H_UNIQUE = 1, H_TE = 2, H_CLEN = 4 };
+enum { H_UNIQUE = 1, H_TE = 2, H_CLEN = 4, H_LIST = 8 };
 
 struct known_header {
     const char *name;
-    size_t off; /* offset of the rc_str in rc_http_req */
+    size_t off; /* offset of the rc_str (rc_http_list with H_LIST) in rc_http_req */
     int flags;
 };
 
@@ -55,11 +55,13 @@ struct known_header {
  * between a proxy and ringcast is how requests get smuggled. */
 static const struct known_header known[] = {
     {"host", offsetof(rc_http_req, host), H_UNIQUE},
-    {"upgrade", offsetof(rc_http_req, upgrade), H_UNIQUE},
-    {"connection", offsetof(rc_http_req, connection), 0},
+    {"upgrade", offsetof(rc_http_req, upgrade), H_LIST},
+    {"connection", offsetof(rc_http_req, connection), H_LIST},
     {"sec-websocket-key", offsetof(rc_http_req, ws_key), H_UNIQUE},
     {"sec-websocket-version", offsetof(rc_http_req, ws_version), H_UNIQUE},
-    {"sec-websocket-protocol", offsetof(rc_http_req, ws_protocol), 0},
+    {"sec-websocket-protocol", offsetof(rc_http_req, ws_protocol), H_LIST},
+    {"sec-websocket-extensions", offsetof(rc_http_req, ws_extensions), H_LIST},
+    {"expect", offsetof(rc_http_req, expect), H_LIST},
     {"authorization", offsetof(rc_http_req, authorization), H_UNIQUE},
     {"origin", offsetof(rc_http_req, origin), H_UNIQUE},
     {"content-type", offsetof(rc_http_req, content_type), H_UNIQUE},
@@ -167,12 +169,16 @@ static int parse_header_line(const char *p, size_t n, rc_http_req *req)
                 return RC_HTTP_EBAD;
             return RC_HTTP_OK;
         }
-        rc_str *f = (rc_str *)((char *)req + h->off);
-        if (f->p) {
-            if (h->flags & H_UNIQUE)
-                return RC_HTTP_EDUP;
-            return RC_HTTP_OK; /* repeatable: the first one is kept */
+        if (h->flags & H_LIST) {
+            rc_http_list *l = (rc_http_list *)((char *)req + h->off);
+            if (l->n == RC_HTTP_LIST_LINES)
+                return RC_HTTP_ELIST;
+            l->line[l->n++] = (rc_str){p + b, e - b};
+            return RC_HTTP_OK;
         }
+        rc_str *f = (rc_str *)((char *)req + h->off);
+        if (f->p)
+            return RC_HTTP_EDUP; /* every other header ringcast reads is unique */
         *f = (rc_str){p + b, e - b};
         return RC_HTTP_OK;
     }
@@ -217,6 +223,7 @@ int rc_http_parse(const char *buf, size_t len, size_t max, rc_http_req *req)
 const char *rc_http_reason(int status)
 {
     switch (status) {
+    case 100: return "Continue";
     case 101: return "Switching Protocols";
     case 200: return "OK";
     case 202: return "Accepted";
@@ -230,6 +237,7 @@ const char *rc_http_reason(int status)
     case 411: return "Length Required";
     case 413: return "Content Too Large";
     case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
     case 426: return "Upgrade Required";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -369,20 +377,37 @@ int rc_http_query_param(rc_str query, const char *name, char *out, size_t cap)
     return -1;
 }
 
-int rc_http_has_token(rc_str value, const char *token)
+int rc_http_list_next(const rc_http_list *list, rc_http_list_iter *it, rc_str *member)
 {
-    size_t i = 0;
-    while (i < value.n) {
-        const char *comma = memchr(value.p + i, ',', value.n - i);
-        size_t end = comma ? (size_t)(comma - value.p) : value.n;
-        size_t b = i, e = end;
-        while (b < e && (value.p[b] == ' ' || value.p[b] == '\t'))
+    while (it->line < list->n) {
+        rc_str v = list->line[it->line];
+        if (it->off >= v.n) {
+            it->line++;
+            it->off = 0;
+            continue;
+        }
+        const char *comma = memchr(v.p + it->off, ',', v.n - it->off);
+        size_t end = comma ? (size_t)(comma - v.p) : v.n;
+        size_t b = it->off, e = end;
+        it->off = end + 1;
+        while (b < e && (v.p[b] == ' ' || v.p[b] == '\t'))
             b++;
-        while (e > b && (value.p[e - 1] == ' ' || value.p[e - 1] == '\t'))
+        while (e > b && (v.p[e - 1] == ' ' || v.p[e - 1] == '\t'))
             e--;
-        if (span_ieq(value.p + b, e - b, token))
+        if (e > b) {
+            *member = (rc_str){v.p + b, e - b};
             return 1;
-        i = end + 1;
+        }
     }
+    return 0;
+}
+
+int rc_http_has_token(const rc_http_list *list, const char *token)
+{
+    rc_http_list_iter it = {0, 0};
+    rc_str m;
+    while (rc_http_list_next(list, &it, &m))
+        if (span_ieq(m.p, m.n, token))
+            return 1;
     return 0;
 }

@@ -16,6 +16,26 @@
 #define RC_HTTP_EBAD       (-2) /* malformed request line or header: 400 */
 #define RC_HTTP_EDUP       (-3) /* a header that must appear once appeared twice: 400 */
 #define RC_HTTP_EVERSION   (-4) /* not HTTP/1.x: 505 */
+#define RC_HTTP_ELIST      (-5) /* a list header on more than RC_HTTP_LIST_LINES lines: 400 */
+
+/* Lines kept per list header. Clients send one or two; a request with more
+ * is refused rather than read in part, since a member on a line not kept
+ * (a token, a subprotocol) would silently not count. */
+#define RC_HTTP_LIST_LINES 8
+
+/* A list header (RFC 9110 5.3): every line it came on, in order, is one
+ * comma-separated list, as if the lines were joined with ", ". n == 0 when
+ * the header is absent; a line may be empty (p != NULL, n == 0). */
+typedef struct rc_http_list {
+    rc_str line[RC_HTTP_LIST_LINES];
+    int n;
+} rc_http_list;
+
+/* Position in a walk over a list's members (start zeroed). */
+typedef struct rc_http_list_iter {
+    int line;
+    size_t off;
+} rc_http_list_iter;
 
 typedef struct rc_http_req {
     rc_str method;     /* "GET" */
@@ -25,13 +45,13 @@ typedef struct rc_http_req {
     int minor_version; /* 0 or 1 */
     /* Headers ringcast reads; p == NULL when absent. Names match
      * case-insensitively; values have surrounding spaces/tabs trimmed.
-     * Host, Upgrade, Sec-WebSocket-Key, Sec-WebSocket-Version, Authorization,
+     * Host, Sec-WebSocket-Key, Sec-WebSocket-Version, Authorization,
      * Content-Length, Origin, Content-Type and X-API-Key are unique: a second
-     * copy is RC_HTTP_EDUP. Connection and Sec-WebSocket-Protocol may repeat:
-     * the parser keeps the first (a comma list in one header is the usual
-     * form). An empty value has p != NULL and n == 0. */
-    rc_str host, upgrade, connection, ws_key, ws_version, ws_protocol, authorization, origin,
-        content_type, x_api_key;
+     * copy is RC_HTTP_EDUP. An empty value has p != NULL and n == 0. */
+    rc_str host, ws_key, ws_version, authorization, origin, content_type, x_api_key;
+    /* List headers: every line is kept (see rc_http_list), so a member on a
+     * second line counts as much as one on the first. */
+    rc_http_list connection, upgrade, ws_protocol, ws_extensions, expect;
     int64_t content_length; /* -1 when absent */
     size_t head_len;        /* bytes of request line + headers + CRLFCRLF */
     int n_headers;          /* all headers seen, known or not */
@@ -46,7 +66,9 @@ typedef struct rc_http_req {
  * ("/..."), single spaces in the request line, and no empty lines before it.
  * On RC_HTTP_OK req is filled and req->head_len says where a body would
  * start. On any other return req's contents are unspecified. A malformed line
- * is reported as soon as it is complete, before the head ends. max bounds the
+ * is reported as soon as it is complete, before the head ends. A list header
+ * (Connection, Upgrade, Sec-WebSocket-Protocol, Sec-WebSocket-Extensions,
+ * Expect) on more than RC_HTTP_LIST_LINES lines is RC_HTTP_ELIST. max bounds the
  * head, and bytes past max are never read: a head that has not ended within
  * the first max bytes is RC_HTTP_ETOOBIG once len >= max (even when buf holds
  * its end further on), RC_HTTP_INCOMPLETE while len < max. */
@@ -71,8 +93,13 @@ int rc_http_response(char *out, size_t cap, int status, const char *content_type
  * counts; "name" without '=' has the empty value. */
 int rc_http_query_param(rc_str query, const char *name, char *out, size_t cap);
 
-/* 1 when value, a comma-separated list, holds token (case-insensitive, with
- * optional whitespace around items): "keep-alive, Upgrade" has "upgrade". */
-int rc_http_has_token(rc_str value, const char *token);
+/* The next non-empty member of list, trimmed of spaces and tabs, into
+ * *member: returns 1, or 0 when there are no more. Members never span lines:
+ * "a" then "b" on two lines are two members, as "a, b" on one. */
+int rc_http_list_next(const rc_http_list *list, rc_http_list_iter *it, rc_str *member);
+
+/* 1 when list holds token (case-insensitive) on any of its lines:
+ * "keep-alive, Upgrade", or "keep-alive" then "Upgrade", has "upgrade". */
+int rc_http_has_token(const rc_http_list *list, const char *token);
 
 #endif

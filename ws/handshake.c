@@ -48,11 +48,11 @@ int rc_ws_check_upgrade(const rc_http_req *req, const char **why)
         *why = "missing Host";
         return 400;
     }
-    if (!req->upgrade.p || !rc_http_has_token(req->upgrade, "websocket")) {
+    if (!rc_http_has_token(&req->upgrade, "websocket")) {
         *why = "missing Upgrade: websocket";
         return 426;
     }
-    if (!req->connection.p || !rc_http_has_token(req->connection, "upgrade")) {
+    if (!rc_http_has_token(&req->connection, "upgrade")) {
         *why = "missing Connection: upgrade";
         return 426;
     }
@@ -104,26 +104,19 @@ static int span_eq(const char *p, size_t n, const char *lit)
     return n == strlen(lit) && memcmp(p, lit, n) == 0;
 }
 
-int rc_ws_protocol_token(rc_str offer, rc_str *token, rc_str *selected)
+int rc_ws_protocol_token(const rc_http_list *offer, rc_str *token, rc_str *selected)
 {
     static const char v1[] = "ringcast.v1", bearer[] = "bearer.";
     const size_t bl = sizeof(bearer) - 1;
     rc_str have_v1 = {"", 0}, have_bearer = {NULL, 0};
-    size_t i = 0;
-    while (i < offer.n) {
-        const char *comma = memchr(offer.p + i, ',', offer.n - i);
-        size_t end = comma ? (size_t)(comma - offer.p) : offer.n;
-        size_t b = i, e = end;
-        while (b < e && (offer.p[b] == ' ' || offer.p[b] == '\t'))
-            b++;
-        while (e > b && (offer.p[e - 1] == ' ' || offer.p[e - 1] == '\t'))
-            e--;
+    rc_http_list_iter it = {0, 0};
+    rc_str m;
+    while (rc_http_list_next(offer, &it, &m)) {
         /* Subprotocol names are case-sensitive (RFC 6455 4.1). */
-        if (span_eq(offer.p + b, e - b, v1) && have_v1.n == 0)
-            have_v1 = (rc_str){offer.p + b, e - b};
-        else if (e - b >= bl && memcmp(offer.p + b, bearer, bl) == 0 && !have_bearer.p)
-            have_bearer = (rc_str){offer.p + b, e - b};
-        i = end + 1;
+        if (span_eq(m.p, m.n, v1) && have_v1.n == 0)
+            have_v1 = m;
+        else if (m.n >= bl && memcmp(m.p, bearer, bl) == 0 && !have_bearer.p)
+            have_bearer = m;
     }
     if (!have_bearer.p) {
         *selected = have_v1;

@@ -29,7 +29,9 @@ int rc_ws_response_101(char *out, size_t cap, const char accept[29], rc_str prot
  * must echo back ("ringcast.v1" when offered, else the bearer entry itself),
  * and returns 1. Returns 0 when no bearer entry is offered (*selected is then
  * "ringcast.v1" when offered, else empty). Entries match case-sensitively; the
- * first bearer entry counts; a bare "bearer." is one, with token->n == 0. */
-int rc_ws_protocol_token(rc_str offer, rc_str *token, rc_str *selected);
+ * first bearer entry counts; a bare "bearer." is one, with token->n == 0.
+ * The offer is the whole list: entries on every Sec-WebSocket-Protocol line
+ * count, in the order the lines came. */
+int rc_ws_protocol_token(const rc_http_list *offer, rc_str *token, rc_str *selected);
 
 #endif

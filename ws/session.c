@@ -13,15 +13,17 @@ struct rc_ws_sess {
     size_t in_len;
     /* Our own scan of frame boundaries over the same bytes. */
     uint64_t remaining; /* payload bytes of the current frame still to come */
+    uint64_t msg_total; /* payload bytes declared so far by the open message */
     uint8_t hdr[14];
     uint8_t hdr_have;
-    uint8_t frag_open; /* a fragmented data message is open */
-    uint8_t cur_ctrl;  /* the frame being scanned is a short control frame ... */
+    uint8_t frag_open;     /* a fragmented data message is open */
+    uint8_t too_big;       /* a data frame header declared more than max_msg */
+    uint8_t cur_ctrl;      /* the frame being scanned is a short control frame ... */
     uint8_t cur_set_close; /* ... (the first close: it set seen_close) ... */
-    size_t cur_start;  /* ... which starts at this offset of the current feed */
-    uint8_t bad_close;  /* a close frame with a 1-byte body: wslay echoes it as a
-                           normal close, RFC 6455 5.5.1 wants 1002 */
-    uint8_t seen_close; /* a close frame was scanned: what follows is never read */
+    size_t cur_start;      /* ... which starts at this offset of the current feed */
+    uint8_t bad_close;     /* a close frame with a 1-byte body: wslay echoes it as a
+                              normal close, RFC 6455 5.5.1 wants 1002 */
+    uint8_t seen_close;    /* a close frame was scanned: what follows is never read */
     /* wslay mishandles a control frame that arrives in pieces (a close's
      * reason was found garbled or judged by its first part only), so an
      * incomplete control frame is held back here and handed over whole. */
@@ -151,9 +153,30 @@ void rc_ws_discard(rc_ws_pool *pool, rc_ws_sess *s)
     sess_destroy(s);
 }
 
+/* Would a data frame header declaring plen bytes take its message past
+ * max_msg? Only well-formed sequences are judged here (a text or binary frame
+ * outside a message, a continuation inside one, a length without the
+ * forbidden top bit): wslay reports the others as protocol errors. Nothing
+ * after a client's close is read, so nothing after it is judged either. */
+static int declares_too_much(const rc_ws_sess *s, int opcode, uint64_t plen)
+{
+    if (s->seen_close || (plen >> 63))
+        return 0;
+    uint64_t before;
+    if ((opcode == 0x1 || opcode == 0x2) && !s->frag_open)
+        before = 0;
+    else if (opcode == 0x0 && s->frag_open)
+        before = s->msg_total;
+    else
+        return 0;
+    return plen > s->pool->max_msg || before > s->pool->max_msg - plen;
+}
+
 /* Advances the boundary scan over data[0..len). Returns len, or the offset
  * where an incomplete control frame of at most 125 payload bytes starts:
- * those bytes are to be held back (the scan state is as before them). */
+ * those bytes are to be held back (the scan state is as before them), or
+ * the offset of a data frame header that declares too much (too_big set:
+ * the bytes from there on are never read). */
 static size_t scan(rc_ws_sess *s, const uint8_t *data, size_t len)
 {
     size_t off = 0, start = 0;
@@ -187,8 +210,17 @@ static size_t scan(rc_ws_sess *s, const uint8_t *data, size_t len)
                 plen = (plen << 8) | s->hdr[2 + i];
         }
         int opcode = s->hdr[0] & 0x0f, fin = s->hdr[0] >> 7;
-        if (opcode < 0x8) /* data or continuation: fin closes the message */
+        if (declares_too_much(s, opcode, plen)) {
+            /* Refused on its header: nothing from here on is fed to wslay,
+             * which would wait for the payload before judging its size. */
+            s->too_big = 1;
+            s->hdr_have = 0;
+            return start;
+        }
+        if (opcode < 0x8) { /* data or continuation: fin closes the message */
             s->frag_open = !fin;
+            s->msg_total = fin ? 0 : s->msg_total + plen;
+        }
         s->cur_set_close = opcode == 0x8 && !s->seen_close;
         if (s->cur_set_close) {
             s->seen_close = 1;
@@ -255,7 +287,7 @@ int rc_ws_feed(rc_ws_pool *pool, rc_ws_sess *s, void *conn, const uint8_t *data,
         s->pend_len = 0;
     }
     size_t cut = scan(s, data, len);
-    if (cut < len) {
+    if (cut < len && !s->too_big) {
         rc_assert(len - cut <= sizeof(s->pend));
         memcpy(s->pend, data + cut, len - cut);
         s->pend_len = (uint8_t)(len - cut);
@@ -264,10 +296,16 @@ int rc_ws_feed(rc_ws_pool *pool, rc_ws_sess *s, void *conn, const uint8_t *data,
     s->in = data;
     s->in_len = cut;
     int r = cut ? wslay_event_recv(s->ctx) : 0;
+    /* The bytes before an oversized header were read like any others; unless
+     * they ended the session, the header is answered as wslay answers a
+     * message that grew too big: a close with 1009. */
+    if (s->too_big && r == 0 && wslay_event_get_read_enabled(s->ctx) &&
+        !wslay_event_get_close_sent(s->ctx) && !s->seen_close)
+        wslay_event_queue_close(s->ctx, WSLAY_CODE_MESSAGE_TOO_BIG, NULL, 0);
     flush_ctrl(s, conn);
     pool->cur = NULL;
     free(joined);
-    if (r != 0 || !wslay_event_get_read_enabled(s->ctx))
+    if (r != 0 || s->too_big || !wslay_event_get_read_enabled(s->ctx))
         return RC_WS_DONE;
     if (s->remaining == 0 && s->hdr_have == 0 && s->pend_len == 0 && !s->frag_open &&
         s->clen == 0 && !wslay_event_want_write(s->ctx))

@@ -8,7 +8,10 @@
  * that is (it buffers partial headers internally), so the session runs its own
  * small scan of frame headers over the same bytes: at a boundary when no
  * header is half-read, no payload is outstanding and no fragmented message is
- * open. A context that saw a close or an error is never reused.
+ * open. A context that saw a close or an error is never reused. The same scan
+ * refuses a data frame whose header declares more than max_msg (counting what
+ * the open message declared before it) as soon as the header is complete,
+ * with a 1009 close: wslay would wait for the payload before judging it.
  *
  * wslay also answers pings and closes by itself; what it wants to send comes
  * back through rc_ws_hooks.ctrl so that the connection can queue it in its

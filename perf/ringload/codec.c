@@ -88,10 +88,11 @@ int rl_hs_response(const char *buf, size_t len, const char *key, int *status, si
         size_t vn = (size_t)(eol - v);
         while (vn && (v[vn - 1] == ' ' || v[vn - 1] == '\t'))
             vn--;
+        /* List headers: a token on any of their lines counts (RFC 9110 5.3). */
         if (nl == 7 && strncasecmp(line, "Upgrade", 7) == 0)
-            upgrade = value_has(v, vn, "websocket");
+            upgrade |= value_has(v, vn, "websocket");
         else if (nl == 10 && strncasecmp(line, "Connection", 10) == 0)
-            connection = value_has(v, vn, "upgrade");
+            connection |= value_has(v, vn, "upgrade");
         else if (nl == 20 && strncasecmp(line, "Sec-WebSocket-Accept", 20) == 0)
             accept = vn == 28 && memcmp(v, expect, 28) == 0;
         line = eol + 2;
@@ -186,6 +187,10 @@ static int parse(rl_wsdec *d, const uint8_t *p, size_t n, size_t *used, rl_ws_ms
             return RL_WS_ERR_PROTO;
         if (plen > d->max_msg)
             return RL_WS_ERR_PROTO;
+        /* A continuation is judged on its header too, before its payload:
+         * with the message so far, it must stay within the limit. */
+        if (op == RC_WS_OP_CONT && (!d->frag_op || (uint64_t)d->frag_len + plen > d->max_msg))
+            return RL_WS_ERR_PROTO;
         if (n - off - h < plen)
             break;
         const uint8_t *pl = f + h;
@@ -193,8 +198,6 @@ static int parse(rl_wsdec *d, const uint8_t *p, size_t n, size_t *used, rl_ws_ms
         if (control) {
             r = fn(ud, op, pl, (size_t)plen);
         } else if (op == RC_WS_OP_CONT) {
-            if (!d->frag_op || (uint64_t)d->frag_len + plen > d->max_msg)
-                return RL_WS_ERR_PROTO;
             grow(&d->frag, &d->frag_cap, d->frag_len + plen);
             memcpy(d->frag + d->frag_len, pl, (size_t)plen);
             d->frag_len += (uint32_t)plen;

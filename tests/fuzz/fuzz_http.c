@@ -10,7 +10,9 @@
  *  - bytes past max are never read (ASan: the buffer then ends at max);
  *  - an accepted upgrade has a key whose accept value matches SHA-1 +
  *    base64 computed here with libcrypto, and a 101 response naming it;
- *  - the subprotocol token and the echoed entry are spans of the offer;
+ *  - every line of a list header is kept (at most RC_HTTP_LIST_LINES), its
+ *    members are trimmed comma-free spans of one line;
+ *  - the subprotocol token and the echoed entry are spans of one offer line;
  *  - a decoded query parameter holds no NUL and fits its buffer. */
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -40,6 +42,36 @@ static void check_value(rc_str v, const char *buf, size_t head_len)
     }
 }
 
+/* Is [p, p+n) inside one line of the list? */
+static int inside_list(const char *p, size_t n, const rc_http_list *l)
+{
+    for (int i = 0; i < l->n; i++)
+        if (fuzz_inside(p, n, l->line[i].p, l->line[i].n))
+            return 1;
+    return 0;
+}
+
+/* Every line is a header value; every member is a non-empty trimmed span of
+ * one line without a comma. */
+static void check_list(const rc_http_list *l, const char *buf, size_t head_len)
+{
+    FUZZ_CHECK(l->n >= 0 && l->n <= RC_HTTP_LIST_LINES);
+    for (int i = 0; i < l->n; i++) {
+        FUZZ_CHECK(l->line[i].p != NULL);
+        check_value(l->line[i], buf, head_len);
+    }
+    rc_http_list_iter it = {0, 0};
+    rc_str m;
+    int count = 0;
+    while (rc_http_list_next(l, &it, &m)) {
+        FUZZ_CHECK(m.n > 0 && inside_list(m.p, m.n, l));
+        FUZZ_CHECK(memchr(m.p, ',', m.n) == NULL);
+        FUZZ_CHECK(m.p[0] != ' ' && m.p[0] != '\t' && m.p[m.n - 1] != ' ' && m.p[m.n - 1] != '\t');
+        FUZZ_CHECK(++count <= (int)head_len);
+    }
+    FUZZ_CHECK(rc_http_has_token(l, "") == 0); /* empty members are skipped */
+}
+
 static void check_upgrade(const rc_http_req *req)
 {
     const char *why = NULL;
@@ -52,8 +84,8 @@ static void check_upgrade(const rc_http_req *req)
         FUZZ_CHECK(req->method.n == 3 && memcmp(req->method.p, "GET", 3) == 0);
         FUZZ_CHECK(req->minor_version == 1 && req->host.p && req->ws_key.p);
         FUZZ_CHECK(req->ws_version.n == 2 && memcmp(req->ws_version.p, "13", 2) == 0);
-        FUZZ_CHECK(rc_http_has_token(req->upgrade, "websocket"));
-        FUZZ_CHECK(rc_http_has_token(req->connection, "upgrade"));
+        FUZZ_CHECK(rc_http_has_token(&req->upgrade, "websocket"));
+        FUZZ_CHECK(rc_http_has_token(&req->connection, "upgrade"));
         FUZZ_CHECK(rc_ws_accept_key(req->ws_key, accept) == 0);
     }
     if (req->ws_key.p && rc_ws_accept_key(req->ws_key, accept) == 0) {
@@ -71,15 +103,16 @@ static void check_upgrade(const rc_http_req *req)
         FUZZ_CHECK(memcmp(want, accept, 29) == 0);
 
         rc_str token, selected = RC_STR_NULL;
-        rc_str proto = req->ws_protocol.p ? req->ws_protocol : (rc_str){"", 0};
+        const rc_http_list *proto = &req->ws_protocol;
         int has = rc_ws_protocol_token(proto, &token, &selected);
-        FUZZ_CHECK(fuzz_inside(selected.p, selected.n, proto.p, proto.n) || selected.n == 0);
+        FUZZ_CHECK(selected.n == 0 || inside_list(selected.p, selected.n, proto));
         if (has) {
-            FUZZ_CHECK(fuzz_inside(token.p, token.n, proto.p, proto.n));
-            FUZZ_CHECK(token.p - proto.p >= 7 && memcmp(token.p - 7, "bearer.", 7) == 0);
+            FUZZ_CHECK(inside_list(token.p - 7, token.n + 7, proto));
+            FUZZ_CHECK(memcmp(token.p - 7, "bearer.", 7) == 0);
             FUZZ_CHECK(selected.n > 0);
         }
-        FUZZ_CHECK(selected.n == 0 || (selected.n == 11 && !memcmp(selected.p, "ringcast.v1", 11)) ||
+        FUZZ_CHECK(selected.n == 0 ||
+                   (selected.n == 11 && !memcmp(selected.p, "ringcast.v1", 11)) ||
                    (selected.n >= 7 && !memcmp(selected.p, "bearer.", 7)));
         char out[1024];
         int n = rc_ws_response_101(out, sizeof(out), accept, selected);
@@ -139,12 +172,14 @@ static void check_ok(const char *buf, size_t len, size_t max, const rc_http_req 
         FUZZ_CHECK(req->path.n == req->target.n ||
                    (req->path.n + 1 == req->target.n && req->target.p[req->path.n] == '?'));
     }
-    const rc_str *hs[] = {&req->host,        &req->upgrade,    &req->connection,
-                          &req->ws_key,      &req->ws_version, &req->ws_protocol,
-                          &req->authorization, &req->origin,   &req->content_type,
-                          &req->x_api_key};
+    const rc_str *hs[] = {&req->host,   &req->ws_key,       &req->ws_version, &req->authorization,
+                          &req->origin, &req->content_type, &req->x_api_key};
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
         check_value(*hs[i], buf, hl);
+    const rc_http_list *ls[] = {&req->connection, &req->upgrade, &req->ws_protocol,
+                                &req->ws_extensions, &req->expect};
+    for (size_t i = 0; i < sizeof(ls) / sizeof(ls[0]); i++)
+        check_list(ls[i], buf, hl);
     check_upgrade(req);
     check_query(req->query, buf, hl);
 }
@@ -154,7 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *buf = (const char *)data;
     rc_http_req req;
     int r = rc_http_parse(buf, size, MAX_HEAD, &req);
-    FUZZ_CHECK(r >= RC_HTTP_EVERSION && r <= RC_HTTP_INCOMPLETE);
+    FUZZ_CHECK(r >= RC_HTTP_ELIST && r <= RC_HTTP_INCOMPLETE);
     if (r == RC_HTTP_ETOOBIG)
         FUZZ_CHECK(size >= MAX_HEAD);
     if (r == RC_HTTP_INCOMPLETE)
@@ -190,8 +225,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* Responses carry any body without overrunning the buffer. */
     char out[512];
-    int n = rc_http_response(out, sizeof(out), 200 + (int)(size % 400), "text/plain", NULL, buf,
-                             size);
+    int n =
+        rc_http_response(out, sizeof(out), 200 + (int)(size % 400), "text/plain", NULL, buf, size);
     FUZZ_CHECK(n == -1 || ((size_t)n <= sizeof(out) && (size_t)n >= size));
     if (n > 0)
         FUZZ_CHECK(memcmp(out + n - size, buf, size) == 0);

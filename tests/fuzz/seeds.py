@@ -47,6 +47,12 @@ put("http", "publish", "POST /api/publish HTTP/1.1\r\nHost: x\r\nX-API-Key: inte
     '{"channel":"news","data":{"n":1},"e":1}')
 put("http", "chunked_refused", "POST /api/publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
 put("http", "dup_host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+put("http", "list_lines", up.format(t="/ws", x="Connection: keep-alive\r\nUpgrade: h2c\r\n"
+    "Sec-WebSocket-Protocol: ringcast.v1\r\nSec-WebSocket-Protocol: , bearer." + tok + "\r\n"
+    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+    "Sec-WebSocket-Extensions: x-other\r\n"))
+put("http", "expect_continue", "PUT /api/queues/q HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+    "Content-Length: 10\r\n\r\n")
 put("http", "http2", "GET / HTTP/2.0\r\n\r\n")
 put("http", "query_escapes", "GET /ws?a=1&token=x%2By+z&t=%00 HTTP/1.1\r\nHost: x\r\n\r\n")
 put("http", "folded", "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n")
@@ -77,6 +83,8 @@ put("session", "rec_fragmented", b"\x00\x21\x00" + rec(0x01, b"he") + rec(0x89, 
     + rec(0x80, b"o"))
 put("session", "rec_binary_big", b"\x00\x33\x00" + rec(0x82, bytes(range(256)) * 2))
 put("session", "rec_too_big", b"\x00\x44\x90" + rec(0x81, b"x" * 300))
+put("session", "raw_header_too_big", b"\x01\x45\x90" + frame(1, b"ok")
+    + struct.pack("!BBQ", 0x81, 0xFF, 1 << 40) + b"\x01\x02\x03\x04")
 put("session", "rec_bad_utf8", b"\x00\x55\x00" + rec(0x81, b"\xc3\x28"))
 put("session", "rec_unmasked", b"\x00\x66\x00" + rec(0x81, b"hi", flags=1))
 put("session", "rec_rsv", b"\x00\x67\x00" + rec(0xc1, b"hi"))

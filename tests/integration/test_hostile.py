@@ -18,7 +18,7 @@ test for completeness (T = this file, [x] = test_x.py).
 | 4 | half a frame, then TCP close | session freed | T test_half_frame_then_eof |
 | 5 | request head of 100 KB | 431 | T test_huge_head_431 |
 | - | request head over --max-header-bytes | 431 | [http] test_oversized_header_431 |
-| 6 | one frame declaring 2^40 bytes | 1009 "message too big: the limit is N bytes" | T test_frame_declared_too_big_1009 |
+| 6 | one frame header (no payload) declaring 2^40 bytes; a header over the limit behind a whole message; a continuation header taking the message over | 1009 "message too big: the limit is N bytes" within 1 s, payload never sent | T test_frame_declared_too_big_1009, test_frame_declared_over_limit_after_message_1009, test_fragment_declared_over_limit_1009 |
 | 7 | 64-bit length with the top bit set (RFC 6455 5.2) | 1002 "protocol error" | T test_length_top_bit_1002 |
 | 8 | JSON publish over --max-message-bytes | 1009 naming the limit | T test_huge_json_1009 |
 | - | message over the limit, whole / in fragments | 1009 naming the limit | [closes] test_too_big_1009 |
@@ -58,7 +58,7 @@ test for completeness (T = this file, [x] = test_x.py).
 | 73 | fragmented binary message | binary_unsupported | T test_fragmented_binary_unsupported |
 | - | binary message | binary_unsupported | [protocol] test_binary_unsupported_raw |
 
-73 cases here, one pytest item each (all pass; two of them found engine bugs,
+75 cases here, one pytest item each (all pass; two of them found engine bugs,
 fixed: a 1-byte close body, and the handshake bucket of an address that had
 no connection left), and 13
 rows covered by the tests named.
@@ -383,10 +383,47 @@ def test_huge_head_431(srv):
     assert_healthy(srv)
 
 
+def header_only_close(srv, send):
+    """send() puts a header declaring too much on the wire and no payload:
+    the 1009 close must come within a second, payload never sent."""
+    m0 = srv.metrics()
+    c = opened(srv)
+    send(c)
+    t0 = time.monotonic()
+    got = c.wait_close(1)
+    assert got == (1009, BIG % MAX_MSG), got
+    assert time.monotonic() - t0 < 1
+    c.send_frame(OP_CLOSE, struct.pack("!H", 1009))
+    assert c.eof_after(5), "no EOF after the close handshake"
+    c.close()
+    assert d(srv.metrics(), m0, closes(1009)) == 1
+    assert_healthy(srv)
+
+
 def test_frame_declared_too_big_1009(srv):
     # The header alone announces 2^40 bytes: refused without waiting for them.
     hdr = struct.pack("!BBQ", 0x81, 0xFF, 1 << 40) + os.urandom(4)
-    close_case(srv, lambda c: c.send(hdr + b"x" * 100), 1009, BIG % MAX_MSG)
+    header_only_close(srv, lambda c: c.send(hdr))
+
+
+def test_frame_declared_over_limit_after_message_1009(srv):
+    # A whole message and, in the same write, a header one byte over the
+    # limit: the message is answered, then the header is refused.
+    def send(c):
+        c.send(encode_frame(OP_TEXT, b'{"type":"ping","id":"a"}', mask=True) +
+               struct.pack("!BBQ", 0x82, 0xFF, MAX_MSG + 1) + os.urandom(4))
+        r = c.recv_json()
+        assert r["type"] == "pong" and r["id"] == "a", r
+    header_only_close(srv, send)
+
+
+def test_fragment_declared_over_limit_1009(srv):
+    # The open message holds MAX_MSG - 10 bytes; a continuation declaring 11
+    # more is refused on its header.
+    def send(c):
+        c.send_frame(OP_TEXT, b"a" * (MAX_MSG - 10), fin=False)
+        c.send(struct.pack("!BB", 0x80, 0x80 | 11) + os.urandom(4))
+    header_only_close(srv, send)
 
 
 def test_length_top_bit_1002(srv):

@@ -155,53 +155,102 @@ static void test_response_101(void)
     CHECK_EQ_INT(rc_ws_response_101(out, sizeof(out), accept, S("a\r\nSet-Cookie: x")), -1);
 }
 
+/* A Sec-WebSocket-Protocol offer that came on one line (absent when v.p is
+ * NULL). */
+#define one(v) (&(rc_http_list){{(v)}, (v).p != NULL})
+
 static void test_protocol_token(void)
 {
     rc_str tok = RC_STR_NULL, sel = RC_STR_NULL;
-    CHECK_EQ_INT(rc_ws_protocol_token(S("ringcast.v1, bearer.abc.def.ghi"), &tok, &sel), 1);
+    CHECK_EQ_INT(rc_ws_protocol_token(one(S("ringcast.v1, bearer.abc.def.ghi")), &tok, &sel), 1);
     CHECK(str_is(tok, "abc.def.ghi"));
     CHECK(str_is(sel, "ringcast.v1"));
 
     /* Order does not matter. */
     tok = sel = RC_STR_NULL;
-    CHECK_EQ_INT(rc_ws_protocol_token(S("bearer.abc.def.ghi ,\tringcast.v1"), &tok, &sel), 1);
+    CHECK_EQ_INT(rc_ws_protocol_token(one(S("bearer.abc.def.ghi ,\tringcast.v1")), &tok, &sel), 1);
     CHECK(str_is(tok, "abc.def.ghi"));
     CHECK(str_is(sel, "ringcast.v1"));
 
     tok = sel = RC_STR_NULL;
-    CHECK_EQ_INT(rc_ws_protocol_token(S("bearer.x"), &tok, &sel), 1);
+    CHECK_EQ_INT(rc_ws_protocol_token(one(S("bearer.x")), &tok, &sel), 1);
     CHECK(str_is(tok, "x"));
     CHECK(str_is(sel, "bearer.x"));
 
     tok = sel = RC_STR_NULL;
-    CHECK_EQ_INT(rc_ws_protocol_token(S("chat"), &tok, &sel), 0);
+    CHECK_EQ_INT(rc_ws_protocol_token(one(S("chat")), &tok, &sel), 0);
     CHECK_EQ_INT(sel.n, 0);
 
     tok = sel = RC_STR_NULL;
-    CHECK_EQ_INT(rc_ws_protocol_token(S("chat, ringcast.v1"), &tok, &sel), 0);
+    CHECK_EQ_INT(rc_ws_protocol_token(one(S("chat, ringcast.v1")), &tok, &sel), 0);
     CHECK(str_is(sel, "ringcast.v1"));
 
     tok = sel = RC_STR_NULL;
-    CHECK_EQ_INT(rc_ws_protocol_token(S(""), &tok, &sel), 0);
+    CHECK_EQ_INT(rc_ws_protocol_token(one(S("")), &tok, &sel), 0);
     CHECK_EQ_INT(sel.n, 0);
-    CHECK_EQ_INT(rc_ws_protocol_token(RC_STR_NULL, &tok, &sel), 0);
+    CHECK_EQ_INT(rc_ws_protocol_token(one(RC_STR_NULL), &tok, &sel), 0);
     CHECK_EQ_INT(sel.n, 0);
 
     /* Names are case-sensitive; "Bearer." is not a bearer entry. */
-    CHECK_EQ_INT(rc_ws_protocol_token(S("Bearer.x, RINGCAST.V1"), &tok, &sel), 0);
+    CHECK_EQ_INT(rc_ws_protocol_token(one(S("Bearer.x, RINGCAST.V1")), &tok, &sel), 0);
     CHECK_EQ_INT(sel.n, 0);
     /* The first bearer entry wins. */
-    CHECK_EQ_INT(rc_ws_protocol_token(S("bearer.one, bearer.two"), &tok, &sel), 1);
+    CHECK_EQ_INT(rc_ws_protocol_token(one(S("bearer.one, bearer.two")), &tok, &sel), 1);
     CHECK(str_is(tok, "one"));
     CHECK(str_is(sel, "bearer.one"));
     /* An empty bearer is still a bearer entry, with an empty token. */
-    CHECK_EQ_INT(rc_ws_protocol_token(S("ringcast.v1, bearer."), &tok, &sel), 1);
+    CHECK_EQ_INT(rc_ws_protocol_token(one(S("ringcast.v1, bearer.")), &tok, &sel), 1);
     CHECK_EQ_INT(tok.n, 0);
     CHECK(str_is(sel, "ringcast.v1"));
     /* Only the offer's n bytes count. */
     rc_str cut = {"ringcast.v1, bearer.abcdef", 22};
-    CHECK_EQ_INT(rc_ws_protocol_token(cut, &tok, &sel), 1);
+    CHECK_EQ_INT(rc_ws_protocol_token(one(cut), &tok, &sel), 1);
     CHECK(str_is(tok, "ab"));
+}
+
+/* Repeated lines of a list header are one list (RFC 9110 5.3): a token on
+ * the second Sec-WebSocket-Protocol line counts, and Connection or Upgrade
+ * split over two lines still upgrades. */
+static void test_list_headers_on_lines(void)
+{
+    const char *why = NULL;
+    rc_http_req r;
+    const char *two_protocols = "GET /ws HTTP/1.1\r\nHost: a\r\n"
+                                "Sec-WebSocket-Protocol: ringcast.v1\r\n"
+                                "Sec-WebSocket-Protocol: bearer.abc.def.ghi\r\n\r\n";
+    CHECK_EQ_INT(rc_http_parse(two_protocols, strlen(two_protocols), 8192, &r), RC_HTTP_OK);
+    rc_str tok = RC_STR_NULL, sel = RC_STR_NULL;
+    CHECK_EQ_INT(rc_ws_protocol_token(&r.ws_protocol, &tok, &sel), 1);
+    CHECK(str_is(tok, "abc.def.ghi"));
+    CHECK(str_is(sel, "ringcast.v1"));
+    /* The bearer first, on a line of its own, then two entries. */
+    const char *three = "GET /ws HTTP/1.1\r\nSec-WebSocket-Protocol: bearer.first\r\n"
+                        "Sec-WebSocket-Protocol: \r\n"
+                        "Sec-WebSocket-Protocol: chat, ringcast.v1, bearer.second\r\n\r\n";
+    CHECK_EQ_INT(rc_http_parse(three, strlen(three), 8192, &r), RC_HTTP_OK);
+    CHECK_EQ_INT(rc_ws_protocol_token(&r.ws_protocol, &tok, &sel), 1);
+    CHECK(str_is(tok, "first"));
+    CHECK(str_is(sel, "ringcast.v1"));
+
+    CHECK_EQ_INT(check("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+                       "Connection: keep-alive\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                       "Sec-WebSocket-Version: 13\r\n\r\n",
+                       &why),
+                 0);
+    CHECK_EQ_INT(check("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\n"
+                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                       "Sec-WebSocket-Version: 13\r\n\r\n",
+                       &why),
+                 0);
+    /* Neither line names the token: still refused. */
+    CHECK_EQ_INT(check("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+                       "Connection: keep-alive\r\nConnection: close\r\n"
+                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                       "Sec-WebSocket-Version: 13\r\n\r\n",
+                       &why),
+                 426);
 }
 
 int main(void)
@@ -211,5 +260,6 @@ int main(void)
     RUN(test_check_upgrade);
     RUN(test_response_101);
     RUN(test_protocol_token);
+    RUN(test_list_headers_on_lines);
     return UNIT_DONE();
 }

@@ -12,6 +12,22 @@ static int str_is(rc_str s, const char *lit)
     return s.p != NULL && s.n == strlen(lit) && memcmp(s.p, lit, s.n) == 0;
 }
 
+/* The list came on one line, holding exactly lit. */
+static int list_is(const rc_http_list *l, const char *lit)
+{
+    return l->n == 1 && str_is(l->line[0], lit);
+}
+
+/* A list header that came on one line. */
+static const rc_http_list *one(rc_str v)
+{
+    static rc_http_list l;
+    memset(&l, 0, sizeof(l));
+    l.line[0] = v;
+    l.n = v.p != NULL;
+    return &l;
+}
+
 static int parse(const char *s, rc_http_req *req)
 {
     return rc_http_parse(s, strlen(s), 8192, req);
@@ -39,11 +55,11 @@ static void test_valid_upgrade(void)
     CHECK(str_is(r.query, "token=abc&x=1"));
     CHECK_EQ_INT(r.minor_version, 1);
     CHECK(str_is(r.host, "server.example.com"));
-    CHECK(str_is(r.upgrade, "websocket"));
-    CHECK(str_is(r.connection, "Upgrade"));
+    CHECK(list_is(&r.upgrade, "websocket"));
+    CHECK(list_is(&r.connection, "Upgrade"));
     CHECK(str_is(r.ws_key, "dGhlIHNhbXBsZSBub25jZQ=="));
     CHECK(str_is(r.ws_version, "13"));
-    CHECK(str_is(r.ws_protocol, "chat, superchat"));
+    CHECK(list_is(&r.ws_protocol, "chat, superchat"));
     CHECK(str_is(r.origin, "http://example.com"));
     CHECK(r.authorization.p == NULL);
     CHECK(r.content_type.p == NULL);
@@ -143,9 +159,8 @@ static void test_too_many_headers(void)
 static void test_duplicates(void)
 {
     static const char *uniq[] = {
-        "Host",          "Upgrade", "Sec-WebSocket-Key", "Sec-WebSocket-Version",
-        "Authorization", "Origin",  "Content-Length",    "Content-Type",
-        "X-API-Key"};
+        "Host",   "Sec-WebSocket-Key", "Sec-WebSocket-Version", "Authorization",
+        "Origin", "Content-Length",    "Content-Type",          "X-API-Key"};
     rc_http_req r;
     char buf[256];
     for (size_t i = 0; i < RC_ARRAY_LEN(uniq); i++) {
@@ -156,22 +171,49 @@ static void test_duplicates(void)
     /* Case-insensitive names. */
     CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nhost: a\r\nHOST: a\r\n\r\n", &r), RC_HTTP_EDUP);
 
-    /* Connection and Sec-WebSocket-Protocol may repeat; the first is kept. */
+    /* List headers may repeat: every line is kept, in order. */
     CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nConnection: a\r\nconnection: b\r\n"
-                       "Sec-WebSocket-Protocol: p1\r\nSec-WebSocket-Protocol: p2\r\n\r\n",
+                       "Sec-WebSocket-Protocol: p1\r\nSec-WebSocket-Protocol: p2, p3\r\n"
+                       "Upgrade: h2c\r\nUPGRADE: websocket\r\n"
+                       "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+                       "Sec-WebSocket-Extensions: x-other; a=1\r\n"
+                       "Expect: 100-continue\r\n\r\n",
                        &r),
                  RC_HTTP_OK);
-    CHECK(str_is(r.connection, "a"));
-    CHECK(str_is(r.ws_protocol, "p1"));
-    CHECK_EQ_INT(r.n_headers, 4);
+    CHECK_EQ_INT(r.connection.n, 2);
+    CHECK(str_is(r.connection.line[0], "a") && str_is(r.connection.line[1], "b"));
+    CHECK_EQ_INT(r.ws_protocol.n, 2);
+    CHECK(str_is(r.ws_protocol.line[0], "p1") && str_is(r.ws_protocol.line[1], "p2, p3"));
+    CHECK_EQ_INT(r.upgrade.n, 2);
+    CHECK(str_is(r.upgrade.line[1], "websocket"));
+    CHECK_EQ_INT(r.ws_extensions.n, 2);
+    CHECK(str_is(r.ws_extensions.line[0], "permessage-deflate"));
+    CHECK(str_is(r.ws_extensions.line[1], "x-other; a=1"));
+    CHECK(list_is(&r.expect, "100-continue"));
+    CHECK_EQ_INT(r.n_headers, 9);
+    CHECK_EQ_INT(rc_http_has_token(&r.connection, "b"), 1);
+    CHECK_EQ_INT(rc_http_has_token(&r.upgrade, "websocket"), 1);
+
+    /* Eight lines of one list are kept; a ninth is refused, not dropped. */
+    char many[1024];
+    size_t n = (size_t)snprintf(many, sizeof(many), "GET / HTTP/1.1\r\n");
+    for (int i = 0; i < RC_HTTP_LIST_LINES; i++)
+        n += (size_t)snprintf(many + n, sizeof(many) - n, "Connection: c%d\r\n", i);
+    snprintf(many + n, sizeof(many) - n, "\r\n");
+    CHECK_EQ_INT(parse(many, &r), RC_HTTP_OK);
+    CHECK_EQ_INT(r.connection.n, RC_HTTP_LIST_LINES);
+    CHECK_EQ_INT(rc_http_has_token(&r.connection, "c7"), 1);
+    snprintf(many + n, sizeof(many) - n, "connection: c8\r\n\r\n");
+    CHECK_EQ_INT(parse(many, &r), RC_HTTP_ELIST);
 }
 
 static void test_missing_and_empty(void)
 {
     rc_http_req r;
     CHECK_EQ_INT(parse("GET /healthz HTTP/1.1\r\n\r\n", &r), RC_HTTP_OK);
-    CHECK(r.host.p == NULL && r.upgrade.p == NULL && r.connection.p == NULL);
-    CHECK(r.ws_key.p == NULL && r.ws_version.p == NULL && r.ws_protocol.p == NULL);
+    CHECK(r.host.p == NULL && r.upgrade.n == 0 && r.connection.n == 0);
+    CHECK(r.ws_key.p == NULL && r.ws_version.p == NULL && r.ws_protocol.n == 0);
+    CHECK(r.ws_extensions.n == 0 && r.expect.n == 0);
     CHECK(r.authorization.p == NULL && r.origin.p == NULL);
     CHECK_EQ_INT(r.content_length, -1);
     CHECK_EQ_INT(r.n_headers, 0);
@@ -299,8 +341,8 @@ static void test_bare_lf(void)
     rc_http_req r;
     CHECK_EQ_INT(parse(s, &r), RC_HTTP_OK);
     CHECK(str_is(r.host, "a"));
-    CHECK(str_is(r.upgrade, "websocket"));
-    CHECK(str_is(r.connection, "upgrade"));
+    CHECK(list_is(&r.upgrade, "websocket"));
+    CHECK(list_is(&r.connection, "upgrade"));
     CHECK_EQ_INT(r.head_len, strlen(s));
     const char *t = "GET / HTTP/1.1\nHost: a\n\r\nBODY";
     CHECK_EQ_INT(parse(t, &r), RC_HTTP_OK);
@@ -353,21 +395,34 @@ static void test_query_param(void)
 static void test_has_token(void)
 {
     rc_str v = {"keep-alive, Upgrade", 19};
-    CHECK_EQ_INT(rc_http_has_token(v, "upgrade"), 1);
-    CHECK_EQ_INT(rc_http_has_token(v, "keep-alive"), 1);
-    CHECK_EQ_INT(rc_http_has_token(v, "close"), 0);
-    CHECK_EQ_INT(rc_http_has_token(v, "upgrad"), 0);
-    CHECK_EQ_INT(rc_http_has_token(v, "alive"), 0);
+    CHECK_EQ_INT(rc_http_has_token(one(v), "upgrade"), 1);
+    CHECK_EQ_INT(rc_http_has_token(one(v), "keep-alive"), 1);
+    CHECK_EQ_INT(rc_http_has_token(one(v), "close"), 0);
+    CHECK_EQ_INT(rc_http_has_token(one(v), "upgrad"), 0);
+    CHECK_EQ_INT(rc_http_has_token(one(v), "alive"), 0);
     rc_str w = {" \tUPGRADE\t ,,x", 14};
-    CHECK_EQ_INT(rc_http_has_token(w, "upgrade"), 1);
-    CHECK_EQ_INT(rc_http_has_token(w, "x"), 1);
+    CHECK_EQ_INT(rc_http_has_token(one(w), "upgrade"), 1);
+    CHECK_EQ_INT(rc_http_has_token(one(w), "x"), 1);
     rc_str x = {"upgrades", 8};
-    CHECK_EQ_INT(rc_http_has_token(x, "upgrade"), 0);
+    CHECK_EQ_INT(rc_http_has_token(one(x), "upgrade"), 0);
     rc_str y = {"websocketX", 9}; /* only the first n bytes count */
-    CHECK_EQ_INT(rc_http_has_token(y, "websocket"), 1);
-    CHECK_EQ_INT(rc_http_has_token(RC_STR_NULL, "upgrade"), 0);
+    CHECK_EQ_INT(rc_http_has_token(one(y), "websocket"), 1);
+    CHECK_EQ_INT(rc_http_has_token(one(RC_STR_NULL), "upgrade"), 0);
     rc_str z = {"a b, c", 6};
-    CHECK_EQ_INT(rc_http_has_token(z, "a"), 0);
+    CHECK_EQ_INT(rc_http_has_token(one(z), "a"), 0);
+
+    /* Lines are members of one list, never joined into one member. */
+    rc_http_list l = {{{"keep-alive", 10}, {"", 0}, {" Upgrade ,", 10}}, 3};
+    CHECK_EQ_INT(rc_http_has_token(&l, "upgrade"), 1);
+    CHECK_EQ_INT(rc_http_has_token(&l, "keep-alive"), 1);
+    CHECK_EQ_INT(rc_http_has_token(&l, "keep-aliveupgrade"), 0);
+    rc_http_list_iter it = {0, 0};
+    rc_str m;
+    CHECK_EQ_INT(rc_http_list_next(&l, &it, &m), 1);
+    CHECK(str_is(m, "keep-alive"));
+    CHECK_EQ_INT(rc_http_list_next(&l, &it, &m), 1);
+    CHECK(str_is(m, "Upgrade"));
+    CHECK_EQ_INT(rc_http_list_next(&l, &it, &m), 0);
 }
 
 static void test_response(void)

@@ -69,6 +69,17 @@ static void test_response(void)
              "sec-websocket-accept:   %s  \r\n\r\n",
              ACCEPT);
     CHECK_EQ_INT(rl_hs_response(head, strlen(head), KEY, &status, &got, &why), 1);
+    /* list headers on several lines: the token may be on any of them */
+    snprintf(head, sizeof(head),
+             "HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nUpgrade: x-later\r\n"
+             "Connection: Upgrade\r\nConnection: keep-alive\r\n"
+             "Sec-WebSocket-Accept: %s\r\n\r\n",
+             ACCEPT);
+    CHECK_EQ_INT(rl_hs_response(head, strlen(head), KEY, &status, &got, &why), 1);
+    snprintf(head, sizeof(head),
+             "HTTP/1.1 101 OK\r\nupgrade: WebSocket\r\nconnection: keep-alive, upgrade\r\n"
+             "sec-websocket-accept:   %s  \r\n\r\n",
+             ACCEPT);
     /* wrong accept (the key of another nonce) */
     CHECK_EQ_INT(
         rl_hs_response(head, strlen(head), "AAAAAAAAAAAAAAAAAAAAAA==", &status, &got, &why), -1);
@@ -278,6 +289,21 @@ static void test_decode_errors(void)
     rl_wsdec_init(&d, 100);
     CHECK_EQ_INT(rl_wsdec_feed(&d, (const uint8_t *)"\x81\x7e\x00\x65", 4, on_msg, &g),
                  RL_WS_ERR_PROTO);
+    rl_wsdec_free(&d);
+    /* a continuation header taking the message over the limit, no payload */
+    uint8_t part[2 + 60 + 2];
+    memset(part, 'a', sizeof(part));
+    part[0] = 0x01;
+    part[1] = 60;
+    part[62] = 0x80;
+    part[63] = 41;
+    rl_wsdec_init(&d, 100);
+    CHECK_EQ_INT(rl_wsdec_feed(&d, part, sizeof(part), on_msg, &g), RL_WS_ERR_PROTO);
+    rl_wsdec_free(&d);
+    /* exactly the limit is waited for */
+    part[63] = 40;
+    rl_wsdec_init(&d, 100);
+    CHECK(rl_wsdec_feed(&d, part, sizeof(part), on_msg, &g) != RL_WS_ERR_PROTO);
     rl_wsdec_free(&d);
 }
 

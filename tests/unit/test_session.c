@@ -552,6 +552,115 @@ static void test_max_msg_exact(void)
     ev_reset();
 }
 
+/* ---- sizes declared by headers -------------------------------------------- */
+
+/* Appends a masked header (no payload) declaring plen bytes, its length in
+ * the shortest form (RFC 6455 5.2). */
+static void header_only(uint8_t *b, size_t *n, uint8_t first, uint64_t plen)
+{
+    uint8_t *o = b + *n;
+    size_t h = 0, ext = plen < 126 ? 0 : plen < 65536 ? 2 : 8;
+    o[h++] = first;
+    o[h++] = (uint8_t)(0x80 | (ext == 0 ? plen : ext == 2 ? 126 : 127));
+    for (size_t i = 0; i < ext; i++)
+        o[h++] = (uint8_t)(plen >> (8 * (ext - 1 - i)));
+    memset(o + h, 0x5a, 4);
+    *n += h + 4;
+}
+
+/* Feeds b[0..n) in pieces of at most step bytes; returns the last result. */
+static int feed_steps(rc_ws_pool *pool, rc_ws_sess *s, const uint8_t *b, size_t n, size_t step)
+{
+    int r = RC_WS_MORE;
+    for (size_t i = 0; i < n && r != RC_WS_DONE; i += step)
+        r = rc_ws_feed(pool, s, &conn_a, b + i, RC_MIN(step, n - i));
+    return r;
+}
+
+/* A header declaring more than max_msg is refused with 1009 as soon as it is
+ * complete, before any payload; what came before it is read normally. */
+static void test_declared_too_big(void)
+{
+    rc_ws_pool pool;
+    rc_ws_pool_init(&pool, &hooks, 100, 4);
+    const size_t steps[] = {14, 1, 5};
+    for (size_t k = 0; k < RC_ARRAY_LEN(steps); k++) {
+        rc_ws_sess *s = rc_ws_get(&pool);
+        ev_reset();
+        size_t n = 0;
+        header_only(buf, &n, 0x81, (uint64_t)1 << 40);
+        CHECK_EQ_INT(feed_steps(&pool, s, buf, n, steps[k]), RC_WS_DONE);
+        CHECK_EQ_INT(nev, 1);
+        CHECK_EQ_INT(close_code(0), 1009);
+        CHECK_EQ_INT(evs[0].peer_closed, 0);
+        rc_ws_discard(&pool, s);
+    }
+
+    /* A whole message, then the header, in one feed: message, then 1009. */
+    rc_ws_sess *s = rc_ws_get(&pool);
+    ev_reset();
+    size_t n = 0;
+    frame(buf, &n, 1, 0x1, "first", 5);
+    header_only(buf, &n, 0x82, 101);
+    CHECK_EQ_INT(rc_ws_feed(&pool, s, &conn_a, buf, n), RC_WS_DONE);
+    CHECK_EQ_INT(nev, 2);
+    CHECK(ev_is(0, EV_TEXT, "first", 5));
+    CHECK_EQ_INT(close_code(1), 1009);
+    rc_ws_discard(&pool, s);
+
+    /* Fragments: 60 bytes so far, a continuation declaring 41 more. */
+    static char part[60];
+    memset(part, 'p', sizeof(part));
+    s = rc_ws_get(&pool);
+    ev_reset();
+    n = 0;
+    frame(buf, &n, 0, 0x1, part, 60);
+    CHECK_EQ_INT(rc_ws_feed(&pool, s, &conn_a, buf, n), RC_WS_MORE);
+    n = 0;
+    header_only(buf, &n, 0x80, 41);
+    CHECK_EQ_INT(rc_ws_feed(&pool, s, &conn_a, buf, n), RC_WS_DONE);
+    CHECK_EQ_INT(nev, 1);
+    CHECK_EQ_INT(close_code(0), 1009);
+    rc_ws_discard(&pool, s);
+
+    /* Exactly the limit is waited for, as before. */
+    s = rc_ws_get(&pool);
+    ev_reset();
+    n = 0;
+    frame(buf, &n, 0, 0x1, part, 60);
+    header_only(buf, &n, 0x80, 40);
+    CHECK_EQ_INT(rc_ws_feed(&pool, s, &conn_a, buf, n), RC_WS_MORE);
+    CHECK_EQ_INT(nev, 0);
+    rc_ws_discard(&pool, s);
+
+    /* After the client's close nothing is judged: its close is echoed. */
+    s = rc_ws_get(&pool);
+    ev_reset();
+    n = 0;
+    frame(buf, &n, 1, 0x8, "\x03\xe8", 2);
+    header_only(buf, &n, 0x81, (uint64_t)1 << 40);
+    CHECK_EQ_INT(rc_ws_feed(&pool, s, &conn_a, buf, n), RC_WS_DONE);
+    CHECK_EQ_INT(nev, 1);
+    CHECK_EQ_INT(close_code(0), 1000);
+    CHECK_EQ_INT(evs[0].peer_closed, 1);
+    rc_ws_discard(&pool, s);
+
+    /* A control frame declaring more than 125 bytes stays a protocol error,
+     * found on its header too. */
+    s = rc_ws_get(&pool);
+    ev_reset();
+    n = 0;
+    header_only(buf, &n, 0x89, (uint64_t)1 << 40);
+    CHECK_EQ_INT(rc_ws_feed(&pool, s, &conn_a, buf, n), RC_WS_DONE);
+    CHECK_EQ_INT(nev, 1);
+    CHECK(evs[0].opcode == 0x8 && (evs[0].len == 0 || close_code(0) == 1002));
+    rc_ws_discard(&pool, s);
+
+    CHECK_EQ_INT(pool.in_use, 0);
+    rc_ws_pool_free(&pool);
+    ev_reset();
+}
+
 /* ---- pool ---------------------------------------------------------------- */
 
 static void test_pool_reuse(void)
@@ -668,6 +777,7 @@ int main(void)
     RUN(test_close);
     RUN(test_errors);
     RUN(test_max_msg_exact);
+    RUN(test_declared_too_big);
     RUN(test_pool_reuse);
     RUN(test_discard_mid_message);
     return UNIT_DONE();

@@ -53,7 +53,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 RL_SRC := $(filter-out perf/ringload/main.c,$(wildcard perf/ringload/*.c))
 RL_OBJ := $(RL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all deps deps-run run test unit integration clean format bench bench-short soak flamegraph fuzz
+.PHONY: all deps deps-run run test unit integration clean format bench bench-short bench-eta soak flamegraph fuzz
 
 all: $(BUILD)/ringcast $(BUILD)/ringload $(BUILD)/naive
 
@@ -132,6 +132,7 @@ deps-run:
 # Only the default build (optimised, jemalloc) is meaningful to measure.
 #   make bench                  full benchmark (~20-30 min), rewrites BENCHMARKS.md
 #   make bench-short            the same in < 2 minutes (2k subscribers, shorter steps)
+#   make bench-eta              the waiting room's first ETA against the actual wait (~3 min)
 #   make soak                   100k connections for 10 min (SOAK_MINUTES=, SOAK_CONNS=)
 #   make flamegraph SCENARIO=broadcast   (also idle, echo, churn)
 SCENARIO ?= broadcast
@@ -144,6 +145,9 @@ bench: deps-bench all
 
 bench-short: deps-bench all
 	$(PYTHON) perf/bench.py --short --build $(BUILD) $(BENCH_ARGS)
+
+bench-eta: deps-bench all
+	$(PYTHON) perf/etabench.py --build $(BUILD)
 
 soak: deps-bench all
 	$(PYTHON) perf/soak.py --build $(BUILD)

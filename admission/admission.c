@@ -871,12 +871,16 @@ static void queue_complete(rc_admission *a, rc_call *c)
 {
     rc_json_iter it;
     rc_json_val k, v;
+    int users = 0;
     c->user[0] = '\0';
     if (c->body_len && rc_json_object_begin(&it, c->body, c->body_len, 4) == 0)
         while (rc_json_object_next(&it, &k, &v))
-            if (rc_json_key_is(&k, "user") && rc_json_string(&v, c->user, sizeof(c->user)) < 0)
+            if (rc_json_key_is(&k, "user") &&
+                (users++ || rc_json_string(&v, c->user, sizeof(c->user)) < 0))
                 c->user[0] = '\0';
-    if (!c->user[0]) {
+    /* A second "user" is refused, as in every other body: which one would
+     * be freed is ambiguous. */
+    if (!c->user[0] || users != 1) {
         api_error(c, 400, "bad_request", "body must be {\"user\":\"<user id>\"}");
         finish(a, c);
         return;

@@ -237,3 +237,15 @@ def test_queue_put_duplicate_members_400(redis_server, start_server):
         assert st == 400 and r["code"] == "bad_request" and "duplicate" in r["message"], (dup, r)
     st, _, resp = srv.http("GET", "/api/queues/dup", dict(QHDR))
     assert (json.loads(resp)["rate"], json.loads(resp)["state"]) == (5, "open"), resp
+
+
+def test_queue_complete_duplicate_user_400(redis_server, start_server):
+    srv = queue_node(redis_server, start_server)
+    st, _, resp = srv.http("PUT", "/api/queues/dupc", dict(QHDR), b'{"rate":5}')
+    assert st == 200, resp
+    st, _, resp = srv.http("POST", "/api/queues/dupc/complete", dict(QHDR),
+                           b'{"user":"a","user":"b"}')
+    r = json.loads(resp)
+    assert st == 400 and r["code"] == "bad_request", (st, r)
+    st, _, resp = srv.http("POST", "/api/queues/dupc/complete", dict(QHDR), b'{"user":"a"}')
+    assert st == 200 and json.loads(resp) == {"queue": "dupc", "user": "a", "freed": False}, resp

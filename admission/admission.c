@@ -732,6 +732,18 @@ static void on_put_done(void *u, redisReply *rep, const char *err, void *priv)
     finish(u, c);
 }
 
+/* A queue created on this node is ticked from the next tick on (if this
+ * node leads), not only once the next SMEMBERS of the index has listed it:
+ * its first admissions come within one tick of its creation. */
+static void know_queue(rc_admission *a, const char *q)
+{
+    for (size_t i = 0; i < a->nqueues; i++)
+        if (strcmp(a->queues[i], q) == 0)
+            return;
+    a->queues = rc_realloc(a->queues, (a->nqueues + 1) * sizeof(*a->queues));
+    a->queues[a->nqueues++] = rc_strndup(q, strlen(q));
+}
+
 static void queue_put(rc_admission *a, rc_call *c)
 {
     char v[CF__COUNT][24];
@@ -757,6 +769,8 @@ static void queue_put(rc_admission *a, rc_call *c)
     arg(&x, index.s, index.n);
     arg_s(&x, c->queue);
     bad |= send_args(a, &x, on_ignore, NULL);
+    if (!bad)
+        know_queue(a, c->queue);
     x.n = 0;
     arg_s(&x, "HGETALL");
     arg(&x, cfg.s, cfg.n);

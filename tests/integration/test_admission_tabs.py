@@ -199,3 +199,23 @@ def test_leave_while_redis_is_away_says_so(redis_server, start_server):
         assert (r["type"], r["id"], r["code"]) == ("error", 5, "queue_unavailable"), r
         await ws.close()
     run(go())
+
+
+def test_new_queue_ticked_by_the_next_tick(redis_server, start_server):
+    """A queue created on the leader is ticked by the leader's next tick,
+    not only by the one after (which first lists it in the index)."""
+    from redishelp import ChannelListener
+    srv = start_nodes(start_server, redis_server, "A", tick_ms=1000)["A"]
+    wait_until(lambda: srv.metrics()["ringcast_admission_leader"] == 1, 10.0, "leader")
+    lis = ChannelListener(redis_server.port, "rc:ch:queue:soon")
+    try:
+        # just after a tick, so that none is in flight while the queue is made
+        n0 = srv.metrics()["ringcast_admission_ticks_total"]
+        wait_until(lambda: srv.metrics()["ringcast_admission_ticks_total"] > n0, 3.0, "a tick",
+                   interval=0.01)
+        put_queue(srv, "soon", rate=5)
+        n1 = srv.metrics()["ringcast_admission_ticks_total"]
+        wait_until(lambda: lis.items, 5.0, "the queue's first tick")
+        assert srv.metrics()["ringcast_admission_ticks_total"] == n1 + 1
+    finally:
+        lis.stop()

@@ -751,7 +751,7 @@ def test_metrics_admission_and_queue(redis_server, start_server):
                 m["ringcast_admission_queues"], m["ringcast_admission_local_waiters"],
                 m["ringcast_admission_joins_total"], m["ringcast_admission_admitted_total"],
                 m["ringcast_admission_tokens_total"]) == (1, 1, 1, 1, 1, 0, 0), m
-        assert m["ringcast_admission_ticks_total"] >= 2
+        assert m["ringcast_admission_ticks_total"] >= 1  # the queue is ticked from the next tick on
         assert msum(m, "ringcast_waiters") == 1
         assert (m['ringcast_queue_waiting{queue="m"}'], m['ringcast_queue_active{queue="m"}'],
                 m['ringcast_queue_head{queue="m"}']) == (1, 0, 0), m

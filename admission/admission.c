@@ -272,7 +272,7 @@ static int64_t reply_i64(const redisReply *r)
     if (r->type == REDIS_REPLY_INTEGER)
         return r->integer;
     if (r->type == REDIS_REPLY_STRING)
-        return (int64_t)strtod(r->str, NULL);
+        return rc_d2i64(strtod(r->str, NULL)); /* scores may come as "1.7e+12" */
     return 0;
 }
 

@@ -74,6 +74,41 @@ static inline int rc_b64_value(int c, int url)
     return -1;
 }
 
+/* Time and duration arithmetic saturates instead of overflowing: a token's
+ * "exp" may be INT64_MAX (a common "never expires"), and signed overflow is
+ * undefined behaviour, not a wrap. */
+
+/* a - b, saturated to [INT64_MIN, INT64_MAX]. */
+static inline int64_t rc_sat_sub(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_sub_overflow(a, b, &r))
+        return b < 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
+/* a * b, saturated to [INT64_MIN, INT64_MAX]. */
+static inline int64_t rc_sat_mul(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_mul_overflow(a, b, &r))
+        return (a < 0) != (b < 0) ? INT64_MIN : INT64_MAX;
+    return r;
+}
+
+/* d as an int64, saturated (NaN is 0): a plain cast of a double out of
+ * range is undefined behaviour. */
+static inline int64_t rc_d2i64(double d)
+{
+    if (d != d)
+        return 0;
+    if (d >= 9223372036854775807.0)
+        return INT64_MAX;
+    if (d <= -9223372036854775808.0)
+        return INT64_MIN;
+    return (int64_t)d;
+}
+
 /* Constant-time comparison of two byte strings; lengths are not secret. */
 int rc_ct_equal(const void *a, size_t an, const void *b, size_t bn);
 

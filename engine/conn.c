@@ -511,7 +511,9 @@ static void schedule(rc_shard *s, rc_conn *c)
                                      : (idle >= interval ? RC_TICK_MS : interval - idle);
     }
     if (c->auth && c->auth->exp) {
-        int64_t left = (c->auth->exp - rc_wall_s()) * 1000;
+        /* Saturated: exp may be far away (INT64_MAX); the wheel takes at
+         * most UINT32_MAX / 2 ms, and the timer is set again when it fires. */
+        int64_t left = rc_sat_mul(rc_sat_sub(c->auth->exp, rc_wall_s()), 1000);
         ms = RC_MIN(ms, (uint64_t)RC_MAX(left, (int64_t)RC_TICK_MS));
     }
     if (ms == UINT64_MAX)

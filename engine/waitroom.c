@@ -149,7 +149,9 @@ static int64_t eta(const rc_shard *s, int64_t p, double ewma)
 {
     if (ewma < 0.01)
         return -1;
-    return (int64_t)ceil((double)p / ewma * s->cfg->admission_tick_ms / 1000.0);
+    /* Saturated: p and ewma come from Redis, and a cast out of range is
+     * undefined. */
+    return rc_d2i64(ceil((double)p / ewma * s->cfg->admission_tick_ms / 1000.0));
 }
 
 static void send_admitted(rc_shard *s, rc_conn *c, rc_str id, rc_str q, int64_t expires_ms)
@@ -188,7 +190,7 @@ static void join_done(rc_shard *s, rc_conn *c, rc_call *k)
         }
         w->ticket = k->ticket;
         char out[512];
-        int64_t pos = RC_MAX(k->ticket - k->head, (int64_t)1);
+        int64_t pos = RC_MAX(rc_sat_sub(k->ticket, k->head), (int64_t)1);
         ssize_t n =
             rc_proto_queue_joined(out, sizeof(out), id, q, k->ticket, pos, eta(s, pos, k->ewma));
         if (n > 0)
@@ -406,7 +408,7 @@ static void tick_one(rc_shard *s, rc_conn *c, rc_wait *w, rc_str q, void *arg)
         }
         return;
     }
-    int64_t pos = w->ticket - t->head;
+    int64_t pos = rc_sat_sub(w->ticket, t->head);
     char out[256];
     ssize_t n = rc_proto_queue_position(out, sizeof(out), q, pos, eta(s, pos, t->ewma), t->time);
     if (n > 0)

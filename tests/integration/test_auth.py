@@ -161,3 +161,36 @@ def test_token_expiry_closes_4001(server):
     run(go())
     assert server.metrics()["ringcast_token_expiries_total"] == 1
     assert server.metrics()['ringcast_ws_closes_total{code="4001"}'] == 1
+
+
+@pytest.mark.parametrize("claims", [
+    {"exp": 2 ** 62}, {"exp": 2 ** 63 - 1}, {"exp": 2 ** 63 - 1, "nbf": -2 ** 63},
+    {"nbf": -2 ** 63}, {"exp": 2 ** 63 - 1, "iat": -2 ** 63},
+], ids=["exp-2^62", "exp-int64max", "exp-max-nbf-min", "nbf-min", "iat-min"])
+def test_far_times_in_tokens(start_server, claims):
+    """A validly signed token whose times sit at the ends of the int64 range
+    ("never expires") connects, and its expiry timer neither overflows (the
+    AddressSanitizer + UndefinedBehaviorSanitizer build aborts on signed
+    overflow) nor fires: the node keeps serving, that client included."""
+    srv = start_server("--public", "public:*", "--ping-interval-ms", "300")
+
+    async def go():
+        c = dict(claims, sub="forever", subscribe=["*"], publish=["*"])
+        ws = await ws_connect(srv, "/ws?token=" + make_jwt(c))
+        assert (await welcome(ws))["user"] == "forever"
+        await subscribe(ws, "public:forever")
+        await asyncio.sleep(1.0)  # a few timer rounds (pings every 300 ms)
+        other = await ws_connect(srv)
+        await welcome(other)
+        r = await request(ws, {"type": "ping", "id": "still"})
+        assert (r["type"], r["id"]) == ("pong", "still"), r
+        await ws.close()
+        await other.close()
+    run(go())
+    assert srv.alive()
+
+
+def test_far_past_exp_refused(start_server):
+    srv = start_server("--public", "public:*")
+    for exp in (-2 ** 63, 0, 1):
+        assert status_of(srv, "/ws?token=" + make_jwt({"sub": "old", "exp": exp})) == 401, exp

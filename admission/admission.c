@@ -705,25 +705,51 @@ static const char *parse_cfg(const rc_call *c, char values[CF__COUNT][24])
 }
 
 /* Pairs of a HGETALL reply into the config values. */
-static void cfg_from(const redisReply *r, char values[CF__COUNT][24])
+/* Is v what field f may hold: a decimal integer (at most 18 digits), or
+ * for state "open" or "paused"? Redis is shared: a value someone else wrote
+ * there must not reach a JSON answer unchecked. */
+static bool cfg_value_ok(int f, const char *v, size_t n)
 {
+    if (f == CF_STATE)
+        return (n == 4 && memcmp(v, "open", 4) == 0) || (n == 6 && memcmp(v, "paused", 6) == 0);
+    if (n < 1 || n > 18)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < '0' || v[i] > '9')
+            return false;
+    return true;
+}
+
+/* Pairs of a HGETALL reply into the config values. Returns how many fields
+ * held something they may not (left empty). */
+static int cfg_from(const redisReply *r, char values[CF__COUNT][24])
+{
+    int bad = 0;
     for (int i = 0; i < CF__COUNT; i++)
         values[i][0] = '\0';
     for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
         for (int f = 0; f < CF__COUNT; f++)
             if (r->element[i]->type == REDIS_REPLY_STRING &&
                 strcmp(r->element[i]->str, cf_names[f]) == 0 &&
-                r->element[i + 1]->type == REDIS_REPLY_STRING)
-                snprintf(values[f], 24, "%s", r->element[i + 1]->str);
+                r->element[i + 1]->type == REDIS_REPLY_STRING) {
+                if (cfg_value_ok(f, r->element[i + 1]->str, r->element[i + 1]->len))
+                    snprintf(values[f], 24, "%s", r->element[i + 1]->str);
+                else
+                    bad++;
+            }
+    return bad;
 }
 
 static void on_put_done(void *u, redisReply *rep, const char *err, void *priv)
 {
     rc_call *c = priv;
     char v[CF__COUNT][24];
-    cfg_from(rep, v);
+    int bad = cfg_from(rep, v);
     if (!rep || rep->type != REDIS_REPLY_ARRAY || !v[CF_RATE][0])
         api_error(c, 503, "queue_unavailable", "Redis did not answer: try again");
+    else if (bad)
+        api_error(c, 503, "queue_unavailable",
+                  "the queue's configuration in Redis holds values ringcast never writes");
     else
         set_reply(c, 200,
                   "{\"queue\":\"%s\",\"rate\":%s,\"max_active\":%s,\"active_ttl\":%s,"
@@ -785,7 +811,7 @@ typedef struct get_ctx {
     rc_call *c;
     char v[CF__COUNT][24];
     int64_t waiting, active, seq, head, admitted, abandoned;
-    int step, sent, failed;
+    int step, sent, failed, bad;
 } get_ctx;
 
 static void on_get_part(void *u, redisReply *rep, const char *err, void *priv)
@@ -799,7 +825,7 @@ static void on_get_part(void *u, redisReply *rep, const char *err, void *priv)
         g->step = 5;
     }
     switch (g->step++) {
-    case 0: cfg_from(rep, g->v); break;
+    case 0: g->bad = cfg_from(rep, g->v); break;
     case 1: g->waiting = reply_i64(rep); break;
     case 2: g->active = reply_i64(rep); break;
     case 3:
@@ -811,12 +837,19 @@ static void on_get_part(void *u, redisReply *rep, const char *err, void *priv)
         break;
     case 4: g->seq = reply_i64(rep); break;
     case 5: {
-        char lq[96] = "null";
-        if (rep && rep->type == REDIS_REPLY_STRING && rep->len < 64)
-            snprintf(lq, sizeof(lq), "\"%s\"", rep->str);
+        /* The lease holder's node id, as Redis holds it: escaped. */
+        char lq[RC_JSON_ESCAPED_MAX(64) + 1] = "null";
+        if (rep && rep->type == REDIS_REPLY_STRING && rep->len < 64) {
+            ssize_t ln = rc_json_escape(lq, sizeof(lq) - 1, rep->str, rep->len);
+            rc_assert(ln > 0); /* sized for 63 bytes */
+            lq[ln] = '\0';
+        }
         rc_call *c = g->c;
         if (g->failed)
             api_error(c, 503, "queue_unavailable", "Redis did not answer: try again");
+        else if (g->bad)
+            api_error(c, 503, "queue_unavailable",
+                      "the queue's configuration in Redis holds values ringcast never writes");
         else if (!g->v[CF_RATE][0])
             api_error(c, 404, "queue_not_found", "no such queue: create it with PUT");
         else
@@ -873,10 +906,10 @@ static void on_complete(void *u, redisReply *rep, const char *err, void *priv)
     if (!rep || rep->type != REDIS_REPLY_INTEGER) {
         api_error(c, 503, "queue_unavailable", "Redis did not answer: try again");
     } else {
-        char user[2 * RC_MAX_USER + 8];
-        ssize_t n = rc_json_escape(user, sizeof(user), c->user, strlen(c->user));
-        set_reply(c, 200, "{\"queue\":\"%s\",\"user\":%.*s,\"freed\":%s}", c->queue, (int)n, user,
-                  rep->integer ? "true" : "false");
+        char out[RC_PROTO_VERIFY_MAX];
+        ssize_t n = rc_proto_completed(out, sizeof(out), c->queue, c->user, rep->integer != 0);
+        rc_assert(n > 0); /* sized for the longest queue and user */
+        set_reply(c, 200, "%.*s", (int)n, out);
     }
     finish(u, c);
 }

@@ -41,10 +41,8 @@ int rc_chan_may(const rc_shard *s, const rc_auth *auth, const char *chan, size_t
 
 static void reply(rc_shard *s, rc_conn *c, const char *type, rc_str id, rc_str chan, int64_t seq)
 {
-    char buf[512];
-    ssize_t n = rc_proto_reply(buf, sizeof(buf), type, id, chan, seq);
-    if (n > 0)
-        rc_conn_send_text(s, c, buf, (size_t)n);
+    char buf[RC_PROTO_REPLY_MAX];
+    rc_conn_send_json(s, c, id, buf, rc_proto_reply(buf, sizeof(buf), type, id, chan, seq));
 }
 
 static int find_memb(const rc_conn *c, const rc_room *r)
@@ -283,10 +281,8 @@ void rc_chan_handle(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int
     case RC_OP_QJOIN:
     case RC_OP_QLEAVE: rc_wait_handle(s, c, &req); break;
     case RC_OP_PING: {
-        char buf[256];
-        ssize_t n = rc_proto_pong(buf, sizeof(buf), id, rc_wall_ms());
-        if (n > 0)
-            rc_conn_send_text(s, c, buf, (size_t)n);
+        char buf[RC_PROTO_REPLY_MAX];
+        rc_conn_send_json(s, c, id, buf, rc_proto_pong(buf, sizeof(buf), id, rc_wall_ms()));
         break;
     }
     default: rc_conn_send_error(s, c, id, RC_PERR_UNKNOWN_TYPE, "unknown type", RC_STR_NULL);

@@ -152,14 +152,37 @@ void rc_conn_send_text(rc_shard *s, rc_conn *c, const char *json, size_t len)
     rc_conn_send(s, c, rc_obuf_frame(RC_OBUF_REPLY, RC_WS_OP_TEXT, json, len));
 }
 
+/* A reply that a builder could not write: a bug (the buffers are sized for
+ * the worst case), but the client is still answered, not left waiting. */
+static void reply_failed(rc_shard *s, rc_conn *c, rc_str id)
+{
+    rc_warn("shard=%d conn=%u a reply did not fit its buffer (answered \"internal\")", s->id,
+            rc_conn_id(s, c));
+    rc_counter_inc(&s->stats.proto_errors[RC_PERR_INTERNAL]);
+    char buf[RC_PROTO_MAX_ID + 64];
+    ssize_t n = rc_proto_error(buf, sizeof(buf), id, RC_PERR_INTERNAL, NULL, RC_STR_NULL);
+    rc_assert(n > 0); /* an id of at most RC_PROTO_MAX_ID bytes always fits */
+    rc_conn_send_text(s, c, buf, (size_t)n);
+}
+
+void rc_conn_send_json(rc_shard *s, rc_conn *c, rc_str id, const char *json, ssize_t len)
+{
+    if (len > 0)
+        rc_conn_send_text(s, c, json, (size_t)len);
+    else
+        reply_failed(s, c, id);
+}
+
 void rc_conn_send_error(rc_shard *s, rc_conn *c, rc_str id, int code, const char *msg,
                         rc_str channel)
 {
-    char buf[1024];
+    char buf[RC_PROTO_REPLY_MAX];
     rc_counter_inc(&s->stats.proto_errors[code < RC_PERR__COUNT ? code : RC_PERR_INTERNAL]);
     ssize_t n = rc_proto_error(buf, sizeof(buf), id, code, msg, channel);
     if (n > 0)
         rc_conn_send_text(s, c, buf, (size_t)n);
+    else
+        reply_failed(s, c, id);
 }
 
 void rc_conn_flush(rc_shard *s, rc_conn *c)

@@ -211,12 +211,11 @@ static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf 
     free(hb);
     c->sess = NULL;
     rc_conn_opened(s, c);
-    char w[512];
+    char w[RC_PROTO_WELCOME_MAX];
     ssize_t wl = rc_proto_welcome(
         w, sizeof(w), s->cfg->node_id, s->id, ((uint64_t)s->id << 32) | rc_conn_id(s, c),
         auth ? rc_auth_user(auth) : NULL, s->cfg->ping_interval_ms, s->cfg->max_message_bytes);
-    if (wl > 0)
-        rc_conn_send_text(s, c, w, (size_t)wl);
+    rc_conn_send_json(s, c, RC_STR_NULL, w, wl);
     if (auth && s->cfg->user_channels)
         rc_chan_join_user(s, c);
     if (extra) {
@@ -342,17 +341,12 @@ static void api_verify(rc_shard *s, rc_conn *c, const char *body, size_t len)
     if (e == RC_ATOKEN_BAD_SIGNATURE && s->cfg->admission_secret_previous[0])
         e = rc_atoken_verify(tok, strlen(tok), s->cfg->admission_secret_previous,
                              strlen(s->cfg->admission_secret_previous), rc_wall_s(), &t);
-    char out[768];
-    int n;
-    if (e == RC_ATOKEN_OK) {
-        char user[2 * RC_MAX_USER + 8];
-        ssize_t un = rc_json_escape(user, sizeof(user), t.user, strlen(t.user));
-        n = snprintf(out, sizeof(out),
-                     "{\"valid\":true,\"user\":%.*s,\"queue\":\"%s\",\"iat\":%lld,\"exp\":%lld}",
-                     (int)un, user, t.queue, (long long)t.iat, (long long)t.exp);
-    } else {
-        n = snprintf(out, sizeof(out), "{\"valid\":false,\"reason\":\"%s\"}", rc_atoken_reason(e));
-    }
+    char out[RC_PROTO_VERIFY_MAX];
+    ssize_t n = e == RC_ATOKEN_OK
+                    ? rc_proto_verified(out, sizeof(out), t.user, t.queue, t.iat, t.exp)
+                    : rc_proto_not_verified(out, sizeof(out), rc_atoken_reason(e));
+    /* Sized for the longest user and queue a verified token can hold. */
+    rc_assert(n > 0);
     rc_http_reply(s, c, 200, "application/json", out, (size_t)n, NULL);
 }
 

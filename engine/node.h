@@ -23,11 +23,11 @@ typedef struct rc_node {
     int nshards;
     struct rc_shard **shards;
     struct rc_relay *relay;
-    rc_link *links;       /* [nshards] */
-    rc_waker relay_waker; /* shards wake the relay */
-    rc_flag draining;     /* set by main on SIGTERM/SIGINT */
-    rc_flag relay_stop;   /* set by main once every shard has exited */
-    rc_flag shards_ready; /* count of shards that finished set-up */
+    rc_link *links;             /* [nshards] */
+    rc_waker relay_waker;       /* shards wake the relay */
+    rc_flag draining;           /* set by main on SIGTERM/SIGINT */
+    rc_flag relay_stop;         /* set by main once every shard has exited */
+    rc_flag shards_ready;       /* count of shards that finished set-up */
     rc_counter signals_ignored; /* SIGHUP, SIGUSR1, SIGUSR2 received (main thread) */
     int64_t started_ms;
     uint32_t conns_per_shard; /* connection slots per shard */
@@ -42,9 +42,9 @@ enum rc_qkind {
     RC_Q_PUBLISH, /* p: rc_pub (malloc'd); the relay frees it */
     RC_Q_CALL,    /* p: rc_call (admission/admission.h) for the relay to answer */
     /* relay -> shard */
-    RC_Q_SUBACK,  /* p: channel name from RC_Q_SUB (the shard frees it), b: seq */
-    RC_Q_DELIVER, /* p: rc_msg with one reference for this shard */
-    RC_Q_DRAIN,   /* start draining */
+    RC_Q_SUBACK,   /* p: channel name from RC_Q_SUB (the shard frees it), b: seq */
+    RC_Q_DELIVER,  /* p: rc_msg with one reference for this shard */
+    RC_Q_DRAIN,    /* start draining */
     RC_Q_CALLDONE, /* p: the rc_call of an RC_Q_CALL, answered; the shard frees it */
 };
 

@@ -207,6 +207,10 @@ extern const rc_ws_hooks rc_conn_ws_hooks;
 int rc_conn_send(rc_shard *s, rc_conn *c, rc_obuf *b);
 /* Queues a JSON text message private to c (a reply, an error). */
 void rc_conn_send_text(rc_shard *s, rc_conn *c, const char *json, size_t len);
+/* Sends what a builder wrote (len > 0); when it could not (len < 0, a bug:
+ * buffers are sized RC_PROTO_*_MAX), logs it and answers "internal" with
+ * id, so that no reply is ever dropped silently. */
+void rc_conn_send_json(rc_shard *s, rc_conn *c, rc_str id, const char *json, ssize_t len);
 /* Sends {"type":"error",...} to c. */
 void rc_conn_send_error(rc_shard *s, rc_conn *c, rc_str id, int code, const char *msg,
                         rc_str channel);

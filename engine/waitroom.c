@@ -113,10 +113,8 @@ void rc_wait_handle(rc_shard *s, rc_conn *c, const rc_proto_req *req)
             stop_waiting(s, c, TELL_NONE);
             return;
         }
-        char out[256];
-        ssize_t n = rc_proto_queue_left(out, sizeof(out), id, q);
-        if (n > 0)
-            rc_conn_send_text(s, c, out, (size_t)n);
+        char out[RC_PROTO_QUEUE_MAX];
+        rc_conn_send_json(s, c, id, out, rc_proto_queue_left(out, sizeof(out), id, q));
         return;
     }
     if (!s->cfg->admission_secret[0]) {
@@ -165,10 +163,10 @@ static void send_admitted(rc_shard *s, rc_conn *c, rc_str id, rc_str q, int64_t 
         rc_conn_send_error(s, c, id, RC_PERR_INTERNAL, "could not sign the admission token", q);
         return;
     }
-    char out[RC_ATOKEN_MAX_LEN + 512];
-    ssize_t n = rc_proto_admitted(out, sizeof(out), id, q, (rc_str){tok, (size_t)tn}, expires_ms);
-    if (n > 0)
-        rc_conn_send_text(s, c, out, (size_t)n);
+    char out[RC_PROTO_QUEUE_MAX + RC_JSON_ESCAPED_MAX(RC_ATOKEN_MAX_LEN)];
+    rc_conn_send_json(
+        s, c, id, out,
+        rc_proto_admitted(out, sizeof(out), id, q, (rc_str){tok, (size_t)tn}, expires_ms));
     rc_counter_inc(&s->stats.admitted);
 }
 
@@ -189,12 +187,11 @@ static void join_done(rc_shard *s, rc_conn *c, rc_call *k)
             send_call(s, new_call(s, c, RC_CALL_GONE, q.p, q.n));
         }
         w->ticket = k->ticket;
-        char out[512];
+        char out[RC_PROTO_QUEUE_MAX];
         int64_t pos = RC_MAX(rc_sat_sub(k->ticket, k->head), (int64_t)1);
-        ssize_t n =
-            rc_proto_queue_joined(out, sizeof(out), id, q, k->ticket, pos, eta(s, pos, k->ewma));
-        if (n > 0)
-            rc_conn_send_text(s, c, out, (size_t)n);
+        rc_conn_send_json(
+            s, c, id, out,
+            rc_proto_queue_joined(out, sizeof(out), id, q, k->ticket, pos, eta(s, pos, k->ewma)));
         return;
     }
     case RC_JOIN_ACTIVE:
@@ -215,10 +212,8 @@ static void join_done(rc_shard *s, rc_conn *c, rc_call *k)
 /* Tells c its place in q is gone (no id: nobody asked). */
 static void send_gone(rc_shard *s, rc_conn *c, rc_str q, const char *reason)
 {
-    char out[256];
-    ssize_t n = rc_proto_queue_gone(out, sizeof(out), q, reason);
-    if (n > 0)
-        rc_conn_send_text(s, c, out, (size_t)n);
+    char out[RC_PROTO_QUEUE_MAX];
+    rc_conn_send_json(s, c, RC_STR_NULL, out, rc_proto_queue_gone(out, sizeof(out), q, reason));
 }
 
 /* The answer to the question a tick raised: where does a waiter stand whose
@@ -264,11 +259,11 @@ void rc_wait_on_calldone(rc_shard *s, rc_call *k)
                                "shortly",
                                RC_STR_NULL);
         } else {
-            char out[256];
-            ssize_t n = rc_proto_queue_left(out, sizeof(out), (rc_str){k->id, k->id_len},
-                                            (rc_str){k->queue, strlen(k->queue)});
-            if (n > 0)
-                rc_conn_send_text(s, c, out, (size_t)n);
+            char out[RC_PROTO_QUEUE_MAX];
+            rc_str id = {k->id, k->id_len};
+            rc_conn_send_json(
+                s, c, id, out,
+                rc_proto_queue_left(out, sizeof(out), id, (rc_str){k->queue, strlen(k->queue)}));
         }
     } else if (k->op == RC_CALL_JOIN && k->result == RC_JOIN_WAITING) {
         /* The connection went while Redis answered: it counts no more. */
@@ -353,7 +348,7 @@ static tick *parse_tick(rc_str d)
  * when they need no escaping, so compare decoded when in doubt). */
 static int admitted(const tick *t, size_t n, const char *user)
 {
-    char lit[2 * RC_MAX_USER + 8];
+    char lit[RC_JSON_ESCAPED_MAX(RC_MAX_USER)];
     ssize_t ln = rc_json_escape(lit, sizeof(lit), user, strlen(user));
     if (ln < 0)
         return 0;
@@ -409,10 +404,10 @@ static void tick_one(rc_shard *s, rc_conn *c, rc_wait *w, rc_str q, void *arg)
         return;
     }
     int64_t pos = rc_sat_sub(w->ticket, t->head);
-    char out[256];
-    ssize_t n = rc_proto_queue_position(out, sizeof(out), q, pos, eta(s, pos, t->ewma), t->time);
-    if (n > 0)
-        rc_conn_send_text(s, c, out, (size_t)n);
+    char out[RC_PROTO_QUEUE_MAX];
+    rc_conn_send_json(
+        s, c, RC_STR_NULL, out,
+        rc_proto_queue_position(out, sizeof(out), q, pos, eta(s, pos, t->ewma), t->time));
 }
 
 void rc_wait_on_tick(rc_shard *s, rc_room *r, rc_msg *m)

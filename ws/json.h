@@ -76,4 +76,8 @@ int rc_json_int64(const rc_json_val *v, int64_t *out);
  * in cap (no NUL is written). */
 ssize_t rc_json_escape(char *out, size_t cap, const char *s, size_t n);
 
+/* The most rc_json_escape writes for n bytes: each one as \u00XX, and the
+ * quotes. A buffer of this size never makes it fail. */
+#define RC_JSON_ESCAPED_MAX(n) (6 * (size_t)(n) + 2)
+
 #endif

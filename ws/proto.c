@@ -553,3 +553,42 @@ ssize_t rc_proto_queue_gone(char *out, size_t cap, rc_str queue, const char *rea
     put_lit(&w, "}");
     return finish(&w);
 }
+
+/* ---- the HTTP API's answers ------------------------------------------------ */
+
+static void put_member(writer *w, const char *name, const char *v)
+{
+    put_lit(w, name);
+    put_esc(w, v, strlen(v));
+}
+
+ssize_t rc_proto_verified(char *out, size_t cap, const char *user, const char *queue, int64_t iat_s,
+                          int64_t exp_s)
+{
+    writer w = {out, cap, 0, 0};
+    put_member(&w, "{\"valid\":true,\"user\":", user);
+    put_member(&w, ",\"queue\":", queue);
+    put_lit(&w, ",\"iat\":");
+    put_i64(&w, iat_s);
+    put_lit(&w, ",\"exp\":");
+    put_i64(&w, exp_s);
+    put_lit(&w, "}");
+    return finish(&w);
+}
+
+ssize_t rc_proto_not_verified(char *out, size_t cap, const char *reason)
+{
+    writer w = {out, cap, 0, 0};
+    put_member(&w, "{\"valid\":false,\"reason\":", reason);
+    put_lit(&w, "}");
+    return finish(&w);
+}
+
+ssize_t rc_proto_completed(char *out, size_t cap, const char *queue, const char *user, int freed)
+{
+    writer w = {out, cap, 0, 0};
+    put_member(&w, "{\"queue\":", queue);
+    put_member(&w, ",\"user\":", user);
+    put_lit(&w, freed ? ",\"freed\":true}" : ",\"freed\":false}");
+    return finish(&w);
+}

@@ -16,12 +16,27 @@
 #include <sys/types.h>
 
 #include "engine/common.h"
+#include "ws/json.h"
 
 #define RC_PROTO_MAX_ID      64 /* raw JSON text of an id */
 #define RC_PROTO_MAX_EVENT   64
 #define RC_PROTO_MAX_CHANNEL 256 /* hard cap; the configured limit is <= this */
 #define RC_PROTO_MAX_DEPTH   32  /* nesting of a client message, data included */
 #define RC_PROTO_MAX_QUEUE   64  /* waiting-room queue ids */
+#define RC_PROTO_MAX_USER    128 /* user ids (a token's sub), bytes of UTF-8 */
+#define RC_PROTO_MAX_NODE    63  /* node ids */
+#define RC_PROTO_MAX_TEXT    256 /* error messages and reasons the server writes */
+
+/* Buffers of these sizes always hold what the builders below write, for any
+ * input within the limits above (ids, names, users, the server's own texts):
+ * every value counted at its longest escaped form, plus room for the
+ * members' names and numbers. A builder given one never returns -1. */
+#define RC_PROTO_REPLY_MAX                                                                         \
+    (160 + RC_PROTO_MAX_ID + RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_CHANNEL) +                           \
+     RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_TEXT))
+#define RC_PROTO_QUEUE_MAX (200 + RC_PROTO_MAX_ID + RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_QUEUE))
+#define RC_PROTO_WELCOME_MAX                                                                       \
+    (200 + RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_NODE) + RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_USER))
 
 enum rc_proto_op {
     RC_OP_SUBSCRIBE = 1,
@@ -156,6 +171,18 @@ ssize_t rc_proto_queue_left(char *out, size_t cap, rc_str id, rc_str queue);
  * (R: "left_elsewhere" when another connection of the user left, "removed"
  * when the line no longer holds the user). */
 ssize_t rc_proto_queue_gone(char *out, size_t cap, rc_str queue, const char *reason);
+
+/* The HTTP API's answers about admission tokens and queues:
+ * {"valid":true,"user":U,"queue":Q,"iat":S,"exp":S} and
+ * {"valid":false,"reason":R} (POST /api/queues/verify);
+ * {"queue":Q,"user":U,"freed":B} (POST /api/queues/{q}/complete). */
+#define RC_PROTO_VERIFY_MAX                                                                        \
+    (128 + RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_USER) + RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_QUEUE) +      \
+     RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_TEXT))
+ssize_t rc_proto_verified(char *out, size_t cap, const char *user, const char *queue, int64_t iat_s,
+                          int64_t exp_s);
+ssize_t rc_proto_not_verified(char *out, size_t cap, const char *reason);
+ssize_t rc_proto_completed(char *out, size_t cap, const char *queue, const char *user, int freed);
 
 /* {"type":"welcome","node":N,"shard":S,"conn":ID,"user":U|null,
  *  "ping_interval":MS,"max_message_bytes":B} */

@@ -331,11 +331,21 @@ static void test_publish_body(void)
 static void test_errname(void)
 {
     static const char *const names[] = {
-        "none",          "bad_json",           "bad_request",
-        "unknown_type",  "invalid_channel",    "forbidden",
-        "channel_limit", "rate_limited",       "not_subscribed",
-        "overloaded",    "binary_unsupported", "messages_dropped",
-        "internal",      "queue_unavailable",  "queue_not_found",
+        "none",
+        "bad_json",
+        "bad_request",
+        "unknown_type",
+        "invalid_channel",
+        "forbidden",
+        "channel_limit",
+        "rate_limited",
+        "not_subscribed",
+        "overloaded",
+        "binary_unsupported",
+        "messages_dropped",
+        "internal",
+        "queue_unavailable",
+        "queue_not_found",
         "already_waiting",
     };
     CHECK_EQ_INT(RC_ARRAY_LEN(names), RC_PERR__COUNT);
@@ -596,6 +606,112 @@ static void test_queue_messages(void)
     CHECK_EQ_INT(rc_proto_queue_left(out, 20, id, q), -1);
 }
 
+/* ---- every builder at its RC_PROTO_*_MAX, for the worst inputs ---------------- */
+
+static uint64_t rng = 88172645463325252ull;
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)rng;
+}
+
+/* n bytes of valid UTF-8 from a mix meant to need escaping: control
+ * characters, quotes, backslashes, and 2-, 3- and 4-byte sequences. */
+static size_t worst_text(char *out, size_t n)
+{
+    static const char *const pieces[] = {
+        "\x01", "\x1f", "\"",       "\\",           "\n",
+        "\x7f", "a",    "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+    size_t o = 0;
+    for (;;) {
+        const char *p = pieces[rnd() % RC_ARRAY_LEN(pieces)];
+        size_t l = strlen(p);
+        if (o + l > n)
+            break;
+        memcpy(out + o, p, l);
+        o += l;
+    }
+    while (o < n) /* fill up with control characters, the longest escape */
+        out[o++] = 0x01;
+    out[o] = '\0';
+    return o;
+}
+
+/* The value of member name in the JSON object json[0..n), decoded. */
+static int member_is(const char *json, size_t n, const char *name, const char *want)
+{
+    rc_json_iter it;
+    rc_json_val k, v;
+    static char got[4096];
+    if (rc_json_object_begin(&it, json, n, 8) != 0)
+        return 0;
+    while (rc_json_object_next(&it, &k, &v))
+        if (rc_json_key_is(&k, name))
+            return rc_json_string(&v, got, sizeof(got)) >= 0 && strcmp(got, want) == 0;
+    return 0;
+}
+
+static void test_builders_worst_case(void)
+{
+    for (int round = 0; round < 300; round++) {
+        char user[RC_PROTO_MAX_USER + 1], node[RC_PROTO_MAX_NODE + 1];
+        char text[RC_PROTO_MAX_TEXT + 1], queue[RC_PROTO_MAX_QUEUE + 1];
+        char chan[RC_PROTO_MAX_CHANNEL + 1], id[RC_PROTO_MAX_ID + 1];
+        size_t un =
+            worst_text(user, round == 0 ? RC_PROTO_MAX_USER : 1 + rnd() % RC_PROTO_MAX_USER);
+        worst_text(node, RC_PROTO_MAX_NODE);
+        worst_text(text, RC_PROTO_MAX_TEXT);
+        /* names and ids as the parsers accept them at their longest */
+        memset(queue, 'q', RC_PROTO_MAX_QUEUE);
+        queue[RC_PROTO_MAX_QUEUE] = '\0';
+        memset(chan, 'c', RC_PROTO_MAX_CHANNEL);
+        chan[RC_PROTO_MAX_CHANNEL] = '\0';
+        memset(id, '9', RC_PROTO_MAX_ID);
+        id[RC_PROTO_MAX_ID] = '\0';
+        rc_str rid = {id, RC_PROTO_MAX_ID}, rq = {queue, RC_PROTO_MAX_QUEUE};
+        rc_str rch = {chan, RC_PROTO_MAX_CHANNEL};
+        (void)un;
+
+        char w[RC_PROTO_WELCOME_MAX];
+        ssize_t n =
+            rc_proto_welcome(w, sizeof(w), node, 7, UINT64_MAX, user, UINT32_MAX, UINT32_MAX);
+        CHECK(n > 0 && rc_json_validate(w, (size_t)n, 8) == 0);
+        CHECK(n > 0 && member_is(w, (size_t)n, "user", user) &&
+              member_is(w, (size_t)n, "node", node));
+
+        char r[RC_PROTO_REPLY_MAX];
+        n = rc_proto_error(r, sizeof(r), rid, RC_PERR_QUEUE_UNAVAILABLE, text, rch);
+        CHECK(n > 0 && rc_json_validate(r, (size_t)n, 8) == 0);
+        CHECK(n > 0 && member_is(r, (size_t)n, "message", text));
+        n = rc_proto_reply(r, sizeof(r), "unsubscribed", rid, rch, INT64_MAX);
+        CHECK(n > 0 && rc_json_validate(r, (size_t)n, 8) == 0);
+        n = rc_proto_pong(r, sizeof(r), rid, INT64_MIN);
+        CHECK(n > 0 && rc_json_validate(r, (size_t)n, 8) == 0);
+
+        char q[RC_PROTO_QUEUE_MAX];
+        n = rc_proto_queue_joined(q, sizeof(q), rid, rq, INT64_MAX, INT64_MIN, INT64_MAX);
+        CHECK(n > 0 && rc_json_validate(q, (size_t)n, 8) == 0);
+        n = rc_proto_queue_position(q, sizeof(q), rq, INT64_MIN, INT64_MAX, INT64_MIN);
+        CHECK(n > 0 && rc_json_validate(q, (size_t)n, 8) == 0);
+        n = rc_proto_queue_left(q, sizeof(q), rid, rq);
+        CHECK(n > 0 && rc_json_validate(q, (size_t)n, 8) == 0);
+        n = rc_proto_queue_gone(q, sizeof(q), rq, "left_elsewhere");
+        CHECK(n > 0 && rc_json_validate(q, (size_t)n, 8) == 0);
+
+        char v[RC_PROTO_VERIFY_MAX];
+        n = rc_proto_verified(v, sizeof(v), user, queue, INT64_MIN, INT64_MAX);
+        CHECK(n > 0 && rc_json_validate(v, (size_t)n, 8) == 0);
+        CHECK(n > 0 && member_is(v, (size_t)n, "user", user));
+        n = rc_proto_not_verified(v, sizeof(v), text);
+        CHECK(n > 0 && member_is(v, (size_t)n, "reason", text));
+        n = rc_proto_completed(v, sizeof(v), queue, user, 1);
+        CHECK(n > 0 && rc_json_validate(v, (size_t)n, 8) == 0);
+        CHECK(n > 0 && member_is(v, (size_t)n, "user", user));
+    }
+}
+
 int main(void)
 {
     RUN(test_ops);
@@ -610,6 +726,7 @@ int main(void)
     RUN(test_message_len);
     RUN(test_envelope);
     RUN(test_queue_messages);
+    RUN(test_builders_worst_case);
     free(last_copy);
     return UNIT_DONE();
 }

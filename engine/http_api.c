@@ -268,23 +268,32 @@ static int api_gate(const rc_shard *s, const rc_http_req *req, const char **text
     return 0;
 }
 
+/* A JSON answer from a builder given a buffer sized for the worst case
+ * (RC_PROTO_*_MAX): it cannot fail, and a failure is a bug. */
+static void json_reply(rc_shard *s, rc_conn *c, int status, const char *out, ssize_t n,
+                       const char *extra)
+{
+    rc_assert(n > 0);
+    rc_http_reply(s, c, status, "application/json", out, (size_t)n, extra);
+}
+
 static void api_publish(rc_shard *s, rc_conn *c, const rc_http_req *req, const char *body)
 {
     const char *why = "bad request";
     rc_proto_req pr;
     int e = rc_proto_parse_publish_body(body, (size_t)req->content_length, s->cfg->max_channel_len,
                                         &pr, &why);
-    char out[512];
+    char out[RC_PROTO_REPLY_MAX]; /* our texts and a valid channel name: always fit */
     if (e != RC_PERR_NONE) {
         ssize_t n = rc_proto_error(out, sizeof(out), RC_STR_NULL, e, why, RC_STR_NULL);
-        rc_http_reply(s, c, 400, "application/json", out, (size_t)n, NULL);
+        json_reply(s, c, 400, out, n, NULL);
         return;
     }
     if (pr.channel_len >= 6 && memcmp(pr.channel, "queue:", 6) == 0) {
         ssize_t n = rc_proto_error(out, sizeof(out), RC_STR_NULL, RC_PERR_FORBIDDEN,
                                    "channels queue:* carry waiting-room ticks: not for publishing",
                                    RC_STR_NULL);
-        rc_http_reply(s, c, 403, "application/json", out, (size_t)n, NULL);
+        json_reply(s, c, 403, out, n, NULL);
         return;
     }
     rc_pub *p = rc_pub_new(s->id, (rc_str){pr.channel, pr.channel_len},
@@ -293,13 +302,13 @@ static void api_publish(rc_shard *s, rc_conn *c, const rc_http_req *req, const c
         free(p);
         ssize_t n = rc_proto_error(out, sizeof(out), RC_STR_NULL, RC_PERR_OVERLOADED,
                                    "server busy: publish again shortly", RC_STR_NULL);
-        rc_http_reply(s, c, 503, "application/json", out, (size_t)n, "Retry-After: 1\r\n");
+        json_reply(s, c, 503, out, n, "Retry-After: 1\r\n");
         return;
     }
     rc_counter_inc(&s->stats.publishes);
     ssize_t n = rc_proto_reply(out, sizeof(out), "published", RC_STR_NULL,
                                (rc_str){pr.channel, pr.channel_len}, -1);
-    rc_http_reply(s, c, 202, "application/json", out, (size_t)n, NULL);
+    json_reply(s, c, 202, out, n, NULL);
 }
 
 static void api_json(rc_shard *s, rc_conn *c, int status, const char *code, const char *msg)
@@ -345,9 +354,7 @@ static void api_verify(rc_shard *s, rc_conn *c, const char *body, size_t len)
     ssize_t n = e == RC_ATOKEN_OK
                     ? rc_proto_verified(out, sizeof(out), t.user, t.queue, t.iat, t.exp)
                     : rc_proto_not_verified(out, sizeof(out), rc_atoken_reason(e));
-    /* Sized for the longest user and queue a verified token can hold. */
-    rc_assert(n > 0);
-    rc_http_reply(s, c, 200, "application/json", out, (size_t)n, NULL);
+    json_reply(s, c, 200, out, n, NULL);
 }
 
 /* /api/queues/{q} (GET, PUT), /api/queues/{q}/complete (POST),

@@ -98,7 +98,7 @@ typedef struct rc_conn {
     rc_auth *auth; /* NULL: anonymous */
 } rc_conn;
 
-/* A connection's place in a waiting room (engine/waitroom.c). */
+/* A connection's place in a waiting room (admission/waitroom.c). */
 typedef struct rc_wait {
     int64_t ticket;
     rc_room *room; /* "queue:{q}"; NULL when not waiting */
@@ -275,7 +275,7 @@ void rc_req_drop(rc_shard *s, rc_conn *c);
 /* Runs the deferred requests of released connections. */
 void rc_req_run(rc_shard *s);
 
-/* --- waitroom.c --- */
+/* --- admission/waitroom.c (the shard half of the waiting rooms) --- */
 struct rc_call;
 struct rc_proto_req;
 /* queue.join / queue.leave from a client. */

@@ -1,4 +1,5 @@
-/* Waiting rooms on a shard: queue.join / queue.leave, the answers the relay
+/* Waiting rooms on a shard (runs on the shard's thread; the Redis half is
+ * admission.c, on the relay's): queue.join / queue.leave, the answers the relay
  * sends back (rc_call), and each tick's fan-out, which turns one shared tick
  * into a position (or an admission token) for every waiter.
  *

@@ -6,6 +6,7 @@
 #include "engine/room.h"
 #include "net/uring.h"
 #include "redis/client.h"
+#include "redis/envelope.h"
 #include "ws/proto.h"
 
 enum { TAG_CMD = 1, TAG_SUB = 2 };
@@ -284,9 +285,9 @@ static void on_message(rc_bridge *b, const redisReply *rep)
         bad_message(b, chan, "payload is not a string");
         return;
     }
-    rc_proto_env env;
+    rc_envelope env;
     const char *why = "";
-    if (rc_proto_parse_envelope(pl->str, pl->len, &env, &why) != RC_PERR_NONE) {
+    if (rc_envelope_parse(pl->str, pl->len, &env, &why) != RC_PERR_NONE) {
         bad_message(b, chan, why);
         return;
     }
@@ -437,7 +438,7 @@ void rc_bridge_publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data)
     size_t cap = data.n + 200; /* node, event and the envelope's own bytes */
     char small[1024];
     char *payload = cap <= sizeof(small) ? small : rc_malloc(cap);
-    ssize_t pn = rc_proto_envelope(payload, cap, b->cfg->node_id, event, data);
+    ssize_t pn = rc_envelope_build(payload, cap, b->cfg->node_id, event, data);
     rc_assert(nl && pn > 0);
     /* Held ones go first, so that order is kept. */
     if (!b->head && rc_redis_get_state(b->cmd) == RC_REDIS_READY) {
@@ -570,8 +571,8 @@ void rc_bridge_free(rc_bridge *b)
     if (!b)
         return;
     if (b->head)
-        rc_warn("redis: %zu publishes (%zu bytes) held for Redis were never sent",
-                b->held_count, b->held_bytes);
+        rc_warn("redis: %zu publishes (%zu bytes) held for Redis were never sent", b->held_count,
+                b->held_bytes);
     rc_counter_add(&b->stats->publish_dropped, b->held_count);
     rc_redis_free(b->cmd);
     rc_redis_free(b->sub);

@@ -5,7 +5,7 @@
  * that pipelines PUBLISH, and a subscriber connection that holds one
  * SUBSCRIBE per channel the node has members of (never a pattern), so a node
  * receives only the channels it needs. Channel C travels on the Redis
- * channel PREFIX "ch:" C; the payload is the envelope of ws/proto.h,
+ * channel PREFIX "ch:" C; the payload is the envelope of redis/envelope.h,
  * {"node":ID,"event":E,"data":D}, and a node drops what carries its own id.
  *
  * Subscriptions: the relay says when the node wants a channel and when it no

@@ -84,9 +84,7 @@ static int id_ok(const rc_json_val *v)
     return 1;
 }
 
-/* The event member v (NULL: absent, which means "message") into
- * out[RC_PROTO_MAX_EVENT + 1]. Returns 0, or -1 (out empty) when invalid. */
-static int get_event(const rc_json_val *v, char *out, size_t *len)
+int rc_proto_event(const rc_json_val *v, char *out, size_t *len)
 {
     ssize_t n = -1;
     if (!v) {
@@ -192,7 +190,7 @@ static int parse(const char *msg, size_t len, size_t max_channel_len, rc_proto_r
     if (req->op != RC_OP_PUBLISH)
         return RC_PERR_NONE;
 
-    if (get_event(seen[M_EVENT] ? &m[M_EVENT] : NULL, req->event, &req->event_len) < 0)
+    if (rc_proto_event(seen[M_EVENT] ? &m[M_EVENT] : NULL, req->event, &req->event_len) < 0)
         return fail(why, "invalid event name", RC_PERR_BAD_REQUEST);
     if (!seen[M_DATA])
         return fail(why, "missing data", RC_PERR_BAD_REQUEST);
@@ -210,51 +208,6 @@ int rc_proto_parse_publish_body(const char *body, size_t len, size_t max_channel
                                 rc_proto_req *req, const char **why)
 {
     return parse(body, len, max_channel_len, req, why, 1);
-}
-
-int rc_proto_parse_envelope(const char *payload, size_t len, rc_proto_env *env, const char **why)
-{
-    enum { E_NODE, E_EVENT, E_DATA, E_DROPPED, E__COUNT };
-    static const char *const names[E__COUNT] = {"node", "event", "data", "dropped"};
-    rc_json_iter it;
-    rc_json_val k, v, m[E__COUNT];
-    int seen[E__COUNT] = {0};
-
-    memset(env, 0, sizeof(*env));
-    if (rc_json_object_begin(&it, payload, len, RC_PROTO_MAX_DEPTH) != 0)
-        return fail(why, "not a JSON object", RC_PERR_BAD_JSON);
-    while (rc_json_object_next(&it, &k, &v)) {
-        for (int i = 0; i < E__COUNT; i++) {
-            if (rc_json_key_is(&k, names[i])) {
-                m[i] = v;
-                seen[i]++;
-            }
-        }
-    }
-    for (int i = 0; i < E__COUNT; i++)
-        if (seen[i] > 1)
-            return fail(why, "duplicate member", RC_PERR_BAD_REQUEST);
-    if (seen[E_NODE]) {
-        ssize_t n = -1;
-        if (m[E_NODE].type == RC_JSON_STRING)
-            n = rc_json_string(&m[E_NODE], env->node, sizeof(env->node));
-        if (n < 0)
-            return fail(why, "node must be a string of at most 63 bytes", RC_PERR_BAD_REQUEST);
-        env->node_len = (size_t)n;
-    }
-    if (get_event(seen[E_EVENT] ? &m[E_EVENT] : NULL, env->event, &env->event_len) < 0)
-        return fail(why, "invalid event name", RC_PERR_BAD_REQUEST);
-    if (seen[E_DROPPED]) {
-        if (m[E_DROPPED].type != RC_JSON_TRUE && m[E_DROPPED].type != RC_JSON_FALSE)
-            return fail(why, "dropped must be true or false", RC_PERR_BAD_REQUEST);
-        env->dropped = m[E_DROPPED].type == RC_JSON_TRUE;
-        if (env->dropped)
-            return RC_PERR_NONE;
-    }
-    if (!seen[E_DATA])
-        return fail(why, "missing data", RC_PERR_BAD_REQUEST);
-    env->data = m[E_DATA].raw;
-    return RC_PERR_NONE;
 }
 
 /* Builders write through this; once something does not fit, the rest is
@@ -456,21 +409,6 @@ ssize_t rc_proto_welcome(char *out, size_t cap, const char *node, int shard, uin
     put_u64(&w, max_message_bytes);
     put_lit(&w, "}");
     return finish(&w);
-}
-
-ssize_t rc_proto_envelope(char *out, size_t cap, const char *node, rc_str event, rc_str data)
-{
-    writer w = {out, cap, 0, 0};
-    put_lit(&w, "{\"node\":");
-    put_esc(&w, node, strlen(node));
-    if (event.n) {
-        put_lit(&w, ",\"event\":");
-        put_esc(&w, event.p, event.n);
-    }
-    put_lit(&w, ",\"data\":");
-    put(&w, data.p, data.n);
-    put_lit(&w, "}");
-    return w.full ? -1 : (ssize_t)w.n;
 }
 
 /* ---- waiting rooms -------------------------------------------------------- */

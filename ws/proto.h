@@ -104,29 +104,11 @@ int rc_proto_parse(const char *msg, size_t len, size_t max_channel_len, rc_proto
 int rc_proto_parse_publish_body(const char *body, size_t len, size_t max_channel_len,
                                 rc_proto_req *req, const char **why);
 
-/* A message that came through Redis: the payload of a PUBLISH on a
- * channel's Redis channel, {"node":N, "event":E, "data":ANY}. "data" is
- * required, "event" optional ("message"), "node" optional: ringcast nodes set
- * it to their id so that each can drop its own echo; backends leave it out.
- * {"node":N,"dropped":true} (no data) says node N dropped messages of the
- * channel before they reached Redis. Unknown members are ignored. */
-typedef struct rc_proto_env {
-    char node[64]; /* decoded; empty when absent */
-    size_t node_len;
-    char event[RC_PROTO_MAX_EVENT + 1];
-    size_t event_len;
-    rc_str data; /* raw JSON text of "data", into the payload */
-    int dropped; /* "dropped":true; data is then optional and ignored */
-} rc_proto_env;
-
-/* Parses a Redis payload. Returns RC_PERR_NONE and fills env, or an error
- * code (RC_PERR_BAD_JSON, RC_PERR_BAD_REQUEST) with *why set. */
-int rc_proto_parse_envelope(const char *payload, size_t len, rc_proto_env *env, const char **why);
-
-/* Writes {"node":NODE,"event":E,"data":DATA} (event omitted when empty; DATA
- * copied as is, already validated). Returns the length or -1 when it does
- * not fit in cap. */
-ssize_t rc_proto_envelope(char *out, size_t cap, const char *node, rc_str event, rc_str data);
+/* The event member v of a message (NULL: absent, which means "message")
+ * into out[RC_PROTO_MAX_EVENT + 1], with its length in *len. Returns 0, or
+ * -1 (out empty) when it is not a valid event name. Shared with the Redis
+ * envelope (redis/envelope.h). */
+int rc_proto_event(const rc_json_val *v, char *out, size_t *len);
 
 /* Builders. Each writes one JSON object into out and returns its length, or
  * -1 when it does not fit in cap; no NUL is written. An rc_str with n == 0 is

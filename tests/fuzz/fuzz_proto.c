@@ -19,6 +19,7 @@
 #include "tests/fuzz/fuzz.h"
 #include "ws/json.h"
 #include "ws/proto.h"
+#include "redis/envelope.h"
 
 static int name_ok(const char *s, size_t n, size_t max)
 {
@@ -46,13 +47,13 @@ static void valid_json(const char *p, ssize_t n)
     do {                                                                                           \
         size_t cap = sizeof(out);                                                                  \
         ssize_t n = (call_with_cap);                                                               \
-        FUZZ_CHECK(n > 0 && (size_t)n <= sizeof(out));                                            \
+        FUZZ_CHECK(n > 0 && (size_t)n <= sizeof(out));                                             \
         valid_json(out, n);                                                                        \
         cap = (size_t)n - 1;                                                                       \
         memset(out + cap, 0x5a, sizeof(out) - cap);                                                \
         FUZZ_CHECK((call_with_cap) == -1);                                                         \
         for (size_t z = cap; z < (size_t)n; z++)                                                   \
-            FUZZ_CHECK((unsigned char)out[z] == 0x5a);                                            \
+            FUZZ_CHECK((unsigned char)out[z] == 0x5a);                                             \
     } while (0)
 
 static char out[1 << 17];
@@ -82,12 +83,12 @@ static void check_builders(const rc_proto_req *req)
 
     /* Through Redis and back. */
     static char env_buf[1 << 17];
-    ssize_t en = rc_proto_envelope(env_buf, sizeof(env_buf), "node-1", ev, req->data);
+    ssize_t en = rc_envelope_build(env_buf, sizeof(env_buf), "node-1", ev, req->data);
     FUZZ_CHECK(en > 0);
     valid_json(env_buf, en);
-    rc_proto_env env;
+    rc_envelope env;
     const char *why = NULL;
-    FUZZ_CHECK(rc_proto_parse_envelope(env_buf, (size_t)en, &env, &why) == RC_PERR_NONE);
+    FUZZ_CHECK(rc_envelope_parse(env_buf, (size_t)en, &env, &why) == RC_PERR_NONE);
     FUZZ_CHECK(env.node_len == 6 && strcmp(env.node, "node-1") == 0 && !env.dropped);
     FUZZ_CHECK(env.event_len == ev.n && memcmp(env.event, ev.p, ev.n) == 0);
     FUZZ_CHECK(env.data.n == req->data.n && memcmp(env.data.p, req->data.p, req->data.n) == 0);
@@ -120,9 +121,7 @@ static void check_req(const char *msg, size_t len, size_t max_ch, int r, const r
     case RC_OP_UNSUBSCRIBE:
     case RC_OP_PUBLISH: FUZZ_CHECK(name_ok(req->channel, req->channel_len, max_ch)); break;
     case RC_OP_QJOIN:
-    case RC_OP_QLEAVE:
-        FUZZ_CHECK(name_ok(req->queue, req->queue_len, RC_PROTO_MAX_QUEUE));
-        break;
+    case RC_OP_QLEAVE: FUZZ_CHECK(name_ok(req->queue, req->queue_len, RC_PROTO_MAX_QUEUE)); break;
     default: break;
     }
     if (req->op == RC_OP_PUBLISH) {
@@ -187,9 +186,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r = rc_proto_parse_publish_body(msg, size, max_ch, &req, &why);
     check_req(msg, size, max_ch, r, &req, why, 1);
 
-    rc_proto_env env;
+    rc_envelope env;
     why = NULL;
-    r = rc_proto_parse_envelope(msg, size, &env, &why);
+    r = rc_envelope_parse(msg, size, &env, &why);
     FUZZ_CHECK(r == RC_PERR_NONE || r == RC_PERR_BAD_JSON || r == RC_PERR_BAD_REQUEST);
     if (r != RC_PERR_NONE) {
         FUZZ_CHECK(why != NULL);

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "redis/client.h"
+#include "redis/envelope.h"
 #include "tests/fuzz/fuzz.h"
 #include "ws/json.h"
 #include "ws/proto.h"
@@ -76,9 +77,9 @@ static void interpret(const redisReply *rep)
     const redisReply *pl = rep->elements > 2 ? rep->element[2] : NULL;
     if (!pl || pl->type != REDIS_REPLY_STRING)
         return;
-    rc_proto_env env;
+    rc_envelope env;
     const char *why = NULL;
-    int r = rc_proto_parse_envelope(pl->str, pl->len, &env, &why);
+    int r = rc_envelope_parse(pl->str, pl->len, &env, &why);
     if (r != RC_PERR_NONE) {
         FUZZ_CHECK(why != NULL && (r == RC_PERR_BAD_JSON || r == RC_PERR_BAD_REQUEST));
         return;

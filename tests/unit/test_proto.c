@@ -9,6 +9,7 @@
 #include "tests/unit/unit.h"
 #include "ws/json.h"
 #include "ws/proto.h"
+#include "redis/envelope.h"
 
 static rc_proto_req req;
 static const char *why;
@@ -483,10 +484,10 @@ static void test_message_len(void)
 
 static void test_envelope(void)
 {
-    rc_proto_env e;
+    rc_envelope e;
     const char *why_ = NULL;
     const char *a = "{\"node\":\"n-1:a\",\"event\":\"tick\",\"data\":{\"x\":[1,2]}}";
-    CHECK_EQ_INT(rc_proto_parse_envelope(a, strlen(a), &e, &why_), RC_PERR_NONE);
+    CHECK_EQ_INT(rc_envelope_parse(a, strlen(a), &e, &why_), RC_PERR_NONE);
     CHECK_EQ_STR(e.node, "n-1:a");
     CHECK_EQ_INT(e.node_len, 5);
     CHECK_EQ_STR(e.event, "tick");
@@ -495,13 +496,13 @@ static void test_envelope(void)
 
     /* What a backend sends: no node, no event; unknown members ignored. */
     const char *b = " { \"data\" : \"hi\" , \"trace\": {\"id\": 7} } ";
-    CHECK_EQ_INT(rc_proto_parse_envelope(b, strlen(b), &e, &why_), RC_PERR_NONE);
+    CHECK_EQ_INT(rc_envelope_parse(b, strlen(b), &e, &why_), RC_PERR_NONE);
     CHECK_EQ_INT(e.node_len, 0);
     CHECK_EQ_STR(e.node, "");
     CHECK_EQ_STR(e.event, "message");
     CHECK(e.data.n == 4 && memcmp(e.data.p, "\"hi\"", 4) == 0);
     const char *c = "{\"data\":null}";
-    CHECK_EQ_INT(rc_proto_parse_envelope(c, strlen(c), &e, &why_), RC_PERR_NONE);
+    CHECK_EQ_INT(rc_envelope_parse(c, strlen(c), &e, &why_), RC_PERR_NONE);
     CHECK(e.data.n == 4 && memcmp(e.data.p, "null", 4) == 0);
 
     static const struct {
@@ -522,7 +523,7 @@ static void test_envelope(void)
          RC_PERR_BAD_REQUEST},
     };
     for (size_t i = 0; i < RC_ARRAY_LEN(bad); i++) {
-        int got = rc_proto_parse_envelope(bad[i].in, strlen(bad[i].in), &e, &why_);
+        int got = rc_envelope_parse(bad[i].in, strlen(bad[i].in), &e, &why_);
         if (got != bad[i].code)
             fprintf(stderr, "  envelope '%s': %d\n", bad[i].in, got);
         CHECK_EQ_INT(got, bad[i].code);
@@ -531,30 +532,30 @@ static void test_envelope(void)
 
     /* A node's announcement that it dropped messages: data not needed. */
     const char *d = "{\"node\":\"B\",\"dropped\":true}";
-    CHECK_EQ_INT(rc_proto_parse_envelope(d, strlen(d), &e, &why_), RC_PERR_NONE);
+    CHECK_EQ_INT(rc_envelope_parse(d, strlen(d), &e, &why_), RC_PERR_NONE);
     CHECK_EQ_INT(e.dropped, 1);
     CHECK_EQ_STR(e.node, "B");
     const char *d2 = "{\"dropped\":false,\"data\":2}";
-    CHECK_EQ_INT(rc_proto_parse_envelope(d2, strlen(d2), &e, &why_), RC_PERR_NONE);
+    CHECK_EQ_INT(rc_envelope_parse(d2, strlen(d2), &e, &why_), RC_PERR_NONE);
     CHECK_EQ_INT(e.dropped, 0);
     CHECK(e.data.n == 1 && e.data.p[0] == '2');
     const char *d3 = "{\"dropped\":false}";
-    CHECK_EQ_INT(rc_proto_parse_envelope(d3, strlen(d3), &e, &why_), RC_PERR_BAD_REQUEST);
+    CHECK_EQ_INT(rc_envelope_parse(d3, strlen(d3), &e, &why_), RC_PERR_BAD_REQUEST);
     const char *d4 = "{\"dropped\":1,\"data\":1}";
-    CHECK_EQ_INT(rc_proto_parse_envelope(d4, strlen(d4), &e, &why_), RC_PERR_BAD_REQUEST);
+    CHECK_EQ_INT(rc_envelope_parse(d4, strlen(d4), &e, &why_), RC_PERR_BAD_REQUEST);
 
     char out[128];
-    ssize_t n = rc_proto_envelope(out, sizeof(out), "A", (rc_str){"ev", 2}, (rc_str){"[1]", 3});
+    ssize_t n = rc_envelope_build(out, sizeof(out), "A", (rc_str){"ev", 2}, (rc_str){"[1]", 3});
     CHECK_EQ_INT(n, (ssize_t)strlen("{\"node\":\"A\",\"event\":\"ev\",\"data\":[1]}"));
     out[n > 0 ? n : 0] = '\0';
     CHECK_EQ_STR(out, "{\"node\":\"A\",\"event\":\"ev\",\"data\":[1]}");
-    n = rc_proto_envelope(out, sizeof(out), "A", RC_STR_NULL, (rc_str){"1", 1});
+    n = rc_envelope_build(out, sizeof(out), "A", RC_STR_NULL, (rc_str){"1", 1});
     out[n > 0 ? n : 0] = '\0';
     CHECK_EQ_STR(out, "{\"node\":\"A\",\"data\":1}");
-    CHECK_EQ_INT(rc_proto_envelope(out, 10, "A", RC_STR_NULL, (rc_str){"1", 1}), -1);
+    CHECK_EQ_INT(rc_envelope_build(out, 10, "A", RC_STR_NULL, (rc_str){"1", 1}), -1);
     /* What one writes, the other reads back. */
-    n = rc_proto_envelope(out, sizeof(out), "node-7", (rc_str){"e.v", 3}, (rc_str){"{\"k\":1}", 7});
-    CHECK_EQ_INT(rc_proto_parse_envelope(out, (size_t)n, &e, &why_), RC_PERR_NONE);
+    n = rc_envelope_build(out, sizeof(out), "node-7", (rc_str){"e.v", 3}, (rc_str){"{\"k\":1}", 7});
+    CHECK_EQ_INT(rc_envelope_parse(out, (size_t)n, &e, &why_), RC_PERR_NONE);
     CHECK_EQ_STR(e.node, "node-7");
     CHECK_EQ_STR(e.event, "e.v");
     CHECK(e.data.n == 7 && memcmp(e.data.p, "{\"k\":1}", 7) == 0);

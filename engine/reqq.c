@@ -21,7 +21,7 @@
 /* Past these, a client that keeps sending while a request of its waits is
  * closed (1008): nothing it sent is dropped without its knowing. */
 #define DEFER_MAX_MSGS  256
-#define DEFER_MAX_BYTES (1u << 20)
+#define DEFER_MAX_BYTES (1u << 20) /* or four messages of the largest size, if more */
 
 typedef struct deferred {
     struct deferred *next;
@@ -33,7 +33,7 @@ typedef struct deferred {
 struct rc_reqq {
     deferred *head, *tail;
     uint32_t n;
-    uint32_t bytes;
+    uint64_t bytes;
     uint8_t held;   /* a request waits for its answer */
     uint8_t queued; /* in s->resume: handle the deferred list soon */
 };
@@ -82,7 +82,8 @@ int rc_req_defer(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int al
 {
     rc_reqq *q = reqq_of(s, c);
     rc_assert(q);
-    if (q->n >= DEFER_MAX_MSGS || q->bytes + len > DEFER_MAX_BYTES) {
+    uint64_t max_bytes = RC_MAX((uint64_t)DEFER_MAX_BYTES, 4 * (uint64_t)s->cfg->max_message_bytes);
+    if (q->n >= DEFER_MAX_MSGS || q->bytes + len > max_bytes) {
         rc_counter_inc(&s->stats.defer_closes);
         rc_conn_close(s, c, RC_CLOSE_POLICY,
                       "too many requests sent while an earlier one waits: wait for replies");
@@ -99,7 +100,7 @@ int rc_req_defer(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int al
         q->head = d;
     q->tail = d;
     q->n++;
-    q->bytes += (uint32_t)len;
+    q->bytes += len;
     rc_counter_inc(&s->stats.deferred);
     return 0;
 }

@@ -509,6 +509,9 @@ static void on_cqe(rc_shard *s, struct io_uring_cqe *cqe)
 /* End of a batch: submit the sends that queued up, re-arm starved recvs. */
 static void end_of_batch(rc_shard *s)
 {
+    /* Deferred requests of connections released outside a relay item. */
+    if (s->nresume)
+        rc_req_run(s);
     if (s->nbacklog)
         flush_relay_backlog(s);
     /* First, so that a relay on another core works while we send. */

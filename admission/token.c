@@ -1,6 +1,8 @@
 /* Admission tokens on top of ws/jwt's HS256 pieces (base64url, HMAC, header
  * check, signing), so client tokens and admission tokens share one
- * implementation of the cryptographic parts. */
+ * implementation of the cryptographic parts.
+ *
+ * Thread: any thread (pure functions; shards mint and verify). */
 #include "admission/token.h"
 
 #include <inttypes.h>

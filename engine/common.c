@@ -1,3 +1,4 @@
+/* Thread: any thread. */
 #include "engine/common.h"
 
 #include <string.h>

@@ -1,6 +1,8 @@
 /* ringcast configuration: one table of options drives the defaults, the INI
  * file, the command-line flags and the --help text, so the four cannot drift
- * apart. */
+ * apart.
+ *
+ * Thread: the main thread, before any other thread starts; read-only afterwards. */
 #include "engine/config.h"
 
 #include "engine/common.h"
@@ -149,9 +151,8 @@ static const struct opt opts[] = {
 
     {"admission-secret", "admission", K_STRING, FIELD(admission_secret), 0, 0, 0, 0, "SECRET",
      "HMAC key of admission tokens; prefer RINGCAST_ADMISSION_SECRET (default empty: no joins)"},
-    {"admission-secret-previous", "admission", K_STRING, FIELD(admission_secret_previous), 0, 0,
-     0, 0, "SECRET",
-     "verify also accepts this (rotation; default none); prefer env"},
+    {"admission-secret-previous", "admission", K_STRING, FIELD(admission_secret_previous), 0, 0, 0,
+     0, "SECRET", "verify also accepts this (rotation; default none); prefer env"},
     U32("admission-tick-ms", "admission", admission_tick_ms, 100, 10000,
         "waiting-room admission period (default 1000)"),
 

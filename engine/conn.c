@@ -1,6 +1,8 @@
 /* A connection's life after accept: its send queue (at most one send in
  * flight; frames that queue meanwhile leave together in the next one), its
- * WebSocket session, heartbeats, and the way it ends. */
+ * WebSocket session, heartbeats, and the way it ends.
+ *
+ * Thread: the shard that owns the connection. */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>

@@ -1,7 +1,9 @@
 /* The HTTP side of the listener port: every connection starts here. A
  * request to the WebSocket path with an upgrade becomes a WebSocket
  * connection; /healthz, /readyz, /metrics and POST /api/publish are answered
- * and the connection closed (Connection: close keeps this side simple). */
+ * and the connection closed (Connection: close keeps this side simple).
+ *
+ * Thread: the shard that owns the connection. */
 #include <string.h>
 #include <strings.h>
 

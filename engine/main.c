@@ -1,6 +1,8 @@
 /* ringcast: a WebSocket edge engine. main() reads the configuration, sets up
  * the node (queues, relay, shards), and waits for a signal: SIGTERM or SIGINT
- * drains, a second one exits at once. */
+ * drains, a second one exits at once.
+ *
+ * Thread: the main thread (it starts the relay and the shards, then waits for signals). */
 #include <errno.h>
 #include <signal.h>
 #include <string.h>

@@ -1,3 +1,5 @@
+/* Thread: any thread: it renders every counter with relaxed loads (on the shard that took the
+ * request). */
 #include "engine/metrics.h"
 
 #include <stdarg.h>

@@ -1,3 +1,5 @@
+/* Thread: messages are built by the relay and released by whichever shard sends last; obufs belong
+ * to one shard. */
 #include "engine/msg.h"
 
 #include <string.h>

@@ -1,3 +1,5 @@
+/* Thread: shared by design: the table in engine/queue.h says which thread writes and reads each
+ * field. */
 #include "engine/queue.h"
 
 #include <errno.h>

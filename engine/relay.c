@@ -1,3 +1,4 @@
+/* Thread: the relay thread. */
 #include "engine/relay.h"
 
 #include <errno.h>

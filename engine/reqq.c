@@ -11,7 +11,9 @@
  * second queue.join finds the first one's place).
  *
  * The state lives in a per-slot side table (s->reqs), so rc_conn stays 64
- * bytes and a connection that is not held costs nothing. */
+ * bytes and a connection that is not held costs nothing.
+ *
+ * Thread: the shard that owns the connection. */
 #include <string.h>
 
 #include "engine/log.h"

@@ -1,3 +1,4 @@
+/* Thread: whichever single thread owns the index (a shard, or the relay for its channel table). */
 #include "engine/room.h"
 
 #include <stddef.h>

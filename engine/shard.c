@@ -1,3 +1,4 @@
+/* Thread: the shard's own thread (rc_shard_new, _start and _join: the main thread). */
 #include "engine/shard.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* Thread: the thread that owns the wheel (one shard). */
 #include "engine/timer.h"
 
 #include <string.h>

@@ -3,7 +3,9 @@
  * The bytes come from anyone on the network, so the parser is a single
  * bounded pass that never looks past min(len, max), accepts only what
  * RFC 9110/9112 allow (and only what ringcast needs: origin-form targets,
- * bodies framed by Content-Length), and stops at the first problem. */
+ * bodies framed by Content-Length), and stops at the first problem.
+ *
+ * Thread: any thread (pure functions; the shards call them). */
 #include "net/http.h"
 
 #include <limits.h>

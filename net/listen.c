@@ -1,3 +1,4 @@
+/* Thread: the main thread, at start-up. */
 #include "net/listen.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* Thread: the thread that owns the ring. */
 #include "net/uring.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* Thread: the relay thread. */
 #include "redis/bridge.h"
 
 #include <string.h>

@@ -1,4 +1,6 @@
-/* One Redis connection on a caller-owned io_uring: see redis/client.h. */
+/* One Redis connection on a caller-owned io_uring: see redis/client.h.
+ *
+ * Thread: the thread that owns the ring (the relay's). */
 #include "redis/client.h"
 
 #include <errno.h>

@@ -1,4 +1,6 @@
-/* The Redis envelope: see redis/envelope.h. */
+/* The Redis envelope: see redis/envelope.h.
+ *
+ * Thread: any thread (pure functions; the relay calls them). */
 #include "redis/envelope.h"
 
 #include <string.h>

@@ -1,4 +1,6 @@
-/* Redis URL parsing: see redis/url.h for the accepted grammar. */
+/* Redis URL parsing: see redis/url.h for the accepted grammar.
+ *
+ * Thread: any thread (the main thread at start-up, the relay on connect). */
 #include "redis/url.h"
 
 #include "engine/common.h"

@@ -1,3 +1,4 @@
+/* Thread: any thread (pure functions). */
 #include "ws/frame.h"
 
 #include <string.h>

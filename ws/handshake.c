@@ -1,4 +1,6 @@
-/* The server side of the RFC 6455 opening handshake. */
+/* The server side of the RFC 6455 opening handshake.
+ *
+ * Thread: any thread (pure functions; the shards call them). */
 #include "ws/handshake.h"
 
 #include <openssl/evp.h>

@@ -1,6 +1,8 @@
 /* JSON scanner: validation is a single iterative pass with an explicit bit
  * stack, so hostile nesting cannot exhaust the C stack; everything handed out
- * afterwards walks text that is already known to be valid. */
+ * afterwards walks text that is already known to be valid.
+ *
+ * Thread: any thread (pure functions). */
 #include "ws/json.h"
 
 #include <string.h>

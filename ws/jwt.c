@@ -1,5 +1,7 @@
 /* JWT HS256: structure and header are checked before the signature, and the
- * payload's claims are only interpreted once the signature has matched. */
+ * payload's claims are only interpreted once the signature has matched.
+ *
+ * Thread: any thread (pure functions; the shards call them). */
 #include "ws/jwt.h"
 
 #include <string.h>

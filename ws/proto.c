@@ -1,6 +1,8 @@
 /* Native protocol: request parsing and reply building. The parser collects
  * the members it knows in one pass and judges them afterwards in a fixed
- * order, so the id is echoed whatever member order the client used. */
+ * order, so the id is echoed whatever member order the client used.
+ *
+ * Thread: any thread (pure functions; the shards and the relay call them). */
 #include "ws/proto.h"
 
 #include <inttypes.h>

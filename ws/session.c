@@ -1,3 +1,4 @@
+/* Thread: the shard that owns the pool (contexts are lent per shard). */
 #include "ws/session.h"
 
 #include <string.h>

@@ -254,7 +254,7 @@ static uint32_t addr_find_or_add(rc_shard *s, const struct in6_addr *ip)
     rc_addr *a = &s->addrs[i];
     memset(a, 0, sizeof(*a));
     a->ip = *ip;
-    a->hs_tokens = s->cfg->handshake_rate_per_ip * 1000u;
+    a->hs_tokens = (uint64_t)s->cfg->handshake_rate_per_ip * 1000u;
     a->hs_tick = s->now_tick;
     a->next = s->addr_hash[b];
     s->addr_hash[b] = i;
@@ -331,11 +331,15 @@ void rc_shard_addr_release(rc_shard *s, rc_conn *c)
     }
 }
 
-/* Token buckets in thousandths, refilled by elapsed ticks. */
+/* Token buckets in thousandths, refilled by elapsed ticks: takes one token
+ * and returns 1, or returns 0 when the bucket is empty. The bucket holds at
+ * most one second of tokens, so counting more than a second of elapsed ticks
+ * changes nothing; capping them keeps the sum within 64 bits for any rate. */
 static int bucket_take(uint64_t *tokens, uint32_t *tick, uint32_t now, uint32_t rate)
 {
     uint64_t cap = (uint64_t)rate * 1000u;
-    uint64_t add = (uint64_t)(now - *tick) * rate * RC_TICK_MS;
+    uint64_t elapsed = RC_MIN((uint64_t)(now - *tick), (uint64_t)(1000 / RC_TICK_MS));
+    uint64_t add = elapsed * rate * RC_TICK_MS;
     *tick = now;
     *tokens = RC_MIN(cap, *tokens + add);
     if (*tokens < 1000)
@@ -408,10 +412,8 @@ static void on_accept(rc_shard *s, struct io_uring_cqe *cqe)
             return;
         }
         if (s->cfg->handshake_rate_per_ip) {
-            uint64_t t = a->hs_tokens;
-            int ok = bucket_take(&t, &a->hs_tick, s->now_tick, s->cfg->handshake_rate_per_ip);
-            a->hs_tokens = (uint32_t)t;
-            if (!ok) {
+            if (!bucket_take(&a->hs_tokens, &a->hs_tick, s->now_tick,
+                             s->cfg->handshake_rate_per_ip)) {
                 rc_counter_inc(&s->stats.handshakes[RC_HS_RATE_LIMITED]);
                 rc_http_reply(s, c, 429, "text/plain", "handshake rate exceeded\n", 24,
                               "Retry-After: 1\r\n");

@@ -115,8 +115,10 @@ typedef struct rc_httpbuf {
 /* Per-address accounting (only when a per-address limit is configured). */
 typedef struct rc_addr {
     struct in6_addr ip; /* IPv4 as v4-mapped */
+    /* Handshake-rate bucket, in thousandths: up to 1000 times
+     * --handshake-rate-per-ip, which is more than 32 bits hold. */
+    uint64_t hs_tokens;
     uint32_t conns;
-    uint32_t hs_tokens; /* handshake-rate bucket, in thousandths */
     uint32_t hs_tick;
     uint32_t next;      /* hash chain / free list */
     uint32_t lingering; /* idle, kept until its handshake bucket refills */
@@ -189,7 +191,8 @@ static inline uint32_t rc_conn_id(const rc_shard *s, const rc_conn *c)
 {
     return (uint32_t)(c - s->conns);
 }
-/* Sets the connection's single timer to fire in ms milliseconds. */
+/* Sets the connection's single timer to fire in ms milliseconds, rounded up
+ * to whole ticks (at least one); any ms is valid. Can't fail. */
 void rc_conn_timer(rc_shard *s, rc_conn *c, uint32_t ms);
 /* Queues an item for the relay; 0, or -1 when the queue is full (only for
  * publishes: SUB/UNSUB wait in the shard's backlog instead). */

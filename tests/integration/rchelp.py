@@ -276,11 +276,13 @@ class RawWS:
     answered unless asked (pings are not answered by default)."""
 
     def __init__(self, port, path="/ws", headers=None, rcvbuf=None, timeout=5.0,
-                 expect_status=101):
+                 expect_status=101, source=None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
+        if source:  # another loopback address: a client the node has not seen
+            self.sock.bind((source, 0))
         self.sock.connect((HOST, port))
         key = base64.b64encode(os.urandom(16)).decode()
         h = {"Host": "%s:%d" % (HOST, port), "Upgrade": "websocket", "Connection": "Upgrade",

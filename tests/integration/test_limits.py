@@ -274,3 +274,20 @@ def test_max_message_above_backlog_refused(tmp_path):
     assert p.returncode == 2, p
     assert b"--max-message-bytes (200000) is above --send-backlog-bytes (100000)" in p.stderr, \
         p.stderr
+
+
+def test_handshake_rate_per_ip_beyond_32_bits(start_server):
+    """--handshake-rate-per-ip goes up to 10,000,000 a second, and an
+    address's bucket counts thousandths of a handshake: more than 32 bits
+    hold. An address the node has not seen starts with a full bucket, so its
+    first handshake passes at any allowed rate (at 4,294,968 a second the
+    bucket wrapped to 704 thousandths, under one handshake, and the first
+    handshake from a new address was refused with 429)."""
+    for k, rate in enumerate(("4294968", "8589935", "10000000")):
+        srv = start_server("--handshake-rate-per-ip", rate, shards=1)
+        statuses = []
+        for i in range(3):
+            c = RawWS(srv.port, expect_status=None, source="127.0.%d.%d" % (k + 10, i + 2))
+            statuses.append(c.status)
+            c.close()
+        assert statuses == [101] * 3, (rate, statuses)

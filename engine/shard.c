@@ -112,8 +112,7 @@ static rc_tnode *tnode_of(void *ctx, uint32_t id)
 
 void rc_conn_timer(rc_shard *s, rc_conn *c, uint32_t ms)
 {
-    uint32_t ticks = (ms + RC_TICK_MS - 1) / RC_TICK_MS;
-    rc_wheel_add(&s->wheel, rc_conn_id(s, c), s->now_tick + (ticks ? ticks : 1));
+    rc_wheel_add(&s->wheel, rc_conn_id(s, c), s->now_tick + rc_ticks_for_ms(ms, RC_TICK_MS));
 }
 
 static void on_timer(void *arg, uint32_t id)

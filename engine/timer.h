@@ -48,6 +48,15 @@ void rc_wheel_free(rc_wheel *w);
  * after w->now (further is taken as the past). */
 void rc_wheel_add(rc_wheel *w, uint32_t id, uint32_t when);
 
+/* How many ticks of tick_ms (> 0) cover ms: ms rounded up to whole ticks, and
+ * at least one. Can't wrap: any ms gives at most 2^32 / tick_ms ticks, under
+ * the 2^31 rc_wheel_add takes for a tick_ms of 2 or more. */
+static inline uint32_t rc_ticks_for_ms(uint32_t ms, uint32_t tick_ms)
+{
+    uint32_t t = ms / tick_ms + (ms % tick_ms != 0);
+    return t ? t : 1;
+}
+
 /* Disarms id's timer if armed; no-op otherwise. */
 void rc_wheel_del(rc_wheel *w, uint32_t id);
 

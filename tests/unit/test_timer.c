@@ -504,8 +504,24 @@ static void test_random_callbacks(void)
     }
 }
 
+/* Milliseconds to ticks at the ends of the range: rounding up must not wrap
+ * (UINT32_MAX ms, rounded up with a plain ms + tick - 1, became 0 ticks). */
+static void test_ticks_for_ms(void)
+{
+    CHECK_EQ_INT(rc_ticks_for_ms(0, 100), 1);
+    CHECK_EQ_INT(rc_ticks_for_ms(1, 100), 1);
+    CHECK_EQ_INT(rc_ticks_for_ms(100, 100), 1);
+    CHECK_EQ_INT(rc_ticks_for_ms(101, 100), 2);
+    CHECK_EQ_INT(rc_ticks_for_ms(UINT32_MAX, 100), 42949673);
+    CHECK_EQ_INT(rc_ticks_for_ms(UINT32_MAX - 50, 100), 42949673);
+    CHECK_EQ_INT(rc_ticks_for_ms(UINT32_MAX / 2, 100), 21474837);
+    CHECK_EQ_INT(rc_ticks_for_ms(UINT32_MAX, 1), UINT32_MAX);
+    CHECK_EQ_INT(rc_ticks_for_ms(UINT32_MAX, 2), 2147483648u);
+}
+
 int main(void)
 {
+    RUN(test_ticks_for_ms);
     RUN(test_basic);
     RUN(test_far_beyond_span);
     RUN(test_wrap);

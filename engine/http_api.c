@@ -279,46 +279,45 @@ static void json_reply(rc_shard *s, rc_conn *c, int status, const char *out, ssi
     rc_http_reply(s, c, status, "application/json", out, (size_t)n, extra);
 }
 
+/* An error answer {"type":"error","code":NAME,"message":M}, M one of our own
+ * texts or a parser's reason (at most RC_PROTO_MAX_TEXT bytes, escaped by the
+ * builder), with extra headers (or NULL). */
+static void api_error(rc_shard *s, rc_conn *c, int status, int code, const char *msg,
+                      const char *extra)
+{
+    char out[RC_PROTO_REPLY_MAX];
+    json_reply(s, c, status, out,
+               rc_proto_error(out, sizeof(out), RC_STR_NULL, code, msg, RC_STR_NULL), extra);
+}
+
 static void api_publish(rc_shard *s, rc_conn *c, const rc_http_req *req, const char *body)
 {
     const char *why = "bad request";
     rc_proto_req pr;
     int e = rc_proto_parse_publish_body(body, (size_t)req->content_length, s->cfg->max_channel_len,
                                         &pr, &why);
-    char out[RC_PROTO_REPLY_MAX]; /* our texts and a valid channel name: always fit */
     if (e != RC_PERR_NONE) {
-        ssize_t n = rc_proto_error(out, sizeof(out), RC_STR_NULL, e, why, RC_STR_NULL);
-        json_reply(s, c, 400, out, n, NULL);
+        api_error(s, c, 400, e, why, NULL);
         return;
     }
     if (pr.channel_len >= 6 && memcmp(pr.channel, "queue:", 6) == 0) {
-        ssize_t n = rc_proto_error(out, sizeof(out), RC_STR_NULL, RC_PERR_FORBIDDEN,
-                                   "channels queue:* carry waiting-room ticks: not for publishing",
-                                   RC_STR_NULL);
-        json_reply(s, c, 403, out, n, NULL);
+        api_error(s, c, 403, RC_PERR_FORBIDDEN,
+                  "channels queue:* carry waiting-room ticks: not for publishing", NULL);
         return;
     }
     rc_pub *p = rc_pub_new(s->id, (rc_str){pr.channel, pr.channel_len},
                            (rc_str){pr.event, pr.event_len}, pr.data);
     if (rc_shard_to_relay(s, RC_Q_PUBLISH, p, 1) < 0) {
         free(p);
-        ssize_t n = rc_proto_error(out, sizeof(out), RC_STR_NULL, RC_PERR_OVERLOADED,
-                                   "server busy: publish again shortly", RC_STR_NULL);
-        json_reply(s, c, 503, out, n, "Retry-After: 1\r\n");
+        api_error(s, c, 503, RC_PERR_OVERLOADED, "server busy: publish again shortly",
+                  "Retry-After: 1\r\n");
         return;
     }
     rc_counter_inc(&s->stats.publishes);
+    char out[RC_PROTO_REPLY_MAX]; /* a valid channel name: always fits */
     ssize_t n = rc_proto_reply(out, sizeof(out), "published", RC_STR_NULL,
                                (rc_str){pr.channel, pr.channel_len}, -1);
     json_reply(s, c, 202, out, n, NULL);
-}
-
-static void api_json(rc_shard *s, rc_conn *c, int status, const char *code, const char *msg)
-{
-    char out[512];
-    int n = snprintf(out, sizeof(out), "{\"type\":\"error\",\"code\":\"%s\",\"message\":\"%s\"}",
-                     code, msg);
-    rc_http_reply(s, c, status, "application/json", out, (size_t)n, NULL);
 }
 
 /* POST /api/queues/verify: checked here, no Redis needed. */
@@ -335,15 +334,15 @@ static void api_verify(rc_shard *s, rc_conn *c, const char *body, size_t len)
                 tok[0] = '\0';
     /* Two tokens would leave which one was checked to the parser. */
     if (n_tok > 1) {
-        api_json(s, c, 400, "bad_request", "duplicate member \\\"token\\\"");
+        api_error(s, c, 400, RC_PERR_BAD_REQUEST, "duplicate member \"token\"", NULL);
         return;
     }
     if (!tok[0]) {
-        api_json(s, c, 400, "bad_request", "body must be {\\\"token\\\":\\\"...\\\"}");
+        api_error(s, c, 400, RC_PERR_BAD_REQUEST, "body must be {\"token\":\"...\"}", NULL);
         return;
     }
     if (!s->cfg->admission_secret[0]) {
-        api_json(s, c, 503, "queue_unavailable", "no admission secret is configured");
+        api_error(s, c, 503, RC_PERR_QUEUE_UNAVAILABLE, "no admission secret is configured", NULL);
         return;
     }
     rc_atoken t;
@@ -393,8 +392,8 @@ static void api_queues(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpb
         return;
     }
     if (!rc_proto_name_valid(rest.p, qlen, RC_PROTO_MAX_QUEUE)) {
-        api_json(s, c, 400, "bad_request",
-                 "queue ids are 1..64 characters of A-Z a-z 0-9 _ - . : @ / = +");
+        api_error(s, c, 400, RC_PERR_BAD_REQUEST,
+                  "queue ids are 1..64 characters of A-Z a-z 0-9 _ - . : @ / = +", NULL);
         return;
     }
     rc_call *k = rc_calloc(1, sizeof(*k));
@@ -409,7 +408,7 @@ static void api_queues(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpb
     k->body_len = blen;
     if (rc_shard_to_relay(s, RC_Q_CALL, k, 1) < 0) {
         rc_call_free(k);
-        api_json(s, c, 503, "overloaded", "server busy: try again shortly");
+        api_error(s, c, 503, RC_PERR_OVERLOADED, "server busy: try again shortly", NULL);
         return;
     }
     hb->busy = 1;

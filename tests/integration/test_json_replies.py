@@ -6,7 +6,7 @@ import asyncio
 import json
 
 from rchelp import make_jwt, ws_connect
-from test_admission import HDR, api, mint, put_queue, start_nodes
+from test_admission import AENV, HDR, api, mint, put_queue, start_nodes
 
 NASTY = "".join(chr(c) for c in range(1, 32)) * 2  # 62 control characters
 NASTY128 = ("\x01\"\\" * 43)[:128]
@@ -49,3 +49,22 @@ def test_queue_config_corrupted_in_redis_is_refused(redis_server, start_server):
         rc.command("HSET", "rc:q:{bad}:cfg", "max_active", "7")
     st, body = api(srv, "GET", "/api/queues/bad")
     assert st == 200 and (body["rate"], body["max_active"]) == (6, 7), (st, body)
+
+
+def test_http_api_error_answers(start_server):
+    """The HTTP API's own refusals are built like every other answer (the
+    builder escapes the message): valid JSON carrying the exact text."""
+    srv = start_server(env=AENV)
+    cases = [
+        ("/api/queues/verify", b'{"token":"a","token":"b"}', 'duplicate member "token"'),
+        ("/api/queues/verify", b'{}', 'body must be {"token":"..."}'),
+        ("/api/queues/a%20b/complete", b'{"user":"u"}',
+         "queue ids are 1..64 characters of A-Z a-z 0-9 _ - . : @ / = +"),
+        ("/api/publish", b'{"channel":"queue:x","data":1}',
+         "channels queue:* carry waiting-room ticks: not for publishing"),
+    ]
+    for path, body, text in cases:
+        st, _, resp = srv.http("POST", path, HDR, body)
+        assert st in (400, 403), (path, st, resp)
+        r = json.loads(resp)
+        assert r["type"] == "error" and r["message"] == text, (path, r)

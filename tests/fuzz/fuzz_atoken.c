@@ -13,13 +13,18 @@
  *    or with no secret, and no copy with one byte flipped verifies;
  *  - whatever claims are signed, OK means the claims say typ "admission"
  *    with a queue id, a user of 1..128 bytes, and exp in the future;
+ *  - the answers built from a verified token (POST /api/queues/verify and
+ *    /complete, in the buffers their callers give) are valid JSON that give
+ *    the user, queue, iat and exp back exactly;
  *  - on failure *out is left as it was. */
 #include <string.h>
 
 #include "admission/token.h"
 #include "tests/fuzz/fuzz.h"
 #include "tests/fuzz/fuzz_b64.h"
+#include "tests/fuzz/fuzz_json.h"
 #include "ws/jwt.h"
+#include "ws/proto.h"
 
 static const char SECRET[] = "fuzz-admission-secret";
 static const char OTHER[] = "fuzz-admission-secreT";
@@ -32,8 +37,11 @@ static int utf8_ok(const char *s, size_t n)
     size_t i = 0;
     while (i < n) {
         unsigned c = p[i];
-        size_t k = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2
-                                : (c & 0xf8) == 0xf0 ? 3 : 9;
+        size_t k = c < 0x80             ? 0
+                   : (c & 0xe0) == 0xc0 ? 1
+                   : (c & 0xf0) == 0xe0 ? 2
+                   : (c & 0xf8) == 0xf0 ? 3
+                                        : 9;
         if (k == 9 || n - i <= k)
             return k == 0;
         uint32_t cp = k == 0 ? c : k == 1 ? (c & 0x1f) : k == 2 ? (c & 0x0f) : (c & 0x07);
@@ -63,6 +71,21 @@ static int queue_ok(const char *q, size_t n)
     return 1;
 }
 
+/* The verify and complete answers for a verified token. */
+static void answers(const rc_atoken *t, size_t ul)
+{
+    static char out[RC_PROTO_VERIFY_MAX];
+    size_t ql = strlen(t->queue);
+    ssize_t n = rc_proto_verified(out, sizeof(out), t->user, t->queue, t->iat, t->exp);
+    fuzz_json_has_string(out, n, "user", t->user, ul);
+    fuzz_json_has_string(out, n, "queue", t->queue, ql);
+    fuzz_json_has_int(out, n, "iat", t->iat);
+    fuzz_json_has_int(out, n, "exp", t->exp);
+    n = rc_proto_completed(out, sizeof(out), t->queue, t->user, 0);
+    fuzz_json_has_string(out, n, "user", t->user, ul);
+    fuzz_json_has_string(out, n, "queue", t->queue, ql);
+}
+
 static int verify(const char *tok, size_t len, const char *secret, size_t sl, rc_atoken *out)
 {
     rc_atoken before;
@@ -81,6 +104,7 @@ static int verify(const char *tok, size_t len, const char *secret, size_t sl, rc
     FUZZ_CHECK(ul >= 1 && ul <= RC_ATOKEN_MAX_USER && utf8_ok(out->user, ul));
     FUZZ_CHECK(queue_ok(out->queue, strnlen(out->queue, sizeof(out->queue))));
     FUZZ_CHECK(out->exp > NOW);
+    answers(out, ul);
     return r;
 }
 
@@ -128,7 +152,8 @@ static void mint_mode(const uint8_t *d, size_t size)
     if (n < 0)
         return;
     n = rc_atoken_mint(tok, sizeof(tok), SECRET, SL, user, queue, iat, exp);
-    FUZZ_CHECK(n > 0 && (size_t)n <= RC_ATOKEN_MAX_LEN && tok[n] == '\0' && strlen(tok) == (size_t)n);
+    FUZZ_CHECK(n > 0 && (size_t)n <= RC_ATOKEN_MAX_LEN && tok[n] == '\0' &&
+               strlen(tok) == (size_t)n);
     /* Too small a buffer says so and stays inside it (ASan). */
     char *small = malloc((size_t)n);
     FUZZ_CHECK(rc_atoken_mint(small, (size_t)n, SECRET, SL, user, queue, iat, exp) == -1);

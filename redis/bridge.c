@@ -361,7 +361,12 @@ static void announce_lost(rc_bridge *b)
         return;
     names l = {NULL, 0, 0};
     rc_rooms_each(b->lost, collect, &l);
+    /* Node ids hold only [A-Za-z0-9._:-] (config.c): no escaping, and the
+     * longest one fits, so pn is the whole payload. */
     char payload[128];
+    _Static_assert(sizeof(payload) >
+                       sizeof("{\"node\":\"\",\"dropped\":true}") + sizeof(b->cfg->node_id),
+                   "the payload holds the longest node id");
     int pn =
         snprintf(payload, sizeof(payload), "{\"node\":\"%s\",\"dropped\":true}", b->cfg->node_id);
     size_t sent = 0;

@@ -8,7 +8,7 @@
 #   make run                  install deps, build, start a node on 127.0.0.1:8080 with a local Redis
 #                             (PORT=9090 moves the node, its Redis and the demo)
 #
-# Every source file under engine/ net/ ws/ redis/ admission/ except engine/main.c
+# Every source file under the feature folders (FEATURE_DIRS) except engine/main.c
 # goes into one static library that the binary and the unit tests link.
 
 CC        ?= gcc
@@ -43,7 +43,8 @@ endif
 
 CFLAGS += $(CFLAGS_BASE) $(CFLAGS_OPT)
 
-LIB_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c net/*.c ws/*.c redis/*.c admission/*.c))
+FEATURE_DIRS := engine net ws redis proto ops channels admission http
+LIB_SRC := $(filter-out engine/main.c,$(foreach d,$(FEATURE_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)

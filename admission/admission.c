@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "engine/log.h"
-#include "engine/room.h"
+#include "channels/room.h"
 #include "net/uring.h"
 #include "redis/client.h"
 #include "ws/json.h"

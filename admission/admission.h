@@ -36,7 +36,7 @@
 #include "engine/common.h"
 #include "engine/config.h"
 #include "engine/queue.h"
-#include "ws/proto.h"
+#include "proto/protocol.h"
 
 #define RC_MAX_USER 128
 

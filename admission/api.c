@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "admission/internal.h"
+#include "proto/json.h"
 #include "ws/json.h"
 
 /* ---- the HTTP API ------------------------------------------------------------- */

@@ -5,7 +5,7 @@
 #define RC_ADMISSION_INTERNAL_H
 
 #include "admission/admission.h"
-#include "engine/room.h"
+#include "channels/room.h"
 #include "redis/client.h"
 
 struct rc_admission {

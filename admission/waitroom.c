@@ -1,7 +1,8 @@
 /* Waiting rooms on a shard (runs on the shard's thread; the Redis half is
  * admission.c, on the relay's): queue.join / queue.leave, the answers the relay
  * sends back (rc_call), and each tick's fan-out, which turns one shared tick
- * into a position (or an admission token) for every waiter.
+ * into a position (or an admission token) for every waiter. Answers go
+ * through each connection's protocol (proto/protocol.h).
  *
  * A waiting connection is a quiet member of channel "queue:{q}" (so the
  * node subscribes to the queue's ticks exactly while it has waiters) and
@@ -9,10 +10,11 @@
 #include <math.h>
 #include <string.h>
 
-#include "admission/admission.h"
+#include "admission/waitroom.h"
+
 #include "admission/token.h"
+#include "channels/channels.h"
 #include "engine/log.h"
-#include "engine/shard.h"
 #include "ws/json.h"
 
 #define QUEUE_PREFIX "queue:"
@@ -99,47 +101,36 @@ static int waits_in(const rc_wait *w, rc_str q)
     return w->room && wait_queue(w).n == q.n && memcmp(wait_queue(w).p, q.p, q.n) == 0;
 }
 
-void rc_wait_handle(rc_shard *s, rc_conn *c, const rc_proto_req *req)
+void rc_wait_leave(rc_shard *s, rc_conn *c, rc_str tag, rc_str q)
 {
-    rc_str id = {req->id, req->id_len}, q = {req->queue, req->queue_len};
     rc_wait *w = &s->waits[rc_conn_id(s, c)];
-    if (req->op == RC_OP_QLEAVE) {
-        if (waits_in(w, q)) {
-            /* Answered when Redis has the user out of the line. */
-            if (send_request(s, c, new_call(s, c, RC_CALL_LEAVE, q.p, q.n), id) < 0) {
-                rc_conn_send_error(s, c, id, RC_PERR_OVERLOADED, "server busy: leave again shortly",
-                                   RC_STR_NULL);
-                return;
-            }
-            stop_waiting(s, c, TELL_NONE);
-            return;
-        }
-        char out[RC_PROTO_QUEUE_MAX];
-        rc_conn_send_json(s, c, id, out, rc_proto_queue_left(out, sizeof(out), id, q));
+    if (!waits_in(w, q)) {
+        rc_conn_proto(s, c)->queue_left(s, c, tag, q);
         return;
     }
-    if (!s->cfg->admission_secret[0]) {
-        rc_conn_send_error(s, c, id, RC_PERR_QUEUE_UNAVAILABLE,
-                           "waiting rooms are off on this server (no admission secret)",
-                           RC_STR_NULL);
+    /* Answered when Redis has the user out of the line. */
+    if (send_request(s, c, new_call(s, c, RC_CALL_LEAVE, q.p, q.n), tag) < 0) {
+        rc_conn_error(s, c, tag, RC_PERR_OVERLOADED, "server busy: leave again shortly",
+                      RC_STR_NULL);
         return;
     }
-    if (!c->auth || !rc_auth_user(c->auth)) {
-        rc_conn_send_error(s, c, id, RC_PERR_FORBIDDEN,
-                           "joining a queue needs a token with a user id (sub)", RC_STR_NULL);
-        return;
-    }
+    stop_waiting(s, c, TELL_NONE);
+}
+
+void rc_wait_join(rc_shard *s, rc_conn *c, rc_str tag, rc_str q)
+{
+    rc_wait *w = &s->waits[rc_conn_id(s, c)];
     /* Requests run one at a time per connection, so a join that is still
      * with the relay has set w->room before the next join is looked at. */
     if (w->room && !waits_in(w, q)) {
-        rc_conn_send_error(s, c, id, RC_PERR_QUEUE_BUSY,
-                           "this connection already waits in another queue: leave it first",
-                           RC_STR_NULL);
+        rc_conn_error(s, c, tag, RC_PERR_QUEUE_BUSY,
+                      "this connection already waits in another queue: leave it first",
+                      RC_STR_NULL);
         return;
     }
-    if (send_request(s, c, new_call(s, c, RC_CALL_JOIN, q.p, q.n), id) < 0)
-        rc_conn_send_error(s, c, id, RC_PERR_OVERLOADED, "server busy: join again shortly",
-                           RC_STR_NULL);
+    if (send_request(s, c, new_call(s, c, RC_CALL_JOIN, q.p, q.n), tag) < 0)
+        rc_conn_error(s, c, tag, RC_PERR_OVERLOADED, "server busy: join again shortly",
+                      RC_STR_NULL);
 }
 
 /* Seconds to wait at position p when ewma people are admitted per tick;
@@ -161,13 +152,10 @@ static void send_admitted(rc_shard *s, rc_conn *c, rc_str id, rc_str q, int64_t 
         rc_atoken_mint(tok, sizeof(tok), s->cfg->admission_secret, strlen(s->cfg->admission_secret),
                        rc_auth_user(c->auth), qz, rc_wall_s(), expires_ms / 1000);
     if (tn < 0) {
-        rc_conn_send_error(s, c, id, RC_PERR_INTERNAL, "could not sign the admission token", q);
+        rc_conn_error(s, c, id, RC_PERR_INTERNAL, "could not sign the admission token", q);
         return;
     }
-    char out[RC_PROTO_QUEUE_MAX + RC_JSON_ESCAPED_MAX(RC_ATOKEN_MAX_LEN)];
-    rc_conn_send_json(
-        s, c, id, out,
-        rc_proto_admitted(out, sizeof(out), id, q, (rc_str){tok, (size_t)tn}, expires_ms));
+    rc_conn_proto(s, c)->queue_admitted(s, c, id, q, (rc_str){tok, (size_t)tn}, expires_ms);
     rc_counter_inc(&s->stats.admitted);
 }
 
@@ -188,11 +176,8 @@ static void join_done(rc_shard *s, rc_conn *c, rc_call *k)
             send_call(s, new_call(s, c, RC_CALL_GONE, q.p, q.n));
         }
         w->ticket = k->ticket;
-        char out[RC_PROTO_QUEUE_MAX];
         int64_t pos = RC_MAX(rc_sat_sub(k->ticket, k->head), (int64_t)1);
-        rc_conn_send_json(
-            s, c, id, out,
-            rc_proto_queue_joined(out, sizeof(out), id, q, k->ticket, pos, eta(s, pos, k->ewma)));
+        rc_conn_proto(s, c)->queue_joined(s, c, id, q, k->ticket, pos, eta(s, pos, k->ewma));
         return;
     }
     case RC_JOIN_ACTIVE:
@@ -201,10 +186,10 @@ static void join_done(rc_shard *s, rc_conn *c, rc_call *k)
         return;
     case RC_JOIN_NOT_FOUND:
         stop_waiting(s, c, TELL_PLACE_GONE);
-        rc_conn_send_error(s, c, id, RC_PERR_QUEUE_NOT_FOUND, "no such queue", RC_STR_NULL);
+        rc_conn_error(s, c, id, RC_PERR_QUEUE_NOT_FOUND, "no such queue", RC_STR_NULL);
         return;
     default:
-        rc_conn_send_error(s, c, id, RC_PERR_QUEUE_UNAVAILABLE,
+        rc_conn_error(s, c, id, RC_PERR_QUEUE_UNAVAILABLE,
                            "the waiting room is unavailable (Redis is away): join again shortly",
                            RC_STR_NULL);
     }
@@ -213,8 +198,7 @@ static void join_done(rc_shard *s, rc_conn *c, rc_call *k)
 /* Tells c its place in q is gone (no id: nobody asked). */
 static void send_gone(rc_shard *s, rc_conn *c, rc_str q, const char *reason)
 {
-    char out[RC_PROTO_QUEUE_MAX];
-    rc_conn_send_json(s, c, RC_STR_NULL, out, rc_proto_queue_gone(out, sizeof(out), q, reason));
+    rc_conn_proto(s, c)->queue_gone(s, c, q, reason);
 }
 
 /* The answer to the question a tick raised: where does a waiter stand whose
@@ -244,10 +228,8 @@ void rc_wait_on_calldone(rc_shard *s, rc_call *k)
 {
     rc_conn *c = k->conn < s->nconns ? &s->conns[k->conn] : NULL;
     int alive = c && c->gen == k->gen;
-    if (k->op >= RC_CALL_QUEUE_PUT) {
-        if (alive && c->state == RC_CONN_HTTP)
-            rc_http_reply(s, c, k->status, "application/json", k->reply, k->reply_len, NULL);
-    } else if (alive && c->state == RC_CONN_OPEN) {
+    rc_assert(k->op < RC_CALL_QUEUE_PUT); /* the HTTP API's go to http/server.c */
+    if (alive && c->state == RC_CONN_OPEN) {
         if (k->op == RC_CALL_JOIN) {
             join_done(s, c, k);
         } else if (k->op == RC_CALL_STATUS) {
@@ -255,16 +237,12 @@ void rc_wait_on_calldone(rc_shard *s, rc_call *k)
         } else if (k->result == RC_JOIN_UNAVAILABLE) {
             /* The connection waits no more, but the line may still hold the
              * user (until the abandon timeout): say so. */
-            rc_conn_send_error(s, c, (rc_str){k->id, k->id_len}, RC_PERR_QUEUE_UNAVAILABLE,
-                               "the waiting room is unavailable (Redis is away): leave again "
-                               "shortly",
-                               RC_STR_NULL);
+            rc_conn_error(s, c, (rc_str){k->id, k->id_len}, RC_PERR_QUEUE_UNAVAILABLE,
+                          "the waiting room is unavailable (Redis is away): leave again shortly",
+                          RC_STR_NULL);
         } else {
-            char out[RC_PROTO_QUEUE_MAX];
-            rc_str id = {k->id, k->id_len};
-            rc_conn_send_json(
-                s, c, id, out,
-                rc_proto_queue_left(out, sizeof(out), id, (rc_str){k->queue, strlen(k->queue)}));
+            rc_conn_proto(s, c)->queue_left(s, c, (rc_str){k->id, k->id_len},
+                                            (rc_str){k->queue, strlen(k->queue)});
         }
     } else if (k->op == RC_CALL_JOIN && k->result == RC_JOIN_WAITING) {
         /* The connection went while Redis answered: it counts no more. */
@@ -405,13 +383,10 @@ static void tick_one(rc_shard *s, rc_conn *c, rc_wait *w, rc_str q, void *arg)
         return;
     }
     int64_t pos = rc_sat_sub(w->ticket, t->head);
-    char out[RC_PROTO_QUEUE_MAX];
-    rc_conn_send_json(
-        s, c, RC_STR_NULL, out,
-        rc_proto_queue_position(out, sizeof(out), q, pos, eta(s, pos, t->ewma), t->time));
+    rc_conn_proto(s, c)->queue_position(s, c, q, pos, eta(s, pos, t->ewma), t->time);
 }
 
-void rc_wait_on_tick(rc_shard *s, rc_room *r, rc_msg *m)
+static void on_tick(rc_shard *s, rc_room *r, rc_msg *m)
 {
     tick *t = parse_tick(rc_msg_payload(m));
     if (!t) {
@@ -437,7 +412,7 @@ static void left_one(rc_shard *s, rc_conn *c, rc_wait *w, rc_str q, void *arg)
     send_gone(s, c, q, "left_elsewhere");
 }
 
-void rc_wait_on_left(rc_shard *s, rc_room *r, rc_msg *m)
+static void on_left(rc_shard *s, rc_room *r, rc_msg *m)
 {
     rc_str d = rc_msg_payload(m);
     rc_json_iter it;
@@ -456,4 +431,16 @@ void rc_wait_on_left(rc_shard *s, rc_room *r, rc_msg *m)
         return;
     }
     each_waiter(s, r, left_one, &l);
+}
+
+void rc_wait_on_msg(rc_shard *s, rc_msg *m)
+{
+    rc_room *r = rc_rooms_get(s->rooms, m->chan, m->chan_len);
+    if (r && r->n > 0) {
+        if (m->kind == RC_MSG_TICK)
+            on_tick(s, r, m);
+        else
+            on_left(s, r, m);
+    }
+    rc_msg_put(m);
 }

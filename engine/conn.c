@@ -1,6 +1,9 @@
 /* A connection's life after accept: its send queue (at most one send in
  * flight; frames that queue meanwhile leave together in the next one), its
- * WebSocket session, heartbeats, and the way it ends.
+ * WebSocket session, heartbeats, and the way it ends. It moves bytes and
+ * frames only: a whole message from the client goes to the connection's
+ * protocol (proto/protocol.h), which also undoes what the connection holds
+ * when it ends.
  *
  * Thread: the shard that owns the connection. */
 #include <errno.h>
@@ -10,7 +13,6 @@
 #include "engine/log.h"
 #include "engine/shard.h"
 #include "ws/frame.h"
-#include "ws/proto.h"
 
 static void mark_dirty(rc_shard *s, rc_conn *c)
 {
@@ -149,42 +151,9 @@ int rc_conn_send(rc_shard *s, rc_conn *c, rc_obuf *b)
     return 0;
 }
 
-void rc_conn_send_text(rc_shard *s, rc_conn *c, const char *json, size_t len)
+void rc_conn_send_text(rc_shard *s, rc_conn *c, const char *text, size_t len)
 {
-    rc_conn_send(s, c, rc_obuf_frame(RC_OBUF_REPLY, RC_WS_OP_TEXT, json, len));
-}
-
-/* A reply that a builder could not write: a bug (the buffers are sized for
- * the worst case), but the client is still answered, not left waiting. */
-static void reply_failed(rc_shard *s, rc_conn *c, rc_str id)
-{
-    rc_warn("shard=%d conn=%u a reply did not fit its buffer (answered \"internal\")", s->id,
-            rc_conn_id(s, c));
-    rc_counter_inc(&s->stats.proto_errors[RC_PERR_INTERNAL]);
-    char buf[RC_PROTO_MAX_ID + 64];
-    ssize_t n = rc_proto_error(buf, sizeof(buf), id, RC_PERR_INTERNAL, NULL, RC_STR_NULL);
-    rc_assert(n > 0); /* an id of at most RC_PROTO_MAX_ID bytes always fits */
-    rc_conn_send_text(s, c, buf, (size_t)n);
-}
-
-void rc_conn_send_json(rc_shard *s, rc_conn *c, rc_str id, const char *json, ssize_t len)
-{
-    if (len > 0)
-        rc_conn_send_text(s, c, json, (size_t)len);
-    else
-        reply_failed(s, c, id);
-}
-
-void rc_conn_send_error(rc_shard *s, rc_conn *c, rc_str id, int code, const char *msg,
-                        rc_str channel)
-{
-    char buf[RC_PROTO_REPLY_MAX];
-    rc_counter_inc(&s->stats.proto_errors[code < RC_PERR__COUNT ? code : RC_PERR_INTERNAL]);
-    ssize_t n = rc_proto_error(buf, sizeof(buf), id, code, msg, channel);
-    if (n > 0)
-        rc_conn_send_text(s, c, buf, (size_t)n);
-    else
-        reply_failed(s, c, id);
+    rc_conn_send(s, c, rc_obuf_frame(RC_OBUF_REPLY, RC_WS_OP_TEXT, text, len));
 }
 
 void rc_conn_flush(rc_shard *s, rc_conn *c)
@@ -262,7 +231,7 @@ void rc_conn_sent(rc_shard *s, rc_conn *c, int res)
                  "%u messages to you were dropped: more than %llu bytes waited for you to read",
                  q->dropped, (unsigned long long)s->cfg->send_backlog_bytes);
         q->dropped = 0;
-        rc_conn_send_error(s, c, RC_STR_NULL, RC_PERR_MESSAGES_DROPPED, msg, RC_STR_NULL);
+        rc_conn_error(s, c, RC_STR_NULL, RC_PERR_MESSAGES_DROPPED, msg, RC_STR_NULL);
     }
     if (q->n) {
         rc_conn_flush(s, c);
@@ -304,7 +273,7 @@ static void close_with_payload(rc_shard *s, rc_conn *c, const uint8_t *payload, 
         c->flags &= (uint8_t)~RC_CF_WS;
         rc_counter_set(&s->stats.ws_open, rc_counter_get(&s->stats.ws_open) - 1);
     }
-    rc_chan_leave_all(s, c);
+    rc_conn_proto(s, c)->closed(s, c);
 }
 
 static void close_frame(rc_shard *s, rc_conn *c, uint16_t code, const char *reason, int drop_data)
@@ -345,7 +314,7 @@ void rc_conn_abort(rc_shard *s, rc_conn *c)
         rc_counter_set(&s->stats.ws_open, rc_counter_get(&s->stats.ws_open) - 1);
     }
     c->state = RC_CONN_DEAD;
-    rc_chan_leave_all(s, c);
+    rc_conn_proto(s, c)->closed(s, c);
     rc_wheel_del(&s->wheel, rc_conn_id(s, c));
     /* Cancel by user_data, not by descriptor: the kernel finds a request by
      * its user_data in a hash table, while a cancel by descriptor scans every
@@ -385,7 +354,7 @@ void rc_conn_release(rc_shard *s, rc_conn *c)
     if (c->state != RC_CONN_DEAD)
         return;
     uint32_t id = rc_conn_id(s, c);
-    rc_chan_leave_all(s, c);
+    rc_conn_proto(s, c)->closed(s, c);
     rc_req_drop(s, c);
     drop_sess(s, c);
     rc_wheel_del(&s->wheel, id);
@@ -454,10 +423,10 @@ static void hook_text(void *ctx, const uint8_t *msg, size_t len)
         return;
     rc_counter_inc(&s->stats.msgs_in);
     int allowed = rate_take(s, c);
-    if (rc_req_busy(s, c))
-        rc_req_defer(s, c, msg, len, allowed);
-    else
-        rc_chan_handle(s, c, msg, len, allowed);
+    if (!rc_req_busy(s, c))
+        rc_conn_proto(s, c)->message(s, c, msg, len, 0, allowed);
+    else if (rc_req_defer(s, c, msg, len, allowed) < 0)
+        rc_conn_close(s, c, RC_CLOSE_POLICY, RC_REQ_FULL_REASON);
 }
 
 static void hook_binary(void *ctx, const uint8_t *msg, size_t len)
@@ -467,8 +436,9 @@ static void hook_binary(void *ctx, const uint8_t *msg, size_t len)
     if (c->state != RC_CONN_OPEN)
         return;
     rc_counter_inc(&s->stats.msgs_in);
-    rc_conn_send_error(s, c, RC_STR_NULL, RC_PERR_BINARY,
-                       "binary messages are not part of the protocol: send JSON text", RC_STR_NULL);
+    /* Not rate-limited nor held: a protocol without binary messages refuses
+     * it at once. */
+    rc_conn_proto(s, c)->message(s, c, msg, len, 1, 1);
 }
 
 static void hook_pong(void *ctx)
@@ -574,13 +544,15 @@ void rc_conn_on_timer(rc_shard *s, rc_conn *c)
 }
 
 /* Called by the HTTP side once the 101 is queued. */
-void rc_conn_opened(rc_shard *s, rc_conn *c)
+void rc_conn_opened(rc_shard *s, rc_conn *c, int proto)
 {
     c->state = RC_CONN_OPEN;
+    c->proto = (uint8_t)proto & 0xf;
     c->flags |= RC_CF_WS;
     c->tokens = (uint16_t)RC_MIN(s->cfg->msg_burst, 65535u);
     c->rate_tick = s->now_tick;
     c->last_rx = s->now_tick;
     rc_counter_set(&s->stats.ws_open, rc_counter_get(&s->stats.ws_open) + 1);
     schedule(s, c);
+    rc_conn_proto(s, c)->opened(s, c);
 }

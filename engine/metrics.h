@@ -7,7 +7,7 @@
 #define RC_METRICS_H
 
 #include "engine/queue.h"
-#include "ws/proto.h"
+#include "proto/json.h"
 
 /* Handshake outcomes: the label "reason" of ringcast_handshakes_total. */
 enum rc_hs_outcome {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "ws/frame.h"
-#include "ws/proto.h"
+#include "proto/json.h"
 
 /* Lays out [struct][channel NUL][frame header][payload], writing the payload
  * with write_payload after the header space is reserved. */

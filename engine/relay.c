@@ -6,9 +6,9 @@
 
 #include "engine/log.h"
 #include "engine/msg.h"
-#include "engine/room.h"
+#include "channels/room.h"
 #include "net/uring.h"
-#include "redis/bridge.h"
+#include "channels/bridge.h"
 
 /* Items for one shard that did not fit in its queue, oldest first. */
 typedef struct overflow {

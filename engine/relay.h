@@ -4,7 +4,7 @@
  * and the channel's sequence number), turns each publish into one shared
  * frame (rc_msg) with one reference per member shard, and hands it to those
  * shards. With a Redis URL it also speaks to Redis for the node
- * (redis/bridge.h): publishes go to the other nodes, and messages from them
+ * (channels/bridge.h): publishes go to the other nodes, and messages from them
  * come back through the same fan-out. It has its own io_uring ring, which
  * also drives the Redis sockets, and sleeps in it when there is nothing to do. */
 #ifndef RC_RELAY_H
@@ -15,7 +15,7 @@
 #include "engine/node.h"
 #include "engine/queue.h"
 #include "admission/admission.h"
-#include "redis/bridge.h"
+#include "channels/bridge.h"
 
 typedef struct rc_relay_stats {
     rc_counter publishes;  /* publishes received from shards */

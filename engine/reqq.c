@@ -87,8 +87,6 @@ int rc_req_defer(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int al
     uint64_t max_bytes = RC_MAX((uint64_t)DEFER_MAX_BYTES, 4 * (uint64_t)s->cfg->max_message_bytes);
     if (q->n >= DEFER_MAX_MSGS || q->bytes + len > max_bytes) {
         rc_counter_inc(&s->stats.defer_closes);
-        rc_conn_close(s, c, RC_CLOSE_POLICY,
-                      "too many requests sent while an earlier one waits: wait for replies");
         return -1;
     }
     deferred *d = rc_malloc(sizeof(*d) + len);
@@ -136,7 +134,7 @@ static void resume(rc_shard *s, rc_conn *c)
             q->tail = NULL;
         q->n--;
         q->bytes -= d->len;
-        rc_chan_handle(s, c, d->msg, d->len, d->allowed);
+        rc_conn_proto(s, c)->message(s, c, d->msg, d->len, 0, d->allowed);
         free(d);
         q = reqq_of(s, c);
         if (!q)

@@ -1,4 +1,11 @@
-/* Thread: the shard's own thread (rc_shard_new, _start and _join: the main thread). */
+/* The shard's thread and its ring loop: accept, recv and send completions,
+ * timers, and the relay's items. This is the top of the shard's code: it
+ * calls down into the HTTP side (http/), the connection layer (conn.c), the
+ * protocols (through the table it fills, s->protos) and the features'
+ * handlers for the relay's items (channels/, admission/); none of them
+ * calls it (they use engine/shard.h's API, in shard_api.c).
+ *
+ * Thread: the shard's own thread (rc_shard_new, _start and _join: the main thread). */
 #include "engine/shard.h"
 
 #include <errno.h>
@@ -7,10 +14,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "admission/admission.h"
+#include "admission/waitroom.h"
+#include "channels/channels.h"
 #include "engine/log.h"
+#include "http/server.h"
 #include "net/http.h"
 #include "net/listen.h"
+#include "proto/json_protocol.h"
 #include "ws/frame.h"
 
 #define ACCEPT_INFLIGHT 16 /* single-shot accepts kept armed in per-address mode */
@@ -37,15 +47,6 @@ rc_shard *rc_shard_new(rc_node *node, int id)
             (node->cfg->max_conns_per_ip + (uint32_t)node->nshards - 1) / (uint32_t)node->nshards;
     s->listen_fd = -1;
     return s;
-}
-
-void rc_idlist_push(uint32_t **list, uint32_t *n, uint32_t *cap, uint32_t id)
-{
-    if (*n == *cap) {
-        *cap = *cap ? *cap * 2 : 64;
-        *list = rc_realloc(*list, *cap * sizeof(uint32_t));
-    }
-    (*list)[(*n)++] = id;
 }
 
 /* ---- user_data helpers ------------------------------------------------- */
@@ -110,11 +111,6 @@ static rc_tnode *tnode_of(void *ctx, uint32_t id)
     return &s->conns[id].timer;
 }
 
-void rc_conn_timer(rc_shard *s, rc_conn *c, uint32_t ms)
-{
-    rc_wheel_add(&s->wheel, rc_conn_id(s, c), s->now_tick + rc_ticks_for_ms(ms, RC_TICK_MS));
-}
-
 static void on_timer(void *arg, uint32_t id)
 {
     rc_shard *s = arg;
@@ -135,44 +131,6 @@ static void update_clock(rc_shard *s)
 }
 
 /* ---- relay ------------------------------------------------------------- */
-
-int rc_shard_to_relay(rc_shard *s, uint32_t kind, void *p, int may_fail)
-{
-    /* b: when the shard accepted it. The relay takes items from all shards
-     * oldest first, so that a publisher who waits for each acknowledgement
-     * sees its messages in order even when they enter through different
-     * shards (one HTTP request each, say). */
-    rc_qitem it = {.kind = kind, .a = (uint32_t)s->id, .b = rc_now_ns(), .p = p};
-    if (s->nbacklog == 0 && rc_spsc_push(&s->node->links[s->id].to_relay, &it)) {
-        /* The relay is woken once, at the end of the batch: a wake-up per
-         * item would cost a write() and a context switch per message. */
-        s->relay_wake = 1;
-        return 0;
-    }
-    rc_counter_inc(&s->stats.relay_full);
-    if (may_fail)
-        return -1;
-    if (s->nbacklog == s->cap_backlog) {
-        s->cap_backlog = s->cap_backlog ? s->cap_backlog * 2 : 256;
-        s->relay_backlog = rc_realloc(s->relay_backlog, s->cap_backlog * sizeof(rc_qitem));
-    }
-    s->relay_backlog[s->nbacklog++] = it;
-    rc_counter_set(&s->stats.relay_backlog, s->nbacklog);
-    return 0;
-}
-
-static void flush_relay_backlog(rc_shard *s)
-{
-    uint32_t i = 0;
-    while (i < s->nbacklog && rc_spsc_push(&s->node->links[s->id].to_relay, &s->relay_backlog[i]))
-        i++;
-    if (i) {
-        memmove(s->relay_backlog, s->relay_backlog + i, (s->nbacklog - i) * sizeof(rc_qitem));
-        s->nbacklog -= i;
-        rc_counter_set(&s->stats.relay_backlog, s->nbacklog);
-        s->relay_wake = 1;
-    }
-}
 
 static void start_drain(rc_shard *s)
 {
@@ -207,144 +165,28 @@ static void on_relay_items(rc_shard *s)
     for (int k = 0; k < 65536 && rc_spsc_pop(&s->node->links[s->id].to_shard, &it); k++) {
         switch (it.kind) {
         case RC_Q_SUBACK: rc_chan_on_suback(s, it.p, it.b); break;
-        case RC_Q_DELIVER: rc_chan_on_deliver(s, it.p); break;
+        case RC_Q_DELIVER: {
+            rc_msg *m = it.p;
+            if (m->kind == RC_MSG_TICK || m->kind == RC_MSG_QLEFT)
+                rc_wait_on_msg(s, m);
+            else
+                rc_chan_on_deliver(s, m);
+            break;
+        }
         case RC_Q_DRAIN: start_drain(s); break;
-        case RC_Q_CALLDONE: rc_wait_on_calldone(s, it.p); break;
+        case RC_Q_CALLDONE: {
+            rc_call *call = it.p;
+            if (call->op >= RC_CALL_QUEUE_PUT) /* the HTTP API's */
+                rc_http_on_calldone(s, call);
+            else
+                rc_wait_on_calldone(s, call);
+            break;
+        }
         default: rc_assert(!"unknown item kind from the relay");
         }
         if (s->nresume)
             rc_req_run(s);
     }
-}
-
-/* ---- per-address accounting ---------------------------------------------- */
-
-static uint32_t addr_hash(const struct in6_addr *ip)
-{
-    uint32_t h = 2166136261u;
-    for (int i = 0; i < 16; i++)
-        h = (h ^ ip->s6_addr[i]) * 16777619u;
-    return h;
-}
-
-static uint32_t addr_find_or_add(rc_shard *s, const struct in6_addr *ip)
-{
-    if (!s->addr_hash) {
-        s->addr_mask = 4095;
-        s->addr_hash = rc_malloc((s->addr_mask + 1) * sizeof(uint32_t));
-        memset(s->addr_hash, 0xff, (s->addr_mask + 1) * sizeof(uint32_t));
-        s->addr_free = RC_NO_CONN;
-    }
-    uint32_t b = addr_hash(ip) & s->addr_mask;
-    for (uint32_t i = s->addr_hash[b]; i != RC_NO_CONN; i = s->addrs[i].next)
-        if (memcmp(&s->addrs[i].ip, ip, sizeof(*ip)) == 0)
-            return i;
-    uint32_t i;
-    if (s->addr_free != RC_NO_CONN) {
-        i = s->addr_free;
-        s->addr_free = s->addrs[i].next;
-    } else {
-        if (s->naddrs == s->cap_addrs) {
-            s->cap_addrs = s->cap_addrs ? s->cap_addrs * 2 : 256;
-            s->addrs = rc_realloc(s->addrs, s->cap_addrs * sizeof(rc_addr));
-        }
-        i = s->naddrs++;
-    }
-    rc_addr *a = &s->addrs[i];
-    memset(a, 0, sizeof(*a));
-    a->ip = *ip;
-    a->hs_tokens = (uint64_t)s->cfg->handshake_rate_per_ip * 1000u;
-    a->hs_tick = s->now_tick;
-    a->next = s->addr_hash[b];
-    s->addr_hash[b] = i;
-    return i;
-}
-
-/* An idle entry whose handshake bucket is not yet full must stay: freeing
- * it would hand the address a full bucket on its next connection, and a
- * client that closes each connection before opening the next would never be
- * limited. It lingers until the bucket has refilled (at most a second), and
- * addr_sweep frees it then. */
-static int addr_lingers(const rc_shard *s, const rc_addr *a)
-{
-    uint32_t rate = s->cfg->handshake_rate_per_ip;
-    if (!rate)
-        return 0;
-    uint64_t refill = (uint64_t)(s->now_tick - a->hs_tick) * rate * RC_TICK_MS;
-    return a->hs_tokens + refill < (uint64_t)rate * 1000u;
-}
-
-static void addr_free(rc_shard *s, uint32_t i)
-{
-    rc_addr *a = &s->addrs[i];
-    uint32_t b = addr_hash(&a->ip) & s->addr_mask;
-    uint32_t *pp = &s->addr_hash[b];
-    while (*pp != i)
-        pp = &s->addrs[*pp].next;
-    *pp = a->next;
-    a->next = s->addr_free;
-    a->lingering = 0;
-    s->addr_free = i;
-}
-
-/* Drops a connection's hold on its address entry; frees idle entries. */
-static void addr_unref(rc_shard *s, uint32_t i)
-{
-    rc_addr *a = &s->addrs[i];
-    if (a->conns)
-        a->conns--;
-    if (a->conns)
-        return;
-    if (addr_lingers(s, a)) {
-        if (!a->lingering) {
-            a->lingering = 1;
-            s->addrs_lingering++;
-        }
-        return;
-    }
-    addr_free(s, i);
-}
-
-/* Once a tick: frees the idle entries whose buckets have refilled. */
-static void addr_sweep(rc_shard *s)
-{
-    for (uint32_t i = 0; s->addrs_lingering && i < s->naddrs; i++) {
-        rc_addr *a = &s->addrs[i];
-        if (!a->lingering)
-            continue;
-        if (a->conns) { /* in use again */
-            a->lingering = 0;
-            s->addrs_lingering--;
-        } else if (!addr_lingers(s, a)) {
-            s->addrs_lingering--;
-            addr_free(s, i);
-        }
-    }
-}
-
-void rc_shard_addr_release(rc_shard *s, rc_conn *c)
-{
-    if (c->addr != RC_NO_CONN) {
-        addr_unref(s, c->addr);
-        c->addr = RC_NO_CONN;
-    }
-}
-
-/* Token buckets in thousandths, refilled by elapsed ticks: takes one token
- * and returns 1, or returns 0 when the bucket is empty. The bucket holds at
- * most one second of tokens, so counting more than a second of elapsed ticks
- * changes nothing; capping them keeps the sum within 64 bits for any rate. */
-static int bucket_take(uint64_t *tokens, uint32_t *tick, uint32_t now, uint32_t rate)
-{
-    uint64_t cap = (uint64_t)rate * 1000u;
-    uint64_t elapsed = RC_MIN((uint64_t)(now - *tick), (uint64_t)(1000 / RC_TICK_MS));
-    uint64_t add = elapsed * rate * RC_TICK_MS;
-    *tick = now;
-    *tokens = RC_MIN(cap, *tokens + add);
-    if (*tokens < 1000)
-        return 0;
-    *tokens -= 1000;
-    return 1;
 }
 
 /* ---- completions ---------------------------------------------------------- */
@@ -401,23 +243,11 @@ static void on_accept(rc_shard *s, struct io_uring_cqe *cqe)
             ip.s6_addr[10] = ip.s6_addr[11] = 0xff;
             memcpy(&ip.s6_addr[12], &v4->sin_addr, 4);
         }
-        c->addr = addr_find_or_add(s, &ip);
-        rc_addr *a = &s->addrs[c->addr];
-        a->conns++;
-        if (s->per_ip_conns && a->conns > s->per_ip_conns) {
+        const char *why, *retry;
+        if (rc_addr_admit(s, c, &ip, &why, &retry) < 0) {
             rc_counter_inc(&s->stats.handshakes[RC_HS_RATE_LIMITED]);
-            rc_http_reply(s, c, 429, "text/plain", "too many connections from your address\n", 39,
-                          "Retry-After: 5\r\n");
+            rc_http_reply(s, c, 429, "text/plain", why, strlen(why), retry);
             return;
-        }
-        if (s->cfg->handshake_rate_per_ip) {
-            if (!bucket_take(&a->hs_tokens, &a->hs_tick, s->now_tick,
-                             s->cfg->handshake_rate_per_ip)) {
-                rc_counter_inc(&s->stats.handshakes[RC_HS_RATE_LIMITED]);
-                rc_http_reply(s, c, 429, "text/plain", "handshake rate exceeded\n", 24,
-                              "Retry-After: 1\r\n");
-                return;
-            }
         }
     } else if (!more && !s->draining && s->listen_fd >= 0) {
         arm_accept(s);
@@ -430,7 +260,7 @@ static void on_accept(rc_shard *s, struct io_uring_cqe *cqe)
     }
     if (s->cfg->handshake_rate) {
         uint32_t per_shard = RC_MAX(1u, s->cfg->handshake_rate / (uint32_t)s->node->nshards);
-        if (!bucket_take(&s->hs_tokens, &s->hs_tick, s->now_tick, per_shard)) {
+        if (!rc_bucket_take(&s->hs_tokens, &s->hs_tick, s->now_tick, per_shard)) {
             rc_counter_inc(&s->stats.handshakes[RC_HS_RATE_LIMITED]);
             rc_http_reply(s, c, 429, "text/plain", "handshake rate exceeded\n", 24,
                           "Retry-After: 1\r\n");
@@ -515,7 +345,7 @@ static void end_of_batch(rc_shard *s)
     if (s->nresume)
         rc_req_run(s);
     if (s->nbacklog)
-        flush_relay_backlog(s);
+        rc_shard_flush_relay(s);
     /* First, so that a relay on another core works while we send. */
     if (s->relay_wake) {
         s->relay_wake = 0;
@@ -587,6 +417,7 @@ static int setup(rc_shard *s)
     s->now_tick = 0;
     rc_wheel_init(&s->wheel, 4096, 0, tnode_of, s);
     rc_ws_pool_init(&s->ws_pool, &rc_conn_ws_hooks, s->cfg->max_message_bytes, 256);
+    s->protos[RC_PROTO_JSON] = &rc_json_protocol;
     if (per_addr_mode(s->cfg)) {
         s->n_accept_addrs = ACCEPT_INFLIGHT;
         s->accept_addrs = rc_calloc(ACCEPT_INFLIGHT, sizeof(*s->accept_addrs));
@@ -652,7 +483,7 @@ static void *shard_main(void *arg)
         if (s->now_tick != last_tick) {
             rc_wheel_advance(&s->wheel, s->now_tick, on_timer, s);
             last_tick = s->now_tick;
-            addr_sweep(s);
+            rc_addr_sweep(s);
             if (!s->draining && s->listen_fd >= 0) {
                 if (!s->accepting)
                     arm_accept(s);

@@ -1,12 +1,20 @@
 /* A shard: one thread, one io_uring ring, one listener (SO_REUSEPORT), its
- * own connections, room index and timer wheel. Shards share nothing with each
- * other; they talk to the relay through the queues in rc_node.links.
+ * own connections and timer wheel. Shards share nothing with each other;
+ * they talk to the relay through the queues in rc_node.links.
  *
- * The code of a shard is spread over four files, one concern each:
- *   shard.c     the thread, the ring loop, accept/recv/send completions, timers
- *   conn.c      a connection's life: send queue, WebSocket session, close
- *   channels.c  subscribe, unsubscribe, publish, fan-out of delivered messages
- *   http_api.c  the HTTP side of the port: upgrade, /healthz, /metrics, /api
+ * This header is the shard's API for the code that serves its connections
+ * (the HTTP side, the protocols, the features). The loop calls down into
+ * them; they reach the loop only through what is declared here:
+ *   engine/shard.c      the thread and the ring loop: accept/recv/send
+ *                       completions, timers, the relay's items (top: it
+ *                       calls everything below, nothing calls it)
+ *   engine/shard_api.c  what a handler may ask of the loop: a timer, an item
+ *                       for the relay, a list of connections to visit
+ *   engine/conn.c       a connection's bytes and frames: send queue,
+ *                       WebSocket session, heartbeats, close; no message
+ *                       format (that is the protocol's, proto/protocol.h)
+ *   engine/reqq.c       a connection's requests, one at a time, in order
+ *   engine/addr.c       per-address limits
  * Everything here runs on the shard's own thread unless marked "any thread". */
 #ifndef RC_SHARD_H
 #define RC_SHARD_H
@@ -17,7 +25,8 @@
 #include "engine/metrics.h"
 #include "engine/msg.h"
 #include "engine/node.h"
-#include "engine/room.h"
+#include "channels/room.h"
+#include "proto/protocol.h"
 #include "engine/timer.h"
 #include "net/uring.h"
 #include "ws/jwt.h"
@@ -83,9 +92,10 @@ typedef struct rc_send_arena {
 
 /* One connection. Kept small: 100k of them live in a shard's table. */
 typedef struct rc_conn {
-    rc_tnode timer; /* 12 bytes */
-    uint16_t gen;   /* bumped when the slot is reused */
-    uint8_t state;
+    rc_tnode timer;    /* 12 bytes */
+    uint16_t gen;      /* bumped when the slot is reused */
+    uint8_t state : 4; /* enum rc_conn_state */
+    uint8_t proto : 4; /* enum rc_protocol_id: who reads its messages */
     uint8_t flags;
     uint16_t nchan;     /* entries in chans */
     uint16_t tokens;    /* message-rate bucket */
@@ -97,12 +107,8 @@ typedef struct rc_conn {
     rc_memb *chans;
     rc_auth *auth; /* NULL: anonymous */
 } rc_conn;
-
-/* A connection's place in a waiting room (admission/waitroom.c). */
-typedef struct rc_wait {
-    int64_t ticket;
-    rc_room *room; /* "queue:{q}"; NULL when not waiting */
-} rc_wait;
+_Static_assert(sizeof(rc_conn) == 64, "rc_conn is one cache line: 100k of them live in a shard");
+_Static_assert(RC_CONN_FINAL < 16 && RC_PROTO__COUNT <= 16, "rc_conn.state and .proto are 4 bits");
 
 /* The request head and body of a connection still speaking HTTP. */
 typedef struct rc_httpbuf {
@@ -137,7 +143,7 @@ typedef struct rc_shard {
     uint32_t max_open; /* connections accepted before 503 */
     uint32_t open;     /* connections in any state but FREE */
     rc_conn *conns;
-    rc_wait *waits;        /* [nconns] */
+    struct rc_wait *waits; /* [nconns]: places in waiting rooms (admission/) */
     struct rc_reqq **reqs; /* [nconns]: held connections (engine/reqq.c) */
     uint32_t *resume;      /* connections whose deferred requests may run */
     uint32_t nresume, cap_resume;
@@ -179,44 +185,70 @@ typedef struct rc_shard {
     struct sockaddr_in6 *accept_addrs; /* single-shot accepts with addresses */
     socklen_t *accept_lens;
     uint32_t n_accept_addrs;
+    const rc_protocol *protos[RC_PROTO__COUNT]; /* by rc_conn.proto (set by shard.c) */
     rc_shard_stats stats;
     rc_flag exited;
 } rc_shard;
 
-/* --- shard.c --- */
+/* --- shard.c: the thread (main thread) --- */
 rc_shard *rc_shard_new(rc_node *node, int id);
 int rc_shard_start(rc_shard *s);
 void rc_shard_join(rc_shard *s);
+
+/* --- shard_api.c: what handlers ask of the loop --- */
 static inline uint32_t rc_conn_id(const rc_shard *s, const rc_conn *c)
 {
     return (uint32_t)(c - s->conns);
 }
 /* Sets the connection's single timer to fire in ms milliseconds, rounded up
- * to whole ticks (at least one); any ms is valid. Can't fail. */
+ * to whole ticks (at least one); any ms is valid. Can't fail. When it fires,
+ * the loop calls the handler of the connection's state (HTTP: the HTTP side;
+ * OPEN: rc_conn_on_timer; closing: the connection is torn down). */
 void rc_conn_timer(rc_shard *s, rc_conn *c, uint32_t ms);
 /* Queues an item for the relay; 0, or -1 when the queue is full (only for
  * publishes: SUB/UNSUB wait in the shard's backlog instead). */
 int rc_shard_to_relay(rc_shard *s, uint32_t kind, void *p, int may_fail);
-
-/* Appends id to a growable id list (dirty, rearm, reap). */
+/* Moves what waits in the shard's relay backlog into the queue. */
+void rc_shard_flush_relay(rc_shard *s);
+/* Appends id to a growable id list (dirty, rearm, reap, resume). */
 void rc_idlist_push(uint32_t **list, uint32_t *n, uint32_t *cap, uint32_t id);
+
+/* The protocol the connection speaks (proto/protocol.h). */
+static inline const rc_protocol *rc_conn_proto(const rc_shard *s, const rc_conn *c)
+{
+    return s->protos[c->proto];
+}
+/* Tells c of an error through its protocol, counted in /metrics by code. */
+static inline void rc_conn_error(rc_shard *s, rc_conn *c, rc_str tag, int code, const char *msg,
+                                 rc_str channel)
+{
+    rc_counter_inc(&s->stats.proto_errors[code > 0 && code < RC_PERR__COUNT ? code
+                                                                            : RC_PERR_INTERNAL]);
+    s->protos[c->proto]->error(s, c, tag, code, msg, channel);
+}
+
+/* --- addr.c: per-address limits --- */
+/* Counts the new connection c against its address ip: 0, or -1 when a
+ * per-address limit refuses it (answer 429 with the body *why and the
+ * header line *retry). */
+int rc_addr_admit(rc_shard *s, rc_conn *c, const struct in6_addr *ip, const char **why,
+                  const char **retry);
+/* Token buckets in thousandths, refilled by elapsed ticks: takes one token
+ * and returns 1, or returns 0 when the bucket is empty. */
+int rc_bucket_take(uint64_t *tokens, uint32_t *tick, uint32_t now, uint32_t rate);
 /* Forgets the connection's per-address entry. */
 void rc_shard_addr_release(rc_shard *s, rc_conn *c);
+/* Drops idle entries whose handshake bucket has refilled (once a second). */
+void rc_addr_sweep(rc_shard *s);
 
-/* --- conn.c --- */
+/* --- conn.c: bytes and frames --- */
 extern const rc_ws_hooks rc_conn_ws_hooks;
 /* Appends b to c's output (taking one use of b). Applies the backlog policy
  * to RC_OBUF_DATA: returns 0 when queued, -1 when not (b's use is dropped). */
 int rc_conn_send(rc_shard *s, rc_conn *c, rc_obuf *b);
-/* Queues a JSON text message private to c (a reply, an error). */
-void rc_conn_send_text(rc_shard *s, rc_conn *c, const char *json, size_t len);
-/* Sends what a builder wrote (len > 0); when it could not (len < 0, a bug:
- * buffers are sized RC_PROTO_*_MAX), logs it and answers "internal" with
- * id, so that no reply is ever dropped silently. */
-void rc_conn_send_json(rc_shard *s, rc_conn *c, rc_str id, const char *json, ssize_t len);
-/* Sends {"type":"error",...} to c. */
-void rc_conn_send_error(rc_shard *s, rc_conn *c, rc_str id, int code, const char *msg,
-                        rc_str channel);
+/* Queues a text message private to c (a reply, an error: never dropped by
+ * the backlog policy). */
+void rc_conn_send_text(rc_shard *s, rc_conn *c, const char *text, size_t len);
 /* Starts the WebSocket closing handshake with code and reason. */
 void rc_conn_close(rc_shard *s, rc_conn *c, uint16_t code, const char *reason);
 /* Tears the connection down now, without a goodbye. */
@@ -231,29 +263,12 @@ void rc_conn_ws_input(rc_shard *s, rc_conn *c, const uint8_t *data, size_t len);
 void rc_conn_maybe_reap(rc_shard *s, rc_conn *c);
 /* Frees what an ended connection held and returns its slot. */
 void rc_conn_release(rc_shard *s, rc_conn *c);
-/* The upgrade succeeded: the connection speaks WebSocket from now on. */
-void rc_conn_opened(rc_shard *s, rc_conn *c);
+/* The upgrade succeeded: the connection speaks WebSocket, and protocol
+ * proto (enum rc_protocol_id), from now on; the protocol greets it. */
+void rc_conn_opened(rc_shard *s, rc_conn *c, int proto);
 /* The connection's timer fired. */
 void rc_conn_on_timer(rc_shard *s, rc_conn *c);
 
-/* --- channels.c --- */
-/* Handles one client text message; allowed is 0 when the connection's rate
- * limit refused it (it is answered with rate_limited, its id echoed). */
-void rc_chan_handle(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int allowed);
-void rc_chan_leave_all(rc_shard *s, rc_conn *c);
-/* Joins a token holder to channel "user:<sub>" without a reply (with
- * --user-channels; nothing when the id cannot be part of a channel name). */
-void rc_chan_join_user(rc_shard *s, rc_conn *c);
-void rc_chan_on_suback(rc_shard *s, char *name, uint64_t seq);
-/* Server-side membership, without replies: joins c to ch (once) and returns
- * the room; leaves room r (if c is in it); deletes r when a fan-out left it
- * empty. */
-rc_room *rc_chan_join_quiet(rc_shard *s, rc_conn *c, rc_str ch);
-void rc_chan_leave(rc_shard *s, rc_conn *c, rc_room *r);
-void rc_chan_room_check(rc_shard *s, rc_room *r);
-void rc_chan_on_deliver(rc_shard *s, rc_msg *m);
-/* At exit: frees what rooms still waiting for a SUBACK hold. */
-void rc_chan_free_all(rc_shard *s);
 /* --- reqq.c: requests in order ---
  * A connection's requests are handled one at a time, in the order they
  * came: a request that waits for the relay (a subscribe to a channel new to
@@ -270,39 +285,14 @@ void rc_req_hold(rc_shard *s, rc_conn *c);
 /* The held request has been answered: c's deferred requests run at the end
  * of the current queue item (rc_req_run). No-op when c is not held. */
 void rc_req_release(rc_shard *s, rc_conn *c);
-/* Keeps a client message for later. 0, or -1 when the list is full: then c
- * has been closed with 1008. */
+/* Keeps a client message for later. 0, or -1 when the list is full: the
+ * caller closes c with 1008 (RC_REQ_FULL_REASON). */
+#define RC_REQ_FULL_REASON "too many requests sent while an earlier one waits: wait for replies"
 int rc_req_defer(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int allowed);
 /* Forgets c's hold and deferred requests (c is ending). */
 void rc_req_drop(rc_shard *s, rc_conn *c);
-/* Runs the deferred requests of released connections. */
+/* Runs the deferred requests of released connections (through each one's
+ * protocol). */
 void rc_req_run(rc_shard *s);
-
-/* --- admission/waitroom.c (the shard half of the waiting rooms) --- */
-struct rc_call;
-struct rc_proto_req;
-/* queue.join / queue.leave from a client. */
-void rc_wait_handle(rc_shard *s, rc_conn *c, const struct rc_proto_req *req);
-/* The relay's answer to a call this shard made; frees it. */
-void rc_wait_on_calldone(rc_shard *s, struct rc_call *k);
-/* A tick of room r's queue: positions and tokens for its waiters. */
-void rc_wait_on_tick(rc_shard *s, rc_room *r, rc_msg *m);
-/* A user left room r's line (from any connection, on any node): the user's
- * connections here stop waiting and are told. */
-void rc_wait_on_left(rc_shard *s, rc_room *r, rc_msg *m);
-/* c is closing: it waits no more (the relay is told). */
-void rc_wait_conn_gone(rc_shard *s, rc_conn *c);
-
-/* May the connection (auth NULL = anonymous) subscribe to / publish on it?
- * Never for channels "queue:*", which carry waiting-room ticks. */
-int rc_chan_may(const rc_shard *s, const rc_auth *auth, const char *chan, size_t len, int publish);
-
-/* --- http_api.c --- */
-void rc_http_input(rc_shard *s, rc_conn *c, const uint8_t *data, size_t len);
-/* Answers with a whole HTTP response and closes after it is sent. */
-void rc_http_reply(rc_shard *s, rc_conn *c, int status, const char *content_type, const char *body,
-                   size_t len, const char *extra);
-/* The handshake deadline passed. */
-void rc_http_timeout(rc_shard *s, rc_conn *c);
 
 #endif

@@ -31,7 +31,7 @@
 #include "net/listen.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
-#include "ws/proto.h"
+#include "proto/json.h"
 
 #define MAX_HEAD    8192
 #define MAX_MSG     (1u << 20)   /* client message, bytes */

@@ -24,7 +24,7 @@
 #include "tests/fuzz/fuzz_b64.h"
 #include "tests/fuzz/fuzz_json.h"
 #include "ws/jwt.h"
-#include "ws/proto.h"
+#include "proto/json.h"
 
 static const char SECRET[] = "fuzz-admission-secret";
 static const char OTHER[] = "fuzz-admission-secreT";

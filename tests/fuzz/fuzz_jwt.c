@@ -21,7 +21,7 @@
 #include "tests/fuzz/fuzz_json.h"
 #include "ws/json.h"
 #include "ws/jwt.h"
-#include "ws/proto.h"
+#include "proto/json.h"
 
 static const uint8_t SECRET[] = "integration-test-secret-0123456789";
 static const uint8_t OTHER[] = "integration-test-secret-0123456788";

@@ -18,7 +18,7 @@
 
 #include "tests/fuzz/fuzz.h"
 #include "ws/json.h"
-#include "ws/proto.h"
+#include "proto/json.h"
 #include "redis/envelope.h"
 
 static int name_ok(const char *s, size_t n, size_t max)

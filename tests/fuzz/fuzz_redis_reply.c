@@ -20,7 +20,7 @@
 #include "redis/envelope.h"
 #include "tests/fuzz/fuzz.h"
 #include "ws/json.h"
-#include "ws/proto.h"
+#include "proto/json.h"
 
 #define PREFIX "rc:ch:"
 

@@ -1,5 +1,5 @@
 /* Tests for ws/proto.c. Expected outputs are written by hand from the member
- * orders in ws/proto.h and the rules of RFC 8259; every parsed message is
+ * orders in proto/json.h and the rules of RFC 8259; every parsed message is
  * copied into a heap buffer of exactly its length so ASan catches reads past
  * len, and builders are given exact-size buffers to catch writes past cap. */
 #include <stdint.h>
@@ -8,7 +8,7 @@
 
 #include "tests/unit/unit.h"
 #include "ws/json.h"
-#include "ws/proto.h"
+#include "proto/json.h"
 #include "redis/envelope.h"
 
 static rc_proto_req req;

@@ -22,7 +22,7 @@
 #include "engine/common.h"
 #include "engine/config.h"
 #include "net/uring.h"
-#include "redis/bridge.h"
+#include "channels/bridge.h"
 #include "tests/unit/unit.h"
 
 #define NODE    "nodeA"

@@ -1,7 +1,7 @@
 /* Room index and member arrays: lookups, growth to 100k rooms, names that
  * differ in one byte, each-iteration, and join/leave checked against a
  * reference model of who is in a room and where the caller thinks they are. */
-#include "engine/room.h"
+#include "channels/room.h"
 
 #include <string.h>
 

@@ -7,16 +7,18 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http/server.h"
+
 #include "admission/admission.h"
 #include "admission/token.h"
 #include "engine/log.h"
 #include "engine/relay.h"
-#include "engine/shard.h"
 #include "net/http.h"
+#include "ops/ops.h"
+#include "proto/json.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
 #include "ws/json.h"
-#include "ws/proto.h"
 
 _Static_assert(RC_HTTP_LIST_LINES == 8, "the 400 reason for RC_HTTP_ELIST names 8");
 
@@ -212,14 +214,8 @@ static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf 
         memcpy(rest, hb->buf + req->head_len, extra);
     free(hb);
     c->sess = NULL;
-    rc_conn_opened(s, c);
-    char w[RC_PROTO_WELCOME_MAX];
-    ssize_t wl = rc_proto_welcome(
-        w, sizeof(w), s->cfg->node_id, s->id, ((uint64_t)s->id << 32) | rc_conn_id(s, c),
-        auth ? rc_auth_user(auth) : NULL, s->cfg->ping_interval_ms, s->cfg->max_message_bytes);
-    rc_conn_send_json(s, c, RC_STR_NULL, w, wl);
-    if (auth && s->cfg->user_channels)
-        rc_chan_join_user(s, c);
+    /* The WebSocket path speaks the JSON protocol, which greets the client. */
+    rc_conn_opened(s, c, RC_PROTO_JSON);
     if (extra) {
         rc_conn_ws_input(s, c, rest, extra);
         free(rest);
@@ -300,20 +296,16 @@ static void api_publish(rc_shard *s, rc_conn *c, const rc_http_req *req, const c
         api_error(s, c, 400, e, why, NULL);
         return;
     }
-    if (pr.channel_len >= 6 && memcmp(pr.channel, "queue:", 6) == 0) {
-        api_error(s, c, 403, RC_PERR_FORBIDDEN,
-                  "channels queue:* carry waiting-room ticks: not for publishing", NULL);
+    e = rc_op_publish_api(s, (rc_str){pr.channel, pr.channel_len}, (rc_str){pr.event, pr.event_len},
+                          pr.data, &why);
+    if (e == RC_PERR_FORBIDDEN) {
+        api_error(s, c, 403, e, why, NULL);
         return;
     }
-    rc_pub *p = rc_pub_new(s->id, (rc_str){pr.channel, pr.channel_len},
-                           (rc_str){pr.event, pr.event_len}, pr.data);
-    if (rc_shard_to_relay(s, RC_Q_PUBLISH, p, 1) < 0) {
-        free(p);
-        api_error(s, c, 503, RC_PERR_OVERLOADED, "server busy: publish again shortly",
-                  "Retry-After: 1\r\n");
+    if (e != RC_PERR_NONE) {
+        api_error(s, c, 503, e, why, "Retry-After: 1\r\n");
         return;
     }
-    rc_counter_inc(&s->stats.publishes);
     char out[RC_PROTO_REPLY_MAX]; /* a valid channel name: always fits */
     ssize_t n = rc_proto_reply(out, sizeof(out), "published", RC_STR_NULL,
                                (rc_str){pr.channel, pr.channel_len}, -1);
@@ -591,4 +583,12 @@ void rc_http_timeout(rc_shard *s, rc_conn *c)
         return;
     }
     refuse(s, c, RC_HS_TIMEOUT, 408, "request not complete in time");
+}
+
+void rc_http_on_calldone(rc_shard *s, rc_call *k)
+{
+    rc_conn *c = k->conn < s->nconns ? &s->conns[k->conn] : NULL;
+    if (c && c->gen == k->gen && c->state == RC_CONN_HTTP)
+        rc_http_reply(s, c, k->status, "application/json", k->reply, k->reply_len, NULL);
+    rc_call_free(k);
 }

@@ -1,56 +1,14 @@
-/* Native protocol: request parsing and reply building. The parser collects
+/* The JSON protocol's codec: request parsing and reply building. The parser collects
  * the members it knows in one pass and judges them afterwards in a fixed
  * order, so the id is echoed whatever member order the client used.
  *
  * Thread: any thread (pure functions; the shards and the relay call them). */
-#include "ws/proto.h"
+#include "proto/json.h"
 
 #include <inttypes.h>
 #include <string.h>
 
 #include "ws/json.h"
-
-static const char *const err_names[RC_PERR__COUNT] = {
-    [RC_PERR_NONE] = "none",
-    [RC_PERR_BAD_JSON] = "bad_json",
-    [RC_PERR_BAD_REQUEST] = "bad_request",
-    [RC_PERR_UNKNOWN_TYPE] = "unknown_type",
-    [RC_PERR_INVALID_CHANNEL] = "invalid_channel",
-    [RC_PERR_FORBIDDEN] = "forbidden",
-    [RC_PERR_CHANNEL_LIMIT] = "channel_limit",
-    [RC_PERR_RATE_LIMITED] = "rate_limited",
-    [RC_PERR_NOT_SUBSCRIBED] = "not_subscribed",
-    [RC_PERR_OVERLOADED] = "overloaded",
-    [RC_PERR_BINARY] = "binary_unsupported",
-    [RC_PERR_MESSAGES_DROPPED] = "messages_dropped",
-    [RC_PERR_INTERNAL] = "internal",
-    [RC_PERR_QUEUE_UNAVAILABLE] = "queue_unavailable",
-    [RC_PERR_QUEUE_NOT_FOUND] = "queue_not_found",
-    [RC_PERR_QUEUE_BUSY] = "already_waiting",
-};
-
-const char *rc_proto_errname(int code)
-{
-    if (code < 0 || code >= RC_PERR__COUNT || !err_names[code])
-        return "internal";
-    return err_names[code];
-}
-
-static int name_char(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-' || c == '.' || c == ':' || c == '@' || c == '/' || c == '=' || c == '+';
-}
-
-int rc_proto_name_valid(const char *name, size_t n, size_t max)
-{
-    if (n < 1 || n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!name_char((unsigned char)name[i]))
-            return 0;
-    return 1;
-}
 
 enum { M_TYPE, M_ID, M_CHANNEL, M_EVENT, M_DATA, M_QUEUE, M__COUNT };
 static const char *const member_names[M__COUNT] = {"type",  "id",   "channel",

@@ -1,5 +1,5 @@
 /* Thread: whichever single thread owns the index (a shard, or the relay for its channel table). */
-#include "engine/room.h"
+#include "channels/room.h"
 
 #include <stddef.h>
 #include <string.h>

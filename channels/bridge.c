@@ -1,14 +1,14 @@
 /* Thread: the relay thread. */
-#include "redis/bridge.h"
+#include "channels/bridge.h"
 
 #include <string.h>
 
 #include "engine/log.h"
-#include "engine/room.h"
+#include "channels/room.h"
 #include "net/uring.h"
 #include "redis/client.h"
 #include "redis/envelope.h"
-#include "ws/proto.h"
+#include "proto/json.h"
 
 enum { TAG_CMD = 1, TAG_SUB = 2 };
 

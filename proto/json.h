@@ -10,22 +10,14 @@
  * ID is optional: a string (at most 64 bytes of JSON text) or an integer,
  * echoed back exactly as sent. "event" is optional (default "message").
  * Unknown members are ignored, so clients can add their own. */
-#ifndef RC_PROTO_H
-#define RC_PROTO_H
+#ifndef RC_PROTO_JSON_H
+#define RC_PROTO_JSON_H
 
 #include <sys/types.h>
 
 #include "engine/common.h"
+#include "proto/protocol.h"
 #include "ws/json.h"
-
-#define RC_PROTO_MAX_ID      64 /* raw JSON text of an id */
-#define RC_PROTO_MAX_EVENT   64
-#define RC_PROTO_MAX_CHANNEL 256 /* hard cap; the configured limit is <= this */
-#define RC_PROTO_MAX_DEPTH   32  /* nesting of a client message, data included */
-#define RC_PROTO_MAX_QUEUE   64  /* waiting-room queue ids */
-#define RC_PROTO_MAX_USER    128 /* user ids (a token's sub), bytes of UTF-8 */
-#define RC_PROTO_MAX_NODE    63  /* node ids */
-#define RC_PROTO_MAX_TEXT    256 /* error messages and reasons the server writes */
 
 /* Buffers of these sizes always hold what the builders below write, for any
  * input within the limits above (ids, names, users, the server's own texts):
@@ -47,31 +39,6 @@ enum rc_proto_op {
     RC_OP_QLEAVE, /* "queue.leave" */
 };
 
-/* Error codes sent to clients as {"type":"error","code":NAME}. The names are
- * a stable contract: never renumber or rename, only add. */
-enum rc_proto_err {
-    RC_PERR_NONE = 0,
-    RC_PERR_BAD_JSON,          /* "bad_json": not valid JSON, or nested too deep */
-    RC_PERR_BAD_REQUEST,       /* "bad_request": a member missing or of the wrong type */
-    RC_PERR_UNKNOWN_TYPE,      /* "unknown_type" */
-    RC_PERR_INVALID_CHANNEL,   /* "invalid_channel": empty, too long, bad characters */
-    RC_PERR_FORBIDDEN,         /* "forbidden": the token does not allow it */
-    RC_PERR_CHANNEL_LIMIT,     /* "channel_limit": too many channels on this connection */
-    RC_PERR_RATE_LIMITED,      /* "rate_limited": message dropped, slow down */
-    RC_PERR_NOT_SUBSCRIBED,    /* "not_subscribed": unsubscribe from a channel not held */
-    RC_PERR_OVERLOADED,        /* "overloaded": the server could not take it now; retry */
-    RC_PERR_BINARY,            /* "binary_unsupported": binary frames carry no protocol */
-    RC_PERR_MESSAGES_DROPPED,  /* "messages_dropped": messages to this client were lost */
-    RC_PERR_INTERNAL,          /* "internal" */
-    RC_PERR_QUEUE_UNAVAILABLE, /* "queue_unavailable": waiting rooms off or Redis away */
-    RC_PERR_QUEUE_NOT_FOUND,   /* "queue_not_found": no such queue was created */
-    RC_PERR_QUEUE_BUSY,        /* "already_waiting": this connection waits in another queue */
-    RC_PERR__COUNT
-};
-
-/* The stable name of an error code ("bad_json"); "internal" when out of range. */
-const char *rc_proto_errname(int code);
-
 typedef struct rc_proto_req {
     int op;
     char id[RC_PROTO_MAX_ID + 1]; /* raw JSON text of the id, NUL-terminated */
@@ -85,9 +52,6 @@ typedef struct rc_proto_req {
     size_t queue_len;
 } rc_proto_req;
 
-/* 1 when name[0..n) is a valid channel or event name: 1..max bytes, each in
- * [A-Za-z0-9] or one of "_-.:@/=+". Such names never need JSON escaping. */
-int rc_proto_name_valid(const char *name, size_t n, size_t max);
 
 /* Parses one client text message. Returns RC_PERR_NONE and fills req, or an
  * error code with *why set to a short static explanation. The id is filled as

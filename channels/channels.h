@@ -1,0 +1,37 @@
+/* Channels on a shard (channels/shard.c): membership, the relay's SUBACKs,
+ * and the fan-out of the messages it delivers. Who may subscribe or
+ * publish is decided before these are called (ops/ops.c).
+ *
+ * Thread: the shard's own. */
+#ifndef RC_CHANNELS_H
+#define RC_CHANNELS_H
+
+#include "engine/shard.h"
+
+/* Makes c a member of ch (once) and answers through c's protocol
+ * (`subscribed`): now, or when the relay's SUBACK comes for a channel new
+ * to the shard (c is held meanwhile). */
+void rc_chan_subscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch);
+/* 1 when c is a member of ch. */
+int rc_chan_holds(rc_shard *s, const rc_conn *c, rc_str ch);
+/* c leaves ch: 0, or -1 when it was not a member. No answer. */
+int rc_chan_unsubscribe(rc_shard *s, rc_conn *c, rc_str ch);
+/* Hands a publication to the relay: 0, or -1 when its queue is full. */
+int rc_chan_publish(rc_shard *s, rc_str ch, rc_str event, rc_str data);
+/* Server-side membership, without answers: joins c to ch (once) and returns
+ * the room; leaves room r (if c is in it); deletes r when a fan-out left it
+ * empty. */
+rc_room *rc_chan_join_quiet(rc_shard *s, rc_conn *c, rc_str ch);
+void rc_chan_leave(rc_shard *s, rc_conn *c, rc_room *r);
+void rc_chan_room_check(rc_shard *s, rc_room *r);
+/* c leaves every channel. */
+void rc_chan_leave_all(rc_shard *s, rc_conn *c);
+
+/* --- from the loop: the relay's items --- */
+void rc_chan_on_suback(rc_shard *s, char *name, uint64_t seq);
+/* A channel message (or notice): one shared frame to every member here. */
+void rc_chan_on_deliver(rc_shard *s, rc_msg *m);
+/* At exit: frees what rooms still waiting for a SUBACK hold. */
+void rc_chan_free_all(rc_shard *s);
+
+#endif

@@ -1,0 +1,174 @@
+/* The JSON protocol module: a client's JSON text messages become operations
+ * (ops/ops.h), and the operations' results become JSON text frames, built
+ * by the codec in proto/json.c into buffers sized for the worst case.
+ *
+ * Thread: the shard that owns the connection. */
+#include "proto/json_protocol.h"
+
+#include "engine/log.h"
+#include "ops/ops.h"
+#include "proto/json.h"
+#include "admission/token.h"
+
+/* A reply that a builder could not write: a bug (the buffers are sized for
+ * the worst case), but the client is still answered, not left waiting. */
+static void reply_failed(rc_shard *s, rc_conn *c, rc_str id)
+{
+    rc_warn("shard=%d conn=%u a reply did not fit its buffer (answered \"internal\")", s->id,
+            rc_conn_id(s, c));
+    rc_counter_inc(&s->stats.proto_errors[RC_PERR_INTERNAL]);
+    char buf[RC_PROTO_MAX_ID + 64];
+    ssize_t n = rc_proto_error(buf, sizeof(buf), id, RC_PERR_INTERNAL, NULL, RC_STR_NULL);
+    rc_assert(n > 0); /* an id of at most RC_PROTO_MAX_ID bytes always fits */
+    rc_conn_send_text(s, c, buf, (size_t)n);
+}
+
+/* Sends what a builder wrote (len > 0), or "internal" with id when it
+ * could not, so that no reply is ever dropped silently. */
+static void send_json(rc_shard *s, rc_conn *c, rc_str id, const char *json, ssize_t len)
+{
+    if (len > 0)
+        rc_conn_send_text(s, c, json, (size_t)len);
+    else
+        reply_failed(s, c, id);
+}
+
+/* ---- results ------------------------------------------------------------- */
+
+static void on_error(rc_shard *s, rc_conn *c, rc_str id, int code, const char *msg, rc_str ch)
+{
+    char buf[RC_PROTO_REPLY_MAX];
+    send_json(s, c, id, buf, rc_proto_error(buf, sizeof(buf), id, code, msg, ch));
+}
+
+static void reply(rc_shard *s, rc_conn *c, const char *type, rc_str id, rc_str ch, int64_t seq)
+{
+    char buf[RC_PROTO_REPLY_MAX];
+    send_json(s, c, id, buf, rc_proto_reply(buf, sizeof(buf), type, id, ch, seq));
+}
+
+static void on_subscribed(rc_shard *s, rc_conn *c, rc_str id, rc_str ch, uint64_t seq)
+{
+    reply(s, c, "subscribed", id, ch, (int64_t)seq);
+}
+
+static void on_unsubscribed(rc_shard *s, rc_conn *c, rc_str id, rc_str ch)
+{
+    reply(s, c, "unsubscribed", id, ch, -1);
+}
+
+static void on_published(rc_shard *s, rc_conn *c, rc_str id, rc_str ch)
+{
+    /* Acknowledged only when the client gave an id to match the reply
+     * with; without one a publish is fire and forget (errors still come
+     * back), which spares a frame per message for high-rate publishers. */
+    if (id.n)
+        reply(s, c, "published", id, ch, -1);
+}
+
+static void on_queue_joined(rc_shard *s, rc_conn *c, rc_str id, rc_str q, int64_t ticket,
+                            int64_t pos, int64_t eta_s)
+{
+    char out[RC_PROTO_QUEUE_MAX];
+    send_json(s, c, id, out, rc_proto_queue_joined(out, sizeof(out), id, q, ticket, pos, eta_s));
+}
+
+static void on_queue_position(rc_shard *s, rc_conn *c, rc_str q, int64_t pos, int64_t eta_s,
+                              int64_t time_ms)
+{
+    char out[RC_PROTO_QUEUE_MAX];
+    send_json(s, c, RC_STR_NULL, out,
+              rc_proto_queue_position(out, sizeof(out), q, pos, eta_s, time_ms));
+}
+
+static void on_queue_admitted(rc_shard *s, rc_conn *c, rc_str id, rc_str q, rc_str token,
+                              int64_t expires_ms)
+{
+    char out[RC_PROTO_QUEUE_MAX + RC_JSON_ESCAPED_MAX(RC_ATOKEN_MAX_LEN)];
+    rc_assert(token.n <= RC_ATOKEN_MAX_LEN);
+    send_json(s, c, id, out, rc_proto_admitted(out, sizeof(out), id, q, token, expires_ms));
+}
+
+static void on_queue_left(rc_shard *s, rc_conn *c, rc_str id, rc_str q)
+{
+    char out[RC_PROTO_QUEUE_MAX];
+    send_json(s, c, id, out, rc_proto_queue_left(out, sizeof(out), id, q));
+}
+
+static void on_queue_gone(rc_shard *s, rc_conn *c, rc_str q, const char *reason)
+{
+    char out[RC_PROTO_QUEUE_MAX];
+    send_json(s, c, RC_STR_NULL, out, rc_proto_queue_gone(out, sizeof(out), q, reason));
+}
+
+/* ---- the connection -------------------------------------------------------- */
+
+static void on_opened(rc_shard *s, rc_conn *c)
+{
+    char w[RC_PROTO_WELCOME_MAX];
+    ssize_t wl = rc_proto_welcome(
+        w, sizeof(w), s->cfg->node_id, s->id, ((uint64_t)s->id << 32) | rc_conn_id(s, c),
+        c->auth ? rc_auth_user(c->auth) : NULL, s->cfg->ping_interval_ms,
+        s->cfg->max_message_bytes);
+    send_json(s, c, RC_STR_NULL, w, wl);
+    rc_op_join_user(s, c);
+}
+
+static void on_message(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int binary,
+                       int allowed)
+{
+    if (binary) {
+        rc_conn_error(s, c, RC_STR_NULL, RC_PERR_BINARY,
+                      "binary messages are not part of the protocol: send JSON text", RC_STR_NULL);
+        return;
+    }
+    rc_proto_req req;
+    const char *why = "bad request";
+    int e = rc_proto_parse((const char *)msg, len, s->cfg->max_channel_len, &req, &why);
+    rc_str id = {req.id, e == RC_PERR_BAD_JSON ? 0 : req.id_len};
+    if (!allowed) {
+        /* Parsed anyway, so the client learns which request was dropped. */
+        rc_conn_error(s, c, id, RC_PERR_RATE_LIMITED,
+                      "message rate limit exceeded: request dropped", RC_STR_NULL);
+        return;
+    }
+    if (e != RC_PERR_NONE) {
+        rc_str ch = RC_STR_NULL;
+        if (e != RC_PERR_BAD_JSON && e != RC_PERR_INVALID_CHANNEL)
+            ch = (rc_str){req.channel, req.channel_len};
+        rc_conn_error(s, c, id, e, why, ch);
+        return;
+    }
+    rc_str ch = {req.channel, req.channel_len}, q = {req.queue, req.queue_len};
+    switch (req.op) {
+    case RC_OP_SUBSCRIBE: rc_op_subscribe(s, c, id, ch); break;
+    case RC_OP_UNSUBSCRIBE: rc_op_unsubscribe(s, c, id, ch); break;
+    case RC_OP_PUBLISH:
+        rc_op_publish(s, c, id, ch, (rc_str){req.event, req.event_len}, req.data);
+        break;
+    case RC_OP_QJOIN: rc_op_queue_join(s, c, id, q); break;
+    case RC_OP_QLEAVE: rc_op_queue_leave(s, c, id, q); break;
+    case RC_OP_PING: {
+        char buf[RC_PROTO_REPLY_MAX];
+        send_json(s, c, id, buf, rc_proto_pong(buf, sizeof(buf), id, rc_wall_ms()));
+        break;
+    }
+    default: rc_conn_error(s, c, id, RC_PERR_UNKNOWN_TYPE, "unknown type", RC_STR_NULL);
+    }
+}
+
+const rc_protocol rc_json_protocol = {
+    .name = "json",
+    .opened = on_opened,
+    .message = on_message,
+    .closed = rc_op_end,
+    .error = on_error,
+    .subscribed = on_subscribed,
+    .unsubscribed = on_unsubscribed,
+    .published = on_published,
+    .queue_joined = on_queue_joined,
+    .queue_position = on_queue_position,
+    .queue_admitted = on_queue_admitted,
+    .queue_left = on_queue_left,
+    .queue_gone = on_queue_gone,
+};

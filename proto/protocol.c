@@ -1,0 +1,46 @@
+/* What every protocol shares: the error codes' names and the rule for
+ * names (channels, events, queues). Pure functions, any thread. */
+#include "proto/protocol.h"
+
+static const char *const err_names[RC_PERR__COUNT] = {
+    [RC_PERR_NONE] = "none",
+    [RC_PERR_BAD_JSON] = "bad_json",
+    [RC_PERR_BAD_REQUEST] = "bad_request",
+    [RC_PERR_UNKNOWN_TYPE] = "unknown_type",
+    [RC_PERR_INVALID_CHANNEL] = "invalid_channel",
+    [RC_PERR_FORBIDDEN] = "forbidden",
+    [RC_PERR_CHANNEL_LIMIT] = "channel_limit",
+    [RC_PERR_RATE_LIMITED] = "rate_limited",
+    [RC_PERR_NOT_SUBSCRIBED] = "not_subscribed",
+    [RC_PERR_OVERLOADED] = "overloaded",
+    [RC_PERR_BINARY] = "binary_unsupported",
+    [RC_PERR_MESSAGES_DROPPED] = "messages_dropped",
+    [RC_PERR_INTERNAL] = "internal",
+    [RC_PERR_QUEUE_UNAVAILABLE] = "queue_unavailable",
+    [RC_PERR_QUEUE_NOT_FOUND] = "queue_not_found",
+    [RC_PERR_QUEUE_BUSY] = "already_waiting",
+};
+
+const char *rc_proto_errname(int code)
+{
+    if (code < 0 || code >= RC_PERR__COUNT || !err_names[code])
+        return "internal";
+    return err_names[code];
+}
+
+static int name_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.' || c == ':' || c == '@' || c == '/' || c == '=' || c == '+';
+}
+
+int rc_proto_name_valid(const char *name, size_t n, size_t max)
+{
+    if (n < 1 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!name_char((unsigned char)name[i]))
+            return 0;
+    return 1;
+}
+

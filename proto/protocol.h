@@ -1,0 +1,118 @@
+/* The protocol seam. The shard's loop and connection layer (engine/) move
+ * bytes and frames and know no message format; a protocol module turns a
+ * client's messages into operations (ops/ops.h) and the results of those
+ * operations into frames for that client. Today's JSON protocol
+ * (proto/json_protocol.c, with its codec proto/json.c) is the first module.
+ *
+ * A connection speaks one protocol, chosen when it opens (c->proto, an index
+ * into the shard's table s->protos, filled by engine/shard.c). Everything
+ * that answers one connection goes through that table: the loop and the
+ * features (channels/, admission/) never build a client frame themselves.
+ *
+ * How a second protocol plugs in: add its index to enum rc_protocol_id,
+ * write a module that fills struct rc_protocol, and have the HTTP side
+ * (http/server.c) choose it for its path. A protocol that is not WebSocket
+ * (long-polling HTTP) keeps its own sessions and calls the same operations;
+ * the results reach it through the same callbacks, and it queues them for
+ * the client's next poll instead of sending frames.
+ *
+ * Also here: the limits of the names operations take, and the error codes,
+ * which every protocol shares.
+ *
+ * Thread: the callbacks run on the shard that owns the connection. */
+#ifndef RC_PROTOCOL_H
+#define RC_PROTOCOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/common.h"
+
+#define RC_PROTO_MAX_ID      64 /* raw JSON text of an id */
+#define RC_PROTO_MAX_EVENT   64
+#define RC_PROTO_MAX_CHANNEL 256 /* hard cap; the configured limit is <= this */
+#define RC_PROTO_MAX_DEPTH   32  /* nesting of a client message, data included */
+#define RC_PROTO_MAX_QUEUE   64  /* waiting-room queue ids */
+#define RC_PROTO_MAX_USER    128 /* user ids (a token's sub), bytes of UTF-8 */
+#define RC_PROTO_MAX_NODE    63  /* node ids */
+#define RC_PROTO_MAX_TEXT    256 /* error messages and reasons the server writes */
+
+/* Why an operation was refused, or what went wrong: every protocol tells
+ * the client the code (the JSON protocol as {"type":"error","code":NAME}),
+ * and /metrics counts each by NAME. The names are a stable contract: never
+ * renumber or rename, only add. */
+enum rc_proto_err {
+    RC_PERR_NONE = 0,
+    RC_PERR_BAD_JSON,          /* "bad_json": not valid JSON, or nested too deep */
+    RC_PERR_BAD_REQUEST,       /* "bad_request": a member missing or of the wrong type */
+    RC_PERR_UNKNOWN_TYPE,      /* "unknown_type" */
+    RC_PERR_INVALID_CHANNEL,   /* "invalid_channel": empty, too long, bad characters */
+    RC_PERR_FORBIDDEN,         /* "forbidden": the token does not allow it */
+    RC_PERR_CHANNEL_LIMIT,     /* "channel_limit": too many channels on this connection */
+    RC_PERR_RATE_LIMITED,      /* "rate_limited": message dropped, slow down */
+    RC_PERR_NOT_SUBSCRIBED,    /* "not_subscribed": unsubscribe from a channel not held */
+    RC_PERR_OVERLOADED,        /* "overloaded": the server could not take it now; retry */
+    RC_PERR_BINARY,            /* "binary_unsupported": binary frames carry no protocol */
+    RC_PERR_MESSAGES_DROPPED,  /* "messages_dropped": messages to this client were lost */
+    RC_PERR_INTERNAL,          /* "internal" */
+    RC_PERR_QUEUE_UNAVAILABLE, /* "queue_unavailable": waiting rooms off or Redis away */
+    RC_PERR_QUEUE_NOT_FOUND,   /* "queue_not_found": no such queue was created */
+    RC_PERR_QUEUE_BUSY,        /* "already_waiting": this connection waits in another queue */
+    RC_PERR__COUNT
+};
+
+/* The stable name of an error code ("bad_json"); "internal" when out of range. */
+const char *rc_proto_errname(int code);
+
+/* The stable name of an error code ("bad_json"); "internal" when out of range. */
+const char *rc_proto_errname(int code);
+
+/* 1 when name[0..n) is a valid channel or event name: 1..max bytes, each in
+ * [A-Za-z0-9] or one of "_-.:@/=+". Such names never need JSON escaping. */
+int rc_proto_name_valid(const char *name, size_t n, size_t max);
+
+enum rc_protocol_id {
+    RC_PROTO_JSON = 0, /* the native JSON protocol on the WebSocket path */
+    RC_PROTO__COUNT
+};
+
+struct rc_shard;
+struct rc_conn;
+
+/* A protocol module. tag is a request's handle as the protocol gave it to
+ * the operation (the JSON protocol: the raw text of the request's id; empty
+ * when the client gave none, or when nobody asked); the operation hands it
+ * back untouched with the result. Results come at most once per request,
+ * now or later (a subscribe to a channel new to the shard waits for the
+ * relay), and always on the connection's own shard. */
+typedef struct rc_protocol {
+    const char *name;
+    /* The connection opened (the upgrade's 101 is queued): greet it. */
+    void (*opened)(struct rc_shard *s, struct rc_conn *c);
+    /* One whole message from the client. allowed is 0 when the rate limit
+     * refused it: the protocol must still answer it (rate_limited). */
+    void (*message)(struct rc_shard *s, struct rc_conn *c, const uint8_t *msg, size_t len,
+                    int binary, int allowed);
+    /* The connection is ending: undo what its operations hold. Called again
+     * on each step of the close; must be idempotent. */
+    void (*closed)(struct rc_shard *s, struct rc_conn *c);
+
+    /* --- results of operations, for this connection --- */
+    void (*error)(struct rc_shard *s, struct rc_conn *c, rc_str tag, int code, const char *msg,
+                  rc_str channel);
+    void (*subscribed)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str channel,
+                       uint64_t seq);
+    void (*unsubscribed)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str channel);
+    void (*published)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str channel);
+    /* Waiting rooms (admission/). eta_s is -1 while no rate is known. */
+    void (*queue_joined)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str queue,
+                         int64_t ticket, int64_t position, int64_t eta_s);
+    void (*queue_position)(struct rc_shard *s, struct rc_conn *c, rc_str queue, int64_t position,
+                           int64_t eta_s, int64_t time_ms);
+    void (*queue_admitted)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str queue,
+                           rc_str token, int64_t expires_ms);
+    void (*queue_left)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str queue);
+    void (*queue_gone)(struct rc_shard *s, struct rc_conn *c, rc_str queue, const char *reason);
+} rc_protocol;
+
+#endif

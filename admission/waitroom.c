@@ -13,7 +13,7 @@
 #include "admission/waitroom.h"
 
 #include "admission/token.h"
-#include "channels/channels.h"
+#include "channels/shard.h"
 #include "engine/log.h"
 #include "ws/json.h"
 

@@ -9,7 +9,7 @@
  * list.
  *
  * Thread: the shard's own. */
-#include "channels/channels.h"
+#include "channels/shard.h"
 
 #include <string.h>
 

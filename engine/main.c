@@ -13,7 +13,7 @@
 #include "engine/log.h"
 #include "engine/node.h"
 #include "engine/relay.h"
-#include "engine/shard.h"
+#include "engine/loop.h"
 #include "net/listen.h"
 
 /* Connection slots per shard: the direct-descriptor table of one ring may

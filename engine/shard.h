@@ -5,16 +5,16 @@
  * This header is the shard's API for the code that serves its connections
  * (the HTTP side, the protocols, the features). The loop calls down into
  * them; they reach the loop only through what is declared here:
- *   engine/shard.c      the thread and the ring loop: accept/recv/send
- *                       completions, timers, the relay's items (top: it
- *                       calls everything below, nothing calls it)
- *   engine/shard_api.c  what a handler may ask of the loop: a timer, an item
- *                       for the relay, a list of connections to visit
- *   engine/conn.c       a connection's bytes and frames: send queue,
- *                       WebSocket session, heartbeats, close; no message
- *                       format (that is the protocol's, proto/protocol.h)
- *   engine/reqq.c       a connection's requests, one at a time, in order
- *   engine/addr.c       per-address limits
+ *   engine/loop.c   the thread and the ring loop: accept/recv/send
+ *                   completions, timers, the relay's items (the top: it
+ *                   calls everything below, and nothing calls it)
+ *   engine/shard.c  what a handler may ask of the loop: a timer, an item
+ *                   for the relay, a list of connections to visit
+ *   engine/conn.c   a connection's bytes and frames: send queue, WebSocket
+ *                   session, heartbeats, close; no message format (that is
+ *                   the protocol's, proto/protocol.h)
+ *   engine/reqq.c   a connection's requests, one at a time, in order
+ *   engine/addr.c   per-address limits
  * Everything here runs on the shard's own thread unless marked "any thread". */
 #ifndef RC_SHARD_H
 #define RC_SHARD_H
@@ -190,12 +190,7 @@ typedef struct rc_shard {
     rc_flag exited;
 } rc_shard;
 
-/* --- shard.c: the thread (main thread) --- */
-rc_shard *rc_shard_new(rc_node *node, int id);
-int rc_shard_start(rc_shard *s);
-void rc_shard_join(rc_shard *s);
-
-/* --- shard_api.c: what handlers ask of the loop --- */
+/* --- shard.c: what handlers ask of the loop --- */
 static inline uint32_t rc_conn_id(const rc_shard *s, const rc_conn *c)
 {
     return (uint32_t)(c - s->conns);

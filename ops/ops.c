@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "admission/waitroom.h"
-#include "channels/channels.h"
+#include "channels/shard.h"
 
 #define RESERVED_PREFIX "queue:" /* waiting-room ticks (admission/) */
 

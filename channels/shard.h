@@ -3,8 +3,8 @@
  * publish is decided before these are called (ops/ops.c).
  *
  * Thread: the shard's own. */
-#ifndef RC_CHANNELS_H
-#define RC_CHANNELS_H
+#ifndef RC_CHAN_SHARD_H
+#define RC_CHAN_SHARD_H
 
 #include "engine/shard.h"
 

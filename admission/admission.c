@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/log.h"
+#include "base/log.h"
 #include "channels/room.h"
 #include "net/uring.h"
 #include "redis/client.h"

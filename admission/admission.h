@@ -33,7 +33,7 @@
 #include <liburing.h>
 #include <stdbool.h>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/config.h"
 #include "engine/queue.h"
 #include "proto/protocol.h"

@@ -17,7 +17,7 @@
 
 #include <sys/types.h>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 #define RC_ATOKEN_MAX_LEN   2048 /* longer tokens are refused as malformed */
 #define RC_ATOKEN_MAX_USER  128  /* bytes of UTF-8 */

@@ -14,7 +14,7 @@
 
 #include "admission/token.h"
 #include "channels/shard.h"
-#include "engine/log.h"
+#include "base/log.h"
 #include "ws/json.h"
 
 #define QUEUE_PREFIX "queue:"

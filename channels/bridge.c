@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "engine/log.h"
+#include "base/log.h"
 #include "channels/room.h"
 #include "net/uring.h"
 #include "redis/client.h"

@@ -37,7 +37,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/config.h"
 #include "engine/queue.h"
 

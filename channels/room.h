@@ -8,7 +8,7 @@
 #ifndef RC_ROOM_H
 #define RC_ROOM_H
 
-#include "engine/common.h"
+#include "base/common.h"
 
 typedef struct rc_room {
     uint32_t n; /* members */

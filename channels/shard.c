@@ -13,7 +13,7 @@
 
 #include <string.h>
 
-#include "engine/log.h"
+#include "base/log.h"
 
 #define ROOM_PENDING 1u
 

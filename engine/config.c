@@ -5,7 +5,7 @@
  * Thread: the main thread, before any other thread starts; read-only afterwards. */
 #include "engine/config.h"
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "redis/url.h"
 
 #include <arpa/inet.h>

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "base/log.h"
 
 #define RC_MAX_PUBLIC_PATTERNS 32
 
@@ -18,7 +19,6 @@ enum rc_backlog_policy {
     RC_BACKLOG_DROP = 1,  /* drop the message, tell the client it missed some */
 };
 
-enum rc_log_level { RC_LOG_DEBUG = 0, RC_LOG_INFO, RC_LOG_WARN, RC_LOG_ERROR };
 
 typedef struct rc_config {
     /* [server] */

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "engine/log.h"
+#include "base/log.h"
 #include "engine/shard.h"
 #include "ws/frame.h"
 

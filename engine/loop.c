@@ -16,7 +16,7 @@
 
 #include "admission/waitroom.h"
 #include "channels/shard.h"
-#include "engine/log.h"
+#include "base/log.h"
 #include "http/server.h"
 #include "net/http.h"
 #include "net/listen.h"

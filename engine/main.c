@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "engine/config.h"
-#include "engine/log.h"
+#include "base/log.h"
 #include "engine/node.h"
 #include "engine/relay.h"
 #include "engine/loop.h"

@@ -296,26 +296,26 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
     const rc_relay_stats *rs = rc_relay_get_stats(node->relay);
     head(&o, "ringcast_relay_publishes_total", "counter", "Publishes handled by the relay.");
     put(&o, "ringcast_relay_publishes_total %llu\n",
-        (unsigned long long)rc_counter_get(&rs->publishes));
+        (unsigned long long)rc_counter_get(&rs->chans.publishes));
     head(&o, "ringcast_relay_no_members_total", "counter",
          "Publishes to channels with no member on this node.");
     put(&o, "ringcast_relay_no_members_total %llu\n",
-        (unsigned long long)rc_counter_get(&rs->no_members));
+        (unsigned long long)rc_counter_get(&rs->chans.no_members));
     head(&o, "ringcast_relay_channels", "gauge", "Channels with members on this node.");
-    put(&o, "ringcast_relay_channels %llu\n", (unsigned long long)rc_counter_get(&rs->channels));
+    put(&o, "ringcast_relay_channels %llu\n", (unsigned long long)rc_counter_get(&rs->chans.channels));
     head(&o, "ringcast_relay_overflow", "gauge",
          "Items the relay holds because a shard's queue was full.");
-    put(&o, "ringcast_relay_overflow %llu\n", (unsigned long long)rc_counter_get(&rs->overflow));
+    put(&o, "ringcast_relay_overflow %llu\n", (unsigned long long)rc_counter_get(&rs->out.overflow));
     head(&o, "ringcast_relay_dropped_total", "counter",
          "Messages dropped for a shard whose overflow was full (members were told).");
     put(&o, "ringcast_relay_dropped_total %llu\n",
-        (unsigned long long)rc_counter_get(&rs->dropped));
+        (unsigned long long)rc_counter_get(&rs->out.dropped));
     if (rs->redis) {
         render_admission(&o, &rs->admission);
         render_redis(&o, &rs->bridge);
         SINGLE(&o, "ringcast_redis_notices_total", "counter",
                "messages_dropped notices after a Redis reconnect (one per member shard).",
-               rc_counter_get(&rs->notices));
+               rc_counter_get(&rs->chans.notices));
     }
     *len = o.len;
     return o.p;

@@ -1,14 +1,18 @@
-/* Thread: messages are built by the relay and released by whichever shard sends last; obufs belong
- * to one shard. */
+/* Shared messages, the shards' send buffers, and the publications the
+ * shards hand to the relay (rc_pub). No message format is known here: the
+ * payload of a frame is written by whoever builds it (channels/relay.c).
+ *
+ * Thread: messages are built by the relay and released by whichever shard
+ * sends last; obufs belong to one shard; rc_pub_new runs on a shard. */
 #include "engine/msg.h"
 
 #include <string.h>
 
+#include "engine/node.h"
 #include "ws/frame.h"
-#include "proto/json.h"
 
-/* Lays out [struct][channel NUL][frame header][payload], writing the payload
- * with write_payload after the header space is reserved. */
+/* Lays out [struct][channel NUL][frame header][payload]; the caller writes
+ * the payload. */
 static rc_msg *msg_alloc(rc_str channel, size_t payload_len)
 {
     size_t hlen = rc_ws_header_len(payload_len);
@@ -27,14 +31,10 @@ static rc_msg *msg_alloc(rc_str channel, size_t payload_len)
     return m;
 }
 
-rc_msg *rc_msg_new(rc_str channel, rc_str event, uint64_t seq, rc_str data)
+rc_msg *rc_msg_new_frame(rc_str channel, size_t payload_len, uint8_t **payload)
 {
-    size_t plen = rc_proto_message_len(channel, event, seq, data);
-    rc_msg *m = msg_alloc(channel, plen);
-    uint8_t *payload = (uint8_t *)m->frame + (m->frame_len - plen);
-    ssize_t w = rc_proto_message((char *)payload, plen, channel, event, seq, data);
-    rc_assert(w == (ssize_t)plen);
-    m->seq = seq;
+    rc_msg *m = msg_alloc(channel, payload_len);
+    *payload = (uint8_t *)m->frame + (m->frame_len - payload_len);
     return m;
 }
 
@@ -103,4 +103,22 @@ void rc_obuf_put(rc_obuf *b)
     if (b->shared)
         rc_msg_put(b->shared);
     free(b);
+}
+
+rc_pub *rc_pub_new(int origin, rc_str channel, rc_str event, rc_str data)
+{
+    rc_pub *p = rc_malloc(sizeof(*p) + channel.n + 1 + event.n + 1 + data.n);
+    p->origin = (uint16_t)origin;
+    p->chan_len = (uint16_t)channel.n;
+    p->event_len = (uint16_t)event.n;
+    p->data_len = (uint32_t)data.n;
+    char *w = p->mem;
+    memcpy(w, channel.p, channel.n);
+    w[channel.n] = '\0';
+    w += channel.n + 1;
+    memcpy(w, event.p, event.n);
+    w[event.n] = '\0';
+    w += event.n + 1;
+    memcpy(w, data.p, data.n);
+    return p;
 }

@@ -14,7 +14,7 @@
 #ifndef RC_MSG_H
 #define RC_MSG_H
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/queue.h"
 
 enum rc_msg_kind {
@@ -37,10 +37,9 @@ typedef struct rc_msg {
     uint8_t mem[];
 } rc_msg;
 
-/* Builds the frame of {"type":"message",...} for a channel message: one
- * allocation holding the channel name and the frame. refs starts at 0: the
- * relay sets it to the number of shards it hands the message to. */
-rc_msg *rc_msg_new(rc_str channel, rc_str event, uint64_t seq, rc_str data);
+/* A message on channel whose frame is a text frame of payload_len bytes:
+ * the caller writes them at *payload. refs 0: the caller sets them. */
+rc_msg *rc_msg_new_frame(rc_str channel, size_t payload_len, uint8_t **payload);
 
 /* Builds a text frame around an arbitrary JSON payload (a notice to every
  * member of a channel). */

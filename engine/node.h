@@ -4,7 +4,7 @@
 #ifndef RC_NODE_H
 #define RC_NODE_H
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/config.h"
 #include "engine/queue.h"
 

@@ -7,7 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 int rc_spsc_init(rc_spsc *q, size_t capacity)
 {

@@ -1,30 +1,27 @@
-/* Thread: the relay thread. */
+/* The relay thread's loop: it takes the shards' items oldest first and
+ * hands them down (channels to channels/relay.c, waiting-room calls to
+ * admission/), drives the Redis connections' completions, runs the
+ * waiting rooms' tick, and wakes the shards it gave something to
+ * (engine/outbox.c).
+ *
+ * Thread: the relay thread. */
 #include "engine/relay.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include "engine/log.h"
-#include "engine/msg.h"
-#include "channels/room.h"
-#include "net/uring.h"
 #include "channels/bridge.h"
-
-/* Items for one shard that did not fit in its queue, oldest first. */
-typedef struct overflow {
-    rc_qitem *items;
-    size_t head, n, cap;
-} overflow;
+#include "channels/relay.h"
+#include "base/log.h"
+#include "engine/msg.h"
+#include "net/uring.h"
 
 struct rc_relay {
     rc_node *node;
     pthread_t thread;
     struct io_uring ring;
-    rc_rooms *chans; /* channel -> member shard ids; room->seq: last seq */
-    overflow *ovf;   /* [nshards] */
-    uint8_t *wake;   /* [nshards]: pushed something since the last wake */
-    rc_rooms **gaps; /* [nshards]: channels that lost messages to overflow */
-    size_t ovf_total;
+    rc_outbox *out;        /* to the shards */
+    rc_chan_relay *chans;  /* the channel table (channels/relay.c) */
     int drain_sent;
     int stopping; /* shards are gone: messages from Redis are dropped */
     uint64_t efd_val;
@@ -33,42 +30,13 @@ struct rc_relay {
     rc_relay_stats stats;
 };
 
-/* A channel whose first member's SUBSCRIBE Redis has not confirmed yet: its
- * members are answered (SUBACK) when it does. */
-#define CHAN_PENDING 1u
-
-/* Past this many waiting items for one shard, channel messages are dropped
- * (and the channel's members told) rather than memory growing without end. */
-#define OVERFLOW_MAX_DATA (1u << 18)
-
-rc_pub *rc_pub_new(int origin, rc_str channel, rc_str event, rc_str data)
-{
-    rc_pub *p = rc_malloc(sizeof(*p) + channel.n + 1 + event.n + 1 + data.n);
-    p->origin = (uint16_t)origin;
-    p->chan_len = (uint16_t)channel.n;
-    p->event_len = (uint16_t)event.n;
-    p->data_len = (uint32_t)data.n;
-    char *w = p->mem;
-    memcpy(w, channel.p, channel.n);
-    w[channel.n] = '\0';
-    w += channel.n + 1;
-    memcpy(w, event.p, event.n);
-    w[event.n] = '\0';
-    w += event.n + 1;
-    memcpy(w, data.p, data.n);
-    return p;
-}
-
 rc_relay *rc_relay_new(rc_node *node)
 {
     rc_relay *r = rc_calloc(1, sizeof(*r));
     r->node = node;
-    r->chans = rc_rooms_new();
-    r->ovf = rc_calloc((size_t)node->nshards, sizeof(overflow));
-    r->wake = rc_calloc((size_t)node->nshards, 1);
-    r->gaps = rc_calloc((size_t)node->nshards, sizeof(rc_rooms *));
-    for (int i = 0; i < node->nshards; i++)
-        r->gaps[i] = rc_rooms_new();
+    r->out = rc_outbox_new(node, &r->stats.out);
+    r->chans = rc_chan_relay_new(r->out, &r->stats.chans);
+    rc_outbox_set_gap_notice(r->out, rc_chan_gap_notice, r->chans);
     r->stats.redis = node->cfg->redis_url[0] != '\0';
     return r;
 }
@@ -84,189 +52,6 @@ int rc_relay_redis_ok(const rc_relay *r)
                                rc_counter_get(&r->stats.bridge.up_subscriber));
 }
 
-static void ovf_push(overflow *o, const rc_qitem *it)
-{
-    if (o->n == o->cap) {
-        size_t ncap = o->cap ? o->cap * 2 : 1024;
-        rc_qitem *ni = rc_malloc(ncap * sizeof(*ni));
-        for (size_t i = 0; i < o->n; i++)
-            ni[i] = o->items[(o->head + i) % o->cap];
-        free(o->items);
-        o->items = ni;
-        o->cap = ncap;
-        o->head = 0;
-    }
-    o->items[(o->head + o->n) % o->cap] = *it;
-    o->n++;
-}
-
-/* Hands it to shard i, keeping order behind anything already waiting. */
-static void to_shard(rc_relay *r, int i, const rc_qitem *it)
-{
-    overflow *o = &r->ovf[i];
-    r->wake[i] = 1;
-    if (o->n == 0 && rc_spsc_push(&r->node->links[i].to_shard, it))
-        return;
-    if (it->kind == RC_Q_DELIVER && o->n >= OVERFLOW_MAX_DATA) {
-        rc_msg *m = it->p;
-        rc_rooms_add(r->gaps[i], m->chan, m->chan_len);
-        rc_msg_put(m);
-        rc_counter_inc(&r->stats.dropped);
-        return;
-    }
-    ovf_push(o, it);
-    r->ovf_total++;
-}
-
-/* A "messages_dropped" notice for the members of a channel: one shared
- * frame (kind RC_MSG_NOTICE, so it does not move the channel's seq). */
-static rc_msg *notice_new(const rc_room *room, const char *reason, const char *text)
-{
-    char json[640];
-    int n = snprintf(json, sizeof(json),
-                     "{\"type\":\"error\",\"code\":\"messages_dropped\",\"message\":\"%s\","
-                     "\"channel\":\"%s\",\"reason\":\"%s\"}",
-                     text, room->name, reason);
-    rc_assert(n > 0 && (size_t)n < sizeof(json)); /* channel names are short and plain */
-    rc_msg *m = rc_msg_new_text((rc_str){room->name, room->name_len}, json, (size_t)n);
-    m->kind = RC_MSG_NOTICE;
-    return m;
-}
-
-static void gap_notice(rc_room *room, void *arg)
-{
-    rc_relay *r = ((void **)arg)[0];
-    int shard = *(int *)((void **)arg)[1];
-    rc_msg *m = notice_new(room, "overflow",
-                           "the server dropped messages for this channel: fetch what you missed");
-    rc_ref_init(&m->refs, 1);
-    rc_qitem it = {.kind = RC_Q_DELIVER, .p = m};
-    ovf_push(&r->ovf[shard], &it);
-    r->ovf_total++;
-}
-
-/* Moves waiting items into shard queues as room frees up. */
-static void flush_overflow(rc_relay *r)
-{
-    for (int i = 0; i < r->node->nshards; i++) {
-        overflow *o = &r->ovf[i];
-        while (o->n) {
-            if (!rc_spsc_push(&r->node->links[i].to_shard, &o->items[o->head]))
-                break;
-            o->head = (o->head + 1) % o->cap;
-            o->n--;
-            r->ovf_total--;
-            r->wake[i] = 1;
-        }
-        if (o->n == 0 && rc_rooms_count(r->gaps[i])) {
-            void *arg[2] = {r, &i};
-            rc_rooms_each(r->gaps[i], gap_notice, arg);
-            rc_rooms_free(r->gaps[i]);
-            r->gaps[i] = rc_rooms_new();
-        }
-    }
-    rc_counter_set(&r->stats.overflow, r->ovf_total);
-}
-
-static void suback(rc_relay *r, int shard, char *name, uint64_t seq)
-{
-    rc_qitem ack = {.kind = RC_Q_SUBACK, .a = 0, .b = seq, .p = name};
-    to_shard(r, shard, &ack);
-}
-
-/* Answers every member of a channel that waited for Redis. */
-static void release(rc_relay *r, rc_room *room)
-{
-    room->flags &= ~CHAN_PENDING;
-    for (uint32_t i = 0; i < room->n; i++)
-        suback(r, (int)room->members[i], rc_strndup(room->name, room->name_len), room->seq);
-}
-
-static void on_sub(rc_relay *r, rc_qitem *it)
-{
-    char *name = it->p;
-    size_t len = strlen(name);
-    rc_room *room = rc_rooms_get(r->chans, name, len);
-    if (!room) {
-        room = rc_rooms_add(r->chans, name, len);
-        if (r->bridge && rc_bridge_subscribe(r->bridge, (rc_str){name, len}) == 0)
-            room->flags |= CHAN_PENDING;
-    }
-    int found = 0;
-    for (uint32_t i = 0; i < room->n; i++)
-        found |= room->members[i] == it->a;
-    if (!found)
-        rc_room_join(room, it->a);
-    rc_counter_set(&r->stats.channels, rc_rooms_count(r->chans));
-    if (room->flags & CHAN_PENDING)
-        free(name); /* release() answers with a copy */
-    else
-        suback(r, (int)it->a, name, room->seq);
-}
-
-static void on_unsub(rc_relay *r, rc_qitem *it)
-{
-    char *name = it->p;
-    rc_room *room = rc_rooms_get(r->chans, name, strlen(name));
-    if (room) {
-        for (uint32_t i = 0; i < room->n; i++) {
-            if (room->members[i] == it->a) {
-                rc_room_leave(room, i);
-                break;
-            }
-        }
-        if (room->n == 0) {
-            if (r->bridge)
-                rc_bridge_unsubscribe(r->bridge, (rc_str){room->name, room->name_len});
-            rc_rooms_del(r->chans, room);
-        }
-    }
-    rc_counter_set(&r->stats.channels, rc_rooms_count(r->chans));
-    free(name);
-}
-
-/* One frame for the node's members of chan, one reference per member shard. */
-static void deliver(rc_relay *r, rc_str chan, rc_str event, rc_str data)
-{
-    rc_room *room = rc_rooms_get(r->chans, chan.p, chan.n);
-    if (!room || room->n == 0) {
-        rc_counter_inc(&r->stats.no_members);
-        return;
-    }
-    rc_msg *m;
-    if (chan.n > 6 && memcmp(chan.p, "queue:", 6) == 0 && event.n == 10 &&
-        memcmp(event.p, "queue.tick", 10) == 0) {
-        /* A waiting room's tick: the shards make each waiter's frame. */
-        if (r->adm)
-            rc_admission_on_tick(r->adm, (rc_str){chan.p + 6, chan.n - 6}, data);
-        m = rc_msg_new_text(chan, data.p, data.n);
-        m->kind = RC_MSG_TICK;
-    } else if (chan.n > 6 && memcmp(chan.p, "queue:", 6) == 0 && event.n == 10 &&
-               memcmp(event.p, "queue.left", 10) == 0) {
-        m = rc_msg_new_text(chan, data.p, data.n);
-        m->kind = RC_MSG_QLEFT;
-    } else {
-        m = rc_msg_new(chan, event, ++room->seq, data);
-    }
-    rc_ref_init(&m->refs, room->n);
-    rc_counter_add(&r->stats.deliveries, room->n);
-    for (uint32_t i = 0; i < room->n; i++) {
-        rc_qitem d = {.kind = RC_Q_DELIVER, .p = m};
-        to_shard(r, (int)room->members[i], &d);
-    }
-}
-
-/* Local members first, at once; then the other nodes through Redis. */
-static void on_publish(rc_relay *r, rc_qitem *it)
-{
-    rc_pub *p = it->p;
-    rc_counter_inc(&r->stats.publishes);
-    deliver(r, rc_pub_channel(p), rc_pub_event(p), rc_pub_data(p));
-    if (r->bridge)
-        rc_bridge_publish(r->bridge, rc_pub_channel(p), rc_pub_event(p), rc_pub_data(p));
-    free(p);
-}
-
 /* ---- waiting-room calls ---------------------------------------------------- */
 
 static void call_done(void *u, rc_call *c)
@@ -277,7 +62,7 @@ static void call_done(void *u, rc_call *c)
         return;
     }
     rc_qitem it = {.kind = RC_Q_CALLDONE, .p = c};
-    to_shard(r, c->shard, &it);
+    rc_outbox_push(r->out, c->shard, &it);
 }
 
 static void on_call(rc_relay *r, rc_qitem *it)
@@ -302,62 +87,6 @@ static void on_call(rc_relay *r, rc_qitem *it)
 }
 
 /* ---- the bridge's calls -------------------------------------------------- */
-
-static void br_message(void *u, rc_str chan, rc_str event, rc_str data)
-{
-    rc_relay *r = u;
-    if (!r->stopping)
-        deliver(r, chan, event, data);
-}
-
-/* Sends a notice to every member of a channel (on every member shard). */
-static void notify_members(rc_relay *r, rc_room *room, const char *reason, const char *text)
-{
-    rc_msg *m = notice_new(room, reason, text);
-    rc_ref_init(&m->refs, room->n);
-    rc_counter_add(&r->stats.notices, room->n);
-    for (uint32_t i = 0; i < room->n; i++) {
-        rc_qitem d = {.kind = RC_Q_DELIVER, .p = m};
-        to_shard(r, (int)room->members[i], &d);
-    }
-}
-
-static void br_subscribed(void *u, rc_str chan, bool after_gap)
-{
-    rc_relay *r = u;
-    rc_room *room = r->stopping ? NULL : rc_rooms_get(r->chans, chan.p, chan.n);
-    if (!room)
-        return;
-    if (room->flags & CHAN_PENDING)
-        release(r, room);
-    if (after_gap && room->n)
-        notify_members(r, room, "redis_reconnect",
-                       "the link to Redis was down: messages from other nodes may have been "
-                       "missed; fetch what you missed");
-}
-
-static void br_lost(void *u, rc_str chan, const char *node)
-{
-    rc_relay *r = u;
-    rc_room *room = r->stopping ? NULL : rc_rooms_get(r->chans, chan.p, chan.n);
-    if (room && room->n)
-        notify_members(r, room, "publisher_dropped",
-                       "another node dropped messages for this channel before they reached "
-                       "Redis: fetch what you missed");
-}
-
-static void release_pending(rc_room *room, void *arg)
-{
-    if (room->flags & CHAN_PENDING)
-        release(arg, room);
-}
-
-static void br_link_down(void *u)
-{
-    rc_relay *r = u;
-    if (!r->stopping)
-        rc_rooms_each(r->chans, release_pending, r);
-}
 
 /* Takes the item the shards accepted first (rc_qitem.b is the shard's
  * clock reading). The second look matters: an item pushed to a queue we
@@ -424,6 +153,7 @@ static unsigned reap(rc_relay *r)
 static void bridge_stop(rc_relay *r)
 {
     r->stopping = 1;
+    rc_chan_relay_stop(r->chans);
     uint64_t until = rc_now_ms() + 1000;
     while (rc_bridge_busy(r->bridge) && rc_now_ms() < until) {
         rc_bridge_tick(r->bridge, rc_now_ms());
@@ -435,6 +165,17 @@ static void bridge_stop(rc_relay *r)
     rc_bridge_close(r->bridge);
     rc_admission_close(r->adm);
     io_uring_submit(&r->ring);
+}
+
+/* What a shard that has exited will never take: freed at exit. */
+static void discard_to_shard(const rc_qitem *it)
+{
+    if (it->kind == RC_Q_DELIVER)
+        rc_msg_put(it->p);
+    else if (it->kind == RC_Q_SUBACK)
+        free(it->p);
+    else if (it->kind == RC_Q_CALLDONE)
+        rc_call_free(it->p);
 }
 
 static void *relay_main(void *arg)
@@ -449,10 +190,11 @@ static void *relay_main(void *arg)
         abort();
     }
     if (r->stats.redis) {
-        static const rc_bridge_ops ops = {br_message, br_subscribed, br_link_down, br_lost};
         static const rc_admission_ops aops = {call_done};
-        r->bridge = rc_bridge_new(&r->ring, node->cfg, &ops, r, &r->stats.bridge);
+        r->bridge = rc_bridge_new(&r->ring, node->cfg, &rc_chan_bridge_ops, r->chans,
+                                  &r->stats.bridge);
         r->adm = rc_admission_new(&r->ring, node->cfg, &aops, r, &r->stats.admission);
+        rc_chan_relay_attach(r->chans, r->bridge, r->adm);
     }
     rc_info("relay: started ring=%s shards=%d redis=%s", mode, node->nshards,
             r->bridge ? "on" : "off");
@@ -465,9 +207,9 @@ static void *relay_main(void *arg)
         while (got < 65536 && pop_oldest(r, &it)) {
             got++;
             switch (it.kind) {
-            case RC_Q_SUB: on_sub(r, &it); break;
-            case RC_Q_UNSUB: on_unsub(r, &it); break;
-            case RC_Q_PUBLISH: on_publish(r, &it); break;
+            case RC_Q_SUB: rc_chan_relay_on_sub(r->chans, &it); break;
+            case RC_Q_UNSUB: rc_chan_relay_on_unsub(r->chans, &it); break;
+            case RC_Q_PUBLISH: rc_chan_relay_on_publish(r->chans, &it); break;
             case RC_Q_CALL: on_call(r, &it); break;
             default: rc_assert(!"unknown item kind from a shard");
             }
@@ -482,18 +224,13 @@ static void *relay_main(void *arg)
         if (rc_flag_get(&node->draining) && !r->drain_sent) {
             for (int i = 0; i < node->nshards; i++) {
                 rc_qitem d = {.kind = RC_Q_DRAIN};
-                to_shard(r, i, &d);
+                rc_outbox_push(r->out, i, &d);
             }
             r->drain_sent = 1;
         }
-        if (r->ovf_total)
-            flush_overflow(r);
-        for (int i = 0; i < node->nshards; i++) {
-            if (r->wake[i]) {
-                r->wake[i] = 0;
-                rc_waker_wake(&node->links[i].shard_waker);
-            }
-        }
+        if (rc_outbox_waiting(r->out))
+            rc_outbox_flush(r->out);
+        rc_outbox_wake(r->out);
         if (rc_flag_get(&node->relay_stop))
             break;
         if (got) {
@@ -511,7 +248,7 @@ static void *relay_main(void *arg)
             !(rc_flag_get(&node->draining) && !r->drain_sent)) {
             /* With items waiting for a full shard queue, look again soon;
              * with Redis, at least every 100 ms for its timers. */
-            long ns = r->ovf_total ? 1000000L : r->bridge ? (long)next_ms * 1000000L : 0;
+            long ns = rc_outbox_waiting(r->out) ? 1000000L : r->bridge ? (long)next_ms * 1000000L : 0;
             struct __kernel_timespec ts = {.tv_sec = ns ? 0 : 1, .tv_nsec = ns};
             struct io_uring_cqe *cqe;
             io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
@@ -522,20 +259,9 @@ static void *relay_main(void *arg)
     if (r->bridge)
         bridge_stop(r);
     /* Messages still waiting for shards that have exited are freed here. */
+    rc_outbox_discard(r->out, discard_to_shard);
     for (int i = 0; i < node->nshards; i++) {
-        overflow *o = &r->ovf[i];
         rc_qitem it;
-        while (o->n) {
-            it = o->items[o->head];
-            o->head = (o->head + 1) % o->cap;
-            o->n--;
-            if (it.kind == RC_Q_DELIVER)
-                rc_msg_put(it.p);
-            else if (it.kind == RC_Q_SUBACK)
-                free(it.p);
-            else if (it.kind == RC_Q_CALLDONE)
-                rc_call_free(it.p);
-        }
         while (rc_spsc_pop(&node->links[i].to_relay, &it)) {
             if (it.kind == RC_Q_PUBLISH || it.kind == RC_Q_SUB || it.kind == RC_Q_UNSUB)
                 free(it.p);
@@ -559,13 +285,7 @@ int rc_relay_start(rc_relay *r)
 void rc_relay_join(rc_relay *r)
 {
     pthread_join(r->thread, NULL);
-    for (int i = 0; i < r->node->nshards; i++) {
-        free(r->ovf[i].items);
-        rc_rooms_free(r->gaps[i]);
-    }
-    free(r->ovf);
-    free(r->wake);
-    free(r->gaps);
-    rc_rooms_free(r->chans);
+    rc_outbox_free(r->out);
+    rc_chan_relay_free(r->chans);
     free(r);
 }

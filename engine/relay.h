@@ -16,17 +16,14 @@
 #include "engine/queue.h"
 #include "admission/admission.h"
 #include "channels/bridge.h"
+#include "channels/relay.h"
+#include "engine/outbox.h"
 
 typedef struct rc_relay_stats {
-    rc_counter publishes;  /* publishes received from shards */
-    rc_counter deliveries; /* rc_msg handed to shards (one per shard per message) */
-    rc_counter no_members; /* publishes to channels with no member on this node */
-    rc_counter channels;   /* gauge: channels with members */
-    rc_counter overflow;   /* gauge: items waiting because a shard queue was full */
-    rc_counter dropped;    /* messages dropped for a shard whose overflow was full */
+    rc_chan_relay_stats chans; /* the channel table (channels/relay.c) */
+    rc_outbox_stats out;       /* the way to the shards (engine/outbox.c) */
     rc_counter wakes;
-    rc_counter notices; /* messages_dropped notices after a Redis reconnect (per shard) */
-    int redis;          /* a Redis URL is configured (set before the thread starts) */
+    int redis; /* a Redis URL is configured (set before the thread starts) */
     rc_bridge_stats bridge;
     rc_admission_stats admission; /* waiting rooms (with Redis) */
 } rc_relay_stats;

@@ -16,7 +16,7 @@
  * Thread: the shard that owns the connection. */
 #include <string.h>
 
-#include "engine/log.h"
+#include "base/log.h"
 #include "engine/shard.h"
 #include "ws/frame.h"
 

@@ -10,7 +10,7 @@
 #ifndef RC_TIMER_H
 #define RC_TIMER_H
 
-#include "engine/common.h"
+#include "base/common.h"
 
 #define RC_TIMER_NONE UINT32_MAX
 

@@ -11,7 +11,7 @@
 
 #include "admission/admission.h"
 #include "admission/token.h"
-#include "engine/log.h"
+#include "base/log.h"
 #include "engine/relay.h"
 #include "net/http.h"
 #include "ops/ops.h"

@@ -7,7 +7,7 @@
 #ifndef RC_HTTP_H
 #define RC_HTTP_H
 
-#include "engine/common.h"
+#include "base/common.h"
 
 /* Return values of rc_http_parse. */
 #define RC_HTTP_OK         0    /* a complete request head is in buf */

@@ -13,7 +13,7 @@
 
 #include <liburing.h>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 enum rc_uop {
     RC_UOP_ACCEPT = 1,

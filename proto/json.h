@@ -15,7 +15,7 @@
 
 #include <sys/types.h>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "proto/protocol.h"
 #include "ws/json.h"
 

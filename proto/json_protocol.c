@@ -5,7 +5,7 @@
  * Thread: the shard that owns the connection. */
 #include "proto/json_protocol.h"
 
-#include "engine/log.h"
+#include "base/log.h"
 #include "ops/ops.h"
 #include "proto/json.h"
 #include "admission/token.h"

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 #define RC_PROTO_MAX_ID      64 /* raw JSON text of an id */
 #define RC_PROTO_MAX_EVENT   64

@@ -14,7 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "net/uring.h"
 
 enum { OP_CONNECT = 1, OP_RECV, OP_SEND };

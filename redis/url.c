@@ -3,7 +3,7 @@
  * Thread: any thread (the main thread at start-up, the relay on connect). */
 #include "redis/url.h"
 
-#include "engine/common.h"
+#include "base/common.h"
 
 #include <stdarg.h>
 #include <stdio.h>

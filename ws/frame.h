@@ -3,7 +3,7 @@
 #ifndef RC_FRAME_H
 #define RC_FRAME_H
 
-#include "engine/common.h"
+#include "base/common.h"
 
 #define RC_WS_OP_CONT   0x0
 #define RC_WS_OP_TEXT   0x1

@@ -11,7 +11,7 @@
 
 #include <sys/types.h>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 typedef enum rc_json_type {
     RC_JSON_INVALID = 0,

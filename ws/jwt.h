@@ -12,7 +12,7 @@
 #ifndef RC_JWT_H
 #define RC_JWT_H
 
-#include "engine/common.h"
+#include "base/common.h"
 
 #define RC_JWT_MAX_LEN      4096 /* longer tokens are refused as malformed */
 #define RC_JWT_MAX_SUB      128

@@ -19,7 +19,7 @@
 #ifndef RC_SESSION_H
 #define RC_SESSION_H
 
-#include "engine/common.h"
+#include "base/common.h"
 
 typedef struct rc_ws_hooks {
     /* A complete text (binary) message. */

@@ -26,7 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "net/http.h"
 #include "net/listen.h"
 #include "ws/frame.h"

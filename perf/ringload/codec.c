@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
 

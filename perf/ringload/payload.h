@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 typedef enum rl_dialect { RL_DIALECT_RINGCAST = 0, RL_DIALECT_SOCKETIO } rl_dialect;
 

@@ -1,7 +1,7 @@
-/* Saturating time arithmetic (engine/common.h). */
+/* Saturating time arithmetic (base/common.h). */
 #include <math.h>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "unit.h"
 
 static void test_sat_sub(void)

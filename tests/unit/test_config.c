@@ -1,6 +1,6 @@
 /* Unit tests for engine/config.c. Expected defaults are the ones written in
  * engine/config.h's comments. */
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/config.h"
 #include "tests/unit/unit.h"
 

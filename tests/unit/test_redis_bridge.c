@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/config.h"
 #include "net/uring.h"
 #include "channels/bridge.h"

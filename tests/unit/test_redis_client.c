@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "net/uring.h"
 #include "redis/client.h"
 #include "tests/unit/unit.h"

@@ -5,7 +5,9 @@
 #ifndef RC_LOG_H
 #define RC_LOG_H
 
-#include "engine/config.h"
+#include "base/common.h"
+
+enum rc_log_level { RC_LOG_DEBUG = 0, RC_LOG_INFO, RC_LOG_WARN, RC_LOG_ERROR };
 
 void rc_log_set_level(int level);
 int rc_log_enabled(int level);

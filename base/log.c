@@ -1,6 +1,6 @@
-#include "engine/log.h"
+#include "base/log.h"
 
-#include "engine/common.h"
+#include "base/common.h"
 
 #include <stdarg.h>
 #include <string.h>

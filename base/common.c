@@ -1,5 +1,5 @@
 /* Thread: any thread. */
-#include "engine/common.h"
+#include "base/common.h"
 
 #include <string.h>
 #include <time.h>

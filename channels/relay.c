@@ -1,0 +1,245 @@
+/* Channels on the relay (channels/relay.h).
+ *
+ * The frames are the JSON protocol's (proto/json.c): one shared frame per
+ * message. A second protocol with its own frame for a channel message would
+ * have it built here too, once per message, beside this one.
+ *
+ * Thread: the relay thread. */
+#include "channels/relay.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "channels/room.h"
+#include "proto/json.h"
+
+/* A channel whose first member's SUBSCRIBE Redis has not confirmed yet: its
+ * members are answered (SUBACK) when it does. */
+#define CHAN_PENDING 1u
+
+struct rc_chan_relay {
+    rc_rooms *chans; /* channel -> member shard ids; room->seq: last seq */
+    rc_outbox *out;
+    rc_bridge *bridge; /* NULL without Redis */
+    rc_admission *adm; /* NULL without Redis */
+    int stopping;
+    rc_chan_relay_stats *stats;
+};
+
+rc_chan_relay *rc_chan_relay_new(rc_outbox *out, rc_chan_relay_stats *stats)
+{
+    rc_chan_relay *t = rc_calloc(1, sizeof(*t));
+    t->chans = rc_rooms_new();
+    t->out = out;
+    t->stats = stats;
+    return t;
+}
+
+void rc_chan_relay_attach(rc_chan_relay *t, rc_bridge *bridge, rc_admission *adm)
+{
+    t->bridge = bridge;
+    t->adm = adm;
+}
+
+void rc_chan_relay_stop(rc_chan_relay *t)
+{
+    t->stopping = 1;
+}
+
+void rc_chan_relay_free(rc_chan_relay *t)
+{
+    if (!t)
+        return;
+    rc_rooms_free(t->chans);
+    free(t);
+}
+
+/* The shared frame of {"type":"message",...} for a channel message. */
+static rc_msg *publication(rc_str chan, rc_str event, uint64_t seq, rc_str data)
+{
+    size_t plen = rc_proto_message_len(chan, event, seq, data);
+    uint8_t *payload;
+    rc_msg *m = rc_msg_new_frame(chan, plen, &payload);
+    ssize_t w = rc_proto_message((char *)payload, plen, chan, event, seq, data);
+    rc_assert(w == (ssize_t)plen);
+    m->seq = seq;
+    return m;
+}
+
+/* A "messages_dropped" notice for the members of a channel: one shared
+ * frame (kind RC_MSG_NOTICE, so it does not move the channel's seq). */
+static rc_msg *notice_new(rc_str chan, const char *reason, const char *text)
+{
+    char json[640];
+    int n = snprintf(json, sizeof(json),
+                     "{\"type\":\"error\",\"code\":\"messages_dropped\",\"message\":\"%s\","
+                     "\"channel\":\"%.*s\",\"reason\":\"%s\"}",
+                     text, (int)chan.n, chan.p, reason);
+    rc_assert(n > 0 && (size_t)n < sizeof(json)); /* channel names are short and plain */
+    rc_msg *m = rc_msg_new_text(chan, json, (size_t)n);
+    m->kind = RC_MSG_NOTICE;
+    return m;
+}
+
+static void suback(rc_chan_relay *r, int shard, char *name, uint64_t seq)
+{
+    rc_qitem ack = {.kind = RC_Q_SUBACK, .a = 0, .b = seq, .p = name};
+    rc_outbox_push(r->out, shard, &ack);
+}
+
+/* Answers every member of a channel that waited for Redis. */
+static void release(rc_chan_relay *r, rc_room *room)
+{
+    room->flags &= ~CHAN_PENDING;
+    for (uint32_t i = 0; i < room->n; i++)
+        suback(r, (int)room->members[i], rc_strndup(room->name, room->name_len), room->seq);
+}
+
+void rc_chan_relay_on_sub(rc_chan_relay *r, const rc_qitem *it)
+{
+    char *name = it->p;
+    size_t len = strlen(name);
+    rc_room *room = rc_rooms_get(r->chans, name, len);
+    if (!room) {
+        room = rc_rooms_add(r->chans, name, len);
+        if (r->bridge && rc_bridge_subscribe(r->bridge, (rc_str){name, len}) == 0)
+            room->flags |= CHAN_PENDING;
+    }
+    int found = 0;
+    for (uint32_t i = 0; i < room->n; i++)
+        found |= room->members[i] == it->a;
+    if (!found)
+        rc_room_join(room, it->a);
+    rc_counter_set(&r->stats->channels, rc_rooms_count(r->chans));
+    if (room->flags & CHAN_PENDING)
+        free(name); /* release() answers with a copy */
+    else
+        suback(r, (int)it->a, name, room->seq);
+}
+
+void rc_chan_relay_on_unsub(rc_chan_relay *r, const rc_qitem *it)
+{
+    char *name = it->p;
+    rc_room *room = rc_rooms_get(r->chans, name, strlen(name));
+    if (room) {
+        for (uint32_t i = 0; i < room->n; i++) {
+            if (room->members[i] == it->a) {
+                rc_room_leave(room, i);
+                break;
+            }
+        }
+        if (room->n == 0) {
+            if (r->bridge)
+                rc_bridge_unsubscribe(r->bridge, (rc_str){room->name, room->name_len});
+            rc_rooms_del(r->chans, room);
+        }
+    }
+    rc_counter_set(&r->stats->channels, rc_rooms_count(r->chans));
+    free(name);
+}
+
+/* One frame for the node's members of chan, one reference per member shard. */
+static void deliver(rc_chan_relay *r, rc_str chan, rc_str event, rc_str data)
+{
+    rc_room *room = rc_rooms_get(r->chans, chan.p, chan.n);
+    if (!room || room->n == 0) {
+        rc_counter_inc(&r->stats->no_members);
+        return;
+    }
+    rc_msg *m;
+    if (chan.n > 6 && memcmp(chan.p, "queue:", 6) == 0 && event.n == 10 &&
+        memcmp(event.p, "queue.tick", 10) == 0) {
+        /* A waiting room's tick: the shards make each waiter's frame. */
+        if (r->adm)
+            rc_admission_on_tick(r->adm, (rc_str){chan.p + 6, chan.n - 6}, data);
+        m = rc_msg_new_text(chan, data.p, data.n);
+        m->kind = RC_MSG_TICK;
+    } else if (chan.n > 6 && memcmp(chan.p, "queue:", 6) == 0 && event.n == 10 &&
+               memcmp(event.p, "queue.left", 10) == 0) {
+        m = rc_msg_new_text(chan, data.p, data.n);
+        m->kind = RC_MSG_QLEFT;
+    } else {
+        m = publication(chan, event, ++room->seq, data);
+    }
+    rc_ref_init(&m->refs, room->n);
+    rc_counter_add(&r->stats->deliveries, room->n);
+    for (uint32_t i = 0; i < room->n; i++) {
+        rc_qitem d = {.kind = RC_Q_DELIVER, .p = m};
+        rc_outbox_push(r->out, (int)room->members[i], &d);
+    }
+}
+
+/* Local members first, at once; then the other nodes through Redis. */
+void rc_chan_relay_on_publish(rc_chan_relay *r, const rc_qitem *it)
+{
+    rc_pub *p = it->p;
+    rc_counter_inc(&r->stats->publishes);
+    deliver(r, rc_pub_channel(p), rc_pub_event(p), rc_pub_data(p));
+    if (r->bridge)
+        rc_bridge_publish(r->bridge, rc_pub_channel(p), rc_pub_event(p), rc_pub_data(p));
+    free(p);
+}
+
+static void br_message(void *u, rc_str chan, rc_str event, rc_str data)
+{
+    rc_chan_relay *r = u;
+    if (!r->stopping)
+        deliver(r, chan, event, data);
+}
+
+/* Sends a notice to every member of a channel (on every member shard). */
+static void notify_members(rc_chan_relay *r, rc_room *room, const char *reason, const char *text)
+{
+    rc_msg *m = notice_new((rc_str){room->name, room->name_len}, reason, text);
+    rc_ref_init(&m->refs, room->n);
+    rc_counter_add(&r->stats->notices, room->n);
+    for (uint32_t i = 0; i < room->n; i++) {
+        rc_qitem d = {.kind = RC_Q_DELIVER, .p = m};
+        rc_outbox_push(r->out, (int)room->members[i], &d);
+    }
+}
+
+static void br_subscribed(void *u, rc_str chan, bool after_gap)
+{
+    rc_chan_relay *r = u;
+    rc_room *room = r->stopping ? NULL : rc_rooms_get(r->chans, chan.p, chan.n);
+    if (!room)
+        return;
+    if (room->flags & CHAN_PENDING)
+        release(r, room);
+    if (after_gap && room->n)
+        notify_members(r, room, "redis_reconnect",
+                       "the link to Redis was down: messages from other nodes may have been "
+                       "missed; fetch what you missed");
+}
+
+static void br_lost(void *u, rc_str chan, const char *node)
+{
+    rc_chan_relay *r = u;
+    rc_room *room = r->stopping ? NULL : rc_rooms_get(r->chans, chan.p, chan.n);
+    if (room && room->n)
+        notify_members(r, room, "publisher_dropped",
+                       "another node dropped messages for this channel before they reached "
+                       "Redis: fetch what you missed");
+}
+
+static void release_pending(rc_room *room, void *arg)
+{
+    if (room->flags & CHAN_PENDING)
+        release(arg, room);
+}
+
+static void br_link_down(void *u)
+{
+    rc_chan_relay *r = u;
+    if (!r->stopping)
+        rc_rooms_each(r->chans, release_pending, r);
+}
+
+rc_msg *rc_chan_gap_notice(void *u, rc_str chan)
+{
+    return notice_new(chan, "overflow",
+                      "the server dropped messages for this channel: fetch what you missed");
+}
+
+const rc_bridge_ops rc_chan_bridge_ops = {br_message, br_subscribed, br_link_down, br_lost};

@@ -166,7 +166,7 @@ FUZZ_TARGETS ?= http session proto jwt atoken redis_reply config
 
 fuzz:
 	@sh tests/deps.sh fuzz
-	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk FUZZ_TARGETS="$(FUZZ_TARGETS)"
+	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk FUZZ_TARGETS="$(FUZZ_TARGETS)" FEATURE_DIRS="$(FEATURE_DIRS)"
 	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 format:

@@ -138,11 +138,6 @@ bool rc_redis_idle(const rc_redis *r);
  * first. NULL is a no-op. */
 void rc_redis_free(rc_redis *r);
 
-/* A hiredis reader like redisReaderCreate's, except that an array header
- * announcing more than 2^20 elements is an error (hiredis 0.14 would
- * allocate the array at once). Never NULL (aborts on OOM). */
-redisReader *rc_redis_reader_new(void);
-
 rc_redis_state rc_redis_get_state(const rc_redis *r);
 /* The last failure's reason ("" if none); valid until the next failure. */
 const char *rc_redis_last_error(const rc_redis *r);

@@ -16,7 +16,9 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -I. -pthrea
                -fno-strict-aliasing $(FUZZ_SAN) -MMD -MP
 FUZZ_LIBS := -luring -lwslay -lcrypto -linih -lm -pthread -lhiredis
 
-FUZZ_LIB_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c net/*.c ws/*.c redis/*.c admission/*.c))
+# The library's folders: the top-level Makefile passes its FEATURE_DIRS.
+FEATURE_DIRS ?= base engine net ws redis proto ops channels admission http
+FUZZ_LIB_SRC := $(filter-out engine/main.c,$(foreach d,$(FEATURE_DIRS),$(wildcard $(d)/*.c)))
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_OUT)/obj/%.o)
 FUZZ_DRIVERS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_TARGETS ?= $(FUZZ_DRIVERS)

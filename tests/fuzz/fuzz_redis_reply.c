@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "redis/client.h"
+#include "redis/reader.h"
 #include "redis/envelope.h"
 #include "tests/fuzz/fuzz.h"
 #include "ws/json.h"

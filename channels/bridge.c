@@ -1,4 +1,7 @@
-/* Thread: the relay thread. */
+/* The channels' link to Redis: one SUBSCRIBE per channel with members on
+ * this node, every publish out, and what an outage costs (see bridge.h).
+ *
+ * Thread: the relay thread. */
 #include "channels/bridge.h"
 
 #include <string.h>

@@ -1,5 +1,7 @@
 /* What every protocol shares: the error codes' names and the rule for
- * names (channels, events, queues). Pure functions, any thread. */
+ * names (channels, events, queues).
+ *
+ * Thread: any (pure functions). */
 #include "proto/protocol.h"
 
 static const char *const err_names[RC_PERR__COUNT] = {

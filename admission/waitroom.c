@@ -190,8 +190,8 @@ static void join_done(rc_shard *s, rc_conn *c, rc_call *k)
         return;
     default:
         rc_conn_error(s, c, id, RC_PERR_QUEUE_UNAVAILABLE,
-                           "the waiting room is unavailable (Redis is away): join again shortly",
-                           RC_STR_NULL);
+                      "the waiting room is unavailable (Redis is away): join again shortly",
+                      RC_STR_NULL);
     }
 }
 

@@ -7,7 +7,6 @@
 
 #include "engine/shard.h"
 
-
 static uint32_t addr_hash(const struct in6_addr *ip)
 {
     uint32_t h = 2166136261u;

@@ -19,7 +19,6 @@ enum rc_backlog_policy {
     RC_BACKLOG_DROP = 1,  /* drop the message, tell the client it missed some */
 };
 
-
 typedef struct rc_config {
     /* [server] */
     char listen_host[256]; /* --listen HOST:PORT, default 127.0.0.1:8080 */

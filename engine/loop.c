@@ -1,9 +1,10 @@
 /* The shard's thread and its ring loop: accept, recv and send completions,
  * timers, and the relay's items. This is the top of the shard's code: it
  * calls down into the HTTP side (http/), the connection layer (conn.c), the
- * protocols (through the table it fills, s->protos) and the features'
- * handlers for the relay's items (channels/, admission/); none of them
- * calls it (they use engine/shard.h's API, in shard_api.c).
+ * protocols (through the table s->protos, filled from proto/protocols.c)
+ * and the features' handlers for the relay's items (channels/,
+ * admission/); none of them calls it (they use engine/shard.h's API, in
+ * engine/shard.c).
  *
  * Thread: the shard's own thread (rc_shard_new, _start and _join: the main thread). */
 #include "engine/loop.h"
@@ -20,7 +21,7 @@
 #include "http/server.h"
 #include "net/http.h"
 #include "net/listen.h"
-#include "proto/json_protocol.h"
+#include "proto/protocols.h"
 #include "ws/frame.h"
 
 #define ACCEPT_INFLIGHT 16 /* single-shot accepts kept armed in per-address mode */
@@ -417,7 +418,7 @@ static int setup(rc_shard *s)
     s->now_tick = 0;
     rc_wheel_init(&s->wheel, 4096, 0, tnode_of, s);
     rc_ws_pool_init(&s->ws_pool, &rc_conn_ws_hooks, s->cfg->max_message_bytes, 256);
-    s->protos[RC_PROTO_JSON] = &rc_json_protocol;
+    rc_protocols_install(s->protos);
     if (per_addr_mode(s->cfg)) {
         s->n_accept_addrs = ACCEPT_INFLIGHT;
         s->accept_addrs = rc_calloc(ACCEPT_INFLIGHT, sizeof(*s->accept_addrs));

@@ -302,10 +302,12 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
     put(&o, "ringcast_relay_no_members_total %llu\n",
         (unsigned long long)rc_counter_get(&rs->chans.no_members));
     head(&o, "ringcast_relay_channels", "gauge", "Channels with members on this node.");
-    put(&o, "ringcast_relay_channels %llu\n", (unsigned long long)rc_counter_get(&rs->chans.channels));
+    put(&o, "ringcast_relay_channels %llu\n",
+        (unsigned long long)rc_counter_get(&rs->chans.channels));
     head(&o, "ringcast_relay_overflow", "gauge",
          "Items the relay holds because a shard's queue was full.");
-    put(&o, "ringcast_relay_overflow %llu\n", (unsigned long long)rc_counter_get(&rs->out.overflow));
+    put(&o, "ringcast_relay_overflow %llu\n",
+        (unsigned long long)rc_counter_get(&rs->out.overflow));
     head(&o, "ringcast_relay_dropped_total", "counter",
          "Messages dropped for a shard whose overflow was full (members were told).");
     put(&o, "ringcast_relay_dropped_total %llu\n",

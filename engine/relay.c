@@ -20,8 +20,8 @@ struct rc_relay {
     rc_node *node;
     pthread_t thread;
     struct io_uring ring;
-    rc_outbox *out;        /* to the shards */
-    rc_chan_relay *chans;  /* the channel table (channels/relay.c) */
+    rc_outbox *out;       /* to the shards */
+    rc_chan_relay *chans; /* the channel table (channels/relay.c) */
     int drain_sent;
     int stopping; /* shards are gone: messages from Redis are dropped */
     uint64_t efd_val;
@@ -191,8 +191,8 @@ static void *relay_main(void *arg)
     }
     if (r->stats.redis) {
         static const rc_admission_ops aops = {call_done};
-        r->bridge = rc_bridge_new(&r->ring, node->cfg, &rc_chan_bridge_ops, r->chans,
-                                  &r->stats.bridge);
+        r->bridge =
+            rc_bridge_new(&r->ring, node->cfg, &rc_chan_bridge_ops, r->chans, &r->stats.bridge);
         r->adm = rc_admission_new(&r->ring, node->cfg, &aops, r, &r->stats.admission);
         rc_chan_relay_attach(r->chans, r->bridge, r->adm);
     }
@@ -248,7 +248,9 @@ static void *relay_main(void *arg)
             !(rc_flag_get(&node->draining) && !r->drain_sent)) {
             /* With items waiting for a full shard queue, look again soon;
              * with Redis, at least every 100 ms for its timers. */
-            long ns = rc_outbox_waiting(r->out) ? 1000000L : r->bridge ? (long)next_ms * 1000000L : 0;
+            long ns = rc_outbox_waiting(r->out) ? 1000000L
+                      : r->bridge               ? (long)next_ms * 1000000L
+                                                : 0;
             struct __kernel_timespec ts = {.tv_sec = ns ? 0 : 1, .tv_nsec = ns};
             struct io_uring_cqe *cqe;
             io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);

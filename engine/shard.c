@@ -58,4 +58,3 @@ void rc_shard_flush_relay(rc_shard *s)
         s->relay_wake = 1;
     }
 }
-

@@ -185,7 +185,7 @@ typedef struct rc_shard {
     struct sockaddr_in6 *accept_addrs; /* single-shot accepts with addresses */
     socklen_t *accept_lens;
     uint32_t n_accept_addrs;
-    const rc_protocol *protos[RC_PROTO__COUNT]; /* by rc_conn.proto (set by shard.c) */
+    const rc_protocol *protos[RC_PROTO__COUNT]; /* by rc_conn.proto (proto/protocols.c) */
     rc_shard_stats stats;
     rc_flag exited;
 } rc_shard;
@@ -217,8 +217,8 @@ static inline const rc_protocol *rc_conn_proto(const rc_shard *s, const rc_conn 
 static inline void rc_conn_error(rc_shard *s, rc_conn *c, rc_str tag, int code, const char *msg,
                                  rc_str channel)
 {
-    rc_counter_inc(&s->stats.proto_errors[code > 0 && code < RC_PERR__COUNT ? code
-                                                                            : RC_PERR_INTERNAL]);
+    rc_counter_inc(
+        &s->stats.proto_errors[code > 0 && code < RC_PERR__COUNT ? code : RC_PERR_INTERNAL]);
     s->protos[c->proto]->error(s, c, tag, code, msg, channel);
 }
 

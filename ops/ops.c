@@ -24,8 +24,8 @@ int rc_op_may(const rc_shard *s, const rc_auth *auth, rc_str ch, int right, cons
                    : "not allowed to subscribe to this channel";
     if (reserved(ch))
         return RC_PERR_FORBIDDEN;
-    if (auth && (publish ? rc_auth_may_publish(auth, ch.p, ch.n)
-                         : rc_auth_may_subscribe(auth, ch.p, ch.n)))
+    if (auth &&
+        (publish ? rc_auth_may_publish(auth, ch.p, ch.n) : rc_auth_may_subscribe(auth, ch.p, ch.n)))
         return RC_PERR_NONE;
     if (publish && (auth || !s->cfg->anonymous_publish))
         return RC_PERR_FORBIDDEN;

@@ -52,7 +52,6 @@ typedef struct rc_proto_req {
     size_t queue_len;
 } rc_proto_req;
 
-
 /* Parses one client text message. Returns RC_PERR_NONE and fills req, or an
  * error code with *why set to a short static explanation. The id is filled as
  * soon as it is found, so an error reply can echo it; on RC_PERR_BAD_JSON it

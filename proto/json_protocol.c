@@ -106,10 +106,10 @@ static void on_queue_gone(rc_shard *s, rc_conn *c, rc_str q, const char *reason)
 static void on_opened(rc_shard *s, rc_conn *c)
 {
     char w[RC_PROTO_WELCOME_MAX];
-    ssize_t wl = rc_proto_welcome(
-        w, sizeof(w), s->cfg->node_id, s->id, ((uint64_t)s->id << 32) | rc_conn_id(s, c),
-        c->auth ? rc_auth_user(c->auth) : NULL, s->cfg->ping_interval_ms,
-        s->cfg->max_message_bytes);
+    ssize_t wl = rc_proto_welcome(w, sizeof(w), s->cfg->node_id, s->id,
+                                  ((uint64_t)s->id << 32) | rc_conn_id(s, c),
+                                  c->auth ? rc_auth_user(c->auth) : NULL, s->cfg->ping_interval_ms,
+                                  s->cfg->max_message_bytes);
     send_json(s, c, RC_STR_NULL, w, wl);
     rc_op_join_user(s, c);
 }

@@ -45,4 +45,3 @@ int rc_proto_name_valid(const char *name, size_t n, size_t max)
             return 0;
     return 1;
 }
-

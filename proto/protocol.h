@@ -5,16 +5,19 @@
  * (proto/json_protocol.c, with its codec proto/json.c) is the first module.
  *
  * A connection speaks one protocol, chosen when it opens (c->proto, an index
- * into the shard's table s->protos, filled by engine/shard.c). Everything
+ * into the shard's table s->protos, filled from proto/protocols.c). Everything
  * that answers one connection goes through that table: the loop and the
  * features (channels/, admission/) never build a client frame themselves.
  *
- * How a second protocol plugs in: add its index to enum rc_protocol_id,
- * write a module that fills struct rc_protocol, and have the HTTP side
- * (http/server.c) choose it for its path. A protocol that is not WebSocket
- * (long-polling HTTP) keeps its own sessions and calls the same operations;
- * the results reach it through the same callbacks, and it queues them for
- * the client's next poll instead of sending frames.
+ * How a second protocol plugs in: add its id to enum rc_protocol_id, write
+ * a module that fills struct rc_protocol, list it in proto/protocols.c, and
+ * have the HTTP side (http/server.c) hand it the connections it owns: a
+ * WebSocket protocol through rc_conn_opened(s, c, id) on its path; one that
+ * is not WebSocket (HTTP long-polling) by routing its path's requests to the
+ * module, which keeps its sessions, calls the same operations, and takes
+ * the results through the same callbacks into its next poll response
+ * instead of frames. The shard's loop and the connection layer do not
+ * change.
  *
  * Also here: the limits of the names operations take, and the error codes,
  * which every protocol shares.

@@ -1,6 +1,6 @@
 /* The envelope of a message that crosses Redis: the payload of a PUBLISH
  * on a channel's Redis channel. Parsed and built by the relay thread
- * (redis/bridge.c); pure functions, safe on any thread. */
+ * (channels/bridge.c); pure functions, safe on any thread. */
 #ifndef RC_REDIS_ENVELOPE_H
 #define RC_REDIS_ENVELOPE_H
 

@@ -1,4 +1,4 @@
-/* Shared by the fuzz drivers that check answers built by ws/proto.c: an
+/* Shared by the fuzz drivers that check answers built by proto/json.c: an
  * answer is one valid JSON object, and a member carries a value back
  * exactly (a string decoded with rc_json_string, an integer read with
  * rc_json_int64). */

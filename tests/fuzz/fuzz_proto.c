@@ -1,4 +1,4 @@
-/* The native protocol's JSON (ws/proto.c over ws/json.c): client messages,
+/* The native protocol's JSON (proto/json.c over ws/json.c): client messages,
  * POST /api/publish bodies and Redis envelopes, and the builders fed with
  * what the parsers return.
  *

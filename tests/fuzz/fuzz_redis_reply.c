@@ -2,7 +2,7 @@
  * in the chunks a socket might deliver (redis/client.c on_recv), replies
  * taken until none is left or the reader fails (the client then drops the
  * connection), and each reply interpreted as the subscriber connection does
- * (redis/bridge.c sub_push and on_message): a "message" push on a channel
+ * (channels/bridge.c sub_push and on_message): a "message" push on a channel
  * under the prefix has its payload parsed with rc_proto_parse_envelope.
  *
  * The first input byte seeds the chunking. Invariants, beyond "no crash":

@@ -1,4 +1,4 @@
-/* Tests for ws/proto.c. Expected outputs are written by hand from the member
+/* Tests for proto/json.c. Expected outputs are written by hand from the member
  * orders in proto/json.h and the rules of RFC 8259; every parsed message is
  * copied into a heap buffer of exactly its length so ASan catches reads past
  * len, and builders are given exact-size buffers to catch writes past cap. */

@@ -18,10 +18,11 @@
 #include <sys/types.h>
 
 #include "base/common.h"
+#include "proto/protocol.h"
 
-#define RC_ATOKEN_MAX_LEN   2048 /* longer tokens are refused as malformed */
-#define RC_ATOKEN_MAX_USER  128  /* bytes of UTF-8 */
-#define RC_ATOKEN_MAX_QUEUE 64   /* [A-Za-z0-9_.:@/=+-] */
+#define RC_ATOKEN_MAX_LEN   RC_PROTO_MAX_TOKEN /* longer tokens are refused as malformed */
+#define RC_ATOKEN_MAX_USER  128                /* bytes of UTF-8 */
+#define RC_ATOKEN_MAX_QUEUE 64                 /* [A-Za-z0-9_.:@/=+-] */
 
 /* Result codes of rc_atoken_verify. */
 #define RC_ATOKEN_OK            0

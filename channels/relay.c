@@ -20,8 +20,9 @@
 struct rc_chan_relay {
     rc_rooms *chans; /* channel -> member shard ids; room->seq: last seq */
     rc_outbox *out;
-    rc_bridge *bridge; /* NULL without Redis */
-    rc_admission *adm; /* NULL without Redis */
+    rc_bridge *bridge;  /* NULL without Redis */
+    rc_tick_tap_fn tap; /* NULL without Redis */
+    void *tap_u;
     int stopping;
     rc_chan_relay_stats *stats;
 };
@@ -35,10 +36,11 @@ rc_chan_relay *rc_chan_relay_new(rc_outbox *out, rc_chan_relay_stats *stats)
     return t;
 }
 
-void rc_chan_relay_attach(rc_chan_relay *t, rc_bridge *bridge, rc_admission *adm)
+void rc_chan_relay_attach(rc_chan_relay *t, rc_bridge *bridge, rc_tick_tap_fn tap, void *tap_u)
 {
     t->bridge = bridge;
-    t->adm = adm;
+    t->tap = tap;
+    t->tap_u = tap_u;
 }
 
 void rc_chan_relay_stop(rc_chan_relay *t)
@@ -150,8 +152,8 @@ static void deliver(rc_chan_relay *r, rc_str chan, rc_str event, rc_str data)
     if (chan.n > 6 && memcmp(chan.p, "queue:", 6) == 0 && event.n == 10 &&
         memcmp(event.p, "queue.tick", 10) == 0) {
         /* A waiting room's tick: the shards make each waiter's frame. */
-        if (r->adm)
-            rc_admission_on_tick(r->adm, (rc_str){chan.p + 6, chan.n - 6}, data);
+        if (r->tap)
+            r->tap(r->tap_u, (rc_str){chan.p + 6, chan.n - 6}, data);
         m = rc_msg_new_text(chan, data.p, data.n);
         m->kind = RC_MSG_TICK;
     } else if (chan.n > 6 && memcmp(chan.p, "queue:", 6) == 0 && event.n == 10 &&

@@ -9,7 +9,6 @@
 #ifndef RC_CHAN_RELAY_H
 #define RC_CHAN_RELAY_H
 
-#include "admission/admission.h"
 #include "channels/bridge.h"
 #include "engine/outbox.h"
 
@@ -24,9 +23,12 @@ typedef struct rc_chan_relay_stats {
 typedef struct rc_chan_relay rc_chan_relay;
 
 rc_chan_relay *rc_chan_relay_new(rc_outbox *out, rc_chan_relay_stats *stats);
-/* With Redis: the bridge to drive, and the waiting rooms that see their
- * queues' ticks go by. */
-void rc_chan_relay_attach(rc_chan_relay *t, rc_bridge *bridge, rc_admission *adm);
+/* Shown each waiting-room tick that goes by on channel "queue:{queue}"
+ * (the waiting rooms' gauges and pace, admission/). */
+typedef void (*rc_tick_tap_fn)(void *u, rc_str queue, rc_str data);
+
+/* With Redis: the bridge to drive, and who sees the ticks go by. */
+void rc_chan_relay_attach(rc_chan_relay *t, rc_bridge *bridge, rc_tick_tap_fn tap, void *tap_u);
 /* The shards are gone: what Redis still sends is dropped. */
 void rc_chan_relay_stop(rc_chan_relay *t);
 void rc_chan_relay_free(rc_chan_relay *t);

@@ -167,6 +167,12 @@ static void bridge_stop(rc_relay *r)
     io_uring_submit(&r->ring);
 }
 
+/* The waiting rooms see each tick that goes by (their gauges and pace). */
+static void tick_tap(void *u, rc_str queue, rc_str data)
+{
+    rc_admission_on_tick(u, queue, data);
+}
+
 /* What a shard that has exited will never take: freed at exit. */
 static void discard_to_shard(const rc_qitem *it)
 {
@@ -194,7 +200,7 @@ static void *relay_main(void *arg)
         r->bridge =
             rc_bridge_new(&r->ring, node->cfg, &rc_chan_bridge_ops, r->chans, &r->stats.bridge);
         r->adm = rc_admission_new(&r->ring, node->cfg, &aops, r, &r->stats.admission);
-        rc_chan_relay_attach(r->chans, r->bridge, r->adm);
+        rc_chan_relay_attach(r->chans, r->bridge, tick_tap, r->adm);
     }
     rc_info("relay: started ring=%s shards=%d redis=%s", mode, node->nshards,
             r->bridge ? "on" : "off");

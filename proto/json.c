@@ -44,25 +44,6 @@ static int id_ok(const rc_json_val *v)
     return 1;
 }
 
-int rc_proto_event(const rc_json_val *v, char *out, size_t *len)
-{
-    ssize_t n = -1;
-    if (!v) {
-        memcpy(out, "message", sizeof("message"));
-        *len = sizeof("message") - 1;
-        return 0;
-    }
-    if (v->type == RC_JSON_STRING)
-        n = rc_json_string(v, out, RC_PROTO_MAX_EVENT + 1);
-    if (n < 0 || !rc_proto_name_valid(out, (size_t)n, RC_PROTO_MAX_EVENT)) {
-        out[0] = '\0';
-        *len = 0;
-        return -1;
-    }
-    *len = (size_t)n;
-    return 0;
-}
-
 static int parse(const char *msg, size_t len, size_t max_channel_len, rc_proto_req *req,
                  const char **why, int body)
 {

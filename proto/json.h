@@ -67,12 +67,6 @@ int rc_proto_parse(const char *msg, size_t len, size_t max_channel_len, rc_proto
 int rc_proto_parse_publish_body(const char *body, size_t len, size_t max_channel_len,
                                 rc_proto_req *req, const char **why);
 
-/* The event member v of a message (NULL: absent, which means "message")
- * into out[RC_PROTO_MAX_EVENT + 1], with its length in *len. Returns 0, or
- * -1 (out empty) when it is not a valid event name. Shared with the Redis
- * envelope (redis/envelope.h). */
-int rc_proto_event(const rc_json_val *v, char *out, size_t *len);
-
 /* Builders. Each writes one JSON object into out and returns its length, or
  * -1 when it does not fit in cap; no NUL is written. An rc_str with n == 0 is
  * omitted from the output (id, channel), so callers pass RC_STR_NULL. */

@@ -8,7 +8,6 @@
 #include "base/log.h"
 #include "ops/ops.h"
 #include "proto/json.h"
-#include "admission/token.h"
 
 /* A reply that a builder could not write: a bug (the buffers are sized for
  * the worst case), but the client is still answered, not left waiting. */
@@ -84,8 +83,8 @@ static void on_queue_position(rc_shard *s, rc_conn *c, rc_str q, int64_t pos, in
 static void on_queue_admitted(rc_shard *s, rc_conn *c, rc_str id, rc_str q, rc_str token,
                               int64_t expires_ms)
 {
-    char out[RC_PROTO_QUEUE_MAX + RC_JSON_ESCAPED_MAX(RC_ATOKEN_MAX_LEN)];
-    rc_assert(token.n <= RC_ATOKEN_MAX_LEN);
+    char out[RC_PROTO_QUEUE_MAX + RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_TOKEN)];
+    rc_assert(token.n <= RC_PROTO_MAX_TOKEN);
     send_json(s, c, id, out, rc_proto_admitted(out, sizeof(out), id, q, token, expires_ms));
 }
 

@@ -4,6 +4,8 @@
  * Thread: any (pure functions). */
 #include "proto/protocol.h"
 
+#include <string.h>
+
 static const char *const err_names[RC_PERR__COUNT] = {
     [RC_PERR_NONE] = "none",
     [RC_PERR_BAD_JSON] = "bad_json",
@@ -44,4 +46,23 @@ int rc_proto_name_valid(const char *name, size_t n, size_t max)
         if (!name_char((unsigned char)name[i]))
             return 0;
     return 1;
+}
+
+int rc_proto_event(const rc_json_val *v, char *out, size_t *len)
+{
+    ssize_t n = -1;
+    if (!v) {
+        memcpy(out, "message", sizeof("message"));
+        *len = sizeof("message") - 1;
+        return 0;
+    }
+    if (v->type == RC_JSON_STRING)
+        n = rc_json_string(v, out, RC_PROTO_MAX_EVENT + 1);
+    if (n < 0 || !rc_proto_name_valid(out, (size_t)n, RC_PROTO_MAX_EVENT)) {
+        out[0] = '\0';
+        *len = 0;
+        return -1;
+    }
+    *len = (size_t)n;
+    return 0;
 }

@@ -30,15 +30,17 @@
 #include <stdint.h>
 
 #include "base/common.h"
+#include "ws/json.h"
 
 #define RC_PROTO_MAX_ID      64 /* raw JSON text of an id */
 #define RC_PROTO_MAX_EVENT   64
-#define RC_PROTO_MAX_CHANNEL 256 /* hard cap; the configured limit is <= this */
-#define RC_PROTO_MAX_DEPTH   32  /* nesting of a client message, data included */
-#define RC_PROTO_MAX_QUEUE   64  /* waiting-room queue ids */
-#define RC_PROTO_MAX_USER    128 /* user ids (a token's sub), bytes of UTF-8 */
-#define RC_PROTO_MAX_NODE    63  /* node ids */
-#define RC_PROTO_MAX_TEXT    256 /* error messages and reasons the server writes */
+#define RC_PROTO_MAX_CHANNEL 256  /* hard cap; the configured limit is <= this */
+#define RC_PROTO_MAX_DEPTH   32   /* nesting of a client message, data included */
+#define RC_PROTO_MAX_QUEUE   64   /* waiting-room queue ids */
+#define RC_PROTO_MAX_USER    128  /* user ids (a token's sub), bytes of UTF-8 */
+#define RC_PROTO_MAX_NODE    63   /* node ids */
+#define RC_PROTO_MAX_TEXT    256  /* error messages and reasons the server writes */
+#define RC_PROTO_MAX_TOKEN   2048 /* admission tokens (admission/token.h) */
 
 /* Why an operation was refused, or what went wrong: every protocol tells
  * the client the code (the JSON protocol as {"type":"error","code":NAME}),
@@ -73,6 +75,12 @@ const char *rc_proto_errname(int code);
 /* 1 when name[0..n) is a valid channel or event name: 1..max bytes, each in
  * [A-Za-z0-9] or one of "_-.:@/=+". Such names never need JSON escaping. */
 int rc_proto_name_valid(const char *name, size_t n, size_t max);
+
+/* The event member v of a message (NULL: absent, which means "message")
+ * into out[RC_PROTO_MAX_EVENT + 1], with its length in *len. Returns 0, or
+ * -1 (out empty) when it is not a valid event name. Used by the JSON protocol
+ * and by the Redis envelope (redis/envelope.h). */
+int rc_proto_event(const rc_json_val *v, char *out, size_t *len);
 
 enum rc_protocol_id {
     RC_PROTO_JSON = 0, /* the native JSON protocol on the WebSocket path */

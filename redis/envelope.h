@@ -4,7 +4,7 @@
 #ifndef RC_REDIS_ENVELOPE_H
 #define RC_REDIS_ENVELOPE_H
 
-#include "proto/json.h"
+#include "proto/protocol.h"
 
 /* A message that came through Redis: the payload of a PUBLISH on a
  * channel's Redis channel, {"node":N, "event":E, "data":ANY}. "data" is

@@ -4,11 +4,11 @@
  *
  * Thread: the main thread, before any other thread starts; read-only afterwards. */
 #include "engine/config.h"
+#include "engine/config_values.h"
 
 #include "base/common.h"
 #include "redis/url.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <ini.h>
@@ -204,159 +204,10 @@ static void *field(rc_config *cfg, const struct opt *o)
     return (char *)cfg + o->off;
 }
 
-/* Strict decimal: digits only, no sign or spaces, no overflow. */
-static int parse_u64(const char *s, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (!*s)
-        return -1;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return -1;
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_bool(const char *s, int *out)
-{
-    static const char *const t[] = {"1", "true", "yes", "on"};
-    static const char *const f[] = {"0", "false", "no", "off"};
-    for (size_t i = 0; i < RC_ARRAY_LEN(t); i++) {
-        if (strcasecmp(s, t[i]) == 0) {
-            *out = 1;
-            return 0;
-        }
-        if (strcasecmp(s, f[i]) == 0) {
-            *out = 0;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static int copy_str(char *dst, size_t size, const char *v, char *msg, size_t ml)
-{
-    size_t n = strlen(v);
-    if (n >= size) {
-        snprintf(msg, ml, "longer than %zu bytes", size - 1);
-        return -1;
-    }
-    memcpy(dst, v, n + 1);
-    return 0;
-}
-
-static int host_char_ok(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '-' || c == '_';
-}
-
-static int parse_listen(rc_config *cfg, const char *v, char *msg, size_t ml)
-{
-    char host[256];
-    const char *port_s;
-    if (v[0] == '[') {
-        const char *close = strchr(v, ']');
-        size_t hn = close ? (size_t)(close - v - 1) : 0;
-        struct in6_addr a6;
-        if (!close || close[1] != ':' || hn == 0 || hn >= sizeof(host)) {
-            snprintf(msg, ml, "expected [IPV6]:PORT, got '%.80s'", v);
-            return -1;
-        }
-        memcpy(host, v + 1, hn);
-        host[hn] = '\0';
-        if (inet_pton(AF_INET6, host, &a6) != 1) {
-            snprintf(msg, ml, "'%.80s' is not an IPv6 address", host);
-            return -1;
-        }
-        port_s = close + 2;
-    } else {
-        const char *colon = strrchr(v, ':');
-        if (!colon) {
-            snprintf(msg, ml, "expected HOST:PORT, got '%.80s'", v);
-            return -1;
-        }
-        size_t hn = (size_t)(colon - v);
-        if (hn >= sizeof(host)) {
-            snprintf(msg, ml, "host longer than %zu bytes", sizeof(host) - 1);
-            return -1;
-        }
-        memcpy(host, v, hn);
-        host[hn] = '\0';
-        for (size_t i = 0; i < hn; i++) {
-            if (!host_char_ok(host[i])) {
-                snprintf(msg, ml, "bad host '%.80s' (IPv6 goes in brackets: [::1]:8080)", host);
-                return -1;
-            }
-        }
-        if (hn == 0)
-            strcpy(host, "0.0.0.0");
-        port_s = colon + 1;
-    }
-    uint64_t port;
-    if (parse_u64(port_s, &port) < 0 || port < 1 || port > 65535) {
-        snprintf(msg, ml, "port must be 1..65535, got '%.20s'", port_s);
-        return -1;
-    }
-    strcpy(cfg->listen_host, host);
-    cfg->listen_port = (uint16_t)port;
-    return 0;
-}
-
-/* Adds the comma-separated patterns of v to list[*n] (at most
- * RC_MAX_PUBLIC_PATTERNS). */
-static int add_patterns(char **list, int *count, const char *v, char *msg, size_t ml)
-{
-    const char *p = v;
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        const char *e = comma ? comma : p + strlen(p);
-        while (p < e && (*p == ' ' || *p == '\t'))
-            p++;
-        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        size_t n = (size_t)(e - p);
-        if (n == 0 || n > 256) {
-            snprintf(msg, ml, "a pattern must be 1..256 bytes");
-            return -1;
-        }
-        for (size_t i = 0; i < n; i++) {
-            unsigned char c = (unsigned char)p[i];
-            if (c <= 0x20 || c == 0x7f) {
-                snprintf(msg, ml, "pattern '%.*s' has a space or control character",
-                         (int)RC_MIN(n, 80u), p);
-                return -1;
-            }
-        }
-        if (*count >= RC_MAX_PUBLIC_PATTERNS) {
-            snprintf(msg, ml, "more than %d patterns", RC_MAX_PUBLIC_PATTERNS);
-            return -1;
-        }
-        list[(*count)++] = rc_strndup(p, n);
-        if (!comma)
-            return 0;
-        p = comma + 1;
-    }
-}
-
-static void clear_list(char **list, int *count)
-{
-    for (int i = 0; i < *count; i++) {
-        free(list[i]);
-        list[i] = NULL;
-    }
-    *count = 0;
-}
-
 static void clear_public(rc_config *cfg)
 {
-    clear_list(cfg->public_patterns, &cfg->n_public_patterns);
-    clear_list(cfg->allowed_origins, &cfg->n_allowed_origins);
+    rc_cfg_clear_list(cfg->public_patterns, &cfg->n_public_patterns);
+    rc_cfg_clear_list(cfg->allowed_origins, &cfg->n_allowed_origins);
 }
 
 /* Applies value v to option o. from_flag: v is NULL for flags without a
@@ -370,7 +221,7 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
     case K_U32:
     case K_U64:
     case K_INT:
-        if (parse_u64(v, &n) < 0 || n < o->min || n > o->max || (o->pow2 && (n & (n - 1)) != 0)) {
+        if (rc_cfg_parse_u64(v, &n) < 0 || n < o->min || n > o->max || (o->pow2 && (n & (n - 1)) != 0)) {
             snprintf(msg, ml, "must be %s in %llu..%llu, got '%.40s'",
                      o->pow2 ? "a power of two" : "an integer", (unsigned long long)o->min,
                      (unsigned long long)o->max, v);
@@ -385,14 +236,14 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
         return 0;
     case K_BOOL: {
         int b = o->bval;
-        if (!from_flag && parse_bool(v, &b) < 0) {
+        if (!from_flag && rc_cfg_parse_bool(v, &b) < 0) {
             snprintf(msg, ml, "must be true or false, got '%.40s'", v);
             return -1;
         }
         *(int *)field(cfg, o) = b;
         return 0;
     }
-    case K_LISTEN: return parse_listen(cfg, v, msg, ml);
+    case K_LISTEN: return rc_cfg_parse_listen(cfg, v, msg, ml);
     case K_PATH:
         if (v[0] != '/' || strpbrk(v, "?#%")) {
             snprintf(msg, ml, "must start with '/' and hold no '?', '#' or '%%'");
@@ -404,19 +255,19 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
                 return -1;
             }
         }
-        return copy_str(field(cfg, o), o->size, v, msg, ml);
+        return rc_cfg_copy_str(field(cfg, o), o->size, v, msg, ml);
     case K_NODE_ID:
         if (!*v) {
             snprintf(msg, ml, "must not be empty");
             return -1;
         }
         for (const char *p = v; *p; p++) {
-            if (!host_char_ok(*p) && *p != ':') {
+            if (!rc_cfg_host_char(*p) && *p != ':') {
                 snprintf(msg, ml, "may hold only A-Z a-z 0-9 . _ : -");
                 return -1;
             }
         }
-        return copy_str(field(cfg, o), o->size, v, msg, ml);
+        return rc_cfg_copy_str(field(cfg, o), o->size, v, msg, ml);
     case K_LOG_LEVEL: {
         static const char *const lv[] = {"debug", "info", "warn", "error"};
         for (size_t i = 0; i < RC_ARRAY_LEN(lv); i++) {
@@ -439,16 +290,16 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
         }
         return 0;
     case K_SECRET:
-        if (copy_str(field(cfg, o), o->size, v, msg, ml) < 0)
+        if (rc_cfg_copy_str(field(cfg, o), o->size, v, msg, ml) < 0)
             return -1;
         cfg->jwt_secret_len = strlen(v);
         return 0;
-    case K_STRING: return copy_str(field(cfg, o), o->size, v, msg, ml);
+    case K_STRING: return rc_cfg_copy_str(field(cfg, o), o->size, v, msg, ml);
     case K_REDIS_URL: {
         rc_redis_url u;
         if (*v && rc_redis_url_parse(v, &u, msg, ml) < 0)
             return -1;
-        return copy_str(field(cfg, o), o->size, v, msg, ml);
+        return rc_cfg_copy_str(field(cfg, o), o->size, v, msg, ml);
     }
     case K_PREFIX:
         for (const char *p = v; *p; p++) {
@@ -457,19 +308,19 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
                 return -1;
             }
         }
-        return copy_str(field(cfg, o), o->size, v, msg, ml);
+        return rc_cfg_copy_str(field(cfg, o), o->size, v, msg, ml);
     case K_PUBLIC:
         if (from_flag && !L->cli_public) {
             L->cli_public = 1;
-            clear_list(cfg->public_patterns, &cfg->n_public_patterns);
+            rc_cfg_clear_list(cfg->public_patterns, &cfg->n_public_patterns);
         }
-        return add_patterns(cfg->public_patterns, &cfg->n_public_patterns, v, msg, ml);
+        return rc_cfg_add_patterns(cfg->public_patterns, &cfg->n_public_patterns, v, msg, ml);
     case K_ORIGIN:
         if (from_flag && !L->cli_origin) {
             L->cli_origin = 1;
-            clear_list(cfg->allowed_origins, &cfg->n_allowed_origins);
+            rc_cfg_clear_list(cfg->allowed_origins, &cfg->n_allowed_origins);
         }
-        return add_patterns(cfg->allowed_origins, &cfg->n_allowed_origins, v, msg, ml);
+        return rc_cfg_add_patterns(cfg->allowed_origins, &cfg->n_allowed_origins, v, msg, ml);
     case K_CONFIG:
     case K_HELP:
     case K_VERSION: break;
@@ -494,7 +345,7 @@ static void set_defaults(rc_config *cfg)
     /* Keep only characters node ids allow, and room for "-PID". */
     size_t k = 0;
     for (size_t i = 0; host[i] && k < 50; i++)
-        if (host_char_ok(host[i]))
+        if (rc_cfg_host_char(host[i]))
             host[k++] = host[i];
     host[k] = '\0';
     snprintf(cfg->node_id, sizeof(cfg->node_id), "%.50s-%ld", k ? host : "ringcast",

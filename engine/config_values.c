@@ -1,0 +1,159 @@
+/* The values of options: strict numbers, booleans, strings that must fit,
+ * the listen address, lists of patterns. engine/config.c's table says which
+ * option takes which.
+ *
+ * Thread: the main thread, before any other thread starts. */
+#include "engine/config_values.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+#include <strings.h>
+
+/* Strict decimal: digits only, no sign or spaces, no overflow. */
+int rc_cfg_parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!*s)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+int rc_cfg_parse_bool(const char *s, int *out)
+{
+    static const char *const t[] = {"1", "true", "yes", "on"};
+    static const char *const f[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < RC_ARRAY_LEN(t); i++) {
+        if (strcasecmp(s, t[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(s, f[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int rc_cfg_copy_str(char *dst, size_t size, const char *v, char *msg, size_t ml)
+{
+    size_t n = strlen(v);
+    if (n >= size) {
+        snprintf(msg, ml, "longer than %zu bytes", size - 1);
+        return -1;
+    }
+    memcpy(dst, v, n + 1);
+    return 0;
+}
+
+int rc_cfg_host_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_';
+}
+
+int rc_cfg_parse_listen(rc_config *cfg, const char *v, char *msg, size_t ml)
+{
+    char host[256];
+    const char *port_s;
+    if (v[0] == '[') {
+        const char *close = strchr(v, ']');
+        size_t hn = close ? (size_t)(close - v - 1) : 0;
+        struct in6_addr a6;
+        if (!close || close[1] != ':' || hn == 0 || hn >= sizeof(host)) {
+            snprintf(msg, ml, "expected [IPV6]:PORT, got '%.80s'", v);
+            return -1;
+        }
+        memcpy(host, v + 1, hn);
+        host[hn] = '\0';
+        if (inet_pton(AF_INET6, host, &a6) != 1) {
+            snprintf(msg, ml, "'%.80s' is not an IPv6 address", host);
+            return -1;
+        }
+        port_s = close + 2;
+    } else {
+        const char *colon = strrchr(v, ':');
+        if (!colon) {
+            snprintf(msg, ml, "expected HOST:PORT, got '%.80s'", v);
+            return -1;
+        }
+        size_t hn = (size_t)(colon - v);
+        if (hn >= sizeof(host)) {
+            snprintf(msg, ml, "host longer than %zu bytes", sizeof(host) - 1);
+            return -1;
+        }
+        memcpy(host, v, hn);
+        host[hn] = '\0';
+        for (size_t i = 0; i < hn; i++) {
+            if (!rc_cfg_host_char(host[i])) {
+                snprintf(msg, ml, "bad host '%.80s' (IPv6 goes in brackets: [::1]:8080)", host);
+                return -1;
+            }
+        }
+        if (hn == 0)
+            strcpy(host, "0.0.0.0");
+        port_s = colon + 1;
+    }
+    uint64_t port;
+    if (rc_cfg_parse_u64(port_s, &port) < 0 || port < 1 || port > 65535) {
+        snprintf(msg, ml, "port must be 1..65535, got '%.20s'", port_s);
+        return -1;
+    }
+    strcpy(cfg->listen_host, host);
+    cfg->listen_port = (uint16_t)port;
+    return 0;
+}
+
+/* Adds the comma-separated patterns of v to list[*n] (at most
+ * RC_MAX_PUBLIC_PATTERNS). */
+int rc_cfg_add_patterns(char **list, int *count, const char *v, char *msg, size_t ml)
+{
+    const char *p = v;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        const char *e = comma ? comma : p + strlen(p);
+        while (p < e && (*p == ' ' || *p == '\t'))
+            p++;
+        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        size_t n = (size_t)(e - p);
+        if (n == 0 || n > 256) {
+            snprintf(msg, ml, "a pattern must be 1..256 bytes");
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)p[i];
+            if (c <= 0x20 || c == 0x7f) {
+                snprintf(msg, ml, "pattern '%.*s' has a space or control character",
+                         (int)RC_MIN(n, 80u), p);
+                return -1;
+            }
+        }
+        if (*count >= RC_MAX_PUBLIC_PATTERNS) {
+            snprintf(msg, ml, "more than %d patterns", RC_MAX_PUBLIC_PATTERNS);
+            return -1;
+        }
+        list[(*count)++] = rc_strndup(p, n);
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
+}
+
+void rc_cfg_clear_list(char **list, int *count)
+{
+    for (int i = 0; i < *count; i++) {
+        free(list[i]);
+        list[i] = NULL;
+    }
+    *count = 0;
+}

@@ -1,5 +1,5 @@
 /* What the parts of the admission engine share (admission/admission.c,
- * api.c, scripts.c): the engine's state, Redis key and argument helpers.
+ * api.c, commands.c, scripts.c): the engine's state, Redis key and argument helpers.
  * Private to admission/. Thread: the relay's. */
 #ifndef RC_ADMISSION_INTERNAL_H
 #define RC_ADMISSION_INTERNAL_H

@@ -8,6 +8,7 @@
 
 #include "base/common.h"
 #include "redis/url.h"
+#include "ws/jwt.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -34,6 +35,7 @@ enum kind {
     K_PREFIX,
     K_PUBLIC,
     K_ORIGIN,
+    K_HISTORY,
     K_CONFIG,
     K_HELP,
     K_VERSION,
@@ -156,6 +158,15 @@ static const struct opt opts[] = {
     U32("admission-tick-ms", "admission", admission_tick_ms, 100, 10000,
         "waiting-room admission period (default 1000)"),
 
+    {"history", "channels", K_HISTORY, NOFIELD, 0, 0, 0, 0, "RULE",
+     "'PATTERN size=N ttl=SECONDS': keep the last N (1..100000) publications of matching "
+     "channels for SECONDS (1..2592000) after the last one; repeatable, first match wins "
+     "(default none: no history)"},
+    U32("recovery-max", "channels", recovery_max, 1, 100000,
+        "publications one recovery or history request may return (default 1000)"),
+    U32("history-meta-ttl", "channels", history_meta_ttl_s, 60, 31536000,
+        "seconds a channel's epoch and offset outlive its last publication (default 2592000)"),
+
     U32("recv-buf-size", "engine", recv_buf_size, 256, 1u << 20,
         "provided receive buffer size, 256..1048576 (default 4096)"),
     POW2("recv-buf-count", "engine", recv_buf_count, 1, 32768,
@@ -166,8 +177,8 @@ static const struct opt opts[] = {
         "io_uring submission queue size, 8..32768 (default 4096)"),
 };
 
-static const char *const sections[] = {"server", "limits", "heartbeat", "lifecycle",
-                                       "auth",   "redis",  "admission", "engine"};
+static const char *const sections[] = {"server", "limits",    "heartbeat", "lifecycle", "auth",
+                                       "redis",  "admission", "channels",  "engine"};
 static const char *const section_titles[] = {"Server", "Limits", "Heartbeat", "Lifecycle",
                                              "Auth",   "Redis",  "Admission", "Engine"};
 
@@ -184,6 +195,7 @@ struct loader {
     int line;
     int cli_public; /* a --public flag replaces the file's list */
     int cli_origin; /* the same for --allowed-origin */
+    int cli_history; /* the same for --history */
 };
 
 __attribute__((format(printf, 2, 3))) static void fail(struct loader *L, const char *fmt, ...)
@@ -204,10 +216,27 @@ static void *field(rc_config *cfg, const struct opt *o)
     return (char *)cfg + o->off;
 }
 
+static void clear_history(rc_config *cfg)
+{
+    for (int i = 0; i < cfg->n_history; i++)
+        free(cfg->history[i].pattern);
+    memset(cfg->history, 0, sizeof(cfg->history));
+    cfg->n_history = 0;
+}
+
 static void clear_public(rc_config *cfg)
 {
     rc_cfg_clear_list(cfg->public_patterns, &cfg->n_public_patterns);
     rc_cfg_clear_list(cfg->allowed_origins, &cfg->n_allowed_origins);
+    clear_history(cfg);
+}
+
+const rc_history_rule *rc_config_history(const rc_config *cfg, const char *name, size_t len)
+{
+    for (int i = 0; i < cfg->n_history; i++)
+        if (rc_pattern_match(cfg->history[i].pattern, name, len, NULL))
+            return &cfg->history[i];
+    return NULL;
 }
 
 /* Applies value v to option o. from_flag: v is NULL for flags without a
@@ -321,6 +350,19 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
             rc_cfg_clear_list(cfg->allowed_origins, &cfg->n_allowed_origins);
         }
         return rc_cfg_add_patterns(cfg->allowed_origins, &cfg->n_allowed_origins, v, msg, ml);
+    case K_HISTORY:
+        if (from_flag && !L->cli_history) {
+            L->cli_history = 1;
+            clear_history(cfg);
+        }
+        if (cfg->n_history >= RC_MAX_PUBLIC_PATTERNS) {
+            snprintf(msg, ml, "more than %d history rules", RC_MAX_PUBLIC_PATTERNS);
+            return -1;
+        }
+        if (rc_cfg_parse_history(&cfg->history[cfg->n_history], v, msg, ml) < 0)
+            return -1;
+        cfg->n_history++;
+        return 0;
     case K_CONFIG:
     case K_HELP:
     case K_VERSION: break;
@@ -373,6 +415,8 @@ static void set_defaults(rc_config *cfg)
     cfg->redis_backlog_bytes = 8u << 20;
     cfg->redis_ping_ms = 1000;
     cfg->admission_tick_ms = 1000;
+    cfg->recovery_max = 1000;
+    cfg->history_meta_ttl_s = 30 * 86400;
     cfg->recv_buf_size = 4096;
     cfg->recv_buf_count = 1024;
     cfg->queue_size = 65536;

@@ -19,6 +19,16 @@ enum rc_backlog_policy {
     RC_BACKLOG_DROP = 1,  /* drop the message, tell the client it missed some */
 };
 
+/* Channels matching pattern keep their last `size` publications for `ttl_s`
+ * seconds after the last one (--history). */
+typedef struct rc_history_rule {
+    char *pattern;
+    uint32_t size;
+    uint32_t ttl_s;
+} rc_history_rule;
+
+#define RC_HISTORY_MAX_SIZE 100000
+
 typedef struct rc_config {
     /* [server] */
     char listen_host[256]; /* --listen HOST:PORT, default 127.0.0.1:8080 */
@@ -62,6 +72,13 @@ typedef struct rc_config {
     int n_public_patterns;
     char *allowed_origins[RC_MAX_PUBLIC_PATTERNS]; /* --allowed-origin (repeatable) */
     int n_allowed_origins;
+
+    /* [channels] */
+    rc_history_rule history[RC_MAX_PUBLIC_PATTERNS]; /* --history (repeatable), first match */
+    int n_history;
+    uint32_t recovery_max;      /* --recovery-max: publications a recovery may replay */
+    uint32_t history_meta_ttl_s; /* --history-meta-ttl: how long a channel's epoch and top
+                                    offset outlive its last publication */
     int allow_anonymous;   /* --anonymous / --no-anonymous, default 1: tokenless
                               clients connect but reach only public channels */
     int anonymous_publish; /* --anonymous-publish, default 0 */
@@ -100,5 +117,8 @@ void rc_config_free(rc_config *cfg);
 
 /* Writes the --help text (every option with its default) to f. */
 void rc_config_usage(FILE *f);
+
+/* The history rule of channel name[0..len), or NULL: none. */
+const rc_history_rule *rc_config_history(const rc_config *cfg, const char *name, size_t len);
 
 #endif

@@ -157,3 +157,47 @@ void rc_cfg_clear_list(char **list, int *count)
     }
     *count = 0;
 }
+
+/* "PATTERN size=N ttl=SECONDS", in any order after the pattern. */
+int rc_cfg_parse_history(rc_history_rule *r, const char *v, char *msg, size_t ml)
+{
+    char buf[512];
+    if (rc_cfg_copy_str(buf, sizeof(buf), v, msg, ml) < 0)
+        return -1;
+    uint64_t size = 0, ttl = 0;
+    char *save = NULL, *pattern = NULL;
+    for (char *t = strtok_r(buf, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+        if (!pattern) {
+            pattern = t;
+        } else if (strncmp(t, "size=", 5) == 0) {
+            if (rc_cfg_parse_u64(t + 5, &size) < 0 || size < 1 || size > RC_HISTORY_MAX_SIZE) {
+                snprintf(msg, ml, "size must be 1..%d, got '%.20s'", RC_HISTORY_MAX_SIZE, t + 5);
+                return -1;
+            }
+        } else if (strncmp(t, "ttl=", 4) == 0) {
+            if (rc_cfg_parse_u64(t + 4, &ttl) < 0 || ttl < 1 || ttl > 30 * 86400) {
+                snprintf(msg, ml, "ttl must be 1..2592000 seconds, got '%.20s'", t + 4);
+                return -1;
+            }
+        } else {
+            snprintf(msg, ml, "expected 'PATTERN size=N ttl=SECONDS', got '%.40s'", t);
+            return -1;
+        }
+    }
+    if (!pattern || !size || !ttl) {
+        snprintf(msg, ml, "expected 'PATTERN size=N ttl=SECONDS'");
+        return -1;
+    }
+    if (strchr(pattern, ',')) {
+        snprintf(msg, ml, "one pattern per history rule");
+        return -1;
+    }
+    char *list[1];
+    int n = 0;
+    if (rc_cfg_add_patterns(list, &n, pattern, msg, ml) < 0)
+        return -1;
+    r->pattern = list[0];
+    r->size = (uint32_t)size;
+    r->ttl_s = (uint32_t)ttl;
+    return 0;
+}

@@ -23,4 +23,7 @@ int rc_cfg_add_patterns(char **list, int *count, const char *v, char *msg, size_
 /* Frees the strings of list and empties it. */
 void rc_cfg_clear_list(char **list, int *count);
 
+/* A --history rule: "PATTERN size=N ttl=SECONDS". */
+int rc_cfg_parse_history(rc_history_rule *r, const char *v, char *msg, size_t ml);
+
 #endif

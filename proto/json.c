@@ -268,22 +268,46 @@ static const char default_event[] = "message";
 ssize_t rc_proto_message(char *out, size_t cap, rc_str channel, rc_str event, uint64_t seq,
                          rc_str data)
 {
+    rc_proto_pub p = {.channel = channel, .event = event, .data = data, .seq = seq};
+    return rc_proto_publication(out, cap, &p);
+}
+
+ssize_t rc_proto_publication(char *out, size_t cap, const rc_proto_pub *p)
+{
     writer w = {out, cap, 0, 0};
     put_lit(&w, "{\"type\":\"message\"");
-    if (channel.n) {
+    if (p->channel.n) {
         put_lit(&w, ",\"channel\":");
-        put_esc(&w, channel.p, channel.n);
+        put_esc(&w, p->channel.p, p->channel.n);
     }
     put_lit(&w, ",\"event\":");
-    if (event.n)
-        put_esc(&w, event.p, event.n);
+    if (p->event.n)
+        put_esc(&w, p->event.p, p->event.n);
     else
         put_esc(&w, default_event, sizeof(default_event) - 1);
     put_lit(&w, ",\"seq\":");
-    put_u64(&w, seq);
+    put_u64(&w, p->seq);
+    if (p->has_pos) {
+        put_lit(&w, ",\"offset\":");
+        put_u64(&w, p->offset);
+        put_lit(&w, ",\"epoch\":");
+        put_esc(&w, p->epoch.p, p->epoch.n);
+    }
+    if (p->from == RC_FROM_CLIENT) {
+        put_lit(&w, ",\"from\":{\"user\":");
+        if (p->from_user.n)
+            put_esc(&w, p->from_user.p, p->from_user.n);
+        else
+            put_lit(&w, "null");
+        put_lit(&w, ",\"conn\":\"");
+        put_u64(&w, p->from_conn);
+        put_lit(&w, "\"}");
+    } else if (p->from == RC_FROM_BACKEND) {
+        put_lit(&w, ",\"from\":{\"backend\":true}");
+    }
     put_lit(&w, ",\"data\":");
-    if (data.n)
-        put(&w, data.p, data.n);
+    if (p->data.n)
+        put(&w, p->data.p, p->data.n);
     else
         put_lit(&w, "null");
     put_lit(&w, "}");
@@ -318,13 +342,28 @@ static size_t u64_len(uint64_t v)
 
 size_t rc_proto_message_len(rc_str channel, rc_str event, uint64_t seq, rc_str data)
 {
+    rc_proto_pub p = {.channel = channel, .event = event, .data = data, .seq = seq};
+    return rc_proto_publication_len(&p);
+}
+
+size_t rc_proto_publication_len(const rc_proto_pub *p)
+{
     size_t n = sizeof("{\"type\":\"message\"") - 1;
-    if (channel.n)
-        n += sizeof(",\"channel\":") - 1 + escaped_len(channel.p, channel.n);
+    if (p->channel.n)
+        n += sizeof(",\"channel\":") - 1 + escaped_len(p->channel.p, p->channel.n);
     n += sizeof(",\"event\":") - 1;
-    n += event.n ? escaped_len(event.p, event.n) : escaped_len(default_event, 7);
-    n += sizeof(",\"seq\":") - 1 + u64_len(seq);
-    n += sizeof(",\"data\":") - 1 + (data.n ? data.n : 4);
+    n += p->event.n ? escaped_len(p->event.p, p->event.n) : escaped_len(default_event, 7);
+    n += sizeof(",\"seq\":") - 1 + u64_len(p->seq);
+    if (p->has_pos)
+        n += sizeof(",\"offset\":") - 1 + u64_len(p->offset) + sizeof(",\"epoch\":") - 1 +
+             escaped_len(p->epoch.p, p->epoch.n);
+    if (p->from == RC_FROM_CLIENT)
+        n += sizeof(",\"from\":{\"user\":") - 1 +
+             (p->from_user.n ? escaped_len(p->from_user.p, p->from_user.n) : 4) +
+             sizeof(",\"conn\":\"\"}") - 1 + u64_len(p->from_conn);
+    else if (p->from == RC_FROM_BACKEND)
+        n += sizeof(",\"from\":{\"backend\":true}") - 1;
+    n += sizeof(",\"data\":") - 1 + (p->data.n ? p->data.n : 4);
     return n + 1;
 }
 

@@ -93,6 +93,31 @@ ssize_t rc_proto_message(char *out, size_t cap, rc_str channel, rc_str event, ui
 /* The exact length rc_proto_message would write, for sizing a buffer. */
 size_t rc_proto_message_len(rc_str channel, rc_str event, uint64_t seq, rc_str data);
 
+/* Who published (the "from" member): the server's knowledge, never the
+ * client's claim. */
+enum rc_from { RC_FROM_NONE = 0, RC_FROM_CLIENT, RC_FROM_BACKEND };
+
+/* A publication as clients receive it:
+ *   {"type":"message","channel":C,"event":E,"seq":N
+ *    [,"offset":O,"epoch":"E"]                      a channel with history
+ *    [,"from":{"user":U|null,"conn":"ID"} | ,"from":{"backend":true}]
+ *    ,"data":D}
+ * rc_proto_message is this without position and origin. */
+typedef struct rc_proto_pub {
+    rc_str channel, event, data;
+    uint64_t seq;
+    int has_pos; /* offset and epoch are written */
+    uint64_t offset;
+    rc_str epoch;
+    int from;         /* enum rc_from */
+    rc_str from_user; /* RC_FROM_CLIENT: the token's user; empty: anonymous */
+    uint64_t from_conn;
+} rc_proto_pub;
+
+ssize_t rc_proto_publication(char *out, size_t cap, const rc_proto_pub *p);
+/* The exact length rc_proto_publication writes. */
+size_t rc_proto_publication_len(const rc_proto_pub *p);
+
 /* Waiting rooms. eta_s < 0 is written as null (no admission rate known). */
 /* {"type":"queue.joined","id":ID,"queue":Q,"ticket":T,"position":P,"eta":S} */
 ssize_t rc_proto_queue_joined(char *out, size_t cap, rc_str id, rc_str queue, int64_t ticket,

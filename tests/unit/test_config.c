@@ -413,6 +413,63 @@ static void test_public_repeat(void)
     rc_config_free(&c);
 }
 
+static void test_history_rules(void)
+{
+    rc_config c;
+    CHECK_EQ_INT(LOAD(&c, "--history", "chat:* size=100 ttl=3600", "--history",
+                      "  news:{sub}   ttl=60 size=1  "),
+                 0);
+    CHECK_EQ_INT(c.n_history, 2);
+    CHECK_EQ_INT(c.recovery_max, 1000);
+    CHECK_EQ_INT(c.history_meta_ttl_s, 30 * 86400);
+    if (c.n_history == 2) {
+        CHECK_EQ_STR(c.history[0].pattern, "chat:*");
+        CHECK_EQ_INT(c.history[0].size, 100);
+        CHECK_EQ_INT(c.history[0].ttl_s, 3600);
+        CHECK_EQ_STR(c.history[1].pattern, "news:{sub}");
+        CHECK_EQ_INT(c.history[1].size, 1);
+        CHECK_EQ_INT(c.history[1].ttl_s, 60);
+    }
+    /* First match wins; {sub} matches no user here (history is not per reader). */
+    const rc_history_rule *r = rc_config_history(&c, "chat:1", 6);
+    CHECK(r && r->size == 100);
+    CHECK(rc_config_history(&c, "other", 5) == NULL);
+    CHECK(rc_config_history(&c, "news:x", 6) == NULL);
+    rc_config_free(&c);
+    CHECK_EQ_INT(c.n_history, 0);
+
+    static const char *const bad[] = {
+        "chat:*",                         /* no size, no ttl */
+        "chat:* size=0 ttl=1",            /* size out of range */
+        "chat:* size=100001 ttl=1",       /* past the cap */
+        "chat:* size=1 ttl=0",            /* ttl out of range */
+        "chat:* size=1 ttl=2592001",      /* past 30 days */
+        "chat:* size=1 ttl=1 color=red",  /* unknown member */
+        "a,b size=1 ttl=1",               /* one pattern per rule */
+        "size=1 ttl=1",                   /* no pattern */
+        "chat:* size=-1 ttl=1",           /* not a number */
+        "chat:* size=18446744073709551616 ttl=1", /* overflow */
+    };
+    for (size_t i = 0; i < RC_ARRAY_LEN(bad); i++) {
+        const char *argv[] = {"ringcast", "--history", bad[i]};
+        int rc = rc_config_load(&c, 3, (char **)argv, err, sizeof(err));
+        if (rc != -1)
+            fprintf(stderr, "  accepted bad rule '%s'\n", bad[i]);
+        CHECK_EQ_INT(rc, -1);
+        CHECK(strncmp(err, "--history:", 10) == 0);
+    }
+    /* The cap on the number of rules. */
+    const char *many[2 + 2 * (RC_MAX_PUBLIC_PATTERNS + 1)];
+    int n = 0;
+    many[n++] = "ringcast";
+    for (int i = 0; i <= RC_MAX_PUBLIC_PATTERNS; i++) {
+        many[n++] = "--history";
+        many[n++] = "c:* size=1 ttl=1";
+    }
+    CHECK_EQ_INT(rc_config_load(&c, n, (char **)many, err, sizeof(err)), -1);
+    CHECK(strstr(err, "history rules") != NULL);
+}
+
 static void test_help_version(void)
 {
     rc_config c;
@@ -488,6 +545,9 @@ static void test_help_version(void)
         "--redis-ping-ms",
         "--admission-secret",
         "--admission-tick-ms",
+        "--history RULE",
+        "--recovery-max",
+        "--history-meta-ttl",
         "--config",
         "--help",
         "--version",
@@ -514,7 +574,7 @@ static void test_help_version(void)
             strstr(line, "--version"))
             with_default++;
     }
-    CHECK_EQ_INT(lines, 45);
+    CHECK_EQ_INT(lines, 48);
     CHECK_EQ_INT(with_default, lines);
 }
 
@@ -564,6 +624,7 @@ int main(void)
     RUN(test_bad_flags);
     RUN(test_bad_file);
     RUN(test_public_repeat);
+    RUN(test_history_rules);
     RUN(test_help_version);
     RUN(test_listen_variants);
     return UNIT_DONE();

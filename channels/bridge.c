@@ -301,8 +301,10 @@ static void on_message(rc_bridge *b, const redisReply *rep)
     }
     if (env.dropped)
         b->ops.lost(b->u, chan, env.node);
-    else
-        b->ops.message(b->u, chan, (rc_str){env.event, env.event_len}, env.data);
+    else {
+        rc_origin o = {env.from, {env.from_user, env.from_user_len}, env.from_conn};
+        b->ops.message(b->u, chan, (rc_str){env.event, env.event_len}, env.data, &o);
+    }
 }
 
 static void sub_push(void *u, redisReply *rep)
@@ -440,14 +442,16 @@ static void drain_held(rc_bridge *b)
     }
 }
 
-void rc_bridge_publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data)
+void rc_bridge_publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
+                       const rc_origin *origin)
 {
     char name[80 + RC_PROTO_MAX_CHANNEL + 1];
     size_t nl = redis_name(b, chan, name, sizeof(name));
-    size_t cap = data.n + 200; /* node, event and the envelope's own bytes */
-    char small[1024];
+    /* node, event, from and the envelope's own bytes */
+    size_t cap = data.n + 256 + RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_USER);
+    char small[2048];
     char *payload = cap <= sizeof(small) ? small : rc_malloc(cap);
-    ssize_t pn = rc_envelope_build(payload, cap, b->cfg->node_id, event, data);
+    ssize_t pn = rc_envelope_build(payload, cap, b->cfg->node_id, event, data, origin);
     rc_assert(nl && pn > 0);
     /* Held ones go first, so that order is kept. */
     if (!b->head && rc_redis_get_state(b->cmd) == RC_REDIS_READY) {

@@ -39,13 +39,14 @@
 
 #include "base/common.h"
 #include "engine/config.h"
+#include "proto/protocol.h"
 #include "engine/queue.h"
 
 typedef struct rc_bridge rc_bridge;
 
 typedef struct rc_bridge_ops {
     /* A message from Redis for channel chan (not this node's own). */
-    void (*message)(void *u, rc_str chan, rc_str event, rc_str data);
+    void (*message)(void *u, rc_str chan, rc_str event, rc_str data, const rc_origin *origin);
     /* Redis confirmed the subscription to chan, which is still wanted.
      * after_gap: the channel was answered locally while the link was down,
      * or the link dropped since; messages may have been missed. */
@@ -91,7 +92,8 @@ void rc_bridge_unsubscribe(rc_bridge *b, rc_str chan);
 
 /* PUBLISHes {"node":..,"event":event,"data":data} on chan's Redis channel,
  * in call order; or holds it while the link is down; or drops and counts it. */
-void rc_bridge_publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data);
+void rc_bridge_publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
+                       const rc_origin *origin);
 
 /* A completion with op RC_UOP_REDIS. */
 void rc_bridge_on_cqe(rc_bridge *b, struct io_uring_cqe *cqe);

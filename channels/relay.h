@@ -10,19 +10,26 @@
 #define RC_CHAN_RELAY_H
 
 #include "channels/bridge.h"
+#include "channels/history.h"
 #include "engine/outbox.h"
 
 typedef struct rc_chan_relay_stats {
-    rc_counter publishes;  /* publishes received from shards */
-    rc_counter deliveries; /* rc_msg handed to shards (one per shard per message) */
-    rc_counter no_members; /* publishes to channels with no member on this node */
-    rc_counter channels;   /* gauge: channels with members */
-    rc_counter notices;    /* messages_dropped notices after a Redis reconnect (per shard) */
+    rc_counter publishes;      /* publishes received from shards */
+    rc_counter deliveries;     /* rc_msg handed to shards (one per shard per message) */
+    rc_counter no_members;     /* publishes to channels with no member on this node */
+    rc_counter channels;       /* gauge: channels with members */
+    rc_counter notices;        /* messages_dropped notices after a Redis reconnect (per shard) */
+    rc_counter history_writes; /* publications kept in a history */
+    rc_counter history_reads;  /* history questions answered */
+    rc_counter recoveries[RC_REC__COUNT]; /* recoveries (subscribe or history with since) */
+    rc_counter history_channels;          /* gauge: channels with a history record */
+    rc_counter history_entries;           /* gauge: publications kept */
+    rc_counter history_bytes;             /* gauge: their frames' bytes */
 } rc_chan_relay_stats;
 
 typedef struct rc_chan_relay rc_chan_relay;
 
-rc_chan_relay *rc_chan_relay_new(rc_outbox *out, rc_chan_relay_stats *stats);
+rc_chan_relay *rc_chan_relay_new(const rc_config *cfg, rc_outbox *out, rc_chan_relay_stats *stats);
 /* Shown each waiting-room tick that goes by on channel "queue:{queue}"
  * (the waiting rooms' gauges and pace, admission/). */
 typedef void (*rc_tick_tap_fn)(void *u, rc_str queue, rc_str data);
@@ -38,6 +45,10 @@ void rc_chan_relay_free(rc_chan_relay *t);
 void rc_chan_relay_on_sub(rc_chan_relay *t, const rc_qitem *it);
 void rc_chan_relay_on_unsub(rc_chan_relay *t, const rc_qitem *it);
 void rc_chan_relay_on_publish(rc_chan_relay *t, const rc_qitem *it);
+/* A shard's history question (p: rc_histreq), answered to that shard. */
+void rc_chan_relay_on_history(rc_chan_relay *t, const rc_qitem *it);
+/* Once a second or so: history past its ttl goes, gauges are set. */
+void rc_chan_relay_tick(rc_chan_relay *t, int64_t now_ms);
 
 /* What the bridge reports (its callbacks take the table as u). */
 extern const rc_bridge_ops rc_chan_bridge_ops;

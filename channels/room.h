@@ -16,6 +16,7 @@ typedef struct rc_room {
     uint32_t *members; /* members[0..n) */
     uint32_t hash;
     uint32_t flags;       /* free for the owner's use (relay handshake state) */
+    uint32_t held;        /* free for the owner's use (shard: members not live yet) */
     uint64_t seq;         /* free for the owner's use (last sequence number) */
     void *udata;          /* free for the shard's use */
     struct rc_room *next; /* hash chain: private to room.c */

@@ -11,9 +11,11 @@
  * Thread: the shard's own. */
 #include "channels/shard.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "base/log.h"
+#include "channels/history.h"
 
 #define ROOM_PENDING 1u
 
@@ -21,10 +23,19 @@ typedef struct waiter {
     struct waiter *next;
     uint32_t conn;
     uint16_t gen;
-    uint8_t quiet; /* joined by the server (user channel): no reply */
+    uint8_t how; /* JOIN_* */
     uint8_t tag_len;
     char tag[RC_PROTO_MAX_ID + 1];
+    rc_histreq *hist; /* the channel keeps history: asked for once live */
 } waiter;
+
+/* A room is deleted when it has no member, no subscriber waiting for the
+ * relay's answer about its history (room->held), is not waiting for its
+ * SUBACK, and is not being fanned out to. */
+static int room_unused(const rc_shard *s, const rc_room *r)
+{
+    return r->n == 0 && r->held == 0 && !(r->flags & ROOM_PENDING) && r != s->fanout_room;
+}
 
 static int find_memb(const rc_conn *c, const rc_room *r)
 {
@@ -69,8 +80,7 @@ static void leave_one(rc_shard *s, rc_conn *c, int idx)
         c->chans = NULL;
     }
     rc_counter_set(&s->stats.subscriptions, rc_counter_get(&s->stats.subscriptions) - 1);
-    /* A pending room waits for its SUBACK; a room mid-fan-out for the end of it. */
-    if (r->n == 0 && !(r->flags & ROOM_PENDING) && r != s->fanout_room)
+    if (room_unused(s, r))
         room_gone(s, r);
 }
 
@@ -80,10 +90,48 @@ void rc_chan_leave_all(rc_shard *s, rc_conn *c)
         leave_one(s, c, c->nchan - 1);
 }
 
-/* Makes c a member of ch (once) and answers "subscribed" with tag: now, or
- * when the relay's SUBACK comes for a new room. quiet: no answer at all. */
-static rc_room *join(rc_shard *s, rc_conn *c, rc_str ch, rc_str tag, int quiet)
+/* since is past the channel's top offset: a client's error. */
+static void since_ahead(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, const rc_histreq *q)
 {
+    char msg[RC_PROTO_MAX_TEXT];
+    snprintf(msg, sizeof(msg),
+             "since.offset %llu is past the channel's last offset %llu in epoch %s",
+             (unsigned long long)q->since, (unsigned long long)q->top, q->epoch);
+    rc_conn_error(s, c, tag, RC_PERR_BAD_SINCE, msg, ch);
+}
+
+/* Asks the relay for c's position in r's history (and its recovery): c
+ * stays a member that receives nothing until the answer (rc_chan_on_history),
+ * which holds everything published before it; what comes after it is live. */
+static void ask_history(rc_shard *s, rc_conn *c, rc_room *r, rc_histreq *q)
+{
+    q->shard = (uint16_t)s->id;
+    q->conn = rc_conn_id(s, c);
+    q->gen = c->gen;
+    r->held++;
+    rc_shard_to_relay(s, RC_Q_HISTORY, q, 0);
+}
+
+enum {
+    JOIN_QUIET = 1,      /* joined by the server: no answer at all */
+    JOIN_NO_HISTORY = 2, /* asked to recover on a channel without history */
+};
+
+/* The plain answer to a subscribe (no history to ask the relay about). */
+static void answer(rc_shard *s, rc_conn *c, rc_str tag, rc_room *r, int how)
+{
+    rc_sub_info info = {.recovery = 1, .outcome = RC_REC_NO_HISTORY};
+    rc_conn_proto(s, c)->subscribed(s, c, tag, (rc_str){r->name, r->name_len}, r->seq,
+                                    how & JOIN_NO_HISTORY ? &info : NULL);
+}
+
+/* Makes c a member of ch (once) and answers "subscribed" with tag: now, or
+ * when the relay's SUBACK comes for a new room, or (hist: the channel keeps
+ * history) when the relay has said where its history stands. how: JOIN_*.
+ * hist is taken. */
+static rc_room *join(rc_shard *s, rc_conn *c, rc_str ch, rc_str tag, int how, rc_histreq *hist)
+{
+    int quiet = how & JOIN_QUIET;
     rc_room *r = rc_rooms_get(s->rooms, ch.p, ch.n);
     int idx = r ? find_memb(c, r) : -1;
     if (!r) {
@@ -92,14 +140,22 @@ static rc_room *join(rc_shard *s, rc_conn *c, rc_str ch, rc_str tag, int quiet)
         rc_counter_set(&s->stats.rooms, rc_rooms_count(s->rooms));
         rc_shard_to_relay(s, RC_Q_SUB, rc_strndup(ch.p, ch.n), 0);
     }
-    if (idx < 0) {
-        uint32_t pos = (r->flags & ROOM_PENDING) ? UINT32_MAX : rc_room_join(r, rc_conn_id(s, c));
+    if (idx >= 0) { /* already a member: answered at once */
+        rc_histreq_free(hist);
+        hist = NULL;
+    } else {
+        uint32_t pos =
+            (r->flags & ROOM_PENDING) || hist ? UINT32_MAX : rc_room_join(r, rc_conn_id(s, c));
         add_memb(c, r, pos);
         rc_counter_set(&s->stats.subscriptions, rc_counter_get(&s->stats.subscriptions) + 1);
     }
     if (!(r->flags & ROOM_PENDING)) {
-        if (!quiet)
-            rc_conn_proto(s, c)->subscribed(s, c, tag, ch, r->seq);
+        if (hist) {
+            rc_req_hold(s, c);
+            ask_history(s, c, r, hist);
+        } else if (!quiet) {
+            answer(s, c, tag, r, how);
+        }
         return r;
     }
     /* The reply waits for the SUBACK, and so do the client's next requests. */
@@ -108,11 +164,12 @@ static rc_room *join(rc_shard *s, rc_conn *c, rc_str ch, rc_str tag, int quiet)
     waiter *w = rc_malloc(sizeof(*w));
     w->conn = rc_conn_id(s, c);
     w->gen = c->gen;
-    w->quiet = (uint8_t)quiet;
+    w->how = (uint8_t)how;
     rc_assert(tag.n <= RC_PROTO_MAX_ID);
     w->tag_len = (uint8_t)tag.n;
     if (tag.n) /* a server-side join has no tag (and p may be NULL) */
         memcpy(w->tag, tag.p, tag.n);
+    w->hist = hist;
     w->next = r->udata;
     r->udata = w;
     return r;
@@ -120,7 +177,7 @@ static rc_room *join(rc_shard *s, rc_conn *c, rc_str ch, rc_str tag, int quiet)
 
 rc_room *rc_chan_join_quiet(rc_shard *s, rc_conn *c, rc_str ch)
 {
-    return join(s, c, ch, RC_STR_NULL, 1);
+    return join(s, c, ch, RC_STR_NULL, JOIN_QUIET, NULL);
 }
 
 void rc_chan_leave(rc_shard *s, rc_conn *c, rc_room *r)
@@ -132,13 +189,52 @@ void rc_chan_leave(rc_shard *s, rc_conn *c, rc_room *r)
 
 void rc_chan_room_check(rc_shard *s, rc_room *r)
 {
-    if (r->n == 0 && !(r->flags & ROOM_PENDING) && r != s->fanout_room)
+    if (room_unused(s, r))
         room_gone(s, r);
 }
 
-void rc_chan_subscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch)
+static void fill_since(rc_histreq *q, const rc_since *since)
 {
-    join(s, c, ch, tag, 0);
+    if (!since || !since->has)
+        return;
+    rc_assert(since->epoch.n <= RC_PROTO_MAX_EPOCH);
+    q->has_since = 1;
+    q->since = since->offset;
+    q->since_epoch_len = (uint8_t)since->epoch.n;
+    memcpy(q->since_epoch, since->epoch.p, since->epoch.n);
+}
+
+void rc_chan_subscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, const rc_since *since)
+{
+    if (!rc_config_history(s->cfg, ch.p, ch.n)) {
+        /* With since, the answer says there was nothing to recover from. */
+        join(s, c, ch, tag, since && since->has ? JOIN_NO_HISTORY : 0, NULL);
+        return;
+    }
+    rc_histreq *q = rc_histreq_new(ch);
+    q->kind = RC_HISTQ_SUBSCRIBE;
+    fill_since(q, since);
+    q->tag_len = (uint8_t)tag.n;
+    if (tag.n)
+        memcpy(q->tag, tag.p, tag.n);
+    join(s, c, ch, tag, 0, q);
+}
+
+void rc_chan_history(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, uint32_t limit,
+                     const rc_since *since)
+{
+    rc_histreq *q = rc_histreq_new(ch);
+    q->kind = RC_HISTQ_READ;
+    q->limit = limit;
+    fill_since(q, since);
+    q->tag_len = (uint8_t)tag.n;
+    if (tag.n)
+        memcpy(q->tag, tag.p, tag.n);
+    q->shard = (uint16_t)s->id;
+    q->conn = rc_conn_id(s, c);
+    q->gen = c->gen;
+    rc_req_hold(s, c);
+    rc_shard_to_relay(s, RC_Q_HISTORY, q, 0);
 }
 
 int rc_chan_holds(rc_shard *s, const rc_conn *c, rc_str ch)
@@ -164,24 +260,86 @@ void rc_chan_on_suback(rc_shard *s, char *name, uint64_t seq)
         w = next;
     }
     r->udata = NULL;
-    rc_str ch = {r->name, r->name_len};
     for (w = list; w;) {
         rc_conn *c = &s->conns[w->conn];
+        int quiet = w->how & JOIN_QUIET;
         int idx = (c->gen == w->gen && c->state == RC_CONN_OPEN) ? find_memb(c, r) : -1;
-        if (idx >= 0) {
-            if (c->chans[idx].pos == UINT32_MAX)
-                c->chans[idx].pos = rc_room_join(r, w->conn);
-            if (!w->quiet)
-                rc_conn_proto(s, c)->subscribed(s, c, (rc_str){w->tag, w->tag_len}, ch, seq);
+        if (idx >= 0 && w->hist) {
+            /* Still held: the history's answer releases it. */
+            ask_history(s, c, r, w->hist);
+            w->hist = NULL;
+        } else {
+            if (idx >= 0) {
+                if (c->chans[idx].pos == UINT32_MAX)
+                    c->chans[idx].pos = rc_room_join(r, w->conn);
+                if (!quiet)
+                    answer(s, c, (rc_str){w->tag, w->tag_len}, r, w->how);
+            }
+            if (!quiet && c->gen == w->gen)
+                rc_req_release(s, c);
         }
-        if (!w->quiet && c->gen == w->gen)
-            rc_req_release(s, c);
         waiter *next = w->next;
+        rc_histreq_free(w->hist);
         free(w);
         w = next;
     }
-    if (r->n == 0)
+    if (room_unused(s, r))
         room_gone(s, r);
+}
+
+void rc_chan_on_history(rc_shard *s, rc_histreq *q)
+{
+    rc_conn *c = q->conn < s->nconns ? &s->conns[q->conn] : NULL;
+    int same = c && c->gen == q->gen;
+    int alive = same && c->state == RC_CONN_OPEN;
+    rc_str tag = {q->tag, q->tag_len}, ch = {q->chan, q->chan_len};
+    rc_sub_info info = {
+        .has_pos = q->has_history,
+        .offset = q->top,
+        .epoch = {q->epoch, q->epoch_len},
+        .recovery = q->has_since,
+        .outcome = q->outcome,
+        .missed = q->outcome == RC_REC_OK ? q->n : 0,
+    };
+    if (q->kind == RC_HISTQ_READ) {
+        if (alive && q->outcome == RC_REC_AHEAD)
+            since_ahead(s, c, tag, ch, q);
+        else if (alive && q->outcome == RC_REC_NO_HISTORY)
+            rc_conn_error(s, c, tag, RC_PERR_NO_HISTORY, "this channel keeps no history", ch);
+        else if (alive)
+            rc_conn_proto(s, c)->history(s, c, tag, ch, &info, q->msgs,
+                                         q->outcome == RC_REC_OK ? q->n : 0);
+        if (same)
+            rc_req_release(s, c);
+        rc_histreq_free(q);
+        return;
+    }
+    rc_room *r = rc_rooms_get(s->rooms, ch.p, ch.n);
+    rc_assert(r && r->held > 0); /* held since ask_history */
+    r->held--;
+    int idx = alive ? find_memb(c, r) : -1;
+    if (idx >= 0 && q->outcome == RC_REC_AHEAD) {
+        leave_one(s, c, idx);
+        since_ahead(s, c, tag, ch, q);
+    } else if (idx >= 0) {
+        rc_conn_proto(s, c)->subscribed(s, c, tag, ch, r->seq, &info);
+        /* The missed publications, in order, as the frames that went out
+         * live; then the connection is a member, and what the relay sends
+         * after this answer reaches it. */
+        for (uint32_t i = 0; i < info.missed; i++) {
+            rc_obuf *b = rc_obuf_shared(q->msgs[i]);
+            q->msgs[i] = NULL; /* its reference goes with b */
+            b->refs = 1;
+            rc_conn_send(s, c, b);
+        }
+        q->n = 0;
+        if (c->state == RC_CONN_OPEN && c->chans[idx].pos == UINT32_MAX)
+            c->chans[idx].pos = rc_room_join(r, rc_conn_id(s, c));
+    }
+    if (same)
+        rc_req_release(s, c);
+    rc_histreq_free(q);
+    rc_chan_room_check(s, r);
 }
 
 int rc_chan_unsubscribe(rc_shard *s, rc_conn *c, rc_str ch)
@@ -194,9 +352,12 @@ int rc_chan_unsubscribe(rc_shard *s, rc_conn *c, rc_str ch)
     return 0;
 }
 
-int rc_chan_publish(rc_shard *s, rc_str ch, rc_str event, rc_str data)
+int rc_chan_publish(rc_shard *s, rc_str ch, rc_str event, rc_str data, const rc_conn *from)
 {
-    rc_pub *p = rc_pub_new(s->id, ch, event, data);
+    const char *user = from && from->auth ? rc_auth_user(from->auth) : NULL;
+    rc_pub *p =
+        rc_pub_new(s->id, ch, event, data, from ? RC_FROM_CLIENT : RC_FROM_BACKEND,
+                   (rc_str){user, user ? strlen(user) : 0}, from ? rc_conn_public_id(s, from) : 0);
     if (rc_shard_to_relay(s, RC_Q_PUBLISH, p, 1) < 0) {
         free(p);
         return -1;

@@ -193,8 +193,8 @@ struct loader {
     const char *file; /* while reading the config file */
     FILE *f;
     int line;
-    int cli_public; /* a --public flag replaces the file's list */
-    int cli_origin; /* the same for --allowed-origin */
+    int cli_public;  /* a --public flag replaces the file's list */
+    int cli_origin;  /* the same for --allowed-origin */
     int cli_history; /* the same for --history */
 };
 
@@ -250,7 +250,8 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
     case K_U32:
     case K_U64:
     case K_INT:
-        if (rc_cfg_parse_u64(v, &n) < 0 || n < o->min || n > o->max || (o->pow2 && (n & (n - 1)) != 0)) {
+        if (rc_cfg_parse_u64(v, &n) < 0 || n < o->min || n > o->max ||
+            (o->pow2 && (n & (n - 1)) != 0)) {
             snprintf(msg, ml, "must be %s in %llu..%llu, got '%.40s'",
                      o->pow2 ? "a power of two" : "an integer", (unsigned long long)o->min,
                      (unsigned long long)o->max, v);
@@ -642,6 +643,22 @@ static int check_together(struct loader *L)
              "--max-message-bytes (%u) is above --send-backlog-bytes (%llu): a subscriber "
              "could not queue one message behind another; raise the backlog or lower the limit",
              c->max_message_bytes, (unsigned long long)c->send_backlog_bytes);
+        return -1;
+    }
+    for (int i = 0; i < c->n_history; i++) {
+        if (c->history[i].ttl_s > c->history_meta_ttl_s) {
+            fail(L,
+                 "--history '%s': ttl %u is above --history-meta-ttl (%u): a channel's epoch "
+                 "and offset must outlive its publications",
+                 c->history[i].pattern, c->history[i].ttl_s, c->history_meta_ttl_s);
+            return -1;
+        }
+    }
+    /* Offsets the same on every node are given out by Redis; until that is
+     * built, a node with Redis keeps no history rather than a wrong one. */
+    if (c->n_history && c->redis_url[0]) {
+        fail(L, "--history is not available with --redis yet: history is kept by a single node "
+                "without Redis");
         return -1;
     }
     return 0;

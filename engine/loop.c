@@ -174,6 +174,7 @@ static void on_relay_items(rc_shard *s)
                 rc_chan_on_deliver(s, m);
             break;
         }
+        case RC_Q_HISTORY_DONE: rc_chan_on_history(s, it.p); break;
         case RC_Q_DRAIN: start_drain(s); break;
         case RC_Q_CALLDONE: {
             rc_call *call = it.p;

@@ -191,6 +191,26 @@ static void render_admission(out *o, const rc_admission_stats *a)
     }
 }
 
+static void render_history(out *o, const rc_chan_relay_stats *cs)
+{
+    SINGLE(o, "ringcast_history_writes_total", "counter",
+           "Publications kept in a channel's history.", rc_counter_get(&cs->history_writes));
+    SINGLE(o, "ringcast_history_reads_total", "counter",
+           "History questions answered (positions, recoveries, history requests).",
+           rc_counter_get(&cs->history_reads));
+    head(o, "ringcast_recoveries_total", "counter",
+         "Subscribes and history requests with since, by outcome.");
+    for (int k = 0; k < RC_REC__COUNT; k++)
+        put(o, "ringcast_recoveries_total{outcome=\"%s\"} %llu\n", rc_recovery_name(k),
+            (unsigned long long)rc_counter_get(&cs->recoveries[k]));
+    SINGLE(o, "ringcast_history_channels", "gauge", "Channels with a history record.",
+           rc_counter_get(&cs->history_channels));
+    SINGLE(o, "ringcast_history_publications", "gauge", "Publications kept in histories.",
+           rc_counter_get(&cs->history_entries));
+    SINGLE(o, "ringcast_history_bytes", "gauge", "Bytes of the publications kept.",
+           rc_counter_get(&cs->history_bytes));
+}
+
 char *rc_metrics_render(struct rc_node *node, size_t *len)
 {
     out o = {rc_malloc(16384), 0, 16384};
@@ -312,6 +332,7 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
          "Messages dropped for a shard whose overflow was full (members were told).");
     put(&o, "ringcast_relay_dropped_total %llu\n",
         (unsigned long long)rc_counter_get(&rs->out.dropped));
+    render_history(&o, &rs->chans);
     if (rs->redis) {
         render_admission(&o, &rs->admission);
         render_redis(&o, &rs->bridge);

@@ -105,20 +105,29 @@ void rc_obuf_put(rc_obuf *b)
     free(b);
 }
 
-rc_pub *rc_pub_new(int origin, rc_str channel, rc_str event, rc_str data)
+static char *put_z(char *w, rc_str s)
 {
-    rc_pub *p = rc_malloc(sizeof(*p) + channel.n + 1 + event.n + 1 + data.n);
+    if (s.n)
+        memcpy(w, s.p, s.n);
+    w[s.n] = '\0';
+    return w + s.n + 1;
+}
+
+rc_pub *rc_pub_new(int origin, rc_str channel, rc_str event, rc_str data, int from, rc_str user,
+                   uint64_t conn)
+{
+    rc_pub *p = rc_malloc(sizeof(*p) + channel.n + 1 + event.n + 1 + user.n + 1 + data.n);
     p->origin = (uint16_t)origin;
     p->chan_len = (uint16_t)channel.n;
     p->event_len = (uint16_t)event.n;
+    p->user_len = (uint16_t)user.n;
     p->data_len = (uint32_t)data.n;
-    char *w = p->mem;
-    memcpy(w, channel.p, channel.n);
-    w[channel.n] = '\0';
-    w += channel.n + 1;
-    memcpy(w, event.p, event.n);
-    w[event.n] = '\0';
-    w += event.n + 1;
-    memcpy(w, data.p, data.n);
+    p->from = (uint8_t)from;
+    p->from_conn = conn;
+    char *w = put_z(p->mem, channel);
+    w = put_z(w, event);
+    w = put_z(w, user);
+    if (data.n)
+        memcpy(w, data.p, data.n);
     return p;
 }

@@ -41,11 +41,13 @@ enum rc_qkind {
     RC_Q_UNSUB,   /* p: channel name (malloc'd), a: shard; the relay frees it */
     RC_Q_PUBLISH, /* p: rc_pub (malloc'd); the relay frees it */
     RC_Q_CALL,    /* p: rc_call (admission/admission.h) for the relay to answer */
+    RC_Q_HISTORY, /* p: rc_histreq (channels/history.h) for the relay to answer */
     /* relay -> shard */
-    RC_Q_SUBACK,   /* p: channel name from RC_Q_SUB (the shard frees it), b: seq */
-    RC_Q_DELIVER,  /* p: rc_msg with one reference for this shard */
-    RC_Q_DRAIN,    /* start draining */
-    RC_Q_CALLDONE, /* p: the rc_call of an RC_Q_CALL, answered; the shard frees it */
+    RC_Q_SUBACK,       /* p: channel name from RC_Q_SUB (the shard frees it), b: seq */
+    RC_Q_DELIVER,      /* p: rc_msg with one reference for this shard */
+    RC_Q_DRAIN,        /* start draining */
+    RC_Q_CALLDONE,     /* p: the rc_call of an RC_Q_CALL, answered; the shard frees it */
+    RC_Q_HISTORY_DONE, /* p: the rc_histreq of an RC_Q_HISTORY, answered; the shard frees it */
 };
 
 /* A publish on its way to the relay: one allocation. */
@@ -53,11 +55,17 @@ typedef struct rc_pub {
     uint16_t origin; /* shard id */
     uint16_t chan_len;
     uint16_t event_len;
+    uint16_t user_len; /* the publisher's user id (from a client with a token) */
     uint32_t data_len;
-    char mem[]; /* channel NUL, event NUL, data (raw JSON) */
+    uint8_t from;       /* enum rc_from (proto/json.h): a client or the backend */
+    uint64_t from_conn; /* the publishing connection (a client's) */
+    char mem[];         /* channel NUL, event NUL, user NUL, data (raw JSON) */
 } rc_pub;
 
-rc_pub *rc_pub_new(int origin, rc_str channel, rc_str event, rc_str data);
+/* from: RC_FROM_CLIENT (with user, possibly empty, and conn) or
+ * RC_FROM_BACKEND. */
+rc_pub *rc_pub_new(int origin, rc_str channel, rc_str event, rc_str data, int from, rc_str user,
+                   uint64_t conn);
 static inline rc_str rc_pub_channel(const rc_pub *p)
 {
     return (rc_str){p->mem, p->chan_len};
@@ -66,9 +74,13 @@ static inline rc_str rc_pub_event(const rc_pub *p)
 {
     return (rc_str){p->mem + p->chan_len + 1, p->event_len};
 }
+static inline rc_str rc_pub_user(const rc_pub *p)
+{
+    return (rc_str){p->mem + p->chan_len + 1 + p->event_len + 1, p->user_len};
+}
 static inline rc_str rc_pub_data(const rc_pub *p)
 {
-    return (rc_str){p->mem + p->chan_len + 1 + p->event_len + 1, p->data_len};
+    return (rc_str){p->mem + p->chan_len + 1 + p->event_len + 1 + p->user_len + 1, p->data_len};
 }
 
 #endif

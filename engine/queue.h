@@ -3,19 +3,17 @@
  *
  * Threads: N shard threads, one relay thread, the main thread (signals).
  *
- * | object              | written by                 | read by            | orderings |
- * |---------------------|----------------------------|--------------------|----------------------------------------|
- * | rc_spsc.tail        | producer (one thread)      | consumer           | store release / load
- * acquire           | | rc_spsc.head        | consumer (one thread)      | producer           |
- * store release / load acquire           | | rc_spsc.slots[i]    | producer before tail store |
- * consumer after     | published by tail's release            | | rc_waker.sleeping   | consumer
- * (set), producer   | both               | seq_cst (Dekker-style, see rc_waker)   | | | (clear by
- * exchange)        |                    |                                        | | rc_counter.v
- * | one owning thread          | any (metrics)      | relaxed; single writer, no RMW needed  | |
- * rc_gauge.v          | one owning thread          | any                | relaxed | | rc_ref.v |
- * any holder                 | any holder         | inc relaxed, dec acq_rel               | |
- * rc_flag.v           | any                        | any                | store release / load
- * acquire           |
+ * object              written by                  read by             orderings
+ * ------------------  --------------------------  ------------------  -----------------------------
+ * rc_spsc.tail        the producer (one thread)   the consumer        store release / load acquire
+ * rc_spsc.head        the consumer (one thread)   the producer        store release / load acquire
+ * rc_spsc.slots[i]    the producer, before tail   the consumer, after published by tail's release
+ * rc_waker.sleeping   the consumer (set), the     both                seq_cst (Dekker-style, see
+ *                     producer (clear, exchange)                      rc_waker)
+ * rc_counter.v        one owning thread           any (metrics)       relaxed; one writer, no RMW
+ * rc_gauge.v          one owning thread           any                 relaxed
+ * rc_ref.v            any holder                  any holder          get relaxed, put acq_rel
+ * rc_flag.v           any                         any                 store release / load acquire
  *
  * Queues: one bounded SPSC ring shard->relay and one relay->shard per shard.
  * A full queue is a decision for the producer (rc_spsc_push returns false),
@@ -134,6 +132,11 @@ typedef struct rc_ref {
 static inline void rc_ref_init(rc_ref *r, uint32_t n)
 {
     atomic_init(&r->v, n);
+}
+/* Takes one more reference, for a holder that already has one. */
+static inline void rc_ref_get(rc_ref *r)
+{
+    atomic_fetch_add_explicit(&r->v, 1, memory_order_relaxed);
 }
 /* Drops one reference; true when it was the last (the caller frees). */
 static inline bool rc_ref_put(rc_ref *r)

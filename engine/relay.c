@@ -23,7 +23,8 @@ struct rc_relay {
     rc_outbox *out;       /* to the shards */
     rc_chan_relay *chans; /* the channel table (channels/relay.c) */
     int drain_sent;
-    int stopping; /* shards are gone: messages from Redis are dropped */
+    uint64_t next_chan_tick_ms; /* history expiry and its gauges, once a second */
+    int stopping;               /* shards are gone: messages from Redis are dropped */
     uint64_t efd_val;
     rc_bridge *bridge; /* NULL without a Redis URL */
     rc_admission *adm; /* waiting rooms; NULL without a Redis URL */
@@ -35,7 +36,7 @@ rc_relay *rc_relay_new(rc_node *node)
     rc_relay *r = rc_calloc(1, sizeof(*r));
     r->node = node;
     r->out = rc_outbox_new(node, &r->stats.out);
-    r->chans = rc_chan_relay_new(r->out, &r->stats.chans);
+    r->chans = rc_chan_relay_new(node->cfg, r->out, &r->stats.chans);
     rc_outbox_set_gap_notice(r->out, rc_chan_gap_notice, r->chans);
     r->stats.redis = node->cfg->redis_url[0] != '\0';
     return r;
@@ -182,6 +183,8 @@ static void discard_to_shard(const rc_qitem *it)
         free(it->p);
     else if (it->kind == RC_Q_CALLDONE)
         rc_call_free(it->p);
+    else if (it->kind == RC_Q_HISTORY_DONE)
+        rc_histreq_free(it->p);
 }
 
 static void *relay_main(void *arg)
@@ -216,11 +219,16 @@ static void *relay_main(void *arg)
             case RC_Q_SUB: rc_chan_relay_on_sub(r->chans, &it); break;
             case RC_Q_UNSUB: rc_chan_relay_on_unsub(r->chans, &it); break;
             case RC_Q_PUBLISH: rc_chan_relay_on_publish(r->chans, &it); break;
+            case RC_Q_HISTORY: rc_chan_relay_on_history(r->chans, &it); break;
             case RC_Q_CALL: on_call(r, &it); break;
             default: rc_assert(!"unknown item kind from a shard");
             }
         }
         uint64_t next_ms = 1000;
+        if (rc_now_ms() >= r->next_chan_tick_ms) {
+            rc_chan_relay_tick(r->chans, rc_wall_ms());
+            r->next_chan_tick_ms = rc_now_ms() + 1000;
+        }
         if (r->bridge) {
             got += reap(r);
             uint64_t now = rc_now_ms();
@@ -275,6 +283,8 @@ static void *relay_main(void *arg)
                 free(it.p);
             else if (it.kind == RC_Q_CALL)
                 rc_call_free(it.p);
+            else if (it.kind == RC_Q_HISTORY)
+                rc_histreq_free(it.p);
         }
     }
     io_uring_queue_exit(&r->ring);

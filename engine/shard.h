@@ -195,6 +195,12 @@ static inline uint32_t rc_conn_id(const rc_shard *s, const rc_conn *c)
 {
     return (uint32_t)(c - s->conns);
 }
+/* The connection's id as clients and backends see it (the welcome's "conn",
+ * a publication's "from"): unique on the node while the connection lives. */
+static inline uint64_t rc_conn_public_id(const rc_shard *s, const rc_conn *c)
+{
+    return ((uint64_t)(uint32_t)s->id << 32) | rc_conn_id(s, c);
+}
 /* Sets the connection's single timer to fire in ms milliseconds, rounded up
  * to whole ticks (at least one); any ms is valid. Can't fail. When it fires,
  * the loop calls the handler of the connection's state (HTTP: the HTTP side;

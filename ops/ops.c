@@ -36,7 +36,7 @@ int rc_op_may(const rc_shard *s, const rc_auth *auth, rc_str ch, int right, cons
     return RC_PERR_FORBIDDEN;
 }
 
-void rc_op_subscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch)
+void rc_op_subscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, const rc_since *since)
 {
     const char *why;
     int e = rc_op_may(s, c->auth, ch, RC_MAY_SUBSCRIBE, &why);
@@ -48,7 +48,30 @@ void rc_op_subscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch)
         rc_conn_error(s, c, tag, RC_PERR_CHANNEL_LIMIT, "too many channels on this connection", ch);
         return;
     }
-    rc_chan_subscribe(s, c, tag, ch);
+    rc_chan_subscribe(s, c, tag, ch, since);
+}
+
+void rc_op_history(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, uint32_t limit,
+                   const rc_since *since)
+{
+    const char *why;
+    int e = rc_op_may(s, c->auth, ch, RC_MAY_SUBSCRIBE, &why);
+    if (e != RC_PERR_NONE) {
+        rc_conn_error(s, c, tag, e, "not allowed to read this channel", ch);
+        return;
+    }
+    if (!rc_config_history(s->cfg, ch.p, ch.n)) {
+        rc_conn_error(s, c, tag, RC_PERR_NO_HISTORY, "this channel keeps no history", ch);
+        return;
+    }
+    uint32_t max = s->cfg->recovery_max;
+    if (limit > max) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "limit must be 1..%u on this server", max);
+        rc_conn_error(s, c, tag, RC_PERR_BAD_REQUEST, msg, ch);
+        return;
+    }
+    rc_chan_history(s, c, tag, ch, limit ? limit : max, since);
 }
 
 void rc_op_unsubscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch)
@@ -68,7 +91,7 @@ void rc_op_publish(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, rc_str event,
         rc_conn_error(s, c, tag, e, why, ch);
         return;
     }
-    if (rc_chan_publish(s, ch, event, data) < 0) {
+    if (rc_chan_publish(s, ch, event, data, c) < 0) {
         rc_conn_error(s, c, tag, RC_PERR_OVERLOADED, "server busy: publish again shortly", ch);
         return;
     }
@@ -81,7 +104,7 @@ int rc_op_publish_api(rc_shard *s, rc_str ch, rc_str event, rc_str data, const c
         *why = "channels queue:* carry waiting-room ticks: not for publishing";
         return RC_PERR_FORBIDDEN;
     }
-    if (rc_chan_publish(s, ch, event, data) < 0) {
+    if (rc_chan_publish(s, ch, event, data, NULL) < 0) {
         *why = "server busy: publish again shortly";
         return RC_PERR_OVERLOADED;
     }

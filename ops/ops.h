@@ -27,7 +27,13 @@ enum rc_op_right { RC_MAY_SUBSCRIBE, RC_MAY_PUBLISH };
 int rc_op_may(const rc_shard *s, const rc_auth *auth, rc_str channel, int right, const char **why);
 
 /* --- a connection's operations: answered through its protocol --- */
-void rc_op_subscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str channel);
+/* since (may be NULL): recover what was published after it, on a channel
+ * with history; the publications follow the answer. */
+void rc_op_subscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str channel, const rc_since *since);
+/* The last limit publications kept (0: --recovery-max), or those after
+ * since; reading needs the right to subscribe. */
+void rc_op_history(rc_shard *s, rc_conn *c, rc_str tag, rc_str channel, uint32_t limit,
+                   const rc_since *since);
 void rc_op_unsubscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str channel);
 /* event and data as the JSON protocol carries them (data: raw JSON text). */
 void rc_op_publish(rc_shard *s, rc_conn *c, rc_str tag, rc_str channel, rc_str event, rc_str data);

@@ -10,9 +10,9 @@
 
 #include "ws/json.h"
 
-enum { M_TYPE, M_ID, M_CHANNEL, M_EVENT, M_DATA, M_QUEUE, M__COUNT };
-static const char *const member_names[M__COUNT] = {"type",  "id",   "channel",
-                                                   "event", "data", "queue"};
+enum { M_TYPE, M_ID, M_CHANNEL, M_EVENT, M_DATA, M_QUEUE, M_SINCE, M_LIMIT, M__COUNT };
+static const char *const member_names[M__COUNT] = {"type", "id",    "channel", "event",
+                                                   "data", "queue", "since",   "limit"};
 
 static const struct {
     const char *name;
@@ -21,12 +21,47 @@ static const struct {
     {"subscribe", RC_OP_SUBSCRIBE}, {"unsubscribe", RC_OP_UNSUBSCRIBE},
     {"publish", RC_OP_PUBLISH},     {"ping", RC_OP_PING},
     {"queue.join", RC_OP_QJOIN},    {"queue.leave", RC_OP_QLEAVE},
+    {"history", RC_OP_HISTORY},
 };
 
 static int fail(const char **why, const char *msg, int code)
 {
     *why = msg;
     return code;
+}
+
+#define MAX_SAFE_INTEGER 9007199254740991LL /* 2^53 - 1: exact in every JSON reader */
+
+/* since: {"offset":N,"epoch":"E"} into req->since. */
+static int parse_since(const rc_json_val *v, rc_proto_req *req, const char **why)
+{
+    rc_json_iter it;
+    rc_json_val k, x, off = {RC_JSON_INVALID, RC_STR_NULL}, ep = {RC_JSON_INVALID, RC_STR_NULL};
+    int n_off = 0, n_ep = 0;
+    if (v->type != RC_JSON_OBJECT || rc_json_object_begin(&it, v->raw.p, v->raw.n, 2) != 0)
+        return fail(why, "since must be an object {\"offset\":N,\"epoch\":\"E\"}",
+                    RC_PERR_BAD_SINCE);
+    while (rc_json_object_next(&it, &k, &x)) {
+        if (rc_json_key_is(&k, "offset")) {
+            off = x;
+            n_off++;
+        } else if (rc_json_key_is(&k, "epoch")) {
+            ep = x;
+            n_ep++;
+        }
+    }
+    int64_t o;
+    if (n_off != 1 || rc_json_int64(&off, &o) < 0 || o < 0 || o > MAX_SAFE_INTEGER)
+        return fail(why, "since.offset must be an integer 0..9007199254740991", RC_PERR_BAD_SINCE);
+    ssize_t en = n_ep == 1 && ep.type == RC_JSON_STRING
+                     ? rc_json_string(&ep, req->since_epoch, sizeof(req->since_epoch))
+                     : -1;
+    if (en < 1)
+        return fail(why, "since.epoch must be a string of 1..64 bytes", RC_PERR_BAD_SINCE);
+    req->since.has = 1;
+    req->since.offset = (uint64_t)o;
+    req->since.epoch = (rc_str){req->since_epoch, (size_t)en};
+    return RC_PERR_NONE;
 }
 
 /* An integer id is echoed as sent, so only its shape is checked, not its range. */
@@ -128,6 +163,17 @@ static int parse(const char *msg, size_t len, size_t max_channel_len, rc_proto_r
         return fail(why, "invalid channel name", RC_PERR_INVALID_CHANNEL);
     }
     req->channel_len = (size_t)cn;
+    if (seen[M_SINCE] && (req->op == RC_OP_SUBSCRIBE || req->op == RC_OP_HISTORY)) {
+        int e = parse_since(&m[M_SINCE], req, why);
+        if (e != RC_PERR_NONE)
+            return e;
+    }
+    if (req->op == RC_OP_HISTORY && seen[M_LIMIT]) {
+        int64_t l;
+        if (rc_json_int64(&m[M_LIMIT], &l) < 0 || l < 1 || l > 100000)
+            return fail(why, "limit must be an integer 1..100000", RC_PERR_BAD_REQUEST);
+        req->limit = (uint32_t)l;
+    }
     if (req->op != RC_OP_PUBLISH)
         return RC_PERR_NONE;
 
@@ -311,6 +357,72 @@ ssize_t rc_proto_publication(char *out, size_t cap, const rc_proto_pub *p)
     else
         put_lit(&w, "null");
     put_lit(&w, "}");
+    return finish(&w);
+}
+
+static void put_position(writer *w, const rc_sub_info *info)
+{
+    if (info->has_pos) {
+        put_lit(w, ",\"offset\":");
+        put_u64(w, info->offset);
+        put_lit(w, ",\"epoch\":");
+        put_esc(w, info->epoch.p, info->epoch.n);
+    }
+    if (info->recovery) {
+        int ok = info->outcome == RC_REC_OK;
+        put_lit(w, ok ? ",\"recovered\":true" : ",\"recovered\":false,\"reason\":");
+        if (!ok) {
+            const char *r = rc_recovery_name(info->outcome);
+            put_esc(w, r, strlen(r));
+        }
+    }
+}
+
+ssize_t rc_proto_subscribed(char *out, size_t cap, rc_str id, rc_str channel, uint64_t seq,
+                            const rc_sub_info *info)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, "{\"type\":\"subscribed\"");
+    put_id(&w, id);
+    put_lit(&w, ",\"channel\":");
+    put_esc(&w, channel.p, channel.n);
+    put_lit(&w, ",\"seq\":");
+    put_u64(&w, seq);
+    if (info) {
+        put_position(&w, info);
+        if (info->recovery && info->outcome == RC_REC_OK) {
+            put_lit(&w, ",\"missed\":");
+            put_u64(&w, info->missed);
+        }
+    }
+    put_lit(&w, "}");
+    return finish(&w);
+}
+
+size_t rc_proto_history_cap(const rc_str *pubs, uint32_t n)
+{
+    size_t cap = RC_PROTO_REPLY_MAX + 64;
+    for (uint32_t i = 0; i < n; i++)
+        cap += pubs[i].n + 1;
+    return cap;
+}
+
+ssize_t rc_proto_history(char *out, size_t cap, rc_str id, rc_str channel, const rc_sub_info *info,
+                         const rc_str *pubs, uint32_t n)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, "{\"type\":\"history\"");
+    put_id(&w, id);
+    put_lit(&w, ",\"channel\":");
+    put_esc(&w, channel.p, channel.n);
+    put_position(&w, info);
+    put_lit(&w, ",\"publications\":[");
+    for (uint32_t i = 0; i < n; i++) {
+        if (i)
+            put_lit(&w, ",");
+        put(&w, pubs[i].p, pubs[i].n);
+    }
+    put_lit(&w, "]}");
     return finish(&w);
 }
 

@@ -37,6 +37,7 @@ enum rc_proto_op {
     RC_OP_PING,
     RC_OP_QJOIN,  /* "queue.join" */
     RC_OP_QLEAVE, /* "queue.leave" */
+    RC_OP_HISTORY,
 };
 
 typedef struct rc_proto_req {
@@ -50,6 +51,9 @@ typedef struct rc_proto_req {
     rc_str data;                        /* raw JSON text of "data", into the input */
     char queue[RC_PROTO_MAX_QUEUE + 1]; /* queue.join / queue.leave */
     size_t queue_len;
+    rc_since since; /* subscribe, history: "since":{"offset":N,"epoch":E} */
+    char since_epoch[RC_PROTO_MAX_EPOCH + 1];
+    uint32_t limit; /* history: "limit" (0: not given) */
 } rc_proto_req;
 
 /* Parses one client text message. Returns RC_PERR_NONE and fills req, or an
@@ -93,9 +97,18 @@ ssize_t rc_proto_message(char *out, size_t cap, rc_str channel, rc_str event, ui
 /* The exact length rc_proto_message would write, for sizing a buffer. */
 size_t rc_proto_message_len(rc_str channel, rc_str event, uint64_t seq, rc_str data);
 
-/* Who published (the "from" member): the server's knowledge, never the
- * client's claim. */
-enum rc_from { RC_FROM_NONE = 0, RC_FROM_CLIENT, RC_FROM_BACKEND };
+/* {"type":"subscribed"[,"id":ID],"channel":C,"seq":N
+ *  [,"offset":O,"epoch":"E"]                         a channel with history
+ *  [,"recovered":true,"missed":K | ,"recovered":false,"reason":R]}   since was given
+ * Fits in RC_PROTO_REPLY_MAX. */
+ssize_t rc_proto_subscribed(char *out, size_t cap, rc_str id, rc_str channel, uint64_t seq,
+                            const rc_sub_info *info);
+/* {"type":"history"[,"id":ID],"channel":C,"offset":O,"epoch":"E"[,"recovered":..,"reason":..],
+ *  "publications":[P,...]}, each P a publication's JSON as it went out live.
+ * rc_proto_history_cap(pubs, n) is a cap that always fits. */
+size_t rc_proto_history_cap(const rc_str *pubs, uint32_t n);
+ssize_t rc_proto_history(char *out, size_t cap, rc_str id, rc_str channel, const rc_sub_info *info,
+                         const rc_str *pubs, uint32_t n);
 
 /* A publication as clients receive it:
  *   {"type":"message","channel":C,"event":E,"seq":N

@@ -46,9 +46,28 @@ static void reply(rc_shard *s, rc_conn *c, const char *type, rc_str id, rc_str c
     send_json(s, c, id, buf, rc_proto_reply(buf, sizeof(buf), type, id, ch, seq));
 }
 
-static void on_subscribed(rc_shard *s, rc_conn *c, rc_str id, rc_str ch, uint64_t seq)
+static void on_subscribed(rc_shard *s, rc_conn *c, rc_str id, rc_str ch, uint64_t seq,
+                          const rc_sub_info *info)
 {
-    reply(s, c, "subscribed", id, ch, (int64_t)seq);
+    if (!info) {
+        reply(s, c, "subscribed", id, ch, (int64_t)seq);
+        return;
+    }
+    char buf[RC_PROTO_REPLY_MAX];
+    send_json(s, c, id, buf, rc_proto_subscribed(buf, sizeof(buf), id, ch, seq, info));
+}
+
+static void on_history(rc_shard *s, rc_conn *c, rc_str id, rc_str ch, const rc_sub_info *info,
+                       rc_msg *const *msgs, uint32_t n)
+{
+    rc_str *pubs = n ? rc_malloc(n * sizeof(*pubs)) : NULL;
+    for (uint32_t i = 0; i < n; i++)
+        pubs[i] = rc_msg_payload(msgs[i]);
+    size_t cap = rc_proto_history_cap(pubs, n);
+    char *buf = rc_malloc(cap);
+    send_json(s, c, id, buf, rc_proto_history(buf, cap, id, ch, info, pubs, n));
+    free(buf);
+    free(pubs);
 }
 
 static void on_unsubscribed(rc_shard *s, rc_conn *c, rc_str id, rc_str ch)
@@ -140,7 +159,8 @@ static void on_message(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, 
     }
     rc_str ch = {req.channel, req.channel_len}, q = {req.queue, req.queue_len};
     switch (req.op) {
-    case RC_OP_SUBSCRIBE: rc_op_subscribe(s, c, id, ch); break;
+    case RC_OP_SUBSCRIBE: rc_op_subscribe(s, c, id, ch, &req.since); break;
+    case RC_OP_HISTORY: rc_op_history(s, c, id, ch, req.limit, &req.since); break;
     case RC_OP_UNSUBSCRIBE: rc_op_unsubscribe(s, c, id, ch); break;
     case RC_OP_PUBLISH:
         rc_op_publish(s, c, id, ch, (rc_str){req.event, req.event_len}, req.data);
@@ -163,6 +183,7 @@ const rc_protocol rc_json_protocol = {
     .closed = rc_op_end,
     .error = on_error,
     .subscribed = on_subscribed,
+    .history = on_history,
     .unsubscribed = on_unsubscribed,
     .published = on_published,
     .queue_joined = on_queue_joined,

@@ -23,6 +23,8 @@ static const char *const err_names[RC_PERR__COUNT] = {
     [RC_PERR_QUEUE_UNAVAILABLE] = "queue_unavailable",
     [RC_PERR_QUEUE_NOT_FOUND] = "queue_not_found",
     [RC_PERR_QUEUE_BUSY] = "already_waiting",
+    [RC_PERR_BAD_SINCE] = "bad_since",
+    [RC_PERR_NO_HISTORY] = "no_history",
 };
 
 const char *rc_proto_errname(int code)
@@ -65,4 +67,19 @@ int rc_proto_event(const rc_json_val *v, char *out, size_t *len)
     }
     *len = (size_t)n;
     return 0;
+}
+
+static const char *const outcome_names[RC_REC__COUNT] = {
+    [RC_REC_OK] = "recovered",
+    [RC_REC_EPOCH] = "epoch_changed",
+    [RC_REC_TRIMMED] = "trimmed",
+    [RC_REC_TOO_MANY] = "too_many",
+    [RC_REC_NO_HISTORY] = "no_history",
+    [RC_REC_AHEAD] = "offset_ahead",
+    [RC_REC_UNAVAILABLE] = "unavailable",
+};
+
+const char *rc_recovery_name(int outcome)
+{
+    return outcome >= 0 && outcome < RC_REC__COUNT ? outcome_names[outcome] : "unavailable";
 }

@@ -41,6 +41,7 @@
 #define RC_PROTO_MAX_NODE    63   /* node ids */
 #define RC_PROTO_MAX_TEXT    256  /* error messages and reasons the server writes */
 #define RC_PROTO_MAX_TOKEN   2048 /* admission tokens (admission/token.h) */
+#define RC_PROTO_MAX_EPOCH   64   /* an epoch as a client may send it back */
 
 /* Why an operation was refused, or what went wrong: every protocol tells
  * the client the code (the JSON protocol as {"type":"error","code":NAME}),
@@ -63,6 +64,8 @@ enum rc_proto_err {
     RC_PERR_QUEUE_UNAVAILABLE, /* "queue_unavailable": waiting rooms off or Redis away */
     RC_PERR_QUEUE_NOT_FOUND,   /* "queue_not_found": no such queue was created */
     RC_PERR_QUEUE_BUSY,        /* "already_waiting": this connection waits in another queue */
+    RC_PERR_BAD_SINCE,         /* "bad_since": since is not a position this channel had */
+    RC_PERR_NO_HISTORY,        /* "no_history": a history request on a channel without */
     RC_PERR__COUNT
 };
 
@@ -81,6 +84,53 @@ int rc_proto_name_valid(const char *name, size_t n, size_t max);
  * -1 (out empty) when it is not a valid event name. Used by the JSON protocol
  * and by the Redis envelope (redis/envelope.h). */
 int rc_proto_event(const rc_json_val *v, char *out, size_t *len);
+
+/* Who published (the "from" member): the server's knowledge, never the
+ * client's claim. */
+enum rc_from { RC_FROM_NONE = 0, RC_FROM_CLIENT, RC_FROM_BACKEND };
+
+/* Who published a message, as it travels with it (the relay, Redis). */
+typedef struct rc_origin {
+    int from;    /* enum rc_from */
+    rc_str user; /* RC_FROM_CLIENT: the token's user; empty: anonymous */
+    uint64_t conn;
+} rc_origin;
+
+/* How a recovery went (and the history request's refusals). */
+enum rc_recovery {
+    RC_REC_OK = 0,      /* every publication after since follows */
+    RC_REC_EPOCH,       /* "epoch_changed": the channel's history was lost since */
+    RC_REC_TRIMMED,     /* "trimmed": what followed since is no longer kept */
+    RC_REC_TOO_MANY,    /* "too_many": more than --recovery-max followed since */
+    RC_REC_NO_HISTORY,  /* "no_history": the channel keeps none */
+    RC_REC_AHEAD,       /* since is past the channel's top offset (an error) */
+    RC_REC_UNAVAILABLE, /* "unavailable": the history could not be read */
+    RC_REC__COUNT
+};
+
+/* The reason's name in answers and in /metrics ("recovered" for RC_REC_OK). */
+const char *rc_recovery_name(int outcome);
+
+/* A client's position in a channel, to recover from (subscribe, history). */
+typedef struct rc_since {
+    int has; /* 0: none given */
+    uint64_t offset;
+    rc_str epoch;
+} rc_since;
+
+/* What `subscribed` says beyond the plain answer, for a channel with
+ * history or a subscriber that asked to recover; and what a history
+ * request's answer says. */
+typedef struct rc_sub_info {
+    int has_pos;     /* the channel keeps history: offset and epoch are set */
+    uint64_t offset; /* the channel's top offset at the answer */
+    rc_str epoch;
+    int recovery;    /* since was given: outcome says how it went */
+    int outcome;     /* enum rc_recovery */
+    uint32_t missed; /* RC_REC_OK: publications that follow, before live ones */
+} rc_sub_info;
+
+struct rc_msg;
 
 enum rc_protocol_id {
     RC_PROTO_JSON = 0, /* the native JSON protocol on the WebSocket path */
@@ -111,8 +161,13 @@ typedef struct rc_protocol {
     /* --- results of operations, for this connection --- */
     void (*error)(struct rc_shard *s, struct rc_conn *c, rc_str tag, int code, const char *msg,
                   rc_str channel);
+    /* info: NULL for a channel without history and no since. */
     void (*subscribed)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str channel,
-                       uint64_t seq);
+                       uint64_t seq, const rc_sub_info *info);
+    /* A history request's answer: msgs[0..n) are the publications (their
+     * shared frames), oldest first; info->recovery when since was given. */
+    void (*history)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str channel,
+                    const rc_sub_info *info, struct rc_msg *const *msgs, uint32_t n);
     void (*unsubscribed)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str channel);
     void (*published)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str channel);
     /* Waiting rooms (admission/). eta_s is -1 while no rate is known. */

@@ -3,6 +3,7 @@
  * Thread: any thread (pure functions; the relay calls them). */
 #include "redis/envelope.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "ws/json.h"
@@ -13,10 +14,46 @@ static int fail(const char **why, const char *msg, int code)
     return code;
 }
 
+/* {"user":U|null,"conn":"DIGITS"}: a client's publication. */
+static int parse_from(const rc_json_val *v, rc_envelope *env)
+{
+    rc_json_iter it;
+    rc_json_val k, x, user = {RC_JSON_INVALID, RC_STR_NULL}, conn = {RC_JSON_INVALID, RC_STR_NULL};
+    if (v->type != RC_JSON_OBJECT || rc_json_object_begin(&it, v->raw.p, v->raw.n, 2) != 0)
+        return -1;
+    while (rc_json_object_next(&it, &k, &x)) {
+        if (rc_json_key_is(&k, "user"))
+            user = x;
+        else if (rc_json_key_is(&k, "conn"))
+            conn = x;
+    }
+    if (user.type == RC_JSON_STRING) {
+        ssize_t n = rc_json_string(&user, env->from_user, sizeof(env->from_user));
+        if (n <= 0)
+            return -1;
+        env->from_user_len = (size_t)n;
+    } else if (user.type != RC_JSON_NULL) {
+        return -1;
+    }
+    char digits[24];
+    ssize_t dn = conn.type == RC_JSON_STRING ? rc_json_string(&conn, digits, sizeof(digits)) : -1;
+    if (dn < 1 || dn > 20)
+        return -1;
+    uint64_t id = 0;
+    for (ssize_t i = 0; i < dn; i++) {
+        if (digits[i] < '0' || digits[i] > '9' || id > (UINT64_MAX - 9) / 10)
+            return -1;
+        id = id * 10 + (uint64_t)(digits[i] - '0');
+    }
+    env->from_conn = id;
+    env->from = RC_FROM_CLIENT;
+    return 0;
+}
+
 int rc_envelope_parse(const char *payload, size_t len, rc_envelope *env, const char **why)
 {
-    enum { E_NODE, E_EVENT, E_DATA, E_DROPPED, E__COUNT };
-    static const char *const names[E__COUNT] = {"node", "event", "data", "dropped"};
+    enum { E_NODE, E_EVENT, E_DATA, E_DROPPED, E_FROM, E__COUNT };
+    static const char *const names[E__COUNT] = {"node", "event", "data", "dropped", "from"};
     rc_json_iter it;
     rc_json_val k, v, m[E__COUNT];
     int seen[E__COUNT] = {0};
@@ -45,6 +82,10 @@ int rc_envelope_parse(const char *payload, size_t len, rc_envelope *env, const c
     }
     if (rc_proto_event(seen[E_EVENT] ? &m[E_EVENT] : NULL, env->event, &env->event_len) < 0)
         return fail(why, "invalid event name", RC_PERR_BAD_REQUEST);
+    env->from = RC_FROM_BACKEND;
+    if (seen[E_FROM] && parse_from(&m[E_FROM], env) < 0)
+        return fail(why, "from must be {\"user\":STRING|null,\"conn\":\"DIGITS\"}",
+                    RC_PERR_BAD_REQUEST);
     if (seen[E_DROPPED]) {
         if (m[E_DROPPED].type != RC_JSON_TRUE && m[E_DROPPED].type != RC_JSON_FALSE)
             return fail(why, "dropped must be true or false", RC_PERR_BAD_REQUEST);
@@ -58,8 +99,21 @@ int rc_envelope_parse(const char *payload, size_t len, rc_envelope *env, const c
     return RC_PERR_NONE;
 }
 
-ssize_t rc_envelope_build(char *out, size_t cap, const char *node, rc_str event, rc_str data)
+ssize_t rc_envelope_build(char *out, size_t cap, const char *node, rc_str event, rc_str data,
+                          const rc_origin *origin)
 {
+    int client = origin && origin->from == RC_FROM_CLIENT;
+    char ub[RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_USER)];
+    ssize_t un = 4; /* null */
+    if (client && origin->user.n) {
+        if (origin->user.n > RC_PROTO_MAX_USER)
+            return -1;
+        un = rc_json_escape(ub, sizeof(ub), origin->user.p, origin->user.n);
+        if (un < 0)
+            return -1;
+    }
+    char cb[24];
+    int cn = client ? snprintf(cb, sizeof(cb), "%llu", (unsigned long long)origin->conn) : 0;
     /* node and event are names of the plain alphabet (config, rc_proto_event):
      * escaped all the same, and the whole is measured before it is written. */
     char nb[RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_NODE)], eb[RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_EVENT)];
@@ -67,7 +121,8 @@ ssize_t rc_envelope_build(char *out, size_t cap, const char *node, rc_str event,
     ssize_t en = event.n ? rc_json_escape(eb, sizeof(eb), event.p, event.n) : 0;
     if (nn < 0 || en < 0)
         return -1;
-    size_t need = 8 + (size_t)nn + (event.n ? 9 + (size_t)en : 0) + 8 + data.n + 1;
+    size_t need = 8 + (size_t)nn + (event.n ? 9 + (size_t)en : 0) +
+                  (client ? 16 + (size_t)un + 9 + (size_t)cn + 2 : 0) + 8 + data.n + 1;
     if (need > cap)
         return -1;
     size_t o = 0;
@@ -77,6 +132,16 @@ ssize_t rc_envelope_build(char *out, size_t cap, const char *node, rc_str event,
     if (event.n) {
         PUT(",\"event\":", 9);
         PUT(eb, (size_t)en);
+    }
+    if (client) {
+        PUT(",\"from\":{\"user\":", 16);
+        if (origin->user.n)
+            PUT(ub, (size_t)un);
+        else
+            PUT("null", 4);
+        PUT(",\"conn\":\"", 9);
+        PUT(cb, (size_t)cn);
+        PUT("\"}", 2);
     }
     PUT(",\"data\":", 8);
     PUT(data.p, data.n);

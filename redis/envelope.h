@@ -7,9 +7,12 @@
 #include "proto/protocol.h"
 
 /* A message that came through Redis: the payload of a PUBLISH on a
- * channel's Redis channel, {"node":N, "event":E, "data":ANY}. "data" is
- * required, "event" optional ("message"), "node" optional: ringcast nodes set
- * it to their id so that each can drop its own echo; backends leave it out.
+ * channel's Redis channel, {"node":N, "event":E, "from":F, "data":ANY}.
+ * "data" is required, "event" optional ("message"), "node" optional:
+ * ringcast nodes set it to their id so that each can drop its own echo;
+ * backends leave it out. "from" is written by a node for a client's
+ * publication, {"user":U|null,"conn":"ID"}; without it the message is the
+ * backend's (whoever may PUBLISH on Redis is trusted to say either).
  * {"node":N,"dropped":true} (no data) says node N dropped messages of the
  * channel before they reached Redis. Unknown members are ignored. */
 typedef struct rc_envelope {
@@ -19,15 +22,21 @@ typedef struct rc_envelope {
     size_t event_len;
     rc_str data; /* raw JSON text of "data", into the payload */
     int dropped; /* "dropped":true; data is then optional and ignored */
+    int from;    /* RC_FROM_CLIENT with "from", else RC_FROM_BACKEND */
+    char from_user[RC_PROTO_MAX_USER + 1];
+    size_t from_user_len;
+    uint64_t from_conn;
 } rc_envelope;
 
 /* Parses a Redis payload. Returns RC_PERR_NONE and fills env, or an error
  * code (RC_PERR_BAD_JSON, RC_PERR_BAD_REQUEST) with *why set. */
 int rc_envelope_parse(const char *payload, size_t len, rc_envelope *env, const char **why);
 
-/* Writes {"node":NODE,"event":E,"data":DATA} (event omitted when empty; DATA
- * copied as is, already validated). Returns the length or -1 when it does
- * not fit in cap. */
-ssize_t rc_envelope_build(char *out, size_t cap, const char *node, rc_str event, rc_str data);
+/* Writes {"node":NODE,"event":E,"from":F,"data":DATA} (event omitted when
+ * empty, from when origin is NULL or not a client's; DATA copied as is,
+ * already validated). Returns the length or -1 when it does not fit in
+ * cap. */
+ssize_t rc_envelope_build(char *out, size_t cap, const char *node, rc_str event, rc_str data,
+                          const rc_origin *origin);
 
 #endif

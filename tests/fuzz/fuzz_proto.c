@@ -83,7 +83,7 @@ static void check_builders(const rc_proto_req *req)
 
     /* Through Redis and back. */
     static char env_buf[1 << 17];
-    ssize_t en = rc_envelope_build(env_buf, sizeof(env_buf), "node-1", ev, req->data);
+    ssize_t en = rc_envelope_build(env_buf, sizeof(env_buf), "node-1", ev, req->data, NULL);
     FUZZ_CHECK(en > 0);
     valid_json(env_buf, en);
     rc_envelope env;

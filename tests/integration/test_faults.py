@@ -366,8 +366,10 @@ def test_descriptor_table_full_503_old_clients_unaffected(start_server):
                        "data": {"k": 1}})
         assert pub.recv_json() == {"type": "published", "id": "p", "channel": "public:full"}
         for c in subs:
-            assert c.recv_json() == {"type": "message", "channel": "public:full",
-                                     "event": "message", "seq": 1, "data": {"k": 1}}
+            m = c.recv_json()
+            assert m.pop("from")["conn"].isdigit(), m  # the publisher, a client
+            assert m == {"type": "message", "channel": "public:full",
+                         "event": "message", "seq": 1, "data": {"k": 1}}
         # a new connection is refused before its request is read, so the
         # HTTP API and /metrics are refused too while the node is full
         st, hdrs, body = http_request(srv.port, "GET", "/metrics")
@@ -510,7 +512,8 @@ def test_relay_queue_full_overloaded_counted_nothing_lost(start_server):
     st, body = srv.publish("public:flood-7", '{"late":1}')
     assert st == 202
     assert joiner.recv_json() == {"type": "message", "channel": "public:flood-7",
-                                  "event": "message", "seq": 1, "data": {"late": 1}}
+                                  "event": "message", "seq": 1, "from": {"backend": True},
+                                  "data": {"late": 1}}
     assert srv.alive()
     for c in subs + pubs + [joiner]:
         c.close()

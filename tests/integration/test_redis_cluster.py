@@ -84,7 +84,21 @@ async def shard_subscribers(srv, channel, need=2):
     return out
 
 
-def check_message(msg, channel, event, seq, data):
+def check_from(frm):
+    """Every publication says who published: a client (user or null, and its
+    connection id as a string) or the backend."""
+    assert frm == {"backend": True} or (
+        set(frm) == {"user", "conn"} and (frm["user"] is None or isinstance(frm["user"], str))
+        and isinstance(frm["conn"], str) and frm["conn"].isdigit()), frm
+
+
+def check_message(msg, channel, event, seq, data, frm=None):
+    """frm: the expected "from", or None for any well-formed one."""
+    msg = dict(msg)
+    got_from = msg.pop("from", None)
+    check_from(got_from)
+    if frm is not None:
+        assert got_from == frm, (got_from, frm)
     want = {"type": "message", "channel": channel, "event": event, "seq": seq, "data": data}
     assert msg == want, "got %r, expected %r" % (msg, want)
 
@@ -112,9 +126,10 @@ def test_cross_node_exactly_once_in_order(redis_server, start_server, way):
         with redis_server.client() as rc:
             assert rc.numsub(rkey) == 3, "each node subscribes once"
 
+            expect_from = {"backend": True}
             if way == "ws":
                 pub = await ws_connect(nodes["A"])
-                await welcome(pub)
+                expect_from = {"user": None, "conn": (await welcome(pub))["conn"]}
                 for i in range(n_msgs):
                     await pub.send('{"type":"publish","id":%d,"channel":"%s","event":"e",'
                                    '"data":{"n":%d}}' % (i, chan, i))
@@ -138,7 +153,7 @@ def test_cross_node_exactly_once_in_order(redis_server, start_server, way):
                     raise AssertionError("node %s shard %d: message %d of %d missing"
                                          % (name, shard, i, n_msgs))
                 # seq +1 per message per node and channel, data counters in order
-                check_message(msg, chan, "e", base + 1 + i, {"n": i})
+                check_message(msg, chan, "e", base + 1 + i, {"n": i}, expect_from)
         # exactly once: nothing after the N messages (an echo would come here)
         await asyncio.gather(*(expect_silence(ws, 0.5) for _, _, ws, _ in subs))
         await close_all([s[2] for s in subs])
@@ -266,19 +281,19 @@ def test_own_echo_dropped(redis_server, start_server):
         spy.subscribe(prefix + "ch:" + chan)
         before = get_metrics(A.port)
         pub = await ws_connect(A)
-        await welcome(pub)
+        pub_conn = (await welcome(pub))["conn"]
         for i in range(m_count):
             r = await request(pub, {"type": "publish", "id": i, "channel": chan,
                                     "event": "e", "data": {"n": i}})
             assert r == {"type": "published", "id": i, "channel": chan}, r
 
-        # what A put on Redis: node id first, then the message
+        # what A put on Redis: node id first, then the message with who sent it
         for i in range(m_count):
             _, payload = spy.next_message(5.0)
             obj = json.loads(payload)  # a dict keeps the order of the keys
             assert list(obj)[0] == "node", payload
             assert obj == {"node": node_id("A", redis_server), "event": "e",
-                           "data": {"n": i}}, payload
+                           "from": {"user": None, "conn": pub_conn}, "data": {"n": i}}, payload
         spy.close()
 
         def echoes():

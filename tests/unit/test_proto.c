@@ -348,6 +348,8 @@ static void test_errname(void)
         "queue_unavailable",
         "queue_not_found",
         "already_waiting",
+        "bad_since",
+        "no_history",
     };
     CHECK_EQ_INT(RC_ARRAY_LEN(names), RC_PERR__COUNT);
     for (int i = 1; i < RC_PERR__COUNT; i++)
@@ -544,21 +546,57 @@ static void test_envelope(void)
     const char *d4 = "{\"dropped\":1,\"data\":1}";
     CHECK_EQ_INT(rc_envelope_parse(d4, strlen(d4), &e, &why_), RC_PERR_BAD_REQUEST);
 
-    char out[128];
-    ssize_t n = rc_envelope_build(out, sizeof(out), "A", (rc_str){"ev", 2}, (rc_str){"[1]", 3});
+    char out[256];
+    ssize_t n =
+        rc_envelope_build(out, sizeof(out), "A", (rc_str){"ev", 2}, (rc_str){"[1]", 3}, NULL);
     CHECK_EQ_INT(n, (ssize_t)strlen("{\"node\":\"A\",\"event\":\"ev\",\"data\":[1]}"));
     out[n > 0 ? n : 0] = '\0';
     CHECK_EQ_STR(out, "{\"node\":\"A\",\"event\":\"ev\",\"data\":[1]}");
-    n = rc_envelope_build(out, sizeof(out), "A", RC_STR_NULL, (rc_str){"1", 1});
+    n = rc_envelope_build(out, sizeof(out), "A", RC_STR_NULL, (rc_str){"1", 1}, NULL);
     out[n > 0 ? n : 0] = '\0';
     CHECK_EQ_STR(out, "{\"node\":\"A\",\"data\":1}");
-    CHECK_EQ_INT(rc_envelope_build(out, 10, "A", RC_STR_NULL, (rc_str){"1", 1}), -1);
+    CHECK_EQ_INT(rc_envelope_build(out, 10, "A", RC_STR_NULL, (rc_str){"1", 1}, NULL), -1);
     /* What one writes, the other reads back. */
-    n = rc_envelope_build(out, sizeof(out), "node-7", (rc_str){"e.v", 3}, (rc_str){"{\"k\":1}", 7});
+    n = rc_envelope_build(out, sizeof(out), "node-7", (rc_str){"e.v", 3}, (rc_str){"{\"k\":1}", 7},
+                          NULL);
     CHECK_EQ_INT(rc_envelope_parse(out, (size_t)n, &e, &why_), RC_PERR_NONE);
     CHECK_EQ_STR(e.node, "node-7");
     CHECK_EQ_STR(e.event, "e.v");
     CHECK(e.data.n == 7 && memcmp(e.data.p, "{\"k\":1}", 7) == 0);
+    CHECK_EQ_INT(e.from, RC_FROM_BACKEND); /* no "from": the backend's */
+
+    /* A client's publication carries who sent it, escaped, and reads back. */
+    rc_origin o = {RC_FROM_CLIENT, {"u\"1", 3}, 4294967301ull};
+    n = rc_envelope_build(out, sizeof(out), "A", RC_STR_NULL, (rc_str){"2", 1}, &o);
+    out[n > 0 ? n : 0] = '\0';
+    CHECK_EQ_STR(out, "{\"node\":\"A\",\"from\":{\"user\":\"u\\\"1\",\"conn\":\"4294967301\"},"
+                      "\"data\":2}");
+    CHECK_EQ_INT(rc_envelope_parse(out, (size_t)n, &e, &why_), RC_PERR_NONE);
+    CHECK_EQ_INT(e.from, RC_FROM_CLIENT);
+    CHECK_EQ_STR(e.from_user, "u\"1");
+    CHECK(e.from_conn == 4294967301ull);
+    rc_origin anon = {RC_FROM_CLIENT, RC_STR_NULL, 7};
+    n = rc_envelope_build(out, sizeof(out), "A", RC_STR_NULL, (rc_str){"2", 1}, &anon);
+    out[n > 0 ? n : 0] = '\0';
+    CHECK_EQ_STR(out, "{\"node\":\"A\",\"from\":{\"user\":null,\"conn\":\"7\"},\"data\":2}");
+    CHECK_EQ_INT(rc_envelope_parse(out, (size_t)n, &e, &why_), RC_PERR_NONE);
+    CHECK(e.from == RC_FROM_CLIENT && e.from_user_len == 0 && e.from_conn == 7);
+    /* Too small by one byte: refused whole. */
+    CHECK_EQ_INT(rc_envelope_build(out, strlen(out) - 1, "A", RC_STR_NULL, (rc_str){"2", 1}, &anon),
+                 -1);
+    /* A malformed from is refused, never taken for a client's. */
+    static const char *const bad_from[] = {
+        "{\"from\":1,\"data\":1}",
+        "{\"from\":{\"user\":\"u\"},\"data\":1}",
+        "{\"from\":{\"user\":\"u\",\"conn\":7},\"data\":1}",
+        "{\"from\":{\"user\":\"u\",\"conn\":\"12a\"},\"data\":1}",
+        "{\"from\":{\"user\":\"\",\"conn\":\"1\"},\"data\":1}",
+        "{\"from\":{\"user\":5,\"conn\":\"1\"},\"data\":1}",
+        "{\"from\":{\"user\":null,\"conn\":\"18446744073709551616\"},\"data\":1}",
+    };
+    for (size_t i = 0; i < RC_ARRAY_LEN(bad_from); i++)
+        CHECK_EQ_INT(rc_envelope_parse(bad_from[i], strlen(bad_from[i]), &e, &why_),
+                     RC_PERR_BAD_REQUEST);
 }
 
 static void test_queue_messages(void)

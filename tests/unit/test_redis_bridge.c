@@ -67,7 +67,7 @@ static void cp(char *dst, size_t cap, rc_str s)
     dst[n] = '\0';
 }
 
-static void o_message(void *u, rc_str chan, rc_str event, rc_str data)
+static void o_message(void *u, rc_str chan, rc_str event, rc_str data, const rc_origin *origin)
 {
     if (R.nmsgs < 64) {
         msgrec *m = &R.msgs[R.nmsgs];
@@ -532,7 +532,7 @@ static void test_publish(void)
 {
     redisContext *ps = plain_sub("out");
     char got[256];
-    rc_bridge_publish(br, S("out"), S("ev"), S("[1,2]"));
+    rc_bridge_publish(br, S("out"), S("ev"), S("[1,2]"), NULL);
     CHECK(WAIT(!rc_bridge_busy(br), 2000));
     CHECK_EQ_INT(next_message(ps, got, sizeof(got)), 0);
     CHECK_EQ_STR(got, "{\"node\":\"" NODE "\",\"event\":\"ev\",\"data\":[1,2]}");
@@ -544,7 +544,7 @@ static void test_publish(void)
         for (int j = i; j < i + 40 && j < 1000; j++) {
             char d[16];
             snprintf(d, sizeof(d), "%d", j);
-            rc_bridge_publish(br, S("out"), S("ev"), S(d));
+            rc_bridge_publish(br, S("out"), S("ev"), S(d), NULL);
         }
         CHECK(WAIT(!rc_bridge_busy(br), 2000));
     }
@@ -593,7 +593,7 @@ static void test_outage(void)
     for (int i = 0; i < NPUB; i++) {
         char d[16];
         snprintf(d, sizeof(d), "%d", 1000 + i);
-        rc_bridge_publish(br, S("out"), S("ev"), S(d));
+        rc_bridge_publish(br, S("out"), S("ev"), S(d), NULL);
     }
     CHECK_EQ_INT(ctr(&st.publish_dropped) - d0, NPUB - fit);
     run_ms(300); /* a few refused attempts */
@@ -672,7 +672,7 @@ static void test_send_window(void)
     CHECK(WAIT(rc_bridge_ready(br) && !rc_bridge_busy(br), 3000));
     uint64_t d0 = ctr(&st.publish_dropped), o0 = ctr(&st.messages_out);
     for (int i = 0; i < 200; i++)
-        rc_bridge_publish(br, S("bound"), S("ev"), S("1000"));
+        rc_bridge_publish(br, S("bound"), S("ev"), S("1000"), NULL);
     CHECK_EQ_INT(ctr(&st.publish_dropped) - d0, 0);
     CHECK_EQ_INT(ctr(&st.messages_out) - o0, 200);
     CHECK(WAIT(!rc_bridge_busy(br), 3000));
@@ -688,7 +688,7 @@ static void test_lost_with_connection(void)
     freeReplyObject(redisCommand(pc, "CLIENT PAUSE 3000 WRITE"));
     uint64_t d0 = ctr(&st.publish_dropped);
     for (int i = 0; i < 3; i++)
-        rc_bridge_publish(br, S("out2"), S("ev"), S("5"));
+        rc_bridge_publish(br, S("out2"), S("ev"), S("5"), NULL);
     run_ms(100); /* sent; Redis holds them unanswered */
     freeReplyObject(redisCommand(pc, "CLIENT KILL TYPE normal SKIPME yes"));
     CHECK(WAIT(ctr(&st.publish_dropped) - d0 == 3, 2000));

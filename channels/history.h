@@ -1,0 +1,101 @@
+/* The channels' history on the relay (channels/history.c): for each channel
+ * with a history rule (--history), its epoch, its top offset and its last
+ * publications, kept as the very frames that went out live, so a recovery
+ * sends the same bytes.
+ *
+ * An offset counts the channel's publications (the first is 1); the epoch
+ * names one unbroken run of offsets. A client that knows (offset, epoch)
+ * of the last publication it saw can be given exactly what came after, or
+ * be told that it cannot (never a part of it).
+ *
+ * Without Redis this is the channel's history itself. Records are created
+ * by the first publication or the first subscriber, lose their
+ * publications ttl seconds after the last one, and are forgotten (epoch and
+ * top offset too) --history-meta-ttl seconds after it, or sooner when more
+ * than RC_HISTORY_MAX_CHANNELS channels have records (the one idle longest
+ * goes first: its clients are then told "epoch_changed", never given
+ * wrong messages).
+ *
+ * Thread: the relay thread. */
+#ifndef RC_HISTORY_H
+#define RC_HISTORY_H
+
+#include "engine/config.h"
+#include "engine/msg.h"
+#include "proto/protocol.h"
+
+#define RC_HISTORY_MAX_CHANNELS 100000
+
+/* A shard's question about a channel's history, and the relay's answer
+ * (RC_Q_HISTORY there, RC_Q_HISTORY_DONE back). Made and freed by the shard
+ * (any thread may free it). */
+enum rc_histq_kind {
+    RC_HISTQ_SUBSCRIBE = 1, /* a subscriber's position, and its recovery with since */
+    RC_HISTQ_READ,          /* a history request: the last limit, or those after since */
+};
+
+typedef struct rc_histreq {
+    uint8_t kind; /* enum rc_histq_kind */
+    uint8_t has_since;
+    uint8_t since_epoch_len;
+    uint8_t tag_len;
+    uint16_t shard;
+    uint16_t gen;
+    uint32_t conn;
+    uint32_t limit; /* RC_HISTQ_READ */
+    uint64_t since;
+    char since_epoch[RC_PROTO_MAX_EPOCH + 1];
+    char tag[RC_PROTO_MAX_ID + 1];
+    /* the answer */
+    int8_t outcome;      /* enum rc_recovery */
+    uint8_t has_history; /* the channel has a history rule: top and epoch are set */
+    uint8_t epoch_len;
+    uint64_t top;
+    char epoch[RC_PROTO_MAX_EPOCH + 1];
+    uint32_t n;
+    rc_msg **msgs; /* n publications, oldest first, a reference each */
+    uint16_t chan_len;
+    char chan[]; /* NUL-terminated */
+} rc_histreq;
+
+rc_histreq *rc_histreq_new(rc_str chan);
+/* Frees q and drops its publications' references. Any thread. */
+void rc_histreq_free(rc_histreq *q);
+
+typedef struct rc_history rc_history;
+typedef struct rc_hist rc_hist;
+
+rc_history *rc_history_new(const rc_config *cfg);
+void rc_history_free(rc_history *h);
+
+/* The record of channel chan, created (with a new epoch and offset 0) when
+ * absent; NULL when the channel has no history rule. */
+rc_hist *rc_history_open(rc_history *h, rc_str chan, int64_t now_ms);
+
+/* The next offset of e: call, then append the publication built with it. */
+uint64_t rc_hist_next(rc_hist *e);
+uint64_t rc_hist_top(const rc_hist *e);
+rc_str rc_hist_epoch(const rc_hist *e);
+/* Keeps m (taking one reference) as the publication at offset. */
+void rc_hist_append(rc_history *h, rc_hist *e, uint64_t offset, rc_msg *m, int64_t now_ms);
+
+/* The publications after since in epoch (all of them, or an outcome that
+ * says why not): on RC_REC_OK, *out holds *n messages (a reference each,
+ * the caller's), oldest first. max bounds *n (--recovery-max). */
+int rc_hist_since(rc_hist *e, rc_str epoch, uint64_t since, uint32_t max, rc_msg ***out,
+                  uint32_t *n);
+/* The last limit publications kept (fewer when fewer are kept), oldest
+ * first, with a reference each. */
+void rc_hist_last(rc_hist *e, uint32_t limit, rc_msg ***out, uint32_t *n);
+
+/* Drops publications past their ttl, and records past the meta ttl. */
+void rc_history_expire(rc_history *h, int64_t now_ms);
+
+typedef struct rc_history_stats {
+    size_t channels; /* records */
+    size_t entries;  /* publications kept */
+    uint64_t bytes;  /* their frames' bytes */
+} rc_history_stats;
+void rc_history_get_stats(const rc_history *h, rc_history_stats *out);
+
+#endif

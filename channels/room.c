@@ -188,6 +188,7 @@ rc_room *rc_rooms_add(rc_rooms *rs, const char *name, size_t len)
     r->members = NULL;
     r->hash = h;
     r->flags = 0;
+    r->held = 0;
     r->udata = NULL;
     r->seq = 0;
     r->name_len = (uint16_t)len;

@@ -35,7 +35,7 @@ void rc_rooms_free(rc_rooms *rs);
 /* The room for name[0..len), or NULL. Leaves the index unchanged. */
 rc_room *rc_rooms_get(rc_rooms *rs, const char *name, size_t len);
 
-/* The room for name[0..len), created empty (flags 0, seq 0, udata NULL) if absent.
+/* The room for name[0..len), created empty (flags 0, held 0, seq 0, udata NULL) if absent.
  * len must be <= UINT16_MAX (name_len's range; rc_assert otherwise). */
 rc_room *rc_rooms_add(rc_rooms *rs, const char *name, size_t len);
 

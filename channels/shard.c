@@ -292,7 +292,10 @@ void rc_chan_on_history(rc_shard *s, rc_histreq *q)
     rc_conn *c = q->conn < s->nconns ? &s->conns[q->conn] : NULL;
     int same = c && c->gen == q->gen;
     int alive = same && c->state == RC_CONN_OPEN;
-    rc_str tag = {q->tag, q->tag_len}, ch = {q->chan, q->chan_len};
+    rc_str tag = {q->tag, q->tag_len};
+    char name[RC_PROTO_MAX_CHANNEL + 1]; /* q goes before the last look at the room */
+    memcpy(name, q->chan, q->chan_len);
+    rc_str ch = {name, q->chan_len};
     rc_sub_info info = {
         .has_pos = q->has_history,
         .offset = q->top,
@@ -339,7 +342,10 @@ void rc_chan_on_history(rc_shard *s, rc_histreq *q)
     if (same)
         rc_req_release(s, c);
     rc_histreq_free(q);
-    rc_chan_room_check(s, r);
+    /* leave_one above may have deleted it already. */
+    r = rc_rooms_get(s->rooms, ch.p, ch.n);
+    if (r)
+        rc_chan_room_check(s, r);
 }
 
 int rc_chan_unsubscribe(rc_shard *s, rc_conn *c, rc_str ch)

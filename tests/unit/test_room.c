@@ -69,6 +69,8 @@ static void test_add_get_del(void)
     /* Re-added after delete: a fresh room, fields reset. */
     a = add_s(rs, "news");
     CHECK_EQ_INT(a->flags, 0);
+    CHECK_EQ_INT(a->held, 0);
+    CHECK(a->seq == 0);
     CHECK(a->udata == NULL);
     CHECK_EQ_INT(rc_rooms_count(rs), 2);
 

@@ -39,6 +39,7 @@ typedef struct rc_histreq {
     uint8_t has_since;
     uint8_t since_epoch_len;
     uint8_t tag_len;
+    uint8_t via_http; /* asked by the HTTP API: answered by http/server.c */
     uint16_t shard;
     uint16_t gen;
     uint32_t conn;

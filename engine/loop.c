@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "admission/waitroom.h"
+#include "channels/history.h"
 #include "channels/shard.h"
 #include "base/log.h"
 #include "http/server.h"
@@ -174,7 +175,14 @@ static void on_relay_items(rc_shard *s)
                 rc_chan_on_deliver(s, m);
             break;
         }
-        case RC_Q_HISTORY_DONE: rc_chan_on_history(s, it.p); break;
+        case RC_Q_HISTORY_DONE: {
+            rc_histreq *q = it.p;
+            if (q->via_http) /* the HTTP API's */
+                rc_http_on_history(s, q);
+            else
+                rc_chan_on_history(s, q);
+            break;
+        }
         case RC_Q_DRAIN: start_drain(s); break;
         case RC_Q_CALLDONE: {
             rc_call *call = it.p;

@@ -11,6 +11,7 @@
 
 #include "admission/admission.h"
 #include "admission/token.h"
+#include "channels/history.h"
 #include "base/log.h"
 #include "engine/relay.h"
 #include "net/http.h"
@@ -238,6 +239,11 @@ static int is_publish(const rc_http_req *req)
     return str_is(req->path, "/api/publish");
 }
 
+static int is_channels(const rc_http_req *req)
+{
+    return req->path.n > 14 && memcmp(req->path.p, "/api/channels/", 14) == 0;
+}
+
 static int is_queues(const rc_http_req *req)
 {
     return req->path.n > 12 && memcmp(req->path.p, "/api/queues/", 12) == 0;
@@ -406,6 +412,115 @@ static void api_queues(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpb
     hb->busy = 1;
 }
 
+/* GET /api/channels/{ch}/history[?limit=N][&since_offset=O&since_epoch=E]:
+ * answered by the relay (rc_http_on_history). */
+static void api_channels(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb)
+{
+    rc_str rest = {req->path.p + 14, req->path.n - 14};
+    static const char what[] = "/history";
+    size_t wl = sizeof(what) - 1;
+    if (rest.n <= wl || memcmp(rest.p + rest.n - wl, what, wl) != 0) {
+        reply_text(s, c, 404, "not found: /api/channels/{channel}/history\n", NULL);
+        return;
+    }
+    if (!str_is(req->method, "GET")) {
+        reply_text(s, c, 405, "use GET\n", "Allow: GET\r\n");
+        return;
+    }
+    rc_str ch = {rest.p, rest.n - wl};
+    if (!rc_proto_name_valid(ch.p, ch.n, s->cfg->max_channel_len)) {
+        api_error(s, c, 400, RC_PERR_INVALID_CHANNEL, "invalid channel name", NULL);
+        return;
+    }
+    if (!rc_config_history(s->cfg, ch.p, ch.n)) {
+        api_error(s, c, 404, RC_PERR_NO_HISTORY, "this channel keeps no history", NULL);
+        return;
+    }
+    char v[RC_PROTO_MAX_EPOCH + 1];
+    uint32_t max = s->cfg->recovery_max, limit = max;
+    int n = rc_http_query_param(req->query, "limit", v, sizeof(v));
+    if (n != -1) {
+        uint64_t l = 0;
+        int ok = n > 0 && n <= 6;
+        for (int i = 0; ok && i < n; i++) {
+            ok = v[i] >= '0' && v[i] <= '9';
+            l = l * 10 + (uint64_t)(v[i] - '0');
+        }
+        if (!ok || l < 1 || l > max) {
+            char msg[64];
+            snprintf(msg, sizeof(msg), "limit must be 1..%u", max);
+            api_error(s, c, 400, RC_PERR_BAD_REQUEST, msg, NULL);
+            return;
+        }
+        limit = (uint32_t)l;
+    }
+    rc_histreq *q = rc_histreq_new(ch);
+    q->kind = RC_HISTQ_READ;
+    q->via_http = 1;
+    q->limit = limit;
+    char off[24];
+    int on = rc_http_query_param(req->query, "since_offset", off, sizeof(off));
+    int en = rc_http_query_param(req->query, "since_epoch", v, sizeof(v));
+    if (on != -1 || en != -1) {
+        uint64_t o = 0;
+        int ok = on > 0 && on <= 16 && en > 0;
+        for (int i = 0; ok && i < on; i++) {
+            ok = off[i] >= '0' && off[i] <= '9';
+            o = o * 10 + (uint64_t)(off[i] - '0');
+        }
+        if (!ok || o > 9007199254740991ull) {
+            rc_histreq_free(q);
+            api_error(s, c, 400, RC_PERR_BAD_SINCE,
+                      "since_offset (0..9007199254740991) and since_epoch (1..64 bytes) go "
+                      "together",
+                      NULL);
+            return;
+        }
+        q->has_since = 1;
+        q->since = o;
+        q->since_epoch_len = (uint8_t)en;
+        memcpy(q->since_epoch, v, (size_t)en);
+    }
+    q->shard = (uint16_t)s->id;
+    q->conn = rc_conn_id(s, c);
+    q->gen = c->gen;
+    rc_shard_to_relay(s, RC_Q_HISTORY, q, 0);
+    hb->busy = 1;
+}
+
+void rc_http_on_history(rc_shard *s, rc_histreq *q)
+{
+    rc_conn *c = q->conn < s->nconns ? &s->conns[q->conn] : NULL;
+    if (!c || c->gen != q->gen || c->state != RC_CONN_HTTP) {
+        rc_histreq_free(q);
+        return;
+    }
+    rc_str ch = {q->chan, q->chan_len};
+    if (q->outcome == RC_REC_AHEAD) {
+        api_error(s, c, 400, RC_PERR_BAD_SINCE, "since_offset is past the channel's last offset",
+                  NULL);
+    } else if (q->outcome == RC_REC_NO_HISTORY) {
+        api_error(s, c, 404, RC_PERR_NO_HISTORY, "this channel keeps no history", NULL);
+    } else {
+        rc_sub_info info = {.has_pos = q->has_history,
+                            .offset = q->top,
+                            .epoch = {q->epoch, q->epoch_len},
+                            .recovery = q->has_since,
+                            .outcome = q->outcome};
+        uint32_t n = q->outcome == RC_REC_OK ? q->n : 0;
+        rc_str *pubs = n ? rc_malloc(n * sizeof(*pubs)) : NULL;
+        for (uint32_t i = 0; i < n; i++)
+            pubs[i] = rc_msg_payload(q->msgs[i]);
+        size_t cap = rc_proto_history_cap(pubs, n);
+        char *out = rc_malloc(cap);
+        json_reply(s, c, 200, out, rc_proto_history(out, cap, RC_STR_NULL, ch, &info, pubs, n),
+                   NULL);
+        free(out);
+        free(pubs);
+    }
+    rc_histreq_free(q);
+}
+
 static void route(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb)
 {
     int get = str_is(req->method, "GET") || str_is(req->method, "HEAD");
@@ -435,11 +550,13 @@ static void route(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *h
         char *m = rc_metrics_render(s->node, &len);
         rc_http_reply(s, c, 200, "text/plain; version=0.0.4; charset=utf-8", m, len, NULL);
         free(m);
-    } else if (is_queues(req) || is_publish(req)) {
+    } else if (is_queues(req) || is_publish(req) || is_channels(req)) {
         const char *text, *extra;
         int status = api_gate(s, req, &text, &extra);
         if (status)
             reply_text(s, c, status, text, extra);
+        else if (is_channels(req))
+            api_channels(s, c, req, hb);
         else if (is_queues(req))
             api_queues(s, c, req, hb);
         else if (req->content_length < 0)

@@ -19,5 +19,8 @@ void rc_http_timeout(rc_shard *s, rc_conn *c);
 /* The relay's answer to an HTTP API call on queues (/api/queues): the
  * answer goes to the caller, if still there; frees k. */
 void rc_http_on_calldone(rc_shard *s, rc_call *k);
+/* The relay's answer to GET /api/channels/{ch}/history; frees q. */
+struct rc_histreq;
+void rc_http_on_history(rc_shard *s, struct rc_histreq *q);
 
 #endif

@@ -281,3 +281,50 @@ def test_history_metrics_and_redis_refused(start_server, tmp_path):
     assert m["ringcast_history_channels"] == 1
     assert m["ringcast_history_publications"] == 3
     assert m["ringcast_history_bytes"] > 0
+
+
+def test_http_api_history(start_server):
+    srv = start_server(*HIST, "--recovery-max", "4", shards=2)
+    auth = {"Authorization": "Bearer " + API_KEY}
+
+    def get(path, headers=auth):
+        st, _, body = http_request(srv.port, "GET", path, headers=headers)
+        return st, (json.loads(body) if body.startswith(b"{") else body)
+
+    for i in range(1, 7):
+        st, _, _ = http_request(srv.port, "POST", "/api/publish", headers=auth,
+                                body=json.dumps({"channel": "chat:api", "data": i}).encode())
+        assert st == 202
+    st, r = get("/api/channels/chat:api/history")
+    assert st == 200 and r["type"] == "history" and r["channel"] == "chat:api", r
+    assert [p["data"] for p in r["publications"]] == [3, 4, 5, 6]
+    assert r["offset"] == 6 and all(p["from"] == {"backend": True} for p in r["publications"])
+    st, r2 = get("/api/channels/chat:api/history?limit=1")
+    assert st == 200 and [p["data"] for p in r2["publications"]] == [6]
+    st, r3 = get("/api/channels/chat:api/history?since_offset=4&since_epoch=" + r["epoch"])
+    assert st == 200 and r3["recovered"] is True and [p["data"] for p in r3["publications"]] == [5, 6]
+    st, r4 = get("/api/channels/chat:api/history?since_offset=1&since_epoch=" + r["epoch"])
+    # 5 followed offset 1: all kept, but more than the cap of 4.
+    assert st == 200 and r4["recovered"] is False and r4["reason"] == "too_many"
+    assert r4["publications"] == []
+    # Errors, each with a code.
+    for path, want_st, code in [
+        ("/api/channels/plain:x/history", 404, "no_history"),
+        ("/api/channels/chat:api/history?limit=5", 400, "bad_request"),
+        ("/api/channels/chat:api/history?limit=0", 400, "bad_request"),
+        ("/api/channels/chat:api/history?limit=x", 400, "bad_request"),
+        ("/api/channels/chat:api/history?since_offset=1", 400, "bad_since"),
+        ("/api/channels/chat:api/history?since_offset=-1&since_epoch=e", 400, "bad_since"),
+        ("/api/channels/chat:api/history?since_offset=99&since_epoch=" + r["epoch"], 400,
+         "bad_since"),
+        ("/api/channels/bad%20name/history", 400, "invalid_channel"),
+    ]:
+        st, body = get(path)
+        assert st == want_st and body["code"] == code, (path, st, body)
+    st, body = get("/api/channels/chat:api/history", headers={})
+    assert st == 401
+    st, _ = get("/api/channels/chat:api/other")
+    assert st == 404
+    st, _, _ = http_request(srv.port, "POST", "/api/channels/chat:api/history", headers=auth,
+                            body=b"{}")
+    assert st == 405

@@ -52,8 +52,9 @@ static int parse_from(const rc_json_val *v, rc_envelope *env)
 
 int rc_envelope_parse(const char *payload, size_t len, rc_envelope *env, const char **why)
 {
-    enum { E_NODE, E_EVENT, E_DATA, E_DROPPED, E_FROM, E__COUNT };
-    static const char *const names[E__COUNT] = {"node", "event", "data", "dropped", "from"};
+    enum { E_NODE, E_EVENT, E_DATA, E_DROPPED, E_FROM, E_OFFSET, E_EPOCH, E__COUNT };
+    static const char *const names[E__COUNT] = {"node", "event", "data",  "dropped",
+                                                "from", "offset", "epoch"};
     rc_json_iter it;
     rc_json_val k, v, m[E__COUNT];
     int seen[E__COUNT] = {0};
@@ -82,6 +83,17 @@ int rc_envelope_parse(const char *payload, size_t len, rc_envelope *env, const c
     }
     if (rc_proto_event(seen[E_EVENT] ? &m[E_EVENT] : NULL, env->event, &env->event_len) < 0)
         return fail(why, "invalid event name", RC_PERR_BAD_REQUEST);
+    if (seen[E_OFFSET] || seen[E_EPOCH]) {
+        int64_t o = 0;
+        ssize_t en = seen[E_EPOCH] && m[E_EPOCH].type == RC_JSON_STRING
+                         ? rc_json_string(&m[E_EPOCH], env->epoch, sizeof(env->epoch))
+                         : -1;
+        if (!seen[E_OFFSET] || rc_json_int64(&m[E_OFFSET], &o) < 0 || o < 1 || en < 1)
+            return fail(why, "offset (>= 1) and epoch (a string) go together",
+                        RC_PERR_BAD_REQUEST);
+        env->offset = (uint64_t)o;
+        env->epoch_len = (size_t)en;
+    }
     env->from = RC_FROM_BACKEND;
     if (seen[E_FROM] && parse_from(&m[E_FROM], env) < 0)
         return fail(why, "from must be {\"user\":STRING|null,\"conn\":\"DIGITS\"}",

@@ -26,6 +26,11 @@ typedef struct rc_envelope {
     char from_user[RC_PROTO_MAX_USER + 1];
     size_t from_user_len;
     uint64_t from_conn;
+    /* A publication of a channel with history, as Redis gave it out (the
+     * publish script writes them first): offset >= 1 and epoch, or none. */
+    uint64_t offset;
+    char epoch[RC_PROTO_MAX_EPOCH + 1];
+    size_t epoch_len;
 } rc_envelope;
 
 /* Parses a Redis payload. Returns RC_PERR_NONE and fills env, or an error

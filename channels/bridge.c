@@ -4,7 +4,10 @@
  * Thread: the relay thread. */
 #include "channels/bridge.h"
 
+#include <openssl/sha.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "base/log.h"
 #include "channels/room.h"
@@ -30,11 +33,54 @@ enum { TAG_CMD = 1, TAG_SUB = 2 };
 typedef struct held {
     struct held *next;
     uint32_t chan_len, payload_len;
-    char mem[]; /* Redis channel, then payload */
+    uint32_t hist_size, hist_ttl; /* a publication with history (size 0: none) */
+    char mem[];                   /* Redis channel, then payload */
 } held;
+
+/* The publish of a channel with history: the next offset, the entry in the
+ * channel's stream (exact MAXLEN, entry id 0-offset), and the PUBLISH of
+ * the envelope with offset and epoch in front, as one atomic step, so that
+ * offsets and the order of delivery agree. KEYS: stream, meta (one slot:
+ * the channel's name is their hash tag). ARGV: size, ttl, meta ttl,
+ * envelope, a new epoch (used when the channel has none), Redis channel.
+ * A meta hash lost while its stream stayed starts a new epoch on an empty
+ * stream, so ids stay increasing. */
+static const char PUBLISH_LUA[] =
+    "local e = redis.call('HGET', KEYS[2], 'e')\n"
+    "if not e then\n"
+    "  e = ARGV[5]\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  redis.call('HSET', KEYS[2], 'e', e, 't', 0)\n"
+    "end\n"
+    "local t = redis.call('HINCRBY', KEYS[2], 't', 1)\n"
+    "redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
+    "local p = '{\"offset\":' .. t .. ',\"epoch\":\"' .. e .. '\",' .. string.sub(ARGV[4], 2)\n"
+    "redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '0-' .. t, 'p', p)\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+    "redis.call('PUBLISH', ARGV[6], p)\n"
+    "return t\n";
+
+/* A channel's history as Redis keeps it, then a fence on its channel: KEYS:
+ * stream, meta. ARGV: count, a new epoch, meta ttl, Redis channel, fence
+ * payload. Returns {epoch, top, newest payload, ...}. */
+static const char READ_LUA[] =
+    "local e = redis.call('HGET', KEYS[2], 'e')\n"
+    "if not e then\n"
+    "  e = ARGV[2]\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  redis.call('HSET', KEYS[2], 'e', e, 't', 0)\n"
+    "  redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
+    "end\n"
+    "local t = redis.call('HGET', KEYS[2], 't')\n"
+    "local out = {e, t}\n"
+    "local r = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[1])\n"
+    "for i = 1, #r do out[#out + 1] = r[i][2][2] end\n"
+    "redis.call('PUBLISH', ARGV[4], ARGV[5])\n"
+    "return out\n";
 
 struct rc_bridge {
     const rc_config *cfg;
+    char publish_sha[41]; /* PUBLISH_LUA's SHA1, loaded at each connect */
     rc_bridge_ops ops;
     void *u;
     rc_redis *cmd, *sub;
@@ -295,15 +341,29 @@ static void on_message(rc_bridge *b, const redisReply *rep)
         bad_message(b, chan, why);
         return;
     }
-    if (env.node_len && strcmp(env.node, b->cfg->node_id) == 0) {
+    int own = env.node_len && strcmp(env.node, b->cfg->node_id) == 0;
+    if (env.fence) {
+        if (own)
+            b->ops.fence(b->u, chan, env.fence);
+        return;
+    }
+    /* A publication with history is delivered from here even on the node
+     * that published it: its offset comes from Redis. */
+    if (own && !env.offset) {
         rc_counter_inc(&b->stats->echoes);
         return;
     }
-    if (env.dropped)
+    if (env.dropped) {
         b->ops.lost(b->u, chan, env.node);
-    else {
-        rc_origin o = {env.from, {env.from_user, env.from_user_len}, env.from_conn};
-        b->ops.message(b->u, chan, (rc_str){env.event, env.event_len}, env.data, &o);
+    } else {
+        rc_bridge_msg m = {
+            .event = {env.event, env.event_len},
+            .data = env.data,
+            .origin = {env.from, {env.from_user, env.from_user_len}, env.from_conn},
+            .offset = env.offset,
+            .epoch = {env.epoch, env.epoch_len},
+        };
+        b->ops.message(b->u, chan, &m);
     }
 }
 
@@ -355,7 +415,7 @@ static void collect(rc_room *c, void *arg)
 }
 
 static int send_publish(rc_bridge *b, const char *chan, size_t chan_len, const char *payload,
-                        size_t payload_len);
+                        size_t payload_len, uint32_t hist_size, uint32_t hist_ttl);
 
 /* Once the backlog has drained, each channel that lost publishes gets
  * {"node":ID,"dropped":true}, so that its subscribers on the other nodes
@@ -379,7 +439,7 @@ static void announce_lost(rc_bridge *b)
         char name[80 + RC_PROTO_MAX_CHANNEL + 1];
         size_t nl =
             redis_name(b, (rc_str){l.v[sent]->name, l.v[sent]->name_len}, name, sizeof(name));
-        if (send_publish(b, name, nl, payload, (size_t)pn) < 0)
+        if (send_publish(b, name, nl, payload, (size_t)pn, 0, 0) < 0)
             break;
     }
     for (size_t i = 0; i < sent; i++)
@@ -404,13 +464,47 @@ static void on_publish_reply(void *u, redisReply *reply, const char *err, void *
         rc_rooms_del(b->flying, f);
 }
 
-static int send_publish(rc_bridge *b, const char *chan, size_t chan_len, const char *payload,
-                        size_t payload_len)
+/* The keys of channel chan's history: PREFIX "h:{" chan "}:" what. */
+static size_t hist_key(const rc_bridge *b, rc_str chan, const char *what, char *out, size_t cap)
 {
-    const char *argv[3] = {"PUBLISH", chan, payload};
-    size_t lens[3] = {7, chan_len, payload_len};
+    int n = snprintf(out, cap, "%sh:{%.*s}:%s", b->cfg->redis_prefix, (int)chan.n, chan.p, what);
+    rc_assert(n > 0 && (size_t)n < cap);
+    return (size_t)n;
+}
+
+static void new_epoch_hex(char out[17])
+{
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        r = rc_now_ns() ^ ((uint64_t)rc_wall_ms() << 20);
+    snprintf(out, 17, "%016llx", (unsigned long long)r);
+}
+
+static int send_publish(rc_bridge *b, const char *chan, size_t chan_len, const char *payload,
+                        size_t payload_len, uint32_t hist_size, uint32_t hist_ttl)
+{
     rc_room *f = rc_rooms_add(b->flying, chan, chan_len);
-    if (rc_redis_command(b->cmd, on_publish_reply, f, 3, argv, lens) < 0) {
+    int rc;
+    if (!hist_size) {
+        const char *argv[3] = {"PUBLISH", chan, payload};
+        size_t lens[3] = {7, chan_len, payload_len};
+        rc = rc_redis_command(b->cmd, on_publish_reply, f, 3, argv, lens);
+    } else {
+        rc_str ch = {chan + b->prefix_len, chan_len - b->prefix_len};
+        char ks[80 + RC_PROTO_MAX_CHANNEL + 8], km[sizeof(ks)], size[16], ttl[16], mttl[16], ep[17];
+        size_t ksn = hist_key(b, ch, "s", ks, sizeof(ks)),
+               kmn = hist_key(b, ch, "m", km, sizeof(km));
+        int sn = snprintf(size, sizeof(size), "%u", hist_size);
+        int tn = snprintf(ttl, sizeof(ttl), "%u", hist_ttl);
+        int mn = snprintf(mttl, sizeof(mttl), "%u", b->cfg->history_meta_ttl_s);
+        new_epoch_hex(ep);
+        const char *argv[11] = {"EVALSHA", b->publish_sha, "2",     ks, km,  size,
+                                ttl,       mttl,           payload, ep, chan};
+        size_t lens[11] = {7,          40,         1,           ksn, kmn,     (size_t)sn,
+                           (size_t)tn, (size_t)mn, payload_len, 16,  chan_len};
+        rc = rc_redis_command(b->cmd, on_publish_reply, f, 11, argv, lens);
+    }
+    if (rc < 0) {
         if (f->seq == 0)
             rc_rooms_del(b->flying, f);
         return -1;
@@ -431,7 +525,8 @@ static void drain_held(rc_bridge *b)
 {
     while (b->head && rc_redis_get_state(b->cmd) == RC_REDIS_READY) {
         held *h = b->head;
-        if (send_publish(b, h->mem, h->chan_len, h->mem + h->chan_len, h->payload_len) < 0)
+        if (send_publish(b, h->mem, h->chan_len, h->mem + h->chan_len, h->payload_len, h->hist_size,
+                         h->hist_ttl) < 0)
             break;
         b->head = h->next;
         if (!b->head)
@@ -442,8 +537,8 @@ static void drain_held(rc_bridge *b)
     }
 }
 
-void rc_bridge_publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
-                       const rc_origin *origin)
+static void publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data, const rc_origin *origin,
+                    uint32_t hist_size, uint32_t hist_ttl)
 {
     char name[80 + RC_PROTO_MAX_CHANNEL + 1];
     size_t nl = redis_name(b, chan, name, sizeof(name));
@@ -455,13 +550,15 @@ void rc_bridge_publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
     rc_assert(nl && pn > 0);
     /* Held ones go first, so that order is kept. */
     if (!b->head && rc_redis_get_state(b->cmd) == RC_REDIS_READY) {
-        if (send_publish(b, name, nl, payload, (size_t)pn) < 0)
+        if (send_publish(b, name, nl, payload, (size_t)pn, hist_size, hist_ttl) < 0)
             dropped(b, chan);
     } else if (b->held_bytes + unsent(b) + nl + (size_t)pn <= b->cfg->redis_backlog_bytes) {
         held *h = rc_malloc(sizeof(*h) + nl + (size_t)pn);
         h->next = NULL;
         h->chan_len = (uint32_t)nl;
         h->payload_len = (uint32_t)pn;
+        h->hist_size = hist_size;
+        h->hist_ttl = hist_ttl;
         memcpy(h->mem, name, nl);
         memcpy(h->mem + nl, payload, (size_t)pn);
         if (b->tail)
@@ -478,11 +575,87 @@ void rc_bridge_publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
         free(payload);
 }
 
+void rc_bridge_publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
+                       const rc_origin *origin)
+{
+    publish(b, chan, event, data, origin, 0, 0);
+}
+
+void rc_bridge_publish_history(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
+                               const rc_origin *origin, const rc_history_rule *rule)
+{
+    publish(b, chan, event, data, origin, rule->size, rule->ttl_s);
+}
+
+typedef struct read_ctx {
+    rc_bridge_read_fn fn;
+    uint64_t fence;
+    uint16_t chan_len;
+    char chan[];
+} read_ctx;
+
+static void on_read_reply(void *u, redisReply *reply, const char *err, void *priv)
+{
+    rc_bridge *b = u;
+    read_ctx *r = priv;
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        rc_warn("redis: reading the history of %s failed: %s", r->chan, reply->str);
+    r->fn(b->u, (rc_str){r->chan, r->chan_len}, r->fence,
+          reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 ? reply : NULL);
+    free(r);
+}
+
+int rc_bridge_read_history(rc_bridge *b, rc_str chan, uint32_t count, uint64_t fence,
+                           rc_bridge_read_fn fn)
+{
+    if (rc_redis_get_state(b->cmd) != RC_REDIS_READY)
+        return -1;
+    char name[80 + RC_PROTO_MAX_CHANNEL + 1];
+    size_t nl = redis_name(b, chan, name, sizeof(name));
+    char ks[80 + RC_PROTO_MAX_CHANNEL + 8], km[sizeof(ks)], cnt[16], mttl[16], ep[17], fp[128];
+    size_t ksn = hist_key(b, chan, "s", ks, sizeof(ks)),
+           kmn = hist_key(b, chan, "m", km, sizeof(km));
+    int cn = snprintf(cnt, sizeof(cnt), "%u", count);
+    int mn = snprintf(mttl, sizeof(mttl), "%u", b->cfg->history_meta_ttl_s);
+    int fn_ = snprintf(fp, sizeof(fp), "{\"node\":\"%s\",\"fence\":%llu}", b->cfg->node_id,
+                       (unsigned long long)fence);
+    rc_assert(nl && fn_ > 0 && (size_t)fn_ < sizeof(fp)); /* node ids are short and plain */
+    new_epoch_hex(ep);
+    const char *argv[10] = {"EVAL", READ_LUA, "2", ks, km, cnt, ep, mttl, name, fp};
+    size_t lens[10] = {4,  sizeof(READ_LUA) - 1, 1,  ksn,        kmn, (size_t)cn,
+                       16, (size_t)mn,           nl, (size_t)fn_};
+    read_ctx *r = rc_malloc(sizeof(*r) + chan.n + 1);
+    r->fn = fn;
+    r->fence = fence;
+    r->chan_len = (uint16_t)chan.n;
+    memcpy(r->chan, chan.p, chan.n);
+    r->chan[chan.n] = '\0';
+    if (rc_redis_command(b->cmd, on_read_reply, r, 10, argv, lens) < 0) {
+        free(r);
+        return -1;
+    }
+    rc_counter_inc(&b->stats->history_reads);
+    return 0;
+}
+
+static void on_script_loaded(void *u, redisReply *reply, const char *err, void *priv)
+{
+    rc_bridge *b = u;
+    if (reply && (reply->type != REDIS_REPLY_STRING || strcmp(reply->str, b->publish_sha) != 0))
+        rc_warn("redis: SCRIPT LOAD of the history publish answered unexpectedly");
+}
+
 static void cmd_ready(void *u)
 {
     rc_bridge *b = u;
     rc_info("redis: command connection ready (%zu publishes held)", b->held_count);
     rc_counter_set(&b->stats->up_command, 1);
+    /* Before anything held: publishes with history run it by its SHA1. */
+    if (b->cfg->n_history) {
+        const char *argv[3] = {"SCRIPT", "LOAD", PUBLISH_LUA};
+        size_t lens[3] = {6, 4, sizeof(PUBLISH_LUA) - 1};
+        rc_redis_command(b->cmd, on_script_loaded, NULL, 3, argv, lens);
+    }
     drain_held(b);
 }
 
@@ -505,6 +678,10 @@ rc_bridge *rc_bridge_new(struct io_uring *ring, const rc_config *cfg, const rc_b
     b->chans = rc_rooms_new();
     b->lost = rc_rooms_new();
     b->flying = rc_rooms_new();
+    unsigned char md[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)PUBLISH_LUA, sizeof(PUBLISH_LUA) - 1, md);
+    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+        snprintf(b->publish_sha + 2 * i, 3, "%02x", md[i]);
     int n = snprintf(b->prefix, sizeof(b->prefix), "%sch:", cfg->redis_prefix);
     rc_assert(n > 0 && (size_t)n < sizeof(b->prefix));
     b->prefix_len = (size_t)n;
@@ -551,6 +728,12 @@ void rc_bridge_tick(rc_bridge *b, uint64_t now_ms)
     rc_counter_set(&b->stats->pipeline_depth, cs.pipeline_depth);
     rc_counter_set(&b->stats->backlog_bytes, b->held_bytes + cs.queued_bytes);
     rc_counter_set(&b->stats->reconnects, cs.reconnects + ss.reconnects);
+}
+
+bool rc_bridge_live(const rc_bridge *b, rc_str chan)
+{
+    const rc_room *c = rc_rooms_get(b->chans, chan.p, chan.n);
+    return c && (c->flags & F_LIVE) && rc_redis_get_state(b->sub) == RC_REDIS_READY;
 }
 
 bool rc_bridge_ready(const rc_bridge *b)

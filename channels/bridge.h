@@ -33,6 +33,7 @@
 #ifndef RC_REDIS_BRIDGE_H
 #define RC_REDIS_BRIDGE_H
 
+#include <hiredis/hiredis.h>
 #include <liburing.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,9 +45,17 @@
 
 typedef struct rc_bridge rc_bridge;
 
+/* A message from Redis, as the relay gets it. */
+typedef struct rc_bridge_msg {
+    rc_str event, data;
+    rc_origin origin;
+    uint64_t offset; /* >= 1: a publication of a channel with history */
+    rc_str epoch;
+} rc_bridge_msg;
+
 typedef struct rc_bridge_ops {
     /* A message from Redis for channel chan (not this node's own). */
-    void (*message)(void *u, rc_str chan, rc_str event, rc_str data, const rc_origin *origin);
+    void (*message)(void *u, rc_str chan, const struct rc_bridge_msg *m);
     /* Redis confirmed the subscription to chan, which is still wanted.
      * after_gap: the channel was answered locally while the link was down,
      * or the link dropped since; messages may have been missed. */
@@ -56,6 +65,8 @@ typedef struct rc_bridge_ops {
     void (*link_down)(void *u);
     /* Node `node` dropped publishes for chan before they reached Redis. */
     void (*lost)(void *u, rc_str chan, const char *node);
+    /* This node's fence came back on chan (rc_bridge_read_history). */
+    void (*fence)(void *u, rc_str chan, uint64_t fence);
 } rc_bridge_ops;
 
 typedef struct rc_bridge_stats {
@@ -73,6 +84,7 @@ typedef struct rc_bridge_stats {
     rc_counter backlog_bytes;   /* gauge: held for Redis (backlog + unsent) */
     rc_counter reconnects;      /* both connections */
     rc_counter connect_failures;
+    rc_counter history_reads; /* reads of a channel's history in Redis */
 } rc_bridge_stats;
 
 /* A bridge for cfg->redis_url (which config validated), preparing its SQEs on
@@ -94,6 +106,28 @@ void rc_bridge_unsubscribe(rc_bridge *b, rc_str chan);
  * in call order; or holds it while the link is down; or drops and counts it. */
 void rc_bridge_publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
                        const rc_origin *origin);
+
+/* A publication on a channel with history (rule): one script gives it the
+ * channel's next offset, keeps it in the channel's stream and publishes it
+ * with its offset and epoch, atomically. It comes back through the
+ * subscription like any message, local members included. Held and dropped
+ * like rc_bridge_publish's. */
+void rc_bridge_publish_history(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
+                               const rc_origin *origin, const rc_history_rule *rule);
+
+/* Reads chan's history: its epoch and top offset (given out now when the
+ * channel has none) and its last count publications, then publishes
+ * {"node":ID,"fence":fence} on the channel, in the same script. fn gets
+ * the reply ([epoch, top, newest publication, ...]) or NULL (failed).
+ * Returns 0, or -1 (fn never called) when the command connection is not
+ * ready. */
+/* 1 when Redis confirmed the node's subscription to chan and the
+ * subscriber connection is up: whatever is published on it reaches the node. */
+bool rc_bridge_live(const rc_bridge *b, rc_str chan);
+
+typedef void (*rc_bridge_read_fn)(void *u, rc_str chan, uint64_t fence, const redisReply *rep);
+int rc_bridge_read_history(rc_bridge *b, rc_str chan, uint32_t count, uint64_t fence,
+                           rc_bridge_read_fn fn);
 
 /* A completion with op RC_UOP_REDIS. */
 void rc_bridge_on_cqe(rc_bridge *b, struct io_uring_cqe *cqe);

@@ -19,25 +19,41 @@ typedef struct entry {
 struct rc_hist {
     rc_room *room; /* its name and index entry; room->udata is this */
     const rc_history_rule *rule;
-    char epoch[EPOCH_LEN + 1];
+    char epoch[RC_PROTO_MAX_EPOCH + 1]; /* ours (EPOCH_LEN), or Redis's */
     uint64_t top;
     int64_t last_ms; /* the last publication, or the creation */
     entry *ring;     /* grows to rule->size */
     uint32_t cap, head, n;
     rc_hist *prev, *next; /* most recently published first */
+    int known;            /* see rc_hist_known */
+    rc_hist_read rd;
 };
 
 struct rc_history {
     const rc_config *cfg;
+    int redis;
     rc_rooms *index;
     rc_hist *newest, *oldest;
     rc_history_stats st;
 };
 
-rc_history *rc_history_new(const rc_config *cfg)
+static void set_epoch(rc_hist *e, rc_str epoch)
+{
+    size_t n = RC_MIN(epoch.n, (size_t)RC_PROTO_MAX_EPOCH);
+    memset(e->epoch, 0, sizeof(e->epoch));
+    memcpy(e->epoch, epoch.p, n);
+}
+
+static int same_epoch(const rc_hist *e, rc_str epoch)
+{
+    return epoch.n == strlen(e->epoch) && memcmp(epoch.p, e->epoch, epoch.n) == 0;
+}
+
+rc_history *rc_history_new(const rc_config *cfg, int redis)
 {
     rc_history *h = rc_calloc(1, sizeof(*h));
     h->cfg = cfg;
+    h->redis = redis;
     h->index = rc_rooms_new();
     return h;
 }
@@ -77,8 +93,21 @@ static void drop_entries(rc_history *h, rc_hist *e)
     e->head = e->n = 0;
 }
 
+static void drop_read(rc_hist *e)
+{
+    for (uint32_t i = 0; i < e->rd.rd_n; i++)
+        rc_msg_put(e->rd.rd_msgs[i]);
+    free(e->rd.rd_msgs);
+    e->rd.rd_msgs = NULL;
+    e->rd.rd_n = 0;
+    e->rd.replied = 0;
+}
+
 static void forget(rc_history *h, rc_hist *e)
 {
+    /* Records with questions waiting are never chosen (see below); at exit
+     * the relay has answered or dropped them. */
+    drop_read(e);
     drop_entries(h, e);
     unlink_rec(h, e);
     free(e->ring);
@@ -113,13 +142,19 @@ rc_hist *rc_history_open(rc_history *h, rc_str chan, int64_t now_ms)
     const rc_history_rule *rule = rc_config_history(h->cfg, chan.p, chan.n);
     if (!rule)
         return NULL;
-    if (h->st.channels >= RC_HISTORY_MAX_CHANNELS && h->oldest)
-        forget(h, h->oldest);
+    if (h->st.channels >= RC_HISTORY_MAX_CHANNELS) {
+        rc_hist *old = h->oldest;
+        while (old && old->rd.head)
+            old = old->prev;
+        if (old)
+            forget(h, old);
+    }
     rc_hist *e = rc_calloc(1, sizeof(*e));
     e->room = rc_rooms_add(h->index, chan.p, chan.n);
     e->room->udata = e;
     e->rule = rule;
     new_epoch(e->epoch);
+    e->known = !h->redis;
     e->last_ms = now_ms;
     push_newest(h, e);
     h->st.channels++;
@@ -138,7 +173,7 @@ uint64_t rc_hist_top(const rc_hist *e)
 
 rc_str rc_hist_epoch(const rc_hist *e)
 {
-    return (rc_str){e->epoch, EPOCH_LEN};
+    return (rc_str){e->epoch, strlen(e->epoch)};
 }
 
 void rc_hist_append(rc_history *h, rc_hist *e, uint64_t offset, rc_msg *m, int64_t now_ms)
@@ -192,7 +227,7 @@ int rc_hist_since(rc_hist *e, rc_str epoch, uint64_t since, uint32_t max, rc_msg
 {
     *out = NULL;
     *n = 0;
-    if (epoch.n != EPOCH_LEN || memcmp(epoch.p, e->epoch, EPOCH_LEN) != 0)
+    if (!same_epoch(e, epoch))
         return RC_REC_EPOCH;
     if (since > e->top)
         return RC_REC_AHEAD;
@@ -226,7 +261,9 @@ void rc_history_expire(rc_history *h, int64_t now_ms)
         int64_t idle = now_ms - e->last_ms;
         if (idle < min_ttl_ms)
             break;
-        if (idle >= meta_ms)
+        if (e->rd.head)
+            ; /* questions wait for it */
+        else if (idle >= meta_ms)
             forget(h, e);
         else if (idle >= (int64_t)e->rule->ttl_s * 1000 && e->n)
             drop_entries(h, e);
@@ -256,4 +293,98 @@ void rc_histreq_free(rc_histreq *q)
         rc_msg_put(q->msgs[i]);
     free(q->msgs);
     free(q);
+}
+
+int rc_hist_known(const rc_hist *e)
+{
+    return e->known;
+}
+
+rc_hist_read *rc_hist_reading(rc_hist *e)
+{
+    return &e->rd;
+}
+
+rc_hist *rc_history_find(rc_history *h, rc_str chan)
+{
+    rc_room *r = rc_rooms_get(h->index, chan.p, chan.n);
+    return r ? r->udata : NULL;
+}
+
+rc_str rc_hist_name(const rc_hist *e)
+{
+    return (rc_str){e->room->name, e->room->name_len};
+}
+
+void rc_hist_observe(rc_history *h, rc_hist *e, rc_str epoch, uint64_t offset, rc_msg *m,
+                     int64_t now_ms)
+{
+    if (e->known && same_epoch(e, epoch) && offset <= e->top) {
+        rc_msg_put(m); /* seen already (a read brought it first) */
+        return;
+    }
+    if (!same_epoch(e, epoch) || offset != e->top + 1) {
+        /* Another run, or a gap: what is kept no longer leads up to it. */
+        drop_entries(h, e);
+        set_epoch(e, epoch);
+        e->known = 0;
+    }
+    e->top = offset - 1;
+    rc_hist_append(h, e, offset, m, now_ms);
+}
+
+void rc_hist_load(rc_history *h, rc_hist *e, rc_str epoch, uint64_t top, rc_msg **msgs, uint32_t n,
+                  int64_t now_ms)
+{
+    /* Newer publications seen meanwhile, in the same run, stay after these. */
+    uint32_t keep = 0, from = 0;
+    if (same_epoch(e, epoch) && e->n && e->top > top) {
+        for (from = 0; from < e->n; from++)
+            if (e->ring[(e->head + from) % e->cap].offset == top + 1)
+                break;
+        keep = from < e->n ? e->n - from : 0;
+    }
+    entry *newer = keep ? rc_malloc(keep * sizeof(*newer)) : NULL;
+    for (uint32_t i = 0; i < keep; i++) {
+        newer[i] = e->ring[(e->head + from + i) % e->cap];
+        rc_ref_get(&newer[i].m->refs);
+    }
+    drop_entries(h, e);
+    set_epoch(e, epoch);
+    e->top = top - n;
+    for (uint32_t i = 0; i < n; i++)
+        rc_hist_append(h, e, e->top + 1, msgs[i], now_ms);
+    for (uint32_t i = 0; i < keep; i++)
+        rc_hist_append(h, e, newer[i].offset, newer[i].m, now_ms);
+    free(newer);
+    e->known = 1;
+}
+
+static void unknown_one(rc_room *r, void *arg)
+{
+    rc_hist *e = r->udata;
+    drop_entries(arg, e);
+    e->known = 0;
+}
+
+void rc_history_unknown_all(rc_history *h)
+{
+    rc_rooms_each(h->index, unknown_one, h);
+}
+
+typedef struct each_arg {
+    void (*fn)(rc_hist *e, void *arg);
+    void *arg;
+} each_arg;
+
+static void each_one(rc_room *r, void *arg)
+{
+    each_arg *a = arg;
+    a->fn(r->udata, a->arg);
+}
+
+void rc_history_each(rc_history *h, void (*fn)(rc_hist *e, void *arg), void *arg)
+{
+    each_arg a = {fn, arg};
+    rc_rooms_each(h->index, each_one, &a);
 }

@@ -35,7 +35,8 @@ enum rc_histq_kind {
 };
 
 typedef struct rc_histreq {
-    uint8_t kind; /* enum rc_histq_kind */
+    struct rc_histreq *next; /* the relay's: waiting for a read of Redis */
+    uint8_t kind;            /* enum rc_histq_kind */
     uint8_t has_since;
     uint8_t since_epoch_len;
     uint8_t tag_len;
@@ -66,7 +67,9 @@ void rc_histreq_free(rc_histreq *q);
 typedef struct rc_history rc_history;
 typedef struct rc_hist rc_hist;
 
-rc_history *rc_history_new(const rc_config *cfg);
+/* redis: the history is Redis's (channels/relay.c reads it and sees its
+ * publications go by); a record then starts unknown. */
+rc_history *rc_history_new(const rc_config *cfg, int redis);
 void rc_history_free(rc_history *h);
 
 /* The record of channel chan, created (with a new epoch and offset 0) when
@@ -88,6 +91,42 @@ int rc_hist_since(rc_hist *e, rc_str epoch, uint64_t since, uint32_t max, rc_msg
 /* The last limit publications kept (fewer when fewer are kept), oldest
  * first, with a reference each. */
 void rc_hist_last(rc_hist *e, uint32_t limit, rc_msg ***out, uint32_t *n);
+
+/* --- with Redis: what this node knows of Redis's history --- */
+
+/* 1 when e's epoch and top are Redis's as this node saw them last, and its
+ * kept publications the last ones of that run; 0 until read or seen. */
+int rc_hist_known(const rc_hist *e);
+/* The publication at offset in epoch, as Redis gave it out (taking one
+ * reference to m): another epoch, or a gap, starts the kept run again. */
+void rc_hist_observe(rc_history *h, rc_hist *e, rc_str epoch, uint64_t offset, rc_msg *m,
+                     int64_t now_ms);
+/* What a read of Redis found: epoch, top, and the last n publications
+ * (msgs, oldest first, offsets top-n+1..top; references taken). What was
+ * seen since with higher offsets in the same epoch stays after them. */
+void rc_hist_load(rc_history *h, rc_hist *e, rc_str epoch, uint64_t top, rc_msg **msgs, uint32_t n,
+                  int64_t now_ms);
+/* The link to Redis was down: nothing seen before can be trusted. */
+void rc_history_unknown_all(rc_history *h);
+/* A read of e's history in flight, and the questions that wait for it. */
+typedef struct rc_hist_read {
+    rc_histreq *head, *tail;
+    uint64_t id;    /* the read in flight (its fence carries it); 0: none */
+    int use_fence;  /* the answer waits for the fence too */
+    int fence_seen; /* the fence came back */
+    int replied;    /* the read's answer is in rd_* */
+    char rd_epoch[RC_PROTO_MAX_EPOCH + 1];
+    size_t rd_epoch_len;
+    uint64_t rd_top;
+    rc_msg **rd_msgs;
+    uint32_t rd_n;
+} rc_hist_read;
+rc_hist_read *rc_hist_reading(rc_hist *e);
+/* Calls fn(e, arg) for every record (fn must not add or forget records). */
+void rc_history_each(rc_history *h, void (*fn)(rc_hist *e, void *arg), void *arg);
+/* The record of chan, or NULL (never creates). */
+rc_hist *rc_history_find(rc_history *h, rc_str chan);
+rc_str rc_hist_name(const rc_hist *e);
 
 /* Drops publications past their ttl, and records past the meta ttl. */
 void rc_history_expire(rc_history *h, int64_t now_ms);

@@ -8,10 +8,12 @@
 #include "channels/relay.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "channels/history.h"
 #include "channels/room.h"
+#include "redis/envelope.h"
 #include "proto/json.h"
 
 /* A channel whose first member's SUBSCRIBE Redis has not confirmed yet: its
@@ -25,6 +27,7 @@ struct rc_chan_relay {
     rc_tick_tap_fn tap; /* NULL without Redis */
     void *tap_u;
     int stopping;
+    uint64_t fences; /* the last fence id this node published */
     rc_history *history;
     const rc_config *cfg;
     rc_chan_relay_stats *stats;
@@ -37,7 +40,7 @@ rc_chan_relay *rc_chan_relay_new(const rc_config *cfg, rc_outbox *out, rc_chan_r
     t->out = out;
     t->cfg = cfg;
     t->stats = stats;
-    t->history = rc_history_new(cfg);
+    t->history = rc_history_new(cfg, cfg->redis_url[0] != '\0');
     return t;
 }
 
@@ -65,7 +68,7 @@ void rc_chan_relay_free(rc_chan_relay *t)
 /* The shared frame of {"type":"message",...} for a channel message; h is
  * the channel's history record (its offset and epoch go in), or NULL. */
 static rc_msg *publication(rc_str chan, rc_str event, uint64_t seq, rc_str data,
-                           const rc_origin *origin, rc_hist *h)
+                           const rc_origin *origin, uint64_t offset, rc_str epoch)
 {
     rc_proto_pub p = {.channel = chan, .event = event, .data = data, .seq = seq};
     if (origin) {
@@ -73,10 +76,10 @@ static rc_msg *publication(rc_str chan, rc_str event, uint64_t seq, rc_str data,
         p.from_user = origin->user;
         p.from_conn = origin->conn;
     }
-    if (h) {
+    if (offset) {
         p.has_pos = 1;
-        p.offset = rc_hist_next(h);
-        p.epoch = rc_hist_epoch(h);
+        p.offset = offset;
+        p.epoch = epoch;
     }
     size_t plen = rc_proto_publication_len(&p);
     uint8_t *payload;
@@ -168,9 +171,11 @@ static void fan_out(rc_chan_relay *r, rc_room *room, rc_msg *m, uint32_t extra_r
 }
 
 /* One frame for the node's members of chan, one reference per member
- * shard; a channel with history keeps it too, at its next offset. */
+ * shard. A channel with history keeps it too: at its next offset without
+ * Redis; with Redis at the offset Redis gave it (offset > 0; a plain
+ * PUBLISH on such a channel is delivered without one, and not kept). */
 static void deliver(rc_chan_relay *r, rc_str chan, rc_str event, rc_str data,
-                    const rc_origin *origin)
+                    const rc_origin *origin, uint64_t offset, rc_str epoch)
 {
     rc_room *room = rc_rooms_get(r->chans, chan.p, chan.n);
     uint32_t members = room ? room->n : 0;
@@ -199,23 +204,34 @@ static void deliver(rc_chan_relay *r, rc_str chan, rc_str event, rc_str data,
         return;
     }
     int64_t now = rc_wall_ms();
-    rc_hist *h = rc_history_open(r->history, chan, now);
+    int redis = r->cfg->redis_url[0] != '\0';
+    rc_hist *h = NULL;
+    if (!redis || offset)
+        h = rc_history_open(r->history, chan, now);
+    if (!h)
+        offset = 0; /* no rule here: plain */
     if (!members && !h) {
         rc_counter_inc(&r->stats->no_members);
         return;
     }
+    if (h && !redis) {
+        offset = rc_hist_next(h);
+        epoch = rc_hist_epoch(h);
+    }
     uint64_t seq = room ? ++room->seq : 0;
-    rc_msg *m = publication(chan, event, seq, data, origin, h);
+    rc_msg *m = publication(chan, event, seq, data, origin, offset, epoch);
     if (!members) {
         rc_counter_inc(&r->stats->no_members);
         rc_ref_init(&m->refs, 1);
     } else {
         fan_out(r, room, m, h ? 1 : 0);
     }
-    if (h) {
-        rc_hist_append(r->history, h, rc_hist_next(h), m, now);
+    if (h && !redis)
+        rc_hist_append(r->history, h, offset, m, now);
+    else if (h)
+        rc_hist_observe(r->history, h, epoch, offset, m, now);
+    if (h)
         rc_counter_inc(&r->stats->history_writes);
-    }
 }
 
 /* Local members first, at once; then the other nodes through Redis. */
@@ -224,10 +240,196 @@ void rc_chan_relay_on_publish(rc_chan_relay *r, const rc_qitem *it)
     rc_pub *p = it->p;
     rc_counter_inc(&r->stats->publishes);
     rc_origin o = {p->from, rc_pub_user(p), p->from_conn};
-    deliver(r, rc_pub_channel(p), rc_pub_event(p), rc_pub_data(p), &o);
-    if (r->bridge)
-        rc_bridge_publish(r->bridge, rc_pub_channel(p), rc_pub_event(p), rc_pub_data(p), &o);
+    rc_str chan = rc_pub_channel(p);
+    const rc_history_rule *rule = r->bridge ? rc_config_history(r->cfg, chan.p, chan.n) : NULL;
+    if (rule) {
+        /* Its offset comes from Redis; so does its delivery, here too. */
+        rc_bridge_publish_history(r->bridge, chan, rc_pub_event(p), rc_pub_data(p), &o, rule);
+    } else {
+        deliver(r, chan, rc_pub_event(p), rc_pub_data(p), &o, 0, RC_STR_NULL);
+        if (r->bridge)
+            rc_bridge_publish(r->bridge, chan, rc_pub_event(p), rc_pub_data(p), &o);
+    }
     free(p);
+}
+
+static void send_answer(rc_chan_relay *r, rc_histreq *q)
+{
+    if (q->has_since)
+        rc_counter_inc(&r->stats->recoveries[q->outcome]);
+    if (r->stopping) {
+        rc_histreq_free(q);
+        return;
+    }
+    rc_qitem done = {.kind = RC_Q_HISTORY_DONE, .p = q};
+    rc_outbox_push(r->out, q->shard, &done);
+}
+
+/* Answers q from what h holds (its record is authoritative). */
+static void answer_from(rc_chan_relay *r, rc_hist *h, rc_histreq *q)
+{
+    q->has_history = 1;
+    q->top = rc_hist_top(h);
+    rc_str ep = rc_hist_epoch(h);
+    memcpy(q->epoch, ep.p, ep.n);
+    q->epoch[ep.n] = '\0';
+    q->epoch_len = (uint8_t)ep.n;
+    uint32_t max = r->cfg->recovery_max;
+    if (q->kind == RC_HISTQ_READ && !q->has_since) {
+        rc_hist_last(h, RC_MIN(q->limit, max), &q->msgs, &q->n);
+        q->outcome = RC_REC_OK;
+    } else if (q->has_since) {
+        uint32_t lim = q->kind == RC_HISTQ_READ ? RC_MIN(q->limit, max) : max;
+        q->outcome = rc_hist_since(h, (rc_str){q->since_epoch, q->since_epoch_len}, q->since, lim,
+                                   &q->msgs, &q->n);
+    } else {
+        q->outcome = RC_REC_OK; /* a position only */
+    }
+    rc_counter_inc(&r->stats->history_reads);
+    send_answer(r, q);
+}
+
+/* With Redis: whether h can answer q without reading Redis. It can when
+ * what it keeps is Redis's run as this node saw it, and q needs only what
+ * it keeps: a since in its epoch and within the publications kept. (A
+ * since ahead of it, or in another epoch, may be what this node has not
+ * seen yet: Redis decides.) */
+static int answers_from_memory(const rc_chan_relay *r, rc_hist *h, const rc_histreq *q)
+{
+    if (!rc_hist_known(h))
+        return 0;
+    if (!q->has_since)
+        return q->kind == RC_HISTQ_SUBSCRIBE ||
+               rc_hist_top(h) == 0; /* a read of the last ones wants them all kept */
+    rc_str ep = rc_hist_epoch(h);
+    rc_msg **m;
+    uint32_t n;
+    if (ep.n != q->since_epoch_len || memcmp(ep.p, q->since_epoch, ep.n) != 0 ||
+        q->since > rc_hist_top(h))
+        return 0;
+    int out = rc_hist_since(h, ep, q->since, UINT32_MAX, &m, &n);
+    for (uint32_t i = 0; i < n; i++)
+        rc_msg_put(m[i]);
+    free(m);
+    return out == RC_REC_OK;
+}
+
+static void fail_waiting(rc_chan_relay *r, rc_hist_read *rd)
+{
+    for (rc_histreq *q = rd->head, *next; q; q = next) {
+        next = q->next;
+        q->next = NULL;
+        q->outcome = RC_REC_UNAVAILABLE;
+        send_answer(r, q);
+    }
+    rd->head = rd->tail = NULL;
+    rd->id = 0;
+    rd->replied = rd->fence_seen = 0;
+}
+
+static void on_read(void *u, rc_str chan, uint64_t id, const redisReply *rep);
+
+/* A read of h's history from Redis, for the questions waiting on it (one
+ * read serves them all: a storm of recoveries costs one per channel). */
+static void start_read(rc_chan_relay *r, rc_hist *h)
+{
+    rc_hist_read *rd = rc_hist_reading(h);
+    rc_str chan = rc_hist_name(h);
+    const rc_history_rule *rule = rc_config_history(r->cfg, chan.p, chan.n);
+    uint32_t count = RC_MIN(rule->size, r->cfg->recovery_max);
+    /* A fence matters only where live publications reach this node: then
+     * the answer waits until the subscription has caught up with the read. */
+    rd->id = ++r->fences;
+    rd->use_fence = rc_bridge_live(r->bridge, chan);
+    rd->replied = rd->fence_seen = 0;
+    if (rc_bridge_read_history(r->bridge, chan, count, rd->id, on_read) < 0)
+        fail_waiting(r, rd);
+}
+
+/* The read and (where it was needed) its fence are both in: load what was
+ * read, then answer everyone waiting from it. */
+static void read_done(rc_chan_relay *r, rc_hist *h)
+{
+    rc_hist_read *rd = rc_hist_reading(h);
+    rc_hist_load(r->history, h, (rc_str){rd->rd_epoch, rd->rd_epoch_len}, rd->rd_top, rd->rd_msgs,
+                 rd->rd_n, rc_wall_ms());
+    free(rd->rd_msgs);
+    rd->rd_msgs = NULL;
+    rd->rd_n = 0;
+    rd->replied = rd->fence_seen = 0;
+    rd->id = 0;
+    rc_histreq *list = rd->head;
+    rd->head = rd->tail = NULL;
+    for (rc_histreq *q = list, *next; q; q = next) {
+        next = q->next;
+        q->next = NULL;
+        answer_from(r, h, q);
+    }
+}
+
+static void on_read(void *u, rc_str chan, uint64_t id, const redisReply *rep)
+{
+    rc_chan_relay *r = u;
+    rc_hist *h = r->stopping ? NULL : rc_history_find(r->history, chan);
+    if (!h)
+        return;
+    rc_hist_read *rd = rc_hist_reading(h);
+    if (rd->id != id)
+        return; /* a read given up on (the link went down): its answer is stale */
+    const redisReply *e = rep ? rep->element[0] : NULL, *t = rep ? rep->element[1] : NULL;
+    long long top = -1;
+    if (t && t->type == REDIS_REPLY_STRING)
+        top = strtoll(t->str, NULL, 10);
+    else if (t && t->type == REDIS_REPLY_INTEGER)
+        top = t->integer;
+    if (!e || e->type != REDIS_REPLY_STRING || e->len < 1 || e->len > RC_PROTO_MAX_EPOCH ||
+        top < 0) {
+        fail_waiting(r, rd);
+        return;
+    }
+    /* Newest first in the reply; kept oldest first, contiguous up to top. */
+    uint32_t n = (uint32_t)(rep->elements - 2);
+    rd->rd_msgs = n ? rc_malloc(n * sizeof(rc_msg *)) : NULL;
+    rd->rd_n = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const redisReply *p = rep->element[2 + (n - 1 - i)];
+        rc_envelope env;
+        const char *why;
+        if (p->type != REDIS_REPLY_STRING ||
+            rc_envelope_parse(p->str, p->len, &env, &why) != RC_PERR_NONE || !env.offset ||
+            env.offset != (uint64_t)top - (n - 1 - i)) {
+            /* Not what this node writes: keep only the newer, contiguous part. */
+            for (uint32_t k = 0; k < rd->rd_n; k++)
+                rc_msg_put(rd->rd_msgs[k]);
+            rd->rd_n = 0;
+            continue;
+        }
+        rc_origin o = {env.from, {env.from_user, env.from_user_len}, env.from_conn};
+        rc_msg *m = publication(chan, (rc_str){env.event, env.event_len}, 0, env.data, &o,
+                                env.offset, (rc_str){env.epoch, env.epoch_len});
+        rc_ref_init(&m->refs, 1);
+        rd->rd_msgs[rd->rd_n++] = m;
+    }
+    memcpy(rd->rd_epoch, e->str, e->len);
+    rd->rd_epoch_len = e->len;
+    rd->rd_top = (uint64_t)top;
+    rd->replied = 1;
+    if (!rd->use_fence || rd->fence_seen)
+        read_done(r, h);
+}
+
+static void br_fence(void *u, rc_str chan, uint64_t fence)
+{
+    rc_chan_relay *r = u;
+    rc_hist *h = rc_history_find(r->history, chan);
+    if (!h)
+        return;
+    rc_hist_read *rd = rc_hist_reading(h);
+    if (!rd->id || !rd->use_fence || rd->id != fence)
+        return;
+    rd->fence_seen = 1;
+    if (rd->replied)
+        read_done(r, h);
 }
 
 /* A shard's question about a channel's history (channels/history.h). */
@@ -238,34 +440,26 @@ void rc_chan_relay_on_history(rc_chan_relay *r, const rc_qitem *it)
     rc_hist *h = rc_history_open(r->history, chan, rc_wall_ms());
     if (!h) {
         q->outcome = RC_REC_NO_HISTORY;
-    } else {
-        q->has_history = 1;
-        q->top = rc_hist_top(h);
-        rc_str ep = rc_hist_epoch(h);
-        memcpy(q->epoch, ep.p, ep.n);
-        q->epoch[ep.n] = '\0';
-        q->epoch_len = (uint8_t)ep.n;
-        uint32_t max = r->cfg->recovery_max;
-        if (q->kind == RC_HISTQ_READ && !q->has_since) {
-            rc_hist_last(h, RC_MIN(q->limit, max), &q->msgs, &q->n);
-            q->outcome = RC_REC_OK;
-        } else if (q->has_since) {
-            uint32_t lim = q->kind == RC_HISTQ_READ ? RC_MIN(q->limit, max) : max;
-            q->outcome = rc_hist_since(h, (rc_str){q->since_epoch, q->since_epoch_len}, q->since,
-                                       lim, &q->msgs, &q->n);
-        } else {
-            q->outcome = RC_REC_OK; /* a position only */
-        }
-        rc_counter_inc(&r->stats->history_reads);
-    }
-    if (q->has_since)
-        rc_counter_inc(&r->stats->recoveries[q->outcome]);
-    if (r->stopping) {
-        rc_histreq_free(q);
+        send_answer(r, q);
         return;
     }
-    rc_qitem done = {.kind = RC_Q_HISTORY_DONE, .p = q};
-    rc_outbox_push(r->out, q->shard, &done);
+    if (!r->bridge || answers_from_memory(r, h, q)) {
+        if (r->bridge)
+            rc_counter_inc(&r->stats->history_cached);
+        answer_from(r, h, q);
+        return;
+    }
+    rc_hist_read *rd = rc_hist_reading(h);
+    int reading = rd->head != NULL;
+    if (rd->tail)
+        rd->tail->next = q;
+    else
+        rd->head = q;
+    rd->tail = q;
+    if (reading)
+        rc_counter_inc(&r->stats->history_coalesced);
+    else
+        start_read(r, h);
 }
 
 void rc_chan_relay_tick(rc_chan_relay *r, int64_t now_ms)
@@ -278,11 +472,11 @@ void rc_chan_relay_tick(rc_chan_relay *r, int64_t now_ms)
     rc_counter_set(&r->stats->history_bytes, hs.bytes);
 }
 
-static void br_message(void *u, rc_str chan, rc_str event, rc_str data, const rc_origin *origin)
+static void br_message(void *u, rc_str chan, const rc_bridge_msg *m)
 {
     rc_chan_relay *r = u;
     if (!r->stopping)
-        deliver(r, chan, event, data, origin);
+        deliver(r, chan, m->event, m->data, &m->origin, m->offset, m->epoch);
 }
 
 /* Sends a notice to every member of a channel (on every member shard). */
@@ -327,11 +521,28 @@ static void release_pending(rc_room *room, void *arg)
         release(arg, room);
 }
 
+static void give_up_read(rc_hist *h, void *arg)
+{
+    rc_hist_read *rd = rc_hist_reading(h);
+    if (rd->head)
+        fail_waiting(arg, rd);
+    for (uint32_t i = 0; i < rd->rd_n; i++)
+        rc_msg_put(rd->rd_msgs[i]);
+    free(rd->rd_msgs);
+    rd->rd_msgs = NULL;
+    rd->rd_n = 0;
+}
+
 static void br_link_down(void *u)
 {
     rc_chan_relay *r = u;
-    if (!r->stopping)
-        rc_rooms_each(r->chans, release_pending, r);
+    if (r->stopping)
+        return;
+    rc_rooms_each(r->chans, release_pending, r);
+    /* What this node saw of Redis's histories may now have gaps, and reads
+     * in flight may never see their fence: read again. */
+    rc_history_unknown_all(r->history);
+    rc_history_each(r->history, give_up_read, r);
 }
 
 rc_msg *rc_chan_gap_notice(void *u, rc_str chan)
@@ -340,4 +551,5 @@ rc_msg *rc_chan_gap_notice(void *u, rc_str chan)
                       "the server dropped messages for this channel: fetch what you missed");
 }
 
-const rc_bridge_ops rc_chan_bridge_ops = {br_message, br_subscribed, br_link_down, br_lost};
+const rc_bridge_ops rc_chan_bridge_ops = {br_message, br_subscribed, br_link_down, br_lost,
+                                          br_fence};

@@ -25,6 +25,8 @@ typedef struct rc_chan_relay_stats {
     rc_counter history_channels;          /* gauge: channels with a history record */
     rc_counter history_entries;           /* gauge: publications kept */
     rc_counter history_bytes;             /* gauge: their frames' bytes */
+    rc_counter history_cached;            /* with Redis: answered from memory */
+    rc_counter history_coalesced;         /* with Redis: waited for a read already asked */
 } rc_chan_relay_stats;
 
 typedef struct rc_chan_relay rc_chan_relay;

@@ -654,13 +654,6 @@ static int check_together(struct loader *L)
             return -1;
         }
     }
-    /* Offsets the same on every node are given out by Redis; until that is
-     * built, a node with Redis keeps no history rather than a wrong one. */
-    if (c->n_history && c->redis_url[0]) {
-        fail(L, "--history is not available with --redis yet: history is kept by a single node "
-                "without Redis");
-        return -1;
-    }
     return 0;
 }
 

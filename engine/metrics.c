@@ -203,6 +203,12 @@ static void render_history(out *o, const rc_chan_relay_stats *cs)
     for (int k = 0; k < RC_REC__COUNT; k++)
         put(o, "ringcast_recoveries_total{outcome=\"%s\"} %llu\n", rc_recovery_name(k),
             (unsigned long long)rc_counter_get(&cs->recoveries[k]));
+    SINGLE(o, "ringcast_history_cached_total", "counter",
+           "With Redis: history questions answered from what the node saw go by.",
+           rc_counter_get(&cs->history_cached));
+    SINGLE(o, "ringcast_history_coalesced_total", "counter",
+           "With Redis: history questions that waited for a read another one asked for.",
+           rc_counter_get(&cs->history_coalesced));
     SINGLE(o, "ringcast_history_channels", "gauge", "Channels with a history record.",
            rc_counter_get(&cs->history_channels));
     SINGLE(o, "ringcast_history_publications", "gauge", "Publications kept in histories.",
@@ -336,6 +342,9 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
     if (rs->redis) {
         render_admission(&o, &rs->admission);
         render_redis(&o, &rs->bridge);
+        SINGLE(&o, "ringcast_redis_history_reads_total", "counter",
+               "Reads of a channel's history from Redis (one serves every question waiting).",
+               rc_counter_get(&rs->bridge.history_reads));
         SINGLE(&o, "ringcast_redis_notices_total", "counter",
                "messages_dropped notices after a Redis reconnect (one per member shard).",
                rc_counter_get(&rs->chans.notices));

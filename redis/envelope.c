@@ -52,9 +52,9 @@ static int parse_from(const rc_json_val *v, rc_envelope *env)
 
 int rc_envelope_parse(const char *payload, size_t len, rc_envelope *env, const char **why)
 {
-    enum { E_NODE, E_EVENT, E_DATA, E_DROPPED, E_FROM, E_OFFSET, E_EPOCH, E__COUNT };
-    static const char *const names[E__COUNT] = {"node", "event", "data",  "dropped",
-                                                "from", "offset", "epoch"};
+    enum { E_NODE, E_EVENT, E_DATA, E_DROPPED, E_FROM, E_OFFSET, E_EPOCH, E_FENCE, E__COUNT };
+    static const char *const names[E__COUNT] = {"node", "event",  "data",  "dropped",
+                                                "from", "offset", "epoch", "fence"};
     rc_json_iter it;
     rc_json_val k, v, m[E__COUNT];
     int seen[E__COUNT] = {0};
@@ -89,8 +89,7 @@ int rc_envelope_parse(const char *payload, size_t len, rc_envelope *env, const c
                          ? rc_json_string(&m[E_EPOCH], env->epoch, sizeof(env->epoch))
                          : -1;
         if (!seen[E_OFFSET] || rc_json_int64(&m[E_OFFSET], &o) < 0 || o < 1 || en < 1)
-            return fail(why, "offset (>= 1) and epoch (a string) go together",
-                        RC_PERR_BAD_REQUEST);
+            return fail(why, "offset (>= 1) and epoch (a string) go together", RC_PERR_BAD_REQUEST);
         env->offset = (uint64_t)o;
         env->epoch_len = (size_t)en;
     }
@@ -98,6 +97,13 @@ int rc_envelope_parse(const char *payload, size_t len, rc_envelope *env, const c
     if (seen[E_FROM] && parse_from(&m[E_FROM], env) < 0)
         return fail(why, "from must be {\"user\":STRING|null,\"conn\":\"DIGITS\"}",
                     RC_PERR_BAD_REQUEST);
+    if (seen[E_FENCE]) {
+        int64_t f;
+        if (rc_json_int64(&m[E_FENCE], &f) < 0 || f < 1 || !env->node_len)
+            return fail(why, "fence must be an integer >= 1, with node", RC_PERR_BAD_REQUEST);
+        env->fence = (uint64_t)f;
+        return RC_PERR_NONE;
+    }
     if (seen[E_DROPPED]) {
         if (m[E_DROPPED].type != RC_JSON_TRUE && m[E_DROPPED].type != RC_JSON_FALSE)
             return fail(why, "dropped must be true or false", RC_PERR_BAD_REQUEST);

@@ -31,6 +31,10 @@ typedef struct rc_envelope {
     uint64_t offset;
     char epoch[RC_PROTO_MAX_EPOCH + 1];
     size_t epoch_len;
+    /* {"node":N,"fence":F}: published by node N's read of the channel's
+     * history (channels/bridge.c), after which its subscriber has seen
+     * every publication the read saw. No data. */
+    uint64_t fence;
 } rc_envelope;
 
 /* Parses a Redis payload. Returns RC_PERR_NONE and fills env, or an error

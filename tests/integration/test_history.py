@@ -262,7 +262,7 @@ def test_from_is_the_servers(start_server):
     run(go())
 
 
-def test_history_metrics_and_redis_refused(start_server, tmp_path):
+def test_history_metrics(start_server):
     srv = start_server(*HIST, shards=1)
 
     async def go():

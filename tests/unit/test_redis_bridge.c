@@ -67,8 +67,9 @@ static void cp(char *dst, size_t cap, rc_str s)
     dst[n] = '\0';
 }
 
-static void o_message(void *u, rc_str chan, rc_str event, rc_str data, const rc_origin *origin)
+static void o_message(void *u, rc_str chan, const rc_bridge_msg *bm)
 {
+    rc_str event = bm->event, data = bm->data;
     if (R.nmsgs < 64) {
         msgrec *m = &R.msgs[R.nmsgs];
         cp(m->chan, sizeof(m->chan), chan);
@@ -103,7 +104,11 @@ static void o_lost(void *u, rc_str chan, const char *node)
     R.nlost++;
 }
 
-static const rc_bridge_ops ops = {o_message, o_subscribed, o_link_down, o_lost};
+static void o_fence(void *u, rc_str chan, uint64_t fence)
+{
+}
+
+static const rc_bridge_ops ops = {o_message, o_subscribed, o_link_down, o_lost, o_fence};
 
 /* subscribed callbacks for chan; *gaps gets how many had after_gap set. */
 static int subs_for(const char *chan, int *gaps)

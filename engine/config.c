@@ -179,8 +179,11 @@ static const struct opt opts[] = {
 
 static const char *const sections[] = {"server", "limits",    "heartbeat", "lifecycle", "auth",
                                        "redis",  "admission", "channels",  "engine"};
-static const char *const section_titles[] = {"Server", "Limits", "Heartbeat", "Lifecycle",
-                                             "Auth",   "Redis",  "Admission", "Engine"};
+static const char *const section_titles[] = {"Server",    "Limits",   "Heartbeat",
+                                             "Lifecycle", "Auth",     "Redis",
+                                             "Admission", "Channels", "Engine"};
+_Static_assert(RC_ARRAY_LEN(sections) == RC_ARRAY_LEN(section_titles),
+               "every section has its title in --help");
 
 #define N_OPTS   RC_ARRAY_LEN(opts)
 #define OPT_BASE 256 /* getopt val of opts[i] is OPT_BASE + i */

@@ -439,15 +439,15 @@ static void test_history_rules(void)
     CHECK_EQ_INT(c.n_history, 0);
 
     static const char *const bad[] = {
-        "chat:*",                         /* no size, no ttl */
-        "chat:* size=0 ttl=1",            /* size out of range */
-        "chat:* size=100001 ttl=1",       /* past the cap */
-        "chat:* size=1 ttl=0",            /* ttl out of range */
-        "chat:* size=1 ttl=2592001",      /* past 30 days */
-        "chat:* size=1 ttl=1 color=red",  /* unknown member */
-        "a,b size=1 ttl=1",               /* one pattern per rule */
-        "size=1 ttl=1",                   /* no pattern */
-        "chat:* size=-1 ttl=1",           /* not a number */
+        "chat:*",                                 /* no size, no ttl */
+        "chat:* size=0 ttl=1",                    /* size out of range */
+        "chat:* size=100001 ttl=1",               /* past the cap */
+        "chat:* size=1 ttl=0",                    /* ttl out of range */
+        "chat:* size=1 ttl=2592001",              /* past 30 days */
+        "chat:* size=1 ttl=1 color=red",          /* unknown member */
+        "a,b size=1 ttl=1",                       /* one pattern per rule */
+        "size=1 ttl=1",                           /* no pattern */
+        "chat:* size=-1 ttl=1",                   /* not a number */
         "chat:* size=18446744073709551616 ttl=1", /* overflow */
     };
     for (size_t i = 0; i < RC_ARRAY_LEN(bad); i++) {
@@ -458,6 +458,26 @@ static void test_history_rules(void)
         CHECK_EQ_INT(rc, -1);
         CHECK(strncmp(err, "--history:", 10) == 0);
     }
+    /* In the file: [channels], one rule per line; a --history flag replaces them. */
+    char path[64];
+    temp_file(path, "[channels]\nhistory = chat:* size=7 ttl=60\nhistory = news:* size=2 ttl=5\n"
+                    "recovery_max = 20\nhistory_meta_ttl = 120\n");
+    CHECK_EQ_INT(LOAD(&c, "--config", path), 0);
+    CHECK_EQ_INT(c.n_history, 2);
+    CHECK(c.n_history == 2 && c.history[1].size == 2 && c.history[1].ttl_s == 5);
+    CHECK_EQ_INT(c.recovery_max, 20);
+    CHECK_EQ_INT(c.history_meta_ttl_s, 120);
+    rc_config_free(&c);
+    CHECK_EQ_INT(LOAD(&c, "--config", path, "--history", "x:* size=1 ttl=1"), 0);
+    CHECK(c.n_history == 1 && strcmp(c.history[0].pattern, "x:*") == 0);
+    rc_config_free(&c);
+    /* Data must not outlive the epoch and offset that make sense of it. */
+    CHECK_EQ_INT(
+        LOAD(&c, "--config", path, "--history-meta-ttl", "60", "--history", "x:* size=1 ttl=61"),
+        -1);
+    CHECK(strstr(err, "--history-meta-ttl") != NULL);
+    unlink(path);
+
     /* The cap on the number of rules. */
     const char *many[2 + 2 * (RC_MAX_PUBLIC_PATTERNS + 1)];
     int n = 0;

@@ -54,7 +54,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 RL_SRC := $(filter-out perf/ringload/main.c,$(wildcard perf/ringload/*.c))
 RL_OBJ := $(RL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all deps deps-run run test unit integration clean format bench bench-short bench-eta soak flamegraph fuzz
+.PHONY: all deps deps-run run test unit integration clean format bench bench-short bench-eta bench-history soak flamegraph fuzz
 
 all: $(BUILD)/ringcast $(BUILD)/ringload $(BUILD)/naive
 
@@ -134,6 +134,7 @@ deps-run:
 #   make bench                  full benchmark (~20-30 min), rewrites BENCHMARKS.md
 #   make bench-short            the same in < 2 minutes (2k subscribers, shorter steps)
 #   make bench-eta              the waiting room's first ETA against the actual wait (~3 min)
+#   make bench-history          what history costs: fan-out, server CPU, Redis CPU (~3 min)
 #   make soak                   100k connections for 10 min (SOAK_MINUTES=, SOAK_CONNS=)
 #   make flamegraph SCENARIO=broadcast   (also idle, echo, churn)
 SCENARIO ?= broadcast
@@ -149,6 +150,9 @@ bench-short: deps-bench all
 
 bench-eta: deps-bench all
 	$(PYTHON) perf/etabench.py --build $(BUILD)
+
+bench-history: deps-bench all
+	$(PYTHON) perf/historybench.py --build $(BUILD)
 
 soak: deps-bench all
 	$(PYTHON) perf/soak.py --build $(BUILD)

@@ -73,7 +73,8 @@ RC_MSG_BURST = 65535
 class Server:
     """One server under test; started pinned to SERVER_CPU, stopped by PID."""
 
-    def __init__(self, kind, build, logdir, shards=1, jwt=False, redis_url=None, node_id=None):
+    def __init__(self, kind, build, logdir, shards=1, jwt=False, redis_url=None, node_id=None,
+                 extra=()):
         """redis_url: a node of a cluster on that Redis (ringcast --redis, Socket.IO's
         adapter); without it Socket.IO gets a redis-server of its own."""
         self.kind = kind
@@ -95,6 +96,7 @@ class Server:
                 env["RINGCAST_JWT_SECRET"] = JWT_SECRET
             if redis_url:
                 cmd += ["--redis", redis_url, "--node-id", node_id or "bench-%d" % port]
+            cmd += list(extra)
             ready, self.dialect, path = None, "ringcast", "/ws"
         elif kind == "naive":
             cmd = pin + [os.path.join(build, "naive"), "--listen", "%s:%d" % (bl.HOST, port),
@@ -165,7 +167,7 @@ class Cluster:
     (url), node A the publisher (pub_url), so every message crosses Redis. All three
     processes run on SERVER_CPU and are stopped by PID."""
 
-    def __init__(self, kind, build, logdir):
+    def __init__(self, kind, build, logdir, extra=()):
         self.kind = kind
         self.redis = None
         self.nodes = []
@@ -174,7 +176,7 @@ class Cluster:
             self.redis_url = "redis://%s:%d" % (bl.HOST, self.redis.port)
             for nid in ("A", "B"):
                 self.nodes.append(Server(kind, build, logdir, redis_url=self.redis_url,
-                                         node_id=nid))
+                                         node_id=nid, extra=extra))
         except BaseException:
             self.stop()
             raise

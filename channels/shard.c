@@ -309,6 +309,9 @@ void rc_chan_on_history(rc_shard *s, rc_histreq *q)
             since_ahead(s, c, tag, ch, q);
         else if (alive && q->outcome == RC_REC_NO_HISTORY)
             rc_conn_error(s, c, tag, RC_PERR_NO_HISTORY, "this channel keeps no history", ch);
+        else if (alive && q->outcome == RC_REC_UNAVAILABLE && !q->has_since)
+            rc_conn_error(s, c, tag, RC_PERR_UNAVAILABLE,
+                          "the history could not be read (Redis is away): ask again shortly", ch);
         else if (alive)
             rc_conn_proto(s, c)->history(s, c, tag, ch, &info, q->msgs,
                                          q->outcome == RC_REC_OK ? q->n : 0);

@@ -501,6 +501,10 @@ void rc_http_on_history(rc_shard *s, rc_histreq *q)
                   NULL);
     } else if (q->outcome == RC_REC_NO_HISTORY) {
         api_error(s, c, 404, RC_PERR_NO_HISTORY, "this channel keeps no history", NULL);
+    } else if (q->outcome == RC_REC_UNAVAILABLE && !q->has_since) {
+        api_error(s, c, 503, RC_PERR_UNAVAILABLE,
+                  "the history could not be read (Redis is away): ask again shortly",
+                  "Retry-After: 1\r\n");
     } else {
         rc_sub_info info = {.has_pos = q->has_history,
                             .offset = q->top,

@@ -25,6 +25,7 @@ static const char *const err_names[RC_PERR__COUNT] = {
     [RC_PERR_QUEUE_BUSY] = "already_waiting",
     [RC_PERR_BAD_SINCE] = "bad_since",
     [RC_PERR_NO_HISTORY] = "no_history",
+    [RC_PERR_UNAVAILABLE] = "history_unavailable",
 };
 
 const char *rc_proto_errname(int code)

@@ -66,6 +66,7 @@ enum rc_proto_err {
     RC_PERR_QUEUE_BUSY,        /* "already_waiting": this connection waits in another queue */
     RC_PERR_BAD_SINCE,         /* "bad_since": since is not a position this channel had */
     RC_PERR_NO_HISTORY,        /* "no_history": a history request on a channel without */
+    RC_PERR_UNAVAILABLE,       /* "history_unavailable": the history could not be read now */
     RC_PERR__COUNT
 };
 

@@ -201,3 +201,44 @@ def test_backend_publishes(redis_server, start_server):
         assert st == 200 and [p["data"] for p in json.loads(body)["publications"]] == ["api"]
         await sub.close()
     run(go())
+
+
+def test_recovery_while_redis_is_away(redis_server, start_server):
+    nodes = start_nodes(start_server, redis_server, "A", pub_flags=FLAGS)
+    A = nodes["A"]
+
+    async def go():
+        chan = "chat:away"
+        pub, _ = await connect(A)
+        for i in range(1, 4):
+            await publish(pub, chan, i, i)
+        epoch = (await request(pub, {"type": "history", "channel": chan}))["epoch"]
+        redis_server.kill()
+        wait_until(lambda: readyz(A.port) == (503, "redis unreachable"), 10.0, "A sees Redis away")
+        # Nothing to read the history from: said so, never a partial answer.
+        ws, r = await recover(A, chan, 1, epoch)
+        assert r["recovered"] is False and r["reason"] == "unavailable", r
+        await expect_silence(ws)
+        r = await request(ws, {"type": "history", "id": "h", "channel": chan})
+        assert r["type"] == "error" and r["code"] == "history_unavailable" and r["id"] == "h", r
+        r = await request(ws, {"type": "history", "id": "s", "channel": chan,
+                               "since": {"offset": 1, "epoch": epoch}})
+        assert r["type"] == "history" and r["recovered"] is False, r
+        assert r["reason"] == "unavailable" and r["publications"] == [], r
+        st, _, body = http_request(A.port, "GET", "/api/channels/%s/history" % chan,
+                                   headers={"Authorization": "Bearer " + API_KEY})
+        assert st == 503 and json.loads(body)["code"] == "history_unavailable", (st, body)
+        await ws.close()
+        await pub.close()
+        m = get_metrics(A.port)
+        assert m['ringcast_recoveries_total{outcome="unavailable"}'] >= 1
+        # Redis back (empty: no persistence): the channel starts a new epoch.
+        redis_server.start()
+        wait_until(lambda: readyz(A.port) == (200, "ready"), 15.0, "A ready again")
+        pub, _ = await connect(A)
+        await publish(pub, chan, "new", "n")
+        ws, r = await recover(A, chan, 3, epoch)
+        assert r["recovered"] is False and r["reason"] == "epoch_changed", r
+        await ws.close()
+        await pub.close()
+    run(go())

@@ -350,6 +350,7 @@ static void test_errname(void)
         "already_waiting",
         "bad_since",
         "no_history",
+        "history_unavailable",
     };
     CHECK_EQ_INT(RC_ARRAY_LEN(names), RC_PERR__COUNT);
     for (int i = 1; i < RC_PERR__COUNT; i++)

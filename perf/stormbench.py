@@ -220,7 +220,7 @@ def report(doc, path_json):
              "| %d / %d |" % (r["coalesced"], r["cached"]),
              "| Redis commands processed during the storm (the publisher's included) | %d |" % (
                  r["redis_commands_during_storm"]),
-             "", "The clients are one Python process on one core: above about 90%% of it, the "
+             "", "The clients are one Python process on one core: above about 90% of it, the "
              "time is the clients' reconnection speed rather than the node's.", END]
     block = "\n".join(lines) + "\n"
     path = os.path.join(bl.REPO, "BENCHMARKS.md")

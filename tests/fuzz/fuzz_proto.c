@@ -106,7 +106,7 @@ static void check_req(const char *msg, size_t len, size_t max_ch, int r, const r
         return;
     }
     FUZZ_CHECK(rc_json_validate(msg, len, RC_PROTO_MAX_DEPTH) == 0);
-    FUZZ_CHECK(req->op >= RC_OP_SUBSCRIBE && req->op <= RC_OP_QLEAVE);
+    FUZZ_CHECK(req->op >= RC_OP_SUBSCRIBE && req->op <= RC_OP_HISTORY);
     if (body)
         FUZZ_CHECK(req->op == RC_OP_PUBLISH);
     FUZZ_CHECK(req->id_len <= RC_PROTO_MAX_ID && strlen(req->id) == req->id_len);
@@ -116,9 +116,19 @@ static void check_req(const char *msg, size_t len, size_t max_ch, int r, const r
         FUZZ_CHECK(req->id[0] == '"' || strpbrk(req->id, ".eE\"[{tfn") == NULL);
         FUZZ_CHECK(memmem(msg, len, req->id, req->id_len) != NULL);
     }
+    /* A position to recover from only where one is read, and always whole:
+     * an offset exact in every JSON reader, an epoch of 1..64 bytes. */
+    if (req->since.has) {
+        FUZZ_CHECK(req->op == RC_OP_SUBSCRIBE || req->op == RC_OP_HISTORY);
+        FUZZ_CHECK(req->since.offset <= 9007199254740991ull);
+        FUZZ_CHECK(req->since.epoch.p == req->since_epoch && req->since.epoch.n >= 1 &&
+                   req->since.epoch.n <= RC_PROTO_MAX_EPOCH);
+    }
+    FUZZ_CHECK(req->limit == 0 || (req->op == RC_OP_HISTORY && req->limit <= 100000));
     switch (req->op) {
     case RC_OP_SUBSCRIBE:
     case RC_OP_UNSUBSCRIBE:
+    case RC_OP_HISTORY:
     case RC_OP_PUBLISH: FUZZ_CHECK(name_ok(req->channel, req->channel_len, max_ch)); break;
     case RC_OP_QJOIN:
     case RC_OP_QLEAVE: FUZZ_CHECK(name_ok(req->queue, req->queue_len, RC_PROTO_MAX_QUEUE)); break;

@@ -347,6 +347,11 @@ static void on_message(rc_bridge *b, const redisReply *rep)
             b->ops.fence(b->u, chan, env.fence);
         return;
     }
+    if (env.presence) {
+        if (b->ops.presence)
+            b->ops.presence(b->u, chan, env.presence == RC_ENV_JOIN, env.member);
+        return;
+    }
     /* A publication with history is delivered from here even on the node
      * that published it: its offset comes from Redis. */
     if (own && !env.offset) {
@@ -636,6 +641,43 @@ int rc_bridge_read_history(rc_bridge *b, rc_str chan, uint32_t count, uint64_t f
     }
     rc_counter_inc(&b->stats->history_reads);
     return 0;
+}
+
+typedef struct cmd_ctx {
+    rc_bridge_reply_fn fn;
+    void *arg;
+} cmd_ctx;
+
+static void on_command_reply(void *u, redisReply *reply, const char *err, void *priv)
+{
+    cmd_ctx *k = priv;
+    k->fn(k->arg, reply);
+    free(k);
+}
+
+int rc_bridge_command(rc_bridge *b, rc_bridge_reply_fn fn, void *arg, int argc, const char **argv,
+                      const size_t *lens)
+{
+    if (rc_redis_get_state(b->cmd) != RC_REDIS_READY)
+        return -1;
+    cmd_ctx *k = rc_malloc(sizeof(*k));
+    k->fn = fn;
+    k->arg = arg;
+    if (rc_redis_command(b->cmd, on_command_reply, k, argc, argv, lens) < 0) {
+        free(k);
+        return -1;
+    }
+    return 0;
+}
+
+bool rc_bridge_command_ready(const rc_bridge *b)
+{
+    return rc_redis_get_state(b->cmd) == RC_REDIS_READY;
+}
+
+size_t rc_bridge_channel_name(const rc_bridge *b, rc_str chan, char *out, size_t cap)
+{
+    return redis_name(b, chan, out, cap);
 }
 
 static void on_script_loaded(void *u, redisReply *reply, const char *err, void *priv)

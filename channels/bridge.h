@@ -67,6 +67,9 @@ typedef struct rc_bridge_ops {
     void (*lost)(void *u, rc_str chan, const char *node);
     /* This node's fence came back on chan (rc_bridge_read_history). */
     void (*fence)(void *u, rc_str chan, uint64_t fence);
+    /* A presence join (join 1) or leave (0) of member (its JSON) on chan,
+     * any node's, this one's too (channels/presence.h). */
+    void (*presence)(void *u, rc_str chan, int join, rc_str member);
 } rc_bridge_ops;
 
 typedef struct rc_bridge_stats {
@@ -128,6 +131,20 @@ bool rc_bridge_live(const rc_bridge *b, rc_str chan);
 typedef void (*rc_bridge_read_fn)(void *u, rc_str chan, uint64_t fence, const redisReply *rep);
 int rc_bridge_read_history(rc_bridge *b, rc_str chan, uint32_t count, uint64_t fence,
                            rc_bridge_read_fn fn);
+
+/* A command of another feature (presence's scripts) on the command
+ * connection, in order with the publishes. fn gets the reply (an error
+ * reply included) or NULL when the connection broke first. Returns 0, or
+ * -1 (fn never called) when the connection is not ready or its send window
+ * is full. */
+typedef void (*rc_bridge_reply_fn)(void *arg, const redisReply *rep);
+int rc_bridge_command(rc_bridge *b, rc_bridge_reply_fn fn, void *arg, int argc, const char **argv,
+                      const size_t *lens);
+/* 1 while the command connection is READY. */
+bool rc_bridge_command_ready(const rc_bridge *b);
+/* chan's Redis channel name (PREFIX "ch:" chan) into out[cap]: its length,
+ * or 0 when it does not fit. */
+size_t rc_bridge_channel_name(const rc_bridge *b, rc_str chan, char *out, size_t cap);
 
 /* A completion with op RC_UOP_REDIS. */
 void rc_bridge_on_cqe(rc_bridge *b, struct io_uring_cqe *cqe);

@@ -29,9 +29,13 @@ struct rc_chan_relay {
     int stopping;
     uint64_t fences; /* the last fence id this node published */
     rc_history *history;
+    rc_presence *presence;
     const rc_config *cfg;
     rc_chan_relay_stats *stats;
 };
+
+static void presence_emit(void *u, rc_str chan, rc_msg *m);
+static void presence_answer(void *u, rc_presreq *q);
 
 rc_chan_relay *rc_chan_relay_new(const rc_config *cfg, rc_outbox *out, rc_chan_relay_stats *stats)
 {
@@ -41,6 +45,8 @@ rc_chan_relay *rc_chan_relay_new(const rc_config *cfg, rc_outbox *out, rc_chan_r
     t->cfg = cfg;
     t->stats = stats;
     t->history = rc_history_new(cfg, cfg->redis_url[0] != '\0');
+    static const rc_presence_ops pops = {presence_emit, presence_answer};
+    t->presence = rc_presence_new(cfg, &pops, t, &stats->presence);
     return t;
 }
 
@@ -49,6 +55,7 @@ void rc_chan_relay_attach(rc_chan_relay *t, rc_bridge *bridge, rc_tick_tap_fn ta
     t->bridge = bridge;
     t->tap = tap;
     t->tap_u = tap_u;
+    rc_presence_attach(t->presence, bridge);
 }
 
 void rc_chan_relay_stop(rc_chan_relay *t)
@@ -62,6 +69,7 @@ void rc_chan_relay_free(rc_chan_relay *t)
         return;
     rc_rooms_free(t->chans);
     rc_history_free(t->history);
+    rc_presence_free(t->presence);
     free(t);
 }
 
@@ -462,8 +470,45 @@ void rc_chan_relay_on_history(rc_chan_relay *r, const rc_qitem *it)
         start_read(r, h);
 }
 
+/* A join or leave event for the node's members of chan. */
+static void presence_emit(void *u, rc_str chan, rc_msg *m)
+{
+    rc_chan_relay *r = u;
+    rc_room *room = r->stopping ? NULL : rc_rooms_get(r->chans, chan.p, chan.n);
+    if (!room || room->n == 0) {
+        rc_ref_init(&m->refs, 1);
+        rc_msg_put(m);
+        return;
+    }
+    fan_out(r, room, m, 0);
+}
+
+static void presence_answer(void *u, rc_presreq *q)
+{
+    rc_chan_relay *r = u;
+    if (r->stopping) {
+        rc_presreq_free(q);
+        return;
+    }
+    rc_qitem done = {.kind = RC_Q_PRESENCE_DONE, .p = q};
+    rc_outbox_push(r->out, q->shard, &done);
+}
+
+void rc_chan_relay_on_presence(rc_chan_relay *r, const rc_qitem *it)
+{
+    rc_presence_on_item(r->presence, it->p);
+}
+
+static void br_presence(void *u, rc_str chan, int join, rc_str member)
+{
+    rc_chan_relay *r = u;
+    if (!r->stopping)
+        rc_presence_on_event(r->presence, chan, join, member);
+}
+
 void rc_chan_relay_tick(rc_chan_relay *r, int64_t now_ms)
 {
+    rc_presence_tick(r->presence, now_ms);
     rc_history_expire(r->history, now_ms);
     rc_history_stats hs;
     rc_history_get_stats(r->history, &hs);
@@ -551,5 +596,5 @@ rc_msg *rc_chan_gap_notice(void *u, rc_str chan)
                       "the server dropped messages for this channel: fetch what you missed");
 }
 
-const rc_bridge_ops rc_chan_bridge_ops = {br_message, br_subscribed, br_link_down, br_lost,
-                                          br_fence};
+const rc_bridge_ops rc_chan_bridge_ops = {br_message, br_subscribed, br_link_down,
+                                          br_lost,    br_fence,      br_presence};

@@ -11,6 +11,7 @@
 
 #include "channels/bridge.h"
 #include "channels/history.h"
+#include "channels/presence.h"
 #include "engine/outbox.h"
 
 typedef struct rc_chan_relay_stats {
@@ -27,6 +28,7 @@ typedef struct rc_chan_relay_stats {
     rc_counter history_bytes;             /* gauge: their frames' bytes */
     rc_counter history_cached;            /* with Redis: answered from memory */
     rc_counter history_coalesced;         /* with Redis: waited for a read already asked */
+    rc_presence_stats presence;
 } rc_chan_relay_stats;
 
 typedef struct rc_chan_relay rc_chan_relay;
@@ -49,6 +51,8 @@ void rc_chan_relay_on_unsub(rc_chan_relay *t, const rc_qitem *it);
 void rc_chan_relay_on_publish(rc_chan_relay *t, const rc_qitem *it);
 /* A shard's history question (p: rc_histreq), answered to that shard. */
 void rc_chan_relay_on_history(rc_chan_relay *t, const rc_qitem *it);
+/* A shard's presence news or question (p: rc_presreq). */
+void rc_chan_relay_on_presence(rc_chan_relay *t, const rc_qitem *it);
 /* Once a second or so: history past its ttl goes, gauges are set. */
 void rc_chan_relay_tick(rc_chan_relay *t, int64_t now_ms);
 

@@ -16,6 +16,7 @@
 
 #include "base/log.h"
 #include "channels/history.h"
+#include "channels/presence.h"
 
 #define ROOM_PENDING 1u
 
@@ -53,6 +54,20 @@ static void add_memb(rc_conn *c, rc_room *r, uint32_t pos)
     c->chans[c->nchan++] = (rc_memb){r, pos};
 }
 
+/* Tells the relay that c joined (join 1) or left ch, when ch keeps
+ * presence. */
+static void presence_news(rc_shard *s, const rc_conn *c, rc_str ch, int join)
+{
+    if (!rc_config_presence(s->cfg, ch.p, ch.n))
+        return;
+    const char *user = c->auth ? rc_auth_user(c->auth) : NULL;
+    rc_str info = join && c->auth ? rc_auth_info(c->auth) : RC_STR_NULL;
+    rc_presreq *q = rc_presreq_new(ch, (rc_str){user, user ? strlen(user) : 0}, info);
+    q->kind = join ? RC_PRESQ_JOIN : RC_PRESQ_LEAVE;
+    q->member = rc_conn_public_id(s, c);
+    rc_shard_to_relay(s, RC_Q_PRESENCE, q, 0);
+}
+
 static void room_gone(rc_shard *s, rc_room *r)
 {
     rc_shard_to_relay(s, RC_Q_UNSUB, rc_strndup(r->name, r->name_len), 0);
@@ -74,6 +89,7 @@ static void leave_one(rc_shard *s, rc_conn *c, int idx)
             o->chans[j].pos = m.pos;
         }
     }
+    presence_news(s, c, (rc_str){r->name, r->name_len}, 0);
     c->chans[idx] = c->chans[--c->nchan];
     if (c->nchan == 0) {
         free(c->chans);
@@ -148,6 +164,7 @@ static rc_room *join(rc_shard *s, rc_conn *c, rc_str ch, rc_str tag, int how, rc
             (r->flags & ROOM_PENDING) || hist ? UINT32_MAX : rc_room_join(r, rc_conn_id(s, c));
         add_memb(c, r, pos);
         rc_counter_set(&s->stats.subscriptions, rc_counter_get(&s->stats.subscriptions) + 1);
+        presence_news(s, c, ch, 1);
     }
     if (!(r->flags & ROOM_PENDING)) {
         if (hist) {
@@ -235,6 +252,57 @@ void rc_chan_history(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, uint32_t li
     q->gen = c->gen;
     rc_req_hold(s, c);
     rc_shard_to_relay(s, RC_Q_HISTORY, q, 0);
+}
+
+static void ask_presence(rc_shard *s, rc_conn *c, rc_presreq *q, rc_str tag)
+{
+    q->tag_len = (uint8_t)tag.n;
+    if (tag.n)
+        memcpy(q->tag, tag.p, tag.n);
+    q->shard = (uint16_t)s->id;
+    q->conn = rc_conn_id(s, c);
+    q->gen = c->gen;
+    rc_req_hold(s, c);
+    rc_shard_to_relay(s, RC_Q_PRESENCE, q, 0);
+}
+
+void rc_chan_presence(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, uint32_t limit, rc_str cursor)
+{
+    rc_presreq *q = rc_presreq_new(ch, RC_STR_NULL, RC_STR_NULL);
+    q->kind = RC_PRESQ_PAGE;
+    q->limit = limit;
+    rc_assert(cursor.n <= RC_PROTO_MAX_CURSOR);
+    q->cursor_len = (uint8_t)cursor.n;
+    if (cursor.n)
+        memcpy(q->cursor, cursor.p, cursor.n);
+    ask_presence(s, c, q, tag);
+}
+
+void rc_chan_presence_stats(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch)
+{
+    rc_presreq *q = rc_presreq_new(ch, RC_STR_NULL, RC_STR_NULL);
+    q->kind = RC_PRESQ_STATS;
+    ask_presence(s, c, q, tag);
+}
+
+void rc_chan_on_presence(rc_shard *s, rc_presreq *q)
+{
+    rc_conn *c = q->conn < s->nconns ? &s->conns[q->conn] : NULL;
+    int same = c && c->gen == q->gen;
+    rc_str tag = {q->tag, q->tag_len}, ch = {q->chan, q->chan_len};
+    if (same && c->state == RC_CONN_OPEN) {
+        if (q->error)
+            rc_conn_error(s, c, tag, q->error,
+                          "presence could not be read (Redis is away): ask again shortly", ch);
+        else if (q->kind == RC_PRESQ_STATS)
+            rc_conn_proto(s, c)->presence_stats(s, c, tag, ch, q->connections, q->users);
+        else
+            rc_conn_proto(s, c)->presence(s, c, tag, ch, (rc_str){q->members, q->members_len}, q->n,
+                                          (rc_str){q->next_cursor, q->next_cursor_len});
+    }
+    if (same)
+        rc_req_release(s, c);
+    rc_presreq_free(q);
 }
 
 int rc_chan_holds(rc_shard *s, const rc_conn *c, rc_str ch)

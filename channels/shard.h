@@ -18,6 +18,14 @@ void rc_chan_subscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, const rc_
  * relay has read it (c is held meanwhile). limit: 1..--recovery-max. */
 void rc_chan_history(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, uint32_t limit,
                      const rc_since *since);
+/* Presence requests, answered through c's protocol (`presence`,
+ * `presence_stats`) once the relay has read them (c is held meanwhile).
+ * limit: 1..--presence-page-max; cursor: empty for the first page. A
+ * connection's membership of a channel with presence is announced to the
+ * relay by joining and leaving it. */
+void rc_chan_presence(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, uint32_t limit,
+                      rc_str cursor);
+void rc_chan_presence_stats(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch);
 /* 1 when c is a member of ch. */
 int rc_chan_holds(rc_shard *s, const rc_conn *c, rc_str ch);
 /* c leaves ch: 0, or -1 when it was not a member. No answer. */
@@ -40,6 +48,9 @@ void rc_chan_on_suback(rc_shard *s, char *name, uint64_t seq);
 struct rc_histreq;
 /* The relay's answer to a history question (RC_Q_HISTORY_DONE); frees q. */
 void rc_chan_on_history(rc_shard *s, struct rc_histreq *q);
+struct rc_presreq;
+/* The relay's answer to a presence question (RC_Q_PRESENCE_DONE); frees q. */
+void rc_chan_on_presence(rc_shard *s, struct rc_presreq *q);
 /* A channel message (or notice): one shared frame to every member here. */
 void rc_chan_on_deliver(rc_shard *s, rc_msg *m);
 /* At exit: frees what rooms still waiting for a SUBACK hold. */

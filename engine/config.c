@@ -36,6 +36,7 @@ enum kind {
     K_PUBLIC,
     K_ORIGIN,
     K_HISTORY,
+    K_PRESENCE,
     K_CONFIG,
     K_HELP,
     K_VERSION,
@@ -166,6 +167,15 @@ static const struct opt opts[] = {
         "publications one recovery or history request may return (default 1000)"),
     U32("history-meta-ttl", "channels", history_meta_ttl_s, 60, 31536000,
         "seconds a channel's epoch and offset outlive its last publication (default 2592000)"),
+    {"presence", "channels", K_PRESENCE, NOFIELD, 0, 0, 0, 0, "RULE",
+     "'PATTERN [join_leave]': matching channels keep who is here (presence and presence_stats "
+     "requests); join_leave also tells members of each join and leave; repeatable, first match "
+     "wins (default none: no presence)"},
+    U32("presence-ttl", "channels", presence_ttl_s, 3, 3600,
+        "seconds after which a member its node stopped refreshing is gone; nodes refresh every "
+        "third of it (default 30)"),
+    U32("presence-page-max", "channels", presence_page_max, 1, 10000,
+        "members one presence page may hold (default 1000)"),
 
     U32("recv-buf-size", "engine", recv_buf_size, 256, 1u << 20,
         "provided receive buffer size, 256..1048576 (default 4096)"),
@@ -196,9 +206,10 @@ struct loader {
     const char *file; /* while reading the config file */
     FILE *f;
     int line;
-    int cli_public;  /* a --public flag replaces the file's list */
-    int cli_origin;  /* the same for --allowed-origin */
-    int cli_history; /* the same for --history */
+    int cli_public;   /* a --public flag replaces the file's list */
+    int cli_origin;   /* the same for --allowed-origin */
+    int cli_history;  /* the same for --history */
+    int cli_presence; /* the same for --presence */
 };
 
 __attribute__((format(printf, 2, 3))) static void fail(struct loader *L, const char *fmt, ...)
@@ -227,11 +238,20 @@ static void clear_history(rc_config *cfg)
     cfg->n_history = 0;
 }
 
+static void clear_presence(rc_config *cfg)
+{
+    for (int i = 0; i < cfg->n_presence; i++)
+        free(cfg->presence[i].pattern);
+    memset(cfg->presence, 0, sizeof(cfg->presence));
+    cfg->n_presence = 0;
+}
+
 static void clear_public(rc_config *cfg)
 {
     rc_cfg_clear_list(cfg->public_patterns, &cfg->n_public_patterns);
     rc_cfg_clear_list(cfg->allowed_origins, &cfg->n_allowed_origins);
     clear_history(cfg);
+    clear_presence(cfg);
 }
 
 const rc_history_rule *rc_config_history(const rc_config *cfg, const char *name, size_t len)
@@ -239,6 +259,14 @@ const rc_history_rule *rc_config_history(const rc_config *cfg, const char *name,
     for (int i = 0; i < cfg->n_history; i++)
         if (rc_pattern_match(cfg->history[i].pattern, name, len, NULL))
             return &cfg->history[i];
+    return NULL;
+}
+
+const rc_presence_rule *rc_config_presence(const rc_config *cfg, const char *name, size_t len)
+{
+    for (int i = 0; i < cfg->n_presence; i++)
+        if (rc_pattern_match(cfg->presence[i].pattern, name, len, NULL))
+            return &cfg->presence[i];
     return NULL;
 }
 
@@ -367,6 +395,19 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
             return -1;
         cfg->n_history++;
         return 0;
+    case K_PRESENCE:
+        if (from_flag && !L->cli_presence) {
+            L->cli_presence = 1;
+            clear_presence(cfg);
+        }
+        if (cfg->n_presence >= RC_MAX_PUBLIC_PATTERNS) {
+            snprintf(msg, ml, "more than %d presence rules", RC_MAX_PUBLIC_PATTERNS);
+            return -1;
+        }
+        if (rc_cfg_parse_presence(&cfg->presence[cfg->n_presence], v, msg, ml) < 0)
+            return -1;
+        cfg->n_presence++;
+        return 0;
     case K_CONFIG:
     case K_HELP:
     case K_VERSION: break;
@@ -421,6 +462,8 @@ static void set_defaults(rc_config *cfg)
     cfg->admission_tick_ms = 1000;
     cfg->recovery_max = 1000;
     cfg->history_meta_ttl_s = 30 * 86400;
+    cfg->presence_ttl_s = 30;
+    cfg->presence_page_max = 1000;
     cfg->recv_buf_size = 4096;
     cfg->recv_buf_count = 1024;
     cfg->queue_size = 65536;

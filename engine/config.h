@@ -29,6 +29,13 @@ typedef struct rc_history_rule {
 
 #define RC_HISTORY_MAX_SIZE 100000
 
+/* Channels matching pattern keep who is here (--presence); with join_leave
+ * their members are told of each arrival and departure. */
+typedef struct rc_presence_rule {
+    char *pattern;
+    int join_leave;
+} rc_presence_rule;
+
 typedef struct rc_config {
     /* [server] */
     char listen_host[256]; /* --listen HOST:PORT, default 127.0.0.1:8080 */
@@ -79,6 +86,11 @@ typedef struct rc_config {
     uint32_t recovery_max;      /* --recovery-max: publications a recovery may replay */
     uint32_t history_meta_ttl_s; /* --history-meta-ttl: how long a channel's epoch and top
                                     offset outlive its last publication */
+    rc_presence_rule presence[RC_MAX_PUBLIC_PATTERNS]; /* --presence (repeatable), first match */
+    int n_presence;
+    uint32_t presence_ttl_s;    /* --presence-ttl: a member not refreshed for this long is
+                                   gone (a dead node's members, with Redis) */
+    uint32_t presence_page_max; /* --presence-page-max: members one presence page may hold */
     int allow_anonymous;   /* --anonymous / --no-anonymous, default 1: tokenless
                               clients connect but reach only public channels */
     int anonymous_publish; /* --anonymous-publish, default 0 */
@@ -120,5 +132,8 @@ void rc_config_usage(FILE *f);
 
 /* The history rule of channel name[0..len), or NULL: none. */
 const rc_history_rule *rc_config_history(const rc_config *cfg, const char *name, size_t len);
+
+/* The presence rule of channel name[0..len), or NULL: none. */
+const rc_presence_rule *rc_config_presence(const rc_config *cfg, const char *name, size_t len);
 
 #endif

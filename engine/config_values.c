@@ -158,6 +158,21 @@ void rc_cfg_clear_list(char **list, int *count)
     *count = 0;
 }
 
+/* The single pattern of a rule (what: its kind, for the message) into *out. */
+static int one_pattern(char **out, const char *pattern, const char *what, char *msg, size_t ml)
+{
+    if (strchr(pattern, ',')) {
+        snprintf(msg, ml, "one pattern per %s rule", what);
+        return -1;
+    }
+    char *list[1];
+    int n = 0;
+    if (rc_cfg_add_patterns(list, &n, pattern, msg, ml) < 0)
+        return -1;
+    *out = list[0];
+    return 0;
+}
+
 /* "PATTERN size=N ttl=SECONDS", in any order after the pattern. */
 int rc_cfg_parse_history(rc_history_rule *r, const char *v, char *msg, size_t ml)
 {
@@ -188,16 +203,37 @@ int rc_cfg_parse_history(rc_history_rule *r, const char *v, char *msg, size_t ml
         snprintf(msg, ml, "expected 'PATTERN size=N ttl=SECONDS'");
         return -1;
     }
-    if (strchr(pattern, ',')) {
-        snprintf(msg, ml, "one pattern per history rule");
+    if (one_pattern(&r->pattern, pattern, "history", msg, ml) < 0)
         return -1;
-    }
-    char *list[1];
-    int n = 0;
-    if (rc_cfg_add_patterns(list, &n, pattern, msg, ml) < 0)
-        return -1;
-    r->pattern = list[0];
     r->size = (uint32_t)size;
     r->ttl_s = (uint32_t)ttl;
+    return 0;
+}
+
+/* "PATTERN [join_leave]". */
+int rc_cfg_parse_presence(rc_presence_rule *r, const char *v, char *msg, size_t ml)
+{
+    char buf[512];
+    if (rc_cfg_copy_str(buf, sizeof(buf), v, msg, ml) < 0)
+        return -1;
+    char *save = NULL, *pattern = NULL;
+    int join_leave = 0;
+    for (char *t = strtok_r(buf, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+        if (!pattern) {
+            pattern = t;
+        } else if (strcmp(t, "join_leave") == 0) {
+            join_leave = 1;
+        } else {
+            snprintf(msg, ml, "expected 'PATTERN [join_leave]', got '%.40s'", t);
+            return -1;
+        }
+    }
+    if (!pattern) {
+        snprintf(msg, ml, "expected 'PATTERN [join_leave]'");
+        return -1;
+    }
+    if (one_pattern(&r->pattern, pattern, "presence", msg, ml) < 0)
+        return -1;
+    r->join_leave = join_leave;
     return 0;
 }

@@ -17,6 +17,7 @@
 
 #include "admission/waitroom.h"
 #include "channels/history.h"
+#include "channels/presence.h"
 #include "channels/shard.h"
 #include "base/log.h"
 #include "http/server.h"
@@ -181,6 +182,14 @@ static void on_relay_items(rc_shard *s)
                 rc_http_on_history(s, q);
             else
                 rc_chan_on_history(s, q);
+            break;
+        }
+        case RC_Q_PRESENCE_DONE: {
+            rc_presreq *q = it.p;
+            if (q->via_http) /* the HTTP API's */
+                rc_http_on_presence(s, q);
+            else
+                rc_chan_on_presence(s, q);
             break;
         }
         case RC_Q_DRAIN: start_drain(s); break;
@@ -535,6 +544,10 @@ void rc_shard_join(rc_shard *s)
             free(it.p);
         else if (it.kind == RC_Q_CALLDONE)
             rc_call_free(it.p);
+        else if (it.kind == RC_Q_HISTORY_DONE)
+            rc_histreq_free(it.p);
+        else if (it.kind == RC_Q_PRESENCE_DONE)
+            rc_presreq_free(it.p);
     }
     for (uint32_t i = 0; i < s->nbacklog; i++)
         free(s->relay_backlog[i].p);

@@ -217,6 +217,41 @@ static void render_history(out *o, const rc_chan_relay_stats *cs)
            rc_counter_get(&cs->history_bytes));
 }
 
+static void render_presence(out *o, const rc_presence_stats *ps)
+{
+    SINGLE(o, "ringcast_presence_joins_total", "counter",
+           "Connections that joined a channel with presence on this node.",
+           rc_counter_get(&ps->joins));
+    SINGLE(o, "ringcast_presence_leaves_total", "counter",
+           "Connections that left a channel with presence on this node.",
+           rc_counter_get(&ps->leaves));
+    SINGLE(o, "ringcast_presence_stats_reads_total", "counter",
+           "presence_stats questions answered (requests and the HTTP API).",
+           rc_counter_get(&ps->stats_reads));
+    SINGLE(o, "ringcast_presence_page_reads_total", "counter",
+           "presence questions answered (pages of members).", rc_counter_get(&ps->page_reads));
+    SINGLE(o, "ringcast_presence_coalesced_total", "counter",
+           "With Redis: presence_stats questions that waited for a read another one asked for.",
+           rc_counter_get(&ps->coalesced));
+    SINGLE(o, "ringcast_presence_redis_calls_total", "counter",
+           "With Redis: presence scripts run (joins, leaves, refreshes, reads).",
+           rc_counter_get(&ps->redis_calls));
+    SINGLE(o, "ringcast_presence_unavailable_total", "counter",
+           "Presence questions answered presence_unavailable (Redis away).",
+           rc_counter_get(&ps->unavailable));
+    SINGLE(o, "ringcast_presence_events_total", "counter",
+           "Join and leave events handed to this node's members (one per event).",
+           rc_counter_get(&ps->events));
+    SINGLE(o, "ringcast_presence_channels", "gauge",
+           "Channels with presence members (or questions) on this node.",
+           rc_counter_get(&ps->channels));
+    SINGLE(o, "ringcast_presence_members", "gauge",
+           "This node's presence members, all channels (one per connection per channel).",
+           rc_counter_get(&ps->members));
+    SINGLE(o, "ringcast_presence_largest", "gauge",
+           "This node's members of its largest presence channel.", rc_counter_get(&ps->largest));
+}
+
 char *rc_metrics_render(struct rc_node *node, size_t *len)
 {
     out o = {rc_malloc(16384), 0, 16384};
@@ -339,6 +374,7 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
     put(&o, "ringcast_relay_dropped_total %llu\n",
         (unsigned long long)rc_counter_get(&rs->out.dropped));
     render_history(&o, &rs->chans);
+    render_presence(&o, &rs->chans.presence);
     if (rs->redis) {
         render_admission(&o, &rs->admission);
         render_redis(&o, &rs->bridge);

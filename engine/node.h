@@ -36,18 +36,22 @@ typedef struct rc_node {
 /* Queue item kinds (rc_qitem.kind) between the shards and the relay. */
 enum rc_qkind {
     /* shard -> relay */
-    RC_Q_SUB = 1, /* p: channel name (malloc'd NUL-terminated string), a: shard.
-                     Ownership goes to the relay, which sends it back in SUBACK. */
-    RC_Q_UNSUB,   /* p: channel name (malloc'd), a: shard; the relay frees it */
-    RC_Q_PUBLISH, /* p: rc_pub (malloc'd); the relay frees it */
-    RC_Q_CALL,    /* p: rc_call (admission/admission.h) for the relay to answer */
-    RC_Q_HISTORY, /* p: rc_histreq (channels/history.h) for the relay to answer */
+    RC_Q_SUB = 1,  /* p: channel name (malloc'd NUL-terminated string), a: shard.
+                      Ownership goes to the relay, which sends it back in SUBACK. */
+    RC_Q_UNSUB,    /* p: channel name (malloc'd), a: shard; the relay frees it */
+    RC_Q_PUBLISH,  /* p: rc_pub (malloc'd); the relay frees it */
+    RC_Q_CALL,     /* p: rc_call (admission/admission.h) for the relay to answer */
+    RC_Q_HISTORY,  /* p: rc_histreq (channels/history.h) for the relay to answer */
+    RC_Q_PRESENCE, /* p: rc_presreq (channels/presence.h): news the relay frees, or a
+                      question it answers */
     /* relay -> shard */
-    RC_Q_SUBACK,       /* p: channel name from RC_Q_SUB (the shard frees it), b: seq */
-    RC_Q_DELIVER,      /* p: rc_msg with one reference for this shard */
-    RC_Q_DRAIN,        /* start draining */
-    RC_Q_CALLDONE,     /* p: the rc_call of an RC_Q_CALL, answered; the shard frees it */
-    RC_Q_HISTORY_DONE, /* p: the rc_histreq of an RC_Q_HISTORY, answered; the shard frees it */
+    RC_Q_SUBACK,        /* p: channel name from RC_Q_SUB (the shard frees it), b: seq */
+    RC_Q_DELIVER,       /* p: rc_msg with one reference for this shard */
+    RC_Q_DRAIN,         /* start draining */
+    RC_Q_CALLDONE,      /* p: the rc_call of an RC_Q_CALL, answered; the shard frees it */
+    RC_Q_HISTORY_DONE,  /* p: the rc_histreq of an RC_Q_HISTORY, answered; the shard frees it */
+    RC_Q_PRESENCE_DONE, /* p: the rc_presreq of an RC_Q_PRESENCE question, answered; the
+                           shard frees it */
 };
 
 /* A publish on its way to the relay: one allocation. */

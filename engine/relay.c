@@ -185,6 +185,8 @@ static void discard_to_shard(const rc_qitem *it)
         rc_call_free(it->p);
     else if (it->kind == RC_Q_HISTORY_DONE)
         rc_histreq_free(it->p);
+    else if (it->kind == RC_Q_PRESENCE_DONE)
+        rc_presreq_free(it->p);
 }
 
 static void *relay_main(void *arg)
@@ -220,6 +222,7 @@ static void *relay_main(void *arg)
             case RC_Q_UNSUB: rc_chan_relay_on_unsub(r->chans, &it); break;
             case RC_Q_PUBLISH: rc_chan_relay_on_publish(r->chans, &it); break;
             case RC_Q_HISTORY: rc_chan_relay_on_history(r->chans, &it); break;
+            case RC_Q_PRESENCE: rc_chan_relay_on_presence(r->chans, &it); break;
             case RC_Q_CALL: on_call(r, &it); break;
             default: rc_assert(!"unknown item kind from a shard");
             }
@@ -285,6 +288,8 @@ static void *relay_main(void *arg)
                 rc_call_free(it.p);
             else if (it.kind == RC_Q_HISTORY)
                 rc_histreq_free(it.p);
+            else if (it.kind == RC_Q_PRESENCE)
+                rc_presreq_free(it.p);
         }
     }
     io_uring_queue_exit(&r->ring);

@@ -12,6 +12,7 @@
 #include "admission/admission.h"
 #include "admission/token.h"
 #include "channels/history.h"
+#include "channels/presence.h"
 #include "base/log.h"
 #include "engine/relay.h"
 #include "net/http.h"
@@ -412,15 +413,118 @@ static void api_queues(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpb
     hb->busy = 1;
 }
 
-/* GET /api/channels/{ch}/history[?limit=N][&since_offset=O&since_epoch=E]:
- * answered by the relay (rc_http_on_history). */
+/* A decimal 1..max query parameter into *out: 1, 0 when absent, -1 when
+ * bad (answered 400). */
+static int query_count(rc_shard *s, rc_conn *c, const rc_http_req *req, const char *name,
+                       uint32_t max, uint32_t *out)
+{
+    char v[16];
+    int n = rc_http_query_param(req->query, name, v, sizeof(v));
+    if (n == -1)
+        return 0;
+    uint64_t l = 0;
+    int ok = n > 0 && n <= 6;
+    for (int i = 0; ok && i < n; i++) {
+        ok = v[i] >= '0' && v[i] <= '9';
+        l = l * 10 + (uint64_t)(v[i] - '0');
+    }
+    if (!ok || l < 1 || l > max) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "%s must be 1..%u", name, max);
+        api_error(s, c, 400, RC_PERR_BAD_REQUEST, msg, NULL);
+        return -1;
+    }
+    *out = (uint32_t)l;
+    return 1;
+}
+
+/* GET /api/channels/{ch}/presence[?limit=N][&cursor=K] and
+ * /presence-stats: answered by the relay (rc_http_on_presence). */
+static void api_presence(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb, rc_str ch,
+                         int stats)
+{
+    if (!rc_config_presence(s->cfg, ch.p, ch.n)) {
+        api_error(s, c, 404, RC_PERR_NO_PRESENCE, "this channel keeps no presence", NULL);
+        return;
+    }
+    rc_presreq *q = rc_presreq_new(ch, RC_STR_NULL, RC_STR_NULL);
+    q->kind = stats ? RC_PRESQ_STATS : RC_PRESQ_PAGE;
+    q->via_http = 1;
+    q->limit = s->cfg->presence_page_max;
+    if (!stats) {
+        if (query_count(s, c, req, "limit", s->cfg->presence_page_max, &q->limit) < 0) {
+            rc_presreq_free(q);
+            return;
+        }
+        int kn = rc_http_query_param(req->query, "cursor", q->cursor, sizeof(q->cursor));
+        if (kn != -1 && !rc_presence_cursor_valid(q->cursor, kn > 0 ? (size_t)kn : 0)) {
+            rc_presreq_free(q);
+            api_error(s, c, 400, RC_PERR_BAD_REQUEST, "cursor must be one a presence answer gave",
+                      NULL);
+            return;
+        }
+        q->cursor_len = (uint8_t)(kn > 0 ? kn : 0);
+    }
+    q->shard = (uint16_t)s->id;
+    q->conn = rc_conn_id(s, c);
+    q->gen = c->gen;
+    rc_shard_to_relay(s, RC_Q_PRESENCE, q, 0);
+    hb->busy = 1;
+}
+
+void rc_http_on_presence(rc_shard *s, rc_presreq *q)
+{
+    rc_conn *c = q->conn < s->nconns ? &s->conns[q->conn] : NULL;
+    if (!c || c->gen != q->gen || c->state != RC_CONN_HTTP) {
+        rc_presreq_free(q);
+        return;
+    }
+    rc_str ch = {q->chan, q->chan_len};
+    if (q->error) {
+        api_error(s, c, 503, RC_PERR_PRESENCE_UNAVAILABLE,
+                  "presence could not be read (Redis is away): ask again shortly",
+                  "Retry-After: 1\r\n");
+    } else if (q->kind == RC_PRESQ_STATS) {
+        char out[RC_PROTO_REPLY_MAX];
+        json_reply(
+            s, c, 200, out,
+            rc_proto_presence_stats(out, sizeof(out), RC_STR_NULL, ch, q->connections, q->users),
+            NULL);
+    } else {
+        size_t cap = rc_proto_presence_cap(q->members_len);
+        char *out = rc_malloc(cap);
+        json_reply(s, c, 200, out,
+                   rc_proto_presence(out, cap, RC_STR_NULL, ch,
+                                     (rc_str){q->members, q->members_len},
+                                     (rc_str){q->next_cursor, q->next_cursor_len}),
+                   NULL);
+        free(out);
+    }
+    rc_presreq_free(q);
+}
+
+static int ends_with(rc_str s, const char *what, size_t wl)
+{
+    return s.n > wl && memcmp(s.p + s.n - wl, what, wl) == 0;
+}
+
+/* GET /api/channels/{ch}/history, /presence, /presence-stats. */
 static void api_channels(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb)
 {
     rc_str rest = {req->path.p + 14, req->path.n - 14};
-    static const char what[] = "/history";
-    size_t wl = sizeof(what) - 1;
-    if (rest.n <= wl || memcmp(rest.p + rest.n - wl, what, wl) != 0) {
-        reply_text(s, c, 404, "not found: /api/channels/{channel}/history\n", NULL);
+    static const char hist[] = "/history", pres[] = "/presence", stats[] = "/presence-stats";
+    size_t wl;
+    int kind; /* 0 history, 1 presence, 2 presence stats */
+    if (ends_with(rest, hist, sizeof(hist) - 1)) {
+        kind = 0, wl = sizeof(hist) - 1;
+    } else if (ends_with(rest, pres, sizeof(pres) - 1)) {
+        kind = 1, wl = sizeof(pres) - 1;
+    } else if (ends_with(rest, stats, sizeof(stats) - 1)) {
+        kind = 2, wl = sizeof(stats) - 1;
+    } else {
+        reply_text(s, c, 404,
+                   "not found: /api/channels/{channel}/history, /presence or /presence-stats\n",
+                   NULL);
         return;
     }
     if (!str_is(req->method, "GET")) {
@@ -432,28 +536,18 @@ static void api_channels(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_htt
         api_error(s, c, 400, RC_PERR_INVALID_CHANNEL, "invalid channel name", NULL);
         return;
     }
+    if (kind) {
+        api_presence(s, c, req, hb, ch, kind == 2);
+        return;
+    }
     if (!rc_config_history(s->cfg, ch.p, ch.n)) {
         api_error(s, c, 404, RC_PERR_NO_HISTORY, "this channel keeps no history", NULL);
         return;
     }
     char v[RC_PROTO_MAX_EPOCH + 1];
-    uint32_t max = s->cfg->recovery_max, limit = max;
-    int n = rc_http_query_param(req->query, "limit", v, sizeof(v));
-    if (n != -1) {
-        uint64_t l = 0;
-        int ok = n > 0 && n <= 6;
-        for (int i = 0; ok && i < n; i++) {
-            ok = v[i] >= '0' && v[i] <= '9';
-            l = l * 10 + (uint64_t)(v[i] - '0');
-        }
-        if (!ok || l < 1 || l > max) {
-            char msg[64];
-            snprintf(msg, sizeof(msg), "limit must be 1..%u", max);
-            api_error(s, c, 400, RC_PERR_BAD_REQUEST, msg, NULL);
-            return;
-        }
-        limit = (uint32_t)l;
-    }
+    uint32_t limit = s->cfg->recovery_max;
+    if (query_count(s, c, req, "limit", s->cfg->recovery_max, &limit) < 0)
+        return;
     rc_histreq *q = rc_histreq_new(ch);
     q->kind = RC_HISTQ_READ;
     q->via_http = 1;

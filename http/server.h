@@ -22,5 +22,9 @@ void rc_http_on_calldone(rc_shard *s, rc_call *k);
 /* The relay's answer to GET /api/channels/{ch}/history; frees q. */
 struct rc_histreq;
 void rc_http_on_history(rc_shard *s, struct rc_histreq *q);
+/* The relay's answer to GET /api/channels/{ch}/presence or /presence-stats;
+ * frees q. */
+struct rc_presreq;
+void rc_http_on_presence(rc_shard *s, struct rc_presreq *q);
 
 #endif

@@ -74,6 +74,43 @@ void rc_op_history(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, uint32_t limi
     rc_chan_history(s, c, tag, ch, limit ? limit : max, since);
 }
 
+/* Presence questions need the right to subscribe, and a channel that
+ * keeps presence: 0, or an error told to c. */
+static int presence_check(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch)
+{
+    const char *why;
+    int e = rc_op_may(s, c->auth, ch, RC_MAY_SUBSCRIBE, &why);
+    if (e != RC_PERR_NONE) {
+        rc_conn_error(s, c, tag, e, "not allowed to see who is in this channel", ch);
+        return -1;
+    }
+    if (!rc_config_presence(s->cfg, ch.p, ch.n)) {
+        rc_conn_error(s, c, tag, RC_PERR_NO_PRESENCE, "this channel keeps no presence", ch);
+        return -1;
+    }
+    return 0;
+}
+
+void rc_op_presence(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, uint32_t limit, rc_str cursor)
+{
+    if (presence_check(s, c, tag, ch) < 0)
+        return;
+    uint32_t max = s->cfg->presence_page_max;
+    if (limit > max) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "limit must be 1..%u on this server", max);
+        rc_conn_error(s, c, tag, RC_PERR_BAD_REQUEST, msg, ch);
+        return;
+    }
+    rc_chan_presence(s, c, tag, ch, limit ? limit : max, cursor);
+}
+
+void rc_op_presence_stats(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch)
+{
+    if (presence_check(s, c, tag, ch) == 0)
+        rc_chan_presence_stats(s, c, tag, ch);
+}
+
 void rc_op_unsubscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch)
 {
     if (rc_chan_unsubscribe(s, c, ch) < 0) {

@@ -34,6 +34,12 @@ void rc_op_subscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str channel, const 
  * since; reading needs the right to subscribe. */
 void rc_op_history(rc_shard *s, rc_conn *c, rc_str tag, rc_str channel, uint32_t limit,
                    const rc_since *since);
+/* Who is here (a page of at most limit members after cursor; limit 0:
+ * --presence-page-max) and how many, on a channel with presence; asking
+ * needs the right to subscribe. */
+void rc_op_presence(rc_shard *s, rc_conn *c, rc_str tag, rc_str channel, uint32_t limit,
+                    rc_str cursor);
+void rc_op_presence_stats(rc_shard *s, rc_conn *c, rc_str tag, rc_str channel);
 void rc_op_unsubscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str channel);
 /* event and data as the JSON protocol carries them (data: raw JSON text). */
 void rc_op_publish(rc_shard *s, rc_conn *c, rc_str tag, rc_str channel, rc_str event, rc_str data);

@@ -10,18 +10,23 @@
 
 #include "ws/json.h"
 
-enum { M_TYPE, M_ID, M_CHANNEL, M_EVENT, M_DATA, M_QUEUE, M_SINCE, M_LIMIT, M__COUNT };
-static const char *const member_names[M__COUNT] = {"type", "id",    "channel", "event",
-                                                   "data", "queue", "since",   "limit"};
+enum { M_TYPE, M_ID, M_CHANNEL, M_EVENT, M_DATA, M_QUEUE, M_SINCE, M_LIMIT, M_CURSOR, M__COUNT };
+static const char *const member_names[M__COUNT] = {"type",  "id",    "channel", "event", "data",
+                                                   "queue", "since", "limit",   "cursor"};
 
 static const struct {
     const char *name;
     int op;
 } ops[] = {
-    {"subscribe", RC_OP_SUBSCRIBE}, {"unsubscribe", RC_OP_UNSUBSCRIBE},
-    {"publish", RC_OP_PUBLISH},     {"ping", RC_OP_PING},
-    {"queue.join", RC_OP_QJOIN},    {"queue.leave", RC_OP_QLEAVE},
+    {"subscribe", RC_OP_SUBSCRIBE},
+    {"unsubscribe", RC_OP_UNSUBSCRIBE},
+    {"publish", RC_OP_PUBLISH},
+    {"ping", RC_OP_PING},
+    {"queue.join", RC_OP_QJOIN},
+    {"queue.leave", RC_OP_QLEAVE},
     {"history", RC_OP_HISTORY},
+    {"presence", RC_OP_PRESENCE},
+    {"presence_stats", RC_OP_PRESENCE_STATS},
 };
 
 static int fail(const char **why, const char *msg, int code)
@@ -120,7 +125,7 @@ static int parse(const char *msg, size_t len, size_t max_channel_len, rc_proto_r
         if (seen[i] > 1)
             return fail(why, "duplicate member", RC_PERR_BAD_REQUEST);
 
-    char type[16];
+    char type[24];
     if (seen[M_TYPE]) {
         if (m[M_TYPE].type != RC_JSON_STRING)
             return fail(why, "type must be a string", RC_PERR_BAD_REQUEST);
@@ -173,6 +178,22 @@ static int parse(const char *msg, size_t len, size_t max_channel_len, rc_proto_r
         if (rc_json_int64(&m[M_LIMIT], &l) < 0 || l < 1 || l > 100000)
             return fail(why, "limit must be an integer 1..100000", RC_PERR_BAD_REQUEST);
         req->limit = (uint32_t)l;
+    }
+    if (req->op == RC_OP_PRESENCE && seen[M_LIMIT]) {
+        int64_t l;
+        if (rc_json_int64(&m[M_LIMIT], &l) < 0 || l < 1 || l > 100000)
+            return fail(why, "limit must be an integer 1..100000", RC_PERR_BAD_REQUEST);
+        req->limit = (uint32_t)l;
+    }
+    if (req->op == RC_OP_PRESENCE && seen[M_CURSOR]) {
+        ssize_t kn = m[M_CURSOR].type == RC_JSON_STRING
+                         ? rc_json_string(&m[M_CURSOR], req->cursor, sizeof(req->cursor))
+                         : -1;
+        if (kn < 1 || !rc_presence_cursor_valid(req->cursor, (size_t)kn)) {
+            req->cursor[0] = '\0';
+            return fail(why, "cursor must be a string a presence answer gave", RC_PERR_BAD_REQUEST);
+        }
+        req->cursor_len = (size_t)kn;
     }
     if (req->op != RC_OP_PUBLISH)
         return RC_PERR_NONE;
@@ -423,6 +444,77 @@ ssize_t rc_proto_history(char *out, size_t cap, rc_str id, rc_str channel, const
         put(&w, pubs[i].p, pubs[i].n);
     }
     put_lit(&w, "]}");
+    return finish(&w);
+}
+
+size_t rc_proto_presence_cap(size_t members_len)
+{
+    return RC_PROTO_REPLY_MAX + RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_CURSOR) + members_len + 64;
+}
+
+ssize_t rc_proto_presence(char *out, size_t cap, rc_str id, rc_str channel, rc_str members,
+                          rc_str cursor)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, "{\"type\":\"presence\"");
+    put_id(&w, id);
+    put_lit(&w, ",\"channel\":");
+    put_esc(&w, channel.p, channel.n);
+    put_lit(&w, ",\"members\":[");
+    put(&w, members.p, members.n);
+    put_lit(&w, "]");
+    if (cursor.n) {
+        put_lit(&w, ",\"cursor\":");
+        put_esc(&w, cursor.p, cursor.n);
+    }
+    put_lit(&w, "}");
+    return finish(&w);
+}
+
+ssize_t rc_proto_presence_stats(char *out, size_t cap, rc_str id, rc_str channel,
+                                uint64_t connections, uint64_t users)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, "{\"type\":\"presence_stats\"");
+    put_id(&w, id);
+    put_lit(&w, ",\"channel\":");
+    put_esc(&w, channel.p, channel.n);
+    put_lit(&w, ",\"connections\":");
+    put_u64(&w, connections);
+    put_lit(&w, ",\"users\":");
+    put_u64(&w, users);
+    put_lit(&w, "}");
+    return finish(&w);
+}
+
+ssize_t rc_proto_member(char *out, size_t cap, rc_str user, uint64_t conn, rc_str node, rc_str info)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, "{\"user\":");
+    if (user.n)
+        put_esc(&w, user.p, user.n);
+    else
+        put_lit(&w, "null");
+    put_lit(&w, ",\"conn\":\"");
+    put_u64(&w, conn);
+    put_lit(&w, "\",\"node\":");
+    put_esc(&w, node.p, node.n);
+    if (info.n) {
+        put_lit(&w, ",\"info\":");
+        put(&w, info.p, info.n);
+    }
+    put_lit(&w, "}");
+    return finish(&w);
+}
+
+ssize_t rc_proto_presence_event(char *out, size_t cap, int join, rc_str channel, rc_str member)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, join ? "{\"type\":\"join\",\"channel\":" : "{\"type\":\"leave\",\"channel\":");
+    put_esc(&w, channel.p, channel.n);
+    put_lit(&w, ",\"member\":");
+    put(&w, member.p, member.n);
+    put_lit(&w, "}");
     return finish(&w);
 }
 

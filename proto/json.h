@@ -38,6 +38,8 @@ enum rc_proto_op {
     RC_OP_QJOIN,  /* "queue.join" */
     RC_OP_QLEAVE, /* "queue.leave" */
     RC_OP_HISTORY,
+    RC_OP_PRESENCE,       /* "presence": who is here, a page at a time */
+    RC_OP_PRESENCE_STATS, /* "presence_stats": how many */
 };
 
 typedef struct rc_proto_req {
@@ -53,7 +55,9 @@ typedef struct rc_proto_req {
     size_t queue_len;
     rc_since since; /* subscribe, history: "since":{"offset":N,"epoch":E} */
     char since_epoch[RC_PROTO_MAX_EPOCH + 1];
-    uint32_t limit; /* history: "limit" (0: not given) */
+    uint32_t limit;                       /* history, presence: "limit" (0: not given) */
+    char cursor[RC_PROTO_MAX_CURSOR + 1]; /* presence: "cursor" (empty: the first page) */
+    size_t cursor_len;
 } rc_proto_req;
 
 /* Parses one client text message. Returns RC_PERR_NONE and fills req, or an
@@ -109,6 +113,27 @@ ssize_t rc_proto_subscribed(char *out, size_t cap, rc_str id, rc_str channel, ui
 size_t rc_proto_history_cap(const rc_str *pubs, uint32_t n);
 ssize_t rc_proto_history(char *out, size_t cap, rc_str id, rc_str channel, const rc_sub_info *info,
                          const rc_str *pubs, uint32_t n);
+
+/* {"type":"presence"[,"id":ID],"channel":C,"members":[MEMBERS][,"cursor":K]}:
+ * MEMBERS is members' text as it is; the cursor is omitted when empty (the
+ * last page). rc_proto_presence_cap(members.n) always fits. */
+size_t rc_proto_presence_cap(size_t members_len);
+ssize_t rc_proto_presence(char *out, size_t cap, rc_str id, rc_str channel, rc_str members,
+                          rc_str cursor);
+/* {"type":"presence_stats"[,"id":ID],"channel":C,"connections":N,"users":U};
+ * fits in RC_PROTO_REPLY_MAX. */
+ssize_t rc_proto_presence_stats(char *out, size_t cap, rc_str id, rc_str channel,
+                                uint64_t connections, uint64_t users);
+/* A member of a channel's presence, as clients and Redis see it:
+ * {"user":U|null,"conn":"ID","node":N[,"info":I]} (info: the token's info
+ * claim, already valid JSON; user empty: anonymous). Fits in
+ * RC_PROTO_MEMBER_MAX. */
+#define RC_PROTO_MEMBER_MAX                                                                        \
+    (96 + RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_USER) + RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_NODE) + 1024)
+ssize_t rc_proto_member(char *out, size_t cap, rc_str user, uint64_t conn, rc_str node,
+                        rc_str info);
+/* {"type":"join"|"leave","channel":C,"member":M}: join is 1 or 0 (leave). */
+ssize_t rc_proto_presence_event(char *out, size_t cap, int join, rc_str channel, rc_str member);
 
 /* A publication as clients receive it:
  *   {"type":"message","channel":C,"event":E,"seq":N

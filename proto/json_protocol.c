@@ -70,6 +70,22 @@ static void on_history(rc_shard *s, rc_conn *c, rc_str id, rc_str ch, const rc_s
     free(pubs);
 }
 
+static void on_presence(rc_shard *s, rc_conn *c, rc_str id, rc_str ch, rc_str members, uint32_t n,
+                        rc_str cursor)
+{
+    size_t cap = rc_proto_presence_cap(members.n);
+    char *buf = rc_malloc(cap);
+    send_json(s, c, id, buf, rc_proto_presence(buf, cap, id, ch, members, cursor));
+    free(buf);
+}
+
+static void on_presence_stats(rc_shard *s, rc_conn *c, rc_str id, rc_str ch, uint64_t conns,
+                              uint64_t users)
+{
+    char buf[RC_PROTO_REPLY_MAX];
+    send_json(s, c, id, buf, rc_proto_presence_stats(buf, sizeof(buf), id, ch, conns, users));
+}
+
 static void on_unsubscribed(rc_shard *s, rc_conn *c, rc_str id, rc_str ch)
 {
     reply(s, c, "unsubscribed", id, ch, -1);
@@ -161,6 +177,10 @@ static void on_message(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, 
     switch (req.op) {
     case RC_OP_SUBSCRIBE: rc_op_subscribe(s, c, id, ch, &req.since); break;
     case RC_OP_HISTORY: rc_op_history(s, c, id, ch, req.limit, &req.since); break;
+    case RC_OP_PRESENCE:
+        rc_op_presence(s, c, id, ch, req.limit, (rc_str){req.cursor, req.cursor_len});
+        break;
+    case RC_OP_PRESENCE_STATS: rc_op_presence_stats(s, c, id, ch); break;
     case RC_OP_UNSUBSCRIBE: rc_op_unsubscribe(s, c, id, ch); break;
     case RC_OP_PUBLISH:
         rc_op_publish(s, c, id, ch, (rc_str){req.event, req.event_len}, req.data);
@@ -184,6 +204,8 @@ const rc_protocol rc_json_protocol = {
     .error = on_error,
     .subscribed = on_subscribed,
     .history = on_history,
+    .presence = on_presence,
+    .presence_stats = on_presence_stats,
     .unsubscribed = on_unsubscribed,
     .published = on_published,
     .queue_joined = on_queue_joined,

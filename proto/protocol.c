@@ -26,6 +26,8 @@ static const char *const err_names[RC_PERR__COUNT] = {
     [RC_PERR_BAD_SINCE] = "bad_since",
     [RC_PERR_NO_HISTORY] = "no_history",
     [RC_PERR_UNAVAILABLE] = "history_unavailable",
+    [RC_PERR_NO_PRESENCE] = "no_presence",
+    [RC_PERR_PRESENCE_UNAVAILABLE] = "presence_unavailable",
 };
 
 const char *rc_proto_errname(int code)
@@ -83,4 +85,14 @@ static const char *const outcome_names[RC_REC__COUNT] = {
 const char *rc_recovery_name(int outcome)
 {
     return outcome >= 0 && outcome < RC_REC__COUNT ? outcome_names[outcome] : "unavailable";
+}
+
+int rc_presence_cursor_valid(const char *s, size_t n)
+{
+    if (n < 1 || n > RC_PROTO_MAX_CURSOR)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+            return 0;
+    return 1;
 }

@@ -42,6 +42,7 @@
 #define RC_PROTO_MAX_TEXT    256  /* error messages and reasons the server writes */
 #define RC_PROTO_MAX_TOKEN   2048 /* admission tokens (admission/token.h) */
 #define RC_PROTO_MAX_EPOCH   64   /* an epoch as a client may send it back */
+#define RC_PROTO_MAX_CURSOR  96   /* a presence page's cursor, as the server gave it */
 
 /* Why an operation was refused, or what went wrong: every protocol tells
  * the client the code (the JSON protocol as {"type":"error","code":NAME}),
@@ -49,29 +50,28 @@
  * renumber or rename, only add. */
 enum rc_proto_err {
     RC_PERR_NONE = 0,
-    RC_PERR_BAD_JSON,          /* "bad_json": not valid JSON, or nested too deep */
-    RC_PERR_BAD_REQUEST,       /* "bad_request": a member missing or of the wrong type */
-    RC_PERR_UNKNOWN_TYPE,      /* "unknown_type" */
-    RC_PERR_INVALID_CHANNEL,   /* "invalid_channel": empty, too long, bad characters */
-    RC_PERR_FORBIDDEN,         /* "forbidden": the token does not allow it */
-    RC_PERR_CHANNEL_LIMIT,     /* "channel_limit": too many channels on this connection */
-    RC_PERR_RATE_LIMITED,      /* "rate_limited": message dropped, slow down */
-    RC_PERR_NOT_SUBSCRIBED,    /* "not_subscribed": unsubscribe from a channel not held */
-    RC_PERR_OVERLOADED,        /* "overloaded": the server could not take it now; retry */
-    RC_PERR_BINARY,            /* "binary_unsupported": binary frames carry no protocol */
-    RC_PERR_MESSAGES_DROPPED,  /* "messages_dropped": messages to this client were lost */
-    RC_PERR_INTERNAL,          /* "internal" */
-    RC_PERR_QUEUE_UNAVAILABLE, /* "queue_unavailable": waiting rooms off or Redis away */
-    RC_PERR_QUEUE_NOT_FOUND,   /* "queue_not_found": no such queue was created */
-    RC_PERR_QUEUE_BUSY,        /* "already_waiting": this connection waits in another queue */
-    RC_PERR_BAD_SINCE,         /* "bad_since": since is not a position this channel had */
-    RC_PERR_NO_HISTORY,        /* "no_history": a history request on a channel without */
-    RC_PERR_UNAVAILABLE,       /* "history_unavailable": the history could not be read now */
+    RC_PERR_BAD_JSON,             /* "bad_json": not valid JSON, or nested too deep */
+    RC_PERR_BAD_REQUEST,          /* "bad_request": a member missing or of the wrong type */
+    RC_PERR_UNKNOWN_TYPE,         /* "unknown_type" */
+    RC_PERR_INVALID_CHANNEL,      /* "invalid_channel": empty, too long, bad characters */
+    RC_PERR_FORBIDDEN,            /* "forbidden": the token does not allow it */
+    RC_PERR_CHANNEL_LIMIT,        /* "channel_limit": too many channels on this connection */
+    RC_PERR_RATE_LIMITED,         /* "rate_limited": message dropped, slow down */
+    RC_PERR_NOT_SUBSCRIBED,       /* "not_subscribed": unsubscribe from a channel not held */
+    RC_PERR_OVERLOADED,           /* "overloaded": the server could not take it now; retry */
+    RC_PERR_BINARY,               /* "binary_unsupported": binary frames carry no protocol */
+    RC_PERR_MESSAGES_DROPPED,     /* "messages_dropped": messages to this client were lost */
+    RC_PERR_INTERNAL,             /* "internal" */
+    RC_PERR_QUEUE_UNAVAILABLE,    /* "queue_unavailable": waiting rooms off or Redis away */
+    RC_PERR_QUEUE_NOT_FOUND,      /* "queue_not_found": no such queue was created */
+    RC_PERR_QUEUE_BUSY,           /* "already_waiting": this connection waits in another queue */
+    RC_PERR_BAD_SINCE,            /* "bad_since": since is not a position this channel had */
+    RC_PERR_NO_HISTORY,           /* "no_history": a history request on a channel without */
+    RC_PERR_UNAVAILABLE,          /* "history_unavailable": the history could not be read now */
+    RC_PERR_NO_PRESENCE,          /* "no_presence": a presence request on a channel without */
+    RC_PERR_PRESENCE_UNAVAILABLE, /* "presence_unavailable": presence could not be read now */
     RC_PERR__COUNT
 };
-
-/* The stable name of an error code ("bad_json"); "internal" when out of range. */
-const char *rc_proto_errname(int code);
 
 /* The stable name of an error code ("bad_json"); "internal" when out of range. */
 const char *rc_proto_errname(int code);
@@ -79,6 +79,10 @@ const char *rc_proto_errname(int code);
 /* 1 when name[0..n) is a valid channel or event name: 1..max bytes, each in
  * [A-Za-z0-9] or one of "_-.:@/=+". Such names never need JSON escaping. */
 int rc_proto_name_valid(const char *name, size_t n, size_t max);
+
+/* 1 when s[0..n) may be a presence cursor: 1..RC_PROTO_MAX_CURSOR bytes of
+ * visible ASCII (the server's cursors are; what it means is the server's). */
+int rc_presence_cursor_valid(const char *s, size_t n);
 
 /* The event member v of a message (NULL: absent, which means "message")
  * into out[RC_PROTO_MAX_EVENT + 1], with its length in *len. Returns 0, or
@@ -169,6 +173,14 @@ typedef struct rc_protocol {
      * shared frames), oldest first; info->recovery when since was given. */
     void (*history)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str channel,
                     const rc_sub_info *info, struct rc_msg *const *msgs, uint32_t n);
+    /* A presence request's answer: members is the JSON text of n members,
+     * each {"user":U|null,"conn":"ID","node":N[,"info":I]}, separated by
+     * commas; cursor (n == 0: the last page) asks for the next page. */
+    void (*presence)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str channel,
+                     rc_str members, uint32_t n, rc_str cursor);
+    /* connections: members; users: distinct user ids among them. */
+    void (*presence_stats)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str channel,
+                           uint64_t connections, uint64_t users);
     void (*unsubscribed)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str channel);
     void (*published)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str channel);
     /* Waiting rooms (admission/). eta_s is -1 while no rate is known. */

@@ -52,9 +52,21 @@ static int parse_from(const rc_json_val *v, rc_envelope *env)
 
 int rc_envelope_parse(const char *payload, size_t len, rc_envelope *env, const char **why)
 {
-    enum { E_NODE, E_EVENT, E_DATA, E_DROPPED, E_FROM, E_OFFSET, E_EPOCH, E_FENCE, E__COUNT };
-    static const char *const names[E__COUNT] = {"node", "event",  "data",  "dropped",
-                                                "from", "offset", "epoch", "fence"};
+    enum {
+        E_NODE,
+        E_EVENT,
+        E_DATA,
+        E_DROPPED,
+        E_FROM,
+        E_OFFSET,
+        E_EPOCH,
+        E_FENCE,
+        E_JOIN,
+        E_LEAVE,
+        E__COUNT
+    };
+    static const char *const names[E__COUNT] = {"node",   "event", "data",  "dropped", "from",
+                                                "offset", "epoch", "fence", "join",    "leave"};
     rc_json_iter it;
     rc_json_val k, v, m[E__COUNT];
     int seen[E__COUNT] = {0};
@@ -102,6 +114,14 @@ int rc_envelope_parse(const char *payload, size_t len, rc_envelope *env, const c
         if (rc_json_int64(&m[E_FENCE], &f) < 0 || f < 1 || !env->node_len)
             return fail(why, "fence must be an integer >= 1, with node", RC_PERR_BAD_REQUEST);
         env->fence = (uint64_t)f;
+        return RC_PERR_NONE;
+    }
+    if (seen[E_JOIN] || seen[E_LEAVE]) {
+        const rc_json_val *mv = seen[E_JOIN] ? &m[E_JOIN] : &m[E_LEAVE];
+        if ((seen[E_JOIN] && seen[E_LEAVE]) || mv->type != RC_JSON_OBJECT)
+            return fail(why, "join or leave must be one member object", RC_PERR_BAD_REQUEST);
+        env->presence = seen[E_JOIN] ? RC_ENV_JOIN : RC_ENV_LEAVE;
+        env->member = mv->raw;
         return RC_PERR_NONE;
     }
     if (seen[E_DROPPED]) {

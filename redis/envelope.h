@@ -35,7 +35,13 @@ typedef struct rc_envelope {
      * history (channels/bridge.c), after which its subscriber has seen
      * every publication the read saw. No data. */
     uint64_t fence;
+    /* {["node":N,]"join":M} or {["node":N,]"leave":M}: a presence event
+     * (channels/presence.h), M a member's JSON object. No data. */
+    int presence; /* RC_ENV_JOIN, RC_ENV_LEAVE, or 0 */
+    rc_str member;
 } rc_envelope;
+
+enum { RC_ENV_JOIN = 1, RC_ENV_LEAVE = 2 };
 
 /* Parses a Redis payload. Returns RC_PERR_NONE and fills env, or an error
  * code (RC_PERR_BAD_JSON, RC_PERR_BAD_REQUEST) with *why set. */

@@ -156,6 +156,11 @@ const char *rc_auth_user(const rc_auth *a)
     return a->data;
 }
 
+rc_str rc_auth_info(const rc_auth *a)
+{
+    return (rc_str){a->data + a->info_off, a->info_len};
+}
+
 static int any_match(const rc_auth *a, int skip, int count, const char *channel, size_t len)
 {
     const char *p = a->data + a->sub_len + 1;
@@ -199,8 +204,9 @@ static int take_patterns(const rc_json_val *v, char *buf, size_t cap, size_t *us
     return 0;
 }
 
-enum { C_SUB, C_EXP, C_NBF, C_SUBSCRIBE, C_PUBLISH, C__COUNT };
-static const char *const claim_names[C__COUNT] = {"sub", "exp", "nbf", "subscribe", "publish"};
+enum { C_SUB, C_EXP, C_NBF, C_SUBSCRIBE, C_PUBLISH, C_INFO, C__COUNT };
+static const char *const claim_names[C__COUNT] = {"sub",       "exp",     "nbf",
+                                                  "subscribe", "publish", "info"};
 
 static int parse_claims(const char *json, size_t n, int64_t now, rc_auth **out)
 {
@@ -244,6 +250,15 @@ static int parse_claims(const char *json, size_t n, int64_t now, rc_auth **out)
     if (seen[C_PUBLISH] && take_patterns(&claims[C_PUBLISH], buf, sizeof(buf), &used, &n_pub) != 0)
         return RC_JWT_MALFORMED;
 
+    size_t info_off = used, info_len = 0;
+    if (seen[C_INFO]) {
+        info_len = claims[C_INFO].raw.n;
+        if (info_len > RC_JWT_MAX_INFO || used + info_len > sizeof(buf))
+            return RC_JWT_MALFORMED;
+        memcpy(buf + used, claims[C_INFO].raw.p, info_len);
+        used += info_len;
+    }
+
     if (seen[C_EXP] && exp <= now)
         return RC_JWT_EXPIRED;
     if (seen[C_NBF] && nbf > now)
@@ -254,6 +269,8 @@ static int parse_claims(const char *json, size_t n, int64_t now, rc_auth **out)
     a->sub_len = (uint16_t)sub_len;
     a->n_sub = n_sub;
     a->n_pub = n_pub;
+    a->info_off = (uint16_t)info_off;
+    a->info_len = (uint16_t)info_len;
     memcpy(a->data, buf, used);
     *out = a;
     return RC_JWT_OK;

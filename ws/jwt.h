@@ -6,6 +6,8 @@
  *   nbf        integer seconds since the epoch (optional)
  *   subscribe  array of channel patterns the user may subscribe to (optional)
  *   publish    array of channel patterns the user may publish to (optional)
+ *   info       any JSON value of at most 1024 bytes (optional): shown to
+ *              others in presence, as the token's issuer wrote it
  * A pattern is a channel name, or a prefix ending in '*' ("room:*"), or "*".
  * "{sub}" inside a pattern stands for the user's own id ("user:{sub}").
  * Only alg HS256 is accepted: "none" and every other alg are refused. */
@@ -18,6 +20,7 @@
 #define RC_JWT_MAX_SUB      128
 #define RC_JWT_MAX_PATTERNS 64
 #define RC_JWT_MAC_LEN      32 /* HMAC-SHA256 output */
+#define RC_JWT_MAX_INFO     1024
 
 /* Result codes of rc_jwt_verify. */
 #define RC_JWT_OK        0
@@ -32,10 +35,11 @@
 typedef struct rc_auth {
     int64_t exp; /* 0 = no expiry */
     uint16_t sub_len;
-    uint16_t n_sub; /* subscribe patterns */
-    uint16_t n_pub; /* publish patterns */
+    uint16_t n_sub;              /* subscribe patterns */
+    uint16_t n_pub;              /* publish patterns */
+    uint16_t info_off, info_len; /* the info claim's JSON text in data (len 0: none) */
     /* data: the user id and NUL, then n_sub patterns each with a NUL, then
-     * n_pub patterns each with a NUL. */
+     * n_pub patterns each with a NUL, then the info claim's text. */
     char data[];
 } rc_auth;
 
@@ -50,6 +54,9 @@ const char *rc_jwt_strerror(int code);
 
 /* The user id of a verified token (NUL-terminated). */
 const char *rc_auth_user(const rc_auth *a);
+
+/* The token's info claim as JSON text (n == 0: none). */
+rc_str rc_auth_info(const rc_auth *a);
 
 /* 1 when pattern admits channel[0..len) for user (user may be NULL, for an
  * anonymous connection: then a pattern containing {sub} admits nothing). */

@@ -413,6 +413,58 @@ static void test_public_repeat(void)
     rc_config_free(&c);
 }
 
+static void test_presence_rules(void)
+{
+    rc_config c;
+    CHECK_EQ_INT(LOAD(&c, "--shards", "1"), 0);
+    CHECK_EQ_INT(c.n_presence, 0);
+    CHECK_EQ_INT(c.presence_ttl_s, 30);
+    CHECK_EQ_INT(c.presence_page_max, 1000);
+    CHECK(rc_config_presence(&c, "room:1", 6) == NULL);
+    rc_config_free(&c);
+    CHECK_EQ_INT(LOAD(&c, "--presence", "room:* join_leave", "--presence", "lobby",
+                      "--presence-ttl", "5", "--presence-page-max", "10"),
+                 0);
+    CHECK_EQ_INT(c.n_presence, 2);
+    CHECK_EQ_INT(c.presence_ttl_s, 5);
+    CHECK_EQ_INT(c.presence_page_max, 10);
+    const rc_presence_rule *r = rc_config_presence(&c, "room:9", 6);
+    CHECK(r && r->join_leave == 1 && strcmp(r->pattern, "room:*") == 0);
+    r = rc_config_presence(&c, "lobby", 5);
+    CHECK(r && r->join_leave == 0);
+    CHECK(rc_config_presence(&c, "lobby2", 6) == NULL);
+    rc_config_free(&c);
+    CHECK_EQ_INT(c.n_presence, 0);
+    static const char *const bad[] = {
+        "",                    /* no pattern */
+        "room:* join",         /* unknown word */
+        "a,b",                 /* one pattern per rule */
+        "room:* join_leave x", /* trailing word */
+    };
+    for (size_t i = 0; i < RC_ARRAY_LEN(bad); i++) {
+        const char *argv[] = {"ringcast", "--presence", bad[i]};
+        int rc = rc_config_load(&c, 3, (char **)argv, err, sizeof(err));
+        if (rc != -1)
+            fprintf(stderr, "  accepted bad rule '%s'\n", bad[i]);
+        CHECK_EQ_INT(rc, -1);
+        CHECK(strncmp(err, "--presence:", 11) == 0);
+    }
+    CHECK_EQ_INT(LOAD(&c, "--presence-ttl", "2"), -1);
+    CHECK_EQ_INT(LOAD(&c, "--presence-page-max", "0"), -1);
+    /* In the file; a --presence flag replaces the file's rules. */
+    char path[64];
+    temp_file(path, "[channels]\npresence = room:* join_leave\npresence = lobby\n"
+                    "presence_ttl = 9\n");
+    CHECK_EQ_INT(LOAD(&c, "--config", path), 0);
+    CHECK(c.n_presence == 2 && c.presence[0].join_leave && c.presence_ttl_s == 9);
+    rc_config_free(&c);
+    CHECK_EQ_INT(LOAD(&c, "--config", path, "--presence", "x:*"), 0);
+    CHECK(c.n_presence == 1 && strcmp(c.presence[0].pattern, "x:*") == 0 &&
+          !c.presence[0].join_leave);
+    rc_config_free(&c);
+    unlink(path);
+}
+
 static void test_history_rules(void)
 {
     rc_config c;
@@ -594,7 +646,7 @@ static void test_help_version(void)
             strstr(line, "--version"))
             with_default++;
     }
-    CHECK_EQ_INT(lines, 48);
+    CHECK_EQ_INT(lines, 51);
     CHECK_EQ_INT(with_default, lines);
 }
 
@@ -645,6 +697,7 @@ int main(void)
     RUN(test_bad_file);
     RUN(test_public_repeat);
     RUN(test_history_rules);
+    RUN(test_presence_rules);
     RUN(test_help_version);
     RUN(test_listen_variants);
     return UNIT_DONE();

@@ -475,6 +475,46 @@ static void test_sign(void)
     CHECK_EQ_INT(rc_jwt_sign(claims, strlen(claims), key, strlen(SECRET), out, len), -1);
 }
 
+/* The info claim: any JSON value up to RC_JWT_MAX_INFO bytes, kept as written. */
+static void test_info(void)
+{
+    const uint8_t *key = (const uint8_t *)SECRET;
+    char out[4096], claims[2048];
+    rc_auth *a = NULL;
+    static const char with[] = "{\"sub\":\"u\",\"info\":{\"name\":\"A\",\"n\":[1,2]},"
+                               "\"subscribe\":[\"x:*\"]}";
+    int n = rc_jwt_sign(with, strlen(with), key, strlen(SECRET), out, sizeof(out));
+    CHECK_EQ_INT(rc_jwt_verify(out, (size_t)n, key, strlen(SECRET), NOW, &a), RC_JWT_OK);
+    if (a) {
+        rc_str i = rc_auth_info(a);
+        CHECK(i.n == 22 && memcmp(i.p, "{\"name\":\"A\",\"n\":[1,2]}", 22) == 0);
+        CHECK(rc_auth_may_subscribe(a, "x:1", 3));
+        CHECK_EQ_STR(rc_auth_user(a), "u");
+        free(a);
+    }
+    static const char without[] = "{\"sub\":\"u\"}";
+    n = rc_jwt_sign(without, strlen(without), key, strlen(SECRET), out, sizeof(out));
+    CHECK_EQ_INT(rc_jwt_verify(out, (size_t)n, key, strlen(SECRET), NOW, &a), RC_JWT_OK);
+    if (a) {
+        CHECK_EQ_INT(rc_auth_info(a).n, 0);
+        free(a);
+    }
+    /* 1024 bytes of info pass, 1025 do not; two info claims never. */
+    for (int len = 1024; len <= 1025; len++) {
+        int k = snprintf(claims, sizeof(claims), "{\"sub\":\"u\",\"info\":\"%0*d\"}", len - 2, 0);
+        n = rc_jwt_sign(claims, (size_t)k, key, strlen(SECRET), out, sizeof(out));
+        CHECK_EQ_INT(rc_jwt_verify(out, (size_t)n, key, strlen(SECRET), NOW, &a),
+                     len == 1024 ? RC_JWT_OK : RC_JWT_MALFORMED);
+        if (a)
+            CHECK_EQ_INT(rc_auth_info(a).n, 1024);
+        free(a);
+        a = NULL;
+    }
+    static const char twice[] = "{\"sub\":\"u\",\"info\":1,\"info\":2}";
+    n = rc_jwt_sign(twice, strlen(twice), key, strlen(SECRET), out, sizeof(out));
+    CHECK_EQ_INT(rc_jwt_verify(out, (size_t)n, key, strlen(SECRET), NOW, &a), RC_JWT_MALFORMED);
+}
+
 /* RFC 7515 appendix A.1: an HS256 JWS whose payload has no "sub", so a
  * correct signature gets as far as the claims and stops there (MALFORMED),
  * while a wrong key stops at the signature (BAD_SIG). */
@@ -525,6 +565,7 @@ int main(void)
     RUN(test_pattern_counts);
     RUN(test_pattern_match);
     RUN(test_sign);
+    RUN(test_info);
     RUN(test_rfc7515);
     RUN(test_strerror);
     return UNIT_DONE();

@@ -351,6 +351,8 @@ static void test_errname(void)
         "bad_since",
         "no_history",
         "history_unavailable",
+        "no_presence",
+        "presence_unavailable",
     };
     CHECK_EQ_INT(RC_ARRAY_LEN(names), RC_PERR__COUNT);
     for (int i = 1; i < RC_PERR__COUNT; i++)
@@ -485,6 +487,51 @@ static void test_message_len(void)
                         "\"seq\":0,\"data\":null}"));
 }
 
+static void test_presence_codec(void)
+{
+    static rc_proto_req preq;
+    const char *why_ = NULL;
+    const char *a = "{\"type\":\"presence\",\"id\":3,\"channel\":\"r:1\",\"limit\":5,"
+                    "\"cursor\":\"n:ab:7\"}";
+    CHECK_EQ_INT(rc_proto_parse(a, strlen(a), 128, &preq, &why_), RC_PERR_NONE);
+    CHECK_EQ_INT(preq.op, RC_OP_PRESENCE);
+    CHECK_EQ_INT(preq.limit, 5);
+    CHECK_EQ_STR(preq.cursor, "n:ab:7");
+    CHECK_EQ_INT(preq.cursor_len, 6);
+    const char *b = "{\"type\":\"presence_stats\",\"channel\":\"r:1\"}";
+    CHECK_EQ_INT(rc_proto_parse(b, strlen(b), 128, &preq, &why_), RC_PERR_NONE);
+    CHECK_EQ_INT(preq.op, RC_OP_PRESENCE_STATS);
+    static const char *const bad[] = {
+        "{\"type\":\"presence\",\"channel\":\"r\",\"cursor\":\"\"}",
+        "{\"type\":\"presence\",\"channel\":\"r\",\"cursor\":\"a\\nb\"}",
+        "{\"type\":\"presence\",\"channel\":\"r\",\"cursor\":7}",
+        "{\"type\":\"presence\",\"channel\":\"r\",\"limit\":0}",
+        "{\"type\":\"presence\",\"channel\":\"r\",\"limit\":1.5}",
+        "{\"type\":\"presence_stats\"}",
+    };
+    for (size_t i = 0; i < RC_ARRAY_LEN(bad); i++)
+        CHECK(rc_proto_parse(bad[i], strlen(bad[i]), 128, &preq, &why_) != RC_PERR_NONE);
+
+    char m[RC_PROTO_MEMBER_MAX];
+    CHECK_BUILD(rc_proto_member(out, cap, S("a\"b"), 42, S("N"), S("{\"k\":1}")),
+                "{\"user\":\"a\\\"b\",\"conn\":\"42\",\"node\":\"N\",\"info\":{\"k\":1}}");
+    CHECK_BUILD(rc_proto_member(out, cap, RC_STR_NULL, 7, S("N"), RC_STR_NULL),
+                "{\"user\":null,\"conn\":\"7\",\"node\":\"N\"}");
+    ssize_t mn = rc_proto_member(m, sizeof(m), RC_STR_NULL, 7, S("N"), RC_STR_NULL);
+    CHECK_BUILD(rc_proto_presence_event(out, cap, 0, S("c"), (rc_str){m, (size_t)mn}),
+                "{\"type\":\"leave\",\"channel\":\"c\",\"member\":{\"user\":null,"
+                "\"conn\":\"7\",\"node\":\"N\"}}");
+    CHECK_BUILD(rc_proto_presence_event(out, cap, 1, S("c"), S("{}")),
+                "{\"type\":\"join\",\"channel\":\"c\",\"member\":{}}");
+    CHECK_BUILD(rc_proto_presence_stats(out, cap, S("1"), S("c"), 5, 3),
+                "{\"type\":\"presence_stats\",\"id\":1,\"channel\":\"c\",\"connections\":5,"
+                "\"users\":3}");
+    CHECK_BUILD(rc_proto_presence(out, cap, RC_STR_NULL, S("c"), S("{},{}"), S("k")),
+                "{\"type\":\"presence\",\"channel\":\"c\",\"members\":[{},{}],\"cursor\":\"k\"}");
+    CHECK_BUILD(rc_proto_presence(out, cap, RC_STR_NULL, S("c"), RC_STR_NULL, RC_STR_NULL),
+                "{\"type\":\"presence\",\"channel\":\"c\",\"members\":[]}");
+}
+
 static void test_envelope(void)
 {
     rc_envelope e;
@@ -532,6 +579,20 @@ static void test_envelope(void)
         CHECK_EQ_INT(got, bad[i].code);
         CHECK(why_ && *why_);
     }
+
+    /* Presence events: a member object, no data. */
+    const char *j = "{\"node\":\"A\",\"join\":{\"user\":\"u\",\"conn\":\"1\"}}";
+    CHECK_EQ_INT(rc_envelope_parse(j, strlen(j), &e, &why_), RC_PERR_NONE);
+    CHECK_EQ_INT(e.presence, RC_ENV_JOIN);
+    CHECK(e.member.n == 23 && memcmp(e.member.p, "{\"user\":\"u\",\"conn\":\"1\"}", 23) == 0);
+    const char *l = "{\"leave\":{}}";
+    CHECK_EQ_INT(rc_envelope_parse(l, strlen(l), &e, &why_), RC_PERR_NONE);
+    CHECK_EQ_INT(e.presence, RC_ENV_LEAVE);
+    static const char *const bad_ev[] = {"{\"join\":1}", "{\"leave\":\"x\"}",
+                                         "{\"join\":{},\"leave\":{}}"};
+    for (size_t i = 0; i < RC_ARRAY_LEN(bad_ev); i++)
+        CHECK_EQ_INT(rc_envelope_parse(bad_ev[i], strlen(bad_ev[i]), &e, &why_),
+                     RC_PERR_BAD_REQUEST);
 
     /* A node's announcement that it dropped messages: data not needed. */
     const char *d = "{\"node\":\"B\",\"dropped\":true}";
@@ -765,6 +826,7 @@ int main(void)
     RUN(test_builders);
     RUN(test_message_len);
     RUN(test_envelope);
+    RUN(test_presence_codec);
     RUN(test_queue_messages);
     RUN(test_builders_worst_case);
     free(last_copy);

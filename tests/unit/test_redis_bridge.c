@@ -108,7 +108,7 @@ static void o_fence(void *u, rc_str chan, uint64_t fence)
 {
 }
 
-static const rc_bridge_ops ops = {o_message, o_subscribed, o_link_down, o_lost, o_fence};
+static const rc_bridge_ops ops = {o_message, o_subscribed, o_link_down, o_lost, o_fence, NULL};
 
 /* subscribed callbacks for chan; *gaps gets how many had after_gap set. */
 static int subs_for(const char *chan, int *gaps)

@@ -1,0 +1,784 @@
+/* Presence on the relay (channels/presence.h): this node's members of each
+ * channel with a presence rule, the answers without Redis, and the scripts
+ * that keep a channel's presence in Redis.
+ *
+ * Thread: the relay thread, but for rc_presreq_new/free (any thread). */
+#include "channels/presence.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "base/log.h"
+#include "channels/room.h"
+#include "proto/json.h"
+
+/* A member on this node. key: its name in Redis, "NODE:BOOT:SERIAL", which
+ * no other join anywhere ever had (a connection id is reused by the next
+ * connection; a node id by the node's next run). */
+typedef struct ent {
+    uint64_t seq; /* join order in its channel: the cursor of pages here */
+    uint16_t user_len, key_len;
+    uint32_t json_len;
+    char mem[]; /* user NUL, key NUL, member JSON NUL */
+} ent;
+
+static rc_str ent_user(const ent *e)
+{
+    return (rc_str){e->mem, e->user_len};
+}
+
+static rc_str ent_key(const ent *e)
+{
+    return (rc_str){e->mem + e->user_len + 1, e->key_len};
+}
+
+static rc_str ent_json(const ent *e)
+{
+    return (rc_str){e->mem + e->user_len + 1 + e->key_len + 1, e->json_len};
+}
+
+/* A channel with members here, or with questions waiting for Redis. */
+typedef struct pchan {
+    rc_rooms *byconn; /* decimal connection id -> udata: its ent */
+    rc_rooms *users;  /* user id -> seq: its connections here */
+    ent **order;      /* by seq; NULL where one left (compacted as they grow) */
+    size_t n_order, cap, live;
+    uint64_t next_seq;
+    int join_leave;
+    rc_presreq *waiting; /* with Redis: stats questions waiting for the read in flight */
+    int reading;
+} pchan;
+
+struct rc_presence {
+    const rc_config *cfg;
+    rc_presence_ops ops;
+    void *u;
+    rc_presence_stats *stats;
+    rc_bridge *bridge; /* NULL without Redis */
+    rc_rooms *chans;   /* channel -> udata: pchan */
+    char boot[17];     /* this run's nonce, in every key */
+    uint64_t serial;
+    uint64_t ttl_ms;
+    int64_t next_refresh_ms;
+    int was_ready; /* the command connection was ready at the last tick */
+    char prefix_join[RC_PROTO_MAX_NODE * 2 + 32], prefix_leave[RC_PROTO_MAX_NODE * 2 + 32];
+};
+
+rc_presreq *rc_presreq_new(rc_str chan, rc_str user, rc_str info)
+{
+    rc_presreq *q = rc_calloc(1, sizeof(*q) + chan.n + user.n + info.n + 3);
+    memcpy(q->chan, chan.p, chan.n);
+    q->chan_len = (uint16_t)chan.n;
+    char *u = q->chan + chan.n + 1;
+    if (user.n)
+        memcpy(u, user.p, user.n);
+    q->user = u;
+    q->user_len = (uint16_t)user.n;
+    char *i = u + user.n + 1;
+    if (info.n)
+        memcpy(i, info.p, info.n);
+    q->info = i;
+    q->info_len = (uint16_t)info.n;
+    return q;
+}
+
+void rc_presreq_free(rc_presreq *q)
+{
+    if (!q)
+        return;
+    free(q->members);
+    free(q);
+}
+
+/* ---- the table ------------------------------------------------------------ */
+
+rc_presence *rc_presence_new(const rc_config *cfg, const rc_presence_ops *ops, void *u,
+                             rc_presence_stats *stats)
+{
+    rc_presence *p = rc_calloc(1, sizeof(*p));
+    p->cfg = cfg;
+    p->ops = *ops;
+    p->u = u;
+    p->stats = stats;
+    p->chans = rc_rooms_new();
+    p->ttl_ms = (uint64_t)cfg->presence_ttl_s * 1000;
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        r = rc_now_ns() ^ ((uint64_t)rc_wall_ms() << 20);
+    snprintf(p->boot, sizeof(p->boot), "%016llx", (unsigned long long)r);
+    char node[RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_NODE)];
+    ssize_t nn = rc_json_escape(node, sizeof(node), cfg->node_id, strlen(cfg->node_id));
+    rc_assert(nn > 0);
+    snprintf(p->prefix_join, sizeof(p->prefix_join), "{\"node\":%.*s,\"join\":", (int)nn, node);
+    snprintf(p->prefix_leave, sizeof(p->prefix_leave), "{\"node\":%.*s,\"leave\":", (int)nn, node);
+    return p;
+}
+
+void rc_presence_attach(rc_presence *p, rc_bridge *bridge)
+{
+    p->bridge = bridge;
+}
+
+static void pchan_free(pchan *c)
+{
+    for (size_t i = 0; i < c->n_order; i++)
+        free(c->order[i]);
+    free(c->order);
+    rc_rooms_free(c->byconn);
+    rc_rooms_free(c->users);
+    for (rc_presreq *q = c->waiting, *next; q; q = next) {
+        next = q->next;
+        rc_presreq_free(q);
+    }
+    free(c);
+}
+
+static void free_one(rc_room *r, void *arg)
+{
+    pchan_free(r->udata);
+    r->udata = NULL;
+}
+
+void rc_presence_free(rc_presence *p)
+{
+    if (!p)
+        return;
+    rc_rooms_each(p->chans, free_one, NULL);
+    rc_rooms_free(p->chans);
+    free(p);
+}
+
+static pchan *pchan_get(rc_presence *p, rc_str chan, int create)
+{
+    rc_room *r = rc_rooms_get(p->chans, chan.p, chan.n);
+    if (!r && !create)
+        return NULL;
+    if (!r) {
+        r = rc_rooms_add(p->chans, chan.p, chan.n);
+        pchan *c = rc_calloc(1, sizeof(*c));
+        c->byconn = rc_rooms_new();
+        c->users = rc_rooms_new();
+        const rc_presence_rule *rule = rc_config_presence(p->cfg, chan.p, chan.n);
+        c->join_leave = rule && rule->join_leave;
+        r->udata = c;
+    }
+    return r->udata;
+}
+
+/* Forgets chan once nothing is left in it. */
+static void pchan_check(rc_presence *p, rc_str chan)
+{
+    rc_room *r = rc_rooms_get(p->chans, chan.p, chan.n);
+    pchan *c = r ? r->udata : NULL;
+    if (c && c->live == 0 && !c->waiting && !c->reading) {
+        pchan_free(c);
+        rc_rooms_del(p->chans, r);
+    }
+}
+
+static size_t conn_name(uint64_t conn, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%llu", (unsigned long long)conn);
+    rc_assert(n > 0 && (size_t)n < cap);
+    return (size_t)n;
+}
+
+/* The first index of c->order with seq > after (binary search: order is
+ * sorted by seq, holes included, as each hole keeps its place). */
+static size_t order_after(const pchan *c, uint64_t after)
+{
+    size_t lo = 0, hi = c->n_order;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        /* A hole takes the seq of the next entry that is not one. */
+        size_t k = mid;
+        while (k < hi && !c->order[k])
+            k++;
+        if (k == hi) {
+            hi = mid;
+        } else if (c->order[k]->seq <= after) {
+            lo = k + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+static void compact(pchan *c)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < c->n_order; i++)
+        if (c->order[i])
+            c->order[w++] = c->order[i];
+    c->n_order = w;
+}
+
+static void emit_event(rc_presence *p, rc_str chan, int join, rc_str member)
+{
+    char small[RC_PROTO_MEMBER_MAX + RC_PROTO_MAX_CHANNEL + 64];
+    ssize_t n = rc_proto_presence_event(small, sizeof(small), join, chan, member);
+    if (n < 0)
+        return; /* a member JSON too long for a frame is not ours */
+    rc_msg *m = rc_msg_new_text(chan, small, (size_t)n);
+    m->kind = RC_MSG_PRESENCE;
+    rc_counter_inc(&p->stats->events);
+    p->ops.emit(p->u, chan, m);
+}
+
+/* ---- Redis ------------------------------------------------------------------ */
+
+/* Every script's start: the time (Redis's clock, ms), and sweep, which
+ * removes up to 1000 members whose time is past, with their users' counts,
+ * and announces them as leaves when ev is "1". KEYS: z, l, i, u. */
+#define PRELUDE                                                                                    \
+    "local t = redis.call('TIME')\n"                                                               \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                      \
+    "local function sweep(ch, ev)\n"                                                               \
+    "  local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1000)\n"         \
+    "  for _, m in ipairs(gone) do\n"                                                              \
+    "    local inf = redis.call('HGET', KEYS[3], m)\n"                                             \
+    "    redis.call('ZREM', KEYS[1], m)\n"                                                         \
+    "    redis.call('ZREM', KEYS[2], m)\n"                                                         \
+    "    redis.call('HDEL', KEYS[3], m)\n"                                                         \
+    "    if inf then\n"                                                                            \
+    "      local ok, d = pcall(cjson.decode, inf)\n"                                               \
+    "      if ok and type(d) == 'table' and type(d.user) == 'string' then\n"                       \
+    "        if redis.call('HINCRBY', KEYS[4], d.user, -1) <= 0 then\n"                            \
+    "          redis.call('HDEL', KEYS[4], d.user)\n"                                              \
+    "        end\n"                                                                                \
+    "      end\n"                                                                                  \
+    "      if ev == '1' then redis.call('PUBLISH', ch, '{\"leave\":' .. inf .. '}') end\n"         \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "end\n"
+
+/* Adds (or refreshes) members. ARGV: Redis channel, ev, the join event's
+ * start, ttl ms, then member, user, JSON for each. A member new to the
+ * channel is counted and announced; one already there gets its new time. */
+static const char ADD_LUA[] =
+    PRELUDE "sweep(ARGV[1], ARGV[2])\n"
+            "local ttl = tonumber(ARGV[4])\n"
+            "for k = 5, #ARGV, 3 do\n"
+            "  local m, u, inf = ARGV[k], ARGV[k + 1], ARGV[k + 2]\n"
+            "  if redis.call('ZADD', KEYS[1], now + ttl, m) == 1 then\n"
+            "    redis.call('ZADD', KEYS[2], 0, m)\n"
+            "    redis.call('HSET', KEYS[3], m, inf)\n"
+            "    if u ~= '' then redis.call('HINCRBY', KEYS[4], u, 1) end\n"
+            "    if ARGV[2] == '1' then redis.call('PUBLISH', ARGV[1], ARGV[3] .. inf .. '}') end\n"
+            "  end\n"
+            "end\n"
+            "for k = 1, 4 do redis.call('PEXPIRE', KEYS[k], 2 * ttl) end\n"
+            "return 1\n";
+
+/* Removes members. ARGV: Redis channel, ev, the leave event's start, then
+ * member, user for each. */
+static const char REMOVE_LUA[] =
+    "for k = 4, #ARGV, 2 do\n"
+    "  local m, u = ARGV[k], ARGV[k + 1]\n"
+    "  local inf = redis.call('HGET', KEYS[3], m)\n"
+    "  if redis.call('ZREM', KEYS[1], m) == 1 then\n"
+    "    redis.call('ZREM', KEYS[2], m)\n"
+    "    redis.call('HDEL', KEYS[3], m)\n"
+    "    if u ~= '' and redis.call('HINCRBY', KEYS[4], u, -1) <= 0 then\n"
+    "      redis.call('HDEL', KEYS[4], u)\n"
+    "    end\n"
+    "    if ARGV[2] == '1' and inf then redis.call('PUBLISH', ARGV[1], ARGV[3] .. inf .. '}') end\n"
+    "  end\n"
+    "end\n"
+    "return 1\n";
+
+/* ARGV: Redis channel, ev. Returns {connections, users}: both kept, never
+ * counted. */
+static const char STATS_LUA[] = PRELUDE "sweep(ARGV[1], ARGV[2])\n"
+                                        "return {redis.call('ZCARD', KEYS[1]), "
+                                        "redis.call('HLEN', KEYS[4])}\n";
+
+/* ARGV: Redis channel, ev, cursor ('' for the first page), limit. Returns
+ * {next cursor or '', member JSON, ...}, members in byte order. */
+static const char PAGE_LUA[] =
+    PRELUDE "sweep(ARGV[1], ARGV[2])\n"
+            "local from = '-'\n"
+            "if ARGV[3] ~= '' then from = '(' .. ARGV[3] end\n"
+            "local lim = tonumber(ARGV[4])\n"
+            "local ms = redis.call('ZRANGEBYLEX', KEYS[2], from, '+', 'LIMIT', 0, lim)\n"
+            "local out = {''}\n"
+            "if #ms == lim then out[1] = ms[#ms] end\n"
+            "for k = 1, #ms do\n"
+            "  local inf = redis.call('HGET', KEYS[3], ms[k])\n"
+            "  if inf then out[#out + 1] = inf end\n"
+            "end\n"
+            "return out\n";
+
+#define KEY_CAP (64 + RC_PROTO_MAX_CHANNEL + 16)
+
+typedef struct script_args {
+    char keys[4][KEY_CAP];
+    char name[80 + RC_PROTO_MAX_CHANNEL + 1];
+    const char **argv;
+    size_t *lens;
+    int argc, cap;
+} script_args;
+
+/* EVAL script 4 KEYS(chan) Redis-channel ev ...: the fixed part. */
+static void args_begin(rc_presence *p, script_args *a, const char *script, size_t script_len,
+                       rc_str chan, int ev, int extra)
+{
+    static const char *const what[4] = {"z", "l", "i", "u"};
+    a->cap = 9 + extra;
+    a->argv = rc_malloc((size_t)a->cap * sizeof(*a->argv));
+    a->lens = rc_malloc((size_t)a->cap * sizeof(*a->lens));
+    a->argc = 0;
+    a->argv[a->argc] = "EVAL";
+    a->lens[a->argc++] = 4;
+    a->argv[a->argc] = script;
+    a->lens[a->argc++] = script_len;
+    a->argv[a->argc] = "4";
+    a->lens[a->argc++] = 1;
+    for (int k = 0; k < 4; k++) {
+        int n = snprintf(a->keys[k], KEY_CAP, "%sp:{%.*s}:%s", p->cfg->redis_prefix, (int)chan.n,
+                         chan.p, what[k]);
+        rc_assert(n > 0 && n < KEY_CAP);
+        a->argv[a->argc] = a->keys[k];
+        a->lens[a->argc++] = (size_t)n;
+    }
+    size_t nl = rc_bridge_channel_name(p->bridge, chan, a->name, sizeof(a->name));
+    rc_assert(nl);
+    a->argv[a->argc] = a->name;
+    a->lens[a->argc++] = nl;
+    a->argv[a->argc] = ev ? "1" : "0";
+    a->lens[a->argc++] = 1;
+}
+
+static void args_add(script_args *a, const char *s, size_t n)
+{
+    rc_assert(a->argc < a->cap);
+    a->argv[a->argc] = s;
+    a->lens[a->argc++] = n;
+}
+
+static void args_end(script_args *a)
+{
+    free(a->argv);
+    free(a->lens);
+}
+
+static void on_change_reply(void *arg, const redisReply *rep)
+{
+    rc_presence *p = arg;
+    if (rep && rep->type == REDIS_REPLY_ERROR)
+        rc_warn("redis: a presence script failed: %s", rep->str);
+    (void)p;
+}
+
+/* Sends a channel's members ents[0..n) to Redis (ADD_LUA): 0, or -1. */
+static int send_add(rc_presence *p, rc_str chan, const pchan *c, ent *const *ents, size_t n)
+{
+    char ttl[24];
+    int tn = snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)p->ttl_ms);
+    script_args a;
+    args_begin(p, &a, ADD_LUA, sizeof(ADD_LUA) - 1, chan, c->join_leave, 2 + (int)n * 3);
+    args_add(&a, p->prefix_join, strlen(p->prefix_join));
+    args_add(&a, ttl, (size_t)tn);
+    for (size_t i = 0; i < n; i++) {
+        rc_str k = ent_key(ents[i]), u = ent_user(ents[i]), j = ent_json(ents[i]);
+        args_add(&a, k.p, k.n);
+        args_add(&a, u.p, u.n);
+        args_add(&a, j.p, j.n);
+    }
+    int rc = rc_bridge_command(p->bridge, on_change_reply, p, a.argc, a.argv, a.lens);
+    args_end(&a);
+    if (rc == 0)
+        rc_counter_inc(&p->stats->redis_calls);
+    return rc;
+}
+
+static void send_remove(rc_presence *p, rc_str chan, const pchan *c, const ent *e)
+{
+    script_args a;
+    args_begin(p, &a, REMOVE_LUA, sizeof(REMOVE_LUA) - 1, chan, c->join_leave, 3);
+    args_add(&a, p->prefix_leave, strlen(p->prefix_leave));
+    rc_str k = ent_key(e), u = ent_user(e);
+    args_add(&a, k.p, k.n);
+    args_add(&a, u.p, u.n);
+    /* Not sent (the link is down): the member is not refreshed any more,
+     * and expires within --presence-ttl. */
+    if (rc_bridge_command(p->bridge, on_change_reply, p, a.argc, a.argv, a.lens) == 0)
+        rc_counter_inc(&p->stats->redis_calls);
+    args_end(&a);
+}
+
+/* Members per refresh script: the script's run stays short. */
+#define REFRESH_BATCH 500
+
+static void refresh_one(rc_room *r, void *arg)
+{
+    rc_presence *p = arg;
+    pchan *c = r->udata;
+    if (c->live == 0)
+        return;
+    compact(c);
+    rc_str chan = {r->name, r->name_len};
+    for (size_t i = 0; i < c->n_order; i += REFRESH_BATCH)
+        if (send_add(p, chan, c, c->order + i, RC_MIN((size_t)REFRESH_BATCH, c->n_order - i)) < 0)
+            return; /* the next refresh */
+}
+
+/* ---- news: joins and leaves --------------------------------------------------- */
+
+static void on_join(rc_presence *p, rc_presreq *q)
+{
+    rc_str chan = {q->chan, q->chan_len};
+    pchan *c = pchan_get(p, chan, 1);
+    char cn[24];
+    size_t cnl = conn_name(q->member, cn, sizeof(cn));
+    rc_room *slot = rc_rooms_get(c->byconn, cn, cnl);
+    if (slot)
+        return; /* joined already (the shard tells once per membership) */
+    char json[RC_PROTO_MEMBER_MAX];
+    ssize_t jn = rc_proto_member(json, sizeof(json), (rc_str){q->user, q->user_len}, q->member,
+                                 (rc_str){p->cfg->node_id, strlen(p->cfg->node_id)},
+                                 (rc_str){q->info, q->info_len});
+    rc_assert(jn > 0); /* users, node ids and infos are bounded */
+    char key[RC_PROTO_MAX_NODE + 48];
+    int kn = snprintf(key, sizeof(key), "%s:%s:%llu", p->cfg->node_id, p->boot,
+                      (unsigned long long)++p->serial);
+    rc_assert(kn > 0 && (size_t)kn < sizeof(key) && (size_t)kn <= RC_PROTO_MAX_CURSOR);
+    ent *e = rc_malloc(sizeof(*e) + q->user_len + (size_t)kn + (size_t)jn + 3);
+    e->seq = ++c->next_seq;
+    e->user_len = q->user_len;
+    e->key_len = (uint16_t)kn;
+    e->json_len = (uint32_t)jn;
+    char *w = e->mem;
+    memcpy(w, q->user, q->user_len);
+    w[q->user_len] = '\0';
+    w += q->user_len + 1;
+    memcpy(w, key, (size_t)kn + 1);
+    w += kn + 1;
+    memcpy(w, json, (size_t)jn);
+    w[jn] = '\0';
+    slot = rc_rooms_add(c->byconn, cn, cnl);
+    slot->udata = e;
+    if (c->n_order == c->cap) {
+        if (c->n_order > 2 * c->live + 16) {
+            compact(c);
+        } else {
+            c->cap = c->cap ? c->cap * 2 : 8;
+            c->order = rc_realloc(c->order, c->cap * sizeof(*c->order));
+        }
+    }
+    c->order[c->n_order++] = e;
+    c->live++;
+    if (q->user_len)
+        rc_rooms_add(c->users, q->user, q->user_len)->seq++;
+    rc_counter_inc(&p->stats->joins);
+    rc_counter_inc(&p->stats->members);
+    if (c->live > rc_counter_get(&p->stats->largest))
+        rc_counter_set(&p->stats->largest, c->live);
+    if (p->bridge) {
+        if (rc_bridge_command_ready(p->bridge))
+            send_add(p, chan, c, &e, 1); /* or the next refresh adds it */
+    } else if (c->join_leave) {
+        emit_event(p, chan, 1, ent_json(e));
+    }
+}
+
+static void on_leave(rc_presence *p, rc_presreq *q)
+{
+    rc_str chan = {q->chan, q->chan_len};
+    pchan *c = pchan_get(p, chan, 0);
+    char cn[24];
+    size_t cnl = conn_name(q->member, cn, sizeof(cn));
+    rc_room *slot = c ? rc_rooms_get(c->byconn, cn, cnl) : NULL;
+    if (!slot)
+        return;
+    ent *e = slot->udata;
+    rc_rooms_del(c->byconn, slot);
+    size_t i = order_after(c, e->seq - 1);
+    while (i < c->n_order && !c->order[i])
+        i++;
+    rc_assert(i < c->n_order && c->order[i] == e);
+    c->order[i] = NULL;
+    c->live--;
+    if (e->user_len) {
+        rc_room *u = rc_rooms_get(c->users, e->mem, e->user_len);
+        if (u && --u->seq == 0)
+            rc_rooms_del(c->users, u);
+    }
+    rc_counter_inc(&p->stats->leaves);
+    rc_counter_set(&p->stats->members, rc_counter_get(&p->stats->members) - 1);
+    if (p->bridge)
+        send_remove(p, chan, c, e);
+    else if (c->join_leave)
+        emit_event(p, chan, 0, ent_json(e));
+    free(e);
+    if (c->live == 0)
+        c->n_order = 0;
+    else if (c->n_order > 2 * c->live + 16)
+        compact(c);
+    pchan_check(p, chan);
+}
+
+/* ---- questions ------------------------------------------------------------------ */
+
+static void answer(rc_presence *p, rc_presreq *q)
+{
+    if (q->error)
+        rc_counter_inc(&p->stats->unavailable);
+    else if (q->kind == RC_PRESQ_STATS)
+        rc_counter_inc(&p->stats->stats_reads);
+    else
+        rc_counter_inc(&p->stats->page_reads);
+    p->ops.answer(p->u, q);
+}
+
+/* Without Redis: a page of this node's members, in join order. */
+static void page_local(rc_presence *p, rc_presreq *q)
+{
+    pchan *c = pchan_get(p, (rc_str){q->chan, q->chan_len}, 0);
+    uint64_t after = 0;
+    for (uint8_t i = 0; i < q->cursor_len; i++) {
+        char d = q->cursor[i];
+        if (d < '0' || d > '9' || after > (UINT64_MAX - 9) / 10) {
+            after = UINT64_MAX; /* not a cursor of this node: nothing after it */
+            break;
+        }
+        after = after * 10 + (uint64_t)(d - '0');
+    }
+    size_t len = 0, cap = 0;
+    char *out = NULL;
+    uint32_t n = 0;
+    size_t i = c ? order_after(c, after) : 0;
+    for (; c && i < c->n_order && n < q->limit; i++) {
+        const ent *e = c->order[i];
+        if (!e)
+            continue;
+        rc_str j = ent_json(e);
+        if (len + j.n + 1 > cap) {
+            cap = (len + j.n + 1) * 2;
+            out = rc_realloc(out, cap);
+        }
+        if (n)
+            out[len++] = ',';
+        memcpy(out + len, j.p, j.n);
+        len += j.n;
+        n++;
+        after = e->seq;
+    }
+    while (c && i < c->n_order && !c->order[i])
+        i++;
+    if (c && i < c->n_order) {
+        int kn =
+            snprintf(q->next_cursor, sizeof(q->next_cursor), "%llu", (unsigned long long)after);
+        q->next_cursor_len = (uint8_t)kn;
+    }
+    q->members = out;
+    q->members_len = len;
+    q->n = n;
+    answer(p, q);
+}
+
+static void on_stats_reply(void *arg, const redisReply *rep);
+static void on_page_reply(void *arg, const redisReply *rep);
+
+typedef struct read_ctx {
+    rc_presence *p;
+    rc_presreq *q; /* a page question; NULL for the stats read of chan */
+    uint16_t chan_len;
+    char chan[];
+} read_ctx;
+
+static read_ctx *read_ctx_new(rc_presence *p, rc_presreq *q, rc_str chan)
+{
+    read_ctx *k = rc_malloc(sizeof(*k) + chan.n + 1);
+    k->p = p;
+    k->q = q;
+    k->chan_len = (uint16_t)chan.n;
+    memcpy(k->chan, chan.p, chan.n);
+    k->chan[chan.n] = '\0';
+    return k;
+}
+
+static int send_read(rc_presence *p, rc_presreq *q, rc_str chan, int join_leave)
+{
+    script_args a;
+    int page = q && q->kind == RC_PRESQ_PAGE;
+    char lim[16];
+    int ln = snprintf(lim, sizeof(lim), "%u", page ? q->limit : 0);
+    if (page) {
+        args_begin(p, &a, PAGE_LUA, sizeof(PAGE_LUA) - 1, chan, join_leave, 2);
+        args_add(&a, q->cursor, q->cursor_len);
+        args_add(&a, lim, (size_t)ln);
+    } else {
+        args_begin(p, &a, STATS_LUA, sizeof(STATS_LUA) - 1, chan, join_leave, 0);
+    }
+    read_ctx *k = read_ctx_new(p, page ? q : NULL, chan);
+    int rc = rc_bridge_command(p->bridge, page ? on_page_reply : on_stats_reply, k, a.argc, a.argv,
+                               a.lens);
+    args_end(&a);
+    if (rc < 0)
+        free(k);
+    else
+        rc_counter_inc(&p->stats->redis_calls);
+    return rc;
+}
+
+static int rule_join_leave(const rc_presence *p, rc_str chan)
+{
+    const rc_presence_rule *rule = rc_config_presence(p->cfg, chan.p, chan.n);
+    return rule && rule->join_leave;
+}
+
+/* Answers every stats question waiting on chan's read. */
+static void stats_done(rc_presence *p, rc_str chan, const redisReply *rep)
+{
+    pchan *c = pchan_get(p, chan, 0);
+    if (!c)
+        return;
+    c->reading = 0;
+    int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+             rep->element[0]->type == REDIS_REPLY_INTEGER &&
+             rep->element[1]->type == REDIS_REPLY_INTEGER;
+    rc_presreq *list = c->waiting;
+    c->waiting = NULL;
+    for (rc_presreq *q = list, *next; q; q = next) {
+        next = q->next;
+        q->next = NULL;
+        if (ok) {
+            q->connections = (uint64_t)rep->element[0]->integer;
+            q->users = (uint64_t)rep->element[1]->integer;
+        } else {
+            q->error = RC_PERR_PRESENCE_UNAVAILABLE;
+        }
+        answer(p, q);
+    }
+    pchan_check(p, chan);
+}
+
+static void on_stats_reply(void *arg, const redisReply *rep)
+{
+    read_ctx *k = arg;
+    if (rep && rep->type == REDIS_REPLY_ERROR)
+        rc_warn("redis: presence_stats of %s failed: %s", k->chan, rep->str);
+    stats_done(k->p, (rc_str){k->chan, k->chan_len}, rep);
+    free(k);
+}
+
+static void on_page_reply(void *arg, const redisReply *rep)
+{
+    read_ctx *k = arg;
+    rc_presreq *q = k->q;
+    if (rep && rep->type == REDIS_REPLY_ERROR)
+        rc_warn("redis: presence of %s failed: %s", k->chan, rep->str);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+        rep->element[0]->type != REDIS_REPLY_STRING || rep->element[0]->len > RC_PROTO_MAX_CURSOR) {
+        q->error = RC_PERR_PRESENCE_UNAVAILABLE;
+    } else {
+        size_t len = 0;
+        for (size_t i = 1; i < rep->elements; i++)
+            if (rep->element[i]->type == REDIS_REPLY_STRING)
+                len += rep->element[i]->len + 1;
+        q->members = len ? rc_malloc(len) : NULL;
+        for (size_t i = 1; i < rep->elements; i++) {
+            const redisReply *e = rep->element[i];
+            if (e->type != REDIS_REPLY_STRING)
+                continue;
+            if (q->n)
+                q->members[q->members_len++] = ',';
+            memcpy(q->members + q->members_len, e->str, e->len);
+            q->members_len += e->len;
+            q->n++;
+        }
+        memcpy(q->next_cursor, rep->element[0]->str, rep->element[0]->len);
+        q->next_cursor_len = (uint8_t)rep->element[0]->len;
+    }
+    answer(k->p, q);
+    free(k);
+}
+
+static void on_question(rc_presence *p, rc_presreq *q)
+{
+    rc_str chan = {q->chan, q->chan_len};
+    if (!p->bridge) {
+        if (q->kind == RC_PRESQ_PAGE) {
+            page_local(p, q);
+            return;
+        }
+        pchan *c = pchan_get(p, chan, 0);
+        q->connections = c ? c->live : 0;
+        q->users = c ? rc_rooms_count(c->users) : 0;
+        answer(p, q);
+        return;
+    }
+    int jl = rule_join_leave(p, chan);
+    if (q->kind == RC_PRESQ_PAGE) {
+        if (send_read(p, q, chan, jl) < 0) {
+            q->error = RC_PERR_PRESENCE_UNAVAILABLE;
+            answer(p, q);
+        }
+        return;
+    }
+    /* Stats: one read in flight per channel answers every question that
+     * came while it was. */
+    pchan *c = pchan_get(p, chan, 1);
+    q->next = c->waiting;
+    c->waiting = q;
+    if (c->reading) {
+        rc_counter_inc(&p->stats->coalesced);
+        return;
+    }
+    if (send_read(p, NULL, chan, jl) < 0) {
+        stats_done(p, chan, NULL);
+        return;
+    }
+    c->reading = 1;
+}
+
+void rc_presence_on_item(rc_presence *p, rc_presreq *q)
+{
+    switch (q->kind) {
+    case RC_PRESQ_JOIN:
+        on_join(p, q);
+        rc_presreq_free(q);
+        break;
+    case RC_PRESQ_LEAVE:
+        on_leave(p, q);
+        rc_presreq_free(q);
+        break;
+    default: on_question(p, q);
+    }
+    rc_counter_set(&p->stats->channels, rc_rooms_count(p->chans));
+}
+
+void rc_presence_on_event(rc_presence *p, rc_str chan, int join, rc_str member)
+{
+    emit_event(p, chan, join, member);
+}
+
+static void largest(rc_room *r, void *arg)
+{
+    pchan *c = r->udata;
+    uint64_t *max = arg;
+    if (c->live > *max)
+        *max = c->live;
+}
+
+void rc_presence_tick(rc_presence *p, int64_t now_ms)
+{
+    uint64_t max = 0;
+    rc_rooms_each(p->chans, largest, &max);
+    rc_counter_set(&p->stats->largest, max);
+    rc_counter_set(&p->stats->channels, rc_rooms_count(p->chans));
+    if (!p->bridge)
+        return;
+    int ready = rc_bridge_command_ready(p->bridge);
+    /* Every third of the ttl, and at once when the link comes back: what
+     * was added while it was down, or expired meanwhile, is there again. */
+    if (ready && (!p->was_ready || now_ms >= p->next_refresh_ms)) {
+        rc_rooms_each(p->chans, refresh_one, p);
+        p->next_refresh_ms = now_ms + (int64_t)(p->ttl_ms / 3);
+    }
+    p->was_ready = ready;
+}

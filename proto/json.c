@@ -232,7 +232,8 @@ static void put(writer *w, const char *s, size_t n)
         w->full = 1;
         return;
     }
-    memcpy(w->out + w->n, s, n);
+    if (n) /* s may be NULL then (an empty list of members) */
+        memcpy(w->out + w->n, s, n);
     w->n += n;
 }
 

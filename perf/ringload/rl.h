@@ -121,6 +121,7 @@ typedef struct rl_stats {
     uint64_t received, measured, gaps, out_of_order;
     uint64_t published, acks, pub_open, pub_failed;
     uint64_t round_trips;
+    uint64_t p_answers, p_conns_sum, p_users_sum; /* presence: answers and what they said */
     uint64_t churn_done, churn_failed, churn_skipped;
     uint64_t q_joined, q_positions, q_measured, q_admitted, q_left, q_errors, q_regress;
     rl_codecount status[RL_CODES], close[RL_CODES];

@@ -171,6 +171,103 @@ static void echo_report(FILE *f, double window_s)
             window_s > 0 ? (double)rl_tot.round_trips / window_s : 0);
 }
 
+/* --- presence: every connection asks presence_stats of --channel, --pipeline outstanding */
+
+static void p_send(rl_thr *th, rl_conn *c)
+{
+    char msg[400];
+    int n =
+        snprintf(msg, sizeof(msg), "{\"type\":\"presence_stats\",\"id\":%llu,\"channel\":\"%s\"}",
+                 (unsigned long long)rc_now_ns(), rl_cfg_g.channel);
+    c->outstanding++;
+    rl_conn_send(th, c, RC_WS_OP_TEXT, msg, (size_t)n);
+}
+
+static void p_start(rl_thr *th, rl_conn *c)
+{
+    while (c->outstanding < rl_cfg_g.pipeline)
+        p_send(th, c);
+}
+
+static void p_tick(rl_thr *th, uint64_t now)
+{
+    if (th->kicked || !echo_active())
+        return;
+    th->kicked = 1;
+    for (uint32_t k = 0; k < th->cap; k++) {
+        rl_conn *c = &th->conns[k];
+        if (c->state == RL_ST_OPEN && c->role == RL_ROLE_STAY)
+            p_start(th, c);
+    }
+}
+
+static void p_open(rl_thr *th, rl_conn *c)
+{
+    if (c->role != RL_ROLE_STAY)
+        return;
+    c->flags |= RL_CF_SUBSCRIBED; /* ready: nothing to subscribe to */
+    RL_INC(th->st.subscribed);
+    if (th->kicked && echo_active())
+        p_start(th, c);
+}
+
+/* The integer after "key": in p[0..n), or -1. */
+static long long json_int_after(const char *p, size_t n, const char *key)
+{
+    size_t kl = strlen(key);
+    for (size_t i = 0; i + kl < n; i++) {
+        if (memcmp(p + i, key, kl) == 0) {
+            long long v = 0;
+            size_t j = i + kl;
+            if (j >= n || p[j] < '0' || p[j] > '9')
+                return -1;
+            for (; j < n && p[j] >= '0' && p[j] <= '9'; j++)
+                v = v * 10 + (p[j] - '0');
+            return v;
+        }
+    }
+    return -1;
+}
+
+static int p_text(rl_thr *th, rl_conn *c, const char *p, size_t n)
+{
+    static const char want[] = "{\"type\":\"presence_stats\"";
+    if (n < sizeof(want) - 1 || memcmp(p, want, sizeof(want) - 1) != 0)
+        return 0; /* errors are counted as server errors */
+    uint64_t now = rc_now_ns();
+    long long t = json_int_after(p, n, "\"id\":");
+    long long conns = json_int_after(p, n, "\"connections\":");
+    long long users = json_int_after(p, n, "\"users\":");
+    if (c->outstanding)
+        c->outstanding--;
+    uint64_t s = __atomic_load_n(&rl_run_g.t_meas_start, __ATOMIC_ACQUIRE);
+    uint64_t e = __atomic_load_n(&rl_run_g.t_meas_end, __ATOMIC_ACQUIRE);
+    if (t > 0 && (uint64_t)t >= s && now <= e) {
+        RL_INC(th->st.round_trips);
+        rl_hist_record(&th->hist, now > (uint64_t)t ? (now - (uint64_t)t) / 1000 : 0);
+    }
+    RL_INC(th->st.p_answers);
+    if (conns > 0)
+        RL_ADD(th->st.p_conns_sum, (uint64_t)conns);
+    if (users > 0)
+        RL_ADD(th->st.p_users_sum, (uint64_t)users);
+    if (echo_active())
+        p_start(th, c);
+    return 1;
+}
+
+static void p_report(FILE *f, double window_s)
+{
+    double a = rl_tot.p_answers ? (double)rl_tot.p_answers : 1;
+    fprintf(f,
+            ",\"pipeline\":%u,\"round_trips\":%llu,\"round_trips_per_s\":%.1f,"
+            "\"answers\":%llu,\"mean_connections\":%.1f,\"mean_users\":%.1f",
+            rl_cfg_g.pipeline, (unsigned long long)rl_tot.round_trips,
+            window_s > 0 ? (double)rl_tot.round_trips / window_s : 0,
+            (unsigned long long)rl_tot.p_answers, (double)rl_tot.p_conns_sum / a,
+            (double)rl_tot.p_users_sum / a);
+}
+
 /* --- churn: the staying connections hold; others come and go at a rate */
 
 static void churn_tick(rl_thr *th, uint64_t now)
@@ -275,8 +372,7 @@ static int q_text(rl_thr *th, rl_conn *c, const char *p, size_t n)
     case RL_QM_ERROR:
         RL_INC(th->st.q_errors);
         if (!th->qerr[0])
-            snprintf(th->qerr, sizeof(th->qerr), "%.*s", (int)RC_MIN(n, sizeof(th->qerr) - 1),
-                     p);
+            snprintf(th->qerr, sizeof(th->qerr), "%.*s", (int)RC_MIN(n, sizeof(th->qerr) - 1), p);
         return 0; /* counted as a server error too */
     default: return 0;
     }
@@ -311,8 +407,8 @@ static void q_report(FILE *f, double window_s)
             (unsigned long long)rl_tot.q_positions, (unsigned long long)rl_tot.q_measured,
             (unsigned long long)rl_tot.q_admitted, (unsigned long long)rl_tot.q_left,
             (unsigned long long)rl_tot.q_errors, (int)RC_MAX(el, 0), ee,
-            (unsigned long long)rl_tot.q_regress, nt, (double)med / 1000.0,
-            (double)worst / 1000.0, (unsigned long long)mn, (unsigned long long)mx);
+            (unsigned long long)rl_tot.q_regress, nt, (double)med / 1000.0, (double)worst / 1000.0,
+            (unsigned long long)mn, (unsigned long long)mx);
     for (uint32_t i = 0; i < all.n; i++)
         fprintf(f, "%s{\"time\":%lld,\"positions\":%llu,\"max_ms\":%.3f}", i ? "," : "",
                 (long long)all.v[i].time, (unsigned long long)all.v[i].n,
@@ -344,6 +440,15 @@ const rl_scen rl_scenarios[] = {
      .on_subscribed = echo_subscribed,
      .on_data = echo_data,
      .report = echo_report},
+    {.name = "presence",
+     .help = "each connection asks presence_stats of --channel, --pipeline outstanding",
+     .warmup_default = 1,
+     .joins = 1,
+     .channel = channel_cfg,
+     .tick = p_tick,
+     .on_open = p_open,
+     .on_text = p_text,
+     .report = p_report},
     {.name = "churn",
      .help = "--conns stay subscribed; --churn-rate/s more connect, subscribe and close",
      .subscribes = 1,

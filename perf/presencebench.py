@@ -1,0 +1,237 @@
+#!/usr/bin/python3
+"""Presence benchmark: presence_stats on a 100,000-member channel.
+
+Members are real connections: one ringload holds N connections subscribed to
+bench:presence (a channel with --presence), and a second ringload, 100
+connections with 16 requests outstanding each, asks presence_stats of that
+channel as fast as the answers come. Each figure is measured on a channel of
+1 member and of 100,000 members, interleaved in one run (1, 100k, 1, 100k),
+with the server on core 0 (6 shards: 100k connections need that many
+descriptor tables here) and the load generators on core 1:
+
+  one node              counts kept by the relay as members come and go
+  with Redis            the node on a private redis-server (on core 0 too):
+                        each answer comes from a script that reads the
+                        channel's kept counts (ZCARD, HLEN); questions asked
+                        while one read is in flight share it
+
+A count that is kept, not recounted, costs the same on 100,000 members as
+on one: the ratio 100k / 1 is the figure that says so. Writes
+perf/results/presence-<UTC stamp>.json and rewrites the block between
+<!-- presence-bench:start --> and <!-- presence-bench:end --> in
+BENCHMARKS.md (--no-report leaves it alone). About 4 minutes.
+
+  /usr/bin/python3 perf/presencebench.py
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+import benchlib as bl  # noqa: E402
+
+START, END = "<!-- presence-bench:start -->", "<!-- presence-bench:end -->"
+CMD = "/usr/bin/python3 perf/presencebench.py"
+CHAN = "bench:presence"
+FLAGS = ("--presence", "bench:*", "--max-connections", "200000")
+SHARDS = 6
+ASKERS, PIPELINE, DUR = 100, 16, 5.0
+BIG = 100_000
+
+
+def members_metric(port):
+    m = bl.metrics(port)
+    return m.get("ringcast_presence_members")
+
+
+def wait_members(port, n, timeout):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = members_metric(port)
+        if last is not None and last >= n:
+            return last
+        time.sleep(0.5)
+    return last
+
+
+def one_round(rl, build, logdir, n, redis):
+    red = bl.start_redis(logdir, cpu=bench.SERVER_CPU) if redis else None
+    srv = None
+    holder = None
+    out = {"members": n, "redis": redis}
+    try:
+        url = "redis://%s:%d" % (bl.HOST, red.port) if red else None
+        srv = bench.Server("ringcast", build, logdir, shards=SHARDS, redis_url=url, extra=FLAGS)
+        hold_s = DUR + 40 + n / 2000.0
+        holder = rl.spawn(srv.url, "ringcast", "churn", os.path.join(
+            logdir, "presence-holders-%d-%d.out" % (n, redis)),
+            conns=n, churn_rate=0, channel=CHAN, duration=hold_s,
+            threads=bench.threads_for(n), src_addrs=bench.src_addrs_for(n))
+        got = wait_members(srv.port, n, timeout=60 + n / 1000.0)
+        out["members_seen"] = got
+        if got is None or got < n:
+            out["error"] = "only %s of %d members" % (got, n)
+            return out
+        srv.quiet()
+        if red:
+            bl.wait_quiet(red.pid)
+        m0 = bl.metrics(srv.port)
+        c0 = bl.cpu_seconds(srv.pid)
+        r0 = bl.cpu_seconds(red.pid) if red else None
+        res = rl.run(srv.url, "ringcast", "presence", conns=ASKERS, pipeline=PIPELINE,
+                     channel=CHAN, duration=DUR, timeout=DUR + 60)
+        c1 = bl.cpu_seconds(srv.pid)
+        r1 = bl.cpu_seconds(red.pid) if red else None
+        m1 = bl.metrics(srv.port)
+        answers = bl.g(res, "answers", default=0) or 0
+        wall = bl.g(res, "wall_s", default=None)
+
+        def d(key):
+            return (m1.get(key) or 0) - (m0.get(key) or 0)
+
+        out.update({
+            "round_trips_per_s": bl.g(res, "round_trips_per_s"),
+            "latency_us": bl.g(res, "latency_us"),
+            "mean_connections": bl.g(res, "mean_connections"),
+            "loadgen_util": bl.rl_cpu_util(res),
+            "answers": answers,
+            "server_cpu_s": (c1 - c0) if c0 is not None and c1 is not None else None,
+            "redis_cpu_s": (r1 - r0) if r0 is not None and r1 is not None else None,
+            "run_wall_s": wall,
+            "redis_calls": d("ringcast_presence_redis_calls_total") if redis else None,
+            "coalesced": d("ringcast_presence_coalesced_total") if redis else None,
+            "server_errors": bl.g(res, "server_errors"),
+            "ringload_error": res.get("error"),
+        })
+        bl.log("  members=%d redis=%s: %s presence_stats/s, p50 %s us, answers say %s "
+               "connections, loadgen %s" % (
+                   n, redis, bench.fmt_num(out["round_trips_per_s"]),
+                   bl.g(res, "latency_us", "p50"), out["mean_connections"],
+                   bench.fmt_pct(out["loadgen_util"])))
+        return out
+    except Exception as e:  # noqa: BLE001
+        out["error"] = "%s: %s" % (type(e).__name__, e)
+        bl.log("presence round: error: %s" % e)
+        return out
+    finally:
+        if holder is not None:
+            bl.kill_pid(holder)
+        if srv is not None:
+            srv.stop()
+        if red is not None:
+            red.stop()
+
+
+def mean(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.mean(xs) if xs else None
+
+
+def report(doc, path_json):
+    rows = doc["rounds"]
+
+    def m(redis, n, key):
+        return mean([r.get(key) for r in rows if r["redis"] == redis and r["members"] == n])
+
+    def num(x, f="%.0f"):
+        return "n/a" if x is None else f % x
+
+    lines = [START, "## Presence: presence_stats on a 100,000-member channel", "",
+             "Measured by `%s` at %s UTC (raw: `results/%s`): %d connections with %d "
+             "presence_stats requests outstanding each, on a channel of 1 member and of "
+             "100,000 members (real connections), interleaved (1, 100k, 1, 100k); each figure "
+             "is the mean of its two rounds. Server on core 0 (%d shards), load generators on "
+             "core 1." % (CMD, doc["stamp"], os.path.basename(path_json), ASKERS, PIPELINE,
+                          SHARDS), "",
+             "| node | 1 member, answers/s | 100,000 members, answers/s | 100k ÷ 1 | p50 at "
+             "100k, ms | load generator |", "| --- | --- | --- | --- | --- | --- |"]
+    notes = []
+    for redis in (False, True):
+        small, big = m(redis, 1, "round_trips_per_s"), m(redis, BIG, "round_trips_per_s")
+        p50 = mean([bl.g(r, "latency_us", "p50") for r in rows
+                    if r["redis"] == redis and r["members"] == BIG])
+        lg = max([r.get("loadgen_util") or 0 for r in rows if r["redis"] == redis] or [0])
+        conns = m(redis, BIG, "mean_connections")
+        lines.append("| %s | %s | %s | %s | %s | %s |" % (
+            "with Redis" if redis else "one node, no Redis", num(small), num(big),
+            num(big / small if small and big else None, "%.2f"),
+            num(p50 / 1000.0 if p50 else None, "%.1f"), bench.fmt_pct(lg)))
+        if conns is not None:
+            notes.append("%s: the answers said %.0f connections on the big channel." % (
+                "With Redis" if redis else "One node", conns))
+        if redis:
+            calls = sum(r.get("redis_calls") or 0 for r in rows if r["redis"])
+            answers = sum(r.get("answers") or 0 for r in rows if r["redis"])
+            rcpu = m(True, BIG, "redis_cpu_s")
+            if calls and answers:
+                notes.append("With Redis, %.1f questions were answered per Redis script run "
+                             "(reads coalesced while one is in flight); redis-server used %s "
+                             "CPU seconds over a %.0f s run at 100,000 members." % (
+                                 answers / calls, num(rcpu, "%.2f"), DUR))
+    errs = [r for r in rows if r.get("error")]
+    lines.append("")
+    lines.append(" ".join(notes))
+    if errs:
+        lines.append("")
+        lines.append("Rounds with errors: %s." % "; ".join(
+            "%d members%s: %s" % (r["members"], " (Redis)" if r["redis"] else "", r["error"])
+            for r in errs))
+    lines.append("")
+    lines.append("Each answer is a round trip of a client request through the node (shard to "
+                 "relay and back), so the rate is bounded by the server core and the load "
+                 "generator's core, which share this 2-core machine with nothing else; the "
+                 "load generator column is its busiest round.")
+    lines.append(END)
+    block = "\n".join(lines) + "\n"
+    path = os.path.join(bl.REPO, "BENCHMARKS.md")
+    with open(path) as f:
+        text = f.read()
+    i, j = text.find(START), text.find(END)
+    if i >= 0 and j > i:
+        rest = text[j + len(END):].lstrip("\n")
+        text = text[:i] + block + ("\n" + rest if rest else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    with open(path, "w") as f:
+        f.write(text)
+    bl.log("updated the presence-bench block of %s" % path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.path.join(bl.REPO, "build"))
+    ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--render", metavar="JSON", help="only rewrite the block from a result")
+    args = ap.parse_args()
+    if args.render:
+        with open(args.render) as f:
+            report(json.load(f), args.render)
+        return 0
+    stamp = bl.now_utc_stamp()
+    logdir = bl.make_logdir("ringcast-presence-%s-" % stamp)
+    rl = bl.Ringload(os.path.join(args.build, "ringload"), cpu=bench.LOADGEN_CPU)
+    doc = {"stamp": stamp, "command": CMD, "machine": bl.machine_info(args.build),
+           "rounds": [], "logdir": logdir}
+    t0 = time.monotonic()
+    for redis in (False, True):
+        for n in (1, BIG, 1, BIG):
+            bl.log("presence_stats, %d members, %s" % (n, "Redis" if redis else "one node"))
+            doc["rounds"].append(one_round(rl, args.build, logdir, n, redis))
+    doc["elapsed_s"] = round(time.monotonic() - t0, 1)
+    os.makedirs(os.path.join(bl.REPO, "perf", "results"), exist_ok=True)
+    out = os.path.join(bl.REPO, "perf", "results", "presence-%s.json" % stamp)
+    with open(out, "w") as f:
+        json.dump(doc, f, indent=1, default=str)
+    bl.log("raw results: %s" % out)
+    if not args.no_report:
+        report(doc, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -278,28 +278,86 @@ void rc_chan_presence(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, uint32_t l
     ask_presence(s, c, q, tag);
 }
 
+/* A presence_stats asker waiting for the question in flight on its channel. */
+typedef struct asker {
+    struct asker *next;
+    uint32_t conn;
+    uint16_t gen;
+    uint8_t tag_len;
+    char tag[RC_PROTO_MAX_ID + 1];
+} asker;
+
+/* One question per channel in flight from this shard: those who ask while
+ * it is get its answer too (s->presence_asks: channel -> askers, newest
+ * first). */
 void rc_chan_presence_stats(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch)
 {
+    rc_room *r = rc_rooms_get(s->presence_asks, ch.p, ch.n);
+    int flying = r != NULL;
+    if (!r)
+        r = rc_rooms_add(s->presence_asks, ch.p, ch.n);
+    asker *a = rc_malloc(sizeof(*a));
+    a->conn = rc_conn_id(s, c);
+    a->gen = c->gen;
+    a->tag_len = (uint8_t)tag.n;
+    if (tag.n)
+        memcpy(a->tag, tag.p, tag.n);
+    a->next = r->udata;
+    r->udata = a;
+    rc_req_hold(s, c);
+    if (flying) {
+        rc_counter_inc(&s->stats.presence_coalesced);
+        return;
+    }
     rc_presreq *q = rc_presreq_new(ch, RC_STR_NULL, RC_STR_NULL);
     q->kind = RC_PRESQ_STATS;
-    ask_presence(s, c, q, tag);
+    q->shard = (uint16_t)s->id;
+    q->conn = UINT32_MAX; /* the askers are in s->presence_asks */
+    rc_shard_to_relay(s, RC_Q_PRESENCE, q, 0);
+}
+
+static void answer_presence(rc_shard *s, rc_conn *c, rc_str tag, const rc_presreq *q)
+{
+    rc_str ch = {q->chan, q->chan_len};
+    if (q->error)
+        rc_conn_error(s, c, tag, q->error,
+                      "presence could not be read (Redis is away): ask again shortly", ch);
+    else if (q->kind == RC_PRESQ_STATS)
+        rc_conn_proto(s, c)->presence_stats(s, c, tag, ch, q->connections, q->users);
+    else
+        rc_conn_proto(s, c)->presence(s, c, tag, ch, (rc_str){q->members, q->members_len}, q->n,
+                                      (rc_str){q->next_cursor, q->next_cursor_len});
 }
 
 void rc_chan_on_presence(rc_shard *s, rc_presreq *q)
 {
+    if (q->kind == RC_PRESQ_STATS) {
+        rc_room *r = rc_rooms_get(s->presence_asks, q->chan, q->chan_len);
+        asker *list = NULL;
+        for (asker *a = r ? r->udata : NULL, *next; a; a = next) { /* oldest first */
+            next = a->next;
+            a->next = list;
+            list = a;
+        }
+        if (r)
+            rc_rooms_del(s->presence_asks, r);
+        for (asker *a = list, *next; a; a = next) {
+            next = a->next;
+            rc_conn *c = &s->conns[a->conn];
+            if (c->gen == a->gen) {
+                if (c->state == RC_CONN_OPEN)
+                    answer_presence(s, c, (rc_str){a->tag, a->tag_len}, q);
+                rc_req_release(s, c);
+            }
+            free(a);
+        }
+        rc_presreq_free(q);
+        return;
+    }
     rc_conn *c = q->conn < s->nconns ? &s->conns[q->conn] : NULL;
     int same = c && c->gen == q->gen;
-    rc_str tag = {q->tag, q->tag_len}, ch = {q->chan, q->chan_len};
-    if (same && c->state == RC_CONN_OPEN) {
-        if (q->error)
-            rc_conn_error(s, c, tag, q->error,
-                          "presence could not be read (Redis is away): ask again shortly", ch);
-        else if (q->kind == RC_PRESQ_STATS)
-            rc_conn_proto(s, c)->presence_stats(s, c, tag, ch, q->connections, q->users);
-        else
-            rc_conn_proto(s, c)->presence(s, c, tag, ch, (rc_str){q->members, q->members_len}, q->n,
-                                          (rc_str){q->next_cursor, q->next_cursor_len});
-    }
+    if (same && c->state == RC_CONN_OPEN)
+        answer_presence(s, c, (rc_str){q->tag, q->tag_len}, q);
     if (same)
         rc_req_release(s, c);
     rc_presreq_free(q);
@@ -443,6 +501,15 @@ int rc_chan_publish(rc_shard *s, rc_str ch, rc_str event, rc_str data, const rc_
     return 0;
 }
 
+static void free_askers(rc_room *r, void *arg)
+{
+    for (asker *a = r->udata, *next; a; a = next) {
+        next = a->next;
+        free(a);
+    }
+    r->udata = NULL;
+}
+
 static void free_waiters(rc_room *r, void *arg)
 {
     for (waiter *w = r->udata, *next; w; w = next) {
@@ -455,6 +522,7 @@ static void free_waiters(rc_room *r, void *arg)
 void rc_chan_free_all(rc_shard *s)
 {
     rc_rooms_each(s->rooms, free_waiters, NULL);
+    rc_rooms_each(s->presence_asks, free_askers, NULL);
 }
 
 void rc_chan_on_deliver(rc_shard *s, rc_msg *m)

@@ -295,6 +295,9 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
           "Channel messages queued to subscribers.", deliveries);
     TOTAL(&o, node, "ringcast_publishes_total", "counter",
           "Publishes accepted from clients and the HTTP API.", publishes);
+    TOTAL(&o, node, "ringcast_presence_shard_coalesced_total", "counter",
+          "presence_stats requests answered by a question their shard already had in flight.",
+          presence_coalesced);
 
     TOTAL(&o, node, "ringcast_backlog_closes_total", "counter",
           "Connections closed because their send backlog was full.", backlog_closes);

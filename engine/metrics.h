@@ -65,6 +65,7 @@ typedef struct rc_shard_stats {
     rc_counter held_conns;    /* gauge: connections whose request waits for the relay */
     rc_counter deferred;      /* requests that waited behind an earlier one */
     rc_counter defer_closes;  /* connections closed for sending too much while held */
+    rc_counter presence_coalesced; /* presence_stats that shared a question in flight */
 } rc_shard_stats;
 
 struct rc_node;

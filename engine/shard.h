@@ -148,6 +148,7 @@ typedef struct rc_shard {
     uint32_t *resume;      /* connections whose deferred requests may run */
     uint32_t nresume, cap_resume;
     rc_rooms *rooms;
+    rc_rooms *presence_asks; /* channel -> presence_stats askers waiting (channels/shard.c) */
     rc_wheel wheel;
     rc_ws_pool ws_pool;
     uint32_t *dirty; /* connections with output to flush */

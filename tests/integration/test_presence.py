@@ -285,3 +285,38 @@ def test_http_api_and_metrics(start_server):
         assert m["ringcast_presence_leaves_total"] == 2
 
     run(go())
+
+
+def test_stats_questions_share_one_read(start_server):
+    """Connections of one shard that ask while a question is in flight get its
+    answer: every request is answered, and each was either a question of its
+    own to the relay or shared one."""
+    srv = start_server(*FLAGS, shards=1)
+
+    async def go():
+        conns = []
+        for i in range(30):
+            ws, _ = await connect(srv, "s%d" % i)
+            conns.append(ws)
+        await subscribe(conns[0], "quiet:many")
+        before = get_metrics(srv.port)
+        for rnd in range(3):
+            for i, ws in enumerate(conns):
+                await ws.send(json.dumps({"type": "presence_stats", "id": "%d-%d" % (rnd, i),
+                                          "channel": "quiet:many"}))
+            for i, ws in enumerate(conns):
+                r = await recv_json(ws)
+                assert r == {"type": "presence_stats", "id": "%d-%d" % (rnd, i),
+                             "channel": "quiet:many", "connections": 1, "users": 1}, r
+        after = get_metrics(srv.port)
+
+        def d(k):
+            return after.get(k, 0) - before.get(k, 0)
+
+        asked = d("ringcast_presence_stats_reads_total")
+        shared = d("ringcast_presence_shard_coalesced_total")
+        assert asked + shared == 90 and asked >= 1, (asked, shared)
+        for ws in conns:
+            await ws.close()
+
+    run(go())

@@ -19,6 +19,7 @@
  * connection; a node id by the node's next run). */
 typedef struct ent {
     uint64_t seq; /* join order in its channel: the cursor of pages here */
+    uint8_t sent; /* with Redis: its join went out (else it waits in pend) */
     uint16_t user_len, key_len;
     uint32_t json_len;
     char mem[]; /* user NUL, key NUL, member JSON NUL */
@@ -49,6 +50,17 @@ typedef struct pchan {
     int join_leave;
     rc_presreq *waiting; /* with Redis: stats questions waiting for the read in flight */
     int reading;
+    /* With Redis, what is still to be written, in batches: joins (the
+     * members themselves), leaves ("KEY\0USER\0" each), and the refresh of
+     * every member, which goes on from refresh_pos until done. */
+    ent **pend;
+    size_t n_pend, cap_pend;
+    char **leaves;
+    size_t n_leaves, cap_leaves;
+    int dirty;      /* in p->dirty */
+    int refreshing; /* in p->dirty for its refresh */
+    size_t refresh_pos;
+    int64_t refreshed_ms; /* when its last refresh began */
 } pchan;
 
 struct rc_presence {
@@ -61,8 +73,10 @@ struct rc_presence {
     char boot[17];     /* this run's nonce, in every key */
     uint64_t serial;
     uint64_t ttl_ms;
-    int64_t next_refresh_ms;
-    int was_ready; /* the command connection was ready at the last tick */
+    int was_ready;   /* the command connection was ready at the last tick */
+    rc_room **dirty; /* channels with something to write to Redis */
+    size_t n_dirty, cap_dirty;
+    size_t n_leaves; /* leaves waiting, all channels (capped) */
     char prefix_join[RC_PROTO_MAX_NODE * 2 + 32], prefix_leave[RC_PROTO_MAX_NODE * 2 + 32];
 };
 
@@ -126,6 +140,10 @@ static void pchan_free(pchan *c)
     for (size_t i = 0; i < c->n_order; i++)
         free(c->order[i]);
     free(c->order);
+    free(c->pend);
+    for (size_t i = 0; i < c->n_leaves; i++)
+        free(c->leaves[i]);
+    free(c->leaves);
     rc_rooms_free(c->byconn);
     rc_rooms_free(c->users);
     for (rc_presreq *q = c->waiting, *next; q; q = next) {
@@ -147,6 +165,7 @@ void rc_presence_free(rc_presence *p)
         return;
     rc_rooms_each(p->chans, free_one, NULL);
     rc_rooms_free(p->chans);
+    free(p->dirty);
     free(p);
 }
 
@@ -172,7 +191,7 @@ static void pchan_check(rc_presence *p, rc_str chan)
 {
     rc_room *r = rc_rooms_get(p->chans, chan.p, chan.n);
     pchan *c = r ? r->udata : NULL;
-    if (c && c->live == 0 && !c->waiting && !c->reading) {
+    if (c && c->live == 0 && !c->waiting && !c->reading && !c->dirty && !c->n_leaves) {
         pchan_free(c);
         rc_rooms_del(p->chans, r);
     }
@@ -382,11 +401,19 @@ static int send_add(rc_presence *p, rc_str chan, const pchan *c, ent *const *ent
     args_begin(p, &a, ADD_LUA, sizeof(ADD_LUA) - 1, chan, c->join_leave, 2 + (int)n * 3);
     args_add(&a, p->prefix_join, strlen(p->prefix_join));
     args_add(&a, ttl, (size_t)tn);
+    int any = 0;
     for (size_t i = 0; i < n; i++) {
+        if (!ents[i])
+            continue; /* left since the refresh began */
+        any = 1;
         rc_str k = ent_key(ents[i]), u = ent_user(ents[i]), j = ent_json(ents[i]);
         args_add(&a, k.p, k.n);
         args_add(&a, u.p, u.n);
         args_add(&a, j.p, j.n);
+    }
+    if (!any) {
+        args_end(&a);
+        return 0;
     }
     int rc = rc_bridge_command(p->bridge, on_change_reply, p, a.argc, a.argv, a.lens);
     args_end(&a);
@@ -395,35 +422,111 @@ static int send_add(rc_presence *p, rc_str chan, const pchan *c, ent *const *ent
     return rc;
 }
 
-static void send_remove(rc_presence *p, rc_str chan, const pchan *c, const ent *e)
+/* Sends leaves[0..n) ("KEY\0USER\0" each) of a channel (REMOVE_LUA). A
+ * leave lost with the link is an expiry within --presence-ttl: the member
+ * is refreshed by nobody. */
+static int send_remove(rc_presence *p, rc_str chan, const pchan *c, char *const *leaves, size_t n)
 {
     script_args a;
-    args_begin(p, &a, REMOVE_LUA, sizeof(REMOVE_LUA) - 1, chan, c->join_leave, 3);
+    args_begin(p, &a, REMOVE_LUA, sizeof(REMOVE_LUA) - 1, chan, c->join_leave, 1 + (int)n * 2);
     args_add(&a, p->prefix_leave, strlen(p->prefix_leave));
-    rc_str k = ent_key(e), u = ent_user(e);
-    args_add(&a, k.p, k.n);
-    args_add(&a, u.p, u.n);
-    /* Not sent (the link is down): the member is not refreshed any more,
-     * and expires within --presence-ttl. */
-    if (rc_bridge_command(p->bridge, on_change_reply, p, a.argc, a.argv, a.lens) == 0)
-        rc_counter_inc(&p->stats->redis_calls);
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = strlen(leaves[i]);
+        args_add(&a, leaves[i], kl);
+        args_add(&a, leaves[i] + kl + 1, strlen(leaves[i] + kl + 1));
+    }
+    int rc = rc_bridge_command(p->bridge, on_change_reply, p, a.argc, a.argv, a.lens);
     args_end(&a);
+    if (rc == 0)
+        rc_counter_inc(&p->stats->redis_calls);
+    return rc;
 }
 
-/* Members per refresh script: the script's run stays short. */
-#define REFRESH_BATCH 500
+/* Members per script: the script's run stays short. */
+#define BATCH 500
+/* Refresh scripts per relay turn, all channels: a refresh of many members
+ * is spread over turns instead of filling the link at once. */
+#define REFRESH_PER_TURN 8
+/* Leaves held for Redis, all channels; past it they expire instead. */
+#define LEAVES_MAX 100000
 
-static void refresh_one(rc_room *r, void *arg)
+static void mark_dirty(rc_presence *p, rc_str chan, pchan *c)
 {
-    rc_presence *p = arg;
-    pchan *c = r->udata;
-    if (c->live == 0)
+    if (c->dirty)
         return;
-    compact(c);
+    if (p->n_dirty == p->cap_dirty) {
+        p->cap_dirty = p->cap_dirty ? p->cap_dirty * 2 : 16;
+        p->dirty = rc_realloc(p->dirty, p->cap_dirty * sizeof(*p->dirty));
+    }
+    p->dirty[p->n_dirty++] = rc_rooms_get(p->chans, chan.p, chan.n);
+    c->dirty = 1;
+}
+
+/* Writes what channel r holds for Redis; 0 when all of it went out, -1
+ * when the link refused some (tried again next turn). *budget: refresh
+ * scripts this turn may still send. */
+static int flush_one(rc_presence *p, rc_room *r, int *budget)
+{
+    pchan *c = r->udata;
     rc_str chan = {r->name, r->name_len};
-    for (size_t i = 0; i < c->n_order; i += REFRESH_BATCH)
-        if (send_add(p, chan, c, c->order + i, RC_MIN((size_t)REFRESH_BATCH, c->n_order - i)) < 0)
-            return; /* the next refresh */
+    size_t done = 0;
+    while (done < c->n_pend) {
+        size_t n = RC_MIN((size_t)BATCH, c->n_pend - done);
+        if (send_add(p, chan, c, c->pend + done, n) < 0)
+            break;
+        for (size_t i = 0; i < n; i++)
+            c->pend[done + i]->sent = 1;
+        done += n;
+    }
+    memmove(c->pend, c->pend + done, (c->n_pend - done) * sizeof(*c->pend));
+    c->n_pend -= done;
+    done = 0;
+    while (c->n_pend == 0 && done < c->n_leaves) {
+        size_t n = RC_MIN((size_t)BATCH, c->n_leaves - done);
+        if (send_remove(p, chan, c, c->leaves + done, n) < 0)
+            break;
+        for (size_t i = 0; i < n; i++)
+            free(c->leaves[done + i]);
+        done += n;
+    }
+    memmove(c->leaves, c->leaves + done, (c->n_leaves - done) * sizeof(*c->leaves));
+    c->n_leaves -= done;
+    p->n_leaves -= done;
+    if (c->refreshing) {
+        if (c->refresh_pos == 0)
+            compact(c);
+        while (c->refresh_pos<c->n_order && * budget> 0) {
+            size_t n = RC_MIN((size_t)BATCH, c->n_order - c->refresh_pos);
+            if (send_add(p, chan, c, c->order + c->refresh_pos, n) < 0)
+                return -1;
+            c->refresh_pos += n;
+            (*budget)--;
+        }
+        if (c->refresh_pos >= c->n_order)
+            c->refreshing = 0;
+    }
+    return c->n_pend || c->n_leaves || c->refreshing ? -1 : 0;
+}
+
+void rc_presence_flush(rc_presence *p)
+{
+    if (!p->n_dirty || !p->bridge || !rc_bridge_command_ready(p->bridge))
+        return;
+    int budget = REFRESH_PER_TURN;
+    size_t keep = 0;
+    for (size_t i = 0; i < p->n_dirty; i++) {
+        rc_room *r = p->dirty[i];
+        pchan *c = r->udata;
+        if (flush_one(p, r, &budget) < 0) {
+            p->dirty[keep++] = r;
+            continue;
+        }
+        c->dirty = 0;
+        p->dirty[i] = NULL;
+        /* A channel whose last member left may go now. */
+        pchan_check(p, (rc_str){r->name, r->name_len});
+    }
+    p->n_dirty = keep;
 }
 
 /* ---- news: joins and leaves --------------------------------------------------- */
@@ -462,7 +565,7 @@ static void on_join(rc_presence *p, rc_presreq *q)
     slot = rc_rooms_add(c->byconn, cn, cnl);
     slot->udata = e;
     if (c->n_order == c->cap) {
-        if (c->n_order > 2 * c->live + 16) {
+        if (c->n_order > 2 * c->live + 16 && !c->refreshing) {
             compact(c);
         } else {
             c->cap = c->cap ? c->cap * 2 : 8;
@@ -478,8 +581,12 @@ static void on_join(rc_presence *p, rc_presreq *q)
     if (c->live > rc_counter_get(&p->stats->largest))
         rc_counter_set(&p->stats->largest, c->live);
     if (p->bridge) {
-        if (rc_bridge_command_ready(p->bridge))
-            send_add(p, chan, c, &e, 1); /* or the next refresh adds it */
+        if (c->n_pend == c->cap_pend) {
+            c->cap_pend = c->cap_pend ? c->cap_pend * 2 : 8;
+            c->pend = rc_realloc(c->pend, c->cap_pend * sizeof(*c->pend));
+        }
+        c->pend[c->n_pend++] = e; /* written at the end of the relay's turn */
+        mark_dirty(p, chan, c);
     } else if (c->join_leave) {
         emit_event(p, chan, 1, ent_json(e));
     }
@@ -509,14 +616,34 @@ static void on_leave(rc_presence *p, rc_presreq *q)
     }
     rc_counter_inc(&p->stats->leaves);
     rc_counter_set(&p->stats->members, rc_counter_get(&p->stats->members) - 1);
-    if (p->bridge)
-        send_remove(p, chan, c, e);
-    else if (c->join_leave)
+    if (p->bridge && !e->sent) {
+        /* Never written: nothing to take back. */
+        for (size_t k = c->n_pend; k-- > 0;) {
+            if (c->pend[k] == e) {
+                memmove(c->pend + k, c->pend + k + 1, (c->n_pend - k - 1) * sizeof(*c->pend));
+                c->n_pend--;
+                break;
+            }
+        }
+    } else if (p->bridge && p->n_leaves < LEAVES_MAX) {
+        rc_str k = ent_key(e), u = ent_user(e);
+        char *l = rc_malloc(k.n + u.n + 2);
+        memcpy(l, k.p, k.n + 1);
+        memcpy(l + k.n + 1, u.p, u.n);
+        l[k.n + 1 + u.n] = '\0';
+        if (c->n_leaves == c->cap_leaves) {
+            c->cap_leaves = c->cap_leaves ? c->cap_leaves * 2 : 8;
+            c->leaves = rc_realloc(c->leaves, c->cap_leaves * sizeof(*c->leaves));
+        }
+        c->leaves[c->n_leaves++] = l;
+        p->n_leaves++;
+        mark_dirty(p, chan, c);
+    } else if (!p->bridge && c->join_leave)
         emit_event(p, chan, 0, ent_json(e));
     free(e);
     if (c->live == 0)
         c->n_order = 0;
-    else if (c->n_order > 2 * c->live + 16)
+    else if (c->n_order > 2 * c->live + 16 && !c->refreshing)
         compact(c);
     pchan_check(p, chan);
 }
@@ -765,6 +892,29 @@ static void largest(rc_room *r, void *arg)
         *max = c->live;
 }
 
+typedef struct refresh_arg {
+    rc_presence *p;
+    int64_t now_ms;
+    int all; /* the link came back: every channel now */
+} refresh_arg;
+
+/* Starts a channel's refresh every third of the ttl: its members' times
+ * move on, and what Redis lost (expired while the link was down, or a
+ * Redis restarted empty) is there again. */
+static void refresh_start(rc_room *r, void *arg)
+{
+    refresh_arg *ra = arg;
+    pchan *c = r->udata;
+    if (c->live == 0 || c->refreshing)
+        return;
+    if (!ra->all && ra->now_ms - c->refreshed_ms < (int64_t)(ra->p->ttl_ms / 3))
+        return;
+    c->refreshing = 1;
+    c->refresh_pos = 0;
+    c->refreshed_ms = ra->now_ms;
+    mark_dirty(ra->p, (rc_str){r->name, r->name_len}, c);
+}
+
 void rc_presence_tick(rc_presence *p, int64_t now_ms)
 {
     uint64_t max = 0;
@@ -774,11 +924,9 @@ void rc_presence_tick(rc_presence *p, int64_t now_ms)
     if (!p->bridge)
         return;
     int ready = rc_bridge_command_ready(p->bridge);
-    /* Every third of the ttl, and at once when the link comes back: what
-     * was added while it was down, or expired meanwhile, is there again. */
-    if (ready && (!p->was_ready || now_ms >= p->next_refresh_ms)) {
-        rc_rooms_each(p->chans, refresh_one, p);
-        p->next_refresh_ms = now_ms + (int64_t)(p->ttl_ms / 3);
+    if (ready) {
+        refresh_arg ra = {p, now_ms, !p->was_ready};
+        rc_rooms_each(p->chans, refresh_start, &ra);
     }
     p->was_ready = ready;
 }

@@ -108,6 +108,10 @@ void rc_presence_free(rc_presence *p);
 void rc_presence_on_item(rc_presence *p, rc_presreq *q);
 /* A join or leave event that came through Redis (member: its JSON). */
 void rc_presence_on_event(rc_presence *p, rc_str chan, int join, rc_str member);
+/* With Redis, at the end of each relay turn: the turn's joins and leaves
+ * go out, a few hundred members to a script, and a refresh in progress
+ * goes on. */
+void rc_presence_flush(rc_presence *p);
 /* Every second or so: with Redis, the refresh of this node's members (and
  * the leaves held while the link was down); gauges. */
 void rc_presence_tick(rc_presence *p, int64_t now_ms);

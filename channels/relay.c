@@ -494,6 +494,12 @@ static void presence_answer(void *u, rc_presreq *q)
     rc_outbox_push(r->out, q->shard, &done);
 }
 
+void rc_chan_relay_flush(rc_chan_relay *r)
+{
+    if (!r->stopping)
+        rc_presence_flush(r->presence);
+}
+
 void rc_chan_relay_on_presence(rc_chan_relay *r, const rc_qitem *it)
 {
     rc_presence_on_item(r->presence, it->p);

@@ -53,6 +53,8 @@ void rc_chan_relay_on_publish(rc_chan_relay *t, const rc_qitem *it);
 void rc_chan_relay_on_history(rc_chan_relay *t, const rc_qitem *it);
 /* A shard's presence news or question (p: rc_presreq). */
 void rc_chan_relay_on_presence(rc_chan_relay *t, const rc_qitem *it);
+/* At the end of each relay turn: what the turn left to write to Redis. */
+void rc_chan_relay_flush(rc_chan_relay *t);
 /* Once a second or so: history past its ttl goes, gauges are set. */
 void rc_chan_relay_tick(rc_chan_relay *t, int64_t now_ms);
 

@@ -53,18 +53,18 @@ typedef struct rc_shard_stats {
     rc_counter pings_sent;
     rc_counter heartbeat_timeouts;
     rc_counter token_expiries;
-    rc_counter rooms;         /* gauge */
-    rc_counter subscriptions; /* gauge */
-    rc_counter publishes;     /* accepted from clients and the HTTP API */
-    rc_counter waiters;       /* gauge: connections waiting in a queue */
-    rc_counter admitted;      /* admission tokens handed out */
-    rc_counter relay_full;    /* pushes refused by a full shard->relay queue */
-    rc_counter relay_backlog; /* gauge: items waiting for room in that queue */
-    rc_counter recv_nobufs;   /* recv re-armed after provided buffers ran out */
-    rc_counter ws_sessions;   /* gauge: wslay contexts lent to connections */
-    rc_counter held_conns;    /* gauge: connections whose request waits for the relay */
-    rc_counter deferred;      /* requests that waited behind an earlier one */
-    rc_counter defer_closes;  /* connections closed for sending too much while held */
+    rc_counter rooms;              /* gauge */
+    rc_counter subscriptions;      /* gauge */
+    rc_counter publishes;          /* accepted from clients and the HTTP API */
+    rc_counter waiters;            /* gauge: connections waiting in a queue */
+    rc_counter admitted;           /* admission tokens handed out */
+    rc_counter relay_full;         /* pushes refused by a full shard->relay queue */
+    rc_counter relay_backlog;      /* gauge: items waiting for room in that queue */
+    rc_counter recv_nobufs;        /* recv re-armed after provided buffers ran out */
+    rc_counter ws_sessions;        /* gauge: wslay contexts lent to connections */
+    rc_counter held_conns;         /* gauge: connections whose request waits for the relay */
+    rc_counter deferred;           /* requests that waited behind an earlier one */
+    rc_counter defer_closes;       /* connections closed for sending too much while held */
     rc_counter presence_coalesced; /* presence_stats that shared a question in flight */
 } rc_shard_stats;
 

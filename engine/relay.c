@@ -233,6 +233,7 @@ static void *relay_main(void *arg)
             r->next_chan_tick_ms = rc_now_ms() + 1000;
         }
         if (r->bridge) {
+            rc_chan_relay_flush(r->chans);
             got += reap(r);
             uint64_t now = rc_now_ms();
             rc_bridge_tick(r->bridge, now);

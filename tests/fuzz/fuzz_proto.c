@@ -106,7 +106,7 @@ static void check_req(const char *msg, size_t len, size_t max_ch, int r, const r
         return;
     }
     FUZZ_CHECK(rc_json_validate(msg, len, RC_PROTO_MAX_DEPTH) == 0);
-    FUZZ_CHECK(req->op >= RC_OP_SUBSCRIBE && req->op <= RC_OP_HISTORY);
+    FUZZ_CHECK(req->op >= RC_OP_SUBSCRIBE && req->op <= RC_OP_PRESENCE_STATS);
     if (body)
         FUZZ_CHECK(req->op == RC_OP_PUBLISH);
     FUZZ_CHECK(req->id_len <= RC_PROTO_MAX_ID && strlen(req->id) == req->id_len);
@@ -124,11 +124,20 @@ static void check_req(const char *msg, size_t len, size_t max_ch, int r, const r
         FUZZ_CHECK(req->since.epoch.p == req->since_epoch && req->since.epoch.n >= 1 &&
                    req->since.epoch.n <= RC_PROTO_MAX_EPOCH);
     }
-    FUZZ_CHECK(req->limit == 0 || (req->op == RC_OP_HISTORY && req->limit <= 100000));
+    FUZZ_CHECK(req->limit == 0 || ((req->op == RC_OP_HISTORY || req->op == RC_OP_PRESENCE) &&
+                                   req->limit <= 100000));
+    /* A cursor only on a presence request, printable and whole. */
+    FUZZ_CHECK(req->cursor_len == strlen(req->cursor));
+    if (req->cursor_len) {
+        FUZZ_CHECK(req->op == RC_OP_PRESENCE);
+        FUZZ_CHECK(rc_presence_cursor_valid(req->cursor, req->cursor_len));
+    }
     switch (req->op) {
     case RC_OP_SUBSCRIBE:
     case RC_OP_UNSUBSCRIBE:
     case RC_OP_HISTORY:
+    case RC_OP_PRESENCE:
+    case RC_OP_PRESENCE_STATS:
     case RC_OP_PUBLISH: FUZZ_CHECK(name_ok(req->channel, req->channel_len, max_ch)); break;
     case RC_OP_QJOIN:
     case RC_OP_QLEAVE: FUZZ_CHECK(name_ok(req->queue, req->queue_len, RC_PROTO_MAX_QUEUE)); break;
@@ -206,7 +215,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(rc_json_validate(msg, size, 64) == 0);
         FUZZ_CHECK(strlen(env.node) == env.node_len && env.node_len < sizeof(env.node));
         FUZZ_CHECK(name_ok(env.event, env.event_len, RC_PROTO_MAX_EVENT));
-        if (!env.dropped) {
+        if (env.presence) {
+            /* A join or leave: a member object, nothing else read. */
+            FUZZ_CHECK(env.presence == RC_ENV_JOIN || env.presence == RC_ENV_LEAVE);
+            FUZZ_CHECK(fuzz_inside(env.member.p, env.member.n, msg, size));
+            FUZZ_CHECK(env.member.n >= 2 && env.member.p[0] == '{');
+            FUZZ_CHECK(!env.fence && env.data.n == 0);
+        } else if (!env.dropped && !env.fence) {
             FUZZ_CHECK(fuzz_inside(env.data.p, env.data.n, msg, size));
             FUZZ_CHECK(rc_json_validate(env.data.p, env.data.n, 64) == 0);
         }

@@ -18,8 +18,9 @@
  * no other join anywhere ever had (a connection id is reused by the next
  * connection; a node id by the node's next run). */
 typedef struct ent {
-    uint64_t seq; /* join order in its channel: the cursor of pages here */
-    uint8_t sent; /* with Redis: its join went out (else it waits in pend) */
+    uint64_t seq;    /* join order in its channel: the cursor of pages here */
+    uint8_t sent;    /* with Redis: its join went out (a refresh's counts) */
+    uint8_t pending; /* with Redis: in its channel's pend */
     uint16_t user_len, key_len;
     uint32_t json_len;
     char mem[]; /* user NUL, key NUL, member JSON NUL */
@@ -474,11 +475,14 @@ static int flush_one(rc_presence *p, rc_room *r, int *budget)
         size_t n = RC_MIN((size_t)BATCH, c->n_pend - done);
         if (send_add(p, chan, c, c->pend + done, n) < 0)
             break;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             c->pend[done + i]->sent = 1;
+            c->pend[done + i]->pending = 0;
+        }
         done += n;
     }
-    memmove(c->pend, c->pend + done, (c->n_pend - done) * sizeof(*c->pend));
+    if (done) /* pend may be NULL (nothing ever waited) */
+        memmove(c->pend, c->pend + done, (c->n_pend - done) * sizeof(*c->pend));
     c->n_pend -= done;
     done = 0;
     while (c->n_pend == 0 && done < c->n_leaves) {
@@ -489,16 +493,20 @@ static int flush_one(rc_presence *p, rc_room *r, int *budget)
             free(c->leaves[done + i]);
         done += n;
     }
-    memmove(c->leaves, c->leaves + done, (c->n_leaves - done) * sizeof(*c->leaves));
+    if (done)
+        memmove(c->leaves, c->leaves + done, (c->n_leaves - done) * sizeof(*c->leaves));
     c->n_leaves -= done;
     p->n_leaves -= done;
     if (c->refreshing) {
         if (c->refresh_pos == 0)
             compact(c);
-        while (c->refresh_pos<c->n_order && * budget> 0) {
+        while (*budget > 0 && c->refresh_pos < c->n_order) {
             size_t n = RC_MIN((size_t)BATCH, c->n_order - c->refresh_pos);
             if (send_add(p, chan, c, c->order + c->refresh_pos, n) < 0)
                 return -1;
+            for (size_t i = 0; i < n; i++)
+                if (c->order[c->refresh_pos + i])
+                    c->order[c->refresh_pos + i]->sent = 1;
             c->refresh_pos += n;
             (*budget)--;
         }
@@ -551,6 +559,7 @@ static void on_join(rc_presence *p, rc_presreq *q)
     rc_assert(kn > 0 && (size_t)kn < sizeof(key) && (size_t)kn <= RC_PROTO_MAX_CURSOR);
     ent *e = rc_malloc(sizeof(*e) + q->user_len + (size_t)kn + (size_t)jn + 3);
     e->seq = ++c->next_seq;
+    e->sent = e->pending = 0;
     e->user_len = q->user_len;
     e->key_len = (uint16_t)kn;
     e->json_len = (uint32_t)jn;
@@ -586,6 +595,7 @@ static void on_join(rc_presence *p, rc_presreq *q)
             c->pend = rc_realloc(c->pend, c->cap_pend * sizeof(*c->pend));
         }
         c->pend[c->n_pend++] = e; /* written at the end of the relay's turn */
+        e->pending = 1;
         mark_dirty(p, chan, c);
     } else if (c->join_leave) {
         emit_event(p, chan, 1, ent_json(e));
@@ -616,15 +626,15 @@ static void on_leave(rc_presence *p, rc_presreq *q)
     }
     rc_counter_inc(&p->stats->leaves);
     rc_counter_set(&p->stats->members, rc_counter_get(&p->stats->members) - 1);
+    for (size_t k = c->n_pend; e->pending && k-- > 0;) {
+        if (c->pend[k] == e) {
+            memmove(c->pend + k, c->pend + k + 1, (c->n_pend - k - 1) * sizeof(*c->pend));
+            c->n_pend--;
+            e->pending = 0;
+        }
+    }
     if (p->bridge && !e->sent) {
         /* Never written: nothing to take back. */
-        for (size_t k = c->n_pend; k-- > 0;) {
-            if (c->pend[k] == e) {
-                memmove(c->pend + k, c->pend + k + 1, (c->n_pend - k - 1) * sizeof(*c->pend));
-                c->n_pend--;
-                break;
-            }
-        }
     } else if (p->bridge && p->n_leaves < LEAVES_MAX) {
         rc_str k = ent_key(e), u = ent_user(e);
         char *l = rc_malloc(k.n + u.n + 2);

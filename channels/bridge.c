@@ -96,6 +96,8 @@ struct rc_bridge {
     rc_rooms *flying; /* Redis channels with unanswered PUBLISHes */
     bool lost_full;
     rc_bridge_stats *stats; /* the caller's */
+    void (*direct)(void *u, rc_str chan, rc_str payload);
+    void *direct_u;
 };
 
 /* ---- names --------------------------------------------------------------- */
@@ -333,6 +335,10 @@ static void on_message(rc_bridge *b, const redisReply *rep)
     }
     if (!pl || pl->type != REDIS_REPLY_STRING) {
         bad_message(b, chan, "payload is not a string");
+        return;
+    }
+    if (b->direct && chan.n > 4 && memcmp(chan.p, "_rc.", 4) == 0) {
+        b->direct(b->direct_u, chan, (rc_str){pl->str, pl->len});
         return;
     }
     rc_envelope env;
@@ -668,6 +674,12 @@ int rc_bridge_command(rc_bridge *b, rc_bridge_reply_fn fn, void *arg, int argc, 
         return -1;
     }
     return 0;
+}
+
+void rc_bridge_on_direct(rc_bridge *b, void (*fn)(void *u, rc_str chan, rc_str payload), void *u)
+{
+    b->direct = fn;
+    b->direct_u = u;
 }
 
 bool rc_bridge_command_ready(const rc_bridge *b)

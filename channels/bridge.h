@@ -140,6 +140,10 @@ int rc_bridge_read_history(rc_bridge *b, rc_str chan, uint32_t count, uint64_t f
 typedef void (*rc_bridge_reply_fn)(void *arg, const redisReply *rep);
 int rc_bridge_command(rc_bridge *b, rc_bridge_reply_fn fn, void *arg, int argc, const char **argv,
                       const size_t *lens);
+/* Messages on Redis channels whose ringcast name starts with "_rc." (the
+ * node's own, events/events.h) go to fn as they are, not through the
+ * envelope: subscribe them with rc_bridge_subscribe. */
+void rc_bridge_on_direct(rc_bridge *b, void (*fn)(void *u, rc_str chan, rc_str payload), void *u);
 /* 1 while the command connection is READY. */
 bool rc_bridge_command_ready(const rc_bridge *b);
 /* chan's Redis channel name (PREFIX "ch:" chan) into out[cap]: its length,

@@ -37,6 +37,7 @@ enum kind {
     K_ORIGIN,
     K_HISTORY,
     K_PRESENCE,
+    K_EVENT,
     K_CONFIG,
     K_HELP,
     K_VERSION,
@@ -177,6 +178,13 @@ static const struct opt opts[] = {
     U32("presence-page-max", "channels", presence_page_max, 1, 10000,
         "members one presence page may hold (default 1000)"),
 
+    {"event-stream", "events", K_EVENT, NOFIELD, 0, 0, 0, 0, "RULE",
+     "'PATTERN STREAM [maxlen=N]': client events named like PATTERN go to the Redis stream "
+     "PREFIX ev:STREAM, which holds at most N (default 100000) unread and unremoved entries; "
+     "repeatable, first match wins (default none: client events refused)"},
+    U32("event-max-bytes", "events", event_max_bytes, 16, 1u << 20,
+        "largest data of one client event, bytes (default 16384)"),
+
     U32("recv-buf-size", "engine", recv_buf_size, 256, 1u << 20,
         "provided receive buffer size, 256..1048576 (default 4096)"),
     POW2("recv-buf-count", "engine", recv_buf_count, 1, 32768,
@@ -188,10 +196,10 @@ static const struct opt opts[] = {
 };
 
 static const char *const sections[] = {"server", "limits",    "heartbeat", "lifecycle", "auth",
-                                       "redis",  "admission", "channels",  "engine"};
-static const char *const section_titles[] = {"Server",    "Limits",   "Heartbeat",
-                                             "Lifecycle", "Auth",     "Redis",
-                                             "Admission", "Channels", "Engine"};
+                                       "redis",  "admission", "channels",  "events",    "engine"};
+static const char *const section_titles[] = {"Server", "Limits", "Heartbeat", "Lifecycle",
+                                             "Auth",   "Redis",  "Admission", "Channels",
+                                             "Events", "Engine"};
 _Static_assert(RC_ARRAY_LEN(sections) == RC_ARRAY_LEN(section_titles),
                "every section has its title in --help");
 
@@ -210,6 +218,7 @@ struct loader {
     int cli_origin;   /* the same for --allowed-origin */
     int cli_history;  /* the same for --history */
     int cli_presence; /* the same for --presence */
+    int cli_event;    /* the same for --event-stream */
 };
 
 __attribute__((format(printf, 2, 3))) static void fail(struct loader *L, const char *fmt, ...)
@@ -246,12 +255,23 @@ static void clear_presence(rc_config *cfg)
     cfg->n_presence = 0;
 }
 
+static void clear_events(rc_config *cfg)
+{
+    for (int i = 0; i < cfg->n_events; i++) {
+        free(cfg->events[i].pattern);
+        free(cfg->events[i].stream);
+    }
+    memset(cfg->events, 0, sizeof(cfg->events));
+    cfg->n_events = 0;
+}
+
 static void clear_public(rc_config *cfg)
 {
     rc_cfg_clear_list(cfg->public_patterns, &cfg->n_public_patterns);
     rc_cfg_clear_list(cfg->allowed_origins, &cfg->n_allowed_origins);
     clear_history(cfg);
     clear_presence(cfg);
+    clear_events(cfg);
 }
 
 const rc_history_rule *rc_config_history(const rc_config *cfg, const char *name, size_t len)
@@ -259,6 +279,14 @@ const rc_history_rule *rc_config_history(const rc_config *cfg, const char *name,
     for (int i = 0; i < cfg->n_history; i++)
         if (rc_pattern_match(cfg->history[i].pattern, name, len, NULL))
             return &cfg->history[i];
+    return NULL;
+}
+
+const rc_event_rule *rc_config_event(const rc_config *cfg, const char *name, size_t len)
+{
+    for (int i = 0; i < cfg->n_events; i++)
+        if (rc_pattern_match(cfg->events[i].pattern, name, len, NULL))
+            return &cfg->events[i];
     return NULL;
 }
 
@@ -395,6 +423,19 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
             return -1;
         cfg->n_history++;
         return 0;
+    case K_EVENT:
+        if (from_flag && !L->cli_event) {
+            L->cli_event = 1;
+            clear_events(cfg);
+        }
+        if (cfg->n_events >= RC_MAX_PUBLIC_PATTERNS) {
+            snprintf(msg, ml, "more than %d event stream rules", RC_MAX_PUBLIC_PATTERNS);
+            return -1;
+        }
+        if (rc_cfg_parse_event(&cfg->events[cfg->n_events], v, msg, ml) < 0)
+            return -1;
+        cfg->n_events++;
+        return 0;
     case K_PRESENCE:
         if (from_flag && !L->cli_presence) {
             L->cli_presence = 1;
@@ -464,6 +505,7 @@ static void set_defaults(rc_config *cfg)
     cfg->history_meta_ttl_s = 30 * 86400;
     cfg->presence_ttl_s = 30;
     cfg->presence_page_max = 1000;
+    cfg->event_max_bytes = 16384;
     cfg->recv_buf_size = 4096;
     cfg->recv_buf_count = 1024;
     cfg->queue_size = 65536;

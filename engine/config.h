@@ -36,6 +36,14 @@ typedef struct rc_presence_rule {
     int join_leave;
 } rc_presence_rule;
 
+/* Client events whose name matches pattern go to the Redis stream
+ * PREFIX "ev:" stream, which takes at most maxlen entries (--event-stream). */
+typedef struct rc_event_rule {
+    char *pattern;
+    char *stream;
+    uint32_t maxlen;
+} rc_event_rule;
+
 typedef struct rc_config {
     /* [server] */
     char listen_host[256]; /* --listen HOST:PORT, default 127.0.0.1:8080 */
@@ -97,6 +105,11 @@ typedef struct rc_config {
     int user_channels;     /* --user-channels / --no-user-channels, default 1: a
                               connection with a token joins user:<sub> */
 
+    /* [events] */
+    rc_event_rule events[RC_MAX_PUBLIC_PATTERNS]; /* --event-stream (repeatable), first match */
+    int n_events;
+    uint32_t event_max_bytes; /* --event-max-bytes: an event's data */
+
     /* [redis] */
     char redis_url[1024];         /* --redis URL or RINGCAST_REDIS_URL; empty = single node */
     char redis_prefix[64];        /* --redis-prefix, default "rc:" */
@@ -132,6 +145,9 @@ void rc_config_usage(FILE *f);
 
 /* The history rule of channel name[0..len), or NULL: none. */
 const rc_history_rule *rc_config_history(const rc_config *cfg, const char *name, size_t len);
+
+/* The stream rule of client event name[0..len), or NULL: none. */
+const rc_event_rule *rc_config_event(const rc_config *cfg, const char *name, size_t len);
 
 /* The presence rule of channel name[0..len), or NULL: none. */
 const rc_presence_rule *rc_config_presence(const rc_config *cfg, const char *name, size_t len);

@@ -237,3 +237,46 @@ int rc_cfg_parse_presence(rc_presence_rule *r, const char *v, char *msg, size_t 
     r->join_leave = join_leave;
     return 0;
 }
+
+/* "PATTERN STREAM [maxlen=N]": STREAM is a name (the key is PREFIX "ev:"
+ * STREAM). */
+int rc_cfg_parse_event(rc_event_rule *r, const char *v, char *msg, size_t ml)
+{
+    char buf[512];
+    if (rc_cfg_copy_str(buf, sizeof(buf), v, msg, ml) < 0)
+        return -1;
+    char *save = NULL, *pattern = NULL, *stream = NULL;
+    uint64_t maxlen = 100000;
+    for (char *t = strtok_r(buf, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+        if (!pattern) {
+            pattern = t;
+        } else if (!stream && !strchr(t, '=')) {
+            stream = t;
+        } else if (strncmp(t, "maxlen=", 7) == 0) {
+            if (rc_cfg_parse_u64(t + 7, &maxlen) < 0 || maxlen < 1 || maxlen > 100000000) {
+                snprintf(msg, ml, "maxlen must be 1..100000000, got '%.20s'", t + 7);
+                return -1;
+            }
+        } else {
+            snprintf(msg, ml, "expected 'PATTERN STREAM [maxlen=N]', got '%.40s'", t);
+            return -1;
+        }
+    }
+    if (!pattern || !stream) {
+        snprintf(msg, ml, "expected 'PATTERN STREAM [maxlen=N]'");
+        return -1;
+    }
+    for (const char *q = stream; *q; q++) {
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
+              strchr("_-.:", *q)) ||
+            q - stream >= 64) {
+            snprintf(msg, ml, "stream names are 1..64 characters of A-Z a-z 0-9 _ - . :");
+            return -1;
+        }
+    }
+    if (one_pattern(&r->pattern, pattern, "event", msg, ml) < 0)
+        return -1;
+    r->stream = rc_strndup(stream, strlen(stream));
+    r->maxlen = (uint32_t)maxlen;
+    return 0;
+}

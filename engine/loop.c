@@ -19,6 +19,7 @@
 #include "channels/history.h"
 #include "channels/presence.h"
 #include "channels/shard.h"
+#include "events/events.h"
 #include "base/log.h"
 #include "http/server.h"
 #include "net/http.h"
@@ -192,6 +193,8 @@ static void on_relay_items(rc_shard *s)
                 rc_chan_on_presence(s, q);
             break;
         }
+        case RC_Q_EVENT_DONE: rc_events_on_done(s, it.p); break;
+        case RC_Q_DIRECT: rc_events_on_direct(s, it.a, (uint16_t)it.b, it.p); break;
         case RC_Q_DRAIN: start_drain(s); break;
         case RC_Q_CALLDONE: {
             rc_call *call = it.p;
@@ -549,6 +552,10 @@ void rc_shard_join(rc_shard *s)
             rc_histreq_free(it.p);
         else if (it.kind == RC_Q_PRESENCE_DONE)
             rc_presreq_free(it.p);
+        else if (it.kind == RC_Q_EVENT_DONE)
+            free(it.p);
+        else if (it.kind == RC_Q_DIRECT)
+            rc_msg_put(it.p);
     }
     for (uint32_t i = 0; i < s->nbacklog; i++)
         free(s->relay_backlog[i].p);

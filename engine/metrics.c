@@ -295,6 +295,10 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
           "Channel messages queued to subscribers.", deliveries);
     TOTAL(&o, node, "ringcast_publishes_total", "counter",
           "Publishes accepted from clients and the HTTP API.", publishes);
+    TOTAL(&o, node, "ringcast_event_replies_delivered_total", "counter",
+          "Backends' replies handed to their connection.", replies_delivered);
+    TOTAL(&o, node, "ringcast_event_replies_gone_total", "counter",
+          "Backends' replies for a connection no longer there (dropped).", replies_gone);
     TOTAL(&o, node, "ringcast_presence_shard_coalesced_total", "counter",
           "presence_stats requests answered by a question their shard already had in flight.",
           presence_coalesced);
@@ -381,6 +385,23 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
     if (rs->redis) {
         render_admission(&o, &rs->admission);
         render_redis(&o, &rs->bridge);
+        SINGLE(&o, "ringcast_events_stored_total", "counter",
+               "Client events appended to their stream.", rc_counter_get(&rs->events.stored));
+        SINGLE(&o, "ringcast_events_stream_full_total", "counter",
+               "Client events refused: the stream held its maxlen.",
+               rc_counter_get(&rs->events.full));
+        SINGLE(&o, "ringcast_events_failed_total", "counter",
+               "Client events refused: Redis away, or an error.",
+               rc_counter_get(&rs->events.failed));
+        SINGLE(&o, "ringcast_event_replies_in_total", "counter",
+               "Replies that came on this node's reply channel.",
+               rc_counter_get(&rs->events.replies_in));
+        SINGLE(&o, "ringcast_event_replies_bad_total", "counter",
+               "Replies dropped: unreadable, or not for this node.",
+               rc_counter_get(&rs->events.replies_bad));
+        SINGLE(&o, "ringcast_event_replies_out_total", "counter",
+               "Replies from this node's HTTP API sent on through Redis.",
+               rc_counter_get(&rs->events.replies_out));
         SINGLE(&o, "ringcast_redis_history_reads_total", "counter",
                "Reads of a channel's history from Redis (one serves every question waiting).",
                rc_counter_get(&rs->bridge.history_reads));

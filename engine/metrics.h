@@ -66,6 +66,8 @@ typedef struct rc_shard_stats {
     rc_counter deferred;           /* requests that waited behind an earlier one */
     rc_counter defer_closes;       /* connections closed for sending too much while held */
     rc_counter presence_coalesced; /* presence_stats that shared a question in flight */
+    rc_counter replies_delivered;  /* backends' replies handed to their connection */
+    rc_counter replies_gone;       /* backends' replies for a connection no longer there */
 } rc_shard_stats;
 
 struct rc_node;

@@ -21,7 +21,8 @@ static rc_msg *msg_alloc(rc_str channel, size_t payload_len)
     m->chan_len = (uint16_t)channel.n;
     m->kind = RC_MSG_DATA;
     m->seq = 0;
-    memcpy(m->mem, channel.p, channel.n);
+    if (channel.n) /* a reply to one connection has none (and p may be NULL) */
+        memcpy(m->mem, channel.p, channel.n);
     m->mem[channel.n] = '\0';
     m->chan = (const char *)m->mem;
     uint8_t *frame = m->mem + channel.n + 1;

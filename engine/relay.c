@@ -14,6 +14,8 @@
 #include "channels/relay.h"
 #include "base/log.h"
 #include "engine/msg.h"
+#include "events/events.h"
+#include "events/relay.h"
 #include "net/uring.h"
 
 struct rc_relay {
@@ -22,6 +24,7 @@ struct rc_relay {
     struct io_uring ring;
     rc_outbox *out;       /* to the shards */
     rc_chan_relay *chans; /* the channel table (channels/relay.c) */
+    rc_events *events;    /* client events and replies (events/relay.c) */
     int drain_sent;
     uint64_t next_chan_tick_ms; /* history expiry and its gauges, once a second */
     int stopping;               /* shards are gone: messages from Redis are dropped */
@@ -38,6 +41,7 @@ rc_relay *rc_relay_new(rc_node *node)
     r->out = rc_outbox_new(node, &r->stats.out);
     r->chans = rc_chan_relay_new(node->cfg, r->out, &r->stats.chans);
     rc_outbox_set_gap_notice(r->out, rc_chan_gap_notice, r->chans);
+    r->events = rc_events_new(node->cfg, r->out, &r->stats.events);
     r->stats.redis = node->cfg->redis_url[0] != '\0';
     return r;
 }
@@ -155,6 +159,7 @@ static void bridge_stop(rc_relay *r)
 {
     r->stopping = 1;
     rc_chan_relay_stop(r->chans);
+    rc_events_stop(r->events);
     uint64_t until = rc_now_ms() + 1000;
     while (rc_bridge_busy(r->bridge) && rc_now_ms() < until) {
         rc_bridge_tick(r->bridge, rc_now_ms());
@@ -187,6 +192,10 @@ static void discard_to_shard(const rc_qitem *it)
         rc_histreq_free(it->p);
     else if (it->kind == RC_Q_PRESENCE_DONE)
         rc_presreq_free(it->p);
+    else if (it->kind == RC_Q_EVENT_DONE)
+        free(it->p);
+    else if (it->kind == RC_Q_DIRECT)
+        rc_msg_put(it->p);
 }
 
 static void *relay_main(void *arg)
@@ -206,6 +215,7 @@ static void *relay_main(void *arg)
             rc_bridge_new(&r->ring, node->cfg, &rc_chan_bridge_ops, r->chans, &r->stats.bridge);
         r->adm = rc_admission_new(&r->ring, node->cfg, &aops, r, &r->stats.admission);
         rc_chan_relay_attach(r->chans, r->bridge, tick_tap, r->adm);
+        rc_events_attach(r->events, r->bridge);
     }
     rc_info("relay: started ring=%s shards=%d redis=%s", mode, node->nshards,
             r->bridge ? "on" : "off");
@@ -223,6 +233,8 @@ static void *relay_main(void *arg)
             case RC_Q_PUBLISH: rc_chan_relay_on_publish(r->chans, &it); break;
             case RC_Q_HISTORY: rc_chan_relay_on_history(r->chans, &it); break;
             case RC_Q_PRESENCE: rc_chan_relay_on_presence(r->chans, &it); break;
+            case RC_Q_EVENT: rc_events_on_event(r->events, &it); break;
+            case RC_Q_REPLY: rc_events_on_reply(r->events, &it); break;
             case RC_Q_CALL: on_call(r, &it); break;
             default: rc_assert(!"unknown item kind from a shard");
             }
@@ -291,6 +303,8 @@ static void *relay_main(void *arg)
                 rc_histreq_free(it.p);
             else if (it.kind == RC_Q_PRESENCE)
                 rc_presreq_free(it.p);
+            else if (it.kind == RC_Q_EVENT || it.kind == RC_Q_REPLY)
+                free(it.p);
         }
     }
     io_uring_queue_exit(&r->ring);
@@ -311,5 +325,6 @@ void rc_relay_join(rc_relay *r)
     pthread_join(r->thread, NULL);
     rc_outbox_free(r->out);
     rc_chan_relay_free(r->chans);
+    rc_events_free(r->events);
     free(r);
 }

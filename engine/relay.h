@@ -18,6 +18,7 @@
 #include "channels/bridge.h"
 #include "channels/relay.h"
 #include "engine/outbox.h"
+#include "events/relay.h"
 
 typedef struct rc_relay_stats {
     rc_chan_relay_stats chans; /* the channel table (channels/relay.c) */
@@ -26,6 +27,7 @@ typedef struct rc_relay_stats {
     int redis; /* a Redis URL is configured (set before the thread starts) */
     rc_bridge_stats bridge;
     rc_admission_stats admission; /* waiting rooms (with Redis) */
+    rc_events_stats events;       /* client events and replies (with Redis) */
 } rc_relay_stats;
 
 typedef struct rc_relay rc_relay;

@@ -13,6 +13,7 @@
 #include "admission/token.h"
 #include "channels/history.h"
 #include "channels/presence.h"
+#include "events/events.h"
 #include "base/log.h"
 #include "engine/relay.h"
 #include "net/http.h"
@@ -235,9 +236,10 @@ static int api_key_ok(const rc_shard *s, const rc_http_req *req)
     return k.p && rc_ct_equal(k.p, k.n, s->cfg->api_key, strlen(s->cfg->api_key));
 }
 
+/* The API's POSTs with a JSON body: /api/publish and /api/reply. */
 static int is_publish(const rc_http_req *req)
 {
-    return str_is(req->path, "/api/publish");
+    return str_is(req->path, "/api/publish") || str_is(req->path, "/api/reply");
 }
 
 static int is_channels(const rc_http_req *req)
@@ -317,6 +319,34 @@ static void api_publish(rc_shard *s, rc_conn *c, const rc_http_req *req, const c
     ssize_t n = rc_proto_reply(out, sizeof(out), "published", RC_STR_NULL,
                                (rc_str){pr.channel, pr.channel_len}, -1);
     json_reply(s, c, 202, out, n, NULL);
+}
+
+/* POST /api/reply: a backend's answer to one connection's event, sent to
+ * the connection's node through Redis (events/events.h). */
+static void api_reply(rc_shard *s, rc_conn *c, const rc_http_req *req, const char *body)
+{
+    size_t len = (size_t)req->content_length;
+    rc_reply r;
+    const char *why = "bad request";
+    if (rc_reply_parse(body, len, &r, &why) < 0) {
+        api_error(s, c, 400, RC_PERR_BAD_REQUEST, why, NULL);
+        return;
+    }
+    if (!s->cfg->redis_url[0]) {
+        api_error(s, c, 503, RC_PERR_EVENTS_UNAVAILABLE, "replies need Redis", NULL);
+        return;
+    }
+    rc_replyreq *q = rc_malloc(sizeof(*q) + len + 1);
+    q->len = (uint32_t)len;
+    memcpy(q->body, body, len);
+    q->body[len] = '\0';
+    if (rc_shard_to_relay(s, RC_Q_REPLY, q, 1) < 0) {
+        free(q);
+        api_error(s, c, 503, RC_PERR_OVERLOADED, "server busy: try again shortly",
+                  "Retry-After: 1\r\n");
+        return;
+    }
+    json_reply(s, c, 202, "{\"type\":\"replied\"}", 18, NULL);
 }
 
 /* POST /api/queues/verify: checked here, no Redis needed. */
@@ -659,6 +689,8 @@ static void route(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *h
             api_queues(s, c, req, hb);
         else if (req->content_length < 0)
             reply_text(s, c, 411, "Content-Length required\n", NULL);
+        else if (str_is(req->path, "/api/reply"))
+            api_reply(s, c, req, hb->buf + req->head_len);
         else
             api_publish(s, c, req, hb->buf + req->head_len);
     } else if (str_is(req->path, "/healthz") || str_is(req->path, "/readyz") ||

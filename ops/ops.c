@@ -8,13 +8,15 @@
 
 #include "admission/waitroom.h"
 #include "channels/shard.h"
+#include "events/events.h"
 
 #define RESERVED_PREFIX "queue:" /* waiting-room ticks (admission/) */
 
 static int reserved(rc_str ch)
 {
-    size_t n = sizeof(RESERVED_PREFIX) - 1;
-    return ch.n >= n && memcmp(ch.p, RESERVED_PREFIX, n) == 0;
+    size_t n = sizeof(RESERVED_PREFIX) - 1, i = sizeof(RC_INTERNAL_PREFIX) - 1;
+    return (ch.n >= n && memcmp(ch.p, RESERVED_PREFIX, n) == 0) ||
+           (ch.n >= i && memcmp(ch.p, RC_INTERNAL_PREFIX, i) == 0);
 }
 
 int rc_op_may(const rc_shard *s, const rc_auth *auth, rc_str ch, int right, const char **why)
@@ -138,7 +140,7 @@ void rc_op_publish(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, rc_str event,
 int rc_op_publish_api(rc_shard *s, rc_str ch, rc_str event, rc_str data, const char **why)
 {
     if (reserved(ch)) {
-        *why = "channels queue:* carry waiting-room ticks: not for publishing";
+        *why = "channels queue:* and _rc.* are the server's: not for publishing";
         return RC_PERR_FORBIDDEN;
     }
     if (rc_chan_publish(s, ch, event, data, NULL) < 0) {
@@ -146,6 +148,11 @@ int rc_op_publish_api(rc_shard *s, rc_str ch, rc_str event, rc_str data, const c
         return RC_PERR_OVERLOADED;
     }
     return RC_PERR_NONE;
+}
+
+void rc_op_event(rc_shard *s, rc_conn *c, rc_str tag, rc_str event, rc_str data)
+{
+    rc_events_emit(s, c, tag, event, data);
 }
 
 void rc_op_queue_join(rc_shard *s, rc_conn *c, rc_str tag, rc_str q)

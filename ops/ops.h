@@ -43,6 +43,9 @@ void rc_op_presence_stats(rc_shard *s, rc_conn *c, rc_str tag, rc_str channel);
 void rc_op_unsubscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str channel);
 /* event and data as the JSON protocol carries them (data: raw JSON text). */
 void rc_op_publish(rc_shard *s, rc_conn *c, rc_str tag, rc_str channel, rc_str event, rc_str data);
+/* A client event for the backends (events/events.h): acknowledged once
+ * its stream has it. */
+void rc_op_event(rc_shard *s, rc_conn *c, rc_str tag, rc_str event, rc_str data);
 /* Waiting rooms: a place in queue's line for the token's user (sub). */
 void rc_op_queue_join(rc_shard *s, rc_conn *c, rc_str tag, rc_str queue);
 void rc_op_queue_leave(rc_shard *s, rc_conn *c, rc_str tag, rc_str queue);

@@ -27,6 +27,7 @@ static const struct {
     {"history", RC_OP_HISTORY},
     {"presence", RC_OP_PRESENCE},
     {"presence_stats", RC_OP_PRESENCE_STATS},
+    {"event", RC_OP_EVENT},
 };
 
 static int fail(const char **why, const char *msg, int code)
@@ -158,6 +159,14 @@ static int parse(const char *msg, size_t len, size_t max_channel_len, rc_proto_r
         return RC_PERR_NONE;
     }
 
+    if (req->op == RC_OP_EVENT) {
+        if (!seen[M_EVENT])
+            return fail(why, "missing event", RC_PERR_BAD_REQUEST);
+        if (rc_proto_event(&m[M_EVENT], req->event, &req->event_len) < 0)
+            return fail(why, "invalid event name", RC_PERR_BAD_REQUEST);
+        req->data = seen[M_DATA] ? m[M_DATA].raw : (rc_str){"null", 4};
+        return RC_PERR_NONE;
+    }
     if (!seen[M_CHANNEL])
         return fail(why, "missing channel", RC_PERR_BAD_REQUEST);
     if (m[M_CHANNEL].type != RC_JSON_STRING)
@@ -445,6 +454,38 @@ ssize_t rc_proto_history(char *out, size_t cap, rc_str id, rc_str channel, const
         put(&w, pubs[i].p, pubs[i].n);
     }
     put_lit(&w, "]}");
+    return finish(&w);
+}
+
+ssize_t rc_proto_event_ack(char *out, size_t cap, rc_str id, rc_str entry)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, "{\"type\":\"event_ack\"");
+    put_id(&w, id);
+    put_lit(&w, ",\"entry\":");
+    put_esc(&w, entry.p, entry.n);
+    put_lit(&w, "}");
+    return finish(&w);
+}
+
+size_t rc_proto_reply_cap(rc_str id, rc_str body)
+{
+    return 64 + id.n + body.n;
+}
+
+ssize_t rc_proto_backend_reply(char *out, size_t cap, rc_str id, rc_str data, rc_str error)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, "{\"type\":\"reply\"");
+    put_id(&w, id);
+    if (error.n) {
+        put_lit(&w, ",\"error\":");
+        put(&w, error.p, error.n);
+    } else {
+        put_lit(&w, ",\"data\":");
+        put(&w, data.p, data.n);
+    }
+    put_lit(&w, "}");
     return finish(&w);
 }
 

@@ -40,6 +40,7 @@ enum rc_proto_op {
     RC_OP_HISTORY,
     RC_OP_PRESENCE,       /* "presence": who is here, a page at a time */
     RC_OP_PRESENCE_STATS, /* "presence_stats": how many */
+    RC_OP_EVENT,          /* "event": a client event for the backends (events/) */
 };
 
 typedef struct rc_proto_req {
@@ -134,6 +135,14 @@ ssize_t rc_proto_member(char *out, size_t cap, rc_str user, uint64_t conn, rc_st
                         rc_str info);
 /* {"type":"join"|"leave","channel":C,"member":M}: join is 1 or 0 (leave). */
 ssize_t rc_proto_presence_event(char *out, size_t cap, int join, rc_str channel, rc_str member);
+
+/* {"type":"event_ack"[,"id":ID],"entry":"E"}: fits in RC_PROTO_REPLY_MAX. */
+ssize_t rc_proto_event_ack(char *out, size_t cap, rc_str id, rc_str entry);
+/* A backend's answer to a client event: {"type":"reply","id":ID,"data":D}
+ * or {"type":"reply","id":ID,"error":E} (error.n > 0), ID, D and E copied
+ * as they are (valid JSON). rc_proto_reply_cap(id, body) always fits. */
+size_t rc_proto_reply_cap(rc_str id, rc_str body);
+ssize_t rc_proto_backend_reply(char *out, size_t cap, rc_str id, rc_str data, rc_str error);
 
 /* A publication as clients receive it:
  *   {"type":"message","channel":C,"event":E,"seq":N

@@ -86,6 +86,12 @@ static void on_presence_stats(rc_shard *s, rc_conn *c, rc_str id, rc_str ch, uin
     send_json(s, c, id, buf, rc_proto_presence_stats(buf, sizeof(buf), id, ch, conns, users));
 }
 
+static void on_event_acked(rc_shard *s, rc_conn *c, rc_str id, rc_str entry)
+{
+    char buf[RC_PROTO_REPLY_MAX];
+    send_json(s, c, id, buf, rc_proto_event_ack(buf, sizeof(buf), id, entry));
+}
+
 static void on_unsubscribed(rc_shard *s, rc_conn *c, rc_str id, rc_str ch)
 {
     reply(s, c, "unsubscribed", id, ch, -1);
@@ -181,6 +187,7 @@ static void on_message(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, 
         rc_op_presence(s, c, id, ch, req.limit, (rc_str){req.cursor, req.cursor_len});
         break;
     case RC_OP_PRESENCE_STATS: rc_op_presence_stats(s, c, id, ch); break;
+    case RC_OP_EVENT: rc_op_event(s, c, id, (rc_str){req.event, req.event_len}, req.data); break;
     case RC_OP_UNSUBSCRIBE: rc_op_unsubscribe(s, c, id, ch); break;
     case RC_OP_PUBLISH:
         rc_op_publish(s, c, id, ch, (rc_str){req.event, req.event_len}, req.data);
@@ -206,6 +213,7 @@ const rc_protocol rc_json_protocol = {
     .history = on_history,
     .presence = on_presence,
     .presence_stats = on_presence_stats,
+    .event_acked = on_event_acked,
     .unsubscribed = on_unsubscribed,
     .published = on_published,
     .queue_joined = on_queue_joined,

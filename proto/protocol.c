@@ -28,6 +28,10 @@ static const char *const err_names[RC_PERR__COUNT] = {
     [RC_PERR_UNAVAILABLE] = "history_unavailable",
     [RC_PERR_NO_PRESENCE] = "no_presence",
     [RC_PERR_PRESENCE_UNAVAILABLE] = "presence_unavailable",
+    [RC_PERR_UNKNOWN_EVENT] = "unknown_event",
+    [RC_PERR_EVENT_TOO_LARGE] = "event_too_large",
+    [RC_PERR_STREAM_FULL] = "stream_full",
+    [RC_PERR_EVENTS_UNAVAILABLE] = "events_unavailable",
 };
 
 const char *rc_proto_errname(int code)

@@ -70,6 +70,10 @@ enum rc_proto_err {
     RC_PERR_UNAVAILABLE,          /* "history_unavailable": the history could not be read now */
     RC_PERR_NO_PRESENCE,          /* "no_presence": a presence request on a channel without */
     RC_PERR_PRESENCE_UNAVAILABLE, /* "presence_unavailable": presence could not be read now */
+    RC_PERR_UNKNOWN_EVENT,        /* "unknown_event": no stream takes events of this name */
+    RC_PERR_EVENT_TOO_LARGE,      /* "event_too_large": data past --event-max-bytes */
+    RC_PERR_STREAM_FULL,          /* "stream_full": the event's stream holds its maxlen */
+    RC_PERR_EVENTS_UNAVAILABLE,   /* "events_unavailable": no Redis, or Redis away */
     RC_PERR__COUNT
 };
 
@@ -181,6 +185,8 @@ typedef struct rc_protocol {
     /* connections: members; users: distinct user ids among them. */
     void (*presence_stats)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str channel,
                            uint64_t connections, uint64_t users);
+    /* A client event is in its stream under entry id entry. */
+    void (*event_acked)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str entry);
     void (*unsubscribed)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str channel);
     void (*published)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str channel);
     /* Waiting rooms (admission/). eta_s is -1 while no rate is known. */

@@ -413,6 +413,49 @@ static void test_public_repeat(void)
     rc_config_free(&c);
 }
 
+static void test_event_rules(void)
+{
+    rc_config c;
+    CHECK_EQ_INT(LOAD(&c, "--shards", "1"), 0);
+    CHECK_EQ_INT(c.n_events, 0);
+    CHECK_EQ_INT(c.event_max_bytes, 16384);
+    rc_config_free(&c);
+    CHECK_EQ_INT(LOAD(&c, "--event-stream", "seat:* seats", "--event-stream",
+                      "chat:* chat.v1 maxlen=50", "--event-max-bytes", "100"),
+                 0);
+    CHECK_EQ_INT(c.n_events, 2);
+    const rc_event_rule *r = rc_config_event(&c, "seat:select", 11);
+    CHECK(r && strcmp(r->stream, "seats") == 0 && r->maxlen == 100000);
+    r = rc_config_event(&c, "chat:x", 6);
+    CHECK(r && strcmp(r->stream, "chat.v1") == 0 && r->maxlen == 50);
+    CHECK(rc_config_event(&c, "other", 5) == NULL);
+    CHECK_EQ_INT(c.event_max_bytes, 100);
+    rc_config_free(&c);
+    static const char *const bad[] = {
+        "seat:*",             /* no stream */
+        "seat:* a b",         /* two streams */
+        "seat:* s maxlen=0",  /* maxlen out of range */
+        "seat:* s maxlen=x",  /* not a number */
+        "seat:* bad/name",    /* stream characters */
+        "a,b s",              /* one pattern per rule */
+        "seat:* s color=red", /* unknown member */
+    };
+    for (size_t i = 0; i < RC_ARRAY_LEN(bad); i++) {
+        const char *argv[] = {"ringcast", "--event-stream", bad[i]};
+        int rc = rc_config_load(&c, 3, (char **)argv, err, sizeof(err));
+        if (rc != -1)
+            fprintf(stderr, "  accepted bad rule '%s'\n", bad[i]);
+        CHECK_EQ_INT(rc, -1);
+        CHECK(strncmp(err, "--event-stream:", 15) == 0);
+    }
+    char path[64];
+    temp_file(path, "[events]\nevent_stream = seat:* seats maxlen=7\nevent_max_bytes = 64\n");
+    CHECK_EQ_INT(LOAD(&c, "--config", path), 0);
+    CHECK(c.n_events == 1 && c.events[0].maxlen == 7 && c.event_max_bytes == 64);
+    rc_config_free(&c);
+    unlink(path);
+}
+
 static void test_presence_rules(void)
 {
     rc_config c;
@@ -646,7 +689,7 @@ static void test_help_version(void)
             strstr(line, "--version"))
             with_default++;
     }
-    CHECK_EQ_INT(lines, 51);
+    CHECK_EQ_INT(lines, 53);
     CHECK_EQ_INT(with_default, lines);
 }
 
@@ -698,6 +741,7 @@ int main(void)
     RUN(test_public_repeat);
     RUN(test_history_rules);
     RUN(test_presence_rules);
+    RUN(test_event_rules);
     RUN(test_help_version);
     RUN(test_listen_variants);
     return UNIT_DONE();

@@ -353,6 +353,10 @@ static void test_errname(void)
         "history_unavailable",
         "no_presence",
         "presence_unavailable",
+        "unknown_event",
+        "event_too_large",
+        "stream_full",
+        "events_unavailable",
     };
     CHECK_EQ_INT(RC_ARRAY_LEN(names), RC_PERR__COUNT);
     for (int i = 1; i < RC_PERR__COUNT; i++)

@@ -1,0 +1,224 @@
+/* Client events on the relay (events/relay.h).
+ *
+ * Thread: the relay thread. */
+#include "events/relay.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "engine/msg.h"
+#include "events/events.h"
+#include "proto/json.h"
+
+struct rc_events {
+    const rc_config *cfg;
+    rc_outbox *out;
+    rc_bridge *bridge;
+    rc_events_stats *stats;
+    int stopping;
+    uint64_t last_bad_log_ms;
+    char reply_chan[sizeof(RC_REPLY_CHANNEL) + RC_PROTO_MAX_NODE];       /* _rc.reply:NODE */
+    char reply_redis[80 + sizeof(RC_REPLY_CHANNEL) + RC_PROTO_MAX_NODE]; /* its Redis name */
+    size_t reply_redis_len;
+};
+
+/* Appends an event unless its stream holds maxlen entries. KEYS: the
+ * stream. ARGV: maxlen, then the fields' values in FIELDS' order. */
+static const char XADD_LUA[] =
+    "if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then\n"
+    "  return redis.error_reply('STREAMFULL the stream holds its maxlen')\n"
+    "end\n"
+    "return redis.call('XADD', KEYS[1], '*', 'event', ARGV[2], 'data', ARGV[3], 'id', ARGV[4],\n"
+    "  'user', ARGV[5], 'conn', ARGV[6], 'node', ARGV[7], 'time', ARGV[8], 'reply', ARGV[9],\n"
+    "  'reply_channel', ARGV[10])\n";
+
+rc_events *rc_events_new(const rc_config *cfg, rc_outbox *out, rc_events_stats *stats)
+{
+    rc_events *e = rc_calloc(1, sizeof(*e));
+    e->cfg = cfg;
+    e->out = out;
+    e->stats = stats;
+    snprintf(e->reply_chan, sizeof(e->reply_chan), "%s%s", RC_REPLY_CHANNEL, cfg->node_id);
+    return e;
+}
+
+static void on_direct(void *u, rc_str chan, rc_str payload);
+
+void rc_events_attach(rc_events *e, rc_bridge *bridge)
+{
+    e->bridge = bridge;
+    if (!bridge)
+        return;
+    rc_str ch = {e->reply_chan, strlen(e->reply_chan)};
+    e->reply_redis_len = rc_bridge_channel_name(bridge, ch, e->reply_redis, sizeof(e->reply_redis));
+    rc_assert(e->reply_redis_len);
+    rc_bridge_on_direct(bridge, on_direct, e);
+    rc_bridge_subscribe(bridge, ch);
+}
+
+void rc_events_stop(rc_events *e)
+{
+    e->stopping = 1;
+}
+
+void rc_events_free(rc_events *e)
+{
+    free(e);
+}
+
+static void answer(rc_events *e, rc_evreq *q)
+{
+    if (e->stopping) {
+        free(q);
+        return;
+    }
+    rc_qitem done = {.kind = RC_Q_EVENT_DONE, .p = q};
+    rc_outbox_push(e->out, q->shard, &done);
+}
+
+typedef struct xadd_ctx {
+    rc_events *e;
+    rc_evreq *q;
+} xadd_ctx;
+
+static void on_xadd(void *arg, const redisReply *rep)
+{
+    xadd_ctx *k = arg;
+    rc_evreq *q = k->q;
+    rc_events *e = k->e;
+    free(k);
+    if (rep && rep->type == REDIS_REPLY_STRING && rep->len < sizeof(q->entry)) {
+        memcpy(q->entry, rep->str, rep->len);
+        q->entry_len = (uint8_t)rep->len;
+        rc_counter_inc(&e->stats->stored);
+    } else if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "STREAMFULL", 10) == 0) {
+        q->error = RC_PERR_STREAM_FULL;
+        rc_counter_inc(&e->stats->full);
+    } else {
+        if (rep && rep->type == REDIS_REPLY_ERROR)
+            rc_warn("redis: storing a client event failed: %s", rep->str);
+        q->error = RC_PERR_EVENTS_UNAVAILABLE;
+        rc_counter_inc(&e->stats->failed);
+    }
+    answer(e, q);
+}
+
+void rc_events_on_event(rc_events *e, const rc_qitem *it)
+{
+    rc_evreq *q = it->p;
+    const rc_event_rule *rule = rc_config_event(e->cfg, q->event, q->event_len);
+    if (!e->bridge || !rule) { /* the shard checked the rule: config is the same */
+        q->error = e->bridge ? RC_PERR_UNKNOWN_EVENT : RC_PERR_EVENTS_UNAVAILABLE;
+        rc_counter_inc(&e->stats->failed);
+        answer(e, q);
+        return;
+    }
+    char key[64 + 8 + 64], maxlen[16], conn[24], time[24], reply[RC_PROTO_MAX_NODE + 48];
+    int kn = snprintf(key, sizeof(key), "%sev:%s", e->cfg->redis_prefix, rule->stream);
+    int mn = snprintf(maxlen, sizeof(maxlen), "%u", rule->maxlen);
+    int cn = snprintf(conn, sizeof(conn), "%llu", (unsigned long long)q->from_conn);
+    int tn = snprintf(time, sizeof(time), "%lld", (long long)rc_wall_ms());
+    int rn = snprintf(reply, sizeof(reply), "%llu:%u:%s", (unsigned long long)q->from_conn,
+                      (unsigned)q->gen, e->cfg->node_id);
+    const char *argv[] = {"EVAL",          XADD_LUA, "1",    key,           maxlen,
+                          q->event,        q->data,  q->tag, q->user,       conn,
+                          e->cfg->node_id, time,     reply,  e->reply_redis};
+    size_t lens[] = {4,
+                     sizeof(XADD_LUA) - 1,
+                     1,
+                     (size_t)kn,
+                     (size_t)mn,
+                     q->event_len,
+                     q->data_len,
+                     q->tag_len,
+                     q->user_len,
+                     (size_t)cn,
+                     strlen(e->cfg->node_id),
+                     (size_t)tn,
+                     (size_t)rn,
+                     e->reply_redis_len};
+    xadd_ctx *k = rc_malloc(sizeof(*k));
+    k->e = e;
+    k->q = q;
+    if (rc_bridge_command(e->bridge, on_xadd, k, (int)RC_ARRAY_LEN(argv), argv, lens) < 0) {
+        free(k);
+        q->error = RC_PERR_EVENTS_UNAVAILABLE;
+        rc_counter_inc(&e->stats->failed);
+        answer(e, q);
+    }
+}
+
+static void bad_reply(rc_events *e, const char *why)
+{
+    rc_counter_inc(&e->stats->replies_bad);
+    uint64_t now = rc_now_ms();
+    if (now - e->last_bad_log_ms >= 1000) {
+        e->last_bad_log_ms = now;
+        rc_warn("events: dropped a reply: %s (counted in ringcast_event_replies_bad_total; "
+                "logged at most once a second)",
+                why);
+    }
+}
+
+/* A reply on this node's reply channel: one frame to its connection. */
+static void on_direct(void *u, rc_str chan, rc_str payload)
+{
+    rc_events *e = u;
+    if (e->stopping)
+        return;
+    rc_reply r;
+    const char *why = "";
+    if (rc_reply_parse(payload.p, payload.n, &r, &why) < 0) {
+        bad_reply(e, why);
+        return;
+    }
+    int shard = (int)(r.conn >> 32);
+    if (r.node.n != strlen(e->cfg->node_id) || memcmp(r.node.p, e->cfg->node_id, r.node.n) != 0 ||
+        shard >= e->cfg->shards) {
+        bad_reply(e, "the address is not one of this node's connections");
+        return;
+    }
+    rc_str body = r.error.n ? r.error : r.data;
+    size_t cap = rc_proto_reply_cap(r.id, body);
+    char *buf = rc_malloc(cap);
+    ssize_t n = rc_proto_backend_reply(buf, cap, r.id, r.data, r.error);
+    rc_assert(n > 0); /* the cap fits the worst case */
+    rc_msg *m = rc_msg_new_text(RC_STR_NULL, buf, (size_t)n);
+    free(buf);
+    rc_ref_init(&m->refs, 1);
+    rc_counter_inc(&e->stats->replies_in);
+    rc_qitem d = {.kind = RC_Q_DIRECT, .a = (uint32_t)r.conn, .b = r.gen, .p = m};
+    rc_outbox_push(e->out, shard, &d);
+}
+
+static void on_published(void *arg, const redisReply *rep)
+{
+    rc_events *e = arg;
+    if (!rep || rep->type == REDIS_REPLY_ERROR)
+        bad_reply(e, "Redis did not take a reply from the HTTP API");
+}
+
+void rc_events_on_reply(rc_events *e, const rc_qitem *it)
+{
+    rc_replyreq *q = it->p;
+    rc_reply r;
+    const char *why = "";
+    if (e->bridge && rc_reply_parse(q->body, q->len, &r, &why) == 0) {
+        /* On the node's reply channel, this node's too. */
+        char name[80 + sizeof(RC_REPLY_CHANNEL) + 2 * RC_PROTO_MAX_NODE];
+        char ch[sizeof(RC_REPLY_CHANNEL) + RC_PROTO_MAX_NODE + 1];
+        int cl = snprintf(ch, sizeof(ch), "%s%.*s", RC_REPLY_CHANNEL, (int)r.node.n, r.node.p);
+        size_t nl =
+            cl > 0 && (size_t)cl < sizeof(ch)
+                ? rc_bridge_channel_name(e->bridge, (rc_str){ch, (size_t)cl}, name, sizeof(name))
+                : 0;
+        const char *argv[3] = {"PUBLISH", name, q->body};
+        size_t lens[3] = {7, nl, q->len};
+        if (nl && rc_bridge_command(e->bridge, on_published, e, 3, argv, lens) == 0)
+            rc_counter_inc(&e->stats->replies_out);
+        else
+            bad_reply(e, "the link to Redis is down");
+    }
+    free(q);
+}

@@ -1,0 +1,160 @@
+/* Client events on a shard: the checks, the hand-off to the relay, the
+ * answer, and the backends' replies to one connection (events/events.h).
+ *
+ * Thread: the shard's own (rc_evreq_new and rc_reply_parse: any). */
+#include "events/events.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/msg.h"
+#include "ws/json.h"
+
+rc_evreq *rc_evreq_new(rc_str event, rc_str user, rc_str data)
+{
+    rc_evreq *q = rc_calloc(1, sizeof(*q) + event.n + user.n + data.n + 3);
+    char *w = q->mem;
+    q->event = w;
+    memcpy(w, event.p, event.n);
+    w += event.n + 1;
+    q->user = w;
+    if (user.n)
+        memcpy(w, user.p, user.n);
+    w += user.n + 1;
+    q->data = w;
+    memcpy(w, data.p, data.n);
+    q->event_len = (uint16_t)event.n;
+    q->user_len = (uint16_t)user.n;
+    q->data_len = (uint32_t)data.n;
+    return q;
+}
+
+void rc_events_emit(rc_shard *s, rc_conn *c, rc_str tag, rc_str event, rc_str data)
+{
+    if (!s->cfg->redis_url[0]) {
+        rc_conn_error(s, c, tag, RC_PERR_EVENTS_UNAVAILABLE,
+                      "client events need Redis: this node runs without", RC_STR_NULL);
+        return;
+    }
+    if (!rc_config_event(s->cfg, event.p, event.n)) {
+        rc_conn_error(s, c, tag, RC_PERR_UNKNOWN_EVENT, "no stream takes events of this name",
+                      RC_STR_NULL);
+        return;
+    }
+    if (data.n > s->cfg->event_max_bytes) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "an event's data is at most %u bytes", s->cfg->event_max_bytes);
+        rc_conn_error(s, c, tag, RC_PERR_EVENT_TOO_LARGE, msg, RC_STR_NULL);
+        return;
+    }
+    const char *user = c->auth ? rc_auth_user(c->auth) : NULL;
+    rc_evreq *q = rc_evreq_new(event, (rc_str){user, user ? strlen(user) : 0}, data);
+    q->shard = (uint16_t)s->id;
+    q->conn = rc_conn_id(s, c);
+    q->gen = c->gen;
+    q->from_conn = rc_conn_public_id(s, c);
+    q->tag_len = (uint8_t)tag.n;
+    if (tag.n)
+        memcpy(q->tag, tag.p, tag.n);
+    if (rc_shard_to_relay(s, RC_Q_EVENT, q, 1) < 0) {
+        free(q);
+        rc_conn_error(s, c, tag, RC_PERR_OVERLOADED, "server busy: send the event again shortly",
+                      RC_STR_NULL);
+        return;
+    }
+    rc_req_hold(s, c);
+}
+
+void rc_events_on_done(rc_shard *s, rc_evreq *q)
+{
+    rc_conn *c = q->conn < s->nconns ? &s->conns[q->conn] : NULL;
+    int same = c && c->gen == q->gen;
+    rc_str tag = {q->tag, q->tag_len};
+    if (same && c->state == RC_CONN_OPEN) {
+        if (q->error == RC_PERR_STREAM_FULL)
+            rc_conn_error(s, c, tag, q->error,
+                          "the event's stream is full: the backends are behind; send it later",
+                          RC_STR_NULL);
+        else if (q->error)
+            rc_conn_error(s, c, tag, q->error,
+                          "the event could not be stored (Redis is away): send it again shortly",
+                          RC_STR_NULL);
+        else
+            rc_conn_proto(s, c)->event_acked(s, c, tag, (rc_str){q->entry, q->entry_len});
+    }
+    if (same)
+        rc_req_release(s, c);
+    free(q);
+}
+
+void rc_events_on_direct(rc_shard *s, uint32_t slot, uint16_t gen, rc_msg *m)
+{
+    rc_conn *c = slot < s->nconns ? &s->conns[slot] : NULL;
+    if (c && c->gen == gen && c->state == RC_CONN_OPEN) {
+        rc_obuf *b = rc_obuf_shared(m);
+        b->refs = 1;
+        b->kind = RC_OBUF_REPLY; /* an answer to the client's own request */
+        rc_conn_send(s, c, b);
+        rc_counter_inc(&s->stats.replies_delivered);
+    } else {
+        rc_msg_put(m);
+        rc_counter_inc(&s->stats.replies_gone);
+    }
+}
+
+int rc_reply_parse(const char *p, size_t n, rc_reply *r, const char **why)
+{
+    rc_json_iter it;
+    rc_json_val k, v, to = {0}, id = {0}, data = {0}, err = {0};
+    int nto = 0, nid = 0, nd = 0, ne = 0;
+    memset(r, 0, sizeof(*r));
+    if (rc_json_object_begin(&it, p, n, RC_PROTO_MAX_DEPTH) != 0) {
+        *why = "not a JSON object";
+        return -1;
+    }
+    while (rc_json_object_next(&it, &k, &v)) {
+        if (rc_json_key_is(&k, "to"))
+            to = v, nto++;
+        else if (rc_json_key_is(&k, "id"))
+            id = v, nid++;
+        else if (rc_json_key_is(&k, "data"))
+            data = v, nd++;
+        else if (rc_json_key_is(&k, "error"))
+            err = v, ne++;
+    }
+    if (nto != 1 || nid > 1 || nd > 1 || ne > 1 || nd + ne != 1) {
+        *why = "a reply is {\"to\":ADDRESS,\"id\":ID,\"data\":D} or with \"error\":E instead "
+               "of data";
+        return -1;
+    }
+    ssize_t tn = to.type == RC_JSON_STRING ? rc_json_string(&to, r->to, sizeof(r->to)) : -1;
+    /* CONN:GEN:NODE */
+    const char *c1 = tn > 0 ? memchr(r->to, ':', (size_t)tn) : NULL;
+    const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(r->to + tn - c1 - 1)) : NULL;
+    uint64_t conn = 0, gen = 0;
+    int ok = c1 && c2 && c1 > r->to && c2 > c1 + 1 && c2 + 1 < r->to + tn;
+    for (const char *q = r->to; ok && q < c1; q++) {
+        ok = *q >= '0' && *q <= '9' && conn <= (UINT64_MAX - 9) / 10;
+        conn = conn * 10 + (uint64_t)(*q - '0');
+    }
+    for (const char *q = c1 + 1; ok && q < c2; q++) {
+        ok = *q >= '0' && *q <= '9' && gen <= 65535;
+        gen = gen * 10 + (uint64_t)(*q - '0');
+    }
+    if (!ok || gen > 65535) {
+        *why = "to must be the event's reply address, \"CONN:GEN:NODE\"";
+        return -1;
+    }
+    if (nid &&
+        (id.raw.n > RC_PROTO_MAX_ID || (id.type != RC_JSON_STRING && id.type != RC_JSON_NUMBER))) {
+        *why = "id must be the event's id as it came (a string or an integer)";
+        return -1;
+    }
+    r->conn = conn;
+    r->gen = (uint16_t)gen;
+    r->node = (rc_str){c2 + 1, (size_t)(r->to + tn - c2 - 1)};
+    r->id = nid ? id.raw : RC_STR_NULL;
+    r->data = nd ? data.raw : RC_STR_NULL;
+    r->error = ne ? err.raw : RC_STR_NULL;
+    return 0;
+}

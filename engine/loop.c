@@ -19,6 +19,7 @@
 #include "channels/history.h"
 #include "channels/presence.h"
 #include "channels/shard.h"
+#include "events/control.h"
 #include "events/events.h"
 #include "base/log.h"
 #include "http/server.h"
@@ -195,6 +196,10 @@ static void on_relay_items(rc_shard *s)
         }
         case RC_Q_EVENT_DONE: rc_events_on_done(s, it.p); break;
         case RC_Q_DIRECT: rc_events_on_direct(s, it.a, (uint16_t)it.b, it.p); break;
+        case RC_Q_CONTROL_DO:
+            rc_counter_add(&s->stats.controlled, rc_ctl_apply(s, it.p));
+            free(it.p);
+            break;
         case RC_Q_DRAIN: start_drain(s); break;
         case RC_Q_CALLDONE: {
             rc_call *call = it.p;
@@ -552,7 +557,7 @@ void rc_shard_join(rc_shard *s)
             rc_histreq_free(it.p);
         else if (it.kind == RC_Q_PRESENCE_DONE)
             rc_presreq_free(it.p);
-        else if (it.kind == RC_Q_EVENT_DONE)
+        else if (it.kind == RC_Q_EVENT_DONE || it.kind == RC_Q_CONTROL_DO)
             free(it.p);
         else if (it.kind == RC_Q_DIRECT)
             rc_msg_put(it.p);

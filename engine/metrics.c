@@ -299,6 +299,9 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
           "Backends' replies handed to their connection.", replies_delivered);
     TOTAL(&o, node, "ringcast_event_replies_gone_total", "counter",
           "Backends' replies for a connection no longer there (dropped).", replies_gone);
+    TOTAL(&o, node, "ringcast_control_connections_total", "counter",
+          "Connections a server-side command (disconnect, subscribe, unsubscribe) applied to.",
+          controlled);
     TOTAL(&o, node, "ringcast_presence_shard_coalesced_total", "counter",
           "presence_stats requests answered by a question their shard already had in flight.",
           presence_coalesced);
@@ -399,6 +402,9 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
         SINGLE(&o, "ringcast_event_replies_bad_total", "counter",
                "Replies dropped: unreadable, or not for this node.",
                rc_counter_get(&rs->events.replies_bad));
+        SINGLE(&o, "ringcast_control_commands_total", "counter",
+               "Server-side commands this node applied (from any node).",
+               rc_counter_get(&rs->events.controls));
         SINGLE(&o, "ringcast_event_replies_out_total", "counter",
                "Replies from this node's HTTP API sent on through Redis.",
                rc_counter_get(&rs->events.replies_out));

@@ -68,6 +68,7 @@ typedef struct rc_shard_stats {
     rc_counter presence_coalesced; /* presence_stats that shared a question in flight */
     rc_counter replies_delivered;  /* backends' replies handed to their connection */
     rc_counter replies_gone;       /* backends' replies for a connection no longer there */
+    rc_counter controlled;         /* connections a server-side command applied to */
 } rc_shard_stats;
 
 struct rc_node;

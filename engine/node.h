@@ -45,6 +45,7 @@ enum rc_qkind {
     RC_Q_PRESENCE, /* p: rc_presreq (channels/presence.h): news the relay frees, or a
                       question it answers */
     RC_Q_EVENT, /* p: rc_evreq (events/events.h) for the relay to store and answer */
+    RC_Q_CONTROL, /* p: rc_ctl (events/control.h) from the HTTP API; the relay frees it */
     RC_Q_REPLY, /* p: rc_replyreq (events/events.h) from the HTTP API; the relay frees it */
     /* relay -> shard */
     RC_Q_SUBACK,        /* p: channel name from RC_Q_SUB (the shard frees it), b: seq */
@@ -53,6 +54,7 @@ enum rc_qkind {
     RC_Q_CALLDONE,      /* p: the rc_call of an RC_Q_CALL, answered; the shard frees it */
     RC_Q_HISTORY_DONE,  /* p: the rc_histreq of an RC_Q_HISTORY, answered; the shard frees it */
     RC_Q_EVENT_DONE, /* p: the rc_evreq of an RC_Q_EVENT, answered; the shard frees it */
+    RC_Q_CONTROL_DO, /* p: rc_ctl for this shard's connections; the shard frees it */
     RC_Q_DIRECT,     /* p: rc_msg (one reference) for connection slot a of generation b */
     RC_Q_PRESENCE_DONE, /* p: the rc_presreq of an RC_Q_PRESENCE question, answered; the
                            shard frees it */

@@ -192,7 +192,7 @@ static void discard_to_shard(const rc_qitem *it)
         rc_histreq_free(it->p);
     else if (it->kind == RC_Q_PRESENCE_DONE)
         rc_presreq_free(it->p);
-    else if (it->kind == RC_Q_EVENT_DONE)
+    else if (it->kind == RC_Q_EVENT_DONE || it->kind == RC_Q_CONTROL_DO)
         free(it->p);
     else if (it->kind == RC_Q_DIRECT)
         rc_msg_put(it->p);
@@ -235,6 +235,7 @@ static void *relay_main(void *arg)
             case RC_Q_PRESENCE: rc_chan_relay_on_presence(r->chans, &it); break;
             case RC_Q_EVENT: rc_events_on_event(r->events, &it); break;
             case RC_Q_REPLY: rc_events_on_reply(r->events, &it); break;
+            case RC_Q_CONTROL: rc_events_on_control(r->events, &it); break;
             case RC_Q_CALL: on_call(r, &it); break;
             default: rc_assert(!"unknown item kind from a shard");
             }
@@ -303,7 +304,7 @@ static void *relay_main(void *arg)
                 rc_histreq_free(it.p);
             else if (it.kind == RC_Q_PRESENCE)
                 rc_presreq_free(it.p);
-            else if (it.kind == RC_Q_EVENT || it.kind == RC_Q_REPLY)
+            else if (it.kind == RC_Q_EVENT || it.kind == RC_Q_REPLY || it.kind == RC_Q_CONTROL)
                 free(it.p);
         }
     }

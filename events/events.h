@@ -31,6 +31,7 @@
  * subscribe nor publish to names that start with it). */
 #define RC_INTERNAL_PREFIX "_rc."
 #define RC_REPLY_CHANNEL   RC_INTERNAL_PREFIX "reply:"
+#define RC_CONTROL_CHANNEL RC_INTERNAL_PREFIX "ctl"
 
 /* A client event on its way to its stream, and the answer (RC_Q_EVENT,
  * RC_Q_EVENT_DONE). Made and freed by the shard. */

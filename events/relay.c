@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "engine/msg.h"
+#include "events/control.h"
 #include "events/events.h"
 #include "proto/json.h"
 
@@ -18,7 +19,9 @@ struct rc_events {
     rc_events_stats *stats;
     int stopping;
     uint64_t last_bad_log_ms;
-    char reply_chan[sizeof(RC_REPLY_CHANNEL) + RC_PROTO_MAX_NODE];       /* _rc.reply:NODE */
+    char reply_chan[sizeof(RC_REPLY_CHANNEL) + RC_PROTO_MAX_NODE]; /* _rc.reply:NODE */
+    char ctl_redis[96]; /* the Redis name of _rc.ctl, every node's */
+    size_t ctl_redis_len;
     char reply_redis[80 + sizeof(RC_REPLY_CHANNEL) + RC_PROTO_MAX_NODE]; /* its Redis name */
     size_t reply_redis_len;
 };
@@ -55,6 +58,10 @@ void rc_events_attach(rc_events *e, rc_bridge *bridge)
     rc_assert(e->reply_redis_len);
     rc_bridge_on_direct(bridge, on_direct, e);
     rc_bridge_subscribe(bridge, ch);
+    rc_str ctl = {RC_CONTROL_CHANNEL, sizeof(RC_CONTROL_CHANNEL) - 1};
+    e->ctl_redis_len = rc_bridge_channel_name(bridge, ctl, e->ctl_redis, sizeof(e->ctl_redis));
+    rc_assert(e->ctl_redis_len);
+    rc_bridge_subscribe(bridge, ctl);
 }
 
 void rc_events_stop(rc_events *e)
@@ -161,12 +168,35 @@ static void bad_reply(rc_events *e, const char *why)
     }
 }
 
-/* A reply on this node's reply channel: one frame to its connection. */
+/* A command for every shard's connections. */
+static void broadcast(rc_events *e, const rc_ctl *k)
+{
+    rc_counter_inc(&e->stats->controls);
+    for (int i = 0; i < e->cfg->shards; i++) {
+        rc_ctl *copy = rc_malloc(sizeof(*copy));
+        *copy = *k;
+        rc_qitem d = {.kind = RC_Q_CONTROL_DO, .p = copy};
+        rc_outbox_push(e->out, i, &d);
+    }
+}
+
+/* A reply on this node's reply channel: one frame to its connection; or a
+ * command on the control channel. */
 static void on_direct(void *u, rc_str chan, rc_str payload)
 {
     rc_events *e = u;
     if (e->stopping)
         return;
+    if (chan.n == sizeof(RC_CONTROL_CHANNEL) - 1 &&
+        memcmp(chan.p, RC_CONTROL_CHANNEL, chan.n) == 0) {
+        rc_ctl k;
+        const char *why = "";
+        if (rc_ctl_parse(payload.p, payload.n, 0, RC_PROTO_MAX_CHANNEL, &k, &why) < 0)
+            bad_reply(e, why);
+        else
+            broadcast(e, &k);
+        return;
+    }
     rc_reply r;
     const char *why = "";
     if (rc_reply_parse(payload.p, payload.n, &r, &why) < 0) {
@@ -190,6 +220,29 @@ static void on_direct(void *u, rc_str chan, rc_str payload)
     rc_counter_inc(&e->stats->replies_in);
     rc_qitem d = {.kind = RC_Q_DIRECT, .a = (uint32_t)r.conn, .b = r.gen, .p = m};
     rc_outbox_push(e->out, shard, &d);
+}
+
+static void on_control_published(void *arg, const redisReply *rep)
+{
+    rc_events *e = arg;
+    if (!rep || rep->type == REDIS_REPLY_ERROR)
+        bad_reply(e, "Redis did not take a server-side command");
+}
+
+void rc_events_on_control(rc_events *e, const rc_qitem *it)
+{
+    rc_ctl *k = it->p;
+    if (!e->bridge) {
+        broadcast(e, k);
+    } else {
+        char json[RC_CTL_JSON_MAX];
+        ssize_t n = rc_ctl_write(json, sizeof(json), k);
+        const char *argv[3] = {"PUBLISH", e->ctl_redis, json};
+        size_t lens[3] = {7, e->ctl_redis_len, n > 0 ? (size_t)n : 0};
+        if (n <= 0 || rc_bridge_command(e->bridge, on_control_published, e, 3, argv, lens) < 0)
+            bad_reply(e, "a server-side command could not be sent (Redis away)");
+    }
+    free(k);
 }
 
 static void on_published(void *arg, const redisReply *rep)

@@ -16,6 +16,7 @@ typedef struct rc_events_stats {
     rc_counter replies_in;  /* replies that came for this node's connections */
     rc_counter replies_bad; /* replies that could not be read (dropped, logged) */
     rc_counter replies_out; /* replies sent on from the HTTP API */
+    rc_counter controls;    /* server-side commands applied on this node */
 } rc_events_stats;
 
 typedef struct rc_events rc_events;
@@ -27,6 +28,8 @@ void rc_events_stop(rc_events *e);
 void rc_events_free(rc_events *e);
 /* A shard's event (p: rc_evreq), answered to that shard. */
 void rc_events_on_event(rc_events *e, const rc_qitem *it);
+/* A server-side command from the HTTP API (p: rc_ctl), for every node. */
+void rc_events_on_control(rc_events *e, const rc_qitem *it);
 /* A reply from the HTTP API (p: rc_replyreq), sent to its node. */
 void rc_events_on_reply(rc_events *e, const rc_qitem *it);
 

@@ -13,6 +13,7 @@
 #include "admission/token.h"
 #include "channels/history.h"
 #include "channels/presence.h"
+#include "events/control.h"
 #include "events/events.h"
 #include "base/log.h"
 #include "engine/relay.h"
@@ -236,10 +237,17 @@ static int api_key_ok(const rc_shard *s, const rc_http_req *req)
     return k.p && rc_ct_equal(k.p, k.n, s->cfg->api_key, strlen(s->cfg->api_key));
 }
 
-/* The API's POSTs with a JSON body: /api/publish and /api/reply. */
+/* The API's POSTs with a JSON body: /api/publish, /api/reply and the
+ * server-side commands. */
+static int is_control(const rc_http_req *req)
+{
+    return req->path.n > 5 && memcmp(req->path.p, "/api/", 5) == 0 &&
+           rc_ctl_op_named((rc_str){req->path.p + 5, req->path.n - 5});
+}
+
 static int is_publish(const rc_http_req *req)
 {
-    return str_is(req->path, "/api/publish") || str_is(req->path, "/api/reply");
+    return str_is(req->path, "/api/publish") || str_is(req->path, "/api/reply") || is_control(req);
 }
 
 static int is_channels(const rc_http_req *req)
@@ -347,6 +355,29 @@ static void api_reply(rc_shard *s, rc_conn *c, const rc_http_req *req, const cha
         return;
     }
     json_reply(s, c, 202, "{\"type\":\"replied\"}", 18, NULL);
+}
+
+/* POST /api/disconnect, /api/subscribe, /api/unsubscribe: applied on every
+ * node (events/control.h). */
+static void api_control(rc_shard *s, rc_conn *c, const rc_http_req *req, const char *body)
+{
+    rc_ctl k;
+    const char *why = "bad request";
+    int op = rc_ctl_op_named((rc_str){req->path.p + 5, req->path.n - 5});
+    if (rc_ctl_parse(body, (size_t)req->content_length, op, s->cfg->max_channel_len, &k, &why) <
+        0) {
+        api_error(s, c, 400, RC_PERR_BAD_REQUEST, why, NULL);
+        return;
+    }
+    rc_ctl *q = rc_malloc(sizeof(*q));
+    *q = k;
+    if (rc_shard_to_relay(s, RC_Q_CONTROL, q, 1) < 0) {
+        free(q);
+        api_error(s, c, 503, RC_PERR_OVERLOADED, "server busy: try again shortly",
+                  "Retry-After: 1\r\n");
+        return;
+    }
+    json_reply(s, c, 202, "{\"type\":\"accepted\"}", 19, NULL);
 }
 
 /* POST /api/queues/verify: checked here, no Redis needed. */
@@ -691,6 +722,8 @@ static void route(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *h
             reply_text(s, c, 411, "Content-Length required\n", NULL);
         else if (str_is(req->path, "/api/reply"))
             api_reply(s, c, req, hb->buf + req->head_len);
+        else if (is_control(req))
+            api_control(s, c, req, hb->buf + req->head_len);
         else
             api_publish(s, c, req, hb->buf + req->head_len);
     } else if (str_is(req->path, "/healthz") || str_is(req->path, "/readyz") ||

@@ -141,6 +141,8 @@ static void set_live(rc_bridge *b, rc_room *c, bool live)
     if (!!(c->flags & F_LIVE) == live)
         return;
     c->flags ^= F_LIVE;
+    if (c->name_len > 4 && memcmp(c->name, "_rc.", 4) == 0)
+        return; /* the node's own channels are not its members' */
     rc_counter_set(&b->stats->subscriptions,
                    rc_counter_get(&b->stats->subscriptions) + (live ? 1 : (uint64_t)-1));
 }

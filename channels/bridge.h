@@ -76,7 +76,7 @@ typedef struct rc_bridge_stats {
     rc_counter up_command, up_subscriber; /* gauges: 1 when READY */
     rc_counter rtt_us_command, rtt_us_subscriber;
     rc_counter pipeline_depth;  /* gauge: commands waiting for replies */
-    rc_counter subscriptions;   /* gauge: channels Redis confirmed */
+    rc_counter subscriptions;   /* gauge: channels Redis confirmed (not the node's own _rc.*) */
     rc_counter messages_in;     /* pub/sub messages received */
     rc_counter echoes;          /* of those, this node's own (dropped) */
     rc_counter bad_messages;    /* of those, unparsable (dropped) */

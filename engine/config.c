@@ -184,6 +184,15 @@ static const struct opt opts[] = {
      "repeatable, first match wins (default none: client events refused)"},
     U32("event-max-bytes", "events", event_max_bytes, 16, 1u << 20,
         "largest data of one client event, bytes (default 16384)"),
+    {"lifecycle-stream", "events", K_PREFIX, FIELD(lifecycle_stream), 0, 0, 0, 0, "STREAM",
+     "with Redis: connect and disconnect events go to the stream PREFIX lc:{lifecycle}:STREAM "
+     "(default empty: none)"},
+    U32("lifecycle-maxlen", "events", lifecycle_maxlen, 1, 100000000,
+        "entries the lifecycle stream may hold; past it events are dropped and counted (default "
+        "1000000)"),
+    U32("lifecycle-timeout", "events", lifecycle_timeout_s, 2, 3600,
+        "seconds without a node's heartbeat after which another node writes the disconnects of "
+        "its connections (default 10)"),
 
     U32("recv-buf-size", "engine", recv_buf_size, 256, 1u << 20,
         "provided receive buffer size, 256..1048576 (default 4096)"),
@@ -506,6 +515,8 @@ static void set_defaults(rc_config *cfg)
     cfg->presence_ttl_s = 30;
     cfg->presence_page_max = 1000;
     cfg->event_max_bytes = 16384;
+    cfg->lifecycle_maxlen = 1000000;
+    cfg->lifecycle_timeout_s = 10;
     cfg->recv_buf_size = 4096;
     cfg->recv_buf_count = 1024;
     cfg->queue_size = 65536;

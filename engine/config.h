@@ -109,6 +109,9 @@ typedef struct rc_config {
     rc_event_rule events[RC_MAX_PUBLIC_PATTERNS]; /* --event-stream (repeatable), first match */
     int n_events;
     uint32_t event_max_bytes; /* --event-max-bytes: an event's data */
+    char lifecycle_stream[65];    /* --lifecycle-stream: connect/disconnect events (empty: off) */
+    uint32_t lifecycle_maxlen;    /* --lifecycle-maxlen */
+    uint32_t lifecycle_timeout_s; /* --lifecycle-timeout: a node silent this long is dead */
 
     /* [redis] */
     char redis_url[1024];         /* --redis URL or RINGCAST_REDIS_URL; empty = single node */

@@ -7,6 +7,7 @@
  *
  * Thread: the shard that owns the connection. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -260,7 +261,7 @@ static void count_close(rc_shard *s, uint16_t code)
  * queued ahead of it still go out first, unless drop_data: a client closed
  * for not reading must be told now, not after a backlog it will not read. */
 static void close_with_payload(rc_shard *s, rc_conn *c, const uint8_t *payload, size_t len,
-                               int drop_data)
+                               int drop_data, const uint8_t *told, size_t told_len)
 {
     if (drop_data)
         outq_drop_data(s, c);
@@ -273,6 +274,13 @@ static void close_with_payload(rc_shard *s, rc_conn *c, const uint8_t *payload, 
         c->flags &= (uint8_t)~RC_CF_WS;
         rc_counter_set(&s->stats.ws_open, rc_counter_get(&s->stats.ws_open) - 1);
     }
+    /* What the closing side said (told: the client's whole close payload,
+     * of which only the code is echoed), for the protocol's closed. */
+    s->closing_code = told_len >= 2 ? (uint16_t)(told[0] << 8 | told[1]) : 1005;
+    size_t rl = told_len > 2 ? RC_MIN(told_len - 2, sizeof(s->closing_reason) - 1) : 0;
+    if (rl)
+        memcpy(s->closing_reason, told + 2, rl);
+    s->closing_reason[rl] = '\0';
     rc_conn_proto(s, c)->closed(s, c);
 }
 
@@ -290,7 +298,7 @@ static void close_frame(rc_shard *s, rc_conn *c, uint16_t code, const char *reas
     count_close(s, code);
     rc_debug("shard=%d conn=%u close code=%u reason=\"%s\"", s->id, rc_conn_id(s, c), code,
              reason ? reason : "");
-    close_with_payload(s, c, frame + 2, n - 2, drop_data);
+    close_with_payload(s, c, frame + 2, n - 2, drop_data, frame + 2, n - 2);
 }
 
 void rc_conn_close(rc_shard *s, rc_conn *c, uint16_t code, const char *reason)
@@ -314,6 +322,8 @@ void rc_conn_abort(rc_shard *s, rc_conn *c)
         rc_counter_set(&s->stats.ws_open, rc_counter_get(&s->stats.ws_open) - 1);
     }
     c->state = RC_CONN_DEAD;
+    s->closing_code = 1006;
+    snprintf(s->closing_reason, sizeof(s->closing_reason), "aborted");
     rc_conn_proto(s, c)->closed(s, c);
     rc_wheel_del(&s->wheel, rc_conn_id(s, c));
     /* Cancel by user_data, not by descriptor: the kernel finds a request by
@@ -463,7 +473,7 @@ static void hook_ctrl(void *ctx, int opcode, const uint8_t *payload, size_t len,
         /* The client said goodbye: echo its code (RFC 6455 5.5.1). */
         uint16_t code = len >= 2 ? (uint16_t)((payload[0] << 8) | payload[1]) : 0;
         count_close(s, code ? code : RC_CLOSE_NORMAL);
-        close_with_payload(s, c, payload, len >= 2 ? 2 : 0, 0);
+        close_with_payload(s, c, payload, len >= 2 ? 2 : 0, 0, payload, len);
         c->state = RC_CONN_FINAL; /* nothing more to wait for */
         return;
     }

@@ -402,6 +402,18 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
         SINGLE(&o, "ringcast_event_replies_bad_total", "counter",
                "Replies dropped: unreadable, or not for this node.",
                rc_counter_get(&rs->events.replies_bad));
+        SINGLE(&o, "ringcast_lifecycle_written_total", "counter",
+               "Connect and disconnect events of this node's connections written.",
+               rc_counter_get(&rs->lifecycle.written));
+        SINGLE(&o, "ringcast_lifecycle_dropped_total", "counter",
+               "Lifecycle events dropped: the stream held --lifecycle-maxlen.",
+               rc_counter_get(&rs->lifecycle.dropped));
+        SINGLE(&o, "ringcast_lifecycle_node_lost_total", "counter",
+               "Disconnects this node wrote for the connections of nodes that went silent.",
+               rc_counter_get(&rs->lifecycle.taken));
+        SINGLE(&o, "ringcast_lifecycle_declared_dead_total", "counter",
+               "Times this node found itself reported dead after a silence.",
+               rc_counter_get(&rs->lifecycle.declared));
         SINGLE(&o, "ringcast_control_commands_total", "counter",
                "Server-side commands this node applied (from any node).",
                rc_counter_get(&rs->events.controls));

@@ -45,6 +45,7 @@ enum rc_qkind {
     RC_Q_PRESENCE, /* p: rc_presreq (channels/presence.h): news the relay frees, or a
                       question it answers */
     RC_Q_EVENT, /* p: rc_evreq (events/events.h) for the relay to store and answer */
+    RC_Q_LIFECYCLE, /* p: rc_lcnews (events/events.h); the relay frees it */
     RC_Q_CONTROL, /* p: rc_ctl (events/control.h) from the HTTP API; the relay frees it */
     RC_Q_REPLY, /* p: rc_replyreq (events/events.h) from the HTTP API; the relay frees it */
     /* relay -> shard */

@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "engine/msg.h"
 #include "events/events.h"
+#include "events/lifecycle.h"
 #include "events/relay.h"
 #include "net/uring.h"
 
@@ -22,9 +23,10 @@ struct rc_relay {
     rc_node *node;
     pthread_t thread;
     struct io_uring ring;
-    rc_outbox *out;       /* to the shards */
-    rc_chan_relay *chans; /* the channel table (channels/relay.c) */
-    rc_events *events;    /* client events and replies (events/relay.c) */
+    rc_outbox *out;          /* to the shards */
+    rc_chan_relay *chans;    /* the channel table (channels/relay.c) */
+    rc_events *events;       /* client events and replies (events/relay.c) */
+    rc_lifecycle *lifecycle; /* connect/disconnect events (events/lifecycle.c); or NULL */
     int drain_sent;
     uint64_t next_chan_tick_ms; /* history expiry and its gauges, once a second */
     int stopping;               /* shards are gone: messages from Redis are dropped */
@@ -42,6 +44,7 @@ rc_relay *rc_relay_new(rc_node *node)
     r->chans = rc_chan_relay_new(node->cfg, r->out, &r->stats.chans);
     rc_outbox_set_gap_notice(r->out, rc_chan_gap_notice, r->chans);
     r->events = rc_events_new(node->cfg, r->out, &r->stats.events);
+    r->lifecycle = rc_lifecycle_new(node->cfg, &r->stats.lifecycle);
     r->stats.redis = node->cfg->redis_url[0] != '\0';
     return r;
 }
@@ -216,6 +219,7 @@ static void *relay_main(void *arg)
         r->adm = rc_admission_new(&r->ring, node->cfg, &aops, r, &r->stats.admission);
         rc_chan_relay_attach(r->chans, r->bridge, tick_tap, r->adm);
         rc_events_attach(r->events, r->bridge);
+        rc_lifecycle_attach(r->lifecycle, r->bridge);
     }
     rc_info("relay: started ring=%s shards=%d redis=%s", mode, node->nshards,
             r->bridge ? "on" : "off");
@@ -236,6 +240,7 @@ static void *relay_main(void *arg)
             case RC_Q_EVENT: rc_events_on_event(r->events, &it); break;
             case RC_Q_REPLY: rc_events_on_reply(r->events, &it); break;
             case RC_Q_CONTROL: rc_events_on_control(r->events, &it); break;
+            case RC_Q_LIFECYCLE: rc_lifecycle_on_news(r->lifecycle, it.p); break;
             case RC_Q_CALL: on_call(r, &it); break;
             default: rc_assert(!"unknown item kind from a shard");
             }
@@ -243,10 +248,12 @@ static void *relay_main(void *arg)
         uint64_t next_ms = 1000;
         if (rc_now_ms() >= r->next_chan_tick_ms) {
             rc_chan_relay_tick(r->chans, rc_wall_ms());
+            rc_lifecycle_tick(r->lifecycle);
             r->next_chan_tick_ms = rc_now_ms() + 1000;
         }
         if (r->bridge) {
             rc_chan_relay_flush(r->chans);
+            rc_lifecycle_flush(r->lifecycle);
             got += reap(r);
             uint64_t now = rc_now_ms();
             rc_bridge_tick(r->bridge, now);
@@ -304,7 +311,8 @@ static void *relay_main(void *arg)
                 rc_histreq_free(it.p);
             else if (it.kind == RC_Q_PRESENCE)
                 rc_presreq_free(it.p);
-            else if (it.kind == RC_Q_EVENT || it.kind == RC_Q_REPLY || it.kind == RC_Q_CONTROL)
+            else if (it.kind == RC_Q_EVENT || it.kind == RC_Q_REPLY || it.kind == RC_Q_CONTROL ||
+                     it.kind == RC_Q_LIFECYCLE)
                 free(it.p);
         }
     }
@@ -327,5 +335,6 @@ void rc_relay_join(rc_relay *r)
     rc_outbox_free(r->out);
     rc_chan_relay_free(r->chans);
     rc_events_free(r->events);
+    rc_lifecycle_free(r->lifecycle);
     free(r);
 }

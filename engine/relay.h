@@ -18,6 +18,7 @@
 #include "channels/bridge.h"
 #include "channels/relay.h"
 #include "engine/outbox.h"
+#include "events/lifecycle.h"
 #include "events/relay.h"
 
 typedef struct rc_relay_stats {
@@ -28,6 +29,7 @@ typedef struct rc_relay_stats {
     rc_bridge_stats bridge;
     rc_admission_stats admission; /* waiting rooms (with Redis) */
     rc_events_stats events;       /* client events and replies (with Redis) */
+    rc_lifecycle_stats lifecycle; /* the lifecycle stream (with Redis) */
 } rc_relay_stats;
 
 typedef struct rc_relay rc_relay;

@@ -149,6 +149,11 @@ typedef struct rc_shard {
     uint32_t nresume, cap_resume;
     rc_rooms *rooms;
     rc_rooms *presence_asks; /* channel -> presence_stats askers waiting (channels/shard.c) */
+    uint8_t *announced; /* [nconns bits]: connects told to the lifecycle stream (events/) */
+    /* The close being made while a protocol's `closed` runs (engine/conn.c
+     * sets them): its code (1006 for an abort) and reason. */
+    uint16_t closing_code;
+    char closing_reason[124];
     rc_wheel wheel;
     rc_ws_pool ws_pool;
     uint32_t *dirty; /* connections with output to flush */

@@ -68,6 +68,23 @@ void rc_events_on_done(rc_shard *s, rc_evreq *q);
 struct rc_msg;
 void rc_events_on_direct(rc_shard *s, uint32_t slot, uint16_t gen, struct rc_msg *m);
 
+/* The lifecycle stream's news (--lifecycle-stream; RC_Q_LIFECYCLE): a
+ * connection opened or closed. Made by the shard, freed by the relay. */
+enum { RC_LC_CONNECT = 1, RC_LC_DISCONNECT };
+typedef struct rc_lcnews {
+    uint8_t kind;
+    uint16_t gen;
+    uint16_t code; /* disconnect: the close code (1006: aborted) */
+    uint64_t conn;
+    char reason[124];
+    char user[RC_PROTO_MAX_USER + 1];
+} rc_lcnews;
+
+/* c opened / is closing (s->closing_code says how): told to the lifecycle
+ * stream once each, when one is configured. */
+void rc_events_conn_opened(rc_shard *s, rc_conn *c);
+void rc_events_conn_closed(rc_shard *s, rc_conn *c);
+
 /* Parses a reply {"to":"CONN:GEN:NODE","id":ID,("data":D | "error":E)}:
  * 0 and the parts, or -1 with *why. */
 typedef struct rc_reply {

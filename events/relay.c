@@ -57,7 +57,8 @@ void rc_events_attach(rc_events *e, rc_bridge *bridge)
     e->reply_redis_len = rc_bridge_channel_name(bridge, ch, e->reply_redis, sizeof(e->reply_redis));
     rc_assert(e->reply_redis_len);
     rc_bridge_on_direct(bridge, on_direct, e);
-    rc_bridge_subscribe(bridge, ch);
+    if (e->cfg->n_events) /* without events, nothing is ever answered */
+        rc_bridge_subscribe(bridge, ch);
     rc_str ctl = {RC_CONTROL_CHANNEL, sizeof(RC_CONTROL_CHANNEL) - 1};
     e->ctl_redis_len = rc_bridge_channel_name(bridge, ctl, e->ctl_redis, sizeof(e->ctl_redis));
     rc_assert(e->ctl_redis_len);

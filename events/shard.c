@@ -158,3 +158,37 @@ int rc_reply_parse(const char *p, size_t n, rc_reply *r, const char **why)
     r->error = ne ? err.raw : RC_STR_NULL;
     return 0;
 }
+
+static void lifecycle_news(rc_shard *s, rc_conn *c, int kind)
+{
+    rc_lcnews *n = rc_calloc(1, sizeof(*n));
+    n->kind = (uint8_t)kind;
+    n->gen = c->gen;
+    n->conn = rc_conn_public_id(s, c);
+    if (c->auth)
+        snprintf(n->user, sizeof(n->user), "%s", rc_auth_user(c->auth));
+    if (kind == RC_LC_DISCONNECT) {
+        n->code = s->closing_code;
+        snprintf(n->reason, sizeof(n->reason), "%s", s->closing_reason);
+    }
+    rc_shard_to_relay(s, RC_Q_LIFECYCLE, n, 0);
+}
+
+void rc_events_conn_opened(rc_shard *s, rc_conn *c)
+{
+    if (!s->cfg->lifecycle_stream[0] || !s->cfg->redis_url[0])
+        return;
+    uint32_t id = rc_conn_id(s, c);
+    s->announced[id / 8] |= (uint8_t)(1u << (id % 8));
+    lifecycle_news(s, c, RC_LC_CONNECT);
+}
+
+void rc_events_conn_closed(rc_shard *s, rc_conn *c)
+{
+    uint32_t id = rc_conn_id(s, c);
+    uint8_t bit = (uint8_t)(1u << (id % 8));
+    if (!(s->announced[id / 8] & bit))
+        return;
+    s->announced[id / 8] &= (uint8_t)~bit;
+    lifecycle_news(s, c, RC_LC_DISCONNECT);
+}

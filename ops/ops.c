@@ -140,7 +140,8 @@ void rc_op_publish(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, rc_str event,
 int rc_op_publish_api(rc_shard *s, rc_str ch, rc_str event, rc_str data, const char **why)
 {
     if (reserved(ch)) {
-        *why = "channels queue:* and _rc.* are the server's: not for publishing";
+        *why = ch.p[0] == '_' ? "channels _rc.* are the server's own: not for publishing"
+                              : "channels queue:* carry waiting-room ticks: not for publishing";
         return RC_PERR_FORBIDDEN;
     }
     if (rc_chan_publish(s, ch, event, data, NULL) < 0) {
@@ -189,8 +190,15 @@ void rc_op_join_user(rc_shard *s, rc_conn *c)
     rc_chan_join_quiet(s, c, (rc_str){name, (size_t)n});
 }
 
+void rc_op_opened(rc_shard *s, rc_conn *c)
+{
+    rc_events_conn_opened(s, c);
+    rc_op_join_user(s, c);
+}
+
 void rc_op_end(rc_shard *s, rc_conn *c)
 {
+    rc_events_conn_closed(s, c);
     rc_wait_conn_gone(s, c);
     rc_chan_leave_all(s, c);
 }

@@ -51,6 +51,8 @@ void rc_op_queue_join(rc_shard *s, rc_conn *c, rc_str tag, rc_str queue);
 void rc_op_queue_leave(rc_shard *s, rc_conn *c, rc_str tag, rc_str queue);
 
 /* --- server-side, without an answer --- */
+/* c opened: told to the lifecycle stream, and joined to its user channel. */
+void rc_op_opened(rc_shard *s, rc_conn *c);
 /* Joins c to channel "user:<sub>" (with --user-channels; nothing for an
  * anonymous connection or a user id that cannot be part of a name). */
 void rc_op_join_user(rc_shard *s, rc_conn *c);

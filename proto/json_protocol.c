@@ -151,7 +151,7 @@ static void on_opened(rc_shard *s, rc_conn *c)
                                   c->auth ? rc_auth_user(c->auth) : NULL, s->cfg->ping_interval_ms,
                                   s->cfg->max_message_bytes);
     send_json(s, c, RC_STR_NULL, w, wl);
-    rc_op_join_user(s, c);
+    rc_op_opened(s, c);
 }
 
 static void on_message(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int binary,

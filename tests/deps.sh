@@ -7,7 +7,8 @@
 # packages (make run needs no Node package).
 set -e
 pkgs="gcc make pkg-config liburing-dev libwslay-dev libhiredis-dev libjemalloc-dev
-      libssl-dev libinih-dev redis-server python3 python3-pytest python3-websockets"
+      libssl-dev libinih-dev redis-server python3 python3-pytest python3-websockets
+      python3-redis"
 [ "$1" = bench ] && pkgs="$pkgs python3-matplotlib linux-perf util-linux"
 [ "$1" = fuzz ] && pkgs="$pkgs clang libclang-rt-dev"
 if [ "$1" != run ] && ! command -v node >/dev/null 2>&1; then
@@ -28,4 +29,9 @@ fi
 if [ ! -d perf/peers/node_modules ] || [ perf/peers/package-lock.json -nt perf/peers/node_modules ]; then
     echo "deps: installing the benchmark peers' Node packages (perf/peers)"
     (cd perf/peers && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -d examples/backend/node_modules ] ||
+    [ examples/backend/package-lock.json -nt examples/backend/node_modules ]; then
+    echo "deps: installing the backend example's Node packages (examples/backend)"
+    (cd examples/backend && npm ci --no-audit --no-fund --loglevel=error)
 fi

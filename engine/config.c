@@ -128,6 +128,15 @@ static const struct opt opts[] = {
      "HTTP API key; prefer RINGCAST_API_KEY (default empty: API off)"},
     {"public", "auth", K_PUBLIC, NOFIELD, 0, 0, 0, 0, "PATTERN",
      "channel pattern anyone may join; repeatable or a comma list (default none)"},
+    {"jwt-public-key", "auth", K_STRING, FIELD(jwt_public_key), 0, 0, 0, 0, "FILE",
+     "PEM public keys that verify RS256 and ES256 tokens; reread on change and on SIGHUP "
+     "(default none)"},
+    {"jwks", "auth", K_STRING, FIELD(jwks), 0, 0, 0, 0, "FILE",
+     "a JSON Web Key Set whose keys (chosen by the token's kid) verify RS256 and ES256 tokens; "
+     "reread on change and on SIGHUP (default none)"},
+    U32("token-refresh-notice", "auth", refresh_notice_s, 0, 86400,
+        "seconds before a token's exp when the client is asked for a new one (refresh); 0: "
+        "never (default 30)"),
     {"jwt-secret-previous", "auth", K_STRING, FIELD(jwt_secret_previous), 0, 0, 0, 0, "SECRET",
      "also accept tokens signed with this (rotation; default none); prefer env"},
     {"allowed-origin", "auth", K_ORIGIN, NOFIELD, 0, 0, 0, 0, "ORIGIN",
@@ -515,6 +524,7 @@ static void set_defaults(rc_config *cfg)
     cfg->presence_ttl_s = 30;
     cfg->presence_page_max = 1000;
     cfg->event_max_bytes = 16384;
+    cfg->refresh_notice_s = 30;
     cfg->lifecycle_maxlen = 1000000;
     cfg->lifecycle_timeout_s = 10;
     cfg->recv_buf_size = 4096;

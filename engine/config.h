@@ -82,6 +82,9 @@ typedef struct rc_config {
     size_t jwt_secret_len;
     char jwt_secret_previous[512]; /* RINGCAST_JWT_SECRET_PREVIOUS: also accepted, while
                                       tokens signed with it are still in use (rotation) */
+    char jwt_public_key[512]; /* --jwt-public-key FILE: PEM public keys (RS256, ES256) */
+    char jwks[512];           /* --jwks FILE: a JSON Web Key Set (RS256, ES256, by kid) */
+    uint32_t refresh_notice_s; /* --token-refresh-notice: tell a client this long before exp */
     char api_key[256]; /* --api-key or RINGCAST_API_KEY; empty = HTTP API off (403) */
     char *public_patterns[RC_MAX_PUBLIC_PATTERNS]; /* --public PATTERN (repeatable) */
     int n_public_patterns;

@@ -505,6 +505,30 @@ const rc_ws_hooks rc_conn_ws_hooks = {
 
 /* ---- heartbeats and token expiry ------------------------------------------ */
 
+static int told(const rc_shard *s, const rc_conn *c)
+{
+    uint32_t id = rc_conn_id(s, c);
+    return s->refresh_told[id / 8] >> (id % 8) & 1;
+}
+
+static void set_told(rc_shard *s, const rc_conn *c, int on)
+{
+    uint32_t id = rc_conn_id(s, c);
+    if (on)
+        s->refresh_told[id / 8] |= (uint8_t)(1u << (id % 8));
+    else
+        s->refresh_told[id / 8] &= (uint8_t) ~(1u << (id % 8));
+}
+
+/* Seconds before exp at which c is asked for a new token: 0 when it is not
+ * (no exp, notice off, or asked already). */
+static int64_t notice_due(const rc_shard *s, const rc_conn *c)
+{
+    if (!c->auth || !c->auth->exp || !s->cfg->refresh_notice_s || told(s, c))
+        return 0;
+    return s->cfg->refresh_notice_s;
+}
+
 /* Sets the timer for the next thing due on an open connection. */
 static void schedule(rc_shard *s, rc_conn *c)
 {
@@ -518,7 +542,8 @@ static void schedule(rc_shard *s, rc_conn *c)
     if (c->auth && c->auth->exp) {
         /* Saturated: exp may be far away (INT64_MAX); the wheel takes at
          * most UINT32_MAX / 2 ms, and the timer is set again when it fires. */
-        int64_t left = rc_sat_mul(rc_sat_sub(c->auth->exp, rc_wall_s()), 1000);
+        int64_t left =
+            rc_sat_mul(rc_sat_sub(rc_sat_sub(c->auth->exp, notice_due(s, c)), rc_wall_s()), 1000);
         ms = RC_MIN(ms, (uint64_t)RC_MAX(left, (int64_t)RC_TICK_MS));
     }
     if (ms == UINT64_MAX)
@@ -533,6 +558,12 @@ void rc_conn_on_timer(rc_shard *s, rc_conn *c)
         rc_counter_inc(&s->stats.token_expiries);
         rc_conn_close(s, c, RC_CLOSE_TOKEN_EXPIRED, "token expired: reconnect with a new token");
         return;
+    }
+    int64_t notice = notice_due(s, c);
+    if (notice && rc_wall_s() >= c->auth->exp - notice) {
+        set_told(s, c, 1);
+        rc_counter_inc(&s->stats.refresh_asked);
+        rc_conn_proto(s, c)->refresh_due(s, c, c->auth->exp - rc_wall_s());
     }
     uint32_t interval = s->cfg->ping_interval_ms;
     if (interval) {
@@ -553,10 +584,17 @@ void rc_conn_on_timer(rc_shard *s, rc_conn *c)
     schedule(s, c);
 }
 
+void rc_conn_new_token(rc_shard *s, rc_conn *c)
+{
+    set_told(s, c, 0);
+    schedule(s, c);
+}
+
 /* Called by the HTTP side once the 101 is queued. */
 void rc_conn_opened(rc_shard *s, rc_conn *c, int proto)
 {
     c->state = RC_CONN_OPEN;
+    set_told(s, c, 0);
     c->proto = (uint8_t)proto & 0xf;
     c->flags |= RC_CF_WS;
     c->tokens = (uint16_t)RC_MIN(s->cfg->msg_burst, 65535u);

@@ -442,6 +442,7 @@ static int setup(rc_shard *s)
     s->rooms = rc_rooms_new();
     s->presence_asks = rc_rooms_new();
     s->announced = rc_calloc((s->nconns + 7) / 8, 1);
+    s->refresh_told = rc_calloc((s->nconns + 7) / 8, 1);
     s->tick0_ms = rc_now_ms();
     s->now_tick = 0;
     rc_wheel_init(&s->wheel, 4096, 0, tnode_of, s);
@@ -573,6 +574,7 @@ void rc_shard_join(rc_shard *s)
     rc_rooms_free(s->rooms);
     rc_rooms_free(s->presence_asks);
     free(s->announced);
+    free(s->refresh_told);
     free(s->conns);
     free(s->waits);
     free(s->reqs);

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "engine/config.h"
+#include "ws/jwk.h"
+#include <sys/stat.h>
 #include "base/log.h"
 #include "engine/node.h"
 #include "engine/relay.h"
@@ -39,8 +41,56 @@ static uint32_t slots_per_shard(const rc_config *cfg)
  * options are read once at start-up (restart the node, one at a time, to
  * change them). This is the place where a reload of files (keys, the
  * configuration) belongs. */
-static void on_hup(rc_node *node, int sig)
+/* The public key files' last change (mtime and size), to see a new one. */
+typedef struct key_files {
+    struct timespec mtime[2];
+    off_t size[2];
+    rc_keyset **old; /* sets replaced by a reload: freed at exit */
+    size_t n_old;
+} key_files;
+
+static int changed(const rc_config *cfg, key_files *kf)
 {
+    const char *paths[2] = {cfg->jwt_public_key, cfg->jwks};
+    int any = 0;
+    for (int i = 0; i < 2; i++) {
+        struct stat st;
+        if (!paths[i][0] || stat(paths[i], &st) != 0)
+            continue;
+        if (st.st_mtim.tv_sec != kf->mtime[i].tv_sec ||
+            st.st_mtim.tv_nsec != kf->mtime[i].tv_nsec || st.st_size != kf->size[i])
+            any = 1;
+        kf->mtime[i] = st.st_mtim;
+        kf->size[i] = st.st_size;
+    }
+    return any;
+}
+
+/* Reads the key files again; a set that cannot be read leaves the current
+ * one in place (logged). */
+static void reload_keys(rc_node *node, key_files *kf, const char *why)
+{
+    char err[256];
+    rc_keyset *k = rc_keyset_load(node->cfg->jwt_public_key, node->cfg->jwks, err, sizeof(err));
+    if (!k) {
+        rc_warn("keys: %s: not reloaded, the previous keys stay: %s", why, err);
+        return;
+    }
+    rc_keyset *prev = __atomic_exchange_n(&node->keys, k, __ATOMIC_ACQ_REL);
+    if (prev) {
+        kf->old = rc_realloc(kf->old, (kf->n_old + 1) * sizeof(*kf->old));
+        kf->old[kf->n_old++] = prev;
+    }
+    rc_info("keys: %s: %zu public keys loaded", why, rc_keyset_count(k));
+}
+
+static void on_hup(rc_node *node, int sig, key_files *kf)
+{
+    if (sig == SIGHUP && (node->cfg->jwt_public_key[0] || node->cfg->jwks[0])) {
+        changed(node->cfg, kf);
+        reload_keys(node, kf, "SIGHUP");
+        return;
+    }
     rc_counter_inc(&node->signals_ignored);
     rc_info("signal %s: ignored (nothing to reload; SIGTERM drains the node)",
             sig == SIGHUP    ? "SIGHUP"
@@ -83,6 +133,17 @@ int main(int argc, char **argv)
 
     static rc_node node;
     node.cfg = &cfg;
+    key_files kf = {0};
+    if (cfg.jwt_public_key[0] || cfg.jwks[0]) {
+        char kerr[256];
+        changed(&cfg, &kf);
+        node.keys = rc_keyset_load(cfg.jwt_public_key, cfg.jwks, kerr, sizeof(kerr));
+        if (!node.keys) {
+            fprintf(stderr, "ringcast: %s\n", kerr);
+            return 2;
+        }
+        rc_info("keys: %zu public keys loaded", rc_keyset_count(node.keys));
+    }
     node.nshards = cfg.shards;
     node.started_ms = rc_wall_ms();
     node.conns_per_shard = slots_per_shard(&cfg);
@@ -132,10 +193,17 @@ int main(int argc, char **argv)
 
     int sig = 0;
     for (;;) {
-        sigwait(&sigs, &sig);
+        /* Once a second without a signal: a key file that changed is read again. */
+        struct timespec second = {1, 0};
+        sig = sigtimedwait(&sigs, NULL, &second);
+        if (sig < 0) {
+            if (changed(&cfg, &kf))
+                reload_keys(&node, &kf, "a key file changed");
+            continue;
+        }
         if (sig == SIGTERM || sig == SIGINT)
             break;
-        on_hup(&node, sig);
+        on_hup(&node, sig, &kf);
     }
     rc_info("signal %s: draining (deadline %u ms; a second signal exits now)",
             sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.drain_timeout_ms);
@@ -170,6 +238,10 @@ int main(int argc, char **argv)
     rc_waker_free(&node.relay_waker);
     free(node.links);
     free(node.shards);
+    for (size_t i = 0; i < kf.n_old; i++)
+        rc_keyset_free(kf.old[i]);
+    free(kf.old);
+    rc_keyset_free(node.keys);
     rc_info("ringcast stopped");
     rc_config_free(&cfg);
     return 0;

@@ -299,6 +299,13 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
           "Backends' replies handed to their connection.", replies_delivered);
     TOTAL(&o, node, "ringcast_event_replies_gone_total", "counter",
           "Backends' replies for a connection no longer there (dropped).", replies_gone);
+    TOTAL(&o, node, "ringcast_token_refresh_asked_total", "counter",
+          "Clients asked for a new token --token-refresh-notice seconds before exp.",
+          refresh_asked);
+    TOTAL(&o, node, "ringcast_token_refreshed_total", "counter",
+          "Tokens replaced on an open connection (refresh).", refreshed);
+    TOTAL(&o, node, "ringcast_token_refresh_refused_total", "counter",
+          "Refresh requests refused (a bad token, or another user's).", refresh_refused);
     TOTAL(&o, node, "ringcast_control_connections_total", "counter",
           "Connections a server-side command (disconnect, subscribe, unsubscribe) applied to.",
           controlled);

@@ -69,6 +69,9 @@ typedef struct rc_shard_stats {
     rc_counter replies_delivered;  /* backends' replies handed to their connection */
     rc_counter replies_gone;       /* backends' replies for a connection no longer there */
     rc_counter controlled;         /* connections a server-side command applied to */
+    rc_counter refresh_asked;      /* clients asked for a new token before exp */
+    rc_counter refreshed;          /* tokens replaced on an open connection */
+    rc_counter refresh_refused;    /* refresh requests refused (bad token, other user) */
 } rc_shard_stats;
 
 struct rc_node;

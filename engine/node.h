@@ -28,6 +28,11 @@ typedef struct rc_node {
     rc_flag draining;           /* set by main on SIGTERM/SIGINT */
     rc_flag relay_stop;         /* set by main once every shard has exited */
     rc_flag shards_ready;       /* count of shards that finished set-up */
+    /* The public keys of --jwt-public-key and --jwks (ws/jwk.h), or NULL:
+     * replaced whole by the main thread on a reload (read it with
+     * __atomic_load_n, acquire; a set once published is never freed
+     * before exit, so a reader needs no lock). */
+    struct rc_keyset *keys;
     rc_counter signals_ignored; /* SIGHUP, SIGUSR1, SIGUSR2 received (main thread) */
     int64_t started_ms;
     uint32_t conns_per_shard; /* connection slots per shard */

@@ -150,6 +150,7 @@ typedef struct rc_shard {
     rc_rooms *rooms;
     rc_rooms *presence_asks; /* channel -> presence_stats askers waiting (channels/shard.c) */
     uint8_t *announced; /* [nconns bits]: connects told to the lifecycle stream (events/) */
+    uint8_t *refresh_told; /* [nconns bits]: asked for a new token (engine/conn.c) */
     /* The close being made while a protocol's `closed` runs (engine/conn.c
      * sets them): its code (1006 for an abort) and reason. */
     uint16_t closing_code;
@@ -256,6 +257,8 @@ int rc_conn_send(rc_shard *s, rc_conn *c, rc_obuf *b);
 /* Queues a text message private to c (a reply, an error: never dropped by
  * the backlog policy). */
 void rc_conn_send_text(rc_shard *s, rc_conn *c, const char *text, size_t len);
+/* c has a new token (c->auth replaced): its timers follow the new exp. */
+void rc_conn_new_token(rc_shard *s, rc_conn *c);
 /* Starts the WebSocket closing handshake with code and reason. */
 void rc_conn_close(rc_shard *s, rc_conn *c, uint16_t code, const char *reason);
 /* Tears the connection down now, without a goodbye. */

@@ -174,15 +174,7 @@ static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf 
         return;
     }
     if (t > 0) {
-        int e = s->cfg->jwt_secret_len == 0
-                    ? RC_JWT_NO_SECRET
-                    : rc_jwt_verify(tok, strlen(tok), (const uint8_t *)s->cfg->jwt_secret,
-                                    s->cfg->jwt_secret_len, rc_wall_s(), &auth);
-        /* During a rotation, tokens signed with the previous secret still
-         * count until they expire. */
-        if (e == RC_JWT_BAD_SIG && s->cfg->jwt_secret_previous[0])
-            e = rc_jwt_verify(tok, strlen(tok), (const uint8_t *)s->cfg->jwt_secret_previous,
-                              strlen(s->cfg->jwt_secret_previous), rc_wall_s(), &auth);
+        int e = rc_op_verify_token(s, tok, strlen(tok), &auth);
         free(tok);
         if (e != RC_JWT_OK) {
             refuse(s, c, RC_HS_UNAUTHORIZED, 401, rc_jwt_strerror(e));

@@ -38,6 +38,18 @@ int rc_op_may(const rc_shard *s, const rc_auth *auth, rc_str ch, int right, cons
     return RC_PERR_FORBIDDEN;
 }
 
+int rc_op_verify_token(const rc_shard *s, const char *token, size_t len, rc_auth **out)
+{
+    rc_jwt_keys k = {
+        .secret = (const uint8_t *)s->cfg->jwt_secret,
+        .secret_len = s->cfg->jwt_secret_len,
+        .previous = (const uint8_t *)s->cfg->jwt_secret_previous,
+        .previous_len = strlen(s->cfg->jwt_secret_previous),
+        .set = __atomic_load_n(&s->node->keys, __ATOMIC_ACQUIRE),
+    };
+    return rc_jwt_verify_keys(token, len, &k, rc_wall_s(), out);
+}
+
 void rc_op_subscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, const rc_since *since)
 {
     const char *why;
@@ -149,6 +161,29 @@ int rc_op_publish_api(rc_shard *s, rc_str ch, rc_str event, rc_str data, const c
         return RC_PERR_OVERLOADED;
     }
     return RC_PERR_NONE;
+}
+
+void rc_op_refresh(rc_shard *s, rc_conn *c, rc_str tag, rc_str token)
+{
+    rc_auth *a = NULL;
+    int e = rc_op_verify_token(s, token.p, token.n, &a);
+    if (e != RC_JWT_OK) {
+        rc_counter_inc(&s->stats.refresh_refused);
+        rc_conn_error(s, c, tag, RC_PERR_BAD_TOKEN, rc_jwt_strerror(e), RC_STR_NULL);
+        return;
+    }
+    if (!c->auth || strcmp(rc_auth_user(c->auth), rc_auth_user(a)) != 0) {
+        free(a);
+        rc_counter_inc(&s->stats.refresh_refused);
+        rc_conn_error(s, c, tag, RC_PERR_FORBIDDEN,
+                      "a refresh keeps the connection's user: reconnect to change it", RC_STR_NULL);
+        return;
+    }
+    free(c->auth);
+    c->auth = a;
+    rc_counter_inc(&s->stats.refreshed);
+    rc_conn_new_token(s, c);
+    rc_conn_proto(s, c)->refreshed(s, c, tag, a->exp);
 }
 
 void rc_op_event(rc_shard *s, rc_conn *c, rc_str tag, rc_str event, rc_str data)

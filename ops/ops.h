@@ -26,6 +26,11 @@ enum rc_op_right { RC_MAY_SUBSCRIBE, RC_MAY_PUBLISH };
  * publishes there. */
 int rc_op_may(const rc_shard *s, const rc_auth *auth, rc_str channel, int right, const char **why);
 
+/* Verifies a token (HS256 with the secret, or the previous one during a
+ * rotation; RS256 and ES256 with the node's public keys): RC_JWT_OK and
+ * *out, or an RC_JWT_* code. */
+int rc_op_verify_token(const rc_shard *s, const char *token, size_t len, rc_auth **out);
+
 /* --- a connection's operations: answered through its protocol --- */
 /* since (may be NULL): recover what was published after it, on a channel
  * with history; the publications follow the answer. */
@@ -43,6 +48,9 @@ void rc_op_presence_stats(rc_shard *s, rc_conn *c, rc_str tag, rc_str channel);
 void rc_op_unsubscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str channel);
 /* event and data as the JSON protocol carries them (data: raw JSON text). */
 void rc_op_publish(rc_shard *s, rc_conn *c, rc_str tag, rc_str channel, rc_str event, rc_str data);
+/* A new token for c (in-band refresh): the same user's, verified like the
+ * handshake's; c's exp follows it. */
+void rc_op_refresh(rc_shard *s, rc_conn *c, rc_str tag, rc_str token);
 /* A client event for the backends (events/events.h): acknowledged once
  * its stream has it. */
 void rc_op_event(rc_shard *s, rc_conn *c, rc_str tag, rc_str event, rc_str data);

@@ -10,9 +10,21 @@
 
 #include "ws/json.h"
 
-enum { M_TYPE, M_ID, M_CHANNEL, M_EVENT, M_DATA, M_QUEUE, M_SINCE, M_LIMIT, M_CURSOR, M__COUNT };
-static const char *const member_names[M__COUNT] = {"type",  "id",    "channel", "event", "data",
-                                                   "queue", "since", "limit",   "cursor"};
+enum {
+    M_TYPE,
+    M_ID,
+    M_CHANNEL,
+    M_EVENT,
+    M_DATA,
+    M_QUEUE,
+    M_SINCE,
+    M_LIMIT,
+    M_CURSOR,
+    M_TOKEN,
+    M__COUNT
+};
+static const char *const member_names[M__COUNT] = {"type",  "id",    "channel", "event",  "data",
+                                                   "queue", "since", "limit",   "cursor", "token"};
 
 static const struct {
     const char *name;
@@ -28,6 +40,7 @@ static const struct {
     {"presence", RC_OP_PRESENCE},
     {"presence_stats", RC_OP_PRESENCE_STATS},
     {"event", RC_OP_EVENT},
+    {"refresh", RC_OP_REFRESH},
 };
 
 static int fail(const char **why, const char *msg, int code)
@@ -159,6 +172,20 @@ static int parse(const char *msg, size_t len, size_t max_channel_len, rc_proto_r
         return RC_PERR_NONE;
     }
 
+    if (req->op == RC_OP_REFRESH) {
+        const rc_json_val *t = &m[M_TOKEN];
+        int ok = seen[M_TOKEN] && t->type == RC_JSON_STRING && t->raw.n > 2 && t->raw.n - 2 <= 4096;
+        for (size_t i = 1; ok && i + 1 < t->raw.n; i++) {
+            char ch = t->raw.p[i];
+            ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                 ch == '-' || ch == '_' || ch == '.';
+        }
+        if (!ok)
+            return fail(why, "token must be a JWT (a string of base64url parts)",
+                        RC_PERR_BAD_REQUEST);
+        req->token = (rc_str){t->raw.p + 1, t->raw.n - 2};
+        return RC_PERR_NONE;
+    }
     if (req->op == RC_OP_EVENT) {
         if (!seen[M_EVENT])
             return fail(why, "missing event", RC_PERR_BAD_REQUEST);
@@ -454,6 +481,29 @@ ssize_t rc_proto_history(char *out, size_t cap, rc_str id, rc_str channel, const
         put(&w, pubs[i].p, pubs[i].n);
     }
     put_lit(&w, "]}");
+    return finish(&w);
+}
+
+ssize_t rc_proto_refresh_due(char *out, size_t cap, int64_t seconds)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, "{\"type\":\"refresh\",\"expires_in\":");
+    put_u64(&w, seconds > 0 ? (uint64_t)seconds : 0);
+    put_lit(&w, "}");
+    return finish(&w);
+}
+
+ssize_t rc_proto_refreshed(char *out, size_t cap, rc_str id, int64_t exp)
+{
+    writer w = {out, cap, 0, 0};
+    put_lit(&w, "{\"type\":\"refreshed\"");
+    put_id(&w, id);
+    put_lit(&w, ",\"exp\":");
+    if (exp > 0)
+        put_u64(&w, (uint64_t)exp);
+    else
+        put_lit(&w, "null");
+    put_lit(&w, "}");
     return finish(&w);
 }
 

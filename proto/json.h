@@ -41,6 +41,7 @@ enum rc_proto_op {
     RC_OP_PRESENCE,       /* "presence": who is here, a page at a time */
     RC_OP_PRESENCE_STATS, /* "presence_stats": how many */
     RC_OP_EVENT,          /* "event": a client event for the backends (events/) */
+    RC_OP_REFRESH,        /* "refresh": a new token on the open connection */
 };
 
 typedef struct rc_proto_req {
@@ -58,6 +59,7 @@ typedef struct rc_proto_req {
     char since_epoch[RC_PROTO_MAX_EPOCH + 1];
     uint32_t limit;                       /* history, presence: "limit" (0: not given) */
     char cursor[RC_PROTO_MAX_CURSOR + 1]; /* presence: "cursor" (empty: the first page) */
+    rc_str token; /* refresh: "token", into the input (a JWT needs no escapes) */
     size_t cursor_len;
 } rc_proto_req;
 
@@ -136,6 +138,10 @@ ssize_t rc_proto_member(char *out, size_t cap, rc_str user, uint64_t conn, rc_st
 /* {"type":"join"|"leave","channel":C,"member":M}: join is 1 or 0 (leave). */
 ssize_t rc_proto_presence_event(char *out, size_t cap, int join, rc_str channel, rc_str member);
 
+/* {"type":"refresh","expires_in":S}: the client should send a new token. */
+ssize_t rc_proto_refresh_due(char *out, size_t cap, int64_t seconds);
+/* {"type":"refreshed"[,"id":ID],"exp":E}: exp 0 is written as null. */
+ssize_t rc_proto_refreshed(char *out, size_t cap, rc_str id, int64_t exp);
 /* {"type":"event_ack"[,"id":ID],"entry":"E"}: fits in RC_PROTO_REPLY_MAX. */
 ssize_t rc_proto_event_ack(char *out, size_t cap, rc_str id, rc_str entry);
 /* A backend's answer to a client event: {"type":"reply","id":ID,"data":D}

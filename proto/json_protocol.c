@@ -86,6 +86,18 @@ static void on_presence_stats(rc_shard *s, rc_conn *c, rc_str id, rc_str ch, uin
     send_json(s, c, id, buf, rc_proto_presence_stats(buf, sizeof(buf), id, ch, conns, users));
 }
 
+static void on_refresh_due(rc_shard *s, rc_conn *c, int64_t seconds)
+{
+    char buf[RC_PROTO_REPLY_MAX];
+    send_json(s, c, RC_STR_NULL, buf, rc_proto_refresh_due(buf, sizeof(buf), seconds));
+}
+
+static void on_refreshed(rc_shard *s, rc_conn *c, rc_str id, int64_t exp)
+{
+    char buf[RC_PROTO_REPLY_MAX];
+    send_json(s, c, id, buf, rc_proto_refreshed(buf, sizeof(buf), id, exp));
+}
+
 static void on_event_acked(rc_shard *s, rc_conn *c, rc_str id, rc_str entry)
 {
     char buf[RC_PROTO_REPLY_MAX];
@@ -187,6 +199,7 @@ static void on_message(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, 
         rc_op_presence(s, c, id, ch, req.limit, (rc_str){req.cursor, req.cursor_len});
         break;
     case RC_OP_PRESENCE_STATS: rc_op_presence_stats(s, c, id, ch); break;
+    case RC_OP_REFRESH: rc_op_refresh(s, c, id, req.token); break;
     case RC_OP_EVENT: rc_op_event(s, c, id, (rc_str){req.event, req.event_len}, req.data); break;
     case RC_OP_UNSUBSCRIBE: rc_op_unsubscribe(s, c, id, ch); break;
     case RC_OP_PUBLISH:
@@ -213,6 +226,8 @@ const rc_protocol rc_json_protocol = {
     .history = on_history,
     .presence = on_presence,
     .presence_stats = on_presence_stats,
+    .refresh_due = on_refresh_due,
+    .refreshed = on_refreshed,
     .event_acked = on_event_acked,
     .unsubscribed = on_unsubscribed,
     .published = on_published,

@@ -32,6 +32,7 @@ static const char *const err_names[RC_PERR__COUNT] = {
     [RC_PERR_EVENT_TOO_LARGE] = "event_too_large",
     [RC_PERR_STREAM_FULL] = "stream_full",
     [RC_PERR_EVENTS_UNAVAILABLE] = "events_unavailable",
+    [RC_PERR_BAD_TOKEN] = "bad_token",
 };
 
 const char *rc_proto_errname(int code)

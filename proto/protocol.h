@@ -74,6 +74,7 @@ enum rc_proto_err {
     RC_PERR_EVENT_TOO_LARGE,      /* "event_too_large": data past --event-max-bytes */
     RC_PERR_STREAM_FULL,          /* "stream_full": the event's stream holds its maxlen */
     RC_PERR_EVENTS_UNAVAILABLE,   /* "events_unavailable": no Redis, or Redis away */
+    RC_PERR_BAD_TOKEN,            /* "bad_token": a refresh's token was refused */
     RC_PERR__COUNT
 };
 
@@ -185,6 +186,10 @@ typedef struct rc_protocol {
     /* connections: members; users: distinct user ids among them. */
     void (*presence_stats)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str channel,
                            uint64_t connections, uint64_t users);
+    /* The connection's token expires in seconds: ask the client for a new one. */
+    void (*refresh_due)(struct rc_shard *s, struct rc_conn *c, int64_t seconds);
+    /* A refresh took: the connection's token now expires at exp (0: never). */
+    void (*refreshed)(struct rc_shard *s, struct rc_conn *c, rc_str tag, int64_t exp);
     /* A client event is in its stream under entry id entry. */
     void (*event_acked)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str entry);
     void (*unsubscribed)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str channel);

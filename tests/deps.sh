@@ -8,7 +8,7 @@
 set -e
 pkgs="gcc make pkg-config liburing-dev libwslay-dev libhiredis-dev libjemalloc-dev
       libssl-dev libinih-dev redis-server python3 python3-pytest python3-websockets
-      python3-redis"
+      python3-redis python3-cryptography"
 [ "$1" = bench ] && pkgs="$pkgs python3-matplotlib linux-perf util-linux"
 [ "$1" = fuzz ] && pkgs="$pkgs clang libclang-rt-dev"
 if [ "$1" != run ] && ! command -v node >/dev/null 2>&1; then

@@ -4,6 +4,8 @@
  * Thread: any thread (pure functions; the shards call them). */
 #include "ws/jwt.h"
 
+#include "ws/jwk.h"
+
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -89,6 +91,8 @@ const char *rc_jwt_strerror(int code)
     case RC_JWT_EXPIRED: return "token expired";
     case RC_JWT_NOT_YET: return "token not yet valid";
     case RC_JWT_NO_SECRET: return "no token secret configured";
+    case RC_JWT_BAD_KID: return "unknown token key id";
+    case RC_JWT_NO_KEY: return "no public key configured for this token algorithm";
     default: return "unknown token error";
     }
 }
@@ -337,6 +341,95 @@ int rc_jwt_verify(const char *token, size_t len, const uint8_t *secret, size_t s
     if (!rc_ct_equal(mac, sizeof(mac), sig, (size_t)sl))
         return RC_JWT_BAD_SIG;
 
+    return parse_claims((const char *)payload, (size_t)pl, now, out);
+}
+
+enum { ALG_HS256 = 1, ALG_RS256, ALG_ES256 };
+
+/* The JOSE header's alg (one of ours) and kid (at most RC_JWK_MAX_KID
+ * bytes, into kid). */
+static int read_header(const char *json, size_t n, int *alg, char *kid, size_t *kid_len)
+{
+    rc_json_iter it;
+    rc_json_val k, v, a = {0}, kv = {0};
+    int n_alg = 0, n_typ = 0, n_kid = 0;
+    char s[16];
+    if (rc_json_object_begin(&it, json, n, JSON_DEPTH) != 0)
+        return RC_JWT_MALFORMED;
+    while (rc_json_object_next(&it, &k, &v)) {
+        if (rc_json_key_is(&k, "alg")) {
+            if (n_alg++ || v.type != RC_JSON_STRING)
+                return RC_JWT_MALFORMED;
+            a = v;
+        } else if (rc_json_key_is(&k, "typ")) {
+            if (n_typ++ || v.type != RC_JSON_STRING)
+                return RC_JWT_MALFORMED;
+            if (rc_json_string(&v, s, sizeof(s)) < 0 || strcmp(s, "JWT") != 0)
+                return RC_JWT_MALFORMED;
+        } else if (rc_json_key_is(&k, "kid")) {
+            if (n_kid++ || v.type != RC_JSON_STRING)
+                return RC_JWT_MALFORMED;
+            kv = v;
+        }
+    }
+    *kid_len = 0;
+    if (n_kid) {
+        ssize_t kl = rc_json_string(&kv, kid, RC_JWK_MAX_KID + 1);
+        if (kl < 0)
+            return RC_JWT_MALFORMED;
+        *kid_len = (size_t)kl;
+    }
+    if (!n_alg || rc_json_string(&a, s, sizeof(s)) < 0)
+        return RC_JWT_BAD_ALG;
+    *alg = strcmp(s, "HS256") == 0   ? ALG_HS256
+           : strcmp(s, "RS256") == 0 ? ALG_RS256
+           : strcmp(s, "ES256") == 0 ? ALG_ES256
+                                     : 0;
+    return *alg ? RC_JWT_OK : RC_JWT_BAD_ALG;
+}
+
+int rc_jwt_verify_keys(const char *token, size_t len, const rc_jwt_keys *keys, int64_t now,
+                       rc_auth **out)
+{
+    *out = NULL;
+    if (!token || len == 0 || len > RC_JWT_MAX_LEN)
+        return RC_JWT_MALFORMED;
+    const char *d1 = memchr(token, '.', len);
+    const char *d2 = d1 ? memchr(d1 + 1, '.', (size_t)(token + len - d1 - 1)) : NULL;
+    if (!d2 || memchr(d2 + 1, '.', (size_t)(token + len - d2 - 1)) || memchr(token, '=', len))
+        return RC_JWT_MALFORMED;
+    uint8_t header[RC_JWT_MAX_LEN];
+    int hl = rc_b64url_decode(token, (size_t)(d1 - token), header, sizeof(header));
+    if (hl <= 0)
+        return RC_JWT_MALFORMED;
+    int alg = 0;
+    char kid[RC_JWK_MAX_KID + 1];
+    size_t kid_len = 0;
+    int rc = read_header((const char *)header, (size_t)hl, &alg, kid, &kid_len);
+    if (rc != RC_JWT_OK)
+        return rc;
+    if (alg == ALG_HS256) {
+        if (!keys->secret_len)
+            return RC_JWT_NO_SECRET;
+        rc = rc_jwt_verify(token, len, keys->secret, keys->secret_len, now, out);
+        if (rc == RC_JWT_BAD_SIG && keys->previous_len)
+            rc = rc_jwt_verify(token, len, keys->previous, keys->previous_len, now, out);
+        return rc;
+    }
+    int type = alg == ALG_RS256 ? RC_JWK_RSA : RC_JWK_EC;
+    uint8_t payload[RC_JWT_MAX_LEN], sig[RC_JWT_MAX_LEN];
+    int pl = rc_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), payload, sizeof(payload));
+    int sl = rc_b64url_decode(d2 + 1, (size_t)(token + len - d2 - 1), sig, sizeof(sig));
+    if (pl <= 0 || sl <= 0)
+        return RC_JWT_MALFORMED;
+    if (!keys->set || !rc_keyset_has(keys->set, type))
+        return RC_JWT_NO_KEY;
+    int v = rc_keyset_verify(keys->set, type, kid, kid_len, (const uint8_t *)token,
+                             (size_t)(d2 - token), sig, (size_t)sl);
+    if (v < 0)
+        return RC_JWT_BAD_KID;
+    if (v == 0)
+        return RC_JWT_BAD_SIG;
     return parse_claims((const char *)payload, (size_t)pl, now, out);
 }
 

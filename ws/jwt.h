@@ -30,6 +30,8 @@
 #define RC_JWT_EXPIRED   4 /* exp <= now */
 #define RC_JWT_NOT_YET   5 /* nbf > now */
 #define RC_JWT_NO_SECRET 6 /* the server has no secret configured */
+#define RC_JWT_BAD_KID   7 /* RS256/ES256: no public key has the token's kid */
+#define RC_JWT_NO_KEY    8 /* RS256/ES256: the server has no public key of that type */
 
 /* What a verified token grants; one allocation, freed with free(). */
 typedef struct rc_auth {
@@ -51,6 +53,24 @@ int rc_jwt_verify(const char *token, size_t len, const uint8_t *secret, size_t s
 
 /* A short static description of a result code ("token expired"). */
 const char *rc_jwt_strerror(int code);
+
+/* What verifies a token: the HS256 secret (and the previous one, during a
+ * rotation), and public keys for RS256 and ES256 (ws/jwk.h; NULL: none).
+ * Each alg is checked only with its own kind of key: an HS256 token is
+ * never checked against a public key, whatever the key's bytes. */
+struct rc_keyset;
+typedef struct rc_jwt_keys {
+    const uint8_t *secret;
+    size_t secret_len;
+    const uint8_t *previous;
+    size_t previous_len;
+    const struct rc_keyset *set;
+} rc_jwt_keys;
+
+/* Like rc_jwt_verify, for tokens signed with HS256, RS256 or ES256. The
+ * header's "kid", when present, selects the public key. */
+int rc_jwt_verify_keys(const char *token, size_t len, const rc_jwt_keys *keys, int64_t now,
+                       rc_auth **out);
 
 /* The user id of a verified token (NUL-terminated). */
 const char *rc_auth_user(const rc_auth *a);

@@ -357,6 +357,7 @@ static void test_errname(void)
         "event_too_large",
         "stream_full",
         "events_unavailable",
+        "bad_token",
     };
     CHECK_EQ_INT(RC_ARRAY_LEN(names), RC_PERR__COUNT);
     for (int i = 1; i < RC_PERR__COUNT; i++)

@@ -58,6 +58,8 @@ static void add_memb(rc_conn *c, rc_room *r, uint32_t pos)
  * presence. */
 static void presence_news(rc_shard *s, const rc_conn *c, rc_str ch, int join)
 {
+    if (s->membership_hook)
+        s->membership_hook(s, c, ch, join);
     if (!rc_config_presence(s->cfg, ch.p, ch.n))
         return;
     const char *user = c->auth ? rc_auth_user(c->auth) : NULL;

@@ -199,6 +199,8 @@ static const struct opt opts[] = {
     U32("lifecycle-maxlen", "events", lifecycle_maxlen, 1, 100000000,
         "entries the lifecycle stream may hold; past it events are dropped and counted (default "
         "1000000)"),
+    {"lifecycle-subscriptions", "events", K_BOOL, FIELD(lifecycle_subscriptions), 0, 1, 0, 1, NULL,
+     "also write subscribe and unsubscribe events to the lifecycle stream (default off)"},
     U32("lifecycle-timeout", "events", lifecycle_timeout_s, 2, 3600,
         "seconds without a node's heartbeat after which another node writes the disconnects of "
         "its connections (default 10)"),

@@ -115,6 +115,7 @@ typedef struct rc_config {
     char lifecycle_stream[65];    /* --lifecycle-stream: connect/disconnect events (empty: off) */
     uint32_t lifecycle_maxlen;    /* --lifecycle-maxlen */
     uint32_t lifecycle_timeout_s; /* --lifecycle-timeout: a node silent this long is dead */
+    int lifecycle_subscriptions;  /* --lifecycle-subscriptions: subscribe/unsubscribe too */
 
     /* [redis] */
     char redis_url[1024];         /* --redis URL or RINGCAST_REDIS_URL; empty = single node */

@@ -443,6 +443,8 @@ static int setup(rc_shard *s)
     s->presence_asks = rc_rooms_new();
     s->announced = rc_calloc((s->nconns + 7) / 8, 1);
     s->refresh_told = rc_calloc((s->nconns + 7) / 8, 1);
+    if (s->cfg->lifecycle_subscriptions && s->cfg->lifecycle_stream[0] && s->cfg->redis_url[0])
+        s->membership_hook = rc_events_membership;
     s->tick0_ms = rc_now_ms();
     s->now_tick = 0;
     rc_wheel_init(&s->wheel, 4096, 0, tnode_of, s);

@@ -151,6 +151,10 @@ typedef struct rc_shard {
     rc_rooms *presence_asks; /* channel -> presence_stats askers waiting (channels/shard.c) */
     uint8_t *announced; /* [nconns bits]: connects told to the lifecycle stream (events/) */
     uint8_t *refresh_told; /* [nconns bits]: asked for a new token (engine/conn.c) */
+    /* Told of every membership change (join 1 or 0) by channels/shard.c:
+     * the lifecycle stream's subscribe and unsubscribe events (events/);
+     * NULL when nobody listens. */
+    void (*membership_hook)(struct rc_shard *s, const rc_conn *c, rc_str ch, int join);
     /* The close being made while a protocol's `closed` runs (engine/conn.c
      * sets them): its code (1006 for an abort) and reason. */
     uint16_t closing_code;

@@ -70,7 +70,7 @@ void rc_events_on_direct(rc_shard *s, uint32_t slot, uint16_t gen, struct rc_msg
 
 /* The lifecycle stream's news (--lifecycle-stream; RC_Q_LIFECYCLE): a
  * connection opened or closed. Made by the shard, freed by the relay. */
-enum { RC_LC_CONNECT = 1, RC_LC_DISCONNECT };
+enum { RC_LC_CONNECT = 1, RC_LC_DISCONNECT, RC_LC_SUBSCRIBE, RC_LC_UNSUBSCRIBE };
 typedef struct rc_lcnews {
     uint8_t kind;
     uint16_t gen;
@@ -78,12 +78,17 @@ typedef struct rc_lcnews {
     uint64_t conn;
     char reason[124];
     char user[RC_PROTO_MAX_USER + 1];
+    char channel[RC_PROTO_MAX_CHANNEL + 1]; /* subscribe, unsubscribe */
 } rc_lcnews;
 
 /* c opened / is closing (s->closing_code says how): told to the lifecycle
  * stream once each, when one is configured. */
 void rc_events_conn_opened(rc_shard *s, rc_conn *c);
 void rc_events_conn_closed(rc_shard *s, rc_conn *c);
+/* A membership change of c (s->membership_hook, with
+ * --lifecycle-subscriptions): subscribe and unsubscribe events; none for a
+ * connection that is closing (its disconnect says it). */
+void rc_events_membership(rc_shard *s, const rc_conn *c, rc_str ch, int join);
 
 /* Parses a reply {"to":"CONN:GEN:NODE","id":ID,("data":D | "error":E)}:
  * 0 and the parts, or -1 with *why. */

@@ -24,9 +24,9 @@ struct rc_lifecycle {
 };
 
 /* KEYS: the stream, this run's connections, the nodes. ARGV: maxlen,
- * node, this run, then seven values per news: type, conn, gen, user, code,
- * reason, time. A write counts as a beat (a run that dies before its first
- * beat still has its connections taken over). Returns the number dropped
+ * node, this run, then seven values per news: type, conn, gen, user, code
+ * (or the channel of a subscribe or unsubscribe), reason, time. A write counts as a beat (a run
+ * that dies before its first beat still has its connections taken over). Returns the number dropped
  * (the stream held maxlen). */
 static const char WRITE_LUA[] =
     "local t = redis.call('TIME')\n"
@@ -38,11 +38,14 @@ static const char WRITE_LUA[] =
     "  local addr = conn .. ':' .. gen .. ':' .. node\n"
     "  if typ == 'connect' then\n"
     "    redis.call('ZADD', KEYS[2], 0, addr .. '|' .. user)\n"
-    "  else\n"
+    "  elseif typ == 'disconnect' then\n"
     "    redis.call('ZREM', KEYS[2], addr .. '|' .. user)\n"
     "  end\n"
     "  if redis.call('XLEN', KEYS[1]) >= maxlen then\n"
     "    dropped = dropped + 1\n"
+    "  elseif typ == 'subscribe' or typ == 'unsubscribe' then\n"
+    "    redis.call('XADD', KEYS[1], '*', 'type', typ, 'user', user, 'conn', conn, 'node', node,\n"
+    "      'reply', addr, 'time', ARGV[k + 6], 'channel', ARGV[k + 4])\n"
     "  elseif typ == 'connect' then\n"
     "    redis.call('XADD', KEYS[1], '*', 'type', typ, 'user', user, 'conn', conn, 'node', node,\n"
     "      'reply', addr, 'time', ARGV[k + 6])\n"
@@ -180,20 +183,23 @@ static int write_batch(rc_lifecycle *l, rc_lcnews *const *pend, size_t n)
     long long now = (long long)rc_wall_ms();
     for (size_t i = 0; i < n; i++) {
         const rc_lcnews *x = pend[i];
-        int dis = x->kind == RC_LC_DISCONNECT;
+        static const char *const types[] = {"", "connect", "disconnect", "subscribe",
+                                            "unsubscribe"};
+        int chan = x->kind == RC_LC_SUBSCRIBE || x->kind == RC_LC_UNSUBSCRIBE;
         int k[4] = {snprintf(nums[i][0], 24, "%llu", (unsigned long long)x->conn),
                     snprintf(nums[i][1], 24, "%u", (unsigned)x->gen),
                     snprintf(nums[i][2], 24, "%u", (unsigned)x->code),
                     snprintf(nums[i][3], 24, "%lld", now)};
-        const char *v[7] = {dis ? "disconnect" : "connect",
-                            nums[i][0],
-                            nums[i][1],
-                            x->user,
-                            nums[i][2],
-                            x->reason,
-                            nums[i][3]};
-        size_t vl[7] = {dis ? 10u : 7u, (size_t)k[0],      (size_t)k[1], strlen(x->user),
-                        (size_t)k[2],   strlen(x->reason), (size_t)k[3]};
+        const char *v[7] = {
+            types[x->kind], nums[i][0], nums[i][1], x->user, chan ? x->channel : nums[i][2],
+            x->reason,      nums[i][3]};
+        size_t vl[7] = {strlen(types[x->kind]),
+                        (size_t)k[0],
+                        (size_t)k[1],
+                        strlen(x->user),
+                        chan ? strlen(x->channel) : (size_t)k[2],
+                        strlen(x->reason),
+                        (size_t)k[3]};
         for (int j = 0; j < 7; j++) {
             argv[a] = v[j];
             lens[a++] = vl[j];

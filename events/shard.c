@@ -159,7 +159,7 @@ int rc_reply_parse(const char *p, size_t n, rc_reply *r, const char **why)
     return 0;
 }
 
-static void lifecycle_news(rc_shard *s, rc_conn *c, int kind)
+static void lifecycle_news(rc_shard *s, const rc_conn *c, int kind)
 {
     rc_lcnews *n = rc_calloc(1, sizeof(*n));
     n->kind = (uint8_t)kind;
@@ -191,4 +191,19 @@ void rc_events_conn_closed(rc_shard *s, rc_conn *c)
         return;
     s->announced[id / 8] &= (uint8_t)~bit;
     lifecycle_news(s, c, RC_LC_DISCONNECT);
+}
+
+void rc_events_membership(rc_shard *s, const rc_conn *c, rc_str ch, int join)
+{
+    uint32_t id = rc_conn_id(s, c);
+    if (c->state != RC_CONN_OPEN || !(s->announced[id / 8] >> (id % 8) & 1))
+        return;
+    rc_lcnews *n = rc_calloc(1, sizeof(*n));
+    n->kind = join ? RC_LC_SUBSCRIBE : RC_LC_UNSUBSCRIBE;
+    n->gen = c->gen;
+    n->conn = rc_conn_public_id(s, c);
+    if (c->auth)
+        snprintf(n->user, sizeof(n->user), "%s", rc_auth_user(c->auth));
+    memcpy(n->channel, ch.p, RC_MIN(ch.n, sizeof(n->channel) - 1));
+    rc_shard_to_relay(s, RC_Q_LIFECYCLE, n, 0);
 }

@@ -9,11 +9,12 @@ import socket
 import struct
 import time
 
-from rchelp import get_metrics, token, welcome, ws_connect
+from rchelp import get_metrics, request, token, welcome, ws_connect
 from test_redis_cluster import start_nodes
 
 TIMEOUT = 2
-FLAGS = ("--lifecycle-stream", "life", "--lifecycle-timeout", str(TIMEOUT), "--public", "room:*")
+FLAGS = ("--lifecycle-stream", "life", "--lifecycle-timeout", str(TIMEOUT), "--public", "room:*",
+         "--lifecycle-subscriptions", "--no-user-channels")
 STREAM = "rc:lc:{lifecycle}:life"
 
 
@@ -61,7 +62,19 @@ def test_connects_and_disconnects(redis_server, start_server):
                                  "connect of %r" % w)
             assert got[0]["user"] == (w["user"] or "") and got[0]["reply"].startswith(
                 w["conn"] + ":") and got[0]["reply"].endswith(":" + w["node"])
-        # A clean close: the client's code and reason.
+        # Subscribe and unsubscribe, by the client and by the server.
+        await request(a, {"type": "subscribe", "id": 1, "channel": "room:1"})
+        await request(a, {"type": "unsubscribe", "id": 2, "channel": "room:1"})
+        await request(a, {"type": "subscribe", "id": 3, "channel": "room:2"})
+        got = await wait_for(cli, lambda e: e["user"] == "alice" and "channel" in e, 5,
+                             "alice's subscriptions")
+        await asyncio.sleep(0.3)
+        subs = [(e["type"], e["channel"]) for e in entries(cli)
+                if e["user"] == "alice" and "channel" in e]
+        assert subs == [("subscribe", "room:1"), ("unsubscribe", "room:1"),
+                        ("subscribe", "room:2")], subs
+        # A clean close: the client's code and reason (and no unsubscribe: the
+        # disconnect says it).
         await a.close(code=4321, reason="bye now")
         e = (await wait_for(cli, lambda e: e["type"] == "disconnect" and e["user"] == "alice",
                             5, "alice's disconnect"))[0]
@@ -89,6 +102,8 @@ def test_connects_and_disconnects(redis_server, start_server):
         # Exactly one connect and one disconnect per connection.
         for w in (wa, wb, wc1, wc2):
             mine = [e for e in entries(cli) if e["conn"] == w["conn"] and e["node"] == w["node"]]
-            assert [e["type"] for e in mine] == ["connect", "disconnect"], mine
+            assert [e["type"] for e in mine if "channel" not in e] == ["connect", "disconnect"], mine
+        assert not [e for e in entries(cli) if e["type"] == "unsubscribe" and
+                    e["channel"] == "room:2"]
 
     run(go())

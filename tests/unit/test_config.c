@@ -689,7 +689,7 @@ static void test_help_version(void)
             strstr(line, "--version"))
             with_default++;
     }
-    CHECK_EQ_INT(lines, 59);
+    CHECK_EQ_INT(lines, 60);
     CHECK_EQ_INT(with_default, lines);
 }
 

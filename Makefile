@@ -54,7 +54,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 RL_SRC := $(filter-out perf/ringload/main.c,$(wildcard perf/ringload/*.c))
 RL_OBJ := $(RL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all deps deps-run run test unit integration clean format bench bench-short bench-eta bench-history bench-storm bench-presence soak flamegraph fuzz
+.PHONY: all deps deps-run run test unit integration clean format bench bench-short bench-eta bench-history bench-storm bench-presence bench-events soak flamegraph fuzz
 
 all: $(BUILD)/ringcast $(BUILD)/ringload $(BUILD)/naive
 
@@ -137,6 +137,7 @@ deps-run:
 #   make bench-history          what history costs: fan-out, server CPU, Redis CPU (~3 min)
 #   make bench-storm            10,000 clients of a SIGKILLed node recover on another (~2 min)
 #   make bench-presence         presence_stats on a 100,000-member channel (~6 min)
+#   make bench-events           client events, replies, RS256/ES256 handshakes (~2 min)
 #   make soak                   100k connections for 10 min (SOAK_MINUTES=, SOAK_CONNS=)
 #   make flamegraph SCENARIO=broadcast   (also idle, echo, churn)
 SCENARIO ?= broadcast
@@ -161,6 +162,9 @@ bench-storm: deps-bench all
 
 bench-presence: deps-bench all
 	$(PYTHON) perf/presencebench.py --build $(BUILD)
+
+bench-events: deps-bench all
+	$(PYTHON) perf/eventbench.py --build $(BUILD)
 
 soak: deps-bench all
 	$(PYTHON) perf/soak.py --build $(BUILD)

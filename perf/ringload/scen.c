@@ -231,8 +231,9 @@ static long long json_int_after(const char *p, size_t n, const char *key)
 
 static int p_text(rl_thr *th, rl_conn *c, const char *p, size_t n)
 {
-    static const char want[] = "{\"type\":\"presence_stats\"";
-    if (n < sizeof(want) - 1 || memcmp(p, want, sizeof(want) - 1) != 0)
+    static const char want[] = "{\"type\":\"presence_stats\"", ack[] = "{\"type\":\"event_ack\"";
+    if ((n < sizeof(want) - 1 || memcmp(p, want, sizeof(want) - 1) != 0) &&
+        (n < sizeof(ack) - 1 || memcmp(p, ack, sizeof(ack) - 1) != 0))
         return 0; /* errors are counted as server errors */
     uint64_t now = rc_now_ns();
     long long t = json_int_after(p, n, "\"id\":");
@@ -442,6 +443,16 @@ const rl_scen rl_scenarios[] = {
      .report = echo_report},
     {.name = "presence",
      .help = "each connection asks presence_stats of --channel, --pipeline outstanding",
+     .warmup_default = 1,
+     .joins = 1,
+     .channel = channel_cfg,
+     .tick = p_tick,
+     .on_open = p_open,
+     .on_text = p_text,
+     .report = p_report},
+    {.name = "events",
+     .help = "each connection sends client events named --channel, --pipeline outstanding, "
+             "and times their event_ack (the event is in Redis)",
      .warmup_default = 1,
      .joins = 1,
      .channel = channel_cfg,

@@ -1,6 +1,7 @@
 /* Server-side control, from the backends, across nodes: disconnect a user's
  * connections (or one connection) with a code and a reason, and subscribe
- * or unsubscribe them to a channel (events/control.c).
+ * or unsubscribe them to a channel (read and written by events/codec.c,
+ * applied by events/shard.c:rc_ctl_apply).
  *
  * POST /api/disconnect, /api/subscribe, /api/unsubscribe on any node take
  * {"user":U} or {"conn":ADDRESS} (an event's reply address, "CONN:GEN:NODE"),

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "channels/shard.h"
 #include "engine/msg.h"
+#include "events/control.h"
 #include "ws/json.h"
 
 rc_evreq *rc_evreq_new(rc_str event, rc_str user, rc_str data)
@@ -102,63 +104,6 @@ void rc_events_on_direct(rc_shard *s, uint32_t slot, uint16_t gen, rc_msg *m)
     }
 }
 
-int rc_reply_parse(const char *p, size_t n, rc_reply *r, const char **why)
-{
-    rc_json_iter it;
-    rc_json_val k, v, to = {0}, id = {0}, data = {0}, err = {0};
-    int nto = 0, nid = 0, nd = 0, ne = 0;
-    memset(r, 0, sizeof(*r));
-    if (rc_json_object_begin(&it, p, n, RC_PROTO_MAX_DEPTH) != 0) {
-        *why = "not a JSON object";
-        return -1;
-    }
-    while (rc_json_object_next(&it, &k, &v)) {
-        if (rc_json_key_is(&k, "to"))
-            to = v, nto++;
-        else if (rc_json_key_is(&k, "id"))
-            id = v, nid++;
-        else if (rc_json_key_is(&k, "data"))
-            data = v, nd++;
-        else if (rc_json_key_is(&k, "error"))
-            err = v, ne++;
-    }
-    if (nto != 1 || nid > 1 || nd > 1 || ne > 1 || nd + ne != 1) {
-        *why = "a reply is {\"to\":ADDRESS,\"id\":ID,\"data\":D} or with \"error\":E instead "
-               "of data";
-        return -1;
-    }
-    ssize_t tn = to.type == RC_JSON_STRING ? rc_json_string(&to, r->to, sizeof(r->to)) : -1;
-    /* CONN:GEN:NODE */
-    const char *c1 = tn > 0 ? memchr(r->to, ':', (size_t)tn) : NULL;
-    const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(r->to + tn - c1 - 1)) : NULL;
-    uint64_t conn = 0, gen = 0;
-    int ok = c1 && c2 && c1 > r->to && c2 > c1 + 1 && c2 + 1 < r->to + tn;
-    for (const char *q = r->to; ok && q < c1; q++) {
-        ok = *q >= '0' && *q <= '9' && conn <= (UINT64_MAX - 9) / 10;
-        conn = conn * 10 + (uint64_t)(*q - '0');
-    }
-    for (const char *q = c1 + 1; ok && q < c2; q++) {
-        ok = *q >= '0' && *q <= '9' && gen <= 65535;
-        gen = gen * 10 + (uint64_t)(*q - '0');
-    }
-    if (!ok || gen > 65535) {
-        *why = "to must be the event's reply address, \"CONN:GEN:NODE\"";
-        return -1;
-    }
-    if (nid &&
-        (id.raw.n > RC_PROTO_MAX_ID || (id.type != RC_JSON_STRING && id.type != RC_JSON_NUMBER))) {
-        *why = "id must be the event's id as it came (a string or an integer)";
-        return -1;
-    }
-    r->conn = conn;
-    r->gen = (uint16_t)gen;
-    r->node = (rc_str){c2 + 1, (size_t)(r->to + tn - c2 - 1)};
-    r->id = nid ? id.raw : RC_STR_NULL;
-    r->data = nd ? data.raw : RC_STR_NULL;
-    r->error = ne ? err.raw : RC_STR_NULL;
-    return 0;
-}
-
 static void lifecycle_news(rc_shard *s, const rc_conn *c, int kind)
 {
     rc_lcnews *n = rc_calloc(1, sizeof(*n));
@@ -206,4 +151,33 @@ void rc_events_membership(rc_shard *s, const rc_conn *c, rc_str ch, int join)
         snprintf(n->user, sizeof(n->user), "%s", rc_auth_user(c->auth));
     memcpy(n->channel, ch.p, RC_MIN(ch.n, sizeof(n->channel) - 1));
     rc_shard_to_relay(s, RC_Q_LIFECYCLE, n, 0);
+}
+
+static int matches(const rc_shard *s, const rc_conn *c, const rc_ctl *k)
+{
+    if (k->by_conn)
+        return rc_conn_public_id(s, c) == k->conn && c->gen == k->gen &&
+               strcmp(k->node, s->cfg->node_id) == 0;
+    return c->auth && strcmp(rc_auth_user(c->auth), k->user) == 0;
+}
+
+uint32_t rc_ctl_apply(rc_shard *s, const rc_ctl *k)
+{
+    uint32_t n = 0;
+    rc_str ch = {k->channel, strlen(k->channel)};
+    for (uint32_t i = 0; i < s->nconns; i++) {
+        rc_conn *c = &s->conns[i];
+        if (c->state != RC_CONN_OPEN || !matches(s, c, k))
+            continue;
+        n++;
+        if (k->op == RC_CTL_DISCONNECT) {
+            rc_conn_close(s, c, k->code, k->reason);
+        } else if (k->op == RC_CTL_SUBSCRIBE) {
+            if (c->nchan < s->cfg->max_channels_per_conn || rc_chan_holds(s, c, ch))
+                rc_chan_join_quiet(s, c, ch);
+        } else if (rc_chan_unsubscribe(s, c, ch) == 0) {
+            rc_conn_proto(s, c)->unsubscribed(s, c, RC_STR_NULL, ch);
+        }
+    }
+    return n;
 }

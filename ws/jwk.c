@@ -16,7 +16,7 @@
 
 #include "base/common.h"
 #include "ws/json.h"
-#include "ws/jwt.h"
+#include "ws/b64url.h"
 
 typedef struct rc_key {
     EVP_PKEY *pkey;

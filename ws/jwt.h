@@ -15,6 +15,7 @@
 #define RC_JWT_H
 
 #include "base/common.h"
+#include "ws/b64url.h"
 
 #define RC_JWT_MAX_LEN      4096 /* longer tokens are refused as malformed */
 #define RC_JWT_MAX_SUB      128
@@ -104,12 +105,5 @@ int rc_jwt_hs256(const uint8_t *secret, size_t secret_len, const char *data, siz
  * RC_JWT_OK, RC_JWT_MALFORMED (not an object, duplicate or mistyped member,
  * typ other than "JWT") or RC_JWT_BAD_ALG (alg missing or not HS256). */
 int rc_jwt_check_header(const char *json, size_t n);
-
-/* base64url without padding. encode returns the length written (with a NUL),
- * or -1 when it does not fit; decode accepts input with or without padding,
- * refuses characters outside the alphabet, and returns the decoded length or
- * -1 (malformed or does not fit). */
-int rc_b64url_encode(const uint8_t *in, size_t n, char *out, size_t cap);
-int rc_b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap);
 
 #endif

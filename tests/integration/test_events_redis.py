@@ -156,6 +156,20 @@ def test_reply_across_nodes(redis_server, start_server):
         r = await recv_json(ws)
         assert r == {"type": "reply", "id": 2,
                      "error": {"code": "taken", "message": "seat taken"}}, r
+        # A timeout is the client's: nothing comes while no worker answers, and
+        # a late answer still carries its id, so the client can drop it.
+        r = await request(ws, {"type": "event", "id": "slow", "event": "seat:select", "data": 3})
+        assert r["type"] == "event_ack", r
+        try:
+            m = await asyncio.wait_for(ws.recv(), 0.5)
+            raise AssertionError("nothing was answered yet: %r" % m)
+        except asyncio.TimeoutError:
+            pass
+        (eid, f), = read_group(cli, stream, "workers", "w1")
+        cli.command("PUBLISH", f["reply_channel"], json.dumps(
+            {"to": f["reply"], "id": "slow", "data": "late"}))
+        r = await recv_json(ws)
+        assert r == {"type": "reply", "id": "slow", "data": "late"}, r
         # A reply to a connection that is gone is dropped and counted.
         await ws.close()
         await asyncio.sleep(0.2)
@@ -168,7 +182,7 @@ def test_reply_across_nodes(redis_server, start_server):
                 break
             await asyncio.sleep(0.05)
         assert m["ringcast_event_replies_gone_total"] == before + 1
-        assert m["ringcast_event_replies_delivered_total"] == 2
+        assert m["ringcast_event_replies_delivered_total"] == 3
 
     run(go())
 

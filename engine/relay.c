@@ -254,6 +254,7 @@ static void *relay_main(void *arg)
         if (r->bridge) {
             rc_chan_relay_flush(r->chans);
             rc_lifecycle_flush(r->lifecycle);
+            rc_events_flush(r->events);
             got += reap(r);
             uint64_t now = rc_now_ms();
             rc_bridge_tick(r->bridge, now);

@@ -24,17 +24,34 @@ struct rc_events {
     size_t ctl_redis_len;
     char reply_redis[80 + sizeof(RC_REPLY_CHANNEL) + RC_PROTO_MAX_NODE]; /* its Redis name */
     size_t reply_redis_len;
+    /* The turn's events, per rule (cfg->events): written at its end. */
+    rc_evreq **pend[RC_MAX_PUBLIC_PATTERNS];
+    size_t n_pend[RC_MAX_PUBLIC_PATTERNS], cap_pend[RC_MAX_PUBLIC_PATTERNS];
+    int any_pend;
 };
 
-/* Appends an event unless its stream holds maxlen entries. KEYS: the
- * stream. ARGV: maxlen, then the fields' values in FIELDS' order. */
+/* Appends a turn's events of one stream, each unless the stream holds
+ * maxlen entries. KEYS: the stream. ARGV: maxlen, node, reply channel, then
+ * seven values per event: event, data, id, user, conn, time, reply.
+ * Returns the entry id of each event, or nil for one the full stream
+ * refused. */
 static const char XADD_LUA[] =
-    "if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then\n"
-    "  return redis.error_reply('STREAMFULL the stream holds its maxlen')\n"
+    "local maxlen, out = tonumber(ARGV[1]), {}\n"
+    "local len = redis.call('XLEN', KEYS[1])\n"
+    "for k = 4, #ARGV, 7 do\n"
+    "  if len >= maxlen then\n"
+    "    out[#out + 1] = false\n"
+    "  else\n"
+    "    out[#out + 1] = redis.call('XADD', KEYS[1], '*', 'event', ARGV[k], 'data', ARGV[k + 1],\n"
+    "      'id', ARGV[k + 2], 'user', ARGV[k + 3], 'conn', ARGV[k + 4], 'node', ARGV[2],\n"
+    "      'time', ARGV[k + 5], 'reply', ARGV[k + 6], 'reply_channel', ARGV[3])\n"
+    "    len = len + 1\n"
+    "  end\n"
     "end\n"
-    "return redis.call('XADD', KEYS[1], '*', 'event', ARGV[2], 'data', ARGV[3], 'id', ARGV[4],\n"
-    "  'user', ARGV[5], 'conn', ARGV[6], 'node', ARGV[7], 'time', ARGV[8], 'reply', ARGV[9],\n"
-    "  'reply_channel', ARGV[10])\n";
+    "return out\n";
+
+/* Events per script. */
+#define BATCH 500
 
 rc_events *rc_events_new(const rc_config *cfg, rc_outbox *out, rc_events_stats *stats)
 {
@@ -72,6 +89,13 @@ void rc_events_stop(rc_events *e)
 
 void rc_events_free(rc_events *e)
 {
+    if (!e)
+        return;
+    for (int r = 0; r < RC_MAX_PUBLIC_PATTERNS; r++) {
+        for (size_t i = 0; i < e->n_pend[r]; i++)
+            free(e->pend[r][i]);
+        free(e->pend[r]);
+    }
     free(e);
 }
 
@@ -87,29 +111,34 @@ static void answer(rc_events *e, rc_evreq *q)
 
 typedef struct xadd_ctx {
     rc_events *e;
-    rc_evreq *q;
+    size_t n;
+    rc_evreq *q[];
 } xadd_ctx;
 
 static void on_xadd(void *arg, const redisReply *rep)
 {
     xadd_ctx *k = arg;
-    rc_evreq *q = k->q;
     rc_events *e = k->e;
-    free(k);
-    if (rep && rep->type == REDIS_REPLY_STRING && rep->len < sizeof(q->entry)) {
-        memcpy(q->entry, rep->str, rep->len);
-        q->entry_len = (uint8_t)rep->len;
-        rc_counter_inc(&e->stats->stored);
-    } else if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "STREAMFULL", 10) == 0) {
-        q->error = RC_PERR_STREAM_FULL;
-        rc_counter_inc(&e->stats->full);
-    } else {
-        if (rep && rep->type == REDIS_REPLY_ERROR)
-            rc_warn("redis: storing a client event failed: %s", rep->str);
-        q->error = RC_PERR_EVENTS_UNAVAILABLE;
-        rc_counter_inc(&e->stats->failed);
+    int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == k->n;
+    if (rep && rep->type == REDIS_REPLY_ERROR)
+        rc_warn("redis: storing client events failed: %s", rep->str);
+    for (size_t i = 0; i < k->n; i++) {
+        rc_evreq *q = k->q[i];
+        const redisReply *x = ok ? rep->element[i] : NULL;
+        if (x && x->type == REDIS_REPLY_STRING && x->len < sizeof(q->entry)) {
+            memcpy(q->entry, x->str, x->len);
+            q->entry_len = (uint8_t)x->len;
+            rc_counter_inc(&e->stats->stored);
+        } else if (x && x->type == REDIS_REPLY_NIL) {
+            q->error = RC_PERR_STREAM_FULL;
+            rc_counter_inc(&e->stats->full);
+        } else {
+            q->error = RC_PERR_EVENTS_UNAVAILABLE;
+            rc_counter_inc(&e->stats->failed);
+        }
+        answer(e, q);
     }
-    answer(e, q);
+    free(k);
 }
 
 void rc_events_on_event(rc_events *e, const rc_qitem *it)
@@ -122,39 +151,79 @@ void rc_events_on_event(rc_events *e, const rc_qitem *it)
         answer(e, q);
         return;
     }
-    char key[64 + 8 + 64], maxlen[16], conn[24], time[24], reply[RC_PROTO_MAX_NODE + 48];
+    size_t r = (size_t)(rule - e->cfg->events);
+    if (e->n_pend[r] == e->cap_pend[r]) {
+        e->cap_pend[r] = e->cap_pend[r] ? e->cap_pend[r] * 2 : 64;
+        e->pend[r] = rc_realloc(e->pend[r], e->cap_pend[r] * sizeof(*e->pend[r]));
+    }
+    e->pend[r][e->n_pend[r]++] = q;
+    e->any_pend = 1;
+}
+
+/* One script for events q[0..n) of rule's stream; they are answered when
+ * it comes back (or now, when the link refuses it). */
+static void write_batch(rc_events *e, const rc_event_rule *rule, rc_evreq *const *q, size_t n)
+{
+    size_t argc = 7 + 7 * n, a = 0;
+    const char **argv = rc_malloc(argc * sizeof(*argv));
+    size_t *lens = rc_malloc(argc * sizeof(*lens));
+    char(*nums)[3][RC_PROTO_MAX_NODE + 48] = rc_malloc(n * sizeof(*nums)); /* conn, time, reply */
+    char key[64 + 8 + 64], maxlen[16];
     int kn = snprintf(key, sizeof(key), "%sev:%s", e->cfg->redis_prefix, rule->stream);
     int mn = snprintf(maxlen, sizeof(maxlen), "%u", rule->maxlen);
-    int cn = snprintf(conn, sizeof(conn), "%llu", (unsigned long long)q->from_conn);
-    int tn = snprintf(time, sizeof(time), "%lld", (long long)rc_wall_ms());
-    int rn = snprintf(reply, sizeof(reply), "%llu:%u:%s", (unsigned long long)q->from_conn,
-                      (unsigned)q->gen, e->cfg->node_id);
-    const char *argv[] = {"EVAL",          XADD_LUA, "1",    key,           maxlen,
-                          q->event,        q->data,  q->tag, q->user,       conn,
-                          e->cfg->node_id, time,     reply,  e->reply_redis};
-    size_t lens[] = {4,
-                     sizeof(XADD_LUA) - 1,
-                     1,
-                     (size_t)kn,
-                     (size_t)mn,
-                     q->event_len,
-                     q->data_len,
-                     q->tag_len,
-                     q->user_len,
-                     (size_t)cn,
-                     strlen(e->cfg->node_id),
-                     (size_t)tn,
-                     (size_t)rn,
-                     e->reply_redis_len};
-    xadd_ctx *k = rc_malloc(sizeof(*k));
-    k->e = e;
-    k->q = q;
-    if (rc_bridge_command(e->bridge, on_xadd, k, (int)RC_ARRAY_LEN(argv), argv, lens) < 0) {
-        free(k);
-        q->error = RC_PERR_EVENTS_UNAVAILABLE;
-        rc_counter_inc(&e->stats->failed);
-        answer(e, q);
+    const char *fixed[7] = {"EVAL", XADD_LUA, "1", key, maxlen, e->cfg->node_id, e->reply_redis};
+    size_t fl[7] = {4,
+                    sizeof(XADD_LUA) - 1,
+                    1,
+                    (size_t)kn,
+                    (size_t)mn,
+                    strlen(e->cfg->node_id),
+                    e->reply_redis_len};
+    for (int i = 0; i < 7; i++) {
+        argv[a] = fixed[i];
+        lens[a++] = fl[i];
     }
+    long long now = (long long)rc_wall_ms();
+    for (size_t i = 0; i < n; i++) {
+        int cn =
+            snprintf(nums[i][0], sizeof(nums[i][0]), "%llu", (unsigned long long)q[i]->from_conn);
+        int tn = snprintf(nums[i][1], sizeof(nums[i][1]), "%lld", now);
+        int rn =
+            snprintf(nums[i][2], sizeof(nums[i][2]), "%llu:%u:%s",
+                     (unsigned long long)q[i]->from_conn, (unsigned)q[i]->gen, e->cfg->node_id);
+        const char *v[7] = {q[i]->event, q[i]->data, q[i]->tag, q[i]->user,
+                            nums[i][0],  nums[i][1], nums[i][2]};
+        size_t vl[7] = {q[i]->event_len, q[i]->data_len, q[i]->tag_len, q[i]->user_len,
+                        (size_t)cn,      (size_t)tn,     (size_t)rn};
+        for (int j = 0; j < 7; j++) {
+            argv[a] = v[j];
+            lens[a++] = vl[j];
+        }
+    }
+    xadd_ctx *k = rc_malloc(sizeof(*k) + n * sizeof(k->q[0]));
+    k->e = e;
+    k->n = n;
+    memcpy(k->q, q, n * sizeof(k->q[0]));
+    if (rc_bridge_command(e->bridge, on_xadd, k, (int)a, argv, lens) < 0)
+        on_xadd(k, NULL); /* answers each: events_unavailable */
+    free(nums);
+    free(argv);
+    free(lens);
+}
+
+void rc_events_flush(rc_events *e)
+{
+    if (!e->any_pend)
+        return;
+    for (int r = 0; r < e->cfg->n_events; r++) {
+        for (size_t done = 0; done < e->n_pend[r];) {
+            size_t n = RC_MIN((size_t)BATCH, e->n_pend[r] - done);
+            write_batch(e, &e->cfg->events[r], e->pend[r] + done, n);
+            done += n;
+        }
+        e->n_pend[r] = 0;
+    }
+    e->any_pend = 0;
 }
 
 static void bad_reply(rc_events *e, const char *why)

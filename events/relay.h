@@ -30,6 +30,9 @@ void rc_events_free(rc_events *e);
 void rc_events_on_event(rc_events *e, const rc_qitem *it);
 /* A server-side command from the HTTP API (p: rc_ctl), for every node. */
 void rc_events_on_control(rc_events *e, const rc_qitem *it);
+/* At the end of each relay turn: the turn's events go out, one script per
+ * stream for up to 500 of them. */
+void rc_events_flush(rc_events *e);
 /* A reply from the HTTP API (p: rc_replyreq), sent to its node. */
 void rc_events_on_reply(rc_events *e, const rc_qitem *it);
 

@@ -176,9 +176,13 @@ static void echo_report(FILE *f, double window_s)
 static void p_send(rl_thr *th, rl_conn *c)
 {
     char msg[400];
-    int n =
-        snprintf(msg, sizeof(msg), "{\"type\":\"presence_stats\",\"id\":%llu,\"channel\":\"%s\"}",
-                 (unsigned long long)rc_now_ns(), rl_cfg_g.channel);
+    int n = strcmp(rl_cfg_g.scen->name, "events") == 0
+                ? snprintf(msg, sizeof(msg),
+                           "{\"type\":\"event\",\"id\":%llu,\"event\":\"%s\",\"data\":%u}",
+                           (unsigned long long)rc_now_ns(), rl_cfg_g.channel, c->index)
+                : snprintf(msg, sizeof(msg),
+                           "{\"type\":\"presence_stats\",\"id\":%llu,\"channel\":\"%s\"}",
+                           (unsigned long long)rc_now_ns(), rl_cfg_g.channel);
     c->outstanding++;
     rl_conn_send(th, c, RC_WS_OP_TEXT, msg, (size_t)n);
 }
@@ -233,8 +237,11 @@ static int p_text(rl_thr *th, rl_conn *c, const char *p, size_t n)
 {
     static const char want[] = "{\"type\":\"presence_stats\"", ack[] = "{\"type\":\"event_ack\"";
     if ((n < sizeof(want) - 1 || memcmp(p, want, sizeof(want) - 1) != 0) &&
-        (n < sizeof(ack) - 1 || memcmp(p, ack, sizeof(ack) - 1) != 0))
-        return 0; /* errors are counted as server errors */
+        (n < sizeof(ack) - 1 || memcmp(p, ack, sizeof(ack) - 1) != 0)) {
+        if (!th->qerr[0] && n > 16 && memcmp(p, "{\"type\":\"error\"", 16) == 0)
+            snprintf(th->qerr, sizeof(th->qerr), "%.*s", (int)RC_MIN(n, sizeof(th->qerr) - 1), p);
+        return 0; /* counted as a server error */
+    }
     uint64_t now = rc_now_ns();
     long long t = json_int_after(p, n, "\"id\":");
     long long conns = json_int_after(p, n, "\"connections\":");
@@ -260,6 +267,12 @@ static int p_text(rl_thr *th, rl_conn *c, const char *p, size_t n)
 static void p_report(FILE *f, double window_s)
 {
     double a = rl_tot.p_answers ? (double)rl_tot.p_answers : 1;
+    const char *err = "";
+    for (uint32_t t = 0; t < rl_cfg_g.threads && !err[0]; t++)
+        err = rl_thrs[t].qerr;
+    char ee[300];
+    ssize_t el = rc_json_escape(ee, sizeof(ee), err, strlen(err));
+    fprintf(f, ",\"first_error\":%.*s", (int)RC_MAX(el, 0), ee);
     fprintf(f,
             ",\"pipeline\":%u,\"round_trips\":%llu,\"round_trips_per_s\":%.1f,"
             "\"answers\":%llu,\"mean_connections\":%.1f,\"mean_users\":%.1f",

@@ -54,7 +54,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 RL_SRC := $(filter-out perf/ringload/main.c,$(wildcard perf/ringload/*.c))
 RL_OBJ := $(RL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all deps deps-run run test unit integration clean format bench bench-short bench-eta bench-history bench-storm bench-presence bench-events soak flamegraph fuzz
+.PHONY: all deps deps-run run test unit integration js clean format bench bench-short bench-eta bench-history bench-storm bench-presence bench-events soak flamegraph fuzz
 
 all: $(BUILD)/ringcast $(BUILD)/ringload $(BUILD)/naive
 
@@ -114,6 +114,12 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory js
+
+# The JavaScript client's tests (clients/js), on Node's test runner, against
+# the binary of this build.
+js: $(BUILD)/ringcast
+	cd clients/js && RINGCAST_BIN=$(abspath $(BUILD)/ringcast) node --test test/
 
 # The banner is printed by admission/demo.py once the node answers, with its
 # real URL; the demo secrets are passed without being echoed.

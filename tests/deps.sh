@@ -30,6 +30,10 @@ if [ ! -d perf/peers/node_modules ] || [ perf/peers/package-lock.json -nt perf/p
     echo "deps: installing the benchmark peers' Node packages (perf/peers)"
     (cd perf/peers && npm ci --no-audit --no-fund --loglevel=error)
 fi
+if [ ! -d clients/js/node_modules ] || [ clients/js/package-lock.json -nt clients/js/node_modules ]; then
+    echo "deps: installing the JavaScript client's test packages (clients/js)"
+    (cd clients/js && npm ci --no-audit --no-fund --loglevel=error)
+fi
 if [ ! -d examples/backend/node_modules ] ||
     [ examples/backend/package-lock.json -nt examples/backend/node_modules ]; then
     echo "deps: installing the backend example's Node packages (examples/backend)"

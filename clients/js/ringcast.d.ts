@@ -1,0 +1,66 @@
+// Types of ringcast.js.
+export type State = 'connecting' | 'connected' | 'disconnected' | 'closed';
+
+export interface ClientOptions {
+  token?: string;
+  /** Called for a new token: on the server's refresh notice, and after a 4001 close. */
+  getToken?: () => string | Promise<string>;
+  /** A WebSocket implementation where there is no global one (Node: the `ws` package). */
+  WebSocket?: unknown;
+  minDelay?: number;
+  maxDelay?: number;
+  /** Request timeout, ms (default 10000). */
+  timeout?: number;
+  autoConnect?: boolean;
+}
+
+export interface Message {
+  type: 'message';
+  channel: string;
+  event: string;
+  seq: number;
+  offset?: number;
+  epoch?: string;
+  from?: { user: string | null; conn: string } | { backend: true };
+  data: unknown;
+}
+
+export interface Recovery {
+  recovered: boolean;
+  reason?: string;
+  missed?: number;
+}
+
+export class RingcastError extends Error {
+  code: string;
+  reply: unknown;
+}
+
+export class Subscription {
+  readonly channel: string;
+  offset: number | null;
+  epoch: string | null;
+  on(name: 'message', fn: (m: Message) => void): () => void;
+  on(name: 'recovered', fn: (r: Recovery) => void): () => void;
+  on(name: 'subscribed', fn: (reply: object) => void): () => void;
+  on(name: 'join' | 'leave', fn: (member: object) => void): () => void;
+  on(name: 'error', fn: (e: RingcastError) => void): () => void;
+  unsubscribe(): Promise<void>;
+  history(opts?: { limit?: number; since?: { offset: number; epoch: string } }): Promise<object>;
+}
+
+export class Client {
+  constructor(url: string, opts?: ClientOptions);
+  readonly state: State;
+  readonly welcome: { conn: string; node: string; user: string | null } | null;
+  connect(): void;
+  close(): void;
+  subscribe(channel: string): Subscription;
+  publish(channel: string, data: unknown, event?: string): Promise<object>;
+  rpc(event: string, data?: unknown, opts?: { timeout?: number }): Promise<unknown>;
+  presence(channel: string, opts?: { limit?: number; cursor?: string }): Promise<object>;
+  presenceStats(channel: string): Promise<{ connections: number; users: number }>;
+  on(name: 'state', fn: (s: State) => void): () => void;
+  on(name: 'disconnect', fn: (e: { code: number; reason: string }) => void): () => void;
+  on(name: 'error', fn: (e: RingcastError) => void): () => void;
+}

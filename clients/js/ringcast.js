@@ -1,0 +1,284 @@
+// ringcast's JavaScript client: one ES module, no runtime dependencies.
+// Works in browsers and in Node 18+ (pass a WebSocket implementation, such
+// as the `ws` package, where there is no global WebSocket).
+//
+//   import { Client } from './ringcast.js';
+//   const rc = new Client('wss://edge.example/ws', { token, getToken });
+//   const sub = rc.subscribe('chat:1');
+//   sub.on('message', (m) => render(m.data));
+//   sub.on('recovered', ({ recovered, reason }) => { if (!recovered) reload(); });
+//   await rc.publish('chat:1', { text: 'hi' });
+//   const answer = await rc.rpc('seat:select', { seat: 'A1' }, { timeout: 5000 });
+//
+// The client reconnects with exponential backoff and full jitter, keeps the
+// offset and epoch of each channel with history, and resubscribes with them:
+// each subscription then says whether what was missed followed
+// ('recovered') or not (reload your state). Requests are promises with
+// timeouts. The protocol is docs/PROTOCOL.md.
+
+class Emitter {
+  constructor() { this._h = new Map(); }
+  on(name, fn) {
+    if (!this._h.has(name)) this._h.set(name, new Set());
+    this._h.get(name).add(fn);
+    return () => this.off(name, fn);
+  }
+  off(name, fn) { this._h.get(name)?.delete(fn); }
+  emit(name, arg) {
+    for (const fn of [...(this._h.get(name) || [])]) {
+      try { fn(arg); } catch (e) { queueMicrotask(() => { throw e; }); }
+    }
+  }
+}
+
+/** A request the server refused: code is the protocol's error code. */
+export class RingcastError extends Error {
+  constructor(code, message, reply) {
+    super(message || code);
+    this.name = 'RingcastError';
+    this.code = code;
+    this.reply = reply;
+  }
+}
+
+/** One channel: 'message', 'recovered', 'subscribed', 'error' events. */
+export class Subscription extends Emitter {
+  constructor(client, channel) {
+    super();
+    this.client = client;
+    this.channel = channel;
+    this.offset = null; // the last publication's offset and epoch (history)
+    this.epoch = null;
+    this.active = true;
+  }
+  unsubscribe() {
+    if (!this.active) return Promise.resolve();
+    this.active = false;
+    this.client._subs.delete(this.channel);
+    if (this.client.state !== 'connected') return Promise.resolve();
+    return this.client._request({ type: 'unsubscribe', channel: this.channel }).catch(() => {});
+  }
+  history(opts = {}) {
+    return this.client._request({ type: 'history', channel: this.channel, ...opts });
+  }
+}
+
+export class Client extends Emitter {
+  /**
+   * @param {string} url ws:// or wss:// URL of a node's WebSocket path
+   * @param {object} [opts]
+   */
+  constructor(url, opts = {}) {
+    super();
+    this.url = url;
+    this.token = opts.token || null;
+    this.getToken = opts.getToken || null; // async () => a new token
+    this.WebSocket = opts.WebSocket || globalThis.WebSocket;
+    this.minDelay = opts.minDelay ?? 250;
+    this.maxDelay = opts.maxDelay ?? 15000;
+    this.timeout = opts.timeout ?? 10000;
+    this.state = 'disconnected'; // connecting, connected, disconnected, closed
+    this.welcome = null;
+    this._subs = new Map();
+    this._pending = new Map();
+    this._nextId = 1;
+    this._attempt = 0;
+    this._ws = null;
+    this._timer = null;
+    if (opts.autoConnect !== false) this.connect();
+  }
+
+  connect() {
+    if (this.state === 'connecting' || this.state === 'connected') return;
+    clearTimeout(this._timer);
+    this._setState('connecting');
+    const url = this.token ? this.url + (this.url.includes('?') ? '&' : '?') + 'token=' +
+      encodeURIComponent(this.token) : this.url;
+    const ws = new this.WebSocket(url);
+    this._ws = ws;
+    ws.onmessage = (ev) => this._onMessage(typeof ev.data === 'string' ? ev.data : String(ev.data));
+    ws.onclose = (ev) => this._onClose(ev.code, ev.reason);
+    ws.onerror = () => {};
+  }
+
+  /** Closes for good (no reconnect). */
+  close() {
+    clearTimeout(this._timer);
+    this._setState('closed');
+    this._failPending(new RingcastError('closed', 'the client was closed'));
+    if (this._ws) this._ws.close(1000, 'bye');
+  }
+
+  subscribe(channel) {
+    let sub = this._subs.get(channel);
+    if (sub) return sub;
+    sub = new Subscription(this, channel);
+    this._subs.set(channel, sub);
+    if (this.state === 'connected') this._resubscribe(sub);
+    return sub;
+  }
+
+  publish(channel, data, event) {
+    const m = { type: 'publish', channel, data };
+    if (event) m.event = event;
+    return this._request(m);
+  }
+
+  /** A client event with a backend's reply (docs/BACKENDS.md): resolves
+   * with the reply's data, rejects with its error, or on timeout. */
+  rpc(event, data, opts = {}) {
+    return this._request({ type: 'event', event, data }, { reply: true, timeout: opts.timeout });
+  }
+
+  presence(channel, opts = {}) {
+    return this._request({ type: 'presence', channel, ...opts });
+  }
+
+  presenceStats(channel) {
+    return this._request({ type: 'presence_stats', channel });
+  }
+
+  // ---- inside ------------------------------------------------------------
+
+  _setState(s) {
+    if (this.state === s) return;
+    this.state = s;
+    this.emit('state', s);
+  }
+
+  _send(obj) {
+    if (this._ws && this.state === 'connected') this._ws.send(JSON.stringify(obj));
+  }
+
+  _request(obj, opts = {}) {
+    if (this.state !== 'connected')
+      return Promise.reject(new RingcastError('disconnected', 'not connected'));
+    const id = this._nextId++;
+    return new Promise((resolve, reject) => {
+      const ms = opts.timeout ?? this.timeout;
+      const timer = setTimeout(() => {
+        this._pending.delete(id);
+        reject(new RingcastError('timeout', `no answer in ${ms} ms`));
+      }, ms);
+      this._pending.set(id, { resolve, reject, timer, reply: !!opts.reply });
+      this._send({ ...obj, id });
+    });
+  }
+
+  _settle(id, fn, arg) {
+    const p = this._pending.get(id);
+    if (!p) return null;
+    this._pending.delete(id);
+    clearTimeout(p.timer);
+    p[fn](arg);
+    return p;
+  }
+
+  _failPending(err) {
+    for (const [id, p] of this._pending) {
+      clearTimeout(p.timer);
+      p.reject(err);
+      this._pending.delete(id);
+    }
+  }
+
+  _resubscribe(sub) {
+    const m = { type: 'subscribe', channel: sub.channel };
+    if (sub.epoch !== null) m.since = { offset: sub.offset, epoch: sub.epoch };
+    this._request(m).then((r) => {
+      if (r.epoch !== undefined && sub.epoch === null) {
+        sub.offset = r.offset;
+        sub.epoch = r.epoch;
+      }
+      if (r.recovered !== undefined) {
+        if (!r.recovered) {
+          sub.offset = r.offset ?? null;
+          sub.epoch = r.epoch ?? null;
+        }
+        sub.emit('recovered', { recovered: r.recovered, reason: r.reason, missed: r.missed });
+      }
+      sub.emit('subscribed', r);
+    }, (e) => sub.emit('error', e));
+  }
+
+  _onMessage(text) {
+    let m;
+    try { m = JSON.parse(text); } catch { return; }
+    switch (m.type) {
+    case 'welcome':
+      this.welcome = m;
+      this._attempt = 0;
+      this._setState('connected');
+      for (const sub of this._subs.values()) this._resubscribe(sub);
+      return;
+    case 'message': {
+      const sub = this._subs.get(m.channel);
+      if (!sub) return;
+      if (m.offset !== undefined) {
+        if (sub.epoch === m.epoch && sub.offset !== null && m.offset <= sub.offset) return;
+        sub.offset = m.offset;
+        sub.epoch = m.epoch;
+      }
+      sub.emit('message', m);
+      return;
+    }
+    case 'join': case 'leave':
+      this._subs.get(m.channel)?.emit(m.type, m.member);
+      return;
+    case 'refresh':
+      if (this.getToken) {
+        Promise.resolve(this.getToken()).then((t) => {
+          this.token = t;
+          return this._request({ type: 'refresh', token: t });
+        }).catch((e) => this.emit('error', e));
+      }
+      return;
+    case 'reply': {
+      if (m.error !== undefined)
+        this._settle(m.id, 'reject', new RingcastError(m.error?.code || 'error',
+          m.error?.message, m));
+      else
+        this._settle(m.id, 'resolve', m.data);
+      return;
+    }
+    case 'event_ack': {
+      const p = this._pending.get(m.id);
+      if (p && !p.reply) this._settle(m.id, 'resolve', m);
+      return; // an rpc waits for its reply
+    }
+    case 'error':
+      if (m.id !== undefined && this._settle(m.id, 'reject',
+        new RingcastError(m.code, m.message, m))) return;
+      if (m.channel && this._subs.has(m.channel)) {
+        this._subs.get(m.channel).emit('error', new RingcastError(m.code, m.message, m));
+        return;
+      }
+      this.emit('error', new RingcastError(m.code, m.message, m));
+      return;
+    default:
+      if (m.id !== undefined) this._settle(m.id, 'resolve', m);
+      else this.emit('server', m);
+    }
+  }
+
+  _onClose(code, reason) {
+    this._ws = null;
+    this._failPending(new RingcastError('disconnected', `connection closed (${code})`));
+    this.emit('disconnect', { code, reason });
+    if (this.state === 'closed') return;
+    this._setState('disconnected');
+    if (code === 4001 && this.getToken) {
+      Promise.resolve(this.getToken()).then((t) => { this.token = t; this._reconnect(); },
+        () => this._reconnect());
+      return;
+    }
+    this._reconnect();
+  }
+
+  _reconnect() {
+    // Exponential backoff with full jitter: a random wait up to the cap.
+    const cap = Math.min(this.maxDelay, this.minDelay * 2 ** this._attempt++);
+    const wait = Math.random() * cap;
+    this._timer = setTimeout(() => this.connect(), wait);
+  }
+}

@@ -1,0 +1,132 @@
+// The client against a real ringcast node (build/ringcast, started here on a
+// free port): subscribe and publish, reconnect with recovery of what was
+// published meanwhile, request errors and timeouts.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket, { WebSocketServer } from 'ws';
+import { Client, RingcastError } from '../ringcast.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const BIN = process.env.RINGCAST_BIN || path.join(here, '..', '..', '..', 'build', 'ringcast');
+const SECRET = 'js-client-test-secret';
+const KEY = 'js-client-test-key';
+let srv, port;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function jwt(claims) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const body = b64({ alg: 'HS256', typ: 'JWT' }) + '.' + b64(claims);
+  return body + '.' + createHmac('sha256', SECRET).update(body).digest('base64url');
+}
+
+async function api(p, body) {
+  const r = await fetch(`http://127.0.0.1:${port}${p}`, {
+    method: 'POST', headers: { Authorization: 'Bearer ' + KEY }, body: JSON.stringify(body),
+  });
+  return r.status;
+}
+
+function next(emitter, name, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('no ' + name)), ms);
+    const off = emitter.on(name, (v) => { clearTimeout(t); off(); resolve(v); });
+  });
+}
+
+before(async () => {
+  port = await freePort();
+  srv = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--shards', '1', '--history',
+    'chat:* size=100 ttl=3600', '--public', 'chat:*', '--log-level', 'warn'],
+  { env: { ...process.env, RINGCAST_JWT_SECRET: SECRET, RINGCAST_API_KEY: KEY },
+    stdio: 'inherit' });
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('ringcast did not start');
+});
+
+after(() => { srv.kill('SIGTERM'); });
+
+test('subscribe, publish, receive', async () => {
+  const rc = new Client(`ws://127.0.0.1:${port}/ws`, { WebSocket,
+    token: jwt({ sub: 'ann', subscribe: ['*'], publish: ['*'] }) });
+  await next(rc, 'state');
+  if (rc.state !== 'connected') await next(rc, 'state');
+  const sub = rc.subscribe('chat:a');
+  await next(sub, 'subscribed');
+  const got = next(sub, 'message');
+  const ack = await rc.publish('chat:a', { text: 'hi' });
+  assert.equal(ack.type, 'published');
+  const m = await got;
+  assert.deepEqual(m.data, { text: 'hi' });
+  assert.equal(m.from.user, 'ann');
+  assert.equal(sub.offset, 1);
+  rc.close();
+});
+
+test('reconnect and recover what was published meanwhile', async () => {
+  const rc = new Client(`ws://127.0.0.1:${port}/ws`, { WebSocket, minDelay: 300, maxDelay: 600,
+    token: jwt({ sub: 'bob', subscribe: ['*'] }) });
+  const sub = rc.subscribe('chat:r');
+  await next(sub, 'subscribed');
+  const seen = [];
+  sub.on('message', (m) => seen.push(m.data));
+  await api('/api/publish', { channel: 'chat:r', data: 1 });
+  await api('/api/publish', { channel: 'chat:r', data: 2 });
+  while (seen.length < 2) await new Promise((r) => setTimeout(r, 20));
+  // The server drops the connection; three messages go by meanwhile.
+  const gone = next(rc, 'disconnect');
+  assert.equal(await api('/api/disconnect', { user: 'bob', code: 4100 }), 202);
+  assert.equal((await gone).code, 4100);
+  for (const n of [3, 4, 5]) await api('/api/publish', { channel: 'chat:r', data: n });
+  const rec = await next(sub, 'recovered');
+  assert.deepEqual(rec, { recovered: true, reason: undefined, missed: 3 });
+  await api('/api/publish', { channel: 'chat:r', data: 6 });
+  while (seen.length < 6) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(seen, [1, 2, 3, 4, 5, 6]); // in order, once each
+  rc.close();
+});
+
+test('errors and timeouts are rejections', async () => {
+  const rc = new Client(`ws://127.0.0.1:${port}/ws`, { WebSocket, timeout: 300 });
+  await next(rc, 'state');
+  if (rc.state !== 'connected') await next(rc, 'state');
+  await assert.rejects(rc.publish('chat:x', 1), (e) => e instanceof RingcastError &&
+    e.code === 'forbidden');
+  // No backend here: the event cannot be stored.
+  await assert.rejects(rc.rpc('seat:x', 1), (e) => e.code === 'events_unavailable');
+  const sub = rc.subscribe('secret:1');
+  const err = await next(sub, 'error');
+  assert.equal(err.code, 'forbidden');
+  rc.close();
+  await assert.rejects(rc.publish('chat:x', 1), (e) => e.code === 'disconnected');
+});
+
+test('an RPC that nobody answers times out', async () => {
+  // A peer that greets and then never answers: the client's timer decides.
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((r) => wss.on('listening', r));
+  wss.on('connection', (ws) => ws.send(JSON.stringify({ type: 'welcome', conn: '1', node: 'x' })));
+  const rc = new Client(`ws://127.0.0.1:${wss.address().port}/ws`, { WebSocket });
+  await next(rc, 'state');
+  if (rc.state !== 'connected') await next(rc, 'state');
+  await assert.rejects(rc.rpc('seat:x', 1, { timeout: 200 }), (e) => e.code === 'timeout');
+  rc.close();
+  wss.close();
+});

@@ -460,3 +460,21 @@ def make_logdir(prefix):
 
 def files_matching(pattern):
     return sorted(glob.glob(pattern))
+
+
+def write_block(lines, start, end, what):
+    """Puts lines (starting with start, ending with end) in BENCHMARKS.md in
+    place of the block between start and end, or at its end when absent."""
+    block = "\n".join(lines) + "\n"
+    path = os.path.join(REPO, "BENCHMARKS.md")
+    with open(path) as f:
+        text = f.read()
+    i, j = text.find(start), text.find(end)
+    if i >= 0 and j > i:
+        rest = text[j + len(end):].lstrip("\n")
+        text = text[:i] + block + ("\n" + rest if rest else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    with open(path, "w") as f:
+        f.write(text)
+    log("updated the %s block of %s" % (what, path))

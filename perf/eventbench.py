@@ -280,19 +280,7 @@ def report(doc, path_json):
                  "noise of these rounds, ES256's did (see the ratios)." %
                  bench.fmt_pct(ev.get("loadgen_util")))
     lines.append(END)
-    block = "\n".join(lines) + "\n"
-    path = os.path.join(bl.REPO, "BENCHMARKS.md")
-    with open(path) as f:
-        text = f.read()
-    i, j = text.find(START), text.find(END)
-    if i >= 0 and j > i:
-        rest = text[j + len(END):].lstrip("\n")
-        text = text[:i] + block + ("\n" + rest if rest else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    with open(path, "w") as f:
-        f.write(text)
-    bl.log("updated the events-bench block of %s" % path)
+    bl.write_block(lines, START, END, "events-bench")
 
 
 def main():

@@ -134,19 +134,7 @@ def report(doc, path_json):
                      "rates: the fan-out figures are its limit as much as the server's, so the "
                      "server CPU at a fixed rate is the fairer comparison." % (100 * lg))
     lines.append(END)
-    block = "\n".join(lines) + "\n"
-    path = os.path.join(bl.REPO, "BENCHMARKS.md")
-    with open(path) as f:
-        text = f.read()
-    i, j = text.find(START), text.find(END)
-    if i >= 0 and j > i:
-        rest = text[j + len(END):].lstrip("\n")
-        text = text[:i] + block + ("\n" + rest if rest else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    with open(path, "w") as f:
-        f.write(text)
-    bl.log("updated the history-bench block of %s" % path)
+    bl.write_block(lines, START, END, "history-bench")
 
 
 def main():

@@ -222,19 +222,7 @@ def report(doc, path_json):
                  r["redis_commands_during_storm"]),
              "", "The clients are one Python process on one core: above about 90% of it, the "
              "time is the clients' reconnection speed rather than the node's.", END]
-    block = "\n".join(lines) + "\n"
-    path = os.path.join(bl.REPO, "BENCHMARKS.md")
-    with open(path) as f:
-        text = f.read()
-    i, j = text.find(START), text.find(END)
-    if i >= 0 and j > i:
-        rest = text[j + len(END):].lstrip("\n")
-        text = text[:i] + block + ("\n" + rest if rest else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    with open(path, "w") as f:
-        f.write(text)
-    bl.log("updated the storm-bench block of %s" % path)
+    bl.write_block(lines, START, END, "storm-bench")
 
 
 def main():

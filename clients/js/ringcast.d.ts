@@ -49,8 +49,40 @@ export class Subscription {
   history(opts?: { limit?: number; since?: { offset: number; epoch: string } }): Promise<object>;
 }
 
+export interface QueuePosition {
+  position: number;
+  /** Estimated wait, seconds; null while the queue is paused. */
+  eta: number | null;
+  ticket?: number;
+}
+
+export interface Admission {
+  /** The admission token to give the ticketing backend. */
+  token: string;
+  /** When it expires, ms since the epoch. */
+  expires: number;
+}
+
+export class Queue {
+  readonly id: string;
+  readonly state: 'joining' | 'waiting' | 'admitted' | 'left';
+  readonly position: number | null;
+  readonly eta: number | null;
+  readonly token: string | null;
+  readonly expires: number | null;
+  /** Resolves once admitted; rejects (code 'queue_left' or the join's error) if out of the line. */
+  readonly admitted: Promise<Admission>;
+  on(name: 'position', fn: (p: QueuePosition) => void): () => void;
+  on(name: 'admitted', fn: (a: Admission) => void): () => void;
+  on(name: 'left', fn: (e: { reason: string }) => void): () => void;
+  on(name: 'error', fn: (e: RingcastError) => void): () => void;
+  leave(): Promise<void>;
+}
+
 export class Client {
-  constructor(url: string, opts?: ClientOptions);
+  /** One node's URL, or several: each connection attempt tries the next. */
+  constructor(url: string | string[], opts?: ClientOptions);
+  readonly url: string;
   readonly state: State;
   readonly welcome: { conn: string; node: string; user: string | null } | null;
   connect(): void;
@@ -58,6 +90,8 @@ export class Client {
   subscribe(channel: string): Subscription;
   publish(channel: string, data: unknown, event?: string): Promise<object>;
   rpc(event: string, data?: unknown, opts?: { timeout?: number }): Promise<unknown>;
+  /** Joins a waiting room (the token needs a `sub`); joins again after every reconnect. */
+  queue(id: string): Queue;
   presence(channel: string, opts?: { limit?: number; cursor?: string }): Promise<object>;
   presenceStats(channel: string): Promise<{ connections: number; users: number }>;
   on(name: 'state', fn: (s: State) => void): () => void;

@@ -63,14 +63,70 @@ export class Subscription extends Emitter {
   }
 }
 
+/** A place in a waiting room: 'position', 'admitted', 'left', 'error'
+ * events, and `admitted`, a promise of the admission token. The client joins
+ * again after every reconnect, which keeps the place (or gives the token). */
+export class Queue extends Emitter {
+  constructor(client, id) {
+    super();
+    this.client = client;
+    this.id = id;
+    this.state = 'joining'; // waiting, admitted, left
+    this.position = null;
+    this.eta = null;
+    this.token = null;
+    this.expires = null;
+    this.admitted = new Promise((resolve, reject) => {
+      this._resolve = resolve;
+      this._reject = reject;
+    });
+    this.admitted.catch(() => {}); // a queue left unheard is not an unhandled rejection
+  }
+  /** Gives up the place, for every tab and node of the user. */
+  leave() {
+    if (this.state === 'admitted' || this.state === 'left') return Promise.resolve();
+    const req = this.client.state === 'connected'
+      ? this.client._request({ type: 'queue.leave', queue: this.id }) : Promise.resolve();
+    this._left({ reason: 'left' });
+    return req.then(() => {});
+  }
+  _position(m) {
+    this.state = 'waiting';
+    this.position = m.position;
+    this.eta = m.eta ?? null;
+    this.emit('position', { position: m.position, eta: this.eta, ticket: m.ticket });
+  }
+  _admit(m) {
+    if (this.state === 'admitted') return;
+    this.state = 'admitted';
+    this.token = m.token;
+    this.expires = m.expires;
+    this.client._queues.delete(this.id);
+    const a = { token: m.token, expires: m.expires };
+    this.emit('admitted', a);
+    this._resolve(a);
+  }
+  _left(m) {
+    if (this.state === 'left') return;
+    this.state = 'left';
+    this.client._queues.delete(this.id);
+    this.emit('left', { reason: m.reason });
+    this._reject(new RingcastError('queue_left', 'out of the line: ' + m.reason, m));
+  }
+}
+
 export class Client extends Emitter {
   /**
-   * @param {string} url ws:// or wss:// URL of a node's WebSocket path
+   * @param {string|string[]} url ws:// or wss:// URL of a node's WebSocket
+   *   path, or several nodes' URLs: each attempt tries the next, from a
+   *   random first one
    * @param {object} [opts]
    */
   constructor(url, opts = {}) {
     super();
-    this.url = url;
+    this.urls = Array.isArray(url) ? url.slice() : [url];
+    this._urlIndex = Math.floor(Math.random() * this.urls.length);
+    this.url = this.urls[this._urlIndex];
     this.token = opts.token || null;
     this.getToken = opts.getToken || null; // async () => a new token
     this.WebSocket = opts.WebSocket || globalThis.WebSocket;
@@ -80,6 +136,7 @@ export class Client extends Emitter {
     this.state = 'disconnected'; // connecting, connected, disconnected, closed
     this.welcome = null;
     this._subs = new Map();
+    this._queues = new Map();
     this._pending = new Map();
     this._nextId = 1;
     this._attempt = 0;
@@ -92,6 +149,7 @@ export class Client extends Emitter {
     if (this.state === 'connecting' || this.state === 'connected') return;
     clearTimeout(this._timer);
     this._setState('connecting');
+    this.url = this.urls[this._urlIndex++ % this.urls.length];
     const url = this.token ? this.url + (this.url.includes('?') ? '&' : '?') + 'token=' +
       encodeURIComponent(this.token) : this.url;
     const ws = new this.WebSocket(url);
@@ -128,6 +186,16 @@ export class Client extends Emitter {
    * with the reply's data, rejects with its error, or on timeout. */
   rpc(event, data, opts = {}) {
     return this._request({ type: 'event', event, data }, { reply: true, timeout: opts.timeout });
+  }
+
+  /** Joins the waiting room `id` (the token needs a `sub`): a Queue. */
+  queue(id) {
+    let q = this._queues.get(id);
+    if (q) return q;
+    q = new Queue(this, id);
+    this._queues.set(id, q);
+    if (this.state === 'connected') this._join(q);
+    return q;
   }
 
   presence(channel, opts = {}) {
@@ -201,6 +269,17 @@ export class Client extends Emitter {
     }, (e) => sub.emit('error', e));
   }
 
+  _join(q) {
+    this._request({ type: 'queue.join', queue: q.id }).then((r) => {
+      if (r.type === 'admitted') q._admit(r);
+      else q._position(r);
+    }, (e) => {
+      if (e.code === 'disconnected') return; // joins again on the next welcome
+      q.emit('error', e);
+      if (e.code !== 'queue_unavailable') q._left({ reason: e.code });
+    });
+  }
+
   _onMessage(text) {
     let m;
     try { m = JSON.parse(text); } catch { return; }
@@ -210,6 +289,7 @@ export class Client extends Emitter {
       this._attempt = 0;
       this._setState('connected');
       for (const sub of this._subs.values()) this._resubscribe(sub);
+      for (const q of this._queues.values()) this._join(q);
       return;
     case 'message': {
       const sub = this._subs.get(m.channel);
@@ -224,6 +304,22 @@ export class Client extends Emitter {
     }
     case 'join': case 'leave':
       this._subs.get(m.channel)?.emit(m.type, m.member);
+      return;
+    case 'queue.position':
+      if (m.id === undefined) {
+        this._queues.get(m.queue)?._position(m);
+        return;
+      }
+      this._answer(m);
+      return;
+    case 'admitted':
+    case 'queue.left':
+      if (m.id === undefined) {
+        const q = this._queues.get(m.queue);
+        if (q) m.type === 'admitted' ? q._admit(m) : q._left(m);
+        return;
+      }
+      this._answer(m);
       return;
     case 'refresh':
       if (this.getToken) {
@@ -256,9 +352,13 @@ export class Client extends Emitter {
       this.emit('error', new RingcastError(m.code, m.message, m));
       return;
     default:
-      if (m.id !== undefined) this._settle(m.id, 'resolve', m);
-      else this.emit('server', m);
+      this._answer(m);
     }
+  }
+
+  _answer(m) {
+    if (m.id !== undefined) this._settle(m.id, 'resolve', m);
+    else this.emit('server', m);
   }
 
   _onClose(code, reason) {

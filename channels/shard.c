@@ -77,20 +77,28 @@ static void room_gone(rc_shard *s, rc_room *r)
     rc_counter_set(&s->stats.rooms, rc_rooms_count(s->rooms));
 }
 
+/* Takes membership idx of c out of its room's delivery list: it stays a
+ * member that receives nothing (held, as while its history is asked). */
+static void hold_memb(rc_shard *s, rc_conn *c, int idx)
+{
+    rc_memb m = c->chans[idx];
+    if (m.pos == UINT32_MAX)
+        return;
+    uint32_t moved = rc_room_leave(m.room, m.pos);
+    if (moved != UINT32_MAX) {
+        rc_conn *o = &s->conns[moved];
+        int j = find_memb(o, m.room);
+        rc_assert(j >= 0);
+        o->chans[j].pos = m.pos;
+    }
+    c->chans[idx].pos = UINT32_MAX;
+}
+
 /* Removes membership idx of c, and the room when it was the last. */
 static void leave_one(rc_shard *s, rc_conn *c, int idx)
 {
-    rc_memb m = c->chans[idx];
-    rc_room *r = m.room;
-    if (m.pos != UINT32_MAX) {
-        uint32_t moved = rc_room_leave(r, m.pos);
-        if (moved != UINT32_MAX) {
-            rc_conn *o = &s->conns[moved];
-            int j = find_memb(o, r);
-            rc_assert(j >= 0);
-            o->chans[j].pos = m.pos;
-        }
-    }
+    rc_room *r = c->chans[idx].room;
+    hold_memb(s, c, idx);
     presence_news(s, c, (rc_str){r->name, r->name_len}, 0);
     c->chans[idx] = c->chans[--c->nchan];
     if (c->nchan == 0) {
@@ -158,9 +166,12 @@ static rc_room *join(rc_shard *s, rc_conn *c, rc_str ch, rc_str tag, int how, rc
         rc_counter_set(&s->stats.rooms, rc_rooms_count(s->rooms));
         rc_shard_to_relay(s, RC_Q_SUB, rc_strndup(ch.p, ch.n), 0);
     }
-    if (idx >= 0) { /* already a member: answered at once */
-        rc_histreq_free(hist);
-        hist = NULL;
+    if (idx >= 0 && hist) {
+        /* Already a member (the server joined it to user:<sub>, or it asks
+         * again) of a channel with history: it is held like a new member
+         * until the answer, which gives the position and any recovery. */
+        hold_memb(s, c, idx);
+    } else if (idx >= 0) { /* already a member: answered at once */
     } else {
         uint32_t pos =
             (r->flags & ROOM_PENDING) || hist ? UINT32_MAX : rc_room_join(r, rc_conn_id(s, c));

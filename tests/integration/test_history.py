@@ -328,3 +328,44 @@ def test_http_api_history(start_server):
     st, _, _ = http_request(srv.port, "POST", "/api/channels/chat:api/history", headers=auth,
                             body=b"{}")
     assert st == 405
+
+
+def test_user_channel_subscribed_gives_position_and_recovers(start_server):
+    """The server joins each token holder to user:<sub> quietly. Subscribing
+    to it explicitly, when it keeps history, answers with its position like
+    any channel with history, and recovers with since: the connection is
+    held from the request to the answer, so what follows the answer is the
+    missed publications, then live ones, each once."""
+    srv = start_server(*HIST, "--history", "user:* size=10 ttl=3600", shards=2)
+
+    def api_publish(n):
+        st, _, _ = http_request(srv.port, "POST", "/api/publish",
+                                headers={"X-API-Key": API_KEY},
+                                body=json.dumps({"channel": "user:ann", "data": {"n": n}}).encode())
+        assert st == 202
+
+    async def go():
+        ws, _ = await connect(srv, "ann")
+        for n in (1, 2):
+            api_publish(n)
+        assert [m["offset"] for m in await messages(ws, 2)] == [1, 2]  # the quiet join's
+        r = await subscribe(ws, "user:ann")
+        assert r["offset"] == 2 and len(r["epoch"]) == 16 and "recovered" not in r, r
+        epoch = r["epoch"]
+        api_publish(3)
+        assert [m["offset"] for m in await messages(ws, 1)] == [3]
+        await expect_silence(ws)  # one membership, one copy
+        await ws.close()
+        for n in (4, 5):
+            api_publish(n)
+        back, _ = await connect(srv, "ann")
+        r = await request(back, {"type": "subscribe", "id": "r", "channel": "user:ann",
+                                 "since": {"offset": 3, "epoch": epoch}}, skip_messages=False)
+        assert r["type"] == "subscribed" and r["recovered"] is True and r["missed"] == 2, r
+        assert r["offset"] == 5
+        assert [m["offset"] for m in await messages(back, 2)] == [4, 5]
+        api_publish(6)
+        assert [m["offset"] for m in await messages(back, 1)] == [6]
+        await expect_silence(back)
+
+    run(go())

@@ -3,10 +3,12 @@
 #   make                      build/ringcast (jemalloc, -O2, warnings are errors)
 #   make SANITIZER=address    build/address/ringcast (ASan+UBSan, libc malloc)
 #   make SANITIZER=thread     build/thread/ringcast  (TSan, libc malloc)
-#   make test                 install deps, build, run unit + integration tests
-#   make unit / make integration
+#   make test                 install deps, build, run unit + integration + JS client
+#                             + browser tests
+#   make unit / make integration / make js / make browser
 #   make run                  install deps, build, start a node on 127.0.0.1:8080 with a local Redis
 #                             (PORT=9090 moves the node, its Redis and the demo)
+#   make demo                 the five example apps on three nodes; prints their URLs
 #
 # Every source file under the feature folders (FEATURE_DIRS) except engine/main.c
 # goes into one static library that the binary and the unit tests link.
@@ -54,7 +56,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 RL_SRC := $(filter-out perf/ringload/main.c,$(wildcard perf/ringload/*.c))
 RL_OBJ := $(RL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all deps deps-run run test unit integration js clean format bench bench-short bench-eta bench-history bench-storm bench-presence bench-events soak flamegraph fuzz
+.PHONY: all deps deps-run run demo test unit integration js browser clean format bench bench-short bench-eta bench-history bench-storm bench-presence bench-events soak flamegraph fuzz
 
 all: $(BUILD)/ringcast $(BUILD)/ringload $(BUILD)/naive
 
@@ -115,11 +117,24 @@ test: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory js
+	@$(MAKE) --no-print-directory browser
 
 # The JavaScript client's tests (clients/js), on Node's test runner, against
 # the binary of this build.
 js: $(BUILD)/ringcast
 	cd clients/js && RINGCAST_BIN=$(abspath $(BUILD)/ringcast) node --test test/
+
+# The five examples (examples/) in Debian's chromium, driven by puppeteer-core,
+# against everything make demo starts; screenshots go to build/screenshots/.
+browser: $(BUILD)/ringcast
+	cd examples/test && RINGCAST_BIN=$(abspath $(BUILD)/ringcast) PYTHON=$(PYTHON) node --test
+
+# Every example at once: a private Redis, three nodes, the backends and the
+# web server; prints the URLs (DEMO_PORT moves the web server).
+DEMO_PORT ?= 8000
+demo: deps-run
+	@$(MAKE) --no-print-directory all
+	@RINGCAST_BIN=$(abspath $(BUILD)/ringcast) exec $(PYTHON) examples/demo.py --port $(DEMO_PORT)
 
 # The banner is printed by admission/demo.py once the node answers, with its
 # real URL; the demo secrets are passed without being echoed.

@@ -9,6 +9,8 @@ set -e
 pkgs="gcc make pkg-config liburing-dev libwslay-dev libhiredis-dev libjemalloc-dev
       libssl-dev libinih-dev redis-server python3 python3-pytest python3-websockets
       python3-redis python3-cryptography"
+# The browser tests (make browser): Debian's chromium, and a font to draw pages with.
+[ "$1" != run ] && pkgs="$pkgs chromium fonts-dejavu-core"
 [ "$1" = bench ] && pkgs="$pkgs python3-matplotlib linux-perf util-linux"
 [ "$1" = fuzz ] && pkgs="$pkgs clang libclang-rt-dev"
 if [ "$1" != run ] && ! command -v node >/dev/null 2>&1; then
@@ -38,4 +40,9 @@ if [ ! -d examples/backend/node_modules ] ||
     [ examples/backend/package-lock.json -nt examples/backend/node_modules ]; then
     echo "deps: installing the backend example's Node packages (examples/backend)"
     (cd examples/backend && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -d examples/test/node_modules ] ||
+    [ examples/test/package-lock.json -nt examples/test/node_modules ]; then
+    echo "deps: installing the browser tests' Node packages (examples/test)"
+    (cd examples/test && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -12,6 +12,8 @@ export interface ClientOptions {
   /** Request timeout, ms (default 10000). */
   timeout?: number;
   autoConnect?: boolean;
+  /** In a browser: leave when it goes offline, come back when it is online (default true). */
+  watchNetwork?: boolean;
 }
 
 export interface Message {

@@ -50,6 +50,7 @@ export class Subscription extends Emitter {
     this.offset = null; // the last publication's offset and epoch (history)
     this.epoch = null;
     this.active = true;
+    this._asking = null; // the id of a subscribe not yet answered
   }
   unsubscribe() {
     if (!this.active) return Promise.resolve();
@@ -142,6 +143,15 @@ export class Client extends Emitter {
     this._attempt = 0;
     this._ws = null;
     this._timer = null;
+    // In a browser, the network going away silences an open WebSocket
+    // without closing it: leave at once, and come back as soon as the
+    // browser is online again (recovering what went by meanwhile).
+    this._offline = false;
+    const win = typeof window !== 'undefined' && window.addEventListener ? window : null;
+    if (win && opts.watchNetwork !== false) {
+      win.addEventListener('offline', () => this._goOffline());
+      win.addEventListener('online', () => this._goOnline());
+    }
     if (opts.autoConnect !== false) this.connect();
   }
 
@@ -253,20 +263,31 @@ export class Client extends Emitter {
   _resubscribe(sub) {
     const m = { type: 'subscribe', channel: sub.channel };
     if (sub.epoch !== null) m.since = { offset: sub.offset, epoch: sub.epoch };
-    this._request(m).then((r) => {
-      if (r.epoch !== undefined && sub.epoch === null) {
-        sub.offset = r.offset;
-        sub.epoch = r.epoch;
-      }
-      if (r.recovered !== undefined) {
-        if (!r.recovered) {
-          sub.offset = r.offset ?? null;
-          sub.epoch = r.epoch ?? null;
-        }
-        sub.emit('recovered', { recovered: r.recovered, reason: r.reason, missed: r.missed });
-      }
-      sub.emit('subscribed', r);
-    }, (e) => sub.emit('error', e));
+    const id = this._nextId;
+    const req = this._request(m);
+    // Until the answer, messages of the channel are not taken: a channel the
+    // server joined us to (user:<sub>) may deliver some before it, and what
+    // the answer recovers includes them.
+    sub._asking = id;
+    req.catch((e) => {
+      if (sub._asking === id) sub._asking = null;
+      sub.emit('error', e);
+    });
+  }
+
+  // The answer to a subscribe, taken as it arrives (before any message
+  // behind it in the same read): the position, then what was recovered.
+  _subscribed(m) {
+    const sub = this._subs.get(m.channel);
+    if (!sub || sub._asking !== m.id) return;
+    sub._asking = null;
+    if (m.recovered === false || (m.epoch !== undefined && sub.epoch === null)) {
+      sub.offset = m.offset ?? null;
+      sub.epoch = m.epoch ?? null;
+    }
+    if (m.recovered !== undefined)
+      sub.emit('recovered', { recovered: m.recovered, reason: m.reason, missed: m.missed });
+    sub.emit('subscribed', m);
   }
 
   _join(q) {
@@ -291,9 +312,13 @@ export class Client extends Emitter {
       for (const sub of this._subs.values()) this._resubscribe(sub);
       for (const q of this._queues.values()) this._join(q);
       return;
+    case 'subscribed':
+      this._subscribed(m);
+      this._answer(m);
+      return;
     case 'message': {
       const sub = this._subs.get(m.channel);
-      if (!sub) return;
+      if (!sub || sub._asking != null) return;
       if (m.offset !== undefined) {
         if (sub.epoch === m.epoch && sub.offset !== null && m.offset <= sub.offset) return;
         sub.offset = m.offset;
@@ -375,7 +400,26 @@ export class Client extends Emitter {
     this._reconnect();
   }
 
+  _goOffline() {
+    this._offline = true;
+    clearTimeout(this._timer);
+    const ws = this._ws;
+    if (!ws || this.state === 'closed') return;
+    ws.onclose = ws.onmessage = null;
+    try { ws.close(); } catch { /* already closing */ }
+    this._onClose(1006, 'offline');
+  }
+
+  _goOnline() {
+    this._offline = false;
+    if (this.state !== 'disconnected') return;
+    clearTimeout(this._timer);
+    this._attempt = 0;
+    this.connect();
+  }
+
   _reconnect() {
+    if (this._offline) return; // the 'online' event brings it back
     // Exponential backoff with full jitter: a random wait up to the cap.
     const cap = Math.min(this.maxDelay, this.minDelay * 2 ** this._attempt++);
     const wait = Math.random() * cap;

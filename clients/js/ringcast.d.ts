@@ -72,7 +72,7 @@ export class Queue {
   readonly eta: number | null;
   readonly token: string | null;
   readonly expires: number | null;
-  /** Resolves once admitted; rejects (code 'queue_left' or the join's error) if out of the line. */
+  /** Resolves once admitted; rejects with code 'queue_left' when out of the line (`reply.reason`: left, left_elsewhere, removed, or the join's error code). */
   readonly admitted: Promise<Admission>;
   on(name: 'position', fn: (p: QueuePosition) => void): () => void;
   on(name: 'admitted', fn: (a: Admission) => void): () => void;

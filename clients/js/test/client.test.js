@@ -46,10 +46,17 @@ function next(emitter, name, ms = 5000) {
   });
 }
 
+async function until(fn, what, ms = 5000) {
+  for (const end = Date.now() + ms; !fn();) {
+    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 before(async () => {
   port = await freePort();
   srv = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--shards', '1', '--history',
-    'chat:* size=100 ttl=3600', '--public', 'chat:*', '--log-level', 'warn'],
+    'chat:* size=100 ttl=3600', '--history', 'user:* size=100 ttl=3600', '--public', 'chat:*', '--log-level', 'warn'],
   { env: { ...process.env, RINGCAST_JWT_SECRET: SECRET, RINGCAST_API_KEY: KEY },
     stdio: 'inherit' });
   for (let i = 0; i < 100; i++) {
@@ -100,6 +107,45 @@ test('reconnect and recover what was published meanwhile', async () => {
   await api('/api/publish', { channel: 'chat:r', data: 6 });
   while (seen.length < 6) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(seen, [1, 2, 3, 4, 5, 6]); // in order, once each
+  rc.close();
+});
+
+test('a user channel: what was sent while away is recovered, once, in order', async () => {
+  // A socket whose subscribes leave late: what is published meanwhile comes
+  // through the server's quiet join before the subscribe's answer.
+  let slow = false;
+  class SlowSubscribe extends WebSocket {
+    send(data) {
+      if (slow && data.includes('"subscribe"')) setTimeout(() => super.send(data), 300);
+      else super.send(data);
+    }
+  }
+  const rc = new Client(`ws://127.0.0.1:${port}/ws`, { WebSocket: SlowSubscribe, minDelay: 100,
+    maxDelay: 200, token: jwt({ sub: 'kim', subscribe: ['user:{sub}'] }) });
+  const sub = rc.subscribe('user:kim'); // the server joined us already: this gives the position
+  const first = await next(sub, 'subscribed');
+  assert.equal(first.offset, 0);
+  const seen = [];
+  sub.on('message', (m) => seen.push(m.data));
+  await api('/api/publish', { channel: 'user:kim', data: 1 });
+  await until(() => seen.length >= 1, 'the first');
+  const gone = next(rc, 'disconnect');
+  assert.equal(await api('/api/disconnect', { user: 'kim', code: 4100 }), 202);
+  await gone;
+  await api('/api/publish', { channel: 'user:kim', data: 2 });
+  // Published as the client comes back: the node's quiet join delivers it
+  // before the subscribe's answer, whose recovery holds it too.
+  slow = true;
+  const off = rc.on('state', (st) => {
+    if (st === 'connected') api('/api/publish', { channel: 'user:kim', data: 3 });
+  });
+  const rec = await next(sub, 'recovered');
+  off();
+  assert.equal(rec.recovered, true);
+  await api('/api/publish', { channel: 'user:kim', data: 4 });
+  await until(() => seen.includes(4), 'the live one after the recovery');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(seen, [1, 2, 3, 4]);
   rc.close();
 });
 

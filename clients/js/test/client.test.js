@@ -3,34 +3,15 @@
 // published meanwhile, request errors and timeouts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHmac } from 'node:crypto';
-import net from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket, { WebSocketServer } from 'ws';
+import { freePort, jwt as signed, sleep, started, startNode } from './helpers.js';
 import { Client, RingcastError } from '../ringcast.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.RINGCAST_BIN || path.join(here, '..', '..', '..', 'build', 'ringcast');
 const SECRET = 'js-client-test-secret';
 const KEY = 'js-client-test-key';
 let srv, port;
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-function jwt(claims) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const body = b64({ alg: 'HS256', typ: 'JWT' }) + '.' + b64(claims);
-  return body + '.' + createHmac('sha256', SECRET).update(body).digest('base64url');
-}
+const jwt = (claims) => signed(SECRET, claims);
 
 async function api(p, body) {
   const r = await fetch(`http://127.0.0.1:${port}${p}`, {
@@ -49,23 +30,17 @@ function next(emitter, name, ms = 5000) {
 async function until(fn, what, ms = 5000) {
   for (const end = Date.now() + ms; !fn();) {
     if (Date.now() > end) throw new Error('timed out waiting for ' + what);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }
 
 before(async () => {
   port = await freePort();
-  srv = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--shards', '1', '--history',
-    'chat:* size=100 ttl=3600', '--history', 'user:* size=100 ttl=3600', '--public', 'chat:*', '--log-level', 'warn'],
-  { env: { ...process.env, RINGCAST_JWT_SECRET: SECRET, RINGCAST_API_KEY: KEY },
-    stdio: 'inherit' });
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return;
-    } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('ringcast did not start');
+  srv = startNode(['--listen', `127.0.0.1:${port}`, '--shards', '1',
+    '--history', 'chat:* size=100 ttl=3600', '--history', 'user:* size=100 ttl=3600',
+    '--public', 'chat:*', '--log-level', 'warn'],
+  { RINGCAST_JWT_SECRET: SECRET, RINGCAST_API_KEY: KEY });
+  await started(port);
 });
 
 after(() => { srv.kill('SIGTERM'); });

@@ -4,35 +4,16 @@
 // across a reconnect to the other node, leaving the line.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHmac } from 'node:crypto';
-import net from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { freePort, jwt as signed, started, startNode, startRedis } from './helpers.js';
 import { Client } from '../ringcast.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.RINGCAST_BIN || path.join(here, '..', '..', '..', 'build', 'ringcast');
 const SECRET = 'js-queue-test-secret';
 const KEY = 'js-queue-test-key';
 const procs = [];
 let ports = [];
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-function jwt(claims) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const body = b64({ alg: 'HS256', typ: 'JWT' }) + '.' + b64(claims);
-  return body + '.' + createHmac('sha256', SECRET).update(body).digest('base64url');
-}
+const jwt = (claims) => signed(SECRET, claims);
 
 async function api(method, p, body) {
   const r = await fetch(`http://127.0.0.1:${ports[0]}${p}`, {
@@ -48,27 +29,16 @@ function next(emitter, name, ms = 8000) {
   });
 }
 
-async function started(port) {
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return;
-    } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('ringcast did not start on ' + port);
-}
-
 before(async () => {
   const redisPort = await freePort();
-  procs.push(spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1',
-    '--save', '', '--appendonly', 'no'], { stdio: 'ignore' }));
+  procs.push(startRedis(redisPort));
   ports = [await freePort(), await freePort()];
   for (const [i, port] of ports.entries()) {
-    procs.push(spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--shards', '1', '--node-id',
+    procs.push(startNode(['--listen', `127.0.0.1:${port}`, '--shards', '1', '--node-id',
       'n' + i, '--redis', `redis://127.0.0.1:${redisPort}`, '--admission-tick-ms', '200',
       '--log-level', 'warn'],
-    { env: { ...process.env, RINGCAST_JWT_SECRET: SECRET, RINGCAST_API_KEY: KEY,
-      RINGCAST_ADMISSION_SECRET: 'js-queue-admission' }, stdio: 'inherit' }));
+    { RINGCAST_JWT_SECRET: SECRET, RINGCAST_API_KEY: KEY,
+      RINGCAST_ADMISSION_SECRET: 'js-queue-admission' }));
   }
   await Promise.all(ports.map(started));
   for (let i = 0; i < 100; i++) {

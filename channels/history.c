@@ -360,11 +360,17 @@ void rc_hist_load(rc_history *h, rc_hist *e, rc_str epoch, uint64_t top, rc_msg 
     e->known = 1;
 }
 
+void rc_hist_unknown(rc_history *h, rc_hist *e)
+{
+    if (!h->redis)
+        return; /* without Redis the history is this node's own */
+    drop_entries(h, e);
+    e->known = 0;
+}
+
 static void unknown_one(rc_room *r, void *arg)
 {
-    rc_hist *e = r->udata;
-    drop_entries(arg, e);
-    e->known = 0;
+    rc_hist_unknown(arg, r->udata);
 }
 
 void rc_history_unknown_all(rc_history *h)

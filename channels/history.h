@@ -106,6 +106,10 @@ void rc_hist_observe(rc_history *h, rc_hist *e, rc_str epoch, uint64_t offset, r
  * seen since with higher offsets in the same epoch stays after them. */
 void rc_hist_load(rc_history *h, rc_hist *e, rc_str epoch, uint64_t top, rc_msg **msgs, uint32_t n,
                   int64_t now_ms);
+/* This node no longer sees e's publications go by (it left the channel's
+ * Redis channel, or read it without being there): what it keeps of e may
+ * fall behind, so it is forgotten until the next read. */
+void rc_hist_unknown(rc_history *h, rc_hist *e);
 /* The link to Redis was down: nothing seen before can be trusted. */
 void rc_history_unknown_all(rc_history *h);
 /* A read of e's history in flight, and the questions that wait for it. */

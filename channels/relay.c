@@ -159,8 +159,14 @@ void rc_chan_relay_on_unsub(rc_chan_relay *r, const rc_qitem *it)
             }
         }
         if (room->n == 0) {
+            rc_str ch = {room->name, room->name_len};
+            rc_hist *h = r->history ? rc_history_find(r->history, ch) : NULL;
             if (r->bridge)
-                rc_bridge_unsubscribe(r->bridge, (rc_str){room->name, room->name_len});
+                rc_bridge_unsubscribe(r->bridge, ch);
+            /* Publications no longer reach this node: a later recovery on
+             * this channel must ask Redis, not what was seen until now. */
+            if (h)
+                rc_hist_unknown(r->history, h);
             rc_rooms_del(r->chans, room);
         }
     }
@@ -373,6 +379,10 @@ static void read_done(rc_chan_relay *r, rc_hist *h)
         q->next = NULL;
         answer_from(r, h, q);
     }
+    /* Read where publications do not reach this node (a history request
+     * without a subscription): right now, but not for long. */
+    if (!rc_bridge_live(r->bridge, rc_hist_name(h)))
+        rc_hist_unknown(r->history, h);
 }
 
 static void on_read(void *u, rc_str chan, uint64_t id, const redisReply *rep)

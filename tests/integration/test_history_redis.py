@@ -242,3 +242,39 @@ def test_recovery_while_redis_is_away(redis_server, start_server):
         await ws.close()
         await pub.close()
     run(go())
+
+
+def test_a_node_that_left_a_channel_does_not_recover_from_what_it_saw(redis_server,
+                                                                      start_server):
+    """A node sees a channel's publications go by only while it has members
+    of it. After its last member leaves (or after a history request without
+    a subscription), what it kept falls behind: a recovery there must ask
+    Redis, and find what was published through another node meanwhile."""
+    nodes = start_nodes(start_server, redis_server, "AB", pub_flags=FLAGS)
+    A, B = nodes["A"], nodes["B"]
+
+    async def go():
+        pub_b, _ = await connect(B, "bob")
+        for chan in ("chat:left", "chat:read"):
+            first, _ = await connect(A)
+            r = await subscribe(first, chan)
+            epoch = r["epoch"]
+            for i in (1, 2):
+                await publish(pub_b, chan, i, rid=i)
+            assert [m["offset"] for m in await messages(first, 2)] == [1, 2]
+            await first.close()  # A leaves the channel
+            if chan == "chat:read":
+                # A history request on A, without a subscription, reads Redis.
+                ws, _ = await connect(A)
+                h = await request(ws, {"type": "history", "id": 1, "channel": chan})
+                assert [p["offset"] for p in h["publications"]] == [1, 2], h
+                await ws.close()
+            for i in (3, 4, 5):
+                await publish(pub_b, chan, i, rid=i)
+            back, r = await recover(A, chan, 2, epoch)
+            assert r["recovered"] is True and r["missed"] == 3 and r["offset"] == 5, r
+            assert [m["data"] for m in await messages(back, 3)] == [3, 4, 5]
+            await expect_silence(back)
+            await back.close()
+
+    run(go())

@@ -45,7 +45,7 @@ endif
 
 CFLAGS += $(CFLAGS_BASE) $(CFLAGS_OPT)
 
-FEATURE_DIRS := base engine net ws redis proto ops channels events admission http
+FEATURE_DIRS := base engine net ws redis proto ops channels events admission http sio
 LIB_SRC := $(filter-out engine/main.c,$(foreach d,$(FEATURE_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)

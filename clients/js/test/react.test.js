@@ -131,6 +131,8 @@ test('useChannel: messages in order, the last `limit`, let go on unmount', async
     assert.deepEqual(seen.value, { messages: [], last: null, recovery: null, error: null });
     await until('subscribed', async () => (await connections('chat:m')) === 1);
     const sub = rc._subs.get('chat:m');
+    // The node counts the member before the client has read its answer.
+    await until('the answer read', () => sub.epoch !== null);
     let resubscribed = 0;
     sub.on('subscribed', () => resubscribed++);
     for (const n of [1, 2, 3, 4, 5]) await publish('chat:m', n);

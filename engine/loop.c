@@ -22,6 +22,8 @@
 #include "events/control.h"
 #include "events/events.h"
 #include "base/log.h"
+#include "http/api.h"
+#include "http/reply.h"
 #include "http/server.h"
 #include "net/http.h"
 #include "net/listen.h"

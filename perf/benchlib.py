@@ -454,6 +454,17 @@ def machine_info(build_dir):
     return info
 
 
+def save_results(doc, name, stamp):
+    """Writes a benchmark's raw results to perf/results/NAME-STAMP.json and
+    returns the path."""
+    os.makedirs(os.path.join(REPO, "perf", "results"), exist_ok=True)
+    out = os.path.join(REPO, "perf", "results", "%s-%s.json" % (name, stamp))
+    with open(out, "w") as f:
+        json.dump(doc, f, indent=1, default=str)
+    log("raw results: %s" % out)
+    return out
+
+
 def make_logdir(prefix):
     return tempfile.mkdtemp(prefix=prefix)
 

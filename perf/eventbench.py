@@ -309,11 +309,7 @@ def main():
     bl.log("  %s" % doc["rpc"])
     bl.log("handshakes")
     doc["handshakes"] = handshakes(rl, args.build, logdir)
-    os.makedirs(os.path.join(bl.REPO, "perf", "results"), exist_ok=True)
-    out = os.path.join(bl.REPO, "perf", "results", "events-%s.json" % stamp)
-    with open(out, "w") as f:
-        json.dump(doc, f, indent=1, default=str)
-    bl.log("raw results: %s" % out)
+    out = bl.save_results(doc, "events", stamp)
     if not args.no_report:
         report(doc, out)
     return 0

@@ -160,11 +160,7 @@ def main():
         bl.log("Redis CPU, history %s" % ("on" if on else "off"))
         doc["redis"].append(redis_round(rl, args.build, logdir, on))
     doc["elapsed_s"] = round(time.monotonic() - t0, 1)
-    os.makedirs(os.path.join(bl.REPO, "perf", "results"), exist_ok=True)
-    out = os.path.join(bl.REPO, "perf", "results", "history-%s.json" % stamp)
-    with open(out, "w") as f:
-        json.dump(doc, f, indent=1, default=str)
-    bl.log("raw results: %s" % out)
+    out = bl.save_results(doc, "history", stamp)
     if not args.no_report:
         report(doc, out)
     return 0

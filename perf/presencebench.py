@@ -258,11 +258,7 @@ def main():
             bl.log("presence_stats, %d members, %s" % (n, "Redis" if redis else "one node"))
             doc["rounds"].append(one_round(rl, args.build, logdir, n, redis))
     doc["elapsed_s"] = round(time.monotonic() - t0, 1)
-    os.makedirs(os.path.join(bl.REPO, "perf", "results"), exist_ok=True)
-    out = os.path.join(bl.REPO, "perf", "results", "presence-%s.json" % stamp)
-    with open(out, "w") as f:
-        json.dump(doc, f, indent=1, default=str)
-    bl.log("raw results: %s" % out)
+    out = bl.save_results(doc, "presence", stamp)
     if not args.no_report:
         report(doc, out)
     return 0

@@ -472,8 +472,16 @@ void rc_chan_on_history(rc_shard *s, rc_histreq *q)
          * live; then the connection is a member, and what the relay sends
          * after this answer reaches it. */
         for (uint32_t i = 0; i < info.missed; i++) {
-            rc_obuf *b = rc_obuf_shared(q->msgs[i]);
-            q->msgs[i] = NULL; /* its reference goes with b */
+            rc_obuf *b;
+            if (!rc_conn_proto(s, c)->frame) {
+                b = rc_obuf_shared(q->msgs[i]);
+            } else {
+                b = rc_conn_proto(s, c)->frame(s, q->msgs[i]);
+                rc_msg_put(q->msgs[i]);
+            }
+            q->msgs[i] = NULL; /* its reference went with b, or is dropped */
+            if (!b)
+                continue;
             b->refs = 1;
             rc_conn_send(s, c, b);
         }
@@ -549,6 +557,8 @@ void rc_chan_on_deliver(rc_shard *s, rc_msg *m)
         r->seq = m->seq;
     rc_obuf *b = rc_obuf_shared(m);
     b->refs = 1; /* held through the loop: a send may fail and drop its use */
+    rc_proto_frames alt;
+    memset(&alt, 0, sizeof(alt));
     s->fanout_room = r;
     /* Backwards: a member closed by the backlog policy is swapped out for the
      * last member, which has already been served. */
@@ -556,11 +566,15 @@ void rc_chan_on_deliver(rc_shard *s, rc_msg *m)
         if (i >= r->n)
             continue;
         rc_conn *c = &s->conns[r->members[i]];
-        b->refs++;
-        if (rc_conn_send(s, c, b) == 0)
+        rc_obuf *f = c->proto == RC_PROTO_JSON ? b : rc_proto_frame_for(s, c, m, b, &alt);
+        if (!f)
+            continue;
+        f->refs++;
+        if (rc_conn_send(s, c, f) == 0)
             rc_counter_inc(&s->stats.deliveries);
     }
     s->fanout_room = NULL;
     rc_obuf_put(b);
+    rc_proto_frames_put(&alt);
     rc_chan_room_check(s, r);
 }

@@ -38,6 +38,8 @@ enum kind {
     K_HISTORY,
     K_PRESENCE,
     K_EVENT,
+    K_SIO_NSP,
+    K_SIO_MAP,
     K_CONFIG,
     K_HELP,
     K_VERSION,
@@ -205,6 +207,18 @@ static const struct opt opts[] = {
         "seconds without a node's heartbeat after which another node writes the disconnects of "
         "its connections (default 10)"),
 
+    {"socketio", "socketio", K_BOOL, FIELD(sio_on), 0, 1, 0, 1, NULL,
+     "serve Socket.IO v5 clients (Engine.IO v4) on --socketio-path (default on)"},
+    {"no-socketio", NULL, K_BOOL, FIELD(sio_on), 0, 1, 0, 0, NULL, NULL},
+    {"socketio-path", "socketio", K_PATH, FIELD(sio_path), 0, 0, 0, 0, "PATH",
+     "the Socket.IO path (default /socket.io/)"},
+    {"socketio-namespace", "socketio", K_SIO_NSP, NOFIELD, 0, 0, 0, 0, "NSP",
+     "a namespace besides '/', whose channels are NAME/...; repeatable or a comma list, up to 7 "
+     "(default none)"},
+    {"socketio-map", "socketio", K_SIO_MAP, NOFIELD, 0, 0, 0, 0, "RULE",
+     "'EVENT subscribe|unsubscribe|publish PREFIX': the client event EVENT with argument X acts "
+     "on channel PREFIX X itself; other events go to --event-stream; repeatable (default none)"},
+
     U32("recv-buf-size", "engine", recv_buf_size, 256, 1u << 20,
         "provided receive buffer size, 256..1048576 (default 4096)"),
     POW2("recv-buf-count", "engine", recv_buf_count, 1, 32768,
@@ -215,11 +229,12 @@ static const struct opt opts[] = {
         "io_uring submission queue size, 8..32768 (default 4096)"),
 };
 
-static const char *const sections[] = {"server", "limits",    "heartbeat", "lifecycle", "auth",
-                                       "redis",  "admission", "channels",  "events",    "engine"};
-static const char *const section_titles[] = {"Server", "Limits", "Heartbeat", "Lifecycle",
-                                             "Auth",   "Redis",  "Admission", "Channels",
-                                             "Events", "Engine"};
+static const char *const sections[] = {"server", "limits",   "heartbeat", "lifecycle",
+                                       "auth",   "redis",    "admission", "channels",
+                                       "events", "socketio", "engine"};
+static const char *const section_titles[] = {"Server", "Limits",    "Heartbeat", "Lifecycle",
+                                             "Auth",   "Redis",     "Admission", "Channels",
+                                             "Events", "Socket.IO", "Engine"};
 _Static_assert(RC_ARRAY_LEN(sections) == RC_ARRAY_LEN(section_titles),
                "every section has its title in --help");
 
@@ -239,6 +254,8 @@ struct loader {
     int cli_history;  /* the same for --history */
     int cli_presence; /* the same for --presence */
     int cli_event;    /* the same for --event-stream */
+    int cli_sio_nsp;  /* the same for --socketio-namespace */
+    int cli_sio_map;  /* the same for --socketio-map */
 };
 
 __attribute__((format(printf, 2, 3))) static void fail(struct loader *L, const char *fmt, ...)
@@ -285,6 +302,19 @@ static void clear_events(rc_config *cfg)
     cfg->n_events = 0;
 }
 
+static void clear_sio(rc_config *cfg)
+{
+    for (int i = 0; i < cfg->n_sio_nsps; i++)
+        free(cfg->sio_nsps[i]);
+    cfg->n_sio_nsps = 0;
+    for (int i = 0; i < cfg->n_sio_maps; i++) {
+        free(cfg->sio_maps[i].event);
+        free(cfg->sio_maps[i].prefix);
+    }
+    memset(cfg->sio_maps, 0, sizeof(cfg->sio_maps));
+    cfg->n_sio_maps = 0;
+}
+
 static void clear_public(rc_config *cfg)
 {
     rc_cfg_clear_list(cfg->public_patterns, &cfg->n_public_patterns);
@@ -292,6 +322,7 @@ static void clear_public(rc_config *cfg)
     clear_history(cfg);
     clear_presence(cfg);
     clear_events(cfg);
+    clear_sio(cfg);
 }
 
 const rc_history_rule *rc_config_history(const rc_config *cfg, const char *name, size_t len)
@@ -469,6 +500,52 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
             return -1;
         cfg->n_presence++;
         return 0;
+    case K_SIO_NSP: {
+        if (from_flag && !L->cli_sio_nsp) {
+            L->cli_sio_nsp = 1;
+            for (int i = 0; i < cfg->n_sio_nsps; i++)
+                free(cfg->sio_nsps[i]);
+            cfg->n_sio_nsps = 0;
+        }
+        char *list[RC_MAX_PUBLIC_PATTERNS];
+        int got = 0;
+        int bad = rc_cfg_add_patterns(list, &got, v, msg, ml) < 0;
+        for (int i = 0; i < got; i++) {
+            if (!bad && rc_cfg_check_sio_nsp(list[i], msg, ml) < 0)
+                bad = 1;
+            for (int j = 0; !bad && j < cfg->n_sio_nsps; j++)
+                if (strcmp(cfg->sio_nsps[j], list[i]) == 0) {
+                    snprintf(msg, ml, "the namespace '%.40s' is given twice", list[i]);
+                    bad = 1;
+                }
+            if (!bad && cfg->n_sio_nsps >= RC_SIO_MAX_NSPS) {
+                snprintf(msg, ml, "more than %d namespaces besides '/'", RC_SIO_MAX_NSPS);
+                bad = 1;
+            }
+            if (bad)
+                free(list[i]);
+            else
+                cfg->sio_nsps[cfg->n_sio_nsps++] = list[i];
+        }
+        return bad ? -1 : 0;
+    }
+    case K_SIO_MAP:
+        if (from_flag && !L->cli_sio_map) {
+            L->cli_sio_map = 1;
+            for (int i = 0; i < cfg->n_sio_maps; i++) {
+                free(cfg->sio_maps[i].event);
+                free(cfg->sio_maps[i].prefix);
+            }
+            cfg->n_sio_maps = 0;
+        }
+        if (cfg->n_sio_maps >= RC_MAX_PUBLIC_PATTERNS) {
+            snprintf(msg, ml, "more than %d Socket.IO event rules", RC_MAX_PUBLIC_PATTERNS);
+            return -1;
+        }
+        if (rc_cfg_parse_sio_map(&cfg->sio_maps[cfg->n_sio_maps], v, msg, ml) < 0)
+            return -1;
+        cfg->n_sio_maps++;
+        return 0;
     case K_CONFIG:
     case K_HELP:
     case K_VERSION: break;
@@ -482,6 +559,8 @@ static void set_defaults(rc_config *cfg)
     strcpy(cfg->listen_host, "127.0.0.1");
     cfg->listen_port = 8080;
     strcpy(cfg->ws_path, "/ws");
+    cfg->sio_on = 1;
+    strcpy(cfg->sio_path, "/socket.io/");
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->shards = (int)(cpus < 1 ? 1 : cpus > 256 ? 256 : cpus);
     cfg->pin_threads = 1;

@@ -44,6 +44,18 @@ typedef struct rc_event_rule {
     uint32_t maxlen;
 } rc_event_rule;
 
+/* A Socket.IO client event that the node turns into an operation itself
+ * (--socketio-map 'EVENT OP PREFIX'): the event's first argument X names
+ * the channel PREFIX X. */
+enum rc_sio_op { RC_SIO_MAP_SUBSCRIBE = 1, RC_SIO_MAP_UNSUBSCRIBE, RC_SIO_MAP_PUBLISH };
+typedef struct rc_sio_map {
+    char *event;
+    char *prefix;
+    int op; /* enum rc_sio_op */
+} rc_sio_map;
+
+#define RC_SIO_MAX_NSPS 7 /* namespaces besides "/" (--socketio-namespace) */
+
 typedef struct rc_config {
     /* [server] */
     char listen_host[256]; /* --listen HOST:PORT, default 127.0.0.1:8080 */
@@ -116,6 +128,14 @@ typedef struct rc_config {
     uint32_t lifecycle_maxlen;    /* --lifecycle-maxlen */
     uint32_t lifecycle_timeout_s; /* --lifecycle-timeout: a node silent this long is dead */
     int lifecycle_subscriptions;  /* --lifecycle-subscriptions: subscribe/unsubscribe too */
+
+    /* [socketio] */
+    int sio_on;          /* --socketio / --no-socketio, default on */
+    char sio_path[128];  /* --socketio-path, default /socket.io/ */
+    char *sio_nsps[RC_SIO_MAX_NSPS]; /* --socketio-namespace (repeatable): besides "/" */
+    int n_sio_nsps;
+    rc_sio_map sio_maps[RC_MAX_PUBLIC_PATTERNS]; /* --socketio-map (repeatable) */
+    int n_sio_maps;
 
     /* [redis] */
     char redis_url[1024];         /* --redis URL or RINGCAST_REDIS_URL; empty = single node */

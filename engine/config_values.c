@@ -5,6 +5,8 @@
  * Thread: the main thread, before any other thread starts. */
 #include "engine/config_values.h"
 
+#include "proto/protocol.h"
+
 #include <arpa/inet.h>
 #include <string.h>
 #include <strings.h>
@@ -278,5 +280,61 @@ int rc_cfg_parse_event(rc_event_rule *r, const char *v, char *msg, size_t ml)
         return -1;
     r->stream = rc_strndup(stream, strlen(stream));
     r->maxlen = (uint32_t)maxlen;
+    return 0;
+}
+
+static char *dup_str(const char *v)
+{
+    size_t n = strlen(v) + 1;
+    return memcpy(rc_malloc(n), v, n);
+}
+
+int rc_cfg_parse_sio_map(rc_sio_map *r, const char *v, char *msg, size_t ml)
+{
+    static const char usage[] = "expected 'EVENT subscribe|unsubscribe|publish PREFIX'";
+    char buf[512];
+    if (rc_cfg_copy_str(buf, sizeof(buf), v, msg, ml) < 0)
+        return -1;
+    char *save = NULL, *t[4] = {0};
+    int n = 0;
+    for (char *w = strtok_r(buf, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+        if (n < 4)
+            t[n++] = w;
+    if (n != 3) {
+        snprintf(msg, ml, "%s", usage);
+        return -1;
+    }
+    int op = strcmp(t[1], "subscribe") == 0     ? RC_SIO_MAP_SUBSCRIBE
+             : strcmp(t[1], "unsubscribe") == 0 ? RC_SIO_MAP_UNSUBSCRIBE
+             : strcmp(t[1], "publish") == 0     ? RC_SIO_MAP_PUBLISH
+                                                : 0;
+    if (!op) {
+        snprintf(msg, ml, "%s, got '%.40s'", usage, t[1]);
+        return -1;
+    }
+    if (!rc_proto_name_valid(t[0], strlen(t[0]), RC_PROTO_MAX_EVENT)) {
+        snprintf(msg, ml, "the event '%.40s' is not a valid event name", t[0]);
+        return -1;
+    }
+    if (!rc_proto_name_valid(t[2], strlen(t[2]), RC_PROTO_MAX_CHANNEL - 1)) {
+        snprintf(msg, ml, "the prefix '%.40s' is not the start of a valid channel name", t[2]);
+        return -1;
+    }
+    r->event = dup_str(t[0]);
+    r->prefix = dup_str(t[2]);
+    r->op = op;
+    return 0;
+}
+
+int rc_cfg_check_sio_nsp(const char *v, char *msg, size_t ml)
+{
+    size_t n = strlen(v);
+    if (n < 2 || v[0] != '/' || strchr(v + 1, '/') || !rc_proto_name_valid(v + 1, n - 1, 63)) {
+        snprintf(msg, ml,
+                 "must be '/' and 1..63 of A-Z a-z 0-9 _ - . : @ = + (no further '/'), got "
+                 "'%.40s'",
+                 v);
+        return -1;
+    }
     return 0;
 }

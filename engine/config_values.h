@@ -30,4 +30,10 @@ int rc_cfg_parse_event(rc_event_rule *r, const char *v, char *msg, size_t ml);
 /* "PATTERN [join_leave]" into r. */
 int rc_cfg_parse_presence(rc_presence_rule *r, const char *v, char *msg, size_t ml);
 
+/* A --socketio-map rule: "EVENT subscribe|unsubscribe|publish PREFIX". */
+int rc_cfg_parse_sio_map(rc_sio_map *r, const char *v, char *msg, size_t ml);
+/* A --socketio-namespace: "/" and a name of channel characters, without
+ * '/' after the first: the namespace's channels are "NAME/..." */
+int rc_cfg_check_sio_nsp(const char *v, char *msg, size_t ml);
+
 #endif

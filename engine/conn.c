@@ -371,6 +371,8 @@ void rc_conn_release(rc_shard *s, rc_conn *c)
     outq_free(s, c);
     free(c->auth);
     free(c->chans);
+    free(s->pstate[id]);
+    s->pstate[id] = NULL;
     rc_shard_addr_release(s, c);
     uint16_t gen = (uint16_t)(c->gen + 1);
     memset(c, 0, sizeof(*c));
@@ -534,7 +536,11 @@ static void schedule(rc_shard *s, rc_conn *c)
 {
     uint64_t ms = UINT64_MAX;
     uint32_t interval = s->cfg->ping_interval_ms;
-    if (interval) {
+    if (rc_conn_proto(s, c)->heartbeat) {
+        uint32_t h = rc_conn_proto(s, c)->heartbeat(s, c, 0);
+        if (h != UINT32_MAX)
+            ms = h;
+    } else if (interval) {
         uint64_t idle = (uint64_t)(s->now_tick - c->last_rx) * RC_TICK_MS;
         ms = (c->flags & RC_CF_PING) ? s->cfg->pong_timeout_ms
                                      : (idle >= interval ? RC_TICK_MS : interval - idle);
@@ -566,7 +572,11 @@ void rc_conn_on_timer(rc_shard *s, rc_conn *c)
         rc_conn_proto(s, c)->refresh_due(s, c, c->auth->exp - rc_wall_s());
     }
     uint32_t interval = s->cfg->ping_interval_ms;
-    if (interval) {
+    if (rc_conn_proto(s, c)->heartbeat) {
+        rc_conn_proto(s, c)->heartbeat(s, c, 1);
+        if (c->state != RC_CONN_OPEN)
+            return;
+    } else if (interval) {
         uint64_t idle = (uint64_t)(s->now_tick - c->last_rx) * RC_TICK_MS;
         if (c->flags & RC_CF_PING) {
             if (idle >= s->cfg->pong_timeout_ms) {

@@ -445,6 +445,7 @@ static int setup(rc_shard *s)
     s->presence_asks = rc_rooms_new();
     s->announced = rc_calloc((s->nconns + 7) / 8, 1);
     s->refresh_told = rc_calloc((s->nconns + 7) / 8, 1);
+    s->pstate = rc_calloc(s->nconns, sizeof(*s->pstate));
     if (s->cfg->lifecycle_subscriptions && s->cfg->lifecycle_stream[0] && s->cfg->redis_url[0])
         s->membership_hook = rc_events_membership;
     s->tick0_ms = rc_now_ms();
@@ -579,6 +580,9 @@ void rc_shard_join(rc_shard *s)
     rc_rooms_free(s->presence_asks);
     free(s->announced);
     free(s->refresh_told);
+    for (uint32_t i = 0; i < s->nconns; i++)
+        free(s->pstate[i]);
+    free(s->pstate);
     free(s->conns);
     free(s->waits);
     free(s->reqs);

@@ -299,6 +299,17 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
           "Backends' replies handed to their connection.", replies_delivered);
     TOTAL(&o, node, "ringcast_event_replies_gone_total", "counter",
           "Backends' replies for a connection no longer there (dropped).", replies_gone);
+    TOTAL(&o, node, "ringcast_socketio_connections", "gauge",
+          "Socket.IO (Engine.IO) connections open.", sio_open);
+    TOTAL(&o, node, "ringcast_socketio_connects_total", "counter",
+          "Socket.IO namespace CONNECTs accepted.", sio_connects);
+    TOTAL(&o, node, "ringcast_socketio_connect_errors_total", "counter",
+          "Socket.IO CONNECTs refused with CONNECT_ERROR (bad token, unknown namespace).",
+          sio_connect_errors);
+    TOTAL(&o, node, "ringcast_socketio_bad_packets_total", "counter",
+          "Malformed Engine.IO or Socket.IO packets (the connection is closed).", sio_bad_packets);
+    TOTAL(&o, node, "ringcast_socketio_binary_refused_total", "counter",
+          "Socket.IO packets with binary attachments, refused.", sio_binary_refused);
     TOTAL(&o, node, "ringcast_token_refresh_asked_total", "counter",
           "Clients asked for a new token --token-refresh-notice seconds before exp.",
           refresh_asked);

@@ -72,6 +72,11 @@ typedef struct rc_shard_stats {
     rc_counter refresh_asked;      /* clients asked for a new token before exp */
     rc_counter refreshed;          /* tokens replaced on an open connection */
     rc_counter refresh_refused;    /* refresh requests refused (bad token, other user) */
+    rc_counter sio_open;           /* gauge: Socket.IO (Engine.IO) connections open */
+    rc_counter sio_connects;       /* Socket.IO namespace CONNECTs accepted */
+    rc_counter sio_connect_errors; /* CONNECTs refused (CONNECT_ERROR sent) */
+    rc_counter sio_bad_packets;    /* malformed Engine.IO or Socket.IO packets */
+    rc_counter sio_binary_refused; /* packets with binary attachments refused */
 } rc_shard_stats;
 
 struct rc_node;

@@ -58,3 +58,25 @@ void rc_shard_flush_relay(rc_shard *s)
         s->relay_wake = 1;
     }
 }
+
+rc_obuf *rc_proto_frame_for(rc_shard *s, const rc_conn *c, const rc_msg *m, rc_obuf *json,
+                            rc_proto_frames *fr)
+{
+    const rc_protocol *p = s->protos[c->proto];
+    if (!p->frame)
+        return json;
+    if (!fr->made[c->proto]) {
+        fr->made[c->proto] = 1;
+        fr->f[c->proto] = p->frame(s, m);
+        if (fr->f[c->proto])
+            fr->f[c->proto]->refs = 1; /* held until rc_proto_frames_put */
+    }
+    return fr->f[c->proto];
+}
+
+void rc_proto_frames_put(rc_proto_frames *fr)
+{
+    for (int i = 0; i < RC_PROTO__COUNT; i++)
+        if (fr->f[i])
+            rc_obuf_put(fr->f[i]);
+}

@@ -197,6 +197,9 @@ typedef struct rc_shard {
     socklen_t *accept_lens;
     uint32_t n_accept_addrs;
     const rc_protocol *protos[RC_PROTO__COUNT]; /* by rc_conn.proto (proto/protocols.c) */
+    /* [nconns]: what a connection's protocol keeps of it (one allocation,
+     * NULL for none), freed with the connection's slot. */
+    void **pstate;
     rc_shard_stats stats;
     rc_flag exited;
 } rc_shard;
@@ -230,6 +233,20 @@ static inline const rc_protocol *rc_conn_proto(const rc_shard *s, const rc_conn 
 {
     return s->protos[c->proto];
 }
+/* The frames of one message for the protocols that have their own
+ * (rc_protocol.frame), made as the fan-out meets their first member. */
+typedef struct rc_proto_frames {
+    rc_obuf *f[RC_PROTO__COUNT];
+    uint8_t made[RC_PROTO__COUNT];
+} rc_proto_frames;
+/* The frame of m for c's protocol: json (m's shared frame, whose uses the
+ * caller counts) for a protocol without its own, else the protocol's,
+ * made once and kept in fr. NULL: c's protocol does not carry m. */
+rc_obuf *rc_proto_frame_for(rc_shard *s, const rc_conn *c, const rc_msg *m, rc_obuf *json,
+                            rc_proto_frames *fr);
+/* Drops what rc_proto_frame_for made. */
+void rc_proto_frames_put(rc_proto_frames *fr);
+
 /* Tells c of an error through its protocol, counted in /metrics by code. */
 static inline void rc_conn_error(rc_shard *s, rc_conn *c, rc_str tag, int code, const char *msg,
                                  rc_str channel)

@@ -92,7 +92,11 @@ void rc_events_on_done(rc_shard *s, rc_evreq *q)
 void rc_events_on_direct(rc_shard *s, uint32_t slot, uint16_t gen, rc_msg *m)
 {
     rc_conn *c = slot < s->nconns ? &s->conns[slot] : NULL;
-    if (c && c->gen == gen && c->state == RC_CONN_OPEN) {
+    if (c && c->gen == gen && c->state == RC_CONN_OPEN && rc_conn_proto(s, c)->reply) {
+        rc_conn_proto(s, c)->reply(s, c, m);
+        rc_msg_put(m);
+        rc_counter_inc(&s->stats.replies_delivered);
+    } else if (c && c->gen == gen && c->state == RC_CONN_OPEN) {
         rc_obuf *b = rc_obuf_shared(m);
         b->refs = 1;
         b->kind = RC_OBUF_REPLY; /* an answer to the client's own request */

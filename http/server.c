@@ -120,7 +120,9 @@ static int origin_ok(const rc_shard *s, const rc_http_req *req)
     return 0;
 }
 
-static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb)
+/* The upgrade to WebSocket, for protocol proto. The JSON protocol's token
+ * comes with the request; Socket.IO's comes later, in its CONNECT. */
+static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb, int proto)
 {
     const char *why;
     int status = rc_ws_check_upgrade(req, &why);
@@ -133,8 +135,8 @@ static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf 
         return;
     }
     char *tok = rc_malloc(RC_JWT_MAX_LEN + 1);
-    rc_str selected;
-    int t = find_token(req, tok, RC_JWT_MAX_LEN + 1, &selected);
+    rc_str selected = RC_STR_NULL;
+    int t = proto == RC_PROTO_JSON ? find_token(req, tok, RC_JWT_MAX_LEN + 1, &selected) : 0;
     rc_auth *auth = NULL;
     if (t < 0) {
         free(tok);
@@ -150,7 +152,7 @@ static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf 
         }
     } else {
         free(tok);
-        if (!s->cfg->allow_anonymous) {
+        if (proto == RC_PROTO_JSON && !s->cfg->allow_anonymous) {
             refuse(s, c, RC_HS_UNAUTHORIZED, 401, "a token is required");
             return;
         }
@@ -178,20 +180,66 @@ static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf 
         memcpy(rest, hb->buf + req->head_len, extra);
     free(hb);
     c->sess = NULL;
-    /* The WebSocket path speaks the JSON protocol, which greets the client. */
-    rc_conn_opened(s, c, RC_PROTO_JSON);
+    /* The protocol greets the client. */
+    rc_conn_opened(s, c, proto);
     if (extra) {
         rc_conn_ws_input(s, c, rest, extra);
         free(rest);
     }
 }
 
+/* An Engine.IO refusal: status 400 (403 for Forbidden) and the JSON body
+ * {"code":N,"message":M} that Engine.IO clients read. */
+static void eio_refuse(rc_shard *s, rc_conn *c, int code)
+{
+    static const char *const msgs[] = {
+        "Transport unknown", "Session ID unknown", "Bad handshake method",
+        "Bad request",       "Forbidden",          "Unsupported protocol version"};
+    char body[96];
+    int n = snprintf(body, sizeof(body), "{\"code\":%d,\"message\":\"%s\"}", code, msgs[code]);
+    rc_counter_inc(&s->stats.handshakes[code == 4 ? RC_HS_FORBIDDEN : RC_HS_BAD_REQUEST]);
+    rc_http_reply(s, c, code == 4 ? 403 : 400, "application/json", body, (size_t)n, NULL);
+}
+
+/* The Socket.IO path: ?EIO=4&transport=websocket upgrades; polling
+ * sessions are not served yet. */
+static void socketio(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb)
+{
+    char eio[8], transport[16], sid[64];
+    if (rc_http_query_param(req->query, "EIO", eio, sizeof(eio)) <= 0 || strcmp(eio, "4") != 0) {
+        eio_refuse(s, c, 5);
+        return;
+    }
+    if (rc_http_query_param(req->query, "transport", transport, sizeof(transport)) <= 0 ||
+        (strcmp(transport, "websocket") != 0 && strcmp(transport, "polling") != 0)) {
+        eio_refuse(s, c, 0);
+        return;
+    }
+    if (strcmp(transport, "polling") == 0) {
+        eio_refuse(s, c, 0);
+        return;
+    }
+    if (rc_http_query_param(req->query, "sid", sid, sizeof(sid)) != -1) {
+        eio_refuse(s, c, 1); /* no polling session to upgrade here */
+        return;
+    }
+    if (!(req->upgrade.n || req->ws_key.p)) {
+        eio_refuse(s, c, 3);
+        return;
+    }
+    upgrade(s, c, req, hb, RC_PROTO_SIO);
+}
+
 static void route(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb)
 {
     int get = rc_http_str_is(req->method, "GET") || rc_http_str_is(req->method, "HEAD");
+    if (s->cfg->sio_on && rc_http_str_is(req->path, s->cfg->sio_path)) {
+        socketio(s, c, req, hb);
+        return;
+    }
     if (rc_http_str_is(req->path, s->cfg->ws_path)) {
         if (req->upgrade.n || req->ws_key.p) {
-            upgrade(s, c, req, hb);
+            upgrade(s, c, req, hb, RC_PROTO_JSON);
             return;
         }
         rc_counter_inc(&s->stats.http_requests);

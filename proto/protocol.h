@@ -144,11 +144,13 @@ struct rc_msg;
 
 enum rc_protocol_id {
     RC_PROTO_JSON = 0, /* the native JSON protocol on the WebSocket path */
+    RC_PROTO_SIO,      /* Socket.IO v5 over Engine.IO v4 (sio/) on the Socket.IO path */
     RC_PROTO__COUNT
 };
 
 struct rc_shard;
 struct rc_conn;
+struct rc_obuf;
 
 /* A protocol module. tag is a request's handle as the protocol gave it to
  * the operation (the JSON protocol: the raw text of the request's id; empty
@@ -203,6 +205,25 @@ typedef struct rc_protocol {
                            rc_str token, int64_t expires_ms);
     void (*queue_left)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str queue);
     void (*queue_gone)(struct rc_shard *s, struct rc_conn *c, rc_str queue, const char *reason);
+
+    /* --- optional: NULL for a protocol that speaks the JSON protocol's
+     * frames (the native one) --- */
+    /* The protocol's own frame for a message m that the relay built in the
+     * JSON protocol's form (a publication, a notice, a presence event):
+     * made once per message per shard, when the first of its members that
+     * speaks this protocol is served (refs 0: the caller counts its uses).
+     * NULL: this protocol's members do not get m. */
+    struct rc_obuf *(*frame)(struct rc_shard *s, const struct rc_msg *m);
+    /* A backend's reply to c ({"type":"reply","id":R,"data"|"error":..},
+     * events/events.h), to say in the protocol's own words; the caller
+     * drops m's reference after. */
+    void (*reply)(struct rc_shard *s, struct rc_conn *c, const struct rc_msg *m);
+    /* The protocol keeps its own heartbeat instead of WebSocket pings. The
+     * connection layer calls it with fire 1 when the connection's timer
+     * fires (it may send a ping or close c), and with fire 0 when it only
+     * plans the timer; it returns the milliseconds until it next needs the
+     * timer (UINT32_MAX: never). */
+    uint32_t (*heartbeat)(struct rc_shard *s, struct rc_conn *c, int fire);
 } rc_protocol;
 
 #endif

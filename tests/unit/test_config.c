@@ -508,6 +508,46 @@ static void test_presence_rules(void)
     unlink(path);
 }
 
+static void test_socketio_options(void)
+{
+    rc_config c;
+    CHECK_EQ_INT(LOAD(&c, "--log-level", "info"), 0);
+    CHECK(c.sio_on && strcmp(c.sio_path, "/socket.io/") == 0 && c.n_sio_nsps == 0 &&
+          c.n_sio_maps == 0);
+    rc_config_free(&c);
+    CHECK_EQ_INT(LOAD(&c, "--no-socketio", "--socketio-path", "/rt/", "--socketio-namespace",
+                      "/admin,/chat", "--socketio-map",
+                      "join:event subscribe event:", "--socketio-map",
+                      " leave:event  unsubscribe event: ", "--socketio-map", "say publish room:"),
+                 0);
+    CHECK(!c.sio_on && strcmp(c.sio_path, "/rt/") == 0);
+    CHECK_EQ_INT(c.n_sio_nsps, 2);
+    CHECK_EQ_INT(c.n_sio_maps, 3);
+    if (c.n_sio_nsps == 2 && c.n_sio_maps == 3) {
+        CHECK_EQ_STR(c.sio_nsps[1], "/chat");
+        CHECK_EQ_STR(c.sio_maps[1].event, "leave:event");
+        CHECK_EQ_STR(c.sio_maps[1].prefix, "event:");
+        CHECK_EQ_INT(c.sio_maps[1].op, RC_SIO_MAP_UNSUBSCRIBE);
+        CHECK_EQ_INT(c.sio_maps[2].op, RC_SIO_MAP_PUBLISH);
+    }
+    rc_config_free(&c);
+    /* Refused, each with its reason. */
+    static const char *const bad[][2] = {
+        {"--socketio-namespace", "admin"},     {"--socketio-namespace", "/"},
+        {"--socketio-namespace", "/a/b"},      {"--socketio-namespace", "/a,/a"},
+        {"--socketio-namespace", "/a b"},      {"--socketio-namespace", "/1,/2,/3,/4,/5,/6,/7,/8"},
+        {"--socketio-map", "join subscribe"},  {"--socketio-map", "join follow event:"},
+        {"--socketio-map", "j#n subscribe x"}, {"--socketio-map", "join subscribe ev#"},
+        {"--socketio-map", "a subscribe b c"}, {"--socketio-path", "socket.io"},
+    };
+    for (size_t i = 0; i < RC_ARRAY_LEN(bad); i++) {
+        char *argv[] = {"ringcast", (char *)bad[i][0], (char *)bad[i][1], NULL};
+        CHECK_EQ_INT(rc_config_load(&c, 3, argv, err, sizeof(err)), -1);
+        CHECK(strstr(err, bad[i][0] + 2) != NULL);
+        rc_config_free(&c);
+    }
+}
+
 static void test_history_rules(void)
 {
     rc_config c;
@@ -689,7 +729,7 @@ static void test_help_version(void)
             strstr(line, "--version"))
             with_default++;
     }
-    CHECK_EQ_INT(lines, 60);
+    CHECK_EQ_INT(lines, 64);
     CHECK_EQ_INT(with_default, lines);
 }
 
@@ -739,6 +779,7 @@ int main(void)
     RUN(test_bad_flags);
     RUN(test_bad_file);
     RUN(test_public_repeat);
+    RUN(test_socketio_options);
     RUN(test_history_rules);
     RUN(test_presence_rules);
     RUN(test_event_rules);

@@ -94,10 +94,10 @@ typedef struct rc_config {
     size_t jwt_secret_len;
     char jwt_secret_previous[512]; /* RINGCAST_JWT_SECRET_PREVIOUS: also accepted, while
                                       tokens signed with it are still in use (rotation) */
-    char jwt_public_key[512]; /* --jwt-public-key FILE: PEM public keys (RS256, ES256) */
-    char jwks[512];           /* --jwks FILE: a JSON Web Key Set (RS256, ES256, by kid) */
-    uint32_t refresh_notice_s; /* --token-refresh-notice: tell a client this long before exp */
-    char api_key[256]; /* --api-key or RINGCAST_API_KEY; empty = HTTP API off (403) */
+    char jwt_public_key[512];      /* --jwt-public-key FILE: PEM public keys (RS256, ES256) */
+    char jwks[512];                /* --jwks FILE: a JSON Web Key Set (RS256, ES256, by kid) */
+    uint32_t refresh_notice_s;     /* --token-refresh-notice: tell a client this long before exp */
+    char api_key[256];             /* --api-key or RINGCAST_API_KEY; empty = HTTP API off (403) */
     char *public_patterns[RC_MAX_PUBLIC_PATTERNS]; /* --public PATTERN (repeatable) */
     int n_public_patterns;
     char *allowed_origins[RC_MAX_PUBLIC_PATTERNS]; /* --allowed-origin (repeatable) */
@@ -106,7 +106,7 @@ typedef struct rc_config {
     /* [channels] */
     rc_history_rule history[RC_MAX_PUBLIC_PATTERNS]; /* --history (repeatable), first match */
     int n_history;
-    uint32_t recovery_max;      /* --recovery-max: publications a recovery may replay */
+    uint32_t recovery_max;       /* --recovery-max: publications a recovery may replay */
     uint32_t history_meta_ttl_s; /* --history-meta-ttl: how long a channel's epoch and top
                                     offset outlive its last publication */
     rc_presence_rule presence[RC_MAX_PUBLIC_PATTERNS]; /* --presence (repeatable), first match */
@@ -114,24 +114,24 @@ typedef struct rc_config {
     uint32_t presence_ttl_s;    /* --presence-ttl: a member not refreshed for this long is
                                    gone (a dead node's members, with Redis) */
     uint32_t presence_page_max; /* --presence-page-max: members one presence page may hold */
-    int allow_anonymous;   /* --anonymous / --no-anonymous, default 1: tokenless
-                              clients connect but reach only public channels */
-    int anonymous_publish; /* --anonymous-publish, default 0 */
-    int user_channels;     /* --user-channels / --no-user-channels, default 1: a
-                              connection with a token joins user:<sub> */
+    int allow_anonymous;        /* --anonymous / --no-anonymous, default 1: tokenless
+                                   clients connect but reach only public channels */
+    int anonymous_publish;      /* --anonymous-publish, default 0 */
+    int user_channels;          /* --user-channels / --no-user-channels, default 1: a
+                                   connection with a token joins user:<sub> */
 
     /* [events] */
     rc_event_rule events[RC_MAX_PUBLIC_PATTERNS]; /* --event-stream (repeatable), first match */
     int n_events;
-    uint32_t event_max_bytes; /* --event-max-bytes: an event's data */
+    uint32_t event_max_bytes;     /* --event-max-bytes: an event's data */
     char lifecycle_stream[65];    /* --lifecycle-stream: connect/disconnect events (empty: off) */
     uint32_t lifecycle_maxlen;    /* --lifecycle-maxlen */
     uint32_t lifecycle_timeout_s; /* --lifecycle-timeout: a node silent this long is dead */
     int lifecycle_subscriptions;  /* --lifecycle-subscriptions: subscribe/unsubscribe too */
 
     /* [socketio] */
-    int sio_on;          /* --socketio / --no-socketio, default on */
-    char sio_path[128];  /* --socketio-path, default /socket.io/ */
+    int sio_on;                      /* --socketio / --no-socketio, default on */
+    char sio_path[128];              /* --socketio-path, default /socket.io/ */
     char *sio_nsps[RC_SIO_MAX_NSPS]; /* --socketio-namespace (repeatable): besides "/" */
     int n_sio_nsps;
     rc_sio_map sio_maps[RC_MAX_PUBLIC_PATTERNS]; /* --socketio-map (repeatable) */
@@ -144,11 +144,11 @@ typedef struct rc_config {
     uint32_t redis_ping_ms;       /* --redis-ping-ms, default 1000 */
 
     /* [admission] */
-    char admission_secret[512]; /* --admission-secret or RINGCAST_ADMISSION_SECRET; empty =
-                                   waiting rooms refuse joins (no tokens can be signed) */
+    char admission_secret[512];          /* --admission-secret or RINGCAST_ADMISSION_SECRET; empty =
+                                            waiting rooms refuse joins (no tokens can be signed) */
     char admission_secret_previous[512]; /* RINGCAST_ADMISSION_SECRET_PREVIOUS: still
                                             accepted by /api/queues/verify (rotation) */
-    uint32_t admission_tick_ms; /* --admission-tick-ms, default 1000 */
+    uint32_t admission_tick_ms;          /* --admission-tick-ms, default 1000 */
 
     /* [engine] */
     uint32_t recv_buf_size;  /* --recv-buf-size, provided-buffer size, default 4096 */

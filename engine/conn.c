@@ -161,8 +161,12 @@ void rc_conn_flush(rc_shard *s, rc_conn *c)
 {
     rc_outq *q = c->out;
     if (!q || q->n == 0 || (c->flags & RC_CF_SEND) || c->state == RC_CONN_DEAD ||
-        c->state == RC_CONN_FREE)
+        c->state == RC_CONN_FREE || c->state == RC_CONN_MOVING)
         return;
+    if (rc_conn_is_virtual(s, c)) {
+        rc_conn_proto(s, c)->drain(s, c);
+        return;
+    }
     uint32_t k = RC_MIN(q->n, (uint32_t)RC_SEND_IOV);
     rc_send_arena *a = s->arena;
     if (a->nmsg == RC_ARENA_MSGS || a->niov + k > RC_ARENA_IOVS) {
@@ -337,8 +341,14 @@ void rc_conn_abort(rc_shard *s, rc_conn *c)
     rc_conn_maybe_reap(s, c);
 }
 
+static void move_go(rc_shard *s, rc_conn *c);
+
 void rc_conn_maybe_reap(rc_shard *s, rc_conn *c)
 {
+    if (c->state == RC_CONN_MOVING && !(c->flags & (RC_CF_RECV | RC_CF_SEND))) {
+        move_go(s, c);
+        return;
+    }
     if (c->state != RC_CONN_DEAD || (c->flags & (RC_CF_RECV | RC_CF_SEND | RC_CF_REAP)))
         return;
     c->flags |= RC_CF_REAP;
@@ -380,6 +390,10 @@ void rc_conn_release(rc_shard *s, rc_conn *c)
     c->state = RC_CONN_FREE;
     s->open--;
     rc_counter_set(&s->stats.conns_open, s->open);
+    if (id >= s->nsock) {
+        s->vfree[s->nvfree++] = id; /* no socket to close */
+        return;
+    }
     struct io_uring_sqe *sqe = rc_ring_sqe(&s->ring);
     io_uring_prep_close_direct(sqe, id);
     io_uring_sqe_set_data64(sqe, rc_ud(RC_UOP_CLOSE, gen, id));
@@ -430,7 +444,11 @@ static int rate_take(rc_shard *s, rc_conn *c)
 static void hook_text(void *ctx, const uint8_t *msg, size_t len)
 {
     rc_shard *s = ctx;
-    rc_conn *c = s->feeding;
+    rc_conn_message(s, s->feeding, msg, len);
+}
+
+void rc_conn_message(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len)
+{
     if (c->state != RC_CONN_OPEN)
         return;
     rc_counter_inc(&s->stats.msgs_in);
@@ -613,4 +631,98 @@ void rc_conn_opened(rc_shard *s, rc_conn *c, int proto)
     rc_counter_set(&s->stats.ws_open, rc_counter_get(&s->stats.ws_open) + 1);
     schedule(s, c);
     rc_conn_proto(s, c)->opened(s, c);
+}
+
+/* ---- virtual connections ---------------------------------------------------- */
+
+rc_conn *rc_conn_new_virtual(rc_shard *s, int proto)
+{
+    if (!s->nvfree)
+        return NULL;
+    rc_conn *c = &s->conns[s->vfree[--s->nvfree]];
+    rc_assert(c->state == RC_CONN_FREE);
+    uint16_t gen = c->gen;
+    memset(c, 0, sizeof(*c));
+    c->gen = gen;
+    c->addr = RC_NO_CONN;
+    c->last_rx = s->now_tick;
+    rc_tnode_init(&c->timer);
+    s->open++;
+    rc_counter_set(&s->stats.conns_open, s->open);
+    rc_conn_opened(s, c, proto);
+    return c;
+}
+
+rc_obuf *rc_conn_pop(rc_shard *s, rc_conn *c)
+{
+    rc_outq *q = c->out;
+    if (!q || q->n == 0)
+        return NULL;
+    rc_obuf *b = q->items[q->head];
+    backlog_add(s, q, -(int64_t)(b->len - q->off));
+    q->off = 0;
+    q->head = (q->head + 1) & (q->cap - 1);
+    q->n--;
+    return b;
+}
+
+/* ---- moving a connection to another shard ------------------------------------- */
+
+void rc_conn_move(rc_shard *s, rc_conn *c, int shard)
+{
+    rc_assert(c->state == RC_CONN_HTTP && c->sess && shard != s->id && shard < s->node->nshards);
+    c->state = RC_CONN_MOVING;
+    c->tokens = (uint16_t)shard;
+    ((rc_httpbuf *)c->sess)->busy = 1;
+    rc_wheel_del(&s->wheel, rc_conn_id(s, c));
+    if (c->flags & RC_CF_RECV)
+        cancel_op(s, c, RC_UOP_RECV); /* what it still reads goes along */
+    rc_conn_maybe_reap(s, c);
+}
+
+void rc_conn_moving_input(rc_shard *s, rc_conn *c, const uint8_t *data, size_t len)
+{
+    rc_httpbuf *hb = c->sess;
+    size_t limit = (size_t)s->cfg->max_header_bytes + s->cfg->max_body_bytes;
+    len = RC_MIN(len, limit - RC_MIN(limit, hb->len));
+    if (hb->len + len > hb->cap) {
+        hb = rc_realloc(hb, sizeof(*hb) + hb->len + len);
+        hb->cap = hb->len + (uint32_t)len;
+        c->sess = hb;
+    }
+    memcpy(hb->buf + hb->len, data, len);
+    hb->len += (uint32_t)len;
+}
+
+/* Nothing is in flight on c: its socket goes to the other shard's ring,
+ * which finds the request's bytes in the completion's user_data. */
+static void move_go(rc_shard *s, rc_conn *c)
+{
+    rc_shard *to = s->node->shards[c->tokens];
+    uint64_t ptr = (uint64_t)(uintptr_t)c->sess;
+    rc_assert(ptr >> 56 == 0);
+    struct io_uring_sqe *sqe = rc_ring_sqe(&s->ring);
+    io_uring_prep_rw(IORING_OP_MSG_RING, sqe, to->ring.ring_fd, NULL, 0,
+                     ((uint64_t)RC_UOP_MOVED << 56) | ptr);
+    sqe->addr = IORING_MSG_SEND_FD;
+    sqe->addr3 = rc_conn_id(s, c);
+    sqe->file_index = IORING_FILE_INDEX_ALLOC;
+    io_uring_sqe_set_data64(sqe, rc_ud(RC_UOP_MOVE, c->gen, rc_conn_id(s, c)));
+    c->flags |= RC_CF_SEND; /* in flight */
+}
+
+void rc_conn_moved_out(rc_shard *s, rc_conn *c, int res)
+{
+    c->flags &= (uint8_t)~RC_CF_SEND;
+    if (res >= 0) {
+        c->sess = NULL; /* the other shard has the bytes now */
+        rc_counter_inc(&s->stats.conns_moved);
+    } else {
+        rc_warn("shard=%d conn=%u could not move to shard %u: %s", s->id, rc_conn_id(s, c),
+                c->tokens, strerror(-res));
+    }
+    /* Either way this shard is done with it (the other holds the socket too,
+     * or the client sees the connection close and tries again). */
+    c->state = RC_CONN_DEAD;
+    rc_conn_maybe_reap(s, c);
 }

@@ -43,12 +43,15 @@ rc_shard *rc_shard_new(rc_node *node, int id)
     s->id = id;
     s->node = node;
     s->cfg = node->cfg;
-    s->nconns = node->conns_per_shard;
+    s->nsock = node->conns_per_shard;
+    /* Virtual slots (sessions without a socket: Engine.IO long-polling)
+     * follow the socket slots, outside the ring's file table. */
+    s->nconns = s->nsock + (node->cfg->sio_on ? RC_MAX(64u, s->nsock / 8) : 0);
     /* A few slots stay free beyond max_open so that a client past the limit
      * can still be told "503" instead of being left in the accept queue. */
     uint32_t share =
         (node->cfg->max_connections + (uint32_t)node->nshards - 1) / (uint32_t)node->nshards;
-    s->max_open = RC_MIN(share, s->nconns > 64 ? s->nconns - 64 : s->nconns / 2);
+    s->max_open = RC_MIN(share, s->nsock > 64 ? s->nsock - 64 : s->nsock / 2);
     if (node->cfg->max_conns_per_ip)
         s->per_ip_conns =
             (node->cfg->max_conns_per_ip + (uint32_t)node->nshards - 1) / (uint32_t)node->nshards;
@@ -220,6 +223,44 @@ static void on_relay_items(rc_shard *s)
 
 /* ---- completions ---------------------------------------------------------- */
 
+/* A socket in slot (accepted, or moved here): an HTTP connection reading
+ * its request. */
+static rc_conn *new_conn(rc_shard *s, uint32_t slot)
+{
+    rc_assert(slot < s->nsock);
+    rc_conn *c = &s->conns[slot];
+    rc_assert(c->state == RC_CONN_FREE);
+    uint16_t gen = c->gen;
+    memset(c, 0, sizeof(*c));
+    c->gen = gen;
+    c->state = RC_CONN_HTTP;
+    c->addr = RC_NO_CONN;
+    c->last_rx = s->now_tick;
+    rc_tnode_init(&c->timer);
+    s->open++;
+    rc_counter_set(&s->stats.conns_open, s->open);
+    arm_recv(s, c);
+    rc_conn_timer(s, c, s->cfg->handshake_timeout_ms);
+    return c;
+}
+
+/* A connection another shard handed over (rc_conn_move): its request
+ * starts again here, with the bytes that shard had read. */
+static void on_moved_in(rc_shard *s, struct io_uring_cqe *cqe)
+{
+    rc_httpbuf *hb = (rc_httpbuf *)(uintptr_t)(cqe->user_data & ((1ull << 56) - 1));
+    if (cqe->res < 0) {
+        /* The kernel posts this only for a socket that arrived. */
+        rc_warn("shard=%d a moved connection could not be installed: %s", s->id,
+                strerror(-cqe->res));
+        free(hb);
+        return;
+    }
+    rc_conn *c = new_conn(s, (uint32_t)cqe->res);
+    rc_http_input(s, c, (const uint8_t *)hb->buf, hb->len);
+    free(hb);
+}
+
 static void on_accept(rc_shard *s, struct io_uring_cqe *cqe)
 {
     uint32_t idx = rc_ud_id(cqe->user_data);
@@ -242,22 +283,8 @@ static void on_accept(rc_shard *s, struct io_uring_cqe *cqe)
         }
         return;
     }
-    uint32_t slot = (uint32_t)cqe->res;
-    rc_assert(slot < s->nconns);
-    rc_conn *c = &s->conns[slot];
-    rc_assert(c->state == RC_CONN_FREE);
-    uint16_t gen = c->gen;
-    memset(c, 0, sizeof(*c));
-    c->gen = gen;
-    c->state = RC_CONN_HTTP;
-    c->addr = RC_NO_CONN;
-    c->last_rx = s->now_tick;
-    rc_tnode_init(&c->timer);
-    s->open++;
+    rc_conn *c = new_conn(s, (uint32_t)cqe->res);
     rc_counter_inc(&s->stats.accepted);
-    rc_counter_set(&s->stats.conns_open, s->open);
-    arm_recv(s, c);
-    rc_conn_timer(s, c, s->cfg->handshake_timeout_ms);
 
     if (idx != UINT32_MAX) {
         struct sockaddr_in6 sa = s->accept_addrs[idx];
@@ -316,18 +343,24 @@ static void on_recv(rc_shard *s, rc_conn *c, struct io_uring_cqe *cqe)
             rc_http_input(s, c, data, len);
         else if (c->state == RC_CONN_LINGER)
             rc_conn_abort(s, c); /* the client's close frame: done */
+        else if (c->state == RC_CONN_MOVING)
+            rc_conn_moving_input(s, c, data, len);
         /* CLOSING, FINAL: the client's last words are read and dropped. */
         rc_bufring_recycle(&s->bufs, bid);
-        if (!more && c->state != RC_CONN_DEAD && c->state != RC_CONN_FREE)
+        if (!more && c->state != RC_CONN_DEAD && c->state != RC_CONN_FREE &&
+            c->state != RC_CONN_MOVING)
             arm_recv(s, c);
     } else if (cqe->res == -ENOBUFS) {
         /* Every provided buffer is in use until this batch is processed;
          * re-arm once they are back. */
         rc_counter_inc(&s->stats.recv_nobufs);
-        if (!more && c->state != RC_CONN_DEAD && !(c->flags & RC_CF_REARM)) {
+        if (!more && c->state != RC_CONN_DEAD && c->state != RC_CONN_MOVING &&
+            !(c->flags & RC_CF_REARM)) {
             c->flags |= RC_CF_REARM;
             rc_idlist_push(&s->rearm, &s->nrearm, &s->cap_rearm, rc_conn_id(s, c));
         }
+    } else if (c->state == RC_CONN_MOVING && cqe->res == -ECANCELED) {
+        /* Our cancel (rc_conn_move): the socket goes on elsewhere. */
     } else if (c->state != RC_CONN_DEAD) {
         rc_debug("shard=%d conn=%u recv %s in state %d flags=%x out=%u gen=%u", s->id,
                  rc_conn_id(s, c), cqe->res ? strerror(-cqe->res) : "EOF", c->state, c->flags,
@@ -350,7 +383,11 @@ static void on_cqe(rc_shard *s, struct io_uring_cqe *cqe)
         arm_wake(s);
         return;
     }
-    if (op != RC_UOP_RECV && op != RC_UOP_SEND)
+    if (op == RC_UOP_MOVED) {
+        on_moved_in(s, cqe);
+        return;
+    }
+    if (op != RC_UOP_RECV && op != RC_UOP_SEND && op != RC_UOP_MOVE)
         return; /* cancel, shutdown, close: nothing waits on them */
     uint32_t id = rc_ud_id(ud);
     rc_conn *c = &s->conns[id];
@@ -363,6 +400,8 @@ static void on_cqe(rc_shard *s, struct io_uring_cqe *cqe)
     }
     if (op == RC_UOP_RECV)
         on_recv(s, c, cqe);
+    else if (op == RC_UOP_MOVE)
+        rc_conn_moved_out(s, c, cqe->res);
     else
         rc_conn_sent(s, c, cqe->res);
 }
@@ -420,11 +459,11 @@ static int setup(rc_shard *s)
         rc_error("shard=%d io_uring set-up failed: %s", s->id, strerror(-e));
         return -1;
     }
-    e = io_uring_register_files_sparse(&s->ring, s->nconns);
+    e = io_uring_register_files_sparse(&s->ring, s->nsock);
     if (e < 0) {
         rc_error("shard=%d cannot register %u direct descriptors: %s (RLIMIT_NOFILE caps "
                  "the table per ring: use more shards)",
-                 s->id, s->nconns, strerror(-e));
+                 s->id, s->nsock, strerror(-e));
         return -1;
     }
     e = rc_bufring_init(&s->bufs, &s->ring, 0, s->cfg->recv_buf_count, s->cfg->recv_buf_size);
@@ -446,6 +485,9 @@ static int setup(rc_shard *s)
     s->announced = rc_calloc((s->nconns + 7) / 8, 1);
     s->refresh_told = rc_calloc((s->nconns + 7) / 8, 1);
     s->pstate = rc_calloc(s->nconns, sizeof(*s->pstate));
+    s->vfree = rc_calloc(s->nconns - s->nsock + 1, sizeof(*s->vfree));
+    for (uint32_t i = s->nconns; i-- > s->nsock;)
+        s->vfree[s->nvfree++] = i;
     if (s->cfg->lifecycle_subscriptions && s->cfg->lifecycle_stream[0] && s->cfg->redis_url[0])
         s->membership_hook = rc_events_membership;
     s->tick0_ms = rc_now_ms();
@@ -583,6 +625,7 @@ void rc_shard_join(rc_shard *s)
     for (uint32_t i = 0; i < s->nconns; i++)
         free(s->pstate[i]);
     free(s->pstate);
+    free(s->vfree);
     free(s->conns);
     free(s->waits);
     free(s->reqs);

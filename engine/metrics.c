@@ -299,6 +299,11 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
           "Backends' replies handed to their connection.", replies_delivered);
     TOTAL(&o, node, "ringcast_event_replies_gone_total", "counter",
           "Backends' replies for a connection no longer there (dropped).", replies_gone);
+    TOTAL(&o, node, "ringcast_connections_moved_total", "counter",
+          "Connections handed to the shard that holds their session (Engine.IO polling).",
+          conns_moved);
+    TOTAL(&o, node, "ringcast_socketio_polling_sessions", "gauge",
+          "Engine.IO long-polling sessions (no socket of their own).", sio_polling);
     TOTAL(&o, node, "ringcast_socketio_connections", "gauge",
           "Socket.IO (Engine.IO) connections open.", sio_open);
     TOTAL(&o, node, "ringcast_socketio_connects_total", "counter",

@@ -23,11 +23,11 @@ typedef struct rc_node {
     int nshards;
     struct rc_shard **shards;
     struct rc_relay *relay;
-    rc_link *links;             /* [nshards] */
-    rc_waker relay_waker;       /* shards wake the relay */
-    rc_flag draining;           /* set by main on SIGTERM/SIGINT */
-    rc_flag relay_stop;         /* set by main once every shard has exited */
-    rc_flag shards_ready;       /* count of shards that finished set-up */
+    rc_link *links;       /* [nshards] */
+    rc_waker relay_waker; /* shards wake the relay */
+    rc_flag draining;     /* set by main on SIGTERM/SIGINT */
+    rc_flag relay_stop;   /* set by main once every shard has exited */
+    rc_flag shards_ready; /* count of shards that finished set-up */
     /* The public keys of --jwt-public-key and --jwks (ws/jwk.h), or NULL:
      * replaced whole by the main thread on a reload (read it with
      * __atomic_load_n, acquire; a set once published is never freed
@@ -41,27 +41,27 @@ typedef struct rc_node {
 /* Queue item kinds (rc_qitem.kind) between the shards and the relay. */
 enum rc_qkind {
     /* shard -> relay */
-    RC_Q_SUB = 1,  /* p: channel name (malloc'd NUL-terminated string), a: shard.
-                      Ownership goes to the relay, which sends it back in SUBACK. */
-    RC_Q_UNSUB,    /* p: channel name (malloc'd), a: shard; the relay frees it */
-    RC_Q_PUBLISH,  /* p: rc_pub (malloc'd); the relay frees it */
-    RC_Q_CALL,     /* p: rc_call (admission/admission.h) for the relay to answer */
-    RC_Q_HISTORY,  /* p: rc_histreq (channels/history.h) for the relay to answer */
-    RC_Q_PRESENCE, /* p: rc_presreq (channels/presence.h): news the relay frees, or a
-                      question it answers */
-    RC_Q_EVENT, /* p: rc_evreq (events/events.h) for the relay to store and answer */
+    RC_Q_SUB = 1,   /* p: channel name (malloc'd NUL-terminated string), a: shard.
+                       Ownership goes to the relay, which sends it back in SUBACK. */
+    RC_Q_UNSUB,     /* p: channel name (malloc'd), a: shard; the relay frees it */
+    RC_Q_PUBLISH,   /* p: rc_pub (malloc'd); the relay frees it */
+    RC_Q_CALL,      /* p: rc_call (admission/admission.h) for the relay to answer */
+    RC_Q_HISTORY,   /* p: rc_histreq (channels/history.h) for the relay to answer */
+    RC_Q_PRESENCE,  /* p: rc_presreq (channels/presence.h): news the relay frees, or a
+                       question it answers */
+    RC_Q_EVENT,     /* p: rc_evreq (events/events.h) for the relay to store and answer */
     RC_Q_LIFECYCLE, /* p: rc_lcnews (events/events.h); the relay frees it */
-    RC_Q_CONTROL, /* p: rc_ctl (events/control.h) from the HTTP API; the relay frees it */
-    RC_Q_REPLY, /* p: rc_replyreq (events/events.h) from the HTTP API; the relay frees it */
+    RC_Q_CONTROL,   /* p: rc_ctl (events/control.h) from the HTTP API; the relay frees it */
+    RC_Q_REPLY,     /* p: rc_replyreq (events/events.h) from the HTTP API; the relay frees it */
     /* relay -> shard */
     RC_Q_SUBACK,        /* p: channel name from RC_Q_SUB (the shard frees it), b: seq */
     RC_Q_DELIVER,       /* p: rc_msg with one reference for this shard */
     RC_Q_DRAIN,         /* start draining */
     RC_Q_CALLDONE,      /* p: the rc_call of an RC_Q_CALL, answered; the shard frees it */
     RC_Q_HISTORY_DONE,  /* p: the rc_histreq of an RC_Q_HISTORY, answered; the shard frees it */
-    RC_Q_EVENT_DONE, /* p: the rc_evreq of an RC_Q_EVENT, answered; the shard frees it */
-    RC_Q_CONTROL_DO, /* p: rc_ctl for this shard's connections; the shard frees it */
-    RC_Q_DIRECT,     /* p: rc_msg (one reference) for connection slot a of generation b */
+    RC_Q_EVENT_DONE,    /* p: the rc_evreq of an RC_Q_EVENT, answered; the shard frees it */
+    RC_Q_CONTROL_DO,    /* p: rc_ctl for this shard's connections; the shard frees it */
+    RC_Q_DIRECT,        /* p: rc_msg (one reference) for connection slot a of generation b */
     RC_Q_PRESENCE_DONE, /* p: the rc_presreq of an RC_Q_PRESENCE question, answered; the
                            shard frees it */
 };

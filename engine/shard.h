@@ -45,6 +45,8 @@ enum rc_conn_state {
     RC_CONN_DEAD,    /* waiting for in-flight operations, then close */
     RC_CONN_FINAL,   /* our last bytes (an HTTP response, the echo of the client's
                         close) are queued: close as soon as they are sent */
+    RC_CONN_MOVING,  /* an HTTP request that another shard serves: its socket goes
+                        there (rc_conn_move), with the bytes read so far */
 };
 
 enum rc_conn_flags {
@@ -108,7 +110,7 @@ typedef struct rc_conn {
     rc_auth *auth; /* NULL: anonymous */
 } rc_conn;
 _Static_assert(sizeof(rc_conn) == 64, "rc_conn is one cache line: 100k of them live in a shard");
-_Static_assert(RC_CONN_FINAL < 16 && RC_PROTO__COUNT <= 16, "rc_conn.state and .proto are 4 bits");
+_Static_assert(RC_CONN_MOVING < 16 && RC_PROTO__COUNT <= 16, "rc_conn.state and .proto are 4 bits");
 
 /* The request head and body of a connection still speaking HTTP. */
 typedef struct rc_httpbuf {
@@ -139,7 +141,10 @@ typedef struct rc_shard {
     rc_bufring bufs;
     int listen_fd;
     uint64_t wake_val;
-    uint32_t nconns;   /* slots in conns[] */
+    uint32_t nconns; /* slots in conns[]: nsock with sockets, then virtual ones */
+    uint32_t nsock;  /* slots that are direct descriptors (the ring's file table) */
+    uint32_t *vfree; /* free virtual slots (a stack) */
+    uint32_t nvfree;
     uint32_t max_open; /* connections accepted before 503 */
     uint32_t open;     /* connections in any state but FREE */
     rc_conn *conns;
@@ -149,8 +154,8 @@ typedef struct rc_shard {
     uint32_t nresume, cap_resume;
     rc_rooms *rooms;
     rc_rooms *presence_asks; /* channel -> presence_stats askers waiting (channels/shard.c) */
-    uint8_t *announced; /* [nconns bits]: connects told to the lifecycle stream (events/) */
-    uint8_t *refresh_told; /* [nconns bits]: asked for a new token (engine/conn.c) */
+    uint8_t *announced;      /* [nconns bits]: connects told to the lifecycle stream (events/) */
+    uint8_t *refresh_told;   /* [nconns bits]: asked for a new token (engine/conn.c) */
     /* Told of every membership change (join 1 or 0) by channels/shard.c:
      * the lifecycle stream's subscribe and unsubscribe events (events/);
      * NULL when nobody listens. */
@@ -256,6 +261,14 @@ static inline void rc_conn_error(rc_shard *s, rc_conn *c, rc_str tag, int code, 
     s->protos[c->proto]->error(s, c, tag, code, msg, channel);
 }
 
+/* A virtual connection has a slot but no socket: a session whose client
+ * comes and goes over HTTP requests (Engine.IO's long-polling). Its output
+ * waits in its queue until its protocol's drain takes it (rc_conn_pop). */
+static inline int rc_conn_is_virtual(const rc_shard *s, const rc_conn *c)
+{
+    return rc_conn_id(s, c) >= s->nsock;
+}
+
 /* --- addr.c: per-address limits --- */
 /* Counts the new connection c against its address ip: 0, or -1 when a
  * per-address limit refuses it (answer 429 with the body *why and the
@@ -299,6 +312,24 @@ void rc_conn_release(rc_shard *s, rc_conn *c);
 void rc_conn_opened(rc_shard *s, rc_conn *c, int proto);
 /* The connection's timer fired. */
 void rc_conn_on_timer(rc_shard *s, rc_conn *c);
+/* A whole text message from c's client, as if read from its socket: the
+ * rate limit and the request order apply (a virtual connection's messages
+ * come in HTTP bodies). */
+void rc_conn_message(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len);
+/* A new virtual connection, open and speaking proto (greeted by it), or
+ * NULL when none is free. */
+rc_conn *rc_conn_new_virtual(rc_shard *s, int proto);
+/* The first item of c's output, taken off its queue (the caller owns its
+ * use), or NULL. For virtual connections. */
+rc_obuf *rc_conn_pop(rc_shard *s, rc_conn *c);
+/* Hands c (an HTTP connection whose request in c->sess another shard must
+ * serve) to shard: its socket goes to that shard's ring with the bytes read,
+ * and the request starts again there. */
+void rc_conn_move(rc_shard *s, rc_conn *c, int shard);
+/* The completion of c's move (RC_UOP_MOVE). */
+void rc_conn_moved_out(rc_shard *s, rc_conn *c, int res);
+/* Bytes read while moving: they go along. */
+void rc_conn_moving_input(rc_shard *s, rc_conn *c, const uint8_t *data, size_t len);
 
 /* --- reqq.c: requests in order ---
  * A connection's requests are handled one at a time, in the order they

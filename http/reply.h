@@ -13,6 +13,9 @@ void rc_http_reply(rc_shard *s, rc_conn *c, int status, const char *content_type
                    size_t len, const char *extra);
 /* A text/plain answer, with extra header lines (or NULL). */
 void rc_http_text(rc_shard *s, rc_conn *c, int status, const char *text, const char *extra);
+/* With --allowed-origin, a browser (which always sends Origin) from any
+ * other site is refused: 0. Clients without Origin are not browsers: 1. */
+int rc_http_origin_ok(const rc_shard *s, rc_str origin);
 /* 1 when a is exactly the string b. */
 int rc_http_str_is(rc_str a, const char *b);
 

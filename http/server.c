@@ -17,6 +17,8 @@
 #include "engine/relay.h"
 #include "net/http.h"
 #include "ops/ops.h"
+#include "sio/poll.h"
+#include "sio/session.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
 
@@ -87,39 +89,6 @@ static int find_token(const rc_http_req *req, char *tok, size_t cap, rc_str *sel
     return 0;
 }
 
-/* Is origin o admitted by pattern p: "*", an exact origin, or an origin
- * whose host starts with a "*." label (https, then "://", "*.", shop.example,
- * and an optional port: any subdomain, not the domain itself)? Origins are
- * compared without regard to case (RFC 6454 serializes them in lower case;
- * some clients do not). */
-static int origin_match(const char *p, rc_str o)
-{
-    size_t pn = strlen(p);
-    if (pn == 1 && p[0] == '*')
-        return 1;
-    const char *star = strstr(p, "://*.");
-    if (!star)
-        return pn == o.n && strncasecmp(p, o.p, pn) == 0;
-    size_t scheme = (size_t)(star - p) + 3; /* "https://" */
-    size_t suffix = pn - scheme - 1;        /* ".domain[:port]" */
-    return o.n > scheme + suffix && strncasecmp(o.p, p, scheme) == 0 &&
-           strncasecmp(o.p + o.n - suffix, p + scheme + 1, suffix) == 0 &&
-           !memchr(o.p + scheme, '/', o.n - scheme - suffix);
-}
-
-/* With --allowed-origin, a browser (which always sends Origin) from any
- * other site is refused; clients that send no Origin are not browsers and
- * are judged by their token alone. */
-static int origin_ok(const rc_shard *s, const rc_http_req *req)
-{
-    if (!s->cfg->n_allowed_origins || !req->origin.p)
-        return 1;
-    for (int i = 0; i < s->cfg->n_allowed_origins; i++)
-        if (origin_match(s->cfg->allowed_origins[i], req->origin))
-            return 1;
-    return 0;
-}
-
 /* The upgrade to WebSocket, for protocol proto. The JSON protocol's token
  * comes with the request; Socket.IO's comes later, in its CONNECT. */
 static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb, int proto)
@@ -130,7 +99,7 @@ static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf 
         refuse(s, c, outcome_of_status(status), status, why);
         return;
     }
-    if (!origin_ok(s, req)) {
+    if (!rc_http_origin_ok(s, req->origin)) {
         refuse(s, c, RC_HS_FORBIDDEN, 403, "origin not allowed");
         return;
     }
@@ -188,45 +157,41 @@ static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf 
     }
 }
 
-/* An Engine.IO refusal: status 400 (403 for Forbidden) and the JSON body
- * {"code":N,"message":M} that Engine.IO clients read. */
-static void eio_refuse(rc_shard *s, rc_conn *c, int code)
-{
-    static const char *const msgs[] = {
-        "Transport unknown", "Session ID unknown", "Bad handshake method",
-        "Bad request",       "Forbidden",          "Unsupported protocol version"};
-    char body[96];
-    int n = snprintf(body, sizeof(body), "{\"code\":%d,\"message\":\"%s\"}", code, msgs[code]);
-    rc_counter_inc(&s->stats.handshakes[code == 4 ? RC_HS_FORBIDDEN : RC_HS_BAD_REQUEST]);
-    rc_http_reply(s, c, code == 4 ? 403 : 400, "application/json", body, (size_t)n, NULL);
-}
-
-/* The Socket.IO path: ?EIO=4&transport=websocket upgrades; polling
- * sessions are not served yet. */
+/* The Socket.IO path (sio/): ?EIO=4 and a transport; long-polling requests
+ * go to sio/poll.c, WebSocket upgrades speak Socket.IO (with a sid: the
+ * upgrade of a polling session). */
 static void socketio(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb)
 {
     char eio[8], transport[16], sid[64];
+    rc_counter_inc(&s->stats.http_requests);
+    if (!rc_http_origin_ok(s, req->origin)) {
+        rc_sio_refuse(s, c, req, 4);
+        return;
+    }
     if (rc_http_query_param(req->query, "EIO", eio, sizeof(eio)) <= 0 || strcmp(eio, "4") != 0) {
-        eio_refuse(s, c, 5);
+        rc_sio_refuse(s, c, req, 5);
         return;
     }
     if (rc_http_query_param(req->query, "transport", transport, sizeof(transport)) <= 0 ||
         (strcmp(transport, "websocket") != 0 && strcmp(transport, "polling") != 0)) {
-        eio_refuse(s, c, 0);
+        rc_sio_refuse(s, c, req, 0);
         return;
     }
     if (strcmp(transport, "polling") == 0) {
-        eio_refuse(s, c, 0);
-        return;
-    }
-    if (rc_http_query_param(req->query, "sid", sid, sizeof(sid)) != -1) {
-        eio_refuse(s, c, 1); /* no polling session to upgrade here */
+        rc_sio_poll(s, c, req, hb);
         return;
     }
     if (!(req->upgrade.n || req->ws_key.p)) {
-        eio_refuse(s, c, 3);
+        rc_sio_refuse(s, c, req, 3);
         return;
     }
+    int r = rc_http_query_param(req->query, "sid", sid, sizeof(sid));
+    if (r == 0 || r == -2) {
+        rc_sio_refuse(s, c, req, 1);
+        return;
+    }
+    if (r > 0 && rc_sio_upgrade_sid(s, c, req, sid))
+        return; /* moved to its session's shard, or refused */
     upgrade(s, c, req, hb, RC_PROTO_SIO);
 }
 
@@ -394,6 +359,11 @@ void rc_http_input(rc_shard *s, rc_conn *c, const uint8_t *data, size_t len)
 
 void rc_http_timeout(rc_shard *s, rc_conn *c)
 {
+    rc_sio_conn *ps = rc_sio_state(s, c);
+    if (ps && ps->role == RC_SIO_POLLER) {
+        rc_sio_poll_timeout(s, c); /* a GET parked on its session */
+        return;
+    }
     rc_httpbuf *hb = c->sess;
     if (!hb || hb->len == 0) {
         /* Connected and said nothing: there is nobody to answer. */

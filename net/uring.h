@@ -25,6 +25,9 @@ enum rc_uop {
     RC_UOP_CANCEL,
     RC_UOP_IGNORE, /* completions nobody waits for */
     RC_UOP_REDIS,  /* redis/client.c: gen = caller tag, id = client op + epoch */
+    RC_UOP_MOVE,   /* a connection's socket sent to another shard's ring (MSG_RING) */
+    RC_UOP_MOVED,  /* on the ring it went to: bits 55..0 are its request's bytes
+                      (an rc_httpbuf pointer); res is its new slot */
 };
 
 static inline uint64_t rc_ud(unsigned op, uint16_t gen, uint32_t id)

@@ -224,6 +224,9 @@ typedef struct rc_protocol {
      * plans the timer; it returns the milliseconds until it next needs the
      * timer (UINT32_MAX: never). */
     uint32_t (*heartbeat)(struct rc_shard *s, struct rc_conn *c, int fire);
+    /* A virtual connection (no socket: engine/shard.h) has output waiting:
+     * the protocol takes it (rc_conn_pop) when its client is there. */
+    void (*drain)(struct rc_shard *s, struct rc_conn *c);
 } rc_protocol;
 
 #endif

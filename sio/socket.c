@@ -11,33 +11,41 @@
 #include "base/log.h"
 #include "ops/ops.h"
 #include "sio/packet.h"
+#include "sio/session.h"
 #include "ws/b64url.h"
 #include "ws/frame.h"
 
-#define SID_LEN 20 /* base64url of 15 random bytes */
+#define SOCKET_ID_LEN 20 /* base64url of 15 random bytes */
 
-/* What the protocol keeps of one connection (s->pstate). */
-typedef struct sio_conn {
-    uint32_t ping_tick; /* when the last ping went out */
-    uint8_t awaiting;   /* it waits for its pong */
-    uint8_t nsps;       /* connected namespaces: bit i is namespace i (0: "/") */
-    uint8_t skip;       /* binary frames of a refused packet still to come */
-    uint8_t opened;     /* the first CONNECT was accepted: the node knows c */
-    char sid[SID_LEN + 1];
-} sio_conn;
+typedef rc_sio_conn sio_conn;
 
 static sio_conn *state(rc_shard *s, const rc_conn *c)
 {
-    return s->pstate[rc_conn_id(s, c)];
+    return rc_sio_state(s, c);
 }
 
-static void random_id(char out[SID_LEN + 1])
+/* n base64url characters of the kernel's randomness (n a multiple of 4):
+ * ids that guard sessions. */
+static void random_chars(char *out, size_t n)
 {
-    uint8_t r[15];
-    /* Session ids guard sessions: only the kernel's randomness will do. */
-    rc_assert(getrandom(r, sizeof(r), 0) == (ssize_t)sizeof(r));
-    rc_assert(rc_b64url_encode(r, sizeof(r), out, SID_LEN + 1) == SID_LEN);
-    out[SID_LEN] = '\0';
+    uint8_t r[48];
+    rc_assert(n % 4 == 0 && n / 4 * 3 <= sizeof(r));
+    rc_assert(getrandom(r, n / 4 * 3, 0) == (ssize_t)(n / 4 * 3));
+    rc_assert(rc_b64url_encode(r, n / 4 * 3, out, n + 1) == (int)n);
+    out[n] = '\0';
+}
+
+rc_conn *rc_sio_linked(rc_shard *s, uint32_t slot, uint16_t gen, int role)
+{
+    if (slot >= s->nconns)
+        return NULL;
+    rc_conn *c = &s->conns[slot];
+    sio_conn *st = s->pstate[slot];
+    if (c->gen != gen || !st || st->role != role)
+        return NULL;
+    if (role == RC_SIO_POLLER)
+        return c->state == RC_CONN_HTTP ? c : NULL;
+    return c->state == RC_CONN_OPEN || c->state == RC_CONN_CLOSING ? c : NULL;
 }
 
 /* ---- namespaces --------------------------------------------------------- */
@@ -340,6 +348,8 @@ static uint32_t heartbeat(rc_shard *s, rc_conn *c, int fire)
     sio_conn *st = state(s, c);
     if (!st)
         return ping_interval(s);
+    if (st->role != RC_SIO_SESSION)
+        return UINT32_MAX; /* a carrier: its session pings through it */
     uint64_t since = (uint64_t)(s->now_tick - st->ping_tick) * RC_TICK_MS;
     if (fire && st->awaiting && since >= s->cfg->pong_timeout_ms) {
         rc_counter_inc(&s->stats.heartbeat_timeouts);
@@ -359,27 +369,70 @@ static uint32_t heartbeat(rc_shard *s, rc_conn *c, int fire)
 
 /* ---- the connection ----------------------------------------------------------- */
 
+static void gauge_add(rc_counter *g, int64_t d)
+{
+    rc_counter_set(g, (uint64_t)((int64_t)rc_counter_get(g) + d));
+}
+
 static void on_opened(rc_shard *s, rc_conn *c)
 {
-    sio_conn *st = rc_calloc(1, sizeof(*st));
+    sio_conn *st = state(s, c);
+    if (st && st->role == RC_SIO_CARRIER)
+        return; /* the WebSocket a polling session upgrades to: sio/poll.c */
+    rc_assert(!st);
+    st = rc_calloc(1, sizeof(*st));
     s->pstate[rc_conn_id(s, c)] = st;
-    random_id(st->sid);
+    st->role = RC_SIO_SESSION;
+    st->poller = st->carrier = RC_NO_CONN;
+    snprintf(st->sid, sizeof(st->sid), "%02x%05x%04x", (unsigned)s->id & 0xff,
+             rc_conn_id(s, c) & 0xfffff, c->gen);
+    random_chars(st->sid + 11, 16);
     st->ping_tick = s->now_tick;
-    rc_counter_set(&s->stats.sio_open, rc_counter_get(&s->stats.sio_open) + 1);
-    char open[192];
-    int n = snprintf(open, sizeof(open),
-                     "0{\"sid\":\"%s\",\"upgrades\":[],\"pingInterval\":%u,\"pingTimeout\":%u,"
-                     "\"maxPayload\":%u}",
-                     st->sid, ping_interval(s), s->cfg->pong_timeout_ms, s->cfg->max_message_bytes);
+    int polling = rc_conn_is_virtual(s, c);
+    gauge_add(polling ? &s->stats.sio_polling : &s->stats.sio_open, 1);
+    char open[224];
+    int n =
+        snprintf(open, sizeof(open),
+                 "0{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,\"pingTimeout\":%u,"
+                 "\"maxPayload\":%u}",
+                 st->sid, polling ? "\"websocket\"" : "", ping_interval(s), s->cfg->pong_timeout_ms,
+                 polling ? RC_MIN(s->cfg->max_message_bytes, s->cfg->max_body_bytes)
+                         : s->cfg->max_message_bytes);
     rc_conn_send_text(s, c, open, (size_t)n);
+}
+
+/* A carrier closes: so does its session once it has taken it over. */
+static void carrier_closed(rc_shard *s, sio_conn *st)
+{
+    rc_conn *v = rc_sio_linked(s, st->link, st->link_gen, RC_SIO_SESSION);
+    st->link = RC_NO_CONN; /* links no more */
+    sio_conn *vs = v ? state(s, v) : NULL;
+    if (vs && vs->upgraded && vs->carrier != RC_NO_CONN) {
+        vs->carrier = RC_NO_CONN;
+        rc_conn_abort(s, v);
+    }
 }
 
 static void on_closed(rc_shard *s, rc_conn *c)
 {
     sio_conn *st = state(s, c);
-    if (st && st->sid[0]) {
-        st->sid[0] = '\0'; /* counted once */
-        rc_counter_set(&s->stats.sio_open, rc_counter_get(&s->stats.sio_open) - 1);
+    if (st && st->role == RC_SIO_CARRIER) {
+        carrier_closed(s, st);
+        return;
+    }
+    if (st && st->role == RC_SIO_SESSION && st->sid[0]) {
+        st->sid[0] = '\0'; /* once */
+        int polling = rc_conn_is_virtual(s, c);
+        gauge_add(polling ? &s->stats.sio_polling : &s->stats.sio_open, -1);
+        if (polling) {
+            rc_sio_answer_poll(s, c, 1);
+            rc_conn *t = st->carrier == RC_NO_CONN
+                             ? NULL
+                             : rc_sio_linked(s, st->carrier, st->carrier_gen, RC_SIO_CARRIER);
+            st->carrier = RC_NO_CONN;
+            if (t)
+                rc_conn_close(s, t, RC_CLOSE_NORMAL, "session closed");
+        }
     }
     rc_op_end(s, c);
 }
@@ -454,13 +507,13 @@ static void on_connect(rc_shard *s, rc_conn *c, sio_conn *st, const rc_sio_packe
     } else {
         free(auth);
     }
-    char sock_id[SID_LEN + 1], buf[RC_SIO_MAX_NSP + 64];
-    random_id(sock_id);
+    char sock_id[SOCKET_ID_LEN + 1], buf[RC_SIO_MAX_NSP + 64];
+    random_chars(sock_id, SOCKET_ID_LEN);
     st->nsps |= (uint8_t)(1u << i);
     rc_counter_inc(&s->stats.sio_connects);
     send_msg(s, c, buf,
-             rc_sio_write_connect(buf + 1, sizeof(buf) - 1, pk->nsp, (rc_str){sock_id, SID_LEN},
-                                  RC_STR_NULL));
+             rc_sio_write_connect(buf + 1, sizeof(buf) - 1, pk->nsp,
+                                  (rc_str){sock_id, SOCKET_ID_LEN}, RC_STR_NULL));
     if (!st->opened) {
         st->opened = 1;
         rc_op_opened(s, c); /* lifecycle, user channel */
@@ -626,12 +679,52 @@ static void on_sio_packet(rc_shard *s, rc_conn *c, sio_conn *st, const char *p, 
     }
 }
 
+/* A message on the WebSocket a polling session is upgrading to: the probe,
+ * the upgrade, then everything for the session. */
+static void carrier_message(rc_shard *s, rc_conn *c, sio_conn *st, const uint8_t *msg, size_t len,
+                            int binary)
+{
+    rc_conn *v = rc_sio_linked(s, st->link, st->link_gen, RC_SIO_SESSION);
+    sio_conn *vs = v ? state(s, v) : NULL;
+    if (!vs) {
+        rc_conn_close(s, c, RC_CLOSE_NORMAL, "session closed");
+        return;
+    }
+    if (!vs->upgraded && !binary && len == 6 && memcmp(msg, "2probe", 6) == 0) {
+        rc_conn_send_text(s, c, "3probe", 6);
+        return;
+    }
+    if (!vs->upgraded && !binary && len == 1 && msg[0] == RC_EIO_UPGRADE) {
+        vs->upgraded = 1;
+        vs->carrier = rc_conn_id(s, c);
+        vs->carrier_gen = c->gen;
+        /* The GET still waiting is told to stop ("6"); what was queued for
+         * it goes the new way. */
+        rc_sio_answer_poll(s, v, 0);
+        rc_sio_drain(s, v);
+        return;
+    }
+    if (!vs->upgraded) {
+        rc_counter_inc(&s->stats.sio_bad_packets);
+        rc_conn_close(s, c, RC_CLOSE_POLICY, "parse error: a packet before the upgrade");
+        return;
+    }
+    if (binary)
+        rc_conn_proto(s, v)->message(s, v, msg, len, 1, 1);
+    else
+        rc_conn_message(s, v, msg, len);
+}
+
 static void on_message(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int binary,
                        int allowed)
 {
     sio_conn *st = state(s, c);
     if (!st)
         return;
+    if (st->role == RC_SIO_CARRIER) {
+        carrier_message(s, c, st, msg, len, binary);
+        return;
+    }
     if (binary) {
         if (st->skip) {
             st->skip--; /* an attachment of a refused packet */
@@ -687,4 +780,5 @@ const rc_protocol rc_sio_protocol = {
     .frame = make_frame,
     .reply = on_reply,
     .heartbeat = heartbeat,
+    .drain = rc_sio_drain,
 };

@@ -1,0 +1,324 @@
+/* Engine.IO's long-polling transport and the upgrade (sio/poll.h).
+ *
+ * Thread: the shard that owns the connection. */
+#include "sio/poll.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "http/reply.h"
+#include "sio/packet.h"
+#include "sio/session.h"
+#include "ws/frame.h"
+
+/* CORS header lines for an allowed browser origin (none without Origin). */
+static void cors(const rc_http_req *req, char *out, size_t cap, int preflight)
+{
+    out[0] = '\0';
+    if (!req->origin.p || req->origin.n > 256)
+        return;
+    snprintf(out, cap,
+             "Access-Control-Allow-Origin: %.*s\r\nAccess-Control-Allow-Credentials: true\r\n"
+             "Vary: Origin\r\n%s",
+             (int)req->origin.n, req->origin.p,
+             preflight ? "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
+                         "Access-Control-Allow-Headers: content-type\r\n"
+                         "Access-Control-Max-Age: 600\r\n"
+                       : "");
+}
+
+#define CORS_MAX 512
+
+static void reply(rc_shard *s, rc_conn *c, const rc_http_req *req, int status, const char *type,
+                  const char *body, size_t len)
+{
+    char h[CORS_MAX];
+    cors(req, h, sizeof(h), 0);
+    rc_http_reply(s, c, status, type, body, len, h[0] ? h : NULL);
+}
+
+void rc_sio_refuse(rc_shard *s, rc_conn *c, const rc_http_req *req, int code)
+{
+    static const char *const msgs[] = {
+        "Transport unknown", "Session ID unknown", "Bad handshake method",
+        "Bad request",       "Forbidden",          "Unsupported protocol version"};
+    char body[96];
+    int n = snprintf(body, sizeof(body), "{\"code\":%d,\"message\":\"%s\"}", code, msgs[code]);
+    rc_counter_inc(&s->stats.handshakes[code == 4 ? RC_HS_FORBIDDEN : RC_HS_BAD_REQUEST]);
+    reply(s, c, req, code == 4 ? 403 : 400, "application/json", body, (size_t)n);
+}
+
+/* The shard a sid names, or -1 when it is not a sid of ours. */
+static int sid_shard(const char *sid, uint32_t *slot, uint16_t *gen)
+{
+    if (strlen(sid) != RC_SIO_SID_LEN)
+        return -1;
+    char part[8];
+    unsigned long v[3];
+    static const int at[] = {0, 2, 7, 11};
+    for (int i = 0; i < 3; i++) {
+        size_t n = (size_t)(at[i + 1] - at[i]);
+        memcpy(part, sid + at[i], n);
+        part[n] = '\0';
+        char *end;
+        v[i] = strtoul(part, &end, 16);
+        if (*end)
+            return -1;
+    }
+    *slot = (uint32_t)v[1];
+    *gen = (uint16_t)v[2];
+    return (int)v[0];
+}
+
+/* The open session sid names on this shard, or NULL. */
+static rc_conn *find(rc_shard *s, const char *sid)
+{
+    uint32_t slot;
+    uint16_t gen;
+    if (sid_shard(sid, &slot, &gen) != s->id)
+        return NULL;
+    rc_conn *v = rc_sio_linked(s, slot, gen, RC_SIO_SESSION);
+    rc_sio_conn *vs = v ? rc_sio_state(s, v) : NULL;
+    if (!vs || v->state != RC_CONN_OPEN || strcmp(vs->sid, sid) != 0)
+        return NULL;
+    return v;
+}
+
+/* The payload of a frame we built (unmasked: a 2, 4 or 10 byte header). */
+static rc_str payload_of(const rc_obuf *b, int *opcode)
+{
+    *opcode = b->data[0] & 0x0f;
+    size_t len = b->data[1] & 0x7f, h = 2;
+    if (len == 126) {
+        len = (size_t)b->data[2] << 8 | b->data[3];
+        h = 4;
+    } else if (len == 127) {
+        len = 0;
+        for (int i = 0; i < 8; i++)
+            len = len << 8 | b->data[2 + i];
+        h = 10;
+    }
+    return (rc_str){(const char *)b->data + h, len};
+}
+
+typedef struct body {
+    char *p;
+    size_t n, cap;
+} body;
+
+static void put(body *b, const char *p, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        b->cap = RC_MAX(b->cap * 2, b->n + n + 1);
+        b->p = rc_realloc(b->p, b->cap);
+    }
+    if (b->n)
+        b->p[b->n++] = 0x1e; /* the record separator between packets */
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+
+void rc_sio_answer_poll(rc_shard *s, rc_conn *v, int closing)
+{
+    rc_sio_conn *vs = rc_sio_state(s, v);
+    if (!vs || vs->poller == RC_NO_CONN)
+        return;
+    rc_conn *t = rc_sio_linked(s, vs->poller, vs->poller_gen, RC_SIO_POLLER);
+    vs->poller = RC_NO_CONN;
+    if (!t)
+        return;
+    body b = {rc_malloc(256), 0, 256};
+    int close = closing;
+    rc_obuf *o;
+    while (!vs->upgraded && (o = rc_conn_pop(s, v))) {
+        int op;
+        rc_str p = payload_of(o, &op);
+        if (op == RC_WS_OP_TEXT)
+            put(&b, p.p, p.n);
+        else if (op == RC_WS_OP_CLOSE)
+            close = 1;
+        rc_obuf_put(o);
+    }
+    if (close)
+        put(&b, "1", 1);
+    if (!b.n)
+        put(&b, "6", 1); /* nothing to say: the client asks again */
+    rc_httpbuf *hb = t->sess;
+    rc_http_req req;
+    if (!hb || rc_http_parse(hb->buf, hb->len, s->cfg->max_header_bytes, &req) != RC_HTTP_OK)
+        memset(&req, 0, sizeof(req));
+    reply(s, t, &req, 200, "text/plain; charset=UTF-8", b.p, b.n);
+    free(b.p);
+    if (close && !closing)
+        rc_conn_abort(s, v); /* its close is told */
+}
+
+void rc_sio_drain(rc_shard *s, rc_conn *v)
+{
+    rc_sio_conn *vs = rc_sio_state(s, v);
+    if (!vs)
+        return;
+    if (!vs->upgraded) {
+        rc_sio_answer_poll(s, v, 0);
+        return;
+    }
+    rc_conn *t = vs->carrier == RC_NO_CONN
+                     ? NULL
+                     : rc_sio_linked(s, vs->carrier, vs->carrier_gen, RC_SIO_CARRIER);
+    rc_obuf *o;
+    while (t && (o = rc_conn_pop(s, v))) {
+        int op;
+        rc_str p = payload_of(o, &op);
+        if (op != RC_WS_OP_CLOSE) {
+            rc_conn_send(s, t, o); /* the same frame, the socket that carries it */
+            continue;
+        }
+        uint16_t code = p.n >= 2 ? (uint16_t)((uint8_t)p.p[0] << 8 | (uint8_t)p.p[1]) : 1000;
+        char reason[126];
+        size_t rl = p.n > 2 ? RC_MIN(p.n - 2, sizeof(reason) - 1) : 0;
+        memcpy(reason, p.p + 2, rl);
+        reason[rl] = '\0';
+        rc_obuf_put(o);
+        vs->carrier = RC_NO_CONN;
+        rc_conn_close(s, t, code, reason);
+        rc_conn_abort(s, v);
+        return;
+    }
+}
+
+/* Parks the GET c on session v until v has something to say. */
+static void park(rc_shard *s, rc_conn *c, rc_httpbuf *hb, rc_conn *v)
+{
+    rc_sio_conn *vs = rc_sio_state(s, v);
+    rc_sio_conn *ps = rc_calloc(1, sizeof(*ps));
+    ps->role = RC_SIO_POLLER;
+    ps->link = rc_conn_id(s, v);
+    ps->link_gen = v->gen;
+    s->pstate[rc_conn_id(s, c)] = ps;
+    vs->poller = rc_conn_id(s, c);
+    vs->poller_gen = c->gen;
+    hb->busy = 1; /* nothing more is read from it */
+    /* The session pings within the interval, which answers this; the
+     * timer is only a backstop. */
+    uint32_t iv = s->cfg->ping_interval_ms ? s->cfg->ping_interval_ms : 25000;
+    rc_conn_timer(s, c, iv + s->cfg->pong_timeout_ms);
+    if (v->out && v->out->n)
+        rc_sio_answer_poll(s, v, 0);
+}
+
+void rc_sio_poll_timeout(rc_shard *s, rc_conn *c)
+{
+    rc_sio_conn *ps = rc_sio_state(s, c);
+    rc_conn *v = rc_sio_linked(s, ps->link, ps->link_gen, RC_SIO_SESSION);
+    rc_sio_conn *vs = v ? rc_sio_state(s, v) : NULL;
+    if (vs && vs->poller == rc_conn_id(s, c) && vs->poller_gen == c->gen) {
+        rc_sio_answer_poll(s, v, 0);
+        return;
+    }
+    rc_http_reply(s, c, 200, "text/plain; charset=UTF-8", "6", 1, NULL);
+}
+
+static int method_is(const rc_http_req *req, const char *m)
+{
+    return rc_http_str_is(req->method, m);
+}
+
+/* POST: the client's packets, separated by 0x1e. */
+static void post(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb, rc_conn *v)
+{
+    const char *p = hb->buf + req->head_len;
+    const char *end = p + (req->content_length > 0 ? (size_t)req->content_length : 0);
+    rc_str pkt;
+    while (rc_eio_payload_next(&p, end, &pkt)) {
+        if (pkt.n == 0) {
+            rc_counter_inc(&s->stats.sio_bad_packets);
+            rc_sio_refuse(s, c, req, 3);
+            rc_conn_close(s, v, RC_CLOSE_POLICY, "parse error: an empty packet");
+            return;
+        }
+        if (pkt.p[0] == 'b') /* base64 binary: an attachment */
+            rc_conn_proto(s, v)->message(s, v, (const uint8_t *)pkt.p, pkt.n, 1, 1);
+        else
+            rc_conn_message(s, v, (const uint8_t *)pkt.p, pkt.n);
+        if (v->state != RC_CONN_OPEN)
+            break;
+    }
+    reply(s, c, req, 200, "text/html", "ok", 2);
+}
+
+void rc_sio_poll(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb)
+{
+    if (method_is(req, "OPTIONS")) {
+        char h[CORS_MAX];
+        cors(req, h, sizeof(h), 1);
+        rc_http_reply(s, c, 204, "text/plain", "", 0, h[0] ? h : NULL);
+        return;
+    }
+    char sid[64];
+    int r = rc_http_query_param(req->query, "sid", sid, sizeof(sid));
+    if (r == -1) {
+        if (!method_is(req, "GET")) {
+            rc_sio_refuse(s, c, req, 2);
+            return;
+        }
+        rc_conn *v = rc_conn_new_virtual(s, RC_PROTO_SIO);
+        if (!v) {
+            rc_counter_inc(&s->stats.handshakes[RC_HS_FULL]);
+            reply(s, c, req, 503, "text/plain", "server full: try another node\n", 30);
+            return;
+        }
+        rc_counter_inc(&s->stats.handshakes[RC_HS_OK]);
+        park(s, c, hb, v); /* answered at once with the open packet */
+        return;
+    }
+    uint32_t slot;
+    uint16_t gen;
+    int shard = r > 0 ? sid_shard(sid, &slot, &gen) : -1;
+    if (shard >= 0 && shard < s->node->nshards && shard != s->id) {
+        rc_conn_move(s, c, shard);
+        return;
+    }
+    rc_conn *v = shard == s->id ? find(s, sid) : NULL;
+    rc_sio_conn *vs = v ? rc_sio_state(s, v) : NULL;
+    if (!vs || !rc_conn_is_virtual(s, v)) {
+        rc_sio_refuse(s, c, req, 1);
+        return;
+    }
+    if (method_is(req, "POST")) {
+        post(s, c, req, hb, v);
+    } else if (!method_is(req, "GET") || vs->upgraded) {
+        rc_sio_refuse(s, c, req, 3);
+    } else if (vs->poller != RC_NO_CONN &&
+               rc_sio_linked(s, vs->poller, vs->poller_gen, RC_SIO_POLLER)) {
+        /* Two GETs at once: Engine.IO ends such a session. */
+        rc_counter_inc(&s->stats.sio_bad_packets);
+        rc_sio_refuse(s, c, req, 3);
+        rc_conn_close(s, v, RC_CLOSE_POLICY, "parse error: overlapping polls");
+    } else {
+        park(s, c, hb, v);
+    }
+}
+
+int rc_sio_upgrade_sid(rc_shard *s, rc_conn *c, const rc_http_req *req, const char *sid)
+{
+    uint32_t slot;
+    uint16_t gen;
+    int shard = sid_shard(sid, &slot, &gen);
+    if (shard >= 0 && shard < s->node->nshards && shard != s->id) {
+        rc_conn_move(s, c, shard);
+        return 1;
+    }
+    rc_conn *v = shard == s->id ? find(s, sid) : NULL;
+    rc_sio_conn *vs = v ? rc_sio_state(s, v) : NULL;
+    if (!vs || !rc_conn_is_virtual(s, v) || vs->upgraded) {
+        rc_sio_refuse(s, c, req, !vs ? 1 : 3);
+        return 1;
+    }
+    rc_sio_conn *cs = rc_calloc(1, sizeof(*cs));
+    cs->role = RC_SIO_CARRIER;
+    cs->link = rc_conn_id(s, v);
+    cs->link_gen = v->gen;
+    s->pstate[rc_conn_id(s, c)] = cs;
+    return 0;
+}

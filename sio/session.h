@@ -1,0 +1,58 @@
+/* What the Socket.IO side keeps of a connection (s->pstate), shared by the
+ * protocol (sio/socket.c) and the long-polling transport (sio/poll.c).
+ * Private to sio/.
+ *
+ * A session is what a client's Engine.IO sid names: a WebSocket connection
+ * that opened on the Socket.IO path, or a virtual connection (no socket:
+ * engine/shard.h) that HTTP long-polling requests feed and drain. Two more
+ * roles live on sockets for a while: a poller (a GET parked on a virtual
+ * session until it has something to say) and a carrier (the WebSocket a
+ * polling session upgraded to, which carries its packets from then on).
+ *
+ * The sid says where its session is: the shard, the slot and the slot's
+ * generation in hex, then 16 random characters, so that any shard can send
+ * a request to the right one and a guessed or stale sid finds nothing.
+ *
+ * Thread: the shard that owns the connection. */
+#ifndef RC_SIO_SESSION_H
+#define RC_SIO_SESSION_H
+
+#include "engine/shard.h"
+
+#define RC_SIO_SID_LEN 27 /* 2 + 5 + 4 hex digits, 16 random */
+
+enum rc_sio_role { RC_SIO_SESSION = 0, RC_SIO_POLLER, RC_SIO_CARRIER };
+
+typedef struct rc_sio_conn {
+    uint32_t ping_tick; /* session: when the last ping went out */
+    uint8_t role;       /* enum rc_sio_role */
+    uint8_t awaiting;   /* session: a ping waits for its pong */
+    uint8_t nsps;       /* session: connected namespaces, bit i for namespace i (0: "/") */
+    uint8_t skip;       /* binary frames of a refused packet still to come */
+    uint8_t opened;     /* session: a CONNECT was accepted; the node knows it */
+    uint8_t upgraded;   /* virtual session: its carrier has taken over */
+    uint16_t poller_gen, carrier_gen, link_gen;
+    uint32_t poller;  /* virtual session: the parked GET's slot (RC_NO_CONN: none) */
+    uint32_t carrier; /* virtual session: the upgrading WebSocket's slot (RC_NO_CONN: none) */
+    uint32_t link;    /* poller, carrier: the session's slot */
+    char sid[RC_SIO_SID_LEN + 1];
+} rc_sio_conn;
+
+static inline rc_sio_conn *rc_sio_state(rc_shard *s, const rc_conn *c)
+{
+    return s->pstate[rc_conn_id(s, c)];
+}
+
+/* The connection in slot with generation gen, when it still plays role
+ * (a session: open or closing; a poller: still waiting for its answer). */
+rc_conn *rc_sio_linked(rc_shard *s, uint32_t slot, uint16_t gen, int role);
+
+/* The poller parked on virtual session v gets what v has to say (and "1"
+ * after it when closing). */
+void rc_sio_answer_poll(rc_shard *s, rc_conn *v, int closing);
+
+/* A virtual session has output (rc_protocol.drain): to its carrier once
+ * upgraded, else to its parked GET if there is one. */
+void rc_sio_drain(rc_shard *s, rc_conn *v);
+
+#endif

@@ -98,6 +98,8 @@ struct rc_bridge {
     rc_bridge_stats *stats; /* the caller's */
     void (*direct)(void *u, rc_str chan, rc_str payload);
     void *direct_u;
+    rc_bridge_alias alias; /* a second Redis channel per channel (rc_bridge_on_alias) */
+    void *alias_u;
 };
 
 /* ---- names --------------------------------------------------------------- */
@@ -175,20 +177,28 @@ static void send_batch(rc_bridge *b, const char *verb, rc_room **list, size_t n)
 {
     if (!n)
         return;
-    const char **argv = rc_malloc((n + 1) * sizeof(*argv));
-    size_t *lens = rc_malloc((n + 1) * sizeof(*lens));
-    char *names = rc_malloc(n * (b->prefix_len + RC_PROTO_MAX_CHANNEL + 1));
+    const size_t each = b->prefix_len + RC_PROTO_MAX_CHANNEL + 1, alias_each = 512;
+    const char **argv = rc_malloc((2 * n + 1) * sizeof(*argv));
+    size_t *lens = rc_malloc((2 * n + 1) * sizeof(*lens));
+    char *names = rc_malloc(n * (each + (b->alias.name ? alias_each : 0)));
     char *w = names;
+    int argc = 1;
     argv[0] = verb;
     lens[0] = strlen(verb);
     for (size_t i = 0; i < n; i++) {
-        size_t len = redis_name(b, (rc_str){list[i]->name, list[i]->name_len}, w,
-                                b->prefix_len + RC_PROTO_MAX_CHANNEL + 1);
-        argv[i + 1] = w;
-        lens[i + 1] = len;
+        rc_str chan = {list[i]->name, list[i]->name_len};
+        size_t len = redis_name(b, chan, w, each);
+        argv[argc] = w;
+        lens[argc++] = len;
         w += len + 1;
+        if (b->alias.name && !(chan.n > 4 && memcmp(chan.p, "_rc.", 4) == 0) &&
+            (len = b->alias.name(b->alias_u, chan, w, alias_each)) > 0) {
+            argv[argc] = w;
+            lens[argc++] = len;
+            w += len + 1;
+        }
     }
-    if (rc_redis_send_raw(b->sub, (int)n + 1, argv, lens) < 0)
+    if (rc_redis_send_raw(b->sub, argc, argv, lens) < 0)
         rc_warn("redis: %s of %zu channels refused by the connection", verb, n);
     free(names);
     free(lens);
@@ -330,6 +340,12 @@ static void on_message(rc_bridge *b, const redisReply *rep)
     rc_counter_inc(&b->stats->messages_in);
     rc_str chan = chan_of(b, rep->element[1]);
     const redisReply *pl = rep->elements > 2 ? rep->element[2] : NULL;
+    if (!chan.n && b->alias.message && rep->element[1]->type == REDIS_REPLY_STRING && pl &&
+        pl->type == REDIS_REPLY_STRING) {
+        b->alias.message(b->alias_u, (rc_str){rep->element[1]->str, rep->element[1]->len},
+                         (rc_str){pl->str, pl->len});
+        return;
+    }
     rc_room *c = chan.n ? rc_rooms_get(b->chans, chan.p, chan.n) : NULL;
     if (!c || !(c->flags & F_WANT)) {
         rc_counter_inc(&b->stats->unwanted);
@@ -675,6 +691,33 @@ int rc_bridge_command(rc_bridge *b, rc_bridge_reply_fn fn, void *arg, int argc, 
         free(k);
         return -1;
     }
+    return 0;
+}
+
+const rc_config *rc_bridge_config(const rc_bridge *b)
+{
+    return b->cfg;
+}
+
+void rc_bridge_bad_message(rc_bridge *b, rc_str chan, const char *why)
+{
+    bad_message(b, chan, why);
+}
+
+void rc_bridge_on_alias(rc_bridge *b, const rc_bridge_alias *alias, void *u)
+{
+    b->alias = *alias;
+    b->alias_u = u;
+}
+
+int rc_bridge_deliver(rc_bridge *b, rc_str chan, const rc_bridge_msg *m)
+{
+    rc_room *c = rc_rooms_get(b->chans, chan.p, chan.n);
+    if (!c || !(c->flags & F_WANT)) {
+        rc_counter_inc(&b->stats->unwanted);
+        return -1;
+    }
+    b->ops.message(b->u, chan, m);
     return 0;
 }
 

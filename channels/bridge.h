@@ -72,6 +72,14 @@ typedef struct rc_bridge_ops {
     void (*presence)(void *u, rc_str chan, int join, rc_str member);
 } rc_bridge_ops;
 
+/* A second Redis channel for each channel with members (Socket.IO's
+ * emitter, sio/emitter.h): name writes it into out[cap] (0: none), and
+ * message gets what arrives on such channels. */
+typedef struct rc_bridge_alias {
+    size_t (*name)(void *u, rc_str chan, char *out, size_t cap);
+    void (*message)(void *u, rc_str redis_chan, rc_str payload);
+} rc_bridge_alias;
+
 typedef struct rc_bridge_stats {
     rc_counter up_command, up_subscriber; /* gauges: 1 when READY */
     rc_counter rtt_us_command, rtt_us_subscriber;
@@ -140,6 +148,18 @@ int rc_bridge_read_history(rc_bridge *b, rc_str chan, uint32_t count, uint64_t f
 typedef void (*rc_bridge_reply_fn)(void *arg, const redisReply *rep);
 int rc_bridge_command(rc_bridge *b, rc_bridge_reply_fn fn, void *arg, int argc, const char **argv,
                       const size_t *lens);
+/* The node's configuration, as the bridge has it. */
+const rc_config *rc_bridge_config(const rc_bridge *b);
+/* A message on chan that could not be read: counted and logged (at most
+ * once a second). */
+void rc_bridge_bad_message(rc_bridge *b, rc_str chan, const char *why);
+/* Subscribes alias's channel along with each channel (relay thread, before
+ * any subscription). */
+void rc_bridge_on_alias(rc_bridge *b, const rc_bridge_alias *alias, void *u);
+/* Delivers m on chan as if it came from Redis on chan's own channel: 0, or
+ * -1 when no member here wants chan (counted unwanted). */
+int rc_bridge_deliver(rc_bridge *b, rc_str chan, const rc_bridge_msg *m);
+
 /* Messages on Redis channels whose ringcast name starts with "_rc." (the
  * node's own, events/events.h) go to fn as they are, not through the
  * envelope: subscribe them with rc_bridge_subscribe. */

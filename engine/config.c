@@ -219,6 +219,10 @@ static const struct opt opts[] = {
      "'EVENT subscribe|unsubscribe|publish PREFIX': the client event EVENT with argument X acts "
      "on channel PREFIX X itself; other events go to --event-stream; repeatable (default none)"},
 
+    {"socketio-emitter", "socketio", K_PREFIX, FIELD(sio_emitter), 0, 0, 0, 0, "KEY",
+     "with Redis: hear @socket.io/redis-emitter publishing with this key (its default is "
+     "socket.io) for the rooms with members here (default empty: off)"},
+
     U32("recv-buf-size", "engine", recv_buf_size, 256, 1u << 20,
         "provided receive buffer size, 256..1048576 (default 4096)"),
     POW2("recv-buf-count", "engine", recv_buf_count, 1, 32768,

@@ -5,6 +5,7 @@
  * (engine/outbox.c).
  *
  * Thread: the relay thread. */
+#include "sio/emitter.h"
 #include "engine/relay.h"
 
 #include <errno.h>
@@ -220,6 +221,7 @@ static void *relay_main(void *arg)
         rc_chan_relay_attach(r->chans, r->bridge, tick_tap, r->adm);
         rc_events_attach(r->events, r->bridge);
         rc_lifecycle_attach(r->lifecycle, r->bridge);
+        rc_sio_emitter_attach(r->bridge, node->cfg);
     }
     rc_info("relay: started ring=%s shards=%d redis=%s", mode, node->nshards,
             r->bridge ? "on" : "off");

@@ -729,7 +729,7 @@ static void test_help_version(void)
             strstr(line, "--version"))
             with_default++;
     }
-    CHECK_EQ_INT(lines, 64);
+    CHECK_EQ_INT(lines, 65);
     CHECK_EQ_INT(with_default, lines);
 }
 

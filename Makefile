@@ -4,8 +4,8 @@
 #   make SANITIZER=address    build/address/ringcast (ASan+UBSan, libc malloc)
 #   make SANITIZER=thread     build/thread/ringcast  (TSan, libc malloc)
 #   make test                 install deps, build, run unit + integration + JS client
-#                             + browser tests
-#   make unit / make integration / make js / make browser
+#                             + Socket.IO + browser tests
+#   make unit / make integration / make js / make socketio / make browser
 #   make run                  install deps, build, start a node on 127.0.0.1:8080 with a local Redis
 #                             (PORT=9090 moves the node, its Redis and the demo)
 #   make demo                 the five example apps on three nodes; prints their URLs
@@ -56,7 +56,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 RL_SRC := $(filter-out perf/ringload/main.c,$(wildcard perf/ringload/*.c))
 RL_OBJ := $(RL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all deps deps-run run demo test unit integration js browser clean format bench bench-short bench-eta bench-history bench-storm bench-presence bench-events soak flamegraph fuzz
+.PHONY: all deps deps-run run demo test unit integration js socketio browser clean format bench bench-short bench-eta bench-history bench-storm bench-presence bench-events soak flamegraph fuzz
 
 all: $(BUILD)/ringcast $(BUILD)/ringload $(BUILD)/naive
 
@@ -117,12 +117,18 @@ test: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory js
+	@$(MAKE) --no-print-directory socketio
 	@$(MAKE) --no-print-directory browser
 
 # The JavaScript client's tests (clients/js), on Node's test runner, against
 # the binary of this build.
 js: $(BUILD)/ringcast
 	cd clients/js && RINGCAST_BIN=$(abspath $(BUILD)/ringcast) node --test test/
+
+# Unmodified Socket.IO clients (Node and chromium) and the Redis emitter
+# against two nodes (tests/socketio).
+socketio: $(BUILD)/ringcast
+	cd tests/socketio && RINGCAST_BIN=$(abspath $(BUILD)/ringcast) node --test --test-timeout 60000
 
 # The five examples (examples/) in Debian's chromium, driven by puppeteer-core,
 # against everything make demo starts; screenshots go to build/screenshots/.

@@ -41,6 +41,11 @@ if [ ! -d examples/backend/node_modules ] ||
     echo "deps: installing the backend example's Node packages (examples/backend)"
     (cd examples/backend && npm ci --no-audit --no-fund --loglevel=error)
 fi
+if [ ! -d tests/socketio/node_modules ] ||
+    [ tests/socketio/package-lock.json -nt tests/socketio/node_modules ]; then
+    echo "deps: installing the Socket.IO tests' Node packages (tests/socketio)"
+    (cd tests/socketio && npm ci --no-audit --no-fund --loglevel=error)
+fi
 if [ ! -d examples/test/node_modules ] ||
     [ examples/test/package-lock.json -nt examples/test/node_modules ]; then
     echo "deps: installing the browser tests' Node packages (examples/test)"

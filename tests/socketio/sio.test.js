@@ -1,0 +1,295 @@
+// Unmodified Socket.IO clients (socket.io-client 4, in Node and in Debian's
+// chromium) and an unmodified backend (@socket.io/redis-emitter, a stream
+// worker on npm redis) against two ringcast nodes and a redis-server, all
+// on free ports. The ticketing flow as Socket.IO apps write it, then bad
+// input, each answered as a Socket.IO server answers it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { io } from 'socket.io-client';
+import WebSocket from 'ws';
+import { freePort, jwt, started, startNode, startRedis, sleep } from
+  '../../clients/js/test/helpers.js';
+
+const require = createRequire(import.meta.url);
+const { Emitter } = require('@socket.io/redis-emitter');
+const { createClient } = require('redis');
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+const SECRET = 'sio-test-secret';
+const token = (sub) => jwt(SECRET, { sub, exp: Math.floor(Date.now() / 1000) + 3600 });
+let redisPort, redis, nodes = [], ports = [], rc, emitter, pagePort, pageServer;
+
+before(async () => {
+  redisPort = await freePort();
+  redis = startRedis(redisPort);
+  ports = [await freePort(), await freePort()];
+  pagePort = await freePort();
+  for (const p of ports) {
+    nodes.push(startNode(['--listen', `127.0.0.1:${p}`, '--shards', '2', '--log-level', 'warn',
+      '--redis-url', `redis://127.0.0.1:${redisPort}`, '--no-anonymous', '--public', 'event:*,admin/event:*',
+      '--socketio-namespace', '/admin', '--socketio-emitter', 'socket.io',
+      '--socketio-map', 'join:event subscribe event:',
+      '--socketio-map', 'leave:event unsubscribe event:',
+      '--event-stream', 'ticket:* tickets', '--max-body-bytes', '4096',
+      '--allowed-origin', `http://127.0.0.1:${pagePort}`,
+      '--ping-interval-ms', '1500', '--pong-timeout-ms', '1500'],
+    { RINGCAST_JWT_SECRET: SECRET }));
+  }
+  await Promise.all(ports.map(started));
+  rc = createClient({ url: `redis://127.0.0.1:${redisPort}` });
+  await rc.connect();
+  emitter = new Emitter(rc);
+});
+
+after(async () => {
+  await rc?.quit();
+  pageServer?.close();
+  for (const n of nodes) n.kill('SIGTERM');
+  redis?.kill('SIGTERM');
+});
+
+const url = (i) => `http://127.0.0.1:${ports[i]}`;
+
+/** A client as an app makes it: the token in auth. */
+function client(i, opts = {}, nsp = '') {
+  return io(url(i) + nsp, { auth: { token: token(opts.user || 'u1') }, reconnection: false,
+    forceNew: true, ...opts });
+}
+
+function once(sock, ev, ms = 8000) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('no ' + ev)), ms);
+    sock.once(ev, (...a) => { clearTimeout(t); resolve(a.length > 1 ? a : a[0]); });
+  });
+}
+
+/** Emits with an ack and waits for the ack's arguments. */
+function ask(sock, ev, ...args) {
+  return sock.timeout(8000).emitWithAck(ev, ...args);
+}
+
+async function metric(i, name) {
+  const text = await (await fetch(url(i) + '/metrics')).text();
+  const m = text.match(new RegExp('^' + name + ' (\\d+)$', 'm'));
+  return m ? Number(m[1]) : NaN;
+}
+
+test('default transports upgrade from polling; WebSocket-only; emitter reaches both nodes', async () => {
+  const a = client(0); // polling first, then the upgrade
+  const b = client(1, { transports: ['websocket'] });
+  const upgraded = once(a.io.engine, 'upgrade');
+  await Promise.all([once(a, 'connect'), once(b, 'connect')]);
+  assert.equal((await upgraded).name, 'websocket');
+  assert.equal(b.io.engine.transport.name, 'websocket');
+  assert.deepEqual(await ask(a, 'join:event', 7), { ok: true, channel: 'event:7' });
+  assert.deepEqual(await ask(b, 'join:event', '7'), { ok: true, channel: 'event:7' });
+  const got = [once(a, 'ticket:updated'), once(b, 'ticket:updated')];
+  emitter.to('event:7').emit('ticket:updated', { id: 7, left: 41 });
+  assert.deepEqual(await Promise.all(got), [{ id: 7, left: 41 }, { id: 7, left: 41 }]);
+  // Several arguments arrive as one array; a room nobody joined reaches nobody.
+  const second = [once(a, 'ticket:updated'), once(b, 'ticket:updated')];
+  emitter.to('event:8').emit('ticket:updated', { id: 8 });
+  emitter.to('event:7').emit('ticket:updated', 1, 'two');
+  assert.deepEqual(await Promise.all(second), [[1, 'two'], [1, 'two']]);
+  // leave:event stops the messages.
+  assert.deepEqual(await ask(b, 'leave:event', 7), { ok: true, channel: 'event:7' });
+  const late = once(a, 'ticket:updated');
+  let bGot = 0;
+  b.on('ticket:updated', () => bGot++);
+  emitter.to('event:7').emit('ticket:updated', { id: 7, left: 40 });
+  assert.deepEqual(await late, { id: 7, left: 40 });
+  await sleep(200);
+  assert.equal(bGot, 0);
+  a.close();
+  b.close();
+});
+
+test('polling only: GETs and POSTs reach the session on whichever shard holds it', async () => {
+  const moved = await metric(0, 'ringcast_connections_moved_total');
+  const socks = [];
+  for (let i = 0; i < 6; i++) socks.push(client(0, { transports: ['polling'], user: 'p' + i }));
+  await Promise.all(socks.map((s) => once(s, 'connect')));
+  for (const s of socks) assert.deepEqual(await ask(s, 'join:event', 'p'), { ok: true, channel: 'event:p' });
+  const got = socks.map((s) => once(s, 'ticket:updated'));
+  emitter.to('event:p').emit('ticket:updated', { n: 1 });
+  assert.deepEqual(await Promise.all(got), socks.map(() => ({ n: 1 })));
+  // Pings go out every 1.5 s: sessions that answer them stay.
+  await sleep(3500);
+  for (const s of socks) assert.ok(s.connected);
+  assert.ok(await metric(0, 'ringcast_connections_moved_total') > moved,
+    'requests that reached the other shard were moved there');
+  for (const s of socks) s.close();
+});
+
+test('events go to the backend stream and its reply answers the ack', async () => {
+  const worker = createClient({ url: `redis://127.0.0.1:${redisPort}` });
+  await worker.connect();
+  const stream = 'rc:ev:tickets';
+  await worker.xGroupCreate(stream, 'w', '0', { MKSTREAM: true }).catch(() => {});
+  let stop = false;
+  const served = (async () => {
+    const seen = [];
+    while (!stop) {
+      const r = await worker.xReadGroup('w', 'w1', { key: stream, id: '>' }, { COUNT: 10, BLOCK: 200 });
+      for (const e of r?.[0]?.messages || []) {
+        const f = e.message;
+        seen.push(f);
+        const data = JSON.parse(f.data);
+        await worker.publish(f.reply_channel, JSON.stringify({ to: f.reply, id: JSON.parse(f.id),
+          data: data.seat > 0 ? { held: data.seat, by: f.user } : undefined,
+          error: data.seat > 0 ? undefined : 'no such seat' }));
+      }
+    }
+    return seen;
+  })();
+  const a = client(1, { user: 'alice' });
+  await once(a, 'connect');
+  assert.deepEqual(await ask(a, 'ticket:buy', { seat: 3 }), { held: 3, by: 'alice' });
+  assert.deepEqual(await ask(a, 'ticket:buy', { seat: -1 }), { error: 'no such seat' });
+  // An event no stream takes: refused with its code, to the ack.
+  const r = await ask(a, 'other:thing', 1);
+  assert.equal(r.error, 'unknown_event');
+  stop = true;
+  const seen = await served;
+  assert.equal(seen.length, 2);
+  assert.equal(seen[0].event, 'ticket:buy');
+  assert.equal(seen[0].user, 'alice');
+  a.close();
+  await worker.quit();
+});
+
+test('CONNECT_ERROR for a bad token, a missing one and an unknown namespace', async () => {
+  const bad = io(url(0), { auth: { token: 'x.y.z' }, reconnection: false, forceNew: true });
+  assert.match((await once(bad, 'connect_error')).message, /token/);
+  bad.close();
+  const none = io(url(0), { reconnection: false, forceNew: true });
+  assert.equal((await once(none, 'connect_error')).message, 'a token is required');
+  none.close();
+  const nsp = client(0, { transports: ['websocket'] }, '/nope');
+  assert.equal((await once(nsp, 'connect_error')).message, 'Invalid namespace');
+  nsp.close();
+  assert.ok(await metric(0, 'ringcast_socketio_connect_errors_total') >= 3);
+});
+
+test('namespaces: /admin rooms are their own', async () => {
+  const admin = client(0, { transports: ['websocket'] }, '/admin');
+  const root = client(1, { transports: ['websocket'] });
+  await Promise.all([once(admin, 'connect'), once(root, 'connect')]);
+  assert.deepEqual(await ask(admin, 'join:event', 1), { ok: true, channel: 'admin/event:1' });
+  assert.deepEqual(await ask(root, 'join:event', 1), { ok: true, channel: 'event:1' });
+  let rootGot = 0;
+  root.on('stats', () => rootGot++);
+  const got = once(admin, 'stats');
+  emitter.of('/admin').to('event:1').emit('stats', { sold: 5 });
+  assert.deepEqual(await got, { sold: 5 });
+  await sleep(200);
+  assert.equal(rootGot, 0);
+  admin.close();
+  root.close();
+});
+
+test('bad input: each answered as a Socket.IO server does, nobody else disturbed', async () => {
+  const bystander = client(0, { transports: ['websocket'], user: 'bystander' });
+  await once(bystander, 'connect');
+  await ask(bystander, 'join:event', 'calm');
+  const base = url(0) + '/socket.io/?EIO=4&transport=polling';
+  const j = async (r) => [r.status, await r.json()];
+  assert.deepEqual(await j(await fetch(base + '&sid=00000010001AAAAAAAAAAAAAAAA')),
+    [400, { code: 1, message: 'Session ID unknown' }]);
+  assert.deepEqual(await j(await fetch(base + '&sid=nope')), [400, { code: 1, message: 'Session ID unknown' }]);
+  assert.deepEqual(await j(await fetch(url(0) + '/socket.io/?EIO=3&transport=polling')),
+    [400, { code: 5, message: 'Unsupported protocol version' }]);
+  assert.deepEqual(await j(await fetch(url(0) + '/socket.io/?EIO=4&transport=flash')),
+    [400, { code: 0, message: 'Transport unknown' }]);
+  assert.deepEqual(await j(await fetch(base, { method: 'POST', body: '40' })),
+    [400, { code: 2, message: 'Bad handshake method' }]);
+  assert.deepEqual(await j(await fetch(base, { headers: { Origin: 'https://evil.example' } })),
+    [403, { code: 4, message: 'Forbidden' }]);
+  // A session: its open packet, then an oversized body and an empty packet.
+  const open = await (await fetch(base)).text();
+  assert.equal(open[0], '0');
+  const { sid, upgrades, maxPayload } = JSON.parse(open.slice(1));
+  assert.deepEqual(upgrades, ['websocket']);
+  assert.equal(maxPayload, 4096);
+  const big = await fetch(base + '&sid=' + sid, { method: 'POST', body: '4' + 'x'.repeat(5000) });
+  assert.equal(big.status, 413);
+  const empty = await fetch(base + '&sid=' + sid, { method: 'POST', body: '40\x1e' });
+  assert.deepEqual(await j(empty), [400, { code: 3, message: 'Bad request' }]);
+  assert.deepEqual(await j(await fetch(base + '&sid=' + sid)), [400, { code: 1, message: 'Session ID unknown' }],
+    'the session ended with its parse error');
+  // Malformed packets over WebSocket: the connection is closed with the reason.
+  for (const bad of ['4x', '9', '42["unclosed"', '451-["bin",{"_placeholder":true,"num":0}]']) {
+    const ws = new WebSocket(`ws://127.0.0.1:${ports[0]}/socket.io/?EIO=4&transport=websocket`);
+    await new Promise((r) => ws.once('message', r)); // the open packet
+    ws.send('40{"token":"' + token('raw') + '"}');
+    await new Promise((r) => ws.once('message', r)); // CONNECT's answer
+    ws.send(bad);
+    if (bad.startsWith('451-')) {
+      const m = await new Promise((r) => ws.once('message', (d) => r(String(d))));
+      assert.match(m, /^42\["ringcast:error",\{"error":"binary_unsupported"/);
+      ws.close();
+      continue;
+    }
+    const [code, reason] = await new Promise((r) => ws.once('close', (c, why) => r([c, String(why)])));
+    assert.equal(code, 1008);
+    assert.match(reason, /^parse error/);
+  }
+  assert.ok(await metric(0, 'ringcast_socketio_bad_packets_total') >= 4);
+  // The bystander still gets its messages.
+  const got = once(bystander, 'note');
+  emitter.to('event:calm').emit('note', 'still here');
+  assert.equal(await got, 'still here');
+  bystander.close();
+});
+
+test('headless chromium on another origin: polling with credentials, then WebSocket', async (t) => {
+  let puppeteer;
+  try {
+    puppeteer = (await import('puppeteer-core')).default;
+  } catch {
+    t.skip('puppeteer-core is not installed (tests/deps.sh installs it)');
+    return;
+  }
+  const bundle = fs.readFileSync(path.join(here, 'node_modules/socket.io-client/dist/socket.io.min.js'));
+  pageServer = http.createServer((req, res) => {
+    if (req.url === '/socket.io.min.js') {
+      res.writeHead(200, { 'Content-Type': 'text/javascript' });
+      res.end(bundle);
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'text/html' });
+    res.end('<!doctype html><script src="/socket.io.min.js"></script>');
+  }).listen(pagePort, '127.0.0.1');
+  const browser = await puppeteer.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${pagePort}/`);
+    const result = page.evaluate((u, tok) => new Promise((resolve, reject) => {
+      const s = io(u, { auth: { token: tok }, withCredentials: true });
+      const seen = { transports: [] };
+      s.on('connect', () => {
+        seen.transports.push(s.io.engine.transport.name);
+        s.emit('join:event', 'web', (r) => { seen.join = r; window.joined = true; });
+      });
+      s.io.engine.on('upgrade', (tr) => seen.transports.push(tr.name));
+      s.on('ticket:updated', (d) => { seen.data = d; s.close(); resolve(seen); });
+      s.on('connect_error', (e) => reject(new Error(e.message)));
+    }), url(1), token('browser'));
+    await page.waitForFunction(() => window.joined === true, { timeout: 10000 });
+    await sleep(300);
+    emitter.to('event:web').emit('ticket:updated', { seat: 'A1' });
+    const seen = await result;
+    assert.deepEqual(seen.join, { ok: true, channel: 'event:web' });
+    assert.deepEqual(seen.data, { seat: 'A1' });
+    assert.equal(seen.transports[0], 'polling');
+    assert.ok(seen.transports.includes('websocket'), 'upgraded: ' + seen.transports);
+  } finally {
+    await browser.close();
+  }
+});

@@ -216,8 +216,9 @@ static const struct opt opts[] = {
      "a namespace besides '/', whose channels are NAME/...; repeatable or a comma list, up to 7 "
      "(default none)"},
     {"socketio-map", "socketio", K_SIO_MAP, NOFIELD, 0, 0, 0, 0, "RULE",
-     "'EVENT subscribe|unsubscribe|publish PREFIX': the client event EVENT with argument X acts "
-     "on channel PREFIX X itself; other events go to --event-stream; repeatable (default none)"},
+     "'EVENT subscribe|unsubscribe|publish [PREFIX]': the client event EVENT with argument X "
+     "acts on channel PREFIX X itself; other events go to --event-stream; repeatable (default "
+     "none)"},
 
     {"socketio-emitter", "socketio", K_PREFIX, FIELD(sio_emitter), 0, 0, 0, 0, "KEY",
      "with Redis: hear @socket.io/redis-emitter publishing with this key (its default is "

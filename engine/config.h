@@ -45,8 +45,8 @@ typedef struct rc_event_rule {
 } rc_event_rule;
 
 /* A Socket.IO client event that the node turns into an operation itself
- * (--socketio-map 'EVENT OP PREFIX'): the event's first argument X names
- * the channel PREFIX X. */
+ * (--socketio-map 'EVENT OP [PREFIX]'): the event's first argument X names
+ * the channel PREFIX X (PREFIX may be empty). */
 enum rc_sio_op { RC_SIO_MAP_SUBSCRIBE = 1, RC_SIO_MAP_UNSUBSCRIBE, RC_SIO_MAP_PUBLISH };
 typedef struct rc_sio_map {
     char *event;

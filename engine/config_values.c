@@ -291,7 +291,7 @@ static char *dup_str(const char *v)
 
 int rc_cfg_parse_sio_map(rc_sio_map *r, const char *v, char *msg, size_t ml)
 {
-    static const char usage[] = "expected 'EVENT subscribe|unsubscribe|publish PREFIX'";
+    static const char usage[] = "expected 'EVENT subscribe|unsubscribe|publish [PREFIX]'";
     char buf[512];
     if (rc_cfg_copy_str(buf, sizeof(buf), v, msg, ml) < 0)
         return -1;
@@ -300,7 +300,7 @@ int rc_cfg_parse_sio_map(rc_sio_map *r, const char *v, char *msg, size_t ml)
     for (char *w = strtok_r(buf, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
         if (n < 4)
             t[n++] = w;
-    if (n != 3) {
+    if (n != 2 && n != 3) {
         snprintf(msg, ml, "%s", usage);
         return -1;
     }
@@ -316,12 +316,12 @@ int rc_cfg_parse_sio_map(rc_sio_map *r, const char *v, char *msg, size_t ml)
         snprintf(msg, ml, "the event '%.40s' is not a valid event name", t[0]);
         return -1;
     }
-    if (!rc_proto_name_valid(t[2], strlen(t[2]), RC_PROTO_MAX_CHANNEL - 1)) {
+    if (n == 3 && !rc_proto_name_valid(t[2], strlen(t[2]), RC_PROTO_MAX_CHANNEL - 1)) {
         snprintf(msg, ml, "the prefix '%.40s' is not the start of a valid channel name", t[2]);
         return -1;
     }
     r->event = dup_str(t[0]);
-    r->prefix = dup_str(t[2]);
+    r->prefix = dup_str(n == 3 ? t[2] : "");
     r->op = op;
     return 0;
 }

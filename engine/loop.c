@@ -502,7 +502,8 @@ static int setup(rc_shard *s)
     }
     arm_wake(s);
     arm_accept(s);
-    rc_info("shard=%d started ring=%s slots=%u max_open=%u", s->id, mode, s->nconns, s->max_open);
+    rc_info("shard=%d started ring=%s slots=%u max_open=%u virtual=%u", s->id, mode, s->nsock,
+            s->max_open, s->nconns - s->nsock);
     return 0;
 }
 

@@ -38,7 +38,7 @@ LIMIT_FACTOR = 3.0
 
 # Deliveries/s a server is roughly expected to sustain: only the first rate the
 # fan-out search tries, so a wrong guess costs steps, not correctness.
-PRIOR_DELIVERIES = {"ringcast": 1_000_000, "naive": 250_000, "ws": 150_000, "socketio": 30_000}
+PRIOR_DELIVERIES = {"ringcast": 1_000_000, "ringcast-sio": 1_000_000, "naive": 250_000, "ws": 150_000, "socketio": 30_000}
 
 FULL = dict(n_fan=10000, warmup=1.0, step_dur=4.0, drain=2.0, search_steps=7,
             lat_rate=10, lat_dur=10.0, curve_rates=[10, 30, 100, 300, 1000, 3000],
@@ -98,6 +98,21 @@ class Server:
                 cmd += ["--redis", redis_url, "--node-id", node_id or "bench-%d" % port]
             cmd += list(extra)
             ready, self.dialect, path = None, "ringcast", "/ws"
+        elif kind == "ringcast-sio":
+            # ringcast serving Socket.IO clients, its publishes through a Redis of its own
+            # as the Socket.IO peer's go through its adapter's.
+            if not redis_url:
+                self.redis = bl.start_redis(logdir, cpu=SERVER_CPU)
+                redis_url = "redis://%s:%d" % (bl.HOST, self.redis.port)
+            cmd = pin + [os.path.join(build, "ringcast"), "--listen", "%s:%d" % (bl.HOST, port),
+                         "--shards", str(shards), "--no-pin", "--public", "bench:*,echo:*",
+                         "--anonymous-publish", "--msg-rate", str(RC_MSG_RATE),
+                         "--msg-burst", str(RC_MSG_BURST), "--max-connections", "200000",
+                         "--log-level", "warn", "--redis", redis_url,
+                         "--socketio-map", "subscribe subscribe",
+                         "--socketio-map", "message publish"] + list(extra)
+            ready, self.dialect, path = (None, "socketio",
+                                         "/socket.io/?EIO=4&transport=websocket")
         elif kind == "naive":
             cmd = pin + [os.path.join(build, "naive"), "--listen", "%s:%d" % (bl.HOST, port),
                          "--cpu", str(SERVER_CPU)]
@@ -125,7 +140,7 @@ class Server:
             raise
         self.pid = self.proc.pid
         self.cmd = cmd
-        if kind == "ringcast" and redis_url:
+        if kind in ("ringcast", "ringcast-sio") and redis_url:
             self._wait_readyz(20.0)
 
     def _wait_readyz(self, timeout):

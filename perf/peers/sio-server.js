@@ -56,6 +56,11 @@ async function main() {
             socket.leave(room);
             socket.emit('unsubscribed', room);
         });
+        // socket.emit('message', room, msg): the load generator's publish.
+        socket.on('message', (room, msg) => {
+            if (typeof room !== 'string') return;
+            io.to(room).emit('message', msg);
+        });
         socket.on('publish', (msg) => {
             if (!msg || typeof msg.channel !== 'string') return;
             io.to(msg.channel).emit('message', { channel: msg.channel, data: msg.data });

@@ -55,8 +55,8 @@ int rl_msg_subscribe(rl_dialect d, char *out, size_t cap, uint64_t id, const cha
     if (cl < 0)
         return -1;
     int n;
-    if (d == RL_DIALECT_SOCKETIO)
-        n = snprintf(out, cap, "42[\"subscribe\",%.*s]", (int)cl, ch);
+    if (d == RL_DIALECT_SOCKETIO) /* with an ack id: answered by an ack or "subscribed" */
+        n = snprintf(out, cap, "42%llu[\"subscribe\",%.*s]", (unsigned long long)id, (int)cl, ch);
     else
         n = snprintf(out, cap, "{\"type\":\"subscribe\",\"id\":%llu,\"channel\":%.*s}",
                      (unsigned long long)id, (int)cl, ch);
@@ -71,9 +71,9 @@ int rl_msg_publish(rl_dialect d, char *out, size_t cap, uint64_t id, const char 
     if (cl < 0)
         return -1;
     int n;
-    if (d == RL_DIALECT_SOCKETIO)
-        n = snprintf(out, cap, "42[\"publish\",{\"channel\":%.*s,\"data\":%.*s}]", (int)cl, ch,
-                     (int)dlen, data);
+    if (d == RL_DIALECT_SOCKETIO) /* socket.emit("message", room, {channel, data}) */
+        n = snprintf(out, cap, "42[\"message\",%.*s,{\"channel\":%.*s,\"data\":%.*s}]", (int)cl,
+                     ch, (int)cl, ch, (int)dlen, data);
     else if (id == RL_NO_ID) /* fire and forget: no "published" reply */
         n = snprintf(out, cap, "{\"type\":\"publish\",\"channel\":%.*s,\"data\":%.*s}",
                      (int)cl, ch, (int)dlen, data);
@@ -165,6 +165,8 @@ static rl_in_kind classify_sio(const char *p, size_t n, rc_str *data)
     }
     if (starts(p, n, "42[\"subscribed\""))
         return RL_IN_SUBSCRIBED;
+    if (starts(p, n, "43")) /* an ack: of a subscribe, the only request with one */
+        return memmem(p, n, "\"ok\":true", 9) ? RL_IN_SUBSCRIBED : RL_IN_ERROR;
     if (starts(p, n, "42[\"error\"") || starts(p, n, "44"))
         return RL_IN_ERROR;
     if (starts(p, n, "40"))

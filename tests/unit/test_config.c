@@ -518,12 +518,14 @@ static void test_socketio_options(void)
     CHECK_EQ_INT(LOAD(&c, "--no-socketio", "--socketio-path", "/rt/", "--socketio-namespace",
                       "/admin,/chat", "--socketio-map",
                       "join:event subscribe event:", "--socketio-map",
-                      " leave:event  unsubscribe event: ", "--socketio-map", "say publish room:"),
+                      " leave:event  unsubscribe event: ", "--socketio-map", "say publish room:",
+                      "--socketio-map", "message publish"),
                  0);
     CHECK(!c.sio_on && strcmp(c.sio_path, "/rt/") == 0);
     CHECK_EQ_INT(c.n_sio_nsps, 2);
-    CHECK_EQ_INT(c.n_sio_maps, 3);
-    if (c.n_sio_nsps == 2 && c.n_sio_maps == 3) {
+    CHECK_EQ_INT(c.n_sio_maps, 4);
+    if (c.n_sio_nsps == 2 && c.n_sio_maps == 4) {
+        CHECK_EQ_STR(c.sio_maps[3].prefix, "");
         CHECK_EQ_STR(c.sio_nsps[1], "/chat");
         CHECK_EQ_STR(c.sio_maps[1].event, "leave:event");
         CHECK_EQ_STR(c.sio_maps[1].prefix, "event:");
@@ -536,7 +538,7 @@ static void test_socketio_options(void)
         {"--socketio-namespace", "admin"},     {"--socketio-namespace", "/"},
         {"--socketio-namespace", "/a/b"},      {"--socketio-namespace", "/a,/a"},
         {"--socketio-namespace", "/a b"},      {"--socketio-namespace", "/1,/2,/3,/4,/5,/6,/7,/8"},
-        {"--socketio-map", "join subscribe"},  {"--socketio-map", "join follow event:"},
+        {"--socketio-map", "join"},            {"--socketio-map", "join follow event:"},
         {"--socketio-map", "j#n subscribe x"}, {"--socketio-map", "join subscribe ev#"},
         {"--socketio-map", "a subscribe b c"}, {"--socketio-path", "socket.io"},
     };

@@ -47,7 +47,7 @@ static void test_client_messages(void)
     CHECK_EQ_STR(buf, "{\"type\":\"subscribe\",\"id\":7,\"channel\":\"bench:1\"}");
     n = rl_msg_subscribe(RL_DIALECT_SOCKETIO, buf, sizeof(buf), 7, "bench:1");
     buf[n] = 0;
-    CHECK_EQ_STR(buf, "42[\"subscribe\",\"bench:1\"]");
+    CHECK_EQ_STR(buf, "427[\"subscribe\",\"bench:1\"]");
     n = rl_msg_publish(RL_DIALECT_RINGCAST, buf, sizeof(buf), 3, "echo:5", "{\"t\":1}", 7);
     buf[n] = 0;
     CHECK_EQ_STR(buf, "{\"type\":\"publish\",\"id\":3,\"channel\":\"echo:5\",\"data\":{\"t\":1}}");
@@ -56,7 +56,7 @@ static void test_client_messages(void)
     CHECK_EQ_STR(buf, "{\"type\":\"publish\",\"channel\":\"echo:5\",\"data\":{\"t\":1}}");
     n = rl_msg_publish(RL_DIALECT_SOCKETIO, buf, sizeof(buf), 3, "echo:5", "{\"t\":1}", 7);
     buf[n] = 0;
-    CHECK_EQ_STR(buf, "42[\"publish\",{\"channel\":\"echo:5\",\"data\":{\"t\":1}}]");
+    CHECK_EQ_STR(buf, "42[\"message\",\"echo:5\",{\"channel\":\"echo:5\",\"data\":{\"t\":1}}]");
     /* a channel that needs escaping */
     n = rl_msg_subscribe(RL_DIALECT_RINGCAST, buf, sizeof(buf), 1, "a\"b");
     buf[n] = 0;
@@ -102,6 +102,10 @@ static void test_classify(void)
     CHECK_EQ_INT(cls(RL_DIALECT_SOCKETIO, sm, &data), RL_IN_MESSAGE);
     CHECK(data.n == 20 && memcmp(data.p, "{\"t\":8,\"i\":0,\"p\":\"\"}", 20) == 0);
     CHECK_EQ_INT(cls(RL_DIALECT_SOCKETIO, "3", &data), RL_IN_OTHER);
+    /* a subscribe's ack (ringcast's --socketio-map answer) */
+    CHECK_EQ_INT(cls(RL_DIALECT_SOCKETIO, "437[{\"ok\":true,\"channel\":\"bench:1\"}]", &data),
+                 RL_IN_SUBSCRIBED);
+    CHECK_EQ_INT(cls(RL_DIALECT_SOCKETIO, "437[{\"error\":\"forbidden\"}]", &data), RL_IN_ERROR);
 }
 
 int main(void)

@@ -307,17 +307,27 @@ static void clear_events(rc_config *cfg)
     cfg->n_events = 0;
 }
 
-static void clear_sio(rc_config *cfg)
+static void clear_sio_nsps(rc_config *cfg)
 {
     for (int i = 0; i < cfg->n_sio_nsps; i++)
         free(cfg->sio_nsps[i]);
     cfg->n_sio_nsps = 0;
+}
+
+static void clear_sio_maps(rc_config *cfg)
+{
     for (int i = 0; i < cfg->n_sio_maps; i++) {
         free(cfg->sio_maps[i].event);
         free(cfg->sio_maps[i].prefix);
     }
     memset(cfg->sio_maps, 0, sizeof(cfg->sio_maps));
     cfg->n_sio_maps = 0;
+}
+
+static void clear_sio(rc_config *cfg)
+{
+    clear_sio_nsps(cfg);
+    clear_sio_maps(cfg);
 }
 
 static void clear_public(rc_config *cfg)
@@ -508,9 +518,7 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
     case K_SIO_NSP: {
         if (from_flag && !L->cli_sio_nsp) {
             L->cli_sio_nsp = 1;
-            for (int i = 0; i < cfg->n_sio_nsps; i++)
-                free(cfg->sio_nsps[i]);
-            cfg->n_sio_nsps = 0;
+            clear_sio_nsps(cfg);
         }
         char *list[RC_MAX_PUBLIC_PATTERNS];
         int got = 0;
@@ -537,11 +545,7 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
     case K_SIO_MAP:
         if (from_flag && !L->cli_sio_map) {
             L->cli_sio_map = 1;
-            for (int i = 0; i < cfg->n_sio_maps; i++) {
-                free(cfg->sio_maps[i].event);
-                free(cfg->sio_maps[i].prefix);
-            }
-            cfg->n_sio_maps = 0;
+            clear_sio_maps(cfg);
         }
         if (cfg->n_sio_maps >= RC_MAX_PUBLIC_PATTERNS) {
             snprintf(msg, ml, "more than %d Socket.IO event rules", RC_MAX_PUBLIC_PATTERNS);

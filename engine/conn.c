@@ -635,20 +635,26 @@ void rc_conn_opened(rc_shard *s, rc_conn *c, int proto)
 
 /* ---- virtual connections ---------------------------------------------------- */
 
-rc_conn *rc_conn_new_virtual(rc_shard *s, int proto)
+void rc_conn_claim(rc_shard *s, rc_conn *c, int state)
 {
-    if (!s->nvfree)
-        return NULL;
-    rc_conn *c = &s->conns[s->vfree[--s->nvfree]];
     rc_assert(c->state == RC_CONN_FREE);
     uint16_t gen = c->gen;
     memset(c, 0, sizeof(*c));
     c->gen = gen;
+    c->state = (uint8_t)state & 0xf;
     c->addr = RC_NO_CONN;
     c->last_rx = s->now_tick;
     rc_tnode_init(&c->timer);
     s->open++;
     rc_counter_set(&s->stats.conns_open, s->open);
+}
+
+rc_conn *rc_conn_new_virtual(rc_shard *s, int proto)
+{
+    if (!s->nvfree)
+        return NULL;
+    rc_conn *c = &s->conns[s->vfree[--s->nvfree]];
+    rc_conn_claim(s, c, RC_CONN_FREE);
     rc_conn_opened(s, c, proto);
     return c;
 }

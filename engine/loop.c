@@ -229,16 +229,7 @@ static rc_conn *new_conn(rc_shard *s, uint32_t slot)
 {
     rc_assert(slot < s->nsock);
     rc_conn *c = &s->conns[slot];
-    rc_assert(c->state == RC_CONN_FREE);
-    uint16_t gen = c->gen;
-    memset(c, 0, sizeof(*c));
-    c->gen = gen;
-    c->state = RC_CONN_HTTP;
-    c->addr = RC_NO_CONN;
-    c->last_rx = s->now_tick;
-    rc_tnode_init(&c->timer);
-    s->open++;
-    rc_counter_set(&s->stats.conns_open, s->open);
+    rc_conn_claim(s, c, RC_CONN_HTTP);
     arm_recv(s, c);
     rc_conn_timer(s, c, s->cfg->handshake_timeout_ms);
     return c;

@@ -316,6 +316,8 @@ void rc_conn_on_timer(rc_shard *s, rc_conn *c);
  * rate limit and the request order apply (a virtual connection's messages
  * come in HTTP bodies). */
 void rc_conn_message(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len);
+/* Takes the free slot c for a new connection in state (counted open). */
+void rc_conn_claim(rc_shard *s, rc_conn *c, int state);
 /* A new virtual connection, open and speaking proto (greeted by it), or
  * NULL when none is free. */
 rc_conn *rc_conn_new_virtual(rc_shard *s, int proto);

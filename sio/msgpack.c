@@ -152,6 +152,17 @@ static int put(out *o, const char *s, size_t n)
     return 0;
 }
 
+/* A string as JSON: refused unless it is UTF-8 (its text goes out in
+ * WebSocket text frames, which must be). */
+static int put_str(out *o, const uint8_t *s, uint32_t n)
+{
+    ssize_t e = rc_json_escape(o->p + o->n, o->cap - o->n, (const char *)s, n);
+    if (e < 0 || rc_json_validate(o->p + o->n, (size_t)e, 1) != 0)
+        return -1;
+    o->n += (size_t)e;
+    return 0;
+}
+
 static int json(rc_mp *m, out *o, int depth)
 {
     if (depth > RC_MP_MAX_DEPTH)
@@ -197,13 +208,7 @@ static int json(rc_mp *m, out *o, int depth)
         w = snprintf(num, sizeof(num), "%.17g", d);
         return put(o, num, (size_t)w);
     }
-    case RC_MP_STR: {
-        ssize_t e = rc_json_escape(o->p + o->n, o->cap - o->n, (const char *)s, n);
-        if (e < 0)
-            return -1;
-        o->n += (size_t)e;
-        return 0;
-    }
+    case RC_MP_STR: return put_str(o, s, n);
     case RC_MP_ARRAY:
         if (put(o, "[", 1) < 0)
             return -1;
@@ -219,11 +224,7 @@ static int json(rc_mp *m, out *o, int depth)
             const uint8_t *ks;
             if ((i && put(o, ",", 1) < 0) || rc_mp_next(m, &kn, &ks) != RC_MP_STR)
                 return -1;
-            ssize_t e = rc_json_escape(o->p + o->n, o->cap - o->n, (const char *)ks, kn);
-            if (e < 0)
-                return -1;
-            o->n += (size_t)e;
-            if (put(o, ":", 1) < 0 || json(m, o, depth + 1) < 0)
+            if (put_str(o, ks, kn) < 0 || put(o, ":", 1) < 0 || json(m, o, depth + 1) < 0)
                 return -1;
         }
         return put(o, "}", 1);

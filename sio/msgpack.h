@@ -40,7 +40,8 @@ int rc_mp_next(rc_mp *m, uint32_t *n, const uint8_t **s);
 int rc_mp_skip(rc_mp *m);
 
 /* Writes one whole value as JSON into out[cap] and moves past it: the
- * length, or -1 (malformed, binary or extension, too deep, no room). */
+ * length, or -1 (malformed, binary or extension, a string that is not
+ * UTF-8, too deep, no room). */
 ssize_t rc_mp_to_json(rc_mp *m, char *out, size_t cap);
 
 #endif

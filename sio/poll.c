@@ -12,6 +12,73 @@
 #include "sio/session.h"
 #include "ws/frame.h"
 
+rc_conn *rc_sio_linked(rc_shard *s, uint32_t slot, uint16_t gen, int role)
+{
+    if (slot >= s->nconns)
+        return NULL;
+    rc_conn *c = &s->conns[slot];
+    rc_sio_conn *st = s->pstate[slot];
+    if (c->gen != gen || !st || st->role != role)
+        return NULL;
+    if (role == RC_SIO_POLLER)
+        return c->state == RC_CONN_HTTP ? c : NULL;
+    return c->state == RC_CONN_OPEN || c->state == RC_CONN_CLOSING ? c : NULL;
+}
+
+/* A message on the WebSocket a polling session is upgrading to: the probe,
+ * the upgrade, then everything for the session. */
+void rc_sio_carrier_message(rc_shard *s, rc_conn *c, rc_sio_conn *st, const uint8_t *msg,
+                            size_t len, int binary)
+{
+    rc_conn *v = rc_sio_linked(s, st->link, st->link_gen, RC_SIO_SESSION);
+    rc_sio_conn *vs = v ? rc_sio_state(s, v) : NULL;
+    if (!vs) {
+        rc_conn_close(s, c, RC_CLOSE_NORMAL, "session closed");
+        return;
+    }
+    if (!vs->upgraded && !binary && len == 6 && memcmp(msg, "2probe", 6) == 0) {
+        rc_conn_send_text(s, c, "3probe", 6);
+        /* The client pauses polling before it upgrades: it waits for its
+         * GET, which must not wait for the next ping. Until the upgrade,
+         * GETs are answered at once ("6" when there is nothing). */
+        vs->carrier = rc_conn_id(s, c);
+        vs->carrier_gen = c->gen;
+        rc_sio_answer_poll(s, v, 0);
+        return;
+    }
+    if (!vs->upgraded && !binary && len == 1 && msg[0] == RC_EIO_UPGRADE) {
+        vs->upgraded = 1;
+        vs->carrier = rc_conn_id(s, c);
+        vs->carrier_gen = c->gen;
+        /* The GET still waiting is told to stop ("6"); what was queued for
+         * it goes the new way. */
+        rc_sio_answer_poll(s, v, 0);
+        rc_sio_drain(s, v);
+        return;
+    }
+    if (!vs->upgraded) {
+        rc_counter_inc(&s->stats.sio_bad_packets);
+        rc_conn_close(s, c, RC_CLOSE_POLICY, "parse error: a packet before the upgrade");
+        return;
+    }
+    if (binary)
+        rc_conn_proto(s, v)->message(s, v, msg, len, 1, 1);
+    else
+        rc_conn_message(s, v, msg, len);
+}
+
+/* A carrier closes: so does its session once it has taken it over. */
+void rc_sio_carrier_closed(rc_shard *s, rc_sio_conn *st)
+{
+    rc_conn *v = rc_sio_linked(s, st->link, st->link_gen, RC_SIO_SESSION);
+    st->link = RC_NO_CONN; /* links no more */
+    rc_sio_conn *vs = v ? rc_sio_state(s, v) : NULL;
+    if (vs && vs->upgraded && vs->carrier != RC_NO_CONN) {
+        vs->carrier = RC_NO_CONN;
+        rc_conn_abort(s, v);
+    }
+}
+
 /* CORS header lines for an allowed browser origin (none without Origin). */
 static void cors(const rc_http_req *req, char *out, size_t cap, int preflight)
 {
@@ -297,6 +364,9 @@ void rc_sio_poll(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb
         rc_conn_close(s, v, RC_CLOSE_POLICY, "parse error: overlapping polls");
     } else {
         park(s, c, hb, v);
+        if (vs->carrier != RC_NO_CONN &&
+            rc_sio_linked(s, vs->carrier, vs->carrier_gen, RC_SIO_CARRIER))
+            rc_sio_answer_poll(s, v, 0); /* an upgrade is under way: no waiting */
     }
 }
 

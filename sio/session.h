@@ -13,6 +13,9 @@
  * generation in hex, then 16 random characters, so that any shard can send
  * a request to the right one and a guessed or stale sid finds nothing.
  *
+ * sio/poll.c holds what both use; sio/socket.c calls it, not the other
+ * way round.
+ *
  * Thread: the shard that owns the connection. */
 #ifndef RC_SIO_SESSION_H
 #define RC_SIO_SESSION_H
@@ -50,6 +53,13 @@ rc_conn *rc_sio_linked(rc_shard *s, uint32_t slot, uint16_t gen, int role);
 /* The poller parked on virtual session v gets what v has to say (and "1"
  * after it when closing). */
 void rc_sio_answer_poll(rc_shard *s, rc_conn *v, int closing);
+
+/* A message on the WebSocket that a polling session upgrades to (its
+ * carrier): the probe, the upgrade, then everything for the session. */
+void rc_sio_carrier_message(rc_shard *s, rc_conn *c, rc_sio_conn *st, const uint8_t *msg,
+                            size_t len, int binary);
+/* A carrier closes: so does its session once it has taken it over. */
+void rc_sio_carrier_closed(rc_shard *s, rc_sio_conn *st);
 
 /* A virtual session has output (rc_protocol.drain): to its carrier once
  * upgraded, else to its parked GET if there is one. */

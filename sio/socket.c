@@ -35,19 +35,6 @@ static void random_chars(char *out, size_t n)
     out[n] = '\0';
 }
 
-rc_conn *rc_sio_linked(rc_shard *s, uint32_t slot, uint16_t gen, int role)
-{
-    if (slot >= s->nconns)
-        return NULL;
-    rc_conn *c = &s->conns[slot];
-    sio_conn *st = s->pstate[slot];
-    if (c->gen != gen || !st || st->role != role)
-        return NULL;
-    if (role == RC_SIO_POLLER)
-        return c->state == RC_CONN_HTTP ? c : NULL;
-    return c->state == RC_CONN_OPEN || c->state == RC_CONN_CLOSING ? c : NULL;
-}
-
 /* ---- namespaces --------------------------------------------------------- */
 
 static rc_str nsp_name(const rc_shard *s, int i)
@@ -401,23 +388,11 @@ static void on_opened(rc_shard *s, rc_conn *c)
     rc_conn_send_text(s, c, open, (size_t)n);
 }
 
-/* A carrier closes: so does its session once it has taken it over. */
-static void carrier_closed(rc_shard *s, sio_conn *st)
-{
-    rc_conn *v = rc_sio_linked(s, st->link, st->link_gen, RC_SIO_SESSION);
-    st->link = RC_NO_CONN; /* links no more */
-    sio_conn *vs = v ? state(s, v) : NULL;
-    if (vs && vs->upgraded && vs->carrier != RC_NO_CONN) {
-        vs->carrier = RC_NO_CONN;
-        rc_conn_abort(s, v);
-    }
-}
-
 static void on_closed(rc_shard *s, rc_conn *c)
 {
     sio_conn *st = state(s, c);
     if (st && st->role == RC_SIO_CARRIER) {
-        carrier_closed(s, st);
+        rc_sio_carrier_closed(s, st);
         return;
     }
     if (st && st->role == RC_SIO_SESSION && st->sid[0]) {
@@ -679,42 +654,6 @@ static void on_sio_packet(rc_shard *s, rc_conn *c, sio_conn *st, const char *p, 
     }
 }
 
-/* A message on the WebSocket a polling session is upgrading to: the probe,
- * the upgrade, then everything for the session. */
-static void carrier_message(rc_shard *s, rc_conn *c, sio_conn *st, const uint8_t *msg, size_t len,
-                            int binary)
-{
-    rc_conn *v = rc_sio_linked(s, st->link, st->link_gen, RC_SIO_SESSION);
-    sio_conn *vs = v ? state(s, v) : NULL;
-    if (!vs) {
-        rc_conn_close(s, c, RC_CLOSE_NORMAL, "session closed");
-        return;
-    }
-    if (!vs->upgraded && !binary && len == 6 && memcmp(msg, "2probe", 6) == 0) {
-        rc_conn_send_text(s, c, "3probe", 6);
-        return;
-    }
-    if (!vs->upgraded && !binary && len == 1 && msg[0] == RC_EIO_UPGRADE) {
-        vs->upgraded = 1;
-        vs->carrier = rc_conn_id(s, c);
-        vs->carrier_gen = c->gen;
-        /* The GET still waiting is told to stop ("6"); what was queued for
-         * it goes the new way. */
-        rc_sio_answer_poll(s, v, 0);
-        rc_sio_drain(s, v);
-        return;
-    }
-    if (!vs->upgraded) {
-        rc_counter_inc(&s->stats.sio_bad_packets);
-        rc_conn_close(s, c, RC_CLOSE_POLICY, "parse error: a packet before the upgrade");
-        return;
-    }
-    if (binary)
-        rc_conn_proto(s, v)->message(s, v, msg, len, 1, 1);
-    else
-        rc_conn_message(s, v, msg, len);
-}
-
 static void on_message(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, int binary,
                        int allowed)
 {
@@ -722,7 +661,7 @@ static void on_message(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, 
     if (!st)
         return;
     if (st->role == RC_SIO_CARRIER) {
-        carrier_message(s, c, st, msg, len, binary);
+        rc_sio_carrier_message(s, c, st, msg, len, binary);
         return;
     }
     if (binary) {

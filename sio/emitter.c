@@ -62,7 +62,7 @@ int rc_sio_emitter_read(const rc_config *cfg, rc_str rname, rc_str payload, char
     *data = NULL;
     /* KEY#NSP#ROOM# */
     size_t kl = strlen(cfg->sio_emitter);
-    if (rname.n < kl + 4 || memcmp(rname.p, cfg->sio_emitter, kl) != 0 || rname.p[kl] != '#' ||
+    if (rname.n < kl + 3 || memcmp(rname.p, cfg->sio_emitter, kl) != 0 || rname.p[kl] != '#' ||
         rname.p[rname.n - 1] != '#') {
         *why = "not an emitter channel";
         return -1;
@@ -95,7 +95,11 @@ int rc_sio_emitter_read(const rc_config *cfg, rc_str rname, rc_str payload, char
         *why = "a malformed packet";
         return -1;
     }
-    rc_mp opts = m, v;
+    rc_mp opts = m, v, whole = m;
+    if (rc_mp_skip(&whole) < 0) {
+        *why = "malformed opts";
+        return -1;
+    }
     if (rc_mp_next(&opts, &pairs, &s) == RC_MP_MAP && find_key(opts, pairs, "except", &v)) {
         uint32_t ne;
         if (rc_mp_next(&v, &ne, &s) == RC_MP_ARRAY && ne > 0) {

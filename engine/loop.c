@@ -45,8 +45,10 @@ rc_shard *rc_shard_new(rc_node *node, int id)
     s->cfg = node->cfg;
     s->nsock = node->conns_per_shard;
     /* Virtual slots (sessions without a socket: Engine.IO long-polling)
-     * follow the socket slots, outside the ring's file table. */
-    s->nconns = s->nsock + (node->cfg->sio_on ? RC_MAX(64u, s->nsock / 8) : 0);
+     * follow the socket slots, outside the ring's file table: as many, for
+     * a polling session keeps its slot after its upgrade (its WebSocket
+     * carries it). */
+    s->nconns = s->nsock + (node->cfg->sio_on ? s->nsock : 0);
     /* A few slots stay free beyond max_open so that a client past the limit
      * can still be told "503" instead of being left in the accept queue. */
     uint32_t share =

@@ -126,7 +126,7 @@ class Server:
                 self.redis = bl.start_redis(logdir, cpu=SERVER_CPU)
                 redis_url = "redis://%s:%d" % (bl.HOST, self.redis.port)
             cmd = pin + ["node", os.path.join(bl.REPO, "perf/peers/sio-server.js"),
-                         "--host", bl.HOST, "--port", str(port), "--redis", redis_url]
+                         "--host", bl.HOST, "--port", str(port), "--redis", redis_url] + list(extra)
             ready, self.dialect, path = ("listening on", "socketio",
                                          "/socket.io/?EIO=4&transport=websocket")
         else:

@@ -4,6 +4,7 @@
 // as in a multi-node Socket.IO deployment.
 //   node sio-server.js [--host 127.0.0.1] [--port 8082] [--redis redis://127.0.0.1:6379]
 //                      [--ping-interval MS]   (Engine.IO's default, 25000; tests shorten it)
+//                      [--polling]            (also serve HTTP long-polling; memory runs)
 
 const http = require('http');
 const { Server } = require('socket.io');
@@ -20,6 +21,7 @@ function parseArgs(argv) {
         else if (a === '--port' && v !== undefined) { o.port = parseInt(v, 10); i++; }
         else if (a === '--redis' && v !== undefined) { o.redis = v; i++; }
         else if (a === '--ping-interval' && v !== undefined) { o.pingInterval = parseInt(v, 10); i++; }
+        else if (a === '--polling') { o.polling = true; }
         else {
             process.stderr.write('usage: node sio-server.js [--host H] [--port P] [--redis URL] [--ping-interval MS]\n');
             process.exit(2);
@@ -38,7 +40,7 @@ async function main() {
 
     const httpServer = http.createServer();
     const io = new Server(httpServer, {
-        transports: ['websocket'],
+        transports: opts.polling ? ['polling', 'websocket'] : ['websocket'],
         serveClient: false,
         perMessageDeflate: false,
         pingInterval: opts.pingInterval,

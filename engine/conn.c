@@ -669,6 +669,8 @@ rc_obuf *rc_conn_pop(rc_shard *s, rc_conn *c)
     q->off = 0;
     q->head = (q->head + 1) & (q->cap - 1);
     q->n--;
+    if (q->n == 0 && q->dropped == 0)
+        outq_free(s, c); /* an idle session holds none */
     return b;
 }
 

@@ -96,7 +96,8 @@ static size_t message(uint8_t *b, int type, const uint8_t *args, size_t an, int 
     static const uint8_t ev[] = {0xa4, 't', 'i', 'c', 'k'};
     memcpy(b + n, ev, sizeof(ev));
     n += sizeof(ev);
-    memcpy(b + n, args, an);
+    if (an) /* args may be NULL with an 0 */
+        memcpy(b + n, args, an);
     n += an;
     static const uint8_t nsp[] = {0xa3, 'n', 's', 'p', 0xa1, '/'};
     memcpy(b + n, nsp, sizeof(nsp));

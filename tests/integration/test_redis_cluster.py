@@ -583,7 +583,7 @@ def test_redis_paused_shards_serve_and_memory_bounded(redis_server, start_server
         # when Redis resumes, after newer ones (A counted them as dropped and
         # announced them; see PROTOCOL.md section 10).
         await async_wait_until(
-            lambda: any(m["data"]["n"] == last for m in b_col.messages), 10.0,
+            lambda: any(m["data"]["n"] == last for m in b_col.messages), 20.0,
             "A->B delivery after SIGCONT")
         # what reached B from the pause is not specified (lost or late); the
         # warm-up did, in order, and B's seq still counts +1 per delivery

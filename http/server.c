@@ -267,6 +267,11 @@ static void answer_expectation(rc_shard *s, rc_conn *c, const rc_http_req *req, 
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     if (rc_http_str_is(req->path, s->cfg->ws_path))
         return;
+    if (s->cfg->sio_on && rc_http_str_is(req->path, s->cfg->sio_path)) {
+        hb->continued = 1; /* a polling POST: its body is read before it is served */
+        rc_conn_send(s, c, rc_obuf_raw(cont, sizeof(cont) - 1));
+        return;
+    }
     if (!rc_http_api_takes_body(req)) {
         route(s, c, req, hb);
         return;

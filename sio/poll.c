@@ -295,7 +295,12 @@ static int method_is(const rc_http_req *req, const char *m)
 static void post(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb, rc_conn *v)
 {
     const char *p = hb->buf + req->head_len;
-    const char *end = p + (req->content_length > 0 ? (size_t)req->content_length : 0);
+    size_t blen = req->content_length > 0 ? (size_t)req->content_length : 0;
+    if (hb->len < req->head_len + blen) { /* never: bodies are read whole first */
+        rc_sio_refuse(s, c, req, 3);
+        return;
+    }
+    const char *end = p + blen;
     rc_str pkt;
     while (rc_eio_payload_next(&p, end, &pkt)) {
         if (pkt.n == 0) {

@@ -446,6 +446,7 @@ static void on_connect(rc_shard *s, rc_conn *c, sio_conn *st, const rc_sio_packe
             while (rc_json_object_next(&it, &k, &v) > 0) {
                 if (!rc_json_key_is(&k, "token") || v.type == RC_JSON_NULL)
                     continue;
+                free(tbuf); /* a repeated key: the last one counts */
                 tbuf = rc_malloc(RC_JWT_MAX_LEN + 1);
                 ssize_t n =
                     v.type == RC_JSON_STRING ? rc_json_string(&v, tbuf, RC_JWT_MAX_LEN + 1) : -1;

@@ -15,10 +15,14 @@ typedef struct rc_room {
     uint32_t cap;
     uint32_t *members; /* members[0..n) */
     uint32_t hash;
-    uint32_t flags;       /* free for the owner's use (relay handshake state) */
-    uint32_t held;        /* free for the owner's use (shard: members not live yet) */
-    uint64_t seq;         /* free for the owner's use (last sequence number) */
-    void *udata;          /* free for the shard's use */
+    uint32_t flags; /* free for the owner's use (relay handshake state) */
+    uint32_t held;  /* free for the owner's use (shard: members not live yet) */
+    uint64_t seq;   /* free for the owner's use (last sequence number) */
+    void *udata;    /* free for the shard's use */
+    /* Socket.IO recovery (sio/recovery.c): the channel's position as this
+     * shard last framed it or heard it (epoch as a number, 0: none) and
+     * the frame clock's reading for the room's last frame. */
+    uint64_t top, top_epoch, top_tick;
     struct rc_room *next; /* hash chain: private to room.c */
     uint16_t name_len;
     char name[]; /* NUL-terminated */

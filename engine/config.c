@@ -223,6 +223,9 @@ static const struct opt opts[] = {
     {"socketio-emitter", "socketio", K_PREFIX, FIELD(sio_emitter), 0, 0, 0, 0, "KEY",
      "with Redis: hear @socket.io/redis-emitter publishing with this key (its default is "
      "socket.io) for the rooms with members here (default empty: off)"},
+    U32("socketio-recovery", "socketio", sio_recovery_s, 0, 86400,
+        "seconds a disconnected Socket.IO session can be recovered (its pid and offset) on "
+        "channels with history; 0: off (default 120)"),
 
     U32("recv-buf-size", "engine", recv_buf_size, 256, 1u << 20,
         "provided receive buffer size, 256..1048576 (default 4096)"),
@@ -569,6 +572,7 @@ static void set_defaults(rc_config *cfg)
     cfg->listen_port = 8080;
     strcpy(cfg->ws_path, "/ws");
     cfg->sio_on = 1;
+    cfg->sio_recovery_s = 120;
     strcpy(cfg->sio_path, "/socket.io/");
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->shards = (int)(cpus < 1 ? 1 : cpus > 256 ? 256 : cpus);

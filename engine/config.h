@@ -137,6 +137,7 @@ typedef struct rc_config {
     rc_sio_map sio_maps[RC_MAX_PUBLIC_PATTERNS]; /* --socketio-map (repeatable) */
     int n_sio_maps;
     char sio_emitter[64]; /* --socketio-emitter KEY: hear Socket.IO's Redis emitter (empty: off) */
+    uint32_t sio_recovery_s; /* --socketio-recovery: how long a session can be recovered (0: off) */
 
     /* [redis] */
     char redis_url[1024];         /* --redis URL or RINGCAST_REDIS_URL; empty = single node */

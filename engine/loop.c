@@ -28,6 +28,8 @@
 #include "net/http.h"
 #include "net/listen.h"
 #include "proto/protocols.h"
+#include "sio/recovery.h"
+#include "sio/socket.h"
 #include "ws/frame.h"
 
 #define ACCEPT_INFLIGHT 16 /* single-shot accepts kept armed in per-address mode */
@@ -202,6 +204,7 @@ static void on_relay_items(rc_shard *s)
             break;
         }
         case RC_Q_EVENT_DONE: rc_events_on_done(s, it.p); break;
+        case RC_Q_SIO_KEPT: rc_sio_on_kept(s, it.p); break;
         case RC_Q_DIRECT: rc_events_on_direct(s, it.a, (uint16_t)it.b, it.p); break;
         case RC_Q_CONTROL_DO:
             rc_counter_add(&s->stats.controlled, rc_ctl_apply(s, it.p));
@@ -600,13 +603,19 @@ void rc_shard_join(rc_shard *s)
             rc_histreq_free(it.p);
         else if (it.kind == RC_Q_PRESENCE_DONE)
             rc_presreq_free(it.p);
+        else if (it.kind == RC_Q_SIO_KEPT)
+            rc_sio_keep_free(it.p);
         else if (it.kind == RC_Q_EVENT_DONE || it.kind == RC_Q_CONTROL_DO)
             free(it.p);
         else if (it.kind == RC_Q_DIRECT)
             rc_msg_put(it.p);
     }
-    for (uint32_t i = 0; i < s->nbacklog; i++)
-        free(s->relay_backlog[i].p);
+    for (uint32_t i = 0; i < s->nbacklog; i++) {
+        if (s->relay_backlog[i].kind == RC_Q_SIO_KEEP)
+            rc_sio_keep_free(s->relay_backlog[i].p);
+        else
+            free(s->relay_backlog[i].p);
+    }
     rc_bufring_free(&s->bufs, &s->ring);
     io_uring_queue_exit(&s->ring);
     rc_ws_pool_free(&s->ws_pool);

@@ -315,6 +315,12 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
           "Malformed Engine.IO or Socket.IO packets (the connection is closed).", sio_bad_packets);
     TOTAL(&o, node, "ringcast_socketio_binary_refused_total", "counter",
           "Socket.IO packets with binary attachments, refused.", sio_binary_refused);
+    head(&o, "ringcast_socketio_recoveries_total", "counter",
+         "Socket.IO CONNECTs that asked to recover a session (pid and offset), by outcome.");
+    for (int k = 0; k < RC_SIO_REC__COUNT; k++)
+        put(&o, "ringcast_socketio_recoveries_total{outcome=\"%s\"} %llu\n", rc_sio_rec_name(k),
+            (unsigned long long)sum(node, offsetof(rc_shard_stats, sio_recoveries) +
+                                              (size_t)k * sizeof(rc_counter)));
     TOTAL(&o, node, "ringcast_token_refresh_asked_total", "counter",
           "Clients asked for a new token --token-refresh-notice seconds before exp.",
           refresh_asked);
@@ -398,6 +404,15 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
     head(&o, "ringcast_relay_channels", "gauge", "Channels with members on this node.");
     put(&o, "ringcast_relay_channels %llu\n",
         (unsigned long long)rc_counter_get(&rs->chans.channels));
+    SINGLE(&o, "ringcast_socketio_sessions_kept_total", "counter",
+           "Socket.IO sessions kept for recovery when their connection ended.",
+           rc_counter_get(&rs->sio_keeper.saved));
+    SINGLE(&o, "ringcast_socketio_sessions_dropped_total", "counter",
+           "Socket.IO sessions that could not be kept (Redis away, or the memory table full).",
+           rc_counter_get(&rs->sio_keeper.dropped));
+    SINGLE(&o, "ringcast_socketio_sessions_held", "gauge",
+           "Socket.IO sessions kept in the node's memory (without Redis).",
+           rc_counter_get(&rs->sio_keeper.held));
     head(&o, "ringcast_relay_overflow", "gauge",
          "Items the relay holds because a shard's queue was full.");
     put(&o, "ringcast_relay_overflow %llu\n",

@@ -32,6 +32,8 @@ enum rc_hs_outcome {
     }
 #define RC_N_CLOSE_CODES 11
 
+#define RC_SIO_REC_SLOTS 8
+
 typedef struct rc_shard_stats {
     rc_counter conns_open; /* gauge: connections in any state */
     rc_counter ws_open;    /* gauge: WebSocket connections open */
@@ -79,6 +81,7 @@ typedef struct rc_shard_stats {
     rc_counter sio_connect_errors; /* CONNECTs refused (CONNECT_ERROR sent) */
     rc_counter sio_bad_packets;    /* malformed Engine.IO or Socket.IO packets */
     rc_counter sio_binary_refused; /* packets with binary attachments refused */
+    rc_counter sio_recoveries[RC_SIO_REC_SLOTS]; /* by enum rc_sio_rec_outcome (sio/recovery.h) */
 } rc_shard_stats;
 
 struct rc_node;

@@ -53,6 +53,8 @@ enum rc_qkind {
     RC_Q_LIFECYCLE, /* p: rc_lcnews (events/events.h); the relay frees it */
     RC_Q_CONTROL,   /* p: rc_ctl (events/control.h) from the HTTP API; the relay frees it */
     RC_Q_REPLY,     /* p: rc_replyreq (events/events.h) from the HTTP API; the relay frees it */
+    RC_Q_SIO_KEEP,  /* p: rc_sio_keep (sio/recovery.h): a SAVE the relay frees, or a TAKE it
+                       answers */
     /* relay -> shard */
     RC_Q_SUBACK,        /* p: channel name from RC_Q_SUB (the shard frees it), b: seq */
     RC_Q_DELIVER,       /* p: rc_msg with one reference for this shard */
@@ -64,6 +66,7 @@ enum rc_qkind {
     RC_Q_DIRECT,        /* p: rc_msg (one reference) for connection slot a of generation b */
     RC_Q_PRESENCE_DONE, /* p: the rc_presreq of an RC_Q_PRESENCE question, answered; the
                            shard frees it */
+    RC_Q_SIO_KEPT,      /* p: the rc_sio_keep of a TAKE, answered; the shard frees it */
 };
 
 /* A publish on its way to the relay: one allocation. */

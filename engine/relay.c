@@ -32,10 +32,13 @@ struct rc_relay {
     uint64_t next_chan_tick_ms; /* history expiry and its gauges, once a second */
     int stopping;               /* shards are gone: messages from Redis are dropped */
     uint64_t efd_val;
-    rc_bridge *bridge; /* NULL without a Redis URL */
-    rc_admission *adm; /* waiting rooms; NULL without a Redis URL */
+    rc_bridge *bridge;     /* NULL without a Redis URL */
+    rc_admission *adm;     /* waiting rooms; NULL without a Redis URL */
+    rc_sio_keeper *keeper; /* kept Socket.IO sessions (sio/recovery.h) */
     rc_relay_stats stats;
 };
+
+static void keep_done(void *u, rc_sio_keep *k);
 
 rc_relay *rc_relay_new(rc_node *node)
 {
@@ -47,6 +50,7 @@ rc_relay *rc_relay_new(rc_node *node)
     r->events = rc_events_new(node->cfg, r->out, &r->stats.events);
     r->lifecycle = rc_lifecycle_new(node->cfg, &r->stats.lifecycle);
     r->stats.redis = node->cfg->redis_url[0] != '\0';
+    r->keeper = rc_sio_keeper_new(node->cfg, &r->stats.sio_keeper, keep_done, r);
     return r;
 }
 
@@ -72,6 +76,18 @@ static void call_done(void *u, rc_call *c)
     }
     rc_qitem it = {.kind = RC_Q_CALLDONE, .p = c};
     rc_outbox_push(r->out, c->shard, &it);
+}
+
+/* An answered TAKE of a kept Socket.IO session goes back to its shard. */
+static void keep_done(void *u, rc_sio_keep *k)
+{
+    rc_relay *r = u;
+    if (r->stopping) {
+        rc_sio_keep_free(k);
+        return;
+    }
+    rc_qitem it = {.kind = RC_Q_SIO_KEPT, .p = k};
+    rc_outbox_push(r->out, k->shard, &it);
 }
 
 static void on_call(rc_relay *r, rc_qitem *it)
@@ -196,6 +212,8 @@ static void discard_to_shard(const rc_qitem *it)
         rc_histreq_free(it->p);
     else if (it->kind == RC_Q_PRESENCE_DONE)
         rc_presreq_free(it->p);
+    else if (it->kind == RC_Q_SIO_KEPT)
+        rc_sio_keep_free(it->p);
     else if (it->kind == RC_Q_EVENT_DONE || it->kind == RC_Q_CONTROL_DO)
         free(it->p);
     else if (it->kind == RC_Q_DIRECT)
@@ -222,6 +240,7 @@ static void *relay_main(void *arg)
         rc_events_attach(r->events, r->bridge);
         rc_lifecycle_attach(r->lifecycle, r->bridge);
         rc_sio_emitter_attach(r->bridge, node->cfg);
+        rc_sio_keeper_attach(r->keeper, r->bridge);
     }
     rc_info("relay: started ring=%s shards=%d redis=%s", mode, node->nshards,
             r->bridge ? "on" : "off");
@@ -244,6 +263,7 @@ static void *relay_main(void *arg)
             case RC_Q_CONTROL: rc_events_on_control(r->events, &it); break;
             case RC_Q_LIFECYCLE: rc_lifecycle_on_news(r->lifecycle, it.p); break;
             case RC_Q_CALL: on_call(r, &it); break;
+            case RC_Q_SIO_KEEP: rc_sio_keeper_on(r->keeper, it.p); break;
             default: rc_assert(!"unknown item kind from a shard");
             }
         }
@@ -251,6 +271,7 @@ static void *relay_main(void *arg)
         if (rc_now_ms() >= r->next_chan_tick_ms) {
             rc_chan_relay_tick(r->chans, rc_wall_ms());
             rc_lifecycle_tick(r->lifecycle);
+            rc_sio_keeper_tick(r->keeper, rc_now_ms());
             r->next_chan_tick_ms = rc_now_ms() + 1000;
         }
         if (r->bridge) {
@@ -314,6 +335,8 @@ static void *relay_main(void *arg)
                 rc_histreq_free(it.p);
             else if (it.kind == RC_Q_PRESENCE)
                 rc_presreq_free(it.p);
+            else if (it.kind == RC_Q_SIO_KEEP)
+                rc_sio_keep_free(it.p);
             else if (it.kind == RC_Q_EVENT || it.kind == RC_Q_REPLY || it.kind == RC_Q_CONTROL ||
                      it.kind == RC_Q_LIFECYCLE)
                 free(it.p);
@@ -339,5 +362,6 @@ void rc_relay_join(rc_relay *r)
     rc_chan_relay_free(r->chans);
     rc_events_free(r->events);
     rc_lifecycle_free(r->lifecycle);
+    rc_sio_keeper_free(r->keeper);
     free(r);
 }

@@ -20,6 +20,7 @@
 #include "engine/outbox.h"
 #include "events/lifecycle.h"
 #include "events/relay.h"
+#include "sio/recovery.h"
 
 typedef struct rc_relay_stats {
     rc_chan_relay_stats chans; /* the channel table (channels/relay.c) */
@@ -30,6 +31,7 @@ typedef struct rc_relay_stats {
     rc_admission_stats admission; /* waiting rooms (with Redis) */
     rc_events_stats events;       /* client events and replies (with Redis) */
     rc_lifecycle_stats lifecycle; /* the lifecycle stream (with Redis) */
+    rc_sio_keeper_stats sio_keeper; /* kept Socket.IO sessions (sio/recovery.h) */
 } rc_relay_stats;
 
 typedef struct rc_relay rc_relay;

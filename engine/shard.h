@@ -205,6 +205,8 @@ typedef struct rc_shard {
     /* [nconns]: what a connection's protocol keeps of it (one allocation,
      * NULL for none), freed with the connection's slot. */
     void **pstate;
+    uint64_t sio_tick;  /* Socket.IO frames made (sio/recovery.h: the frame clock) */
+    uint32_t sio_clock; /* the frame clock's random name (0: not drawn yet) */
     rc_shard_stats stats;
     rc_flag exited;
 } rc_shard;

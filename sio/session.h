@@ -21,6 +21,7 @@
 #define RC_SIO_SESSION_H
 
 #include "engine/shard.h"
+#include "sio/recovery.h"
 
 #define RC_SIO_SID_LEN 27 /* 2 + 5 + 4 hex digits, 16 random */
 
@@ -38,6 +39,14 @@ typedef struct rc_sio_conn {
     uint32_t poller;  /* virtual session: the parked GET's slot (RC_NO_CONN: none) */
     uint32_t carrier; /* virtual session: the upgrading WebSocket's slot (RC_NO_CONN: none) */
     uint32_t link;    /* poller, carrier: the session's slot */
+    /* Connection state recovery (sio/recovery.h): the pid of namespace
+     * pid_nsp - 1 (0: none given), the frame clock when it connected, a
+     * recovery under way (restoring: 1 + its namespace; pending: its
+     * subscribes unanswered; lost: one of them could not recover), and
+     * whether the session is kept when the connection ends. */
+    uint8_t pid_nsp, restoring, pending, lost, keep;
+    uint64_t open_tick;
+    char pid[RC_SIO_PID_LEN + 1];
     char sid[RC_SIO_SID_LEN + 1];
 } rc_sio_conn;
 

@@ -68,6 +68,12 @@ static int nsp_of_channel(const rc_shard *s, const char *ch, size_t n)
     return 0;
 }
 
+/* Does channel ch belong to namespace nsp? */
+static int in_nsp(const rc_shard *s, const char *ch, size_t n, int nsp)
+{
+    return nsp_of_channel(s, ch, n) == nsp;
+}
+
 /* ---- acks and their tags ------------------------------------------------ */
 
 /* A request's tag is its ack id as JSON: the number for "/", the string
@@ -158,8 +164,15 @@ static void ack_ok(rc_shard *s, rc_conn *c, rc_str t, rc_str ch)
 
 /* ---- results of operations ------------------------------------------------ */
 
+static void restore_step(rc_shard *s, rc_conn *c, sio_conn *st, int lost);
+static int is_restore(rc_str tag);
+
 static void on_error(rc_shard *s, rc_conn *c, rc_str tag, int code, const char *msg, rc_str ch)
 {
+    if (is_restore(tag)) { /* a recovery's subscribe */
+        restore_step(s, c, state(s, c), 1);
+        return;
+    }
     char m[RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_TEXT)], cj[RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_CHANNEL)];
     const char *text = msg ? msg : rc_proto_errname(code);
     ssize_t ml = rc_json_escape(m, sizeof(m), text, RC_MIN(strlen(text), RC_PROTO_MAX_TEXT));
@@ -178,7 +191,11 @@ static void on_subscribed(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, uint64
                           const rc_sub_info *info)
 {
     (void)seq;
-    (void)info;
+    rc_sio_note_position(s, ch, info);
+    if (is_restore(tag)) {
+        restore_step(s, c, state(s, c), info && info->recovery && info->outcome != RC_REC_OK);
+        return;
+    }
     ack_ok(s, c, tag, ch);
 }
 
@@ -291,10 +308,14 @@ static rc_obuf *make_frame(rc_shard *s, const rc_msg *m)
 {
     rc_str p = rc_msg_payload(m);
     char event[RC_PROTO_MAX_EVENT + 1] = "message";
+    char off[RC_SIO_OFFSET_MAX + 4];
+    size_t offn = 0;
     rc_str args = p;
     if (m->kind == RC_MSG_DATA) {
         rc_json_iter it;
         rc_json_val k, v;
+        rc_str epoch = RC_STR_NULL;
+        int64_t offset = -1;
         if (rc_json_object_begin(&it, p.p, p.n, RC_PROTO_MAX_DEPTH) < 0)
             return NULL;
         args = (rc_str){"null", 4};
@@ -304,7 +325,16 @@ static rc_obuf *make_frame(rc_shard *s, const rc_msg *m)
                 return NULL;
             if (rc_json_key_is(&k, "data"))
                 args = v.raw;
+            else if (rc_json_key_is(&k, "offset") && v.type == RC_JSON_NUMBER &&
+                     rc_json_int64(&v, &offset) < 0)
+                offset = -1;
+            else if (rc_json_key_is(&k, "epoch") && v.type == RC_JSON_STRING && v.raw.n == 18)
+                epoch = (rc_str){v.raw.p + 1, 16}; /* 16 hex digits need no unescaping */
         }
+        /* The client keeps the last argument as its offset (recovery). */
+        if (s->cfg->sio_recovery_s)
+            offn = rc_sio_offset_arg(s, m, epoch, offset >= 0, (uint64_t)RC_MAX(offset, 0), off,
+                                     sizeof(off));
     } else if (m->kind == RC_MSG_NOTICE) {
         memcpy(event, "ringcast:error", sizeof("ringcast:error"));
     } else if (m->kind == RC_MSG_PRESENCE) {
@@ -312,12 +342,21 @@ static rc_obuf *make_frame(rc_shard *s, const rc_msg *m)
     } else {
         return NULL;
     }
+    char *joined = NULL;
+    if (offn) { /* data, then the offset */
+        joined = rc_malloc(args.n + 1 + offn);
+        memcpy(joined, args.p, args.n);
+        joined[args.n] = ',';
+        memcpy(joined + args.n + 1, off, offn);
+        args = (rc_str){joined, args.n + 1 + offn};
+    }
     size_t cap = args.n + RC_SIO_MAX_NSP + 2 * RC_PROTO_MAX_EVENT + 16;
     char *buf = rc_malloc(cap);
     buf[0] = RC_EIO_MESSAGE;
     ssize_t n =
         rc_sio_write_event(buf + 1, cap - 1, nsp_name(s, nsp_of_channel(s, m->chan, m->chan_len)),
                            0, 0, (rc_str){event, strlen(event)}, args);
+    free(joined);
     rc_obuf *b = n < 0 ? NULL : rc_obuf_frame(RC_OBUF_DATA, RC_WS_OP_TEXT, buf, (size_t)n + 1);
     free(buf);
     return b;
@@ -388,6 +427,20 @@ static void on_opened(rc_shard *s, rc_conn *c)
     rc_conn_send_text(s, c, open, (size_t)n);
 }
 
+/* The rooms a kept session comes back to: those of its namespace, but not
+ * the user channel (user:<sub>) unless it keeps history: the node joins
+ * every connection of the user to it anyway. */
+static int kept_room(const rc_shard *s, const rc_conn *c, const char *ch, size_t n, int nsp)
+{
+    if (!in_nsp(s, ch, n, nsp))
+        return 0;
+    const char *user = c->auth ? rc_auth_user(c->auth) : NULL;
+    if (user && n == 5 + strlen(user) && memcmp(ch, "user:", 5) == 0 &&
+        memcmp(ch + 5, user, n - 5) == 0)
+        return rc_config_history(s->cfg, ch, n) != NULL;
+    return 1;
+}
+
 static void on_closed(rc_shard *s, rc_conn *c)
 {
     sio_conn *st = state(s, c);
@@ -397,6 +450,8 @@ static void on_closed(rc_shard *s, rc_conn *c)
     }
     if (st && st->role == RC_SIO_SESSION && st->sid[0]) {
         st->sid[0] = '\0'; /* once */
+        if (st->keep && st->pid_nsp && !st->restoring && s->cfg->sio_recovery_s)
+            rc_sio_keep_session(s, c, st->pid, st->open_tick, kept_room, st->pid_nsp - 1);
         int polling = rc_conn_is_virtual(s, c);
         gauge_add(polling ? &s->stats.sio_polling : &s->stats.sio_open, -1);
         if (polling) {
@@ -418,6 +473,9 @@ static void parse_error(rc_shard *s, rc_conn *c, const char *why)
     char reason[96];
     snprintf(reason, sizeof(reason), "parse error: %s", why);
     rc_counter_inc(&s->stats.sio_bad_packets);
+    sio_conn *st = state(s, c);
+    if (st)
+        st->keep = 0; /* a client that breaks the protocol does not come back to its session */
     rc_conn_close(s, c, RC_CLOSE_POLICY, reason);
 }
 
@@ -429,7 +487,50 @@ static void connect_error(rc_shard *s, rc_conn *c, rc_str nsp, const char *why)
              rc_sio_write_connect_error(buf + 1, sizeof(buf) - 1, nsp, (rc_str){why, strlen(why)}));
 }
 
-/* CONNECT to a namespace, with auth {"token":T,...} or none. */
+/* The namespace CONNECT is accepted: the answer (with the session's pid
+ * when recovery is on; recovered: the pid the client gave), and the
+ * session opens on its first. */
+static void connected(rc_shard *s, rc_conn *c, sio_conn *st, int i, int recovered)
+{
+    char sock_id[SOCKET_ID_LEN + 1], buf[RC_SIO_MAX_NSP + 96];
+    random_chars(sock_id, SOCKET_ID_LEN);
+    rc_str pid = RC_STR_NULL;
+    if (s->cfg->sio_recovery_s && (!st->pid_nsp || st->pid_nsp == i + 1)) {
+        if (!recovered) {
+            random_chars(st->pid, RC_SIO_PID_LEN);
+            st->open_tick = s->sio_tick;
+        }
+        st->pid_nsp = (uint8_t)(i + 1);
+        st->keep = 1;
+        pid = (rc_str){st->pid, RC_SIO_PID_LEN};
+    }
+    st->nsps |= (uint8_t)(1u << i);
+    rc_counter_inc(&s->stats.sio_connects);
+    send_msg(s, c, buf,
+             rc_sio_write_connect(buf + 1, sizeof(buf) - 1, nsp_name(s, i),
+                                  (rc_str){sock_id, SOCKET_ID_LEN}, pid));
+    if (!st->opened) {
+        st->opened = 1;
+        rc_op_opened(s, c); /* lifecycle, user channel */
+    }
+}
+
+/* A pid as the node gives them out. */
+static int pid_valid(rc_str p)
+{
+    if (p.n != RC_SIO_PID_LEN)
+        return 0;
+    for (size_t k = 0; k < p.n; k++) {
+        char ch = p.p[k];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* CONNECT to a namespace, with auth {"token":T,...} or none; a client
+ * that was connected before adds "pid" and "offset" to recover. */
 static void on_connect(rc_shard *s, rc_conn *c, sio_conn *st, const rc_sio_packet *pk)
 {
     int i = nsp_index(s, pk->nsp);
@@ -437,13 +538,23 @@ static void on_connect(rc_shard *s, rc_conn *c, sio_conn *st, const rc_sio_packe
         connect_error(s, c, pk->nsp, "Invalid namespace");
         return;
     }
+    if (st->restoring) {
+        connect_error(s, c, pk->nsp, "a recovery is under way: wait for its answer");
+        return;
+    }
     rc_str tok = RC_STR_NULL;
     char *tbuf = NULL;
+    char pid[RC_SIO_PID_LEN + 1], offset[RC_SIO_OFFSET_MAX + 1];
+    ssize_t pidn = -1, offn = 0;
     if (pk->data.n) {
         rc_json_iter it;
         rc_json_val k, v;
         if (rc_json_object_begin(&it, pk->data.p, pk->data.n, RC_PROTO_MAX_DEPTH) == 0) {
             while (rc_json_object_next(&it, &k, &v) > 0) {
+                if (rc_json_key_is(&k, "pid") && v.type == RC_JSON_STRING)
+                    pidn = rc_json_string(&v, pid, sizeof(pid));
+                else if (rc_json_key_is(&k, "offset") && v.type == RC_JSON_STRING)
+                    offn = RC_MAX(rc_json_string(&v, offset, sizeof(offset)), 0);
                 if (!rc_json_key_is(&k, "token") || v.type == RC_JSON_NULL)
                     continue;
                 free(tbuf); /* a repeated key: the last one counts */
@@ -483,17 +594,78 @@ static void on_connect(rc_shard *s, rc_conn *c, sio_conn *st, const rc_sio_packe
     } else {
         free(auth);
     }
-    char sock_id[SOCKET_ID_LEN + 1], buf[RC_SIO_MAX_NSP + 64];
-    random_chars(sock_id, SOCKET_ID_LEN);
-    st->nsps |= (uint8_t)(1u << i);
-    rc_counter_inc(&s->stats.sio_connects);
-    send_msg(s, c, buf,
-             rc_sio_write_connect(buf + 1, sizeof(buf) - 1, pk->nsp,
-                                  (rc_str){sock_id, SOCKET_ID_LEN}, RC_STR_NULL));
-    if (!st->opened) {
-        st->opened = 1;
-        rc_op_opened(s, c); /* lifecycle, user channel */
+    rc_str pids = {pid, (size_t)RC_MAX(pidn, 0)};
+    if (s->cfg->sio_recovery_s && !st->pid_nsp && pid_valid(pids)) {
+        /* The answer waits for the kept session (rc_sio_on_kept). */
+        memcpy(st->pid, pid, RC_SIO_PID_LEN + 1);
+        st->restoring = (uint8_t)(i + 1);
+        st->open_tick = s->sio_tick;
+        rc_sio_take_session(s, c, i, pids, (rc_str){offset, (size_t)offn});
+        return;
     }
+    connected(s, c, st, i, 0);
+}
+
+/* ---- recovery ---------------------------------------------------------------- */
+
+#define RESTORE_TAG ((rc_str){"R", 1}) /* no ack id looks like it */
+
+static int is_restore(rc_str tag)
+{
+    return tag.n == 1 && tag.p[0] == 'R';
+}
+
+static void recovery_counted(rc_shard *s, int outcome)
+{
+    rc_counter_inc(&s->stats.sio_recoveries[outcome]);
+}
+
+/* One of the recovery's subscribes has its answer (or the last step of
+ * starting them): once all have, the CONNECT is answered. */
+static void restore_step(rc_shard *s, rc_conn *c, sio_conn *st, int lost)
+{
+    if (!st->restoring)
+        return;
+    st->lost |= (uint8_t)lost;
+    if (--st->pending)
+        return;
+    int i = st->restoring - 1;
+    st->restoring = 0;
+    recovery_counted(s, st->lost ? RC_SIO_REC_NOT_COVERED : RC_SIO_REC_RECOVERED);
+    /* Not recovered: the client is told (a new pid) and reloads; the rooms
+     * it had stay joined, so its joins again are answered at once. */
+    connected(s, c, st, i, !st->lost);
+}
+
+void rc_sio_on_kept(rc_shard *s, rc_sio_keep *k)
+{
+    rc_conn *c = k->conn < s->nconns ? &s->conns[k->conn] : NULL;
+    sio_conn *st = c && c->gen == k->gen && c->state == RC_CONN_OPEN && c->proto == RC_PROTO_SIO
+                       ? state(s, c)
+                       : NULL;
+    if (!st || st->role != RC_SIO_SESSION || st->restoring != k->nsp + 1) {
+        rc_sio_keep_free(k); /* the connection went meanwhile */
+        return;
+    }
+    rc_sio_room *rooms;
+    uint32_t n;
+    int why = rc_sio_plan(k, c->auth ? rc_auth_user(c->auth) : "", &rooms, &n);
+    rc_sio_keep_free(k);
+    if (why != RC_SIO_REC_RECOVERED) {
+        int i = st->restoring - 1;
+        st->restoring = 0;
+        recovery_counted(s, why);
+        connected(s, c, st, i, 0);
+        return;
+    }
+    st->pending = 1;
+    st->lost = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        st->pending++;
+        rc_op_subscribe(s, c, RESTORE_TAG, (rc_str){rooms[j].name, rooms[j].len}, &rooms[j].since);
+    }
+    free(rooms);
+    restore_step(s, c, st, 0);
 }
 
 /* Does channel ch belong to namespace i's mapped rooms? */
@@ -518,6 +690,8 @@ static int mapped_channel(const rc_shard *s, int i, const char *ch, size_t n)
 static void on_disconnect(rc_shard *s, rc_conn *c, sio_conn *st, int i)
 {
     st->nsps &= (uint8_t) ~(1u << i);
+    if (st->pid_nsp == i + 1)
+        st->keep = 0; /* socket.disconnect(): the session ends for good */
     for (uint32_t k = c->nchan; k-- > 0;) {
         if (k >= c->nchan)
             continue;
@@ -690,7 +864,10 @@ static void on_message(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, 
         break;
     }
     case RC_EIO_MESSAGE: on_sio_packet(s, c, st, p + 1, len - 1, allowed); break;
-    case RC_EIO_CLOSE: rc_conn_close(s, c, RC_CLOSE_NORMAL, "client closed"); break;
+    case RC_EIO_CLOSE:
+        st->keep = 0; /* the client leaves on purpose: nothing to recover */
+        rc_conn_close(s, c, RC_CLOSE_NORMAL, "client closed");
+        break;
     case RC_EIO_UPGRADE:
     case RC_EIO_NOOP: break;
     default: parse_error(s, c, "not an Engine.IO packet type"); break;

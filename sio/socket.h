@@ -34,4 +34,10 @@
 
 extern const rc_protocol rc_sio_protocol;
 
+struct rc_shard;
+struct rc_sio_keep;
+/* The relay's answer about a kept session a CONNECT asked to recover
+ * (sio/recovery.h); frees k. */
+void rc_sio_on_kept(struct rc_shard *s, struct rc_sio_keep *k);
+
 #endif

@@ -514,12 +514,15 @@ static void test_socketio_options(void)
     CHECK_EQ_INT(LOAD(&c, "--log-level", "info"), 0);
     CHECK(c.sio_on && strcmp(c.sio_path, "/socket.io/") == 0 && c.n_sio_nsps == 0 &&
           c.n_sio_maps == 0);
+    CHECK_EQ_INT(c.sio_recovery_s, 120);
+    rc_config_free(&c);
+    CHECK_EQ_INT(LOAD(&c, "--socketio-recovery", "0"), 0);
+    CHECK_EQ_INT(c.sio_recovery_s, 0);
     rc_config_free(&c);
     CHECK_EQ_INT(LOAD(&c, "--no-socketio", "--socketio-path", "/rt/", "--socketio-namespace",
-                      "/admin,/chat", "--socketio-map",
-                      "join:event subscribe event:", "--socketio-map",
-                      " leave:event  unsubscribe event: ", "--socketio-map", "say publish room:",
-                      "--socketio-map", "message publish"),
+                      "/admin,/chat", "--socketio-map", "join:event subscribe event:",
+                      "--socketio-map", " leave:event  unsubscribe event: ", "--socketio-map",
+                      "say publish room:", "--socketio-map", "message publish"),
                  0);
     CHECK(!c.sio_on && strcmp(c.sio_path, "/rt/") == 0);
     CHECK_EQ_INT(c.n_sio_nsps, 2);
@@ -535,12 +538,20 @@ static void test_socketio_options(void)
     rc_config_free(&c);
     /* Refused, each with its reason. */
     static const char *const bad[][2] = {
-        {"--socketio-namespace", "admin"},     {"--socketio-namespace", "/"},
-        {"--socketio-namespace", "/a/b"},      {"--socketio-namespace", "/a,/a"},
-        {"--socketio-namespace", "/a b"},      {"--socketio-namespace", "/1,/2,/3,/4,/5,/6,/7,/8"},
-        {"--socketio-map", "join"},            {"--socketio-map", "join follow event:"},
-        {"--socketio-map", "j#n subscribe x"}, {"--socketio-map", "join subscribe ev#"},
-        {"--socketio-map", "a subscribe b c"}, {"--socketio-path", "socket.io"},
+        {"--socketio-namespace", "admin"},
+        {"--socketio-namespace", "/"},
+        {"--socketio-namespace", "/a/b"},
+        {"--socketio-namespace", "/a,/a"},
+        {"--socketio-namespace", "/a b"},
+        {"--socketio-namespace", "/1,/2,/3,/4,/5,/6,/7,/8"},
+        {"--socketio-map", "join"},
+        {"--socketio-map", "join follow event:"},
+        {"--socketio-map", "j#n subscribe x"},
+        {"--socketio-map", "join subscribe ev#"},
+        {"--socketio-map", "a subscribe b c"},
+        {"--socketio-path", "socket.io"},
+        {"--socketio-recovery", "86401"},
+        {"--socketio-recovery", "-1"},
     };
     for (size_t i = 0; i < RC_ARRAY_LEN(bad); i++) {
         char *argv[] = {"ringcast", (char *)bad[i][0], (char *)bad[i][1], NULL};
@@ -731,7 +742,7 @@ static void test_help_version(void)
             strstr(line, "--version"))
             with_default++;
     }
-    CHECK_EQ_INT(lines, 65);
+    CHECK_EQ_INT(lines, 66);
     CHECK_EQ_INT(with_default, lines);
 }
 

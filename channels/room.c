@@ -191,6 +191,7 @@ rc_room *rc_rooms_add(rc_rooms *rs, const char *name, size_t len)
     r->held = 0;
     r->udata = NULL;
     r->seq = 0;
+    r->top = r->top_epoch = r->top_tick = 0;
     r->name_len = (uint16_t)len;
     memcpy(r->name, name, len);
     r->name[len] = '\0';

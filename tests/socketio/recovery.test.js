@@ -149,6 +149,31 @@ test('reconnect with recovery on the other node; twice in a row', async () => {
   s.close();
 });
 
+test('reconnect with recovery in two rooms: each from where the client stands', async () => {
+  const s = client(0, 'two-rooms', { transports: ['websocket'] });
+  await once(s, 'connect');
+  await s.timeout(8000).emitWithAck('join:event', 45);
+  await s.timeout(8000).emitWithAck('join:event', 46);
+  await publish(0, 'event:45', { left: 45 });
+  await publish(1, 'event:46', { left: 46 });
+  await until(() => s.got.length === 2, 'one update in each room');
+  const reconnected = once(s, 'connect');
+  loseConnection(s);
+  await once(s, 'disconnect');
+  await publish(1, 'event:46', { left: 460 });
+  await publish(0, 'event:45', { left: 450 });
+  await publish(1, 'event:46', { left: 461 });
+  await reconnected;
+  assert.equal(s.recovered, true);
+  await until(() => s.got.length >= 5, 'the missed updates of both rooms');
+  await sleep(100);
+  const left = s.got.map((g) => g.d.left);
+  assert.deepEqual(left.slice(0, 2).sort(), [45, 46]);
+  assert.deepEqual(left.slice(2).filter((x) => x >= 460), [460, 461], 'room 46 in order');
+  assert.deepEqual(left.slice(2).filter((x) => x < 460), [450]);
+  s.close();
+});
+
 test('without Redis: the node keeps the session in memory', async () => {
   const s = client(2, 'solo', { transports: ['websocket'] });
   await once(s, 'connect');

@@ -30,22 +30,35 @@ enum { TAG_CMD = 1, TAG_SUB = 2 };
 #define BATCH 1024
 
 /* A PUBLISH waiting for the command connection. */
+/* How a publication is kept: in a channel's history (size 0: not), and at
+ * most once per key (once.n 0: no key; emitter.h's publications that every
+ * node with members hears and one of them keeps). */
+typedef struct keep_opts {
+    uint32_t size, ttl;
+    rc_str once;
+} keep_opts;
+
 typedef struct held {
     struct held *next;
     uint32_t chan_len, payload_len;
     uint32_t hist_size, hist_ttl; /* a publication with history (size 0: none) */
-    char mem[];                   /* Redis channel, then payload */
+    uint32_t once_len;
+    char mem[]; /* Redis channel, then payload, then the once key */
 } held;
 
 /* The publish of a channel with history: the next offset, the entry in the
  * channel's stream (exact MAXLEN, entry id 0-offset), and the PUBLISH of
  * the envelope with offset and epoch in front, as one atomic step, so that
  * offsets and the order of delivery agree. KEYS: stream, meta (one slot:
- * the channel's name is their hash tag). ARGV: size, ttl, meta ttl,
- * envelope, a new epoch (used when the channel has none), Redis channel.
- * A meta hash lost while its stream stayed starts a new epoch on an empty
- * stream, so ids stay increasing. */
+ * the channel's name is their hash tag), and optionally a once key: when it
+ * exists already, nothing happens (it lives ARGV[7] ms). ARGV: size, ttl,
+ * meta ttl, envelope, a new epoch (used when the channel has none), Redis
+ * channel. A meta hash lost while its stream stayed starts a new epoch on
+ * an empty stream, so ids stay increasing. */
 static const char PUBLISH_LUA[] =
+    "if KEYS[3] and not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[7]) then\n"
+    "  return 0\n"
+    "end\n"
     "local e = redis.call('HGET', KEYS[2], 'e')\n"
     "if not e then\n"
     "  e = ARGV[5]\n"
@@ -444,7 +457,7 @@ static void collect(rc_room *c, void *arg)
 }
 
 static int send_publish(rc_bridge *b, const char *chan, size_t chan_len, const char *payload,
-                        size_t payload_len, uint32_t hist_size, uint32_t hist_ttl);
+                        size_t payload_len, const keep_opts *k);
 
 /* Once the backlog has drained, each channel that lost publishes gets
  * {"node":ID,"dropped":true}, so that its subscribers on the other nodes
@@ -468,7 +481,7 @@ static void announce_lost(rc_bridge *b)
         char name[80 + RC_PROTO_MAX_CHANNEL + 1];
         size_t nl =
             redis_name(b, (rc_str){l.v[sent]->name, l.v[sent]->name_len}, name, sizeof(name));
-        if (send_publish(b, name, nl, payload, (size_t)pn, 0, 0) < 0)
+        if (send_publish(b, name, nl, payload, (size_t)pn, NULL) < 0)
             break;
     }
     for (size_t i = 0; i < sent; i++)
@@ -509,12 +522,14 @@ static void new_epoch_hex(char out[17])
     snprintf(out, 17, "%016llx", (unsigned long long)r);
 }
 
+#define ONCE_WINDOW_MS "60000" /* how long a once key keeps its publication single */
+
 static int send_publish(rc_bridge *b, const char *chan, size_t chan_len, const char *payload,
-                        size_t payload_len, uint32_t hist_size, uint32_t hist_ttl)
+                        size_t payload_len, const keep_opts *k)
 {
     rc_room *f = rc_rooms_add(b->flying, chan, chan_len);
     int rc;
-    if (!hist_size) {
+    if (!k || !k->size) {
         const char *argv[3] = {"PUBLISH", chan, payload};
         size_t lens[3] = {7, chan_len, payload_len};
         rc = rc_redis_command(b->cmd, on_publish_reply, f, 3, argv, lens);
@@ -523,15 +538,31 @@ static int send_publish(rc_bridge *b, const char *chan, size_t chan_len, const c
         char ks[80 + RC_PROTO_MAX_CHANNEL + 8], km[sizeof(ks)], size[16], ttl[16], mttl[16], ep[17];
         size_t ksn = hist_key(b, ch, "s", ks, sizeof(ks)),
                kmn = hist_key(b, ch, "m", km, sizeof(km));
-        int sn = snprintf(size, sizeof(size), "%u", hist_size);
-        int tn = snprintf(ttl, sizeof(ttl), "%u", hist_ttl);
+        int sn = snprintf(size, sizeof(size), "%u", k->size);
+        int tn = snprintf(ttl, sizeof(ttl), "%u", k->ttl);
         int mn = snprintf(mttl, sizeof(mttl), "%u", b->cfg->history_meta_ttl_s);
         new_epoch_hex(ep);
-        const char *argv[11] = {"EVALSHA", b->publish_sha, "2",     ks, km,  size,
-                                ttl,       mttl,           payload, ep, chan};
-        size_t lens[11] = {7,          40,         1,           ksn, kmn,     (size_t)sn,
-                           (size_t)tn, (size_t)mn, payload_len, 16,  chan_len};
-        rc = rc_redis_command(b->cmd, on_publish_reply, f, 11, argv, lens);
+        int once = k->once.n > 0;
+        const char *argv[13] = {"EVALSHA", b->publish_sha, once ? "3" : "2", ks, km};
+        size_t lens[13] = {7, 40, 1, ksn, kmn};
+        int n = 5;
+        if (once) {
+            argv[n] = k->once.p;
+            lens[n++] = k->once.n;
+        }
+        const char *rest[] = {size, ttl, mttl, payload, ep, chan, ONCE_WINDOW_MS};
+        size_t rlens[] = {(size_t)sn,
+                          (size_t)tn,
+                          (size_t)mn,
+                          payload_len,
+                          16,
+                          chan_len,
+                          sizeof(ONCE_WINDOW_MS) - 1};
+        for (size_t i = 0; i < RC_ARRAY_LEN(rest) - (once ? 0 : 1); i++) {
+            argv[n] = rest[i];
+            lens[n++] = rlens[i];
+        }
+        rc = rc_redis_command(b->cmd, on_publish_reply, f, n, argv, lens);
     }
     if (rc < 0) {
         if (f->seq == 0)
@@ -554,8 +585,9 @@ static void drain_held(rc_bridge *b)
 {
     while (b->head && rc_redis_get_state(b->cmd) == RC_REDIS_READY) {
         held *h = b->head;
-        if (send_publish(b, h->mem, h->chan_len, h->mem + h->chan_len, h->payload_len, h->hist_size,
-                         h->hist_ttl) < 0)
+        keep_opts k = {
+            h->hist_size, h->hist_ttl, {h->mem + h->chan_len + h->payload_len, h->once_len}};
+        if (send_publish(b, h->mem, h->chan_len, h->mem + h->chan_len, h->payload_len, &k) < 0)
             break;
         b->head = h->next;
         if (!b->head)
@@ -567,7 +599,7 @@ static void drain_held(rc_bridge *b)
 }
 
 static void publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data, const rc_origin *origin,
-                    uint32_t hist_size, uint32_t hist_ttl)
+                    const keep_opts *k)
 {
     char name[80 + RC_PROTO_MAX_CHANNEL + 1];
     size_t nl = redis_name(b, chan, name, sizeof(name));
@@ -577,25 +609,29 @@ static void publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data, const 
     char *payload = cap <= sizeof(small) ? small : rc_malloc(cap);
     ssize_t pn = rc_envelope_build(payload, cap, b->cfg->node_id, event, data, origin);
     rc_assert(nl && pn > 0);
+    size_t on = k ? k->once.n : 0;
     /* Held ones go first, so that order is kept. */
     if (!b->head && rc_redis_get_state(b->cmd) == RC_REDIS_READY) {
-        if (send_publish(b, name, nl, payload, (size_t)pn, hist_size, hist_ttl) < 0)
+        if (send_publish(b, name, nl, payload, (size_t)pn, k) < 0)
             dropped(b, chan);
-    } else if (b->held_bytes + unsent(b) + nl + (size_t)pn <= b->cfg->redis_backlog_bytes) {
-        held *h = rc_malloc(sizeof(*h) + nl + (size_t)pn);
+    } else if (b->held_bytes + unsent(b) + nl + (size_t)pn + on <= b->cfg->redis_backlog_bytes) {
+        held *h = rc_malloc(sizeof(*h) + nl + (size_t)pn + on);
         h->next = NULL;
         h->chan_len = (uint32_t)nl;
         h->payload_len = (uint32_t)pn;
-        h->hist_size = hist_size;
-        h->hist_ttl = hist_ttl;
+        h->hist_size = k ? k->size : 0;
+        h->hist_ttl = k ? k->ttl : 0;
+        h->once_len = (uint32_t)on;
         memcpy(h->mem, name, nl);
         memcpy(h->mem + nl, payload, (size_t)pn);
+        if (on)
+            memcpy(h->mem + nl + pn, k->once.p, on);
         if (b->tail)
             b->tail->next = h;
         else
             b->head = h;
         b->tail = h;
-        b->held_bytes += nl + (size_t)pn;
+        b->held_bytes += nl + (size_t)pn + on;
         b->held_count++;
     } else {
         dropped(b, chan);
@@ -607,13 +643,29 @@ static void publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data, const 
 void rc_bridge_publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
                        const rc_origin *origin)
 {
-    publish(b, chan, event, data, origin, 0, 0);
+    publish(b, chan, event, data, origin, NULL);
 }
 
 void rc_bridge_publish_history(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
                                const rc_origin *origin, const rc_history_rule *rule)
 {
-    publish(b, chan, event, data, origin, rule->size, rule->ttl_s);
+    keep_opts k = {rule->size, rule->ttl_s, RC_STR_NULL};
+    publish(b, chan, event, data, origin, &k);
+}
+
+size_t rc_bridge_once_key(const rc_bridge *b, rc_str chan, rc_str what, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%sh:{%.*s}:o:%.*s", b->cfg->redis_prefix, (int)chan.n, chan.p,
+                     (int)what.n, what.p);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+void rc_bridge_publish_history_once(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
+                                    const rc_origin *origin, const rc_history_rule *rule,
+                                    rc_str once)
+{
+    keep_opts k = {rule->size, rule->ttl_s, once};
+    publish(b, chan, event, data, origin, &k);
 }
 
 typedef struct read_ctx {

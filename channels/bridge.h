@@ -126,6 +126,18 @@ void rc_bridge_publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
 void rc_bridge_publish_history(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
                                const rc_origin *origin, const rc_history_rule *rule);
 
+/* rc_bridge_publish_history, at most once across the nodes that call it
+ * with the same key once (from rc_bridge_once_key) within a minute: the
+ * first to reach Redis keeps and publishes it, the others do nothing. For
+ * a message every node with members hears (the Socket.IO emitter's), so
+ * that it gets one offset. */
+void rc_bridge_publish_history_once(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
+                                    const rc_origin *origin, const rc_history_rule *rule,
+                                    rc_str once);
+/* The once key of chan named what (in chan's hash slot) into out[cap]: its
+ * length, or 0 when it does not fit. */
+size_t rc_bridge_once_key(const rc_bridge *b, rc_str chan, rc_str what, char *out, size_t cap);
+
 /* Reads chan's history: its epoch and top offset (given out now when the
  * channel has none) and its last count publications, then publishes
  * {"node":ID,"fence":fence} on the channel, in the same script. fn gets

@@ -32,9 +32,10 @@ struct rc_relay {
     uint64_t next_chan_tick_ms; /* history expiry and its gauges, once a second */
     int stopping;               /* shards are gone: messages from Redis are dropped */
     uint64_t efd_val;
-    rc_bridge *bridge;     /* NULL without a Redis URL */
-    rc_admission *adm;     /* waiting rooms; NULL without a Redis URL */
-    rc_sio_keeper *keeper; /* kept Socket.IO sessions (sio/recovery.h) */
+    rc_bridge *bridge;       /* NULL without a Redis URL */
+    rc_admission *adm;       /* waiting rooms; NULL without a Redis URL */
+    rc_sio_keeper *keeper;   /* kept Socket.IO sessions (sio/recovery.h) */
+    rc_sio_emitter *emitter; /* Socket.IO's Redis emitter, heard (sio/emitter.h); or NULL */
     rc_relay_stats stats;
 };
 
@@ -239,7 +240,7 @@ static void *relay_main(void *arg)
         rc_chan_relay_attach(r->chans, r->bridge, tick_tap, r->adm);
         rc_events_attach(r->events, r->bridge);
         rc_lifecycle_attach(r->lifecycle, r->bridge);
-        rc_sio_emitter_attach(r->bridge, node->cfg);
+        r->emitter = rc_sio_emitter_attach(r->bridge, node->cfg);
         rc_sio_keeper_attach(r->keeper, r->bridge);
     }
     rc_info("relay: started ring=%s shards=%d redis=%s", mode, node->nshards,
@@ -345,6 +346,8 @@ static void *relay_main(void *arg)
     io_uring_queue_exit(&r->ring);
     rc_bridge_free(r->bridge);
     r->bridge = NULL;
+    rc_sio_emitter_free(r->emitter);
+    r->emitter = NULL;
     rc_admission_free(r->adm);
     r->adm = NULL;
     return NULL;

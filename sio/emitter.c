@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "proto/protocol.h"
 #include "sio/msgpack.h"
+#include "sio/seen.h"
 
 /* The namespace of chan ("/NAME" for NAME/..., else "/") and its room. */
 static void split(const rc_config *cfg, rc_str chan, rc_str *nsp, rc_str *room)
@@ -153,14 +154,21 @@ int rc_sio_emitter_read(const rc_config *cfg, rc_str rname, rc_str payload, char
     return 0;
 }
 
+struct rc_sio_emitter {
+    rc_bridge *bridge;
+    rc_sio_seen *seen; /* names of what came, for rooms with history */
+};
+
 static size_t alias_name(void *u, rc_str chan, char *out, size_t cap)
 {
-    return rc_sio_emitter_name(rc_bridge_config(u), chan, out, cap);
+    rc_sio_emitter *e = u;
+    return rc_sio_emitter_name(rc_bridge_config(e->bridge), chan, out, cap);
 }
 
 static void alias_message(void *u, rc_str rname, rc_str payload)
 {
-    rc_bridge *b = u;
+    rc_sio_emitter *e = u;
+    rc_bridge *b = e->bridge;
     char chan[RC_PROTO_MAX_CHANNEL + 1], ev[RC_PROTO_MAX_EVENT + 1];
     size_t cl, el, dl;
     char *data;
@@ -170,19 +178,46 @@ static void alias_message(void *u, rc_str rname, rc_str payload)
         rc_bridge_bad_message(b, rname, why);
         return;
     }
+    rc_str ch = {chan, cl};
     rc_bridge_msg m = {
         .event = {ev, el},
         .data = {data, dl},
         .origin = {RC_FROM_BACKEND, RC_STR_NULL, 0},
     };
-    rc_bridge_deliver(b, (rc_str){chan, cl}, &m);
+    const rc_history_rule *rule = rc_config_history(rc_bridge_config(b), chan, cl);
+    char name[RC_SIO_SEEN_NAME_MAX], key[RC_PROTO_MAX_CHANNEL + 160];
+    size_t kl = 0;
+    if (rule) {
+        size_t nl = rc_sio_seen_name(e->seen, ch, payload, rc_now_ms(), name);
+        kl = rc_bridge_once_key(b, ch, (rc_str){name, nl}, key, sizeof(key));
+    }
+    if (kl) {
+        /* A room with history: every node with members heard it, one of them
+         * keeps it with an offset, and all deliver it from the channel's own
+         * subscription (so clients can recover it). */
+        rc_bridge_publish_history_once(b, ch, m.event, m.data, &m.origin, rule, (rc_str){key, kl});
+    } else {
+        rc_bridge_deliver(b, ch, &m);
+    }
     free(data);
 }
 
-void rc_sio_emitter_attach(rc_bridge *b, const rc_config *cfg)
+rc_sio_emitter *rc_sio_emitter_attach(rc_bridge *b, const rc_config *cfg)
 {
     if (!cfg->sio_on || !cfg->sio_emitter[0])
-        return;
+        return NULL;
     static const rc_bridge_alias alias = {alias_name, alias_message};
-    rc_bridge_on_alias(b, &alias, b);
+    rc_sio_emitter *e = rc_calloc(1, sizeof(*e));
+    e->bridge = b;
+    e->seen = rc_sio_seen_new();
+    rc_bridge_on_alias(b, &alias, e);
+    return e;
+}
+
+void rc_sio_emitter_free(rc_sio_emitter *e)
+{
+    if (!e)
+        return;
+    rc_sio_seen_free(e->seen);
+    free(e);
 }

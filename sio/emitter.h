@@ -11,6 +11,11 @@
  * for none, an array for several), delivered like any other: JSON clients
  * and Socket.IO clients of the room get it.
  *
+ * On a room whose channel keeps history (--history), the event is kept
+ * with an offset, once for all the nodes that heard it (sio/seen.h,
+ * rc_bridge_publish_history_once), and delivered from the channel's own
+ * subscription: Socket.IO clients recover it like any publication.
+ *
  * opts.except (rooms whose members must not get it) is not honoured yet:
  * such a message is dropped, counted and logged rather than sent to the
  * wrong people. Emits to several rooms or to a whole namespace go to KEY#NSP#
@@ -24,8 +29,12 @@
 #include "channels/bridge.h"
 #include "engine/config.h"
 
-/* Subscribes the emitter's room channels along with the bridge's. */
-void rc_sio_emitter_attach(rc_bridge *b, const rc_config *cfg);
+typedef struct rc_sio_emitter rc_sio_emitter;
+
+/* Subscribes the emitter's room channels along with the bridge's; NULL
+ * when the emitter is not configured. Free it after the bridge. */
+rc_sio_emitter *rc_sio_emitter_attach(rc_bridge *b, const rc_config *cfg);
+void rc_sio_emitter_free(rc_sio_emitter *e);
 
 /* KEY#NSP#ROOM# for channel chan into out[cap]: its length, or 0. */
 size_t rc_sio_emitter_name(const rc_config *cfg, rc_str chan, char *out, size_t cap);

@@ -6,14 +6,19 @@
 // ports; the backend publishes through the HTTP API (kept in history).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { io } from 'socket.io-client';
 import { freePort, jwt, started, startNode, startRedis, sleep } from
   '../../clients/js/test/helpers.js';
 
+const require = createRequire(import.meta.url);
+const { Emitter } = require('@socket.io/redis-emitter');
+const { createClient } = require('redis');
+
 const SECRET = 'sio-recovery-secret';
 const API_KEY = 'sio-recovery-api-key';
 const token = (sub) => jwt(SECRET, { sub, exp: Math.floor(Date.now() / 1000) + 3600 });
-let redisPort, redis, nodes = [], ports = [];
+let redisPort, redis, nodes = [], ports = [], rc, emitter;
 
 function nodeArgs(port, extra = []) {
   return ['--listen', `127.0.0.1:${port}`, '--shards', '2', '--log-level', 'warn',
@@ -21,7 +26,8 @@ function nodeArgs(port, extra = []) {
     '--socketio-map', 'join:event subscribe event:',
     '--socketio-map', 'join:lobby subscribe lobby:',
     '--history', 'event:* size=100 ttl=300',
-    '--socketio-recovery', '30', '--api-key', API_KEY, ...extra];
+    '--socketio-recovery', '30', '--api-key', API_KEY, '--socketio-emitter', 'socket.io',
+    ...extra];
 }
 
 before(async () => {
@@ -38,9 +44,13 @@ before(async () => {
   for (const i of [0, 1])
     await until(async () => await metric(i, 'ringcast_redis_up{conn="subscriber"}') === 1 &&
       await metric(i, 'ringcast_redis_up{conn="command"}') === 1, 'Redis links');
+  rc = createClient({ url: `redis://127.0.0.1:${redisPort}` });
+  await rc.connect();
+  emitter = new Emitter(rc);
 });
 
 after(async () => {
+  await rc?.quit();
   for (const n of nodes) n.kill('SIGTERM');
   redis?.kill('SIGTERM');
 });
@@ -120,6 +130,38 @@ for (const transports of [['websocket'], ['polling', 'websocket']]) {
     s.close();
   });
 }
+
+test('the backend emits with @socket.io/redis-emitter: each update once on every node, and recovered', async () => {
+  // Two fans on two nodes in the same room: the emitter's message reaches
+  // both nodes, one of them keeps it, both deliver it once.
+  const a = client(0, 'fan-a', { transports: ['websocket'] });
+  const b = client(1, 'fan-b');
+  await Promise.all([once(a, 'connect'), once(b, 'connect')]);
+  await a.timeout(8000).emitWithAck('join:event', 47);
+  await b.timeout(8000).emitWithAck('join:event', 47);
+  emitter.to('event:47').emit('ticket:updated', { left: 3 });
+  emitter.to('event:47').emit('ticket:updated', { left: 3 }); // the same twice: two updates
+  await until(() => a.got.length === 2 && b.got.length === 2, 'two updates on both nodes');
+  assert.notEqual(a.got[0].offset, a.got[1].offset, 'each kept with its own offset');
+  const pos = (g) => g.offset.split('-').slice(0, 2).join('-'); // epoch-offset; the rest is the shard's
+  assert.deepEqual(a.got.map(pos), b.got.map(pos), 'the same positions on both nodes');
+  const reconnected = once(a, 'connect');
+  loseConnection(a);
+  await once(a, 'disconnect');
+  emitter.to('event:47').emit('ticket:updated', { left: 2 });
+  emitter.to('event:47').emit('ticket:updated', { left: 1 });
+  await until(() => b.got.length === 4, 'b, still connected, gets the two');
+  await reconnected;
+  assert.equal(a.recovered, true);
+  await until(() => a.got.length === 4, 'a recovers the two it missed');
+  emitter.to('event:47').emit('ticket:updated', { left: 0 });
+  await until(() => a.got.length === 5 && b.got.length === 5, 'a live update');
+  await sleep(150);
+  assert.deepEqual(a.got.map((g) => g.d.left), [3, 3, 2, 1, 0]);
+  assert.deepEqual(b.got.map((g) => g.d.left), [3, 3, 2, 1, 0]);
+  a.close();
+  b.close();
+});
 
 test('reconnect with recovery on the other node; twice in a row', async () => {
   const s = client(0, 'mover', { transports: ['websocket'] });

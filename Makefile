@@ -205,7 +205,7 @@ flamegraph: deps-bench all
 # Built with clang (ASan + UBSan + libFuzzer) into build/fuzz/ by
 # tests/fuzz/fuzz.mk; per-driver results go to build/fuzz/summary.jsonl.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= http session proto jwt atoken redis_reply config sio emitter
+FUZZ_TARGETS ?= http session proto jwt atoken redis_reply config sio emitter sio_plan
 
 fuzz:
 	@sh tests/deps.sh fuzz

@@ -1,9 +1,10 @@
 /* Presence on the relay (channels/presence.h): this node's members of each
- * channel with a presence rule, the answers without Redis, and the scripts
- * that keep a channel's presence in Redis.
+ * channel with a presence rule, their joins and leaves, and the scripts
+ * that keep a channel's presence in Redis. The questions are answered in
+ * channels/presence_ask.c.
  *
  * Thread: the relay thread, but for rc_presreq_new/free (any thread). */
-#include "channels/presence.h"
+#include "channels/presence_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,75 +12,7 @@
 #include <sys/random.h>
 
 #include "base/log.h"
-#include "channels/room.h"
 #include "proto/json.h"
-
-/* A member on this node. key: its name in Redis, "NODE:BOOT:SERIAL", which
- * no other join anywhere ever had (a connection id is reused by the next
- * connection; a node id by the node's next run). */
-typedef struct ent {
-    uint64_t seq;    /* join order in its channel: the cursor of pages here */
-    uint8_t sent;    /* with Redis: its join went out (a refresh's counts) */
-    uint8_t pending; /* with Redis: in its channel's pend */
-    uint16_t user_len, key_len;
-    uint32_t json_len;
-    char mem[]; /* user NUL, key NUL, member JSON NUL */
-} ent;
-
-static rc_str ent_user(const ent *e)
-{
-    return (rc_str){e->mem, e->user_len};
-}
-
-static rc_str ent_key(const ent *e)
-{
-    return (rc_str){e->mem + e->user_len + 1, e->key_len};
-}
-
-static rc_str ent_json(const ent *e)
-{
-    return (rc_str){e->mem + e->user_len + 1 + e->key_len + 1, e->json_len};
-}
-
-/* A channel with members here, or with questions waiting for Redis. */
-typedef struct pchan {
-    rc_rooms *byconn; /* decimal connection id -> udata: its ent */
-    rc_rooms *users;  /* user id -> seq: its connections here */
-    ent **order;      /* by seq; NULL where one left (compacted as they grow) */
-    size_t n_order, cap, live;
-    uint64_t next_seq;
-    int join_leave;
-    rc_presreq *waiting; /* with Redis: stats questions waiting for the read in flight */
-    int reading;
-    /* With Redis, what is still to be written, in batches: joins (the
-     * members themselves), leaves ("KEY\0USER\0" each), and the refresh of
-     * every member, which goes on from refresh_pos until done. */
-    ent **pend;
-    size_t n_pend, cap_pend;
-    char **leaves;
-    size_t n_leaves, cap_leaves;
-    int dirty;      /* in p->dirty */
-    int refreshing; /* in p->dirty for its refresh */
-    size_t refresh_pos;
-    int64_t refreshed_ms; /* when its last refresh began */
-} pchan;
-
-struct rc_presence {
-    const rc_config *cfg;
-    rc_presence_ops ops;
-    void *u;
-    rc_presence_stats *stats;
-    rc_bridge *bridge; /* NULL without Redis */
-    rc_rooms *chans;   /* channel -> udata: pchan */
-    char boot[17];     /* this run's nonce, in every key */
-    uint64_t serial;
-    uint64_t ttl_ms;
-    int was_ready;   /* the command connection was ready at the last tick */
-    rc_room **dirty; /* channels with something to write to Redis */
-    size_t n_dirty, cap_dirty;
-    size_t n_leaves; /* leaves waiting, all channels (capped) */
-    char prefix_join[RC_PROTO_MAX_NODE * 2 + 32], prefix_leave[RC_PROTO_MAX_NODE * 2 + 32];
-};
 
 rc_presreq *rc_presreq_new(rc_str chan, rc_str user, rc_str info)
 {
@@ -170,7 +103,7 @@ void rc_presence_free(rc_presence *p)
     free(p);
 }
 
-static pchan *pchan_get(rc_presence *p, rc_str chan, int create)
+pchan *rc_pres_chan(rc_presence *p, rc_str chan, int create)
 {
     rc_room *r = rc_rooms_get(p->chans, chan.p, chan.n);
     if (!r && !create)
@@ -188,7 +121,7 @@ static pchan *pchan_get(rc_presence *p, rc_str chan, int create)
 }
 
 /* Forgets chan once nothing is left in it. */
-static void pchan_check(rc_presence *p, rc_str chan)
+void rc_pres_chan_check(rc_presence *p, rc_str chan)
 {
     rc_room *r = rc_rooms_get(p->chans, chan.p, chan.n);
     pchan *c = r ? r->udata : NULL;
@@ -207,7 +140,7 @@ static size_t conn_name(uint64_t conn, char *out, size_t cap)
 
 /* The first index of c->order with seq > after (binary search: order is
  * sorted by seq, holes included, as each hole keeps its place). */
-static size_t order_after(const pchan *c, uint64_t after)
+size_t rc_pres_order_after(const pchan *c, uint64_t after)
 {
     size_t lo = 0, hi = c->n_order;
     while (lo < hi) {
@@ -250,31 +183,6 @@ static void emit_event(rc_presence *p, rc_str chan, int join, rc_str member)
 
 /* ---- Redis ------------------------------------------------------------------ */
 
-/* Every script's start: the time (Redis's clock, ms), and sweep, which
- * removes up to 1000 members whose time is past, with their users' counts,
- * and announces them as leaves when ev is "1". KEYS: z, l, i, u. */
-#define PRELUDE                                                                                    \
-    "local t = redis.call('TIME')\n"                                                               \
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                      \
-    "local function sweep(ch, ev)\n"                                                               \
-    "  local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1000)\n"         \
-    "  for _, m in ipairs(gone) do\n"                                                              \
-    "    local inf = redis.call('HGET', KEYS[3], m)\n"                                             \
-    "    redis.call('ZREM', KEYS[1], m)\n"                                                         \
-    "    redis.call('ZREM', KEYS[2], m)\n"                                                         \
-    "    redis.call('HDEL', KEYS[3], m)\n"                                                         \
-    "    if inf then\n"                                                                            \
-    "      local ok, d = pcall(cjson.decode, inf)\n"                                               \
-    "      if ok and type(d) == 'table' and type(d.user) == 'string' then\n"                       \
-    "        if redis.call('HINCRBY', KEYS[4], d.user, -1) <= 0 then\n"                            \
-    "          redis.call('HDEL', KEYS[4], d.user)\n"                                              \
-    "        end\n"                                                                                \
-    "      end\n"                                                                                  \
-    "      if ev == '1' then redis.call('PUBLISH', ch, '{\"leave\":' .. inf .. '}') end\n"         \
-    "    end\n"                                                                                    \
-    "  end\n"                                                                                      \
-    "end\n"
-
 /* Adds (or refreshes) members. ARGV: Redis channel, ev, the join event's
  * start, ttl ms, then member, user, JSON for each. A member new to the
  * channel is counted and announced; one already there gets its new time. */
@@ -310,41 +218,9 @@ static const char REMOVE_LUA[] =
     "end\n"
     "return 1\n";
 
-/* ARGV: Redis channel, ev. Returns {connections, users}: both kept, never
- * counted. */
-static const char STATS_LUA[] = PRELUDE "sweep(ARGV[1], ARGV[2])\n"
-                                        "return {redis.call('ZCARD', KEYS[1]), "
-                                        "redis.call('HLEN', KEYS[4])}\n";
-
-/* ARGV: Redis channel, ev, cursor ('' for the first page), limit. Returns
- * {next cursor or '', member JSON, ...}, members in byte order. */
-static const char PAGE_LUA[] =
-    PRELUDE "sweep(ARGV[1], ARGV[2])\n"
-            "local from = '-'\n"
-            "if ARGV[3] ~= '' then from = '(' .. ARGV[3] end\n"
-            "local lim = tonumber(ARGV[4])\n"
-            "local ms = redis.call('ZRANGEBYLEX', KEYS[2], from, '+', 'LIMIT', 0, lim)\n"
-            "local out = {''}\n"
-            "if #ms == lim then out[1] = ms[#ms] end\n"
-            "for k = 1, #ms do\n"
-            "  local inf = redis.call('HGET', KEYS[3], ms[k])\n"
-            "  if inf then out[#out + 1] = inf end\n"
-            "end\n"
-            "return out\n";
-
-#define KEY_CAP (64 + RC_PROTO_MAX_CHANNEL + 16)
-
-typedef struct script_args {
-    char keys[4][KEY_CAP];
-    char name[80 + RC_PROTO_MAX_CHANNEL + 1];
-    const char **argv;
-    size_t *lens;
-    int argc, cap;
-} script_args;
-
 /* EVAL script 4 KEYS(chan) Redis-channel ev ...: the fixed part. */
-static void args_begin(rc_presence *p, script_args *a, const char *script, size_t script_len,
-                       rc_str chan, int ev, int extra)
+void rc_pres_args_begin(rc_presence *p, script_args *a, const char *script, size_t script_len,
+                        rc_str chan, int ev, int extra)
 {
     static const char *const what[4] = {"z", "l", "i", "u"};
     a->cap = 9 + extra;
@@ -372,14 +248,14 @@ static void args_begin(rc_presence *p, script_args *a, const char *script, size_
     a->lens[a->argc++] = 1;
 }
 
-static void args_add(script_args *a, const char *s, size_t n)
+void rc_pres_args_add(script_args *a, const char *s, size_t n)
 {
     rc_assert(a->argc < a->cap);
     a->argv[a->argc] = s;
     a->lens[a->argc++] = n;
 }
 
-static void args_end(script_args *a)
+void rc_pres_args_end(script_args *a)
 {
     free(a->argv);
     free(a->lens);
@@ -399,25 +275,25 @@ static int send_add(rc_presence *p, rc_str chan, const pchan *c, ent *const *ent
     char ttl[24];
     int tn = snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)p->ttl_ms);
     script_args a;
-    args_begin(p, &a, ADD_LUA, sizeof(ADD_LUA) - 1, chan, c->join_leave, 2 + (int)n * 3);
-    args_add(&a, p->prefix_join, strlen(p->prefix_join));
-    args_add(&a, ttl, (size_t)tn);
+    rc_pres_args_begin(p, &a, ADD_LUA, sizeof(ADD_LUA) - 1, chan, c->join_leave, 2 + (int)n * 3);
+    rc_pres_args_add(&a, p->prefix_join, strlen(p->prefix_join));
+    rc_pres_args_add(&a, ttl, (size_t)tn);
     int any = 0;
     for (size_t i = 0; i < n; i++) {
         if (!ents[i])
             continue; /* left since the refresh began */
         any = 1;
         rc_str k = ent_key(ents[i]), u = ent_user(ents[i]), j = ent_json(ents[i]);
-        args_add(&a, k.p, k.n);
-        args_add(&a, u.p, u.n);
-        args_add(&a, j.p, j.n);
+        rc_pres_args_add(&a, k.p, k.n);
+        rc_pres_args_add(&a, u.p, u.n);
+        rc_pres_args_add(&a, j.p, j.n);
     }
     if (!any) {
-        args_end(&a);
+        rc_pres_args_end(&a);
         return 0;
     }
     int rc = rc_bridge_command(p->bridge, on_change_reply, p, a.argc, a.argv, a.lens);
-    args_end(&a);
+    rc_pres_args_end(&a);
     if (rc == 0)
         rc_counter_inc(&p->stats->redis_calls);
     return rc;
@@ -429,15 +305,16 @@ static int send_add(rc_presence *p, rc_str chan, const pchan *c, ent *const *ent
 static int send_remove(rc_presence *p, rc_str chan, const pchan *c, char *const *leaves, size_t n)
 {
     script_args a;
-    args_begin(p, &a, REMOVE_LUA, sizeof(REMOVE_LUA) - 1, chan, c->join_leave, 1 + (int)n * 2);
-    args_add(&a, p->prefix_leave, strlen(p->prefix_leave));
+    rc_pres_args_begin(p, &a, REMOVE_LUA, sizeof(REMOVE_LUA) - 1, chan, c->join_leave,
+                       1 + (int)n * 2);
+    rc_pres_args_add(&a, p->prefix_leave, strlen(p->prefix_leave));
     for (size_t i = 0; i < n; i++) {
         size_t kl = strlen(leaves[i]);
-        args_add(&a, leaves[i], kl);
-        args_add(&a, leaves[i] + kl + 1, strlen(leaves[i] + kl + 1));
+        rc_pres_args_add(&a, leaves[i], kl);
+        rc_pres_args_add(&a, leaves[i] + kl + 1, strlen(leaves[i] + kl + 1));
     }
     int rc = rc_bridge_command(p->bridge, on_change_reply, p, a.argc, a.argv, a.lens);
-    args_end(&a);
+    rc_pres_args_end(&a);
     if (rc == 0)
         rc_counter_inc(&p->stats->redis_calls);
     return rc;
@@ -532,7 +409,7 @@ void rc_presence_flush(rc_presence *p)
         c->dirty = 0;
         p->dirty[i] = NULL;
         /* A channel whose last member left may go now. */
-        pchan_check(p, (rc_str){r->name, r->name_len});
+        rc_pres_chan_check(p, (rc_str){r->name, r->name_len});
     }
     p->n_dirty = keep;
 }
@@ -542,7 +419,7 @@ void rc_presence_flush(rc_presence *p)
 static void on_join(rc_presence *p, rc_presreq *q)
 {
     rc_str chan = {q->chan, q->chan_len};
-    pchan *c = pchan_get(p, chan, 1);
+    pchan *c = rc_pres_chan(p, chan, 1);
     char cn[24];
     size_t cnl = conn_name(q->member, cn, sizeof(cn));
     rc_room *slot = rc_rooms_get(c->byconn, cn, cnl);
@@ -605,7 +482,7 @@ static void on_join(rc_presence *p, rc_presreq *q)
 static void on_leave(rc_presence *p, rc_presreq *q)
 {
     rc_str chan = {q->chan, q->chan_len};
-    pchan *c = pchan_get(p, chan, 0);
+    pchan *c = rc_pres_chan(p, chan, 0);
     char cn[24];
     size_t cnl = conn_name(q->member, cn, sizeof(cn));
     rc_room *slot = c ? rc_rooms_get(c->byconn, cn, cnl) : NULL;
@@ -613,7 +490,7 @@ static void on_leave(rc_presence *p, rc_presreq *q)
         return;
     ent *e = slot->udata;
     rc_rooms_del(c->byconn, slot);
-    size_t i = order_after(c, e->seq - 1);
+    size_t i = rc_pres_order_after(c, e->seq - 1);
     while (i < c->n_order && !c->order[i])
         i++;
     rc_assert(i < c->n_order && c->order[i] == e);
@@ -655,222 +532,7 @@ static void on_leave(rc_presence *p, rc_presreq *q)
         c->n_order = 0;
     else if (c->n_order > 2 * c->live + 16 && !c->refreshing)
         compact(c);
-    pchan_check(p, chan);
-}
-
-/* ---- questions ------------------------------------------------------------------ */
-
-static void answer(rc_presence *p, rc_presreq *q)
-{
-    if (q->error)
-        rc_counter_inc(&p->stats->unavailable);
-    else if (q->kind == RC_PRESQ_STATS)
-        rc_counter_inc(&p->stats->stats_reads);
-    else
-        rc_counter_inc(&p->stats->page_reads);
-    p->ops.answer(p->u, q);
-}
-
-/* Without Redis: a page of this node's members, in join order. */
-static void page_local(rc_presence *p, rc_presreq *q)
-{
-    pchan *c = pchan_get(p, (rc_str){q->chan, q->chan_len}, 0);
-    uint64_t after = 0;
-    for (uint8_t i = 0; i < q->cursor_len; i++) {
-        char d = q->cursor[i];
-        if (d < '0' || d > '9' || after > (UINT64_MAX - 9) / 10) {
-            after = UINT64_MAX; /* not a cursor of this node: nothing after it */
-            break;
-        }
-        after = after * 10 + (uint64_t)(d - '0');
-    }
-    size_t len = 0, cap = 0;
-    char *out = NULL;
-    uint32_t n = 0;
-    size_t i = c ? order_after(c, after) : 0;
-    for (; c && i < c->n_order && n < q->limit; i++) {
-        const ent *e = c->order[i];
-        if (!e)
-            continue;
-        rc_str j = ent_json(e);
-        if (len + j.n + 1 > cap) {
-            cap = (len + j.n + 1) * 2;
-            out = rc_realloc(out, cap);
-        }
-        if (n)
-            out[len++] = ',';
-        memcpy(out + len, j.p, j.n);
-        len += j.n;
-        n++;
-        after = e->seq;
-    }
-    while (c && i < c->n_order && !c->order[i])
-        i++;
-    if (c && i < c->n_order) {
-        int kn =
-            snprintf(q->next_cursor, sizeof(q->next_cursor), "%llu", (unsigned long long)after);
-        q->next_cursor_len = (uint8_t)kn;
-    }
-    q->members = out;
-    q->members_len = len;
-    q->n = n;
-    answer(p, q);
-}
-
-static void on_stats_reply(void *arg, const redisReply *rep);
-static void on_page_reply(void *arg, const redisReply *rep);
-
-typedef struct read_ctx {
-    rc_presence *p;
-    rc_presreq *q; /* a page question; NULL for the stats read of chan */
-    uint16_t chan_len;
-    char chan[];
-} read_ctx;
-
-static read_ctx *read_ctx_new(rc_presence *p, rc_presreq *q, rc_str chan)
-{
-    read_ctx *k = rc_malloc(sizeof(*k) + chan.n + 1);
-    k->p = p;
-    k->q = q;
-    k->chan_len = (uint16_t)chan.n;
-    memcpy(k->chan, chan.p, chan.n);
-    k->chan[chan.n] = '\0';
-    return k;
-}
-
-static int send_read(rc_presence *p, rc_presreq *q, rc_str chan, int join_leave)
-{
-    script_args a;
-    int page = q && q->kind == RC_PRESQ_PAGE;
-    char lim[16];
-    int ln = snprintf(lim, sizeof(lim), "%u", page ? q->limit : 0);
-    if (page) {
-        args_begin(p, &a, PAGE_LUA, sizeof(PAGE_LUA) - 1, chan, join_leave, 2);
-        args_add(&a, q->cursor, q->cursor_len);
-        args_add(&a, lim, (size_t)ln);
-    } else {
-        args_begin(p, &a, STATS_LUA, sizeof(STATS_LUA) - 1, chan, join_leave, 0);
-    }
-    read_ctx *k = read_ctx_new(p, page ? q : NULL, chan);
-    int rc = rc_bridge_command(p->bridge, page ? on_page_reply : on_stats_reply, k, a.argc, a.argv,
-                               a.lens);
-    args_end(&a);
-    if (rc < 0)
-        free(k);
-    else
-        rc_counter_inc(&p->stats->redis_calls);
-    return rc;
-}
-
-static int rule_join_leave(const rc_presence *p, rc_str chan)
-{
-    const rc_presence_rule *rule = rc_config_presence(p->cfg, chan.p, chan.n);
-    return rule && rule->join_leave;
-}
-
-/* Answers every stats question waiting on chan's read. */
-static void stats_done(rc_presence *p, rc_str chan, const redisReply *rep)
-{
-    pchan *c = pchan_get(p, chan, 0);
-    if (!c)
-        return;
-    c->reading = 0;
-    int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-             rep->element[0]->type == REDIS_REPLY_INTEGER &&
-             rep->element[1]->type == REDIS_REPLY_INTEGER;
-    rc_presreq *list = c->waiting;
-    c->waiting = NULL;
-    for (rc_presreq *q = list, *next; q; q = next) {
-        next = q->next;
-        q->next = NULL;
-        if (ok) {
-            q->connections = (uint64_t)rep->element[0]->integer;
-            q->users = (uint64_t)rep->element[1]->integer;
-        } else {
-            q->error = RC_PERR_PRESENCE_UNAVAILABLE;
-        }
-        answer(p, q);
-    }
-    pchan_check(p, chan);
-}
-
-static void on_stats_reply(void *arg, const redisReply *rep)
-{
-    read_ctx *k = arg;
-    if (rep && rep->type == REDIS_REPLY_ERROR)
-        rc_warn("redis: presence_stats of %s failed: %s", k->chan, rep->str);
-    stats_done(k->p, (rc_str){k->chan, k->chan_len}, rep);
-    free(k);
-}
-
-static void on_page_reply(void *arg, const redisReply *rep)
-{
-    read_ctx *k = arg;
-    rc_presreq *q = k->q;
-    if (rep && rep->type == REDIS_REPLY_ERROR)
-        rc_warn("redis: presence of %s failed: %s", k->chan, rep->str);
-    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
-        rep->element[0]->type != REDIS_REPLY_STRING || rep->element[0]->len > RC_PROTO_MAX_CURSOR) {
-        q->error = RC_PERR_PRESENCE_UNAVAILABLE;
-    } else {
-        size_t len = 0;
-        for (size_t i = 1; i < rep->elements; i++)
-            if (rep->element[i]->type == REDIS_REPLY_STRING)
-                len += rep->element[i]->len + 1;
-        q->members = len ? rc_malloc(len) : NULL;
-        for (size_t i = 1; i < rep->elements; i++) {
-            const redisReply *e = rep->element[i];
-            if (e->type != REDIS_REPLY_STRING)
-                continue;
-            if (q->n)
-                q->members[q->members_len++] = ',';
-            memcpy(q->members + q->members_len, e->str, e->len);
-            q->members_len += e->len;
-            q->n++;
-        }
-        memcpy(q->next_cursor, rep->element[0]->str, rep->element[0]->len);
-        q->next_cursor_len = (uint8_t)rep->element[0]->len;
-    }
-    answer(k->p, q);
-    free(k);
-}
-
-static void on_question(rc_presence *p, rc_presreq *q)
-{
-    rc_str chan = {q->chan, q->chan_len};
-    if (!p->bridge) {
-        if (q->kind == RC_PRESQ_PAGE) {
-            page_local(p, q);
-            return;
-        }
-        pchan *c = pchan_get(p, chan, 0);
-        q->connections = c ? c->live : 0;
-        q->users = c ? rc_rooms_count(c->users) : 0;
-        answer(p, q);
-        return;
-    }
-    int jl = rule_join_leave(p, chan);
-    if (q->kind == RC_PRESQ_PAGE) {
-        if (send_read(p, q, chan, jl) < 0) {
-            q->error = RC_PERR_PRESENCE_UNAVAILABLE;
-            answer(p, q);
-        }
-        return;
-    }
-    /* Stats: one read in flight per channel answers every question that
-     * came while it was. */
-    pchan *c = pchan_get(p, chan, 1);
-    q->next = c->waiting;
-    c->waiting = q;
-    if (c->reading) {
-        rc_counter_inc(&p->stats->coalesced);
-        return;
-    }
-    if (send_read(p, NULL, chan, jl) < 0) {
-        stats_done(p, chan, NULL);
-        return;
-    }
-    c->reading = 1;
+    rc_pres_chan_check(p, chan);
 }
 
 void rc_presence_on_item(rc_presence *p, rc_presreq *q)
@@ -884,7 +546,7 @@ void rc_presence_on_item(rc_presence *p, rc_presreq *q)
         on_leave(p, q);
         rc_presreq_free(q);
         break;
-    default: on_question(p, q);
+    default: rc_pres_on_question(p, q);
     }
     rc_counter_set(&p->stats->channels, rc_rooms_count(p->chans));
 }

@@ -23,6 +23,28 @@ static uint64_t be(const uint8_t *p, int k)
     return v;
 }
 
+/* The integer whose encoding starts at at (RC_MP_INT already checked):
+ * 0 and *out, or -1 for a uint64 past INT64_MAX. */
+static int int_at(const uint8_t *at, int64_t *out)
+{
+    uint8_t t = *at;
+    if (t <= 0x7f) {
+        *out = t;
+    } else if (t >= 0xe0) {
+        *out = (int8_t)t;
+    } else if (t >= 0xcc && t <= 0xcf) {
+        uint64_t v = be(at + 1, 1 << (t - 0xcc));
+        if (v > (uint64_t)INT64_MAX)
+            return -1;
+        *out = (int64_t)v;
+    } else {
+        int k = 1 << (t - 0xd0);
+        uint64_t v = be(at + 1, k);
+        *out = k == 8 ? (int64_t)v : (int64_t)(v << (64 - 8 * k)) >> (64 - 8 * k);
+    }
+    return 0;
+}
+
 /* A length of k bytes after the type byte. */
 static int len_of(rc_mp *m, int k, uint32_t *n)
 {
@@ -133,6 +155,17 @@ static int skip(rc_mp *m, int depth)
     return 0;
 }
 
+int rc_mp_int(rc_mp *m, int64_t *out)
+{
+    rc_mp t = *m;
+    uint32_t n;
+    const uint8_t *s;
+    if (rc_mp_next(&t, &n, &s) != RC_MP_INT || int_at(m->p, out) < 0)
+        return -1;
+    *m = t;
+    return 0;
+}
+
 int rc_mp_skip(rc_mp *m)
 {
     return skip(m, 0);
@@ -177,19 +210,12 @@ static int json(rc_mp *m, out *o, int depth)
     case RC_MP_NIL: return put(o, "null", 4);
     case RC_MP_BOOL: return *at == 0xc3 ? put(o, "true", 4) : put(o, "false", 5);
     case RC_MP_INT: {
-        uint8_t t = *at;
-        if (t <= 0x7f)
-            w = snprintf(num, sizeof(num), "%u", t);
-        else if (t >= 0xe0)
-            w = snprintf(num, sizeof(num), "%d", (int)(int8_t)t);
-        else if (t >= 0xcc && t <= 0xcf)
-            w = snprintf(num, sizeof(num), "%llu", (unsigned long long)be(at + 1, 1 << (t - 0xcc)));
-        else {
-            int k2 = 1 << (t - 0xd0);
-            uint64_t v = be(at + 1, k2);
-            int64_t sv = k2 == 8 ? (int64_t)v : (int64_t)(v << (64 - 8 * k2)) >> (64 - 8 * k2);
-            w = snprintf(num, sizeof(num), "%lld", (long long)sv);
-        }
+        int64_t v;
+        if (int_at(at, &v) < 0) /* a uint64 past INT64_MAX */
+            w = snprintf(num, sizeof(num), "%llu",
+                         (unsigned long long)be(at + 1, 1 << (*at - 0xcc)));
+        else
+            w = snprintf(num, sizeof(num), "%lld", (long long)v);
         return put(o, num, (size_t)w);
     }
     case RC_MP_FLOAT: {

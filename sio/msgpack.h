@@ -36,6 +36,11 @@ enum rc_mp_kind {
  * for scalars). RC_MP_BAD when truncated or unknown. */
 int rc_mp_next(rc_mp *m, uint32_t *n, const uint8_t **s);
 
+/* Reads an integer value (any of MessagePack's integer encodings) into
+ * *out and moves past it: 0, or -1 (m unchanged) when the value is not an
+ * integer or lies outside int64. */
+int rc_mp_int(rc_mp *m, int64_t *out);
+
 /* Skips one whole value: 0, or -1 when malformed or nested past the limit. */
 int rc_mp_skip(rc_mp *m);
 

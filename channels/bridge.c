@@ -113,6 +113,8 @@ struct rc_bridge {
     void *direct_u;
     rc_bridge_alias alias; /* a second Redis channel per channel (rc_bridge_on_alias) */
     void *alias_u;
+    char **raw; /* Redis channels held by their own names (rc_bridge_subscribe_raw) */
+    size_t nraw;
 };
 
 /* ---- names --------------------------------------------------------------- */
@@ -314,9 +316,31 @@ static void link_lost(rc_bridge *b, rc_counter *up, const char *which, const cha
     rc_counter_set(up, 0);
 }
 
+/* SUBSCRIBE to the raw names from index from on, when the connection is up.
+ * Their confirmations name no channel of ours: on_confirm ignores them. */
+static void send_raw(rc_bridge *b, size_t from)
+{
+    if (from >= b->nraw || rc_redis_get_state(b->sub) != RC_REDIS_READY)
+        return;
+    size_t n = b->nraw - from;
+    const char **argv = rc_malloc((n + 1) * sizeof(*argv));
+    size_t *lens = rc_malloc((n + 1) * sizeof(*lens));
+    argv[0] = "SUBSCRIBE";
+    lens[0] = 9;
+    for (size_t i = 0; i < n; i++) {
+        argv[i + 1] = b->raw[from + i];
+        lens[i + 1] = strlen(b->raw[from + i]);
+    }
+    if (rc_redis_send_raw(b->sub, (int)n + 1, argv, lens) < 0)
+        rc_warn("redis: SUBSCRIBE of %zu fixed channels refused by the connection", n);
+    free(lens);
+    free(argv);
+}
+
 static void sub_ready(void *u)
 {
     rc_bridge *b = u;
+    send_raw(b, 0);
     rc_info("redis: subscriber connection ready; subscribing %zu channels",
             rc_rooms_count(b->chans));
     rc_counter_set(&b->stats->up_subscriber, 1);
@@ -773,6 +797,13 @@ int rc_bridge_deliver(rc_bridge *b, rc_str chan, const rc_bridge_msg *m)
     return 0;
 }
 
+void rc_bridge_subscribe_raw(rc_bridge *b, rc_str name)
+{
+    b->raw = rc_realloc(b->raw, (b->nraw + 1) * sizeof(*b->raw));
+    b->raw[b->nraw++] = rc_strndup(name.p, name.n);
+    send_raw(b, b->nraw - 1);
+}
+
 void rc_bridge_on_direct(rc_bridge *b, void (*fn)(void *u, rc_str chan, rc_str payload), void *u)
 {
     b->direct = fn;
@@ -930,6 +961,9 @@ void rc_bridge_free(rc_bridge *b)
     rc_rooms_free(b->chans);
     rc_rooms_free(b->lost);
     rc_rooms_free(b->flying);
+    for (size_t i = 0; i < b->nraw; i++)
+        free(b->raw[i]);
+    free(b->raw);
     free(b->dirty);
     free(b);
 }

@@ -168,6 +168,13 @@ void rc_bridge_bad_message(rc_bridge *b, rc_str chan, const char *why);
 /* Subscribes alias's channel along with each channel (relay thread, before
  * any subscription). */
 void rc_bridge_on_alias(rc_bridge *b, const rc_bridge_alias *alias, void *u);
+/* Holds a subscription to the Redis channel name as it is (not under
+ * PREFIX "ch:"), from now on and again after every reconnect, for the
+ * bridge's life: a fixed channel of another protocol (Socket.IO's
+ * emitter, sio/emitter.h). Never a pattern. What arrives on it goes to the
+ * alias's message (rc_bridge_on_alias), as every message on a name
+ * outside PREFIX "ch:" does. Not counted in subscriptions. */
+void rc_bridge_subscribe_raw(rc_bridge *b, rc_str name);
 /* Delivers m on chan as if it came from Redis on chan's own channel: 0, or
  * -1 when no member here wants chan (counted unwanted). */
 int rc_bridge_deliver(rc_bridge *b, rc_str chan, const rc_bridge_msg *m);

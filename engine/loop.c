@@ -28,6 +28,7 @@
 #include "net/http.h"
 #include "net/listen.h"
 #include "proto/protocols.h"
+#include "sio/broadcast.h"
 #include "sio/recovery.h"
 #include "sio/socket.h"
 #include "ws/frame.h"
@@ -205,6 +206,9 @@ static void on_relay_items(rc_shard *s)
         }
         case RC_Q_EVENT_DONE: rc_events_on_done(s, it.p); break;
         case RC_Q_SIO_KEPT: rc_sio_on_kept(s, it.p); break;
+        case RC_Q_SIO_BCAST:
+            rc_counter_add(&s->stats.sio_emitter_reached, rc_sio_on_bcast(s, it.p));
+            break;
         case RC_Q_DIRECT: rc_events_on_direct(s, it.a, (uint16_t)it.b, it.p); break;
         case RC_Q_CONTROL_DO:
             rc_counter_add(&s->stats.controlled, rc_ctl_apply(s, it.p));
@@ -605,6 +609,8 @@ void rc_shard_join(rc_shard *s)
             rc_presreq_free(it.p);
         else if (it.kind == RC_Q_SIO_KEPT)
             rc_sio_keep_free(it.p);
+        else if (it.kind == RC_Q_SIO_BCAST)
+            rc_sio_bcast_free(it.p);
         else if (it.kind == RC_Q_EVENT_DONE || it.kind == RC_Q_CONTROL_DO)
             free(it.p);
         else if (it.kind == RC_Q_DIRECT)

@@ -315,6 +315,10 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
           "Malformed Engine.IO or Socket.IO packets (the connection is closed).", sio_bad_packets);
     TOTAL(&o, node, "ringcast_socketio_binary_refused_total", "counter",
           "Socket.IO packets with binary attachments, refused.", sio_binary_refused);
+    TOTAL(&o, node, "ringcast_socketio_emitter_reached_total", "counter",
+          "Socket.IO sessions reached by the emitter's broadcasts (several rooms, a namespace, "
+          "except) and remote join, leave and disconnect, one per message each.",
+          sio_emitter_reached);
     head(&o, "ringcast_socketio_recoveries_total", "counter",
          "Socket.IO CONNECTs that asked to recover a session (pid and offset), by outcome.");
     for (int k = 0; k < RC_SIO_REC__COUNT; k++)
@@ -413,6 +417,17 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
     SINGLE(&o, "ringcast_socketio_sessions_held", "gauge",
            "Socket.IO sessions kept in the node's memory (without Redis).",
            rc_counter_get(&rs->sio_keeper.held));
+    head(&o, "ringcast_socketio_emitter_messages_total", "counter",
+         "Messages of Socket.IO's Redis emitter, by kind (room, rooms, namespace, join, leave, "
+         "disconnect, server_side_emit, other) and outcome (applied, refused).");
+    for (int k = 0; k < RC_SIO_EM__COUNT; k++) {
+        put(&o, "ringcast_socketio_emitter_messages_total{kind=\"%s\",outcome=\"applied\"} %llu\n",
+            rc_sio_em_kind_name(k),
+            (unsigned long long)rc_counter_get(&rs->sio_emitter.applied[k]));
+        put(&o, "ringcast_socketio_emitter_messages_total{kind=\"%s\",outcome=\"refused\"} %llu\n",
+            rc_sio_em_kind_name(k),
+            (unsigned long long)rc_counter_get(&rs->sio_emitter.refused[k]));
+    }
     head(&o, "ringcast_relay_overflow", "gauge",
          "Items the relay holds because a shard's queue was full.");
     put(&o, "ringcast_relay_overflow %llu\n",

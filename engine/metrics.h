@@ -55,32 +55,33 @@ typedef struct rc_shard_stats {
     rc_counter pings_sent;
     rc_counter heartbeat_timeouts;
     rc_counter token_expiries;
-    rc_counter rooms;              /* gauge */
-    rc_counter subscriptions;      /* gauge */
-    rc_counter publishes;          /* accepted from clients and the HTTP API */
-    rc_counter waiters;            /* gauge: connections waiting in a queue */
-    rc_counter admitted;           /* admission tokens handed out */
-    rc_counter relay_full;         /* pushes refused by a full shard->relay queue */
-    rc_counter relay_backlog;      /* gauge: items waiting for room in that queue */
-    rc_counter recv_nobufs;        /* recv re-armed after provided buffers ran out */
-    rc_counter ws_sessions;        /* gauge: wslay contexts lent to connections */
-    rc_counter held_conns;         /* gauge: connections whose request waits for the relay */
-    rc_counter deferred;           /* requests that waited behind an earlier one */
-    rc_counter defer_closes;       /* connections closed for sending too much while held */
-    rc_counter presence_coalesced; /* presence_stats that shared a question in flight */
-    rc_counter replies_delivered;  /* backends' replies handed to their connection */
-    rc_counter replies_gone;       /* backends' replies for a connection no longer there */
-    rc_counter controlled;         /* connections a server-side command applied to */
-    rc_counter refresh_asked;      /* clients asked for a new token before exp */
-    rc_counter refreshed;          /* tokens replaced on an open connection */
-    rc_counter refresh_refused;    /* refresh requests refused (bad token, other user) */
-    rc_counter conns_moved;        /* connections whose socket went to another shard */
-    rc_counter sio_polling;        /* gauge: Engine.IO long-polling sessions */
-    rc_counter sio_open;           /* gauge: Socket.IO (Engine.IO) connections open */
-    rc_counter sio_connects;       /* Socket.IO namespace CONNECTs accepted */
-    rc_counter sio_connect_errors; /* CONNECTs refused (CONNECT_ERROR sent) */
-    rc_counter sio_bad_packets;    /* malformed Engine.IO or Socket.IO packets */
-    rc_counter sio_binary_refused; /* packets with binary attachments refused */
+    rc_counter rooms;               /* gauge */
+    rc_counter subscriptions;       /* gauge */
+    rc_counter publishes;           /* accepted from clients and the HTTP API */
+    rc_counter waiters;             /* gauge: connections waiting in a queue */
+    rc_counter admitted;            /* admission tokens handed out */
+    rc_counter relay_full;          /* pushes refused by a full shard->relay queue */
+    rc_counter relay_backlog;       /* gauge: items waiting for room in that queue */
+    rc_counter recv_nobufs;         /* recv re-armed after provided buffers ran out */
+    rc_counter ws_sessions;         /* gauge: wslay contexts lent to connections */
+    rc_counter held_conns;          /* gauge: connections whose request waits for the relay */
+    rc_counter deferred;            /* requests that waited behind an earlier one */
+    rc_counter defer_closes;        /* connections closed for sending too much while held */
+    rc_counter presence_coalesced;  /* presence_stats that shared a question in flight */
+    rc_counter replies_delivered;   /* backends' replies handed to their connection */
+    rc_counter replies_gone;        /* backends' replies for a connection no longer there */
+    rc_counter controlled;          /* connections a server-side command applied to */
+    rc_counter refresh_asked;       /* clients asked for a new token before exp */
+    rc_counter refreshed;           /* tokens replaced on an open connection */
+    rc_counter refresh_refused;     /* refresh requests refused (bad token, other user) */
+    rc_counter conns_moved;         /* connections whose socket went to another shard */
+    rc_counter sio_polling;         /* gauge: Engine.IO long-polling sessions */
+    rc_counter sio_open;            /* gauge: Socket.IO (Engine.IO) connections open */
+    rc_counter sio_connects;        /* Socket.IO namespace CONNECTs accepted */
+    rc_counter sio_connect_errors;  /* CONNECTs refused (CONNECT_ERROR sent) */
+    rc_counter sio_bad_packets;     /* malformed Engine.IO or Socket.IO packets */
+    rc_counter sio_binary_refused;  /* packets with binary attachments refused */
+    rc_counter sio_emitter_reached; /* sessions the emitter's broadcasts and operations reached */
     rc_counter sio_recoveries[RC_SIO_REC_SLOTS]; /* by enum rc_sio_rec_outcome (sio/recovery.h) */
 } rc_shard_stats;
 

@@ -67,6 +67,8 @@ enum rc_qkind {
     RC_Q_PRESENCE_DONE, /* p: the rc_presreq of an RC_Q_PRESENCE question, answered; the
                            shard frees it */
     RC_Q_SIO_KEPT,      /* p: the rc_sio_keep of a TAKE, answered; the shard frees it */
+    RC_Q_SIO_BCAST,     /* p: rc_sio_bcast (sio/broadcast.h), this shard's copy: the emitter's
+                           broadcast or remote operation; the shard frees it */
 };
 
 /* A publish on its way to the relay: one allocation. */

@@ -215,6 +215,8 @@ static void discard_to_shard(const rc_qitem *it)
         rc_presreq_free(it->p);
     else if (it->kind == RC_Q_SIO_KEPT)
         rc_sio_keep_free(it->p);
+    else if (it->kind == RC_Q_SIO_BCAST)
+        rc_sio_bcast_free(it->p);
     else if (it->kind == RC_Q_EVENT_DONE || it->kind == RC_Q_CONTROL_DO)
         free(it->p);
     else if (it->kind == RC_Q_DIRECT)
@@ -240,7 +242,7 @@ static void *relay_main(void *arg)
         rc_chan_relay_attach(r->chans, r->bridge, tick_tap, r->adm);
         rc_events_attach(r->events, r->bridge);
         rc_lifecycle_attach(r->lifecycle, r->bridge);
-        r->emitter = rc_sio_emitter_attach(r->bridge, node->cfg);
+        r->emitter = rc_sio_emitter_attach(r->bridge, node->cfg, r->out, &r->stats.sio_emitter);
         rc_sio_keeper_attach(r->keeper, r->bridge);
     }
     rc_info("relay: started ring=%s shards=%d redis=%s", mode, node->nshards,

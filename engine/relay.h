@@ -20,6 +20,7 @@
 #include "engine/outbox.h"
 #include "events/lifecycle.h"
 #include "events/relay.h"
+#include "sio/emitter.h"
 #include "sio/recovery.h"
 
 typedef struct rc_relay_stats {
@@ -28,10 +29,11 @@ typedef struct rc_relay_stats {
     rc_counter wakes;
     int redis; /* a Redis URL is configured (set before the thread starts) */
     rc_bridge_stats bridge;
-    rc_admission_stats admission; /* waiting rooms (with Redis) */
-    rc_events_stats events;       /* client events and replies (with Redis) */
-    rc_lifecycle_stats lifecycle; /* the lifecycle stream (with Redis) */
-    rc_sio_keeper_stats sio_keeper; /* kept Socket.IO sessions (sio/recovery.h) */
+    rc_admission_stats admission;     /* waiting rooms (with Redis) */
+    rc_events_stats events;           /* client events and replies (with Redis) */
+    rc_lifecycle_stats lifecycle;     /* the lifecycle stream (with Redis) */
+    rc_sio_keeper_stats sio_keeper;   /* kept Socket.IO sessions (sio/recovery.h) */
+    rc_sio_emitter_stats sio_emitter; /* Socket.IO's Redis emitter (sio/emitter.h) */
 } rc_relay_stats;
 
 typedef struct rc_relay rc_relay;

@@ -70,6 +70,12 @@ void rc_sio_carrier_message(rc_shard *s, rc_conn *c, rc_sio_conn *st, const uint
 /* A carrier closes: so does its session once it has taken it over. */
 void rc_sio_carrier_closed(rc_shard *s, rc_sio_conn *st);
 
+/* The server disconnects session c from namespace i (the emitter's
+ * disconnectSockets): a DISCONNECT packet, and its rooms there are left;
+ * with close, the connection closes instead. Either way the session is
+ * not kept for recovery. Nothing when c is not connected to i. */
+void rc_sio_disconnect_nsp(rc_shard *s, rc_conn *c, int i, int close);
+
 /* A virtual session has output (rc_protocol.drain): to its carrier once
  * upgraded, else to its parked GET if there is one. */
 void rc_sio_drain(rc_shard *s, rc_conn *v);

@@ -9,6 +9,7 @@
 #include <sys/random.h>
 
 #include "base/log.h"
+#include "channels/shard.h"
 #include "ops/ops.h"
 #include "sio/packet.h"
 #include "sio/session.h"
@@ -700,6 +701,43 @@ static void on_disconnect(rc_shard *s, rc_conn *c, sio_conn *st, int i)
             char name[RC_PROTO_MAX_CHANNEL + 1];
             memcpy(name, r->name, r->name_len);
             rc_op_unsubscribe(s, c, RC_STR_NULL, (rc_str){name, r->name_len});
+        }
+    }
+}
+
+void rc_sio_disconnect_nsp(rc_shard *s, rc_conn *c, int i, int close)
+{
+    sio_conn *st = state(s, c);
+    if (!st || st->role != RC_SIO_SESSION || !(st->nsps >> i & 1))
+        return;
+    st->keep = 0; /* the server ended it: nothing to recover */
+    if (close) {
+        rc_conn_close(s, c, RC_CLOSE_NORMAL, "disconnected by the server");
+        return;
+    }
+    /* DISCONNECT: "1", the namespace unless "/" (then its ','). */
+    char buf[RC_SIO_MAX_NSP + 8];
+    rc_str nsp = nsp_name(s, i);
+    size_t n = 1;
+    buf[0] = RC_EIO_MESSAGE;
+    buf[n++] = '0' + RC_SIO_DISCONNECT;
+    if (i) {
+        memcpy(buf + n, nsp.p, nsp.n);
+        n += nsp.n;
+        buf[n++] = ',';
+    }
+    rc_conn_send_text(s, c, buf, n);
+    st->nsps &= (uint8_t) ~(1u << i);
+    /* Every room of the namespace is left, as a Socket.IO server's socket
+     * leaves its rooms when it is disconnected. */
+    for (uint32_t k = c->nchan; k-- > 0;) {
+        if (k >= c->nchan)
+            continue;
+        const rc_room *r = c->chans[k].room;
+        if (in_nsp(s, r->name, r->name_len, i)) {
+            char name[RC_PROTO_MAX_CHANNEL + 1];
+            memcpy(name, r->name, r->name_len);
+            rc_chan_unsubscribe(s, c, (rc_str){name, r->name_len});
         }
     }
 }

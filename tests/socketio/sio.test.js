@@ -300,3 +300,123 @@ test('headless chromium on another origin: polling with credentials, then WebSoc
     await browser.close();
   }
 });
+
+/** The value of a metric with labels (its full name as /metrics prints it). */
+async function metricL(i, full) {
+  const text = await (await fetch(url(i) + '/metrics')).text();
+  const line = text.split('\n').find((l) => l.startsWith(full + ' '));
+  return line ? Number(line.slice(full.length + 1)) : NaN;
+}
+
+/** Waits (bounded) until cond() holds. */
+async function until(cond, what, ms = 8000) {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
+    await sleep(50);
+  }
+}
+
+/** Waits until n subscribers hear Redis channel name. */
+async function subscribers(name, n) {
+  await until(async () => {
+    const [, count] = await rc.sendCommand(['PUBSUB', 'NUMSUB', name]);
+    return Number(count) === n;
+  }, `${n} subscribers of ${name}`);
+}
+
+/** Counts the events ev each socket gets. */
+function counting(socks, ev) {
+  const got = socks.map(() => []);
+  socks.forEach((s, i) => s.on(ev, (d) => got[i].push(d)));
+  return got;
+}
+
+/** A marker on room after what was sent before it: once each socket has it,
+ * whatever came before it on the same node has come too (one Redis
+ * connection per node, one queue per shard, in order). */
+async function marker(room, socks) {
+  const seen = socks.map((s) => once(s, 'marker'));
+  emitter.to(room).emit('marker', 1);
+  await Promise.all(seen);
+}
+
+test('emitter: several rooms, a namespace, except, each socket once, on both nodes', async () => {
+  await subscribers('socket.io#/#', 2);
+  await subscribers('socket.io#/admin#', 2);
+  const ab = client(0, { transports: ['websocket'], user: 'ab' }); // in event:a and event:b
+  const a = client(1, { user: 'a' }); // in event:a, polling then WebSocket
+  const none = client(1, { transports: ['websocket'], user: 'none' }); // in no room
+  const admin = client(0, { transports: ['websocket'], user: 'adm' }, '/admin');
+  const all = [ab, a, none, admin];
+  await Promise.all(all.map((s) => once(s, 'connect')));
+  await ask(ab, 'join:event', 'a');
+  await ask(ab, 'join:event', 'b');
+  await ask(a, 'join:event', 'a');
+  await ask(none, 'join:event', 'm'); // for the marker only
+  await ask(admin, 'join:event', 'a'); // admin/event:a: another namespace's room
+  const multi = counting(all, 'multi');
+  const everyone = counting(all, 'everyone');
+  const except = counting(all, 'except');
+  const before = await metricL(0, 'ringcast_socketio_emitter_messages_total{kind="rooms",outcome="applied"}');
+
+  emitter.to(['event:a', 'event:b']).emit('multi', { n: 1 });
+  emitter.emit('everyone', 'hi');
+  emitter.to('event:a').except('event:b').emit('except', 1, 2);
+  emitter.to(['event:a', 'event:b']).except('event:a').emit('except', 'nobody');
+  for (const room of ['event:a', 'event:m']) await marker(room, room === 'event:a' ? [ab, a] : [none]);
+  emitter.of('/admin').to('event:a').emit('marker', 1);
+  await once(admin, 'marker');
+
+  assert.deepEqual(multi, [[{ n: 1 }], [{ n: 1 }], [], []], 'each member of a or b once, nobody else');
+  assert.deepEqual(everyone, [['hi'], ['hi'], ['hi'], []], 'every socket of "/", none of /admin');
+  assert.deepEqual(except, [[], [[1, 2]], [], []], 'a member of a and not b');
+  assert.equal(await metricL(0, 'ringcast_socketio_emitter_messages_total{kind="rooms",outcome="applied"}'),
+    before + 2);
+  assert.ok(await metricL(1, 'ringcast_socketio_emitter_reached_total') >= 4);
+  for (const s of all) s.close();
+});
+
+test('emitter: socketsJoin, socketsLeave, disconnectSockets, serverSideEmit', async () => {
+  const ab = client(0, { transports: ['websocket'], user: 'j-ab' });
+  const a = client(1, { transports: ['websocket'], user: 'j-a' });
+  const other = client(1, { transports: ['websocket'], user: 'j-o' });
+  const all = [ab, a, other];
+  await Promise.all(all.map((s) => once(s, 'connect')));
+  await ask(ab, 'join:event', 'ja');
+  await ask(ab, 'join:event', 'jb');
+  await ask(a, 'join:event', 'ja');
+  await ask(other, 'join:event', 'jo');
+  // Everybody in event:ja joins event:jc, on both nodes; the emit to it reaches them.
+  emitter.in('event:ja').socketsJoin('event:jc');
+  await subscribers('socket.io#/#event:jc#', 2);
+  const jc = counting(all, 'jc');
+  emitter.to('event:jc').emit('jc', 'joined');
+  await marker('event:jc', [ab, a]);
+  assert.deepEqual(jc, [['joined'], ['joined'], []]);
+  // Everybody leaves it: no node listens for event:jc any more.
+  emitter.in('event:jc').socketsLeave(['event:jc']);
+  await subscribers('socket.io#/#event:jc#', 0);
+  emitter.to(['event:jc', 'event:nobody']).emit('jc', 'left');
+  await marker('event:ja', [ab, a]);
+  assert.deepEqual(jc, [['joined'], ['joined'], []], 'nobody is in event:jc any more');
+  // disconnectSockets: members of event:jb get a DISCONNECT (no reconnect);
+  // with close, the connection closes.
+  const gone = once(ab, 'disconnect');
+  emitter.in('event:jb').disconnectSockets();
+  assert.equal((await gone)[0], 'io server disconnect');
+  const closed = once(a, 'disconnect');
+  emitter.in('event:ja').except('event:jo').disconnectSockets(true);
+  assert.equal((await closed)[0], 'transport close');
+  assert.ok(other.connected, 'a socket in neither room stays');
+  // serverSideEmit: refused, counted on every node.
+  const name = 'ringcast_socketio_emitter_messages_total{kind="server_side_emit",outcome="refused"}';
+  const before = [await metricL(0, name), await metricL(1, name)];
+  emitter.serverSideEmit('hello', 1);
+  await until(async () => (await metricL(0, name)) === before[0] + 1 &&
+    (await metricL(1, name)) === before[1] + 1, 'serverSideEmit counted on both nodes');
+  const got = once(other, 'note');
+  emitter.to('event:jo').emit('note', 'still here');
+  assert.equal(await got, 'still here');
+  for (const s of all) s.close();
+});

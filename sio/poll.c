@@ -116,26 +116,36 @@ void rc_sio_refuse(rc_shard *s, rc_conn *c, const rc_http_req *req, int code)
     reply(s, c, req, code == 4 ? 403 : 400, "application/json", body, (size_t)n);
 }
 
-/* The shard a sid names, or -1 when it is not a sid of ours. */
-static int sid_shard(const char *sid, uint32_t *slot, uint16_t *gen)
+void rc_sio_sid_head(char *out, int shard, uint32_t slot, uint16_t gen)
 {
-    if (strlen(sid) != RC_SIO_SID_LEN)
-        return -1;
-    char part[8];
-    unsigned long v[3];
-    static const int at[] = {0, 2, 7, 11};
-    for (int i = 0; i < 3; i++) {
-        size_t n = (size_t)(at[i + 1] - at[i]);
-        memcpy(part, sid + at[i], n);
-        part[n] = '\0';
-        char *end;
-        v[i] = strtoul(part, &end, 16);
-        if (*end)
+    snprintf(out, RC_SIO_SID_HEAD + 1, "%02x%08x%04x", (unsigned)shard & 0xff, slot, (unsigned)gen);
+}
+
+/* The value of n lower-case hex digits at p, or -1 for anything else
+ * (strtoul would take a sign, blanks or "0x"). */
+static int64_t hex_field(const char *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i];
+        int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+        if (d < 0)
             return -1;
+        v = v << 4 | (uint64_t)d;
     }
-    *slot = (uint32_t)v[1];
-    *gen = (uint16_t)v[2];
-    return (int)v[0];
+    return (int64_t)v;
+}
+
+int rc_sio_sid_parse(const char *sid, uint32_t *slot, uint16_t *gen)
+{
+    if (strnlen(sid, RC_SIO_SID_LEN + 1) != RC_SIO_SID_LEN)
+        return -1;
+    int64_t sh = hex_field(sid, 2), sl = hex_field(sid + 2, 8), g = hex_field(sid + 10, 4);
+    if (sh < 0 || sl < 0 || g < 0)
+        return -1;
+    *slot = (uint32_t)sl;
+    *gen = (uint16_t)g;
+    return (int)sh;
 }
 
 /* The open session sid names on this shard, or NULL. */
@@ -143,7 +153,7 @@ static rc_conn *find(rc_shard *s, const char *sid)
 {
     uint32_t slot;
     uint16_t gen;
-    if (sid_shard(sid, &slot, &gen) != s->id)
+    if (rc_sio_sid_parse(sid, &slot, &gen) != s->id)
         return NULL;
     rc_conn *v = rc_sio_linked(s, slot, gen, RC_SIO_SESSION);
     rc_sio_conn *vs = v ? rc_sio_state(s, v) : NULL;
@@ -346,7 +356,7 @@ void rc_sio_poll(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb
     }
     uint32_t slot;
     uint16_t gen;
-    int shard = r > 0 ? sid_shard(sid, &slot, &gen) : -1;
+    int shard = r > 0 ? rc_sio_sid_parse(sid, &slot, &gen) : -1;
     if (shard >= 0 && shard < s->node->nshards && shard != s->id) {
         rc_conn_move(s, c, shard);
         return;
@@ -379,7 +389,7 @@ int rc_sio_upgrade_sid(rc_shard *s, rc_conn *c, const rc_http_req *req, const ch
 {
     uint32_t slot;
     uint16_t gen;
-    int shard = sid_shard(sid, &slot, &gen);
+    int shard = rc_sio_sid_parse(sid, &slot, &gen);
     if (shard >= 0 && shard < s->node->nshards && shard != s->id) {
         rc_conn_move(s, c, shard);
         return 1;

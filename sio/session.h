@@ -23,7 +23,11 @@
 #include "engine/shard.h"
 #include "sio/recovery.h"
 
-#define RC_SIO_SID_LEN 27 /* 2 + 5 + 4 hex digits, 16 random */
+/* The sid: the shard (2 hex digits: at most 256 shards), the slot (8:
+ * any uint32, so also the virtual slots, numbered up to twice the socket
+ * table), the slot's generation (4), then 16 random characters. */
+#define RC_SIO_SID_HEAD 14
+#define RC_SIO_SID_LEN  (RC_SIO_SID_HEAD + 16)
 
 enum rc_sio_role { RC_SIO_SESSION = 0, RC_SIO_POLLER, RC_SIO_CARRIER };
 
@@ -54,6 +58,15 @@ static inline rc_sio_conn *rc_sio_state(rc_shard *s, const rc_conn *c)
 {
     return s->pstate[rc_conn_id(s, c)];
 }
+
+/* Writes the hex head of a sid (RC_SIO_SID_HEAD characters and a NUL) into
+ * out, which holds at least RC_SIO_SID_HEAD + 1. Can't fail. */
+void rc_sio_sid_head(char *out, int shard, uint32_t slot, uint16_t gen);
+/* The shard a sid names, with its slot and generation; -1 when sid is not
+ * one of ours: not RC_SIO_SID_LEN long, or its head not in lower-case hex
+ * digits as rc_sio_sid_head writes them. The random part is not checked
+ * here: the session compares the whole sid. */
+int rc_sio_sid_parse(const char *sid, uint32_t *slot, uint16_t *gen);
 
 /* The connection in slot with generation gen, when it still plays role
  * (a session: open or closing; a poller: still waiting for its answer). */

@@ -411,9 +411,8 @@ static void on_opened(rc_shard *s, rc_conn *c)
     s->pstate[rc_conn_id(s, c)] = st;
     st->role = RC_SIO_SESSION;
     st->poller = st->carrier = RC_NO_CONN;
-    snprintf(st->sid, sizeof(st->sid), "%02x%05x%04x", (unsigned)s->id & 0xff,
-             rc_conn_id(s, c) & 0xfffff, c->gen);
-    random_chars(st->sid + 11, 16);
+    rc_sio_sid_head(st->sid, s->id, rc_conn_id(s, c), c->gen);
+    random_chars(st->sid + RC_SIO_SID_HEAD, 16);
     st->ping_tick = s->now_tick;
     int polling = rc_conn_is_virtual(s, c);
     gauge_add(polling ? &s->stats.sio_polling : &s->stats.sio_open, 1);

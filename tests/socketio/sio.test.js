@@ -199,7 +199,7 @@ test('bad input: each answered as a Socket.IO server does, nobody else disturbed
   await ask(bystander, 'join:event', 'calm');
   const base = url(0) + '/socket.io/?EIO=4&transport=polling';
   const j = async (r) => [r.status, await r.json()];
-  assert.deepEqual(await j(await fetch(base + '&sid=00000010001AAAAAAAAAAAAAAAA')),
+  assert.deepEqual(await j(await fetch(base + '&sid=00000001000001AAAAAAAAAAAAAAAA')),
     [400, { code: 1, message: 'Session ID unknown' }]);
   assert.deepEqual(await j(await fetch(base + '&sid=nope')), [400, { code: 1, message: 'Session ID unknown' }]);
   assert.deepEqual(await j(await fetch(url(0) + '/socket.io/?EIO=3&transport=polling')),

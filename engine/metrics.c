@@ -325,6 +325,15 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
         put(&o, "ringcast_socketio_recoveries_total{outcome=\"%s\"} %llu\n", rc_sio_rec_name(k),
             (unsigned long long)sum(node, offsetof(rc_shard_stats, sio_recoveries) +
                                               (size_t)k * sizeof(rc_counter)));
+    head(&o, "ringcast_socketio_upgrades_total", "counter",
+         "WebSockets opened to upgrade a polling session, by outcome (upgraded; timeout: no "
+         "probe and upgrade within a ping interval and timeout; refused: another one has the "
+         "session).");
+    static const char *const upg[RC_SIO_UPG__COUNT] = {"upgraded", "timeout", "refused"};
+    for (int k = 0; k < RC_SIO_UPG__COUNT; k++)
+        put(&o, "ringcast_socketio_upgrades_total{outcome=\"%s\"} %llu\n", upg[k],
+            (unsigned long long)sum(node, offsetof(rc_shard_stats, sio_upgrades) +
+                                              (size_t)k * sizeof(rc_counter)));
     TOTAL(&o, node, "ringcast_token_refresh_asked_total", "counter",
           "Clients asked for a new token --token-refresh-notice seconds before exp.",
           refresh_asked);

@@ -34,6 +34,15 @@ enum rc_hs_outcome {
 
 #define RC_SIO_REC_SLOTS 8
 
+/* What became of a WebSocket opened to upgrade a polling session: the
+ * label "outcome" of ringcast_socketio_upgrades_total. */
+enum rc_sio_upg_outcome {
+    RC_SIO_UPG_UPGRADED = 0, /* it took its session over ("5") */
+    RC_SIO_UPG_TIMEOUT,      /* no probe and upgrade in time */
+    RC_SIO_UPG_REFUSED,      /* another one upgrades (or upgraded) the session */
+    RC_SIO_UPG__COUNT
+};
+
 typedef struct rc_shard_stats {
     rc_counter conns_open; /* gauge: connections in any state */
     rc_counter ws_open;    /* gauge: WebSocket connections open */
@@ -83,6 +92,7 @@ typedef struct rc_shard_stats {
     rc_counter sio_binary_refused;  /* packets with binary attachments refused */
     rc_counter sio_emitter_reached; /* sessions the emitter's broadcasts and operations reached */
     rc_counter sio_recoveries[RC_SIO_REC_SLOTS]; /* by enum rc_sio_rec_outcome (sio/recovery.h) */
+    rc_counter sio_upgrades[RC_SIO_UPG__COUNT];  /* by enum rc_sio_upg_outcome */
 } rc_shard_stats;
 
 struct rc_node;

@@ -25,8 +25,31 @@ rc_conn *rc_sio_linked(rc_shard *s, uint32_t slot, uint16_t gen, int role)
     return c->state == RC_CONN_OPEN || c->state == RC_CONN_CLOSING ? c : NULL;
 }
 
+/* Is c the carrier its session knows, by slot and generation? */
+static int is_current(const rc_shard *s, const rc_sio_conn *vs, const rc_conn *c)
+{
+    return vs->carrier == rc_conn_id(s, c) && vs->carrier_gen == c->gen;
+}
+
+/* The carrier that session vs knows, while it is open; NULL for none. */
+static rc_conn *current_carrier(rc_shard *s, const rc_sio_conn *vs)
+{
+    return vs->carrier == RC_NO_CONN
+               ? NULL
+               : rc_sio_linked(s, vs->carrier, vs->carrier_gen, RC_SIO_CARRIER);
+}
+
+/* A carrier that may not carry its session (another one does, or is
+ * upgrading it): closed, counted; the session goes on. */
+static void refuse_carrier(rc_shard *s, rc_conn *c, const char *why)
+{
+    rc_counter_inc(&s->stats.sio_upgrades[RC_SIO_UPG_REFUSED]);
+    rc_conn_close(s, c, RC_CLOSE_POLICY, why);
+}
+
 /* A message on the WebSocket a polling session is upgrading to: the probe,
- * the upgrade, then everything for the session. */
+ * the upgrade, then everything for the session. Only one carrier at a time
+ * is the session's: the first to probe (or to upgrade without a probe). */
 void rc_sio_carrier_message(rc_shard *s, rc_conn *c, rc_sio_conn *st, const uint8_t *msg,
                             size_t len, int binary)
 {
@@ -35,6 +58,16 @@ void rc_sio_carrier_message(rc_shard *s, rc_conn *c, rc_sio_conn *st, const uint
     if (!vs) {
         rc_conn_close(s, c, RC_CLOSE_NORMAL, "session closed");
         return;
+    }
+    if (!is_current(s, vs, c)) {
+        if (vs->upgraded) {
+            refuse_carrier(s, c, "upgrade refused: the session has upgraded already");
+            return;
+        }
+        if (current_carrier(s, vs)) {
+            refuse_carrier(s, c, "upgrade refused: another upgrade of this session is under way");
+            return;
+        }
     }
     if (!vs->upgraded && !binary && len == 6 && memcmp(msg, "2probe", 6) == 0) {
         rc_conn_send_text(s, c, "3probe", 6);
@@ -50,6 +83,7 @@ void rc_sio_carrier_message(rc_shard *s, rc_conn *c, rc_sio_conn *st, const uint
         vs->upgraded = 1;
         vs->carrier = rc_conn_id(s, c);
         vs->carrier_gen = c->gen;
+        rc_counter_inc(&s->stats.sio_upgrades[RC_SIO_UPG_UPGRADED]);
         /* The GET still waiting is told to stop ("6"); what was queued for
          * it goes the new way. */
         rc_sio_answer_poll(s, v, 0);
@@ -67,16 +101,40 @@ void rc_sio_carrier_message(rc_shard *s, rc_conn *c, rc_sio_conn *st, const uint
         rc_conn_message(s, v, msg, len);
 }
 
-/* A carrier closes: so does its session once it has taken it over. */
-void rc_sio_carrier_closed(rc_shard *s, rc_sio_conn *st)
+uint32_t rc_sio_carrier_timer(rc_shard *s, rc_conn *c, rc_sio_conn *st, int fire)
+{
+    rc_conn *v = rc_sio_linked(s, st->link, st->link_gen, RC_SIO_SESSION);
+    rc_sio_conn *vs = v ? rc_sio_state(s, v) : NULL;
+    if (vs && vs->upgraded && is_current(s, vs, c))
+        return UINT32_MAX; /* it carries its session, which pings through it */
+    /* As long as a session that nobody polls lives: a ping interval and
+     * its pong timeout. A client probes and upgrades within a round trip or
+     * two of opening; the slack is for loaded machines. */
+    uint32_t limit =
+        (s->cfg->ping_interval_ms ? s->cfg->ping_interval_ms : 25000) + s->cfg->pong_timeout_ms;
+    uint64_t since = (uint64_t)(s->now_tick - st->ping_tick) * RC_TICK_MS;
+    if (since < limit)
+        return (uint32_t)(limit - since);
+    if (!fire)
+        return RC_TICK_MS;
+    rc_counter_inc(&s->stats.sio_upgrades[RC_SIO_UPG_TIMEOUT]);
+    char why[96];
+    snprintf(why, sizeof(why), "upgrade timeout: no probe and upgrade within %u ms", limit);
+    rc_conn_close(s, c, RC_CLOSE_POLICY, why);
+    return UINT32_MAX;
+}
+
+void rc_sio_carrier_closed(rc_shard *s, rc_conn *c, rc_sio_conn *st)
 {
     rc_conn *v = rc_sio_linked(s, st->link, st->link_gen, RC_SIO_SESSION);
     st->link = RC_NO_CONN; /* links no more */
     rc_sio_conn *vs = v ? rc_sio_state(s, v) : NULL;
-    if (vs && vs->upgraded && vs->carrier != RC_NO_CONN) {
-        vs->carrier = RC_NO_CONN;
-        rc_conn_abort(s, v);
-    }
+    if (!vs || !is_current(s, vs, c))
+        return; /* an extra or a stale carrier: the session is not its */
+    vs->carrier = RC_NO_CONN;
+    if (vs->upgraded)
+        rc_conn_abort(s, v); /* nobody is left to carry it */
+    /* Closed after its probe, before the upgrade: polling goes on. */
 }
 
 /* CORS header lines for an allowed browser origin (none without Origin). */
@@ -240,9 +298,7 @@ void rc_sio_drain(rc_shard *s, rc_conn *v)
         rc_sio_answer_poll(s, v, 0);
         return;
     }
-    rc_conn *t = vs->carrier == RC_NO_CONN
-                     ? NULL
-                     : rc_sio_linked(s, vs->carrier, vs->carrier_gen, RC_SIO_CARRIER);
+    rc_conn *t = current_carrier(s, vs);
     rc_obuf *o;
     while (t && (o = rc_conn_pop(s, v))) {
         int op;
@@ -379,8 +435,7 @@ void rc_sio_poll(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb
         rc_conn_close(s, v, RC_CLOSE_POLICY, "parse error: overlapping polls");
     } else {
         park(s, c, hb, v);
-        if (vs->carrier != RC_NO_CONN &&
-            rc_sio_linked(s, vs->carrier, vs->carrier_gen, RC_SIO_CARRIER))
+        if (current_carrier(s, vs))
             rc_sio_answer_poll(s, v, 0); /* an upgrade is under way: no waiting */
     }
 }
@@ -396,11 +451,18 @@ int rc_sio_upgrade_sid(rc_shard *s, rc_conn *c, const rc_http_req *req, const ch
     }
     rc_conn *v = shard == s->id ? find(s, sid) : NULL;
     rc_sio_conn *vs = v ? rc_sio_state(s, v) : NULL;
-    if (!vs || !rc_conn_is_virtual(s, v) || vs->upgraded) {
-        rc_sio_refuse(s, c, req, !vs ? 1 : 3);
+    if (!vs || !rc_conn_is_virtual(s, v)) {
+        rc_sio_refuse(s, c, req, 1);
+        return 1;
+    }
+    if (vs->upgraded || current_carrier(s, vs)) {
+        /* Upgraded already, or another WebSocket is upgrading it. */
+        rc_counter_inc(&s->stats.sio_upgrades[RC_SIO_UPG_REFUSED]);
+        rc_sio_refuse(s, c, req, 3);
         return 1;
     }
     rc_sio_conn *cs = rc_calloc(1, sizeof(*cs));
+    cs->ping_tick = s->now_tick; /* its deadline counts from here */
     cs->role = RC_SIO_CARRIER;
     cs->link = rc_conn_id(s, v);
     cs->link_gen = v->gen;

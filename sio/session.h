@@ -32,7 +32,7 @@
 enum rc_sio_role { RC_SIO_SESSION = 0, RC_SIO_POLLER, RC_SIO_CARRIER };
 
 typedef struct rc_sio_conn {
-    uint32_t ping_tick; /* session: when the last ping went out */
+    uint32_t ping_tick; /* session: when the last ping went out; carrier: when it opened */
     uint8_t role;       /* enum rc_sio_role */
     uint8_t awaiting;   /* session: a ping waits for its pong */
     uint8_t nsps;       /* session: connected namespaces, bit i for namespace i (0: "/") */
@@ -80,8 +80,16 @@ void rc_sio_answer_poll(rc_shard *s, rc_conn *v, int closing);
  * carrier): the probe, the upgrade, then everything for the session. */
 void rc_sio_carrier_message(rc_shard *s, rc_conn *c, rc_sio_conn *st, const uint8_t *msg,
                             size_t len, int binary);
-/* A carrier closes: so does its session once it has taken it over. */
-void rc_sio_carrier_closed(rc_shard *s, rc_sio_conn *st);
+/* Carrier c closes: so does its session once c has taken it over. A
+ * carrier that is not its session's current one (by slot and generation)
+ * leaves the session alone. */
+void rc_sio_carrier_closed(rc_shard *s, rc_conn *c, rc_sio_conn *st);
+/* The heartbeat of carrier c (rc_protocol.heartbeat): a carrier that has
+ * not taken its session over within a ping interval and timeout of its
+ * opening (no probe, no upgrade) is closed, 1008 "upgrade timeout", and
+ * counted. The
+ * ms until its deadline, or UINT32_MAX for none. */
+uint32_t rc_sio_carrier_timer(rc_shard *s, rc_conn *c, rc_sio_conn *st, int fire);
 
 /* The server disconnects session c from namespace i (the emitter's
  * disconnectSockets): a DISCONNECT packet, and its rooms there are left;

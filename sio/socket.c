@@ -375,8 +375,10 @@ static uint32_t heartbeat(rc_shard *s, rc_conn *c, int fire)
     sio_conn *st = state(s, c);
     if (!st)
         return ping_interval(s);
+    if (st->role == RC_SIO_CARRIER)
+        return rc_sio_carrier_timer(s, c, st, fire);
     if (st->role != RC_SIO_SESSION)
-        return UINT32_MAX; /* a carrier: its session pings through it */
+        return UINT32_MAX;
     uint64_t since = (uint64_t)(s->now_tick - st->ping_tick) * RC_TICK_MS;
     if (fire && st->awaiting && since >= s->cfg->pong_timeout_ms) {
         rc_counter_inc(&s->stats.heartbeat_timeouts);
@@ -445,7 +447,7 @@ static void on_closed(rc_shard *s, rc_conn *c)
 {
     sio_conn *st = state(s, c);
     if (st && st->role == RC_SIO_CARRIER) {
-        rc_sio_carrier_closed(s, st);
+        rc_sio_carrier_closed(s, c, st);
         return;
     }
     if (st && st->role == RC_SIO_SESSION && st->sid[0]) {

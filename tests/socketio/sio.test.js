@@ -247,6 +247,104 @@ test('bad input: each answered as a Socket.IO server does, nobody else disturbed
   bystander.close();
 });
 
+/** A polling session made by hand: its sid, and its URL with the sid. */
+async function pollingSession(i, user) {
+  const base = url(i) + '/socket.io/?EIO=4&transport=polling';
+  const { sid } = JSON.parse((await (await fetch(base)).text()).slice(1));
+  const q = base + '&sid=' + sid;
+  const posted = await fetch(q, { method: 'POST', body: '40{"token":"' + token(user) + '"}' });
+  assert.equal(await posted.text(), 'ok');
+  assert.match(await (await fetch(q)).text(), /^40\{/);
+  return { sid, q };
+}
+
+/** Polls q, answering pings, until stop() or a refusal: the session stays. */
+function keepPolling(q) {
+  let stopped = false;
+  const done = (async () => {
+    while (!stopped) {
+      const r = await fetch(q);
+      const body = await r.text();
+      if (r.status !== 200) return r.status;
+      if (body.split('\x1e').includes('2')) await fetch(q, { method: 'POST', body: '3' });
+    }
+    return 200;
+  })();
+  return { stop: () => { stopped = true; return done; }, done };
+}
+
+/** A WebSocket that upgrades the session sid (its carrier). */
+function carrier(i, sid) {
+  return new WebSocket(`ws://127.0.0.1:${ports[i]}/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
+}
+
+const opened = (ws) => new Promise((resolve, reject) => {
+  ws.once('open', resolve);
+  ws.once('unexpected-response', (req, res) => reject(new Error('HTTP ' + res.statusCode)));
+});
+const refusedWith = (ws) => new Promise((resolve) => {
+  ws.once('open', () => resolve('open'));
+  ws.once('unexpected-response', (req, res) => resolve(res.statusCode));
+});
+const closedWith = (ws, ms = 8000) => new Promise((resolve, reject) => {
+  const t = setTimeout(() => reject(new Error('not closed')), ms);
+  ws.once('close', (code, why) => { clearTimeout(t); resolve([code, String(why)]); });
+});
+const nextText = (ws, ms = 5000) => new Promise((resolve, reject) => {
+  const t = setTimeout(() => reject(new Error('no message')), ms);
+  ws.once('message', (d) => { clearTimeout(t); resolve(String(d)); });
+});
+
+async function metricLabel(i, name, label) {
+  const text = await (await fetch(url(i) + '/metrics')).text();
+  const m = text.match(new RegExp('^' + name + '\\{' + label + '\\} (\\d+)$', 'm'));
+  return m ? Number(m[1]) : NaN;
+}
+
+test('upgrade: a silent carrier is closed at its deadline; one carrier at a time', async () => {
+  const { sid, q } = await pollingSession(0, 'carrier');
+  const poll = keepPolling(q);
+  const timeouts = await metricLabel(0, 'ringcast_socketio_upgrades_total', 'outcome="timeout"');
+  const refusedBefore = await metricLabel(0, 'ringcast_socketio_upgrades_total', 'outcome="refused"');
+  // A carrier that never probes nor upgrades: closed after a ping interval and
+  // timeout (3 s).
+  const silent = carrier(0, sid);
+  await opened(silent);
+  const t0 = Date.now();
+  const [code, reason] = await closedWith(silent, 8000);
+  assert.equal(code, 1008);
+  assert.match(reason, /^upgrade timeout/);
+  assert.ok(Date.now() - t0 < 6000);
+  assert.equal(await metricLabel(0, 'ringcast_socketio_upgrades_total', 'outcome="timeout"'), timeouts + 1);
+  // Two carriers open; the first to probe has the session, the other is refused.
+  const first = carrier(0, sid), extra = carrier(0, sid), late = carrier(0, sid);
+  await Promise.all([opened(first), opened(extra), opened(late)]);
+  first.send('2probe');
+  assert.equal(await nextText(first), '3probe');
+  extra.send('2probe');
+  const [ecode, ereason] = await closedWith(extra);
+  assert.equal(ecode, 1008);
+  assert.match(ereason, /another upgrade of this session is under way/);
+  // A third one asking now is refused at its handshake.
+  assert.equal(await refusedWith(carrier(0, sid)), 400);
+  first.on('message', (d) => { if (String(d) === '2') first.send('3'); });
+  first.send('5');
+  assert.equal(await poll.done, 400, 'polling ends with the upgrade');
+  // A carrier opened before the upgrade cannot take the session from the first,
+  // and its close leaves the session to the first.
+  late.send('5');
+  const [lcode, lreason] = await closedWith(late);
+  assert.equal(lcode, 1008);
+  assert.match(lreason, /has upgraded already/);
+  assert.ok(await metricLabel(0, 'ringcast_socketio_upgrades_total', 'outcome="refused"') >= refusedBefore + 3);
+  const pinged = nextText(first, 4000);
+  assert.equal(await pinged, '2', 'the session pings through its carrier');
+  await sleep(300);
+  assert.equal(first.readyState, WebSocket.OPEN);
+  first.send('41');
+  first.close();
+});
+
 test('headless chromium on another origin: polling with credentials, then WebSocket', async (t) => {
   let puppeteer;
   try {

@@ -320,6 +320,22 @@ void rc_sio_drain(rc_shard *s, rc_conn *v)
     }
 }
 
+void rc_sio_session_closed(rc_shard *s, rc_conn *v, rc_sio_conn *vs)
+{
+    rc_conn *t = current_carrier(s, vs);
+    if (t && vs->upgraded && v->state == RC_CONN_CLOSING)
+        return; /* its close frame is queued: the drain carries it, behind the rest */
+    vs->carrier = RC_NO_CONN;
+    if (!t)
+        return;
+    /* What the session's close said (engine/conn.c sets it for closed):
+     * 1006 (aborted) and 1005 (no code) are not for a close frame. */
+    uint16_t code = s->closing_code;
+    int sendable = code != 1005 && code != 1006;
+    rc_conn_close(s, t, sendable ? code : RC_CLOSE_NORMAL,
+                  sendable && s->closing_reason[0] ? s->closing_reason : "session closed");
+}
+
 /* Parks the GET c on session v until v has something to say. */
 static void park(rc_shard *s, rc_conn *c, rc_httpbuf *hb, rc_conn *v)
 {

@@ -97,6 +97,13 @@ uint32_t rc_sio_carrier_timer(rc_shard *s, rc_conn *c, rc_sio_conn *st, int fire
  * not kept for recovery. Nothing when c is not connected to i. */
 void rc_sio_disconnect_nsp(rc_shard *s, rc_conn *c, int i, int close);
 
+/* Virtual session v closes (from its protocol's closed). Upgraded and
+ * closing with a close frame: its carrier takes what v queued and then that
+ * frame's code and reason (rc_sio_drain, at the end of the batch). Torn
+ * down at once (aborted), or not upgraded: its carrier is closed now, with
+ * the session's close code (1000 for an abort). */
+void rc_sio_session_closed(rc_shard *s, rc_conn *v, rc_sio_conn *vs);
+
 /* A virtual session has output (rc_protocol.drain): to its carrier once
  * upgraded, else to its parked GET if there is one. */
 void rc_sio_drain(rc_shard *s, rc_conn *v);

@@ -458,12 +458,7 @@ static void on_closed(rc_shard *s, rc_conn *c)
         gauge_add(polling ? &s->stats.sio_polling : &s->stats.sio_open, -1);
         if (polling) {
             rc_sio_answer_poll(s, c, 1);
-            rc_conn *t = st->carrier == RC_NO_CONN
-                             ? NULL
-                             : rc_sio_linked(s, st->carrier, st->carrier_gen, RC_SIO_CARRIER);
-            st->carrier = RC_NO_CONN;
-            if (t)
-                rc_conn_close(s, t, RC_CLOSE_NORMAL, "session closed");
+            rc_sio_session_closed(s, c, st);
         }
     }
     rc_op_end(s, c);

@@ -248,11 +248,11 @@ test('bad input: each answered as a Socket.IO server does, nobody else disturbed
 });
 
 /** A polling session made by hand: its sid, and its URL with the sid. */
-async function pollingSession(i, user) {
+async function pollingSession(i, user, tok = token(user)) {
   const base = url(i) + '/socket.io/?EIO=4&transport=polling';
   const { sid } = JSON.parse((await (await fetch(base)).text()).slice(1));
   const q = base + '&sid=' + sid;
-  const posted = await fetch(q, { method: 'POST', body: '40{"token":"' + token(user) + '"}' });
+  const posted = await fetch(q, { method: 'POST', body: '40{"token":"' + tok + '"}' });
   assert.equal(await posted.text(), 'ok');
   assert.match(await (await fetch(q)).text(), /^40\{/);
   return { sid, q };
@@ -343,6 +343,46 @@ test('upgrade: a silent carrier is closed at its deadline; one carrier at a time
   assert.equal(first.readyState, WebSocket.OPEN);
   first.send('41');
   first.close();
+});
+
+/** A client's text frame, masked with a zero key, as raw bytes. */
+function clientFrame(text) {
+  const p = Buffer.from(text);
+  assert.ok(p.length < 126);
+  return Buffer.concat([Buffer.from([0x81, 0x80 | p.length, 0, 0, 0, 0]), p]);
+}
+
+/** Upgrades a hand-made polling session; its carrier answers pings. */
+async function upgraded(i, user, tok) {
+  const { sid, q } = await pollingSession(i, user, tok);
+  const poll = keepPolling(q);
+  const ws = carrier(i, sid);
+  await opened(ws);
+  ws.send('2probe');
+  assert.equal(await nextText(ws), '3probe');
+  ws.send('5');
+  assert.equal(await poll.done, 400);
+  ws.on('message', (d) => { if (String(d) === '2') ws.send('3'); });
+  return ws;
+}
+
+test('an upgraded session closes through its carrier: its last packets, then its close code', async () => {
+  // A malformed packet right behind a ping (one read): the pong, then 1008 and why.
+  const a = await upgraded(0, 'closer');
+  const seen = [];
+  a.on('message', (d) => seen.push(String(d)));
+  const aClosed = closedWith(a);
+  a._socket.write(Buffer.concat([clientFrame('2hello'), clientFrame('9')]));
+  const [code, reason] = await aClosed;
+  assert.equal(code, 1008);
+  assert.match(reason, /^parse error: not an Engine.IO packet type/);
+  assert.deepEqual(seen.filter((m) => m !== '2'), ['3hello'], 'the pong went out before the close');
+  // A token that expires: 4001, as on a WebSocket session.
+  const b = await upgraded(1, 'expiring',
+    jwt(SECRET, { sub: 'expiring', exp: Math.floor(Date.now() / 1000) + 2 }));
+  const [bcode, breason] = await closedWith(b, 6000);
+  assert.equal(bcode, 4001);
+  assert.match(breason, /^token expired/);
 });
 
 test('headless chromium on another origin: polling with credentials, then WebSocket', async (t) => {

@@ -161,16 +161,20 @@ static void start_drain(rc_shard *s)
         close(s->listen_fd);
         s->listen_fd = -1;
     }
+    /* Open connections first: a polling session's close answers the GET
+     * parked on it (Engine.IO's close packet), which the second pass would
+     * otherwise cut off with the other unanswered requests. */
     uint32_t n = 0;
     for (uint32_t i = 0; i < s->nconns; i++) {
         rc_conn *c = &s->conns[i];
         if (c->state == RC_CONN_OPEN) {
             rc_conn_close(s, c, RC_CLOSE_GOING_AWAY, "server shutting down: reconnect");
             n++;
-        } else if (c->state == RC_CONN_HTTP) {
-            rc_conn_abort(s, c);
         }
     }
+    for (uint32_t i = 0; i < s->nsock; i++)
+        if (s->conns[i].state == RC_CONN_HTTP)
+            rc_conn_abort(s, &s->conns[i]);
     rc_info("shard=%d draining connections=%u deadline_ms=%u", s->id, n, s->cfg->drain_timeout_ms);
 }
 
@@ -308,7 +312,7 @@ static void on_accept(rc_shard *s, struct io_uring_cqe *cqe)
     } else if (!more && !s->draining && s->listen_fd >= 0) {
         arm_accept(s);
     }
-    if (s->open > s->max_open) {
+    if (rc_shard_sockets_open(s) > s->max_open) {
         rc_counter_inc(&s->stats.handshakes[RC_HS_FULL]);
         rc_http_reply(s, c, 503, "text/plain", "server full: try another node\n", 30,
                       "Retry-After: 5\r\n");

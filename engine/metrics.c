@@ -24,7 +24,7 @@ const char *rc_metrics_hs_name(int outcome)
     static const char *names[RC_HS__COUNT] = {
         "ok",        "bad_request", "unauthorized",     "forbidden",
         "not_found", "timeout",     "upgrade_required", "rate_limited",
-        "too_large", "full",        "version",
+        "too_large", "full",        "version",          "draining",
     };
     return outcome >= 0 && outcome < RC_HS__COUNT ? names[outcome] : "other";
 }

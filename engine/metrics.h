@@ -22,6 +22,7 @@ enum rc_hs_outcome {
     RC_HS_TOO_LARGE,        /* 431 */
     RC_HS_FULL,             /* 503: connection limit reached */
     RC_HS_VERSION,          /* 505 */
+    RC_HS_DRAINING,         /* 503: the node drains (SIGTERM) */
     RC_HS__COUNT
 };
 

@@ -145,7 +145,7 @@ typedef struct rc_shard {
     uint32_t nsock;  /* slots that are direct descriptors (the ring's file table) */
     uint32_t *vfree; /* free virtual slots (a stack) */
     uint32_t nvfree;
-    uint32_t max_open; /* connections accepted before 503 */
+    uint32_t max_open; /* sockets accepted before 503 (rc_shard_sockets_open) */
     uint32_t open;     /* connections in any state but FREE */
     rc_conn *conns;
     struct rc_wait *waits; /* [nconns]: places in waiting rooms (admission/) */
@@ -269,6 +269,21 @@ static inline void rc_conn_error(rc_shard *s, rc_conn *c, rc_str tag, int code, 
 static inline int rc_conn_is_virtual(const rc_shard *s, const rc_conn *c)
 {
     return rc_conn_id(s, c) >= s->nsock;
+}
+
+/* Connections with a socket: what max_open bounds (--max-connections). A
+ * virtual session holds a slot of the second table instead, bounded by
+ * its size (rc_conn_new_virtual); s->open counts both. */
+static inline uint32_t rc_shard_sockets_open(const rc_shard *s)
+{
+    return s->open - (s->nconns - s->nsock - s->nvfree);
+}
+
+/* The node drains (SIGTERM): no new session starts, also in the moment
+ * before this shard has heard of it (RC_Q_DRAIN). */
+static inline int rc_shard_draining(const rc_shard *s)
+{
+    return s->draining || rc_flag_get(&s->node->draining);
 }
 
 /* --- addr.c: per-address limits --- */

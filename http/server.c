@@ -93,6 +93,12 @@ static int find_token(const rc_http_req *req, char *tok, size_t cap, rc_str *sel
  * comes with the request; Socket.IO's comes later, in its CONNECT. */
 static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb, int proto)
 {
+    if (rc_shard_draining(s)) {
+        /* Moved here, or read before this shard heard of the drain. */
+        rc_counter_inc(&s->stats.handshakes[RC_HS_DRAINING]);
+        rc_http_text(s, c, 503, "draining: connect to another node\n", "Retry-After: 5\r\n");
+        return;
+    }
     const char *why;
     int status = rc_ws_check_upgrade(req, &why);
     if (status) {

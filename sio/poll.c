@@ -163,6 +163,18 @@ static void reply(rc_shard *s, rc_conn *c, const rc_http_req *req, int status, c
     rc_http_reply(s, c, status, type, body, len, h[0] ? h : NULL);
 }
 
+/* 503 for a new session (handshake counted as outcome), with Retry-After
+ * and CORS, so that a browser's client reads it and backs off. */
+static void unavailable(rc_shard *s, rc_conn *c, const rc_http_req *req, int outcome,
+                        const char *text)
+{
+    char h[CORS_MAX + 32];
+    cors(req, h, CORS_MAX, 0);
+    strcat(h, "Retry-After: 5\r\n");
+    rc_counter_inc(&s->stats.handshakes[outcome]);
+    rc_http_reply(s, c, 503, "text/plain; charset=utf-8", text, strlen(text), h);
+}
+
 void rc_sio_refuse(rc_shard *s, rc_conn *c, const rc_http_req *req, int code)
 {
     static const char *const msgs[] = {
@@ -416,10 +428,16 @@ void rc_sio_poll(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb
             rc_sio_refuse(s, c, req, 2);
             return;
         }
+        if (rc_shard_draining(s)) {
+            unavailable(s, c, req, RC_HS_DRAINING, "draining: connect to another node\n");
+            return;
+        }
+        /* A session holds a slot of the virtual table (as large as the
+         * socket table), not a socket: --max-connections does not count
+         * it; the table's size bounds it. */
         rc_conn *v = rc_conn_new_virtual(s, RC_PROTO_SIO);
         if (!v) {
-            rc_counter_inc(&s->stats.handshakes[RC_HS_FULL]);
-            reply(s, c, req, 503, "text/plain", "server full: try another node\n", 30);
+            unavailable(s, c, req, RC_HS_FULL, "server full: no room for a polling session\n");
             return;
         }
         rc_counter_inc(&s->stats.handshakes[RC_HS_OK]);

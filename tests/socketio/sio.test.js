@@ -385,6 +385,48 @@ test('an upgraded session closes through its carrier: its last packets, then its
   assert.match(breason, /^token expired/);
 });
 
+test('polling sessions hold virtual slots, not --max-connections; full and draining answer 503', async () => {
+  // One shard of 68 socket slots, 4 of them for connections (--max-connections),
+  // and 68 virtual slots for polling sessions.
+  const port = await freePort();
+  const node = startNode(['--listen', `127.0.0.1:${port}`, '--shards', '1', '--log-level', 'error',
+    '--max-connections', '4', '--ping-interval-ms', '20000', '--pong-timeout-ms', '5000'], {});
+  try {
+    await started(port);
+    const base = `http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling`;
+    const sids = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await fetch(base);
+      assert.equal(r.status, 200);
+      sids.push(JSON.parse((await r.text()).slice(1)).sid);
+    }
+    // Six sessions, more than --max-connections: a WebSocket still gets in.
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`);
+    await opened(ws);
+    ws.close();
+    // The virtual table full: 503, with Retry-After, counted as full.
+    let ok = 6, refused;
+    for (; ok < 200; ok++) {
+      const r = await fetch(base);
+      if (r.status !== 200) { refused = r; break; }
+      await r.text();
+    }
+    assert.equal(ok, 68, 'as many sessions as virtual slots');
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get('retry-after'), '5');
+    assert.match(await refused.text(), /no room for a polling session/);
+    const full = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(full, /^ringcast_handshakes_total\{outcome="full"\} 1$/m);
+    // The drain: a GET parked on its session is answered with the close packet.
+    const parked = fetch(base + '&sid=' + sids[0]).then((r) => r.text());
+    await sleep(300);
+    node.kill('SIGTERM');
+    assert.equal(await parked, '1');
+  } finally {
+    node.kill('SIGKILL');
+  }
+});
+
 test('headless chromium on another origin: polling with credentials, then WebSocket', async (t) => {
   let puppeteer;
   try {

@@ -230,6 +230,14 @@ void rc_conn_sent(rc_shard *s, rc_conn *c, int res)
         rc_conn_maybe_reap(s, c);
         return;
     }
+    if (c->state == RC_CONN_MOVING) {
+        /* The move waited for this send (a "100 Continue"). An answer cut
+         * in the middle cannot be followed by the other shard's. */
+        if (q->n && q->off)
+            rc_conn_abort(s, c);
+        rc_conn_maybe_reap(s, c);
+        return;
+    }
     if (q->n == 0 && q->dropped && c->state == RC_CONN_OPEN) {
         char msg[160];
         snprintf(msg, sizeof(msg),

@@ -363,8 +363,14 @@ static void on_recv(rc_shard *s, rc_conn *c, struct io_uring_cqe *cqe)
             c->flags |= RC_CF_REARM;
             rc_idlist_push(&s->rearm, &s->nrearm, &s->cap_rearm, rc_conn_id(s, c));
         }
-    } else if (c->state == RC_CONN_MOVING && cqe->res == -ECANCELED) {
-        /* Our cancel (rc_conn_move): the socket goes on elsewhere. */
+    } else if (c->state == RC_CONN_MOVING && (cqe->res == -ECANCELED || cqe->res == 0)) {
+        /* Our cancel (rc_conn_move): the socket goes on elsewhere. So it
+         * does after EOF, a client that half-closed once its request was
+         * sent: the request is whole (only those move), the other shard
+         * answers it. */
+    } else if (cqe->res == 0 && c->state == RC_CONN_FINAL) {
+        /* A half-close behind the request: the answer is queued, and the
+         * connection closes once it is sent. */
     } else if (c->state != RC_CONN_DEAD) {
         rc_debug("shard=%d conn=%u recv %s in state %d flags=%x out=%u gen=%u", s->id,
                  rc_conn_id(s, c), cqe->res ? strerror(-cqe->res) : "EOF", c->state, c->flags,

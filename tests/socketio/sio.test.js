@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -269,7 +270,7 @@ function keepPolling(q) {
       if (body.split('\x1e').includes('2')) await fetch(q, { method: 'POST', body: '3' });
     }
     return 200;
-  })();
+  })().catch(() => 0); // the node went away: the test that polls says what failed
   return { stop: () => { stopped = true; return done; }, done };
 }
 
@@ -425,6 +426,31 @@ test('polling sessions hold virtual slots, not --max-connections; full and drain
   } finally {
     node.kill('SIGKILL');
   }
+});
+
+/** Sends text on a new connection and half-closes it; resolves to all it reads. */
+function halfClosed(port, text) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1', () => sock.end(text));
+    let got = '';
+    sock.on('data', (d) => { got += d; });
+    sock.on('error', reject);
+    sock.on('close', () => resolve(got));
+  });
+}
+
+test('a request that half-closes is answered, also when it moves to its session\'s shard', async () => {
+  const { sid, q } = await pollingSession(0, 'half');
+  const poll = keepPolling(q);
+  const moved = await metric(0, 'ringcast_connections_moved_total');
+  const path = `/socket.io/?EIO=4&transport=polling&sid=${sid}`;
+  for (let i = 0; i < 12; i++) {
+    const res = await halfClosed(ports[0],
+      `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 1\r\n\r\n6`);
+    assert.match(res, /^HTTP\/1\.1 200 [^]*\r\n\r\nok$/, `request ${i}`);
+  }
+  assert.ok(await metric(0, 'ringcast_connections_moved_total') > moved, 'some went to the other shard');
+  await poll.stop();
 });
 
 test('headless chromium on another origin: polling with credentials, then WebSocket', async (t) => {

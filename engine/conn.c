@@ -727,18 +727,26 @@ static void move_go(rc_shard *s, rc_conn *c)
     c->flags |= RC_CF_SEND; /* in flight */
 }
 
-void rc_conn_moved_out(rc_shard *s, rc_conn *c, int res)
+int rc_conn_moved_out(rc_shard *s, rc_conn *c, int res)
 {
     c->flags &= (uint8_t)~RC_CF_SEND;
     if (res >= 0) {
         c->sess = NULL; /* the other shard has the bytes now */
         rc_counter_inc(&s->stats.conns_moved);
-    } else {
-        rc_warn("shard=%d conn=%u could not move to shard %u: %s", s->id, rc_conn_id(s, c),
-                c->tokens, strerror(-res));
+        c->state = RC_CONN_DEAD; /* the other shard holds the socket too */
+        rc_conn_maybe_reap(s, c);
+        return 0;
     }
-    /* Either way this shard is done with it (the other holds the socket too,
-     * or the client sees the connection close and tries again). */
-    c->state = RC_CONN_DEAD;
-    rc_conn_maybe_reap(s, c);
+    /* The socket is still ours, and so are the request's bytes. With
+     * -EOVERFLOW the kernel did install it in the other ring's table but
+     * could not post the completion that tells that shard: its slot holds
+     * the socket until the node stops, and which slot it is, is not said
+     * (a kernel limit of IORING_MSG_SEND_FD with IORING_FILE_INDEX_ALLOC). */
+    rc_warn("shard=%d conn=%u could not move to shard %u: %s%s", s->id, rc_conn_id(s, c), c->tokens,
+            strerror(-res),
+            res == -EOVERFLOW ? " (its ring's completions are full: one of its slots is lost)"
+                              : "");
+    rc_counter_inc(&s->stats.conns_move_failed);
+    c->state = RC_CONN_HTTP; /* to be answered here */
+    return -1;
 }

@@ -410,8 +410,9 @@ static void on_cqe(rc_shard *s, struct io_uring_cqe *cqe)
     }
     if (op == RC_UOP_RECV)
         on_recv(s, c, cqe);
-    else if (op == RC_UOP_MOVE)
-        rc_conn_moved_out(s, c, cqe->res);
+    else if (op == RC_UOP_MOVE && rc_conn_moved_out(s, c, cqe->res) < 0)
+        rc_http_reply(s, c, 503, "text/plain; charset=utf-8", "try again\n", 10,
+                      "Retry-After: 1\r\n");
     else
         rc_conn_sent(s, c, cqe->res);
 }

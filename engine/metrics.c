@@ -302,6 +302,10 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
     TOTAL(&o, node, "ringcast_connections_moved_total", "counter",
           "Connections handed to the shard that holds their session (Engine.IO polling).",
           conns_moved);
+    TOTAL(&o, node, "ringcast_connection_moves_failed_total", "counter",
+          "Moves to another shard that failed (answered 503 Retry-After by the shard that had "
+          "the request).",
+          conns_move_failed);
     TOTAL(&o, node, "ringcast_socketio_polling_sessions", "gauge",
           "Engine.IO long-polling sessions (no socket of their own).", sio_polling);
     TOTAL(&o, node, "ringcast_socketio_connections", "gauge",

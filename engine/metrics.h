@@ -85,6 +85,7 @@ typedef struct rc_shard_stats {
     rc_counter refreshed;           /* tokens replaced on an open connection */
     rc_counter refresh_refused;     /* refresh requests refused (bad token, other user) */
     rc_counter conns_moved;         /* connections whose socket went to another shard */
+    rc_counter conns_move_failed;   /* moves the kernel refused: answered 503 here */
     rc_counter sio_polling;         /* gauge: Engine.IO long-polling sessions */
     rc_counter sio_open;            /* gauge: Socket.IO (Engine.IO) connections open */
     rc_counter sio_connects;        /* Socket.IO namespace CONNECTs accepted */

@@ -345,8 +345,10 @@ rc_obuf *rc_conn_pop(rc_shard *s, rc_conn *c);
  * serve) to shard: its socket goes to that shard's ring with the bytes read,
  * and the request starts again there. */
 void rc_conn_move(rc_shard *s, rc_conn *c, int shard);
-/* The completion of c's move (RC_UOP_MOVE). */
-void rc_conn_moved_out(rc_shard *s, rc_conn *c, int res);
+/* The completion of c's move (RC_UOP_MOVE): 0 when the other shard has it
+ * (c is released here), -1 when it failed (counted): c is back in HTTP with
+ * its request, for the caller to answer. */
+int rc_conn_moved_out(rc_shard *s, rc_conn *c, int res);
 /* Bytes read while moving: they go along. */
 void rc_conn_moving_input(rc_shard *s, rc_conn *c, const uint8_t *data, size_t len);
 

@@ -457,9 +457,13 @@ void rc_sio_poll(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb
         rc_sio_refuse(s, c, req, 1);
         return;
     }
-    if (method_is(req, "POST")) {
+    if (vs->upgraded) {
+        /* Its WebSocket carries it now: polling is over (Engine.IO answers
+         * a request on another transport so). */
+        rc_sio_refuse(s, c, req, 3);
+    } else if (method_is(req, "POST")) {
         post(s, c, req, hb, v);
-    } else if (!method_is(req, "GET") || vs->upgraded) {
+    } else if (!method_is(req, "GET")) {
         rc_sio_refuse(s, c, req, 3);
     } else if (vs->poller != RC_NO_CONN &&
                rc_sio_linked(s, vs->poller, vs->poller_gen, RC_SIO_POLLER)) {

@@ -331,6 +331,9 @@ test('upgrade: a silent carrier is closed at its deadline; one carrier at a time
   first.on('message', (d) => { if (String(d) === '2') first.send('3'); });
   first.send('5');
   assert.equal(await poll.done, 400, 'polling ends with the upgrade');
+  const posted = await fetch(q, { method: 'POST', body: '42["after"]' });
+  assert.deepEqual([posted.status, await posted.json()], [400, { code: 3, message: 'Bad request' }],
+    'nor does a POST reach an upgraded session');
   // A carrier opened before the upgrade cannot take the session from the first,
   // and its close leaves the session to the first.
   late.send('5');

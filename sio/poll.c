@@ -218,8 +218,23 @@ int rc_sio_sid_parse(const char *sid, uint32_t *slot, uint16_t *gen)
     return (int)sh;
 }
 
-/* The open session sid names on this shard, or NULL. */
-static rc_conn *find(rc_shard *s, const char *sid)
+void rc_sio_sid_text(const rc_shard *s, const rc_conn *c, const rc_sio_conn *st, char *out)
+{
+    rc_sio_sid_head(out, s->id, rc_conn_id(s, c), c->gen);
+    rc_assert(rc_b64url_encode(st->sid_rand, sizeof(st->sid_rand), out + RC_SIO_SID_HEAD,
+                               RC_SIO_SID_LEN - RC_SIO_SID_HEAD + 1) ==
+              RC_SIO_SID_LEN - RC_SIO_SID_HEAD);
+}
+
+void rc_sio_pid_text(const rc_sio_conn *st, char *out)
+{
+    rc_assert(rc_b64url_encode(st->pid, sizeof(st->pid), out, RC_SIO_PID_LEN + 1) ==
+              RC_SIO_PID_LEN);
+}
+
+/* The session sid names on this shard, or NULL: an open one, or (closing
+ * ok) one closing whose last packets a GET may still take. */
+static rc_conn *find(rc_shard *s, const char *sid, int closing_ok)
 {
     uint32_t slot;
     uint16_t gen;
@@ -227,7 +242,12 @@ static rc_conn *find(rc_shard *s, const char *sid)
         return NULL;
     rc_conn *v = rc_sio_linked(s, slot, gen, RC_SIO_SESSION);
     rc_sio_conn *vs = v ? rc_sio_state(s, v) : NULL;
-    if (!vs || v->state != RC_CONN_OPEN || strcmp(vs->sid, sid) != 0)
+    if (!vs || vs->role != RC_SIO_SESSION ||
+        !(v->state == RC_CONN_OPEN || (closing_ok && v->state == RC_CONN_CLOSING && !vs->broken)))
+        return NULL;
+    char mine[RC_SIO_SID_LEN + 1];
+    rc_sio_sid_text(s, v, vs, mine);
+    if (memcmp(mine, sid, RC_SIO_SID_LEN + 1) != 0)
         return NULL;
     return v;
 }
@@ -278,6 +298,10 @@ void rc_sio_answer_poll(rc_shard *s, rc_conn *v, int closing)
     body b = {rc_malloc(256), 0, 256};
     int close = closing;
     rc_obuf *o;
+    char cbuf[RC_SIO_MAX_NSP + 96];
+    size_t cn;
+    while (!vs->upgraded && (cn = rc_sio_connect_due(s, v, vs, cbuf, sizeof(cbuf))) > 0)
+        put(&b, cbuf, cn);
     while (!vs->upgraded && (o = rc_conn_pop(s, v))) {
         int op;
         rc_str p = payload_of(o, &op);
@@ -312,6 +336,10 @@ void rc_sio_drain(rc_shard *s, rc_conn *v)
     }
     rc_conn *t = current_carrier(s, vs);
     rc_obuf *o;
+    char cbuf[RC_SIO_MAX_NSP + 96];
+    size_t cn;
+    while (t && (cn = rc_sio_connect_due(s, v, vs, cbuf, sizeof(cbuf))) > 0)
+        rc_conn_send_text(s, t, cbuf, cn);
     while (t && (o = rc_conn_pop(s, v))) {
         int op;
         rc_str p = payload_of(o, &op);
@@ -364,8 +392,13 @@ static void park(rc_shard *s, rc_conn *c, rc_httpbuf *hb, rc_conn *v)
      * timer is only a backstop. */
     uint32_t iv = s->cfg->ping_interval_ms ? s->cfg->ping_interval_ms : 25000;
     rc_conn_timer(s, c, iv + s->cfg->pong_timeout_ms);
-    if (v->out && v->out->n)
+    if (v->state != RC_CONN_OPEN) {
+        /* Closing: its last packets and the close, and then it is gone. */
+        rc_sio_answer_poll(s, v, 1);
+        rc_conn_abort(s, v);
+    } else if ((v->out && v->out->n) || vs->connect_due) {
         rc_sio_answer_poll(s, v, 0);
+    }
 }
 
 void rc_sio_poll_timeout(rc_shard *s, rc_conn *c)
@@ -400,6 +433,7 @@ static void post(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb
         if (pkt.n == 0) {
             rc_counter_inc(&s->stats.sio_bad_packets);
             rc_sio_refuse(s, c, req, 3);
+            rc_sio_state(s, v)->broken = 1;
             rc_conn_close(s, v, RC_CLOSE_POLICY, "parse error: an empty packet");
             return;
         }
@@ -451,7 +485,8 @@ void rc_sio_poll(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb
         rc_conn_move(s, c, shard);
         return;
     }
-    rc_conn *v = shard == s->id ? find(s, sid) : NULL;
+    /* A closing session's last packets (and "1") are still for a GET. */
+    rc_conn *v = shard == s->id ? find(s, sid, method_is(req, "GET")) : NULL;
     rc_sio_conn *vs = v ? rc_sio_state(s, v) : NULL;
     if (!vs || !rc_conn_is_virtual(s, v)) {
         rc_sio_refuse(s, c, req, 1);
@@ -470,6 +505,7 @@ void rc_sio_poll(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb
         /* Two GETs at once: Engine.IO ends such a session. */
         rc_counter_inc(&s->stats.sio_bad_packets);
         rc_sio_refuse(s, c, req, 3);
+        vs->broken = 1;
         rc_conn_close(s, v, RC_CLOSE_POLICY, "parse error: overlapping polls");
     } else {
         park(s, c, hb, v);
@@ -487,7 +523,7 @@ int rc_sio_upgrade_sid(rc_shard *s, rc_conn *c, const rc_http_req *req, const ch
         rc_conn_move(s, c, shard);
         return 1;
     }
-    rc_conn *v = shard == s->id ? find(s, sid) : NULL;
+    rc_conn *v = shard == s->id ? find(s, sid, 0) : NULL;
     rc_sio_conn *vs = v ? rc_sio_state(s, v) : NULL;
     if (!vs || !rc_conn_is_virtual(s, v)) {
         rc_sio_refuse(s, c, req, 1);

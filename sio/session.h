@@ -33,31 +33,50 @@ enum rc_sio_role { RC_SIO_SESSION = 0, RC_SIO_POLLER, RC_SIO_CARRIER };
 
 typedef struct rc_sio_conn {
     uint32_t ping_tick; /* session: when the last ping went out; carrier: when it opened */
-    uint8_t role;       /* enum rc_sio_role */
-    uint8_t awaiting;   /* session: a ping waits for its pong */
-    uint8_t nsps;       /* session: connected namespaces, bit i for namespace i (0: "/") */
-    uint8_t skip;       /* binary frames of a refused packet still to come */
-    uint8_t opened;     /* session: a CONNECT was accepted; the node knows it */
-    uint8_t upgraded;   /* virtual session: its carrier has taken over */
+    uint32_t poller;    /* virtual session: the parked GET's slot (RC_NO_CONN: none) */
+    uint32_t carrier;   /* virtual session: the upgrading WebSocket's slot (RC_NO_CONN: none) */
+    uint32_t link;      /* poller, carrier: the session's slot */
+    uint32_t open_tick; /* the frame clock when it connected (its low 32 bits; recovery) */
     uint16_t poller_gen, carrier_gen, link_gen;
-    uint32_t poller;  /* virtual session: the parked GET's slot (RC_NO_CONN: none) */
-    uint32_t carrier; /* virtual session: the upgrading WebSocket's slot (RC_NO_CONN: none) */
-    uint32_t link;    /* poller, carrier: the session's slot */
-    /* Connection state recovery (sio/recovery.h): the pid of namespace
-     * pid_nsp - 1 (0: none given), the frame clock when it connected, a
-     * recovery under way (restoring: 1 + its namespace; pending: its
-     * subscribes unanswered; lost: one of them could not recover), and
-     * whether the session is kept when the connection ends. */
-    uint8_t pid_nsp, restoring, pending, lost, keep;
-    uint64_t open_tick;
-    char pid[RC_SIO_PID_LEN + 1];
-    char sid[RC_SIO_SID_LEN + 1];
+    /* Connection state recovery (sio/recovery.h): subscribes of a recovery
+     * under way still unanswered. */
+    uint16_t pending;
+    uint8_t role; /* enum rc_sio_role */
+    uint8_t nsps; /* session: connected namespaces, bit i for namespace i (0: "/") */
+    uint8_t skip; /* binary frames of a refused packet still to come */
+    /* virtual session: namespaces whose CONNECT answer is due: written
+     * when a GET takes the session's output, not queued (rc_sio_connect_due) */
+    uint8_t connect_due;
+    /* Recovery: the pid is namespace pid_nsp - 1's (0: none given); a
+     * recovery under way (restoring: 1 + its namespace). */
+    uint8_t pid_nsp, restoring;
+    uint8_t awaiting : 1; /* session: a ping waits for its pong */
+    uint8_t opened : 1;   /* session: a CONNECT was accepted; the node knows it */
+    uint8_t upgraded : 1; /* virtual session: its carrier has taken over */
+    uint8_t closed : 1;   /* session: its close was seen (once) */
+    uint8_t broken : 1;   /* session: closed for breaking the protocol: gone at once */
+    uint8_t lost : 1;     /* recovery: one of its subscribes could not recover */
+    uint8_t keep : 1;     /* recovery: the session is kept when the connection ends */
+    uint8_t sid_rand[12]; /* the sid's random part (16 base64url characters) */
+    uint8_t pid[12];      /* the pid (16 base64url characters) */
 } rc_sio_conn;
 
 static inline rc_sio_conn *rc_sio_state(rc_shard *s, const rc_conn *c)
 {
     return s->pstate[rc_conn_id(s, c)];
 }
+
+_Static_assert(sizeof(rc_sio_conn) <= 64, "a polling session's state is one cache line");
+
+/* The session's sid (RC_SIO_SID_LEN characters and a NUL) into out. */
+void rc_sio_sid_text(const rc_shard *s, const rc_conn *c, const rc_sio_conn *st, char *out);
+/* The session's pid (RC_SIO_PID_LEN characters and a NUL) into out. */
+void rc_sio_pid_text(const rc_sio_conn *st, char *out);
+
+/* The next CONNECT answer due on virtual session c (an Engine.IO message
+ * packet) into out[cap]: its length, and the namespace is no longer due;
+ * 0 when none is due. */
+size_t rc_sio_connect_due(rc_shard *s, rc_conn *c, rc_sio_conn *st, char *out, size_t cap);
 
 /* Writes the hex head of a sid (RC_SIO_SID_HEAD characters and a NUL) into
  * out, which holds at least RC_SIO_SID_HEAD + 1. Can't fail. */

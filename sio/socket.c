@@ -36,6 +36,11 @@ static void random_chars(char *out, size_t n)
     out[n] = '\0';
 }
 
+static void random_bytes(uint8_t *out, size_t n)
+{
+    rc_assert(getrandom(out, n, 0) == (ssize_t)n);
+}
+
 /* ---- namespaces --------------------------------------------------------- */
 
 static rc_str nsp_name(const rc_shard *s, int i)
@@ -413,19 +418,19 @@ static void on_opened(rc_shard *s, rc_conn *c)
     s->pstate[rc_conn_id(s, c)] = st;
     st->role = RC_SIO_SESSION;
     st->poller = st->carrier = RC_NO_CONN;
-    rc_sio_sid_head(st->sid, s->id, rc_conn_id(s, c), c->gen);
-    random_chars(st->sid + RC_SIO_SID_HEAD, 16);
+    random_bytes(st->sid_rand, sizeof(st->sid_rand));
+    char sid[RC_SIO_SID_LEN + 1];
+    rc_sio_sid_text(s, c, st, sid);
     st->ping_tick = s->now_tick;
     int polling = rc_conn_is_virtual(s, c);
     gauge_add(polling ? &s->stats.sio_polling : &s->stats.sio_open, 1);
     char open[224];
-    int n =
-        snprintf(open, sizeof(open),
-                 "0{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,\"pingTimeout\":%u,"
-                 "\"maxPayload\":%u}",
-                 st->sid, polling ? "\"websocket\"" : "", ping_interval(s), s->cfg->pong_timeout_ms,
-                 polling ? RC_MIN(s->cfg->max_message_bytes, s->cfg->max_body_bytes)
-                         : s->cfg->max_message_bytes);
+    int n = snprintf(open, sizeof(open),
+                     "0{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,\"pingTimeout\":%u,"
+                     "\"maxPayload\":%u}",
+                     sid, polling ? "\"websocket\"" : "", ping_interval(s), s->cfg->pong_timeout_ms,
+                     polling ? RC_MIN(s->cfg->max_message_bytes, s->cfg->max_body_bytes)
+                             : s->cfg->max_message_bytes);
     rc_conn_send_text(s, c, open, (size_t)n);
 }
 
@@ -450,10 +455,17 @@ static void on_closed(rc_shard *s, rc_conn *c)
         rc_sio_carrier_closed(s, c, st);
         return;
     }
-    if (st && st->role == RC_SIO_SESSION && st->sid[0]) {
-        st->sid[0] = '\0'; /* once */
-        if (st->keep && st->pid_nsp && !st->restoring && s->cfg->sio_recovery_s)
-            rc_sio_keep_session(s, c, st->pid, st->open_tick, kept_room, st->pid_nsp - 1);
+    if (st && st->role == RC_SIO_SESSION && !st->closed) {
+        st->closed = 1; /* once */
+        if (st->keep && st->pid_nsp && !st->restoring && s->cfg->sio_recovery_s) {
+            char pid[RC_SIO_PID_LEN + 1];
+            rc_sio_pid_text(st, pid);
+            /* open_tick keeps the clock's low 32 bits: the reading it was. */
+            uint64_t open = (s->sio_tick & ~(uint64_t)UINT32_MAX) | st->open_tick;
+            if (open > s->sio_tick)
+                open -= (uint64_t)1 << 32;
+            rc_sio_keep_session(s, c, pid, open, kept_room, st->pid_nsp - 1);
+        }
         int polling = rc_conn_is_virtual(s, c);
         gauge_add(polling ? &s->stats.sio_polling : &s->stats.sio_open, -1);
         if (polling) {
@@ -471,8 +483,10 @@ static void parse_error(rc_shard *s, rc_conn *c, const char *why)
     snprintf(reason, sizeof(reason), "parse error: %s", why);
     rc_counter_inc(&s->stats.sio_bad_packets);
     sio_conn *st = state(s, c);
-    if (st)
-        st->keep = 0; /* a client that breaks the protocol does not come back to its session */
+    if (st) {
+        st->keep = 0;   /* a client that breaks the protocol does not come back to its session */
+        st->broken = 1; /* nor polls it again */
+    }
     rc_conn_close(s, c, RC_CLOSE_POLICY, reason);
 }
 
@@ -484,32 +498,71 @@ static void connect_error(rc_shard *s, rc_conn *c, rc_str nsp, const char *why)
              rc_sio_write_connect_error(buf + 1, sizeof(buf) - 1, nsp, (rc_str){why, strlen(why)}));
 }
 
+/* The CONNECT answer of namespace i (an Engine.IO message): a new socket
+ * id, and the session's pid when it has one for i. Its length, or 0. */
+static size_t connect_packet(rc_shard *s, const sio_conn *st, int i, char *out, size_t cap)
+{
+    char sock_id[SOCKET_ID_LEN + 1], pid[RC_SIO_PID_LEN + 1];
+    random_chars(sock_id, SOCKET_ID_LEN);
+    rc_str ps = RC_STR_NULL;
+    if (st->pid_nsp == i + 1) {
+        rc_sio_pid_text(st, pid);
+        ps = (rc_str){pid, RC_SIO_PID_LEN};
+    }
+    if (cap < 2)
+        return 0;
+    ssize_t n = rc_sio_write_connect(out + 1, cap - 1, nsp_name(s, i),
+                                     (rc_str){sock_id, SOCKET_ID_LEN}, ps);
+    if (n < 0)
+        return 0;
+    out[0] = RC_EIO_MESSAGE;
+    return (size_t)n + 1;
+}
+
 /* The namespace CONNECT is accepted: the answer (with the session's pid
  * when recovery is on; recovered: the pid the client gave), and the
  * session opens on its first. */
 static void connected(rc_shard *s, rc_conn *c, sio_conn *st, int i, int recovered)
 {
-    char sock_id[SOCKET_ID_LEN + 1], buf[RC_SIO_MAX_NSP + 96];
-    random_chars(sock_id, SOCKET_ID_LEN);
-    rc_str pid = RC_STR_NULL;
     if (s->cfg->sio_recovery_s && (!st->pid_nsp || st->pid_nsp == i + 1)) {
         if (!recovered) {
-            random_chars(st->pid, RC_SIO_PID_LEN);
-            st->open_tick = s->sio_tick;
+            random_bytes(st->pid, sizeof(st->pid));
+            st->open_tick = (uint32_t)s->sio_tick;
         }
         st->pid_nsp = (uint8_t)(i + 1);
         st->keep = 1;
-        pid = (rc_str){st->pid, RC_SIO_PID_LEN};
     }
     st->nsps |= (uint8_t)(1u << i);
     rc_counter_inc(&s->stats.sio_connects);
-    send_msg(s, c, buf,
-             rc_sio_write_connect(buf + 1, sizeof(buf) - 1, nsp_name(s, i),
-                                  (rc_str){sock_id, SOCKET_ID_LEN}, pid));
+    if (rc_conn_is_virtual(s, c)) {
+        /* A polling session's answer is written when a GET takes its
+         * output: it holds no queued bytes meanwhile. */
+        st->connect_due |= (uint8_t)(1u << i);
+        rc_sio_drain(s, c);
+    } else {
+        char buf[RC_SIO_MAX_NSP + 96];
+        size_t n = connect_packet(s, st, i, buf, sizeof(buf));
+        if (n)
+            rc_conn_send_text(s, c, buf, n);
+    }
     if (!st->opened) {
         st->opened = 1;
         rc_op_opened(s, c); /* lifecycle, user channel */
     }
+}
+
+size_t rc_sio_connect_due(rc_shard *s, rc_conn *c, rc_sio_conn *st, char *out, size_t cap)
+{
+    (void)c;
+    for (int i = 0; i <= s->cfg->n_sio_nsps; i++) {
+        if (!(st->connect_due >> i & 1))
+            continue;
+        st->connect_due &= (uint8_t) ~(1u << i);
+        size_t n = connect_packet(s, st, i, out, cap);
+        if (n)
+            return n;
+    }
+    return 0;
 }
 
 /* A pid as the node gives them out. */
@@ -594,9 +647,10 @@ static void on_connect(rc_shard *s, rc_conn *c, sio_conn *st, const rc_sio_packe
     rc_str pids = {pid, (size_t)RC_MAX(pidn, 0)};
     if (s->cfg->sio_recovery_s && !st->pid_nsp && pid_valid(pids)) {
         /* The answer waits for the kept session (rc_sio_on_kept). */
-        memcpy(st->pid, pid, RC_SIO_PID_LEN + 1);
+        rc_assert(rc_b64url_decode(pid, RC_SIO_PID_LEN, st->pid, sizeof(st->pid)) ==
+                  (int)sizeof(st->pid));
         st->restoring = (uint8_t)(i + 1);
-        st->open_tick = s->sio_tick;
+        st->open_tick = (uint32_t)s->sio_tick;
         rc_sio_take_session(s, c, i, pids, (rc_str){offset, (size_t)offn});
         return;
     }
@@ -623,7 +677,7 @@ static void restore_step(rc_shard *s, rc_conn *c, sio_conn *st, int lost)
 {
     if (!st->restoring)
         return;
-    st->lost |= (uint8_t)lost;
+    st->lost |= lost ? 1 : 0;
     if (--st->pending)
         return;
     int i = st->restoring - 1;

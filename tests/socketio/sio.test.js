@@ -629,3 +629,25 @@ test('emitter: socketsJoin, socketsLeave, disconnectSockets, serverSideEmit', as
   assert.equal(await got, 'still here');
   for (const s of all) s.close();
 });
+
+test('a polling session the server closes: the next GET takes its last packets and the close', async () => {
+  const base = url(0) + '/socket.io/?EIO=4&transport=polling';
+  const open = await (await fetch(base)).text();
+  const { sid } = JSON.parse(open.slice(1));
+  const q = base + '&sid=' + sid;
+  // A token that expires in two seconds: the node closes the session then
+  // (4001), while no GET is waiting.
+  const soon = jwt(SECRET, { sub: 'brief', exp: Math.floor(Date.now() / 1000) + 2 });
+  assert.equal(await (await fetch(q, { method: 'POST', body: '40{"token":"' + soon + '"}' })).text(), 'ok');
+  const first = await (await fetch(q)).text(); // the CONNECT answer, written for this GET
+  assert.match(first, /^40\{"sid":"[^"]+"/);
+  await sleep(3200);
+  const last = await fetch(q);
+  assert.equal(last.status, 200, 'the closing session is still there for its last GET');
+  const packets = (await last.text()).split('\x1e');
+  assert.equal(packets[packets.length - 1], '1', 'it ends with the close packet');
+  // Then it is gone.
+  await sleep(100);
+  const after = await fetch(q);
+  assert.equal(after.status, 400);
+});

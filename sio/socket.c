@@ -13,10 +13,9 @@
 #include "ops/ops.h"
 #include "sio/packet.h"
 #include "sio/session.h"
+#include "sio/socket_int.h"
 #include "ws/b64url.h"
 #include "ws/frame.h"
-
-#define SOCKET_ID_LEN 20 /* base64url of 15 random bytes */
 
 typedef rc_sio_conn sio_conn;
 
@@ -27,7 +26,7 @@ static sio_conn *state(rc_shard *s, const rc_conn *c)
 
 /* n base64url characters of the kernel's randomness (n a multiple of 4):
  * ids that guard sessions. */
-static void random_chars(char *out, size_t n)
+void rc_sio_random_chars(char *out, size_t n)
 {
     uint8_t r[48];
     rc_assert(n % 4 == 0 && n / 4 * 3 <= sizeof(r));
@@ -36,14 +35,14 @@ static void random_chars(char *out, size_t n)
     out[n] = '\0';
 }
 
-static void random_bytes(uint8_t *out, size_t n)
+void rc_sio_random_bytes(uint8_t *out, size_t n)
 {
     rc_assert(getrandom(out, n, 0) == (ssize_t)n);
 }
 
 /* ---- namespaces --------------------------------------------------------- */
 
-static rc_str nsp_name(const rc_shard *s, int i)
+rc_str rc_sio_nsp_name(const rc_shard *s, int i)
 {
     if (i <= 0)
         return (rc_str){"/", 1};
@@ -51,7 +50,7 @@ static rc_str nsp_name(const rc_shard *s, int i)
     return (rc_str){n, strlen(n)};
 }
 
-static int nsp_index(const rc_shard *s, rc_str nsp)
+int rc_sio_nsp_index(const rc_shard *s, rc_str nsp)
 {
     if (nsp.n == 1 && nsp.p[0] == '/')
         return 0;
@@ -63,7 +62,7 @@ static int nsp_index(const rc_shard *s, rc_str nsp)
 
 /* The namespace a channel's messages belong to: i when it is "NAME/..."
  * for namespace i's /NAME, else 0. */
-static int nsp_of_channel(const rc_shard *s, const char *ch, size_t n)
+int rc_sio_nsp_of_channel(const rc_shard *s, const char *ch, size_t n)
 {
     for (int i = 0; i < s->cfg->n_sio_nsps; i++) {
         const char *name = s->cfg->sio_nsps[i] + 1;
@@ -75,9 +74,9 @@ static int nsp_of_channel(const rc_shard *s, const char *ch, size_t n)
 }
 
 /* Does channel ch belong to namespace nsp? */
-static int in_nsp(const rc_shard *s, const char *ch, size_t n, int nsp)
+int rc_sio_in_nsp(const rc_shard *s, const char *ch, size_t n, int nsp)
 {
-    return nsp_of_channel(s, ch, n) == nsp;
+    return rc_sio_nsp_of_channel(s, ch, n) == nsp;
 }
 
 /* ---- acks and their tags ------------------------------------------------ */
@@ -123,7 +122,7 @@ static int tag_read(rc_str t, int *nsp, uint64_t *id)
 
 /* An Engine.IO MESSAGE carrying a Socket.IO packet that a writer puts at
  * buf + 1. */
-static void send_msg(rc_shard *s, rc_conn *c, char *buf, ssize_t n)
+void rc_sio_send_msg(rc_shard *s, rc_conn *c, char *buf, ssize_t n)
 {
     if (n < 0) {
         rc_warn("shard=%d conn=%u a Socket.IO packet did not fit its buffer", s->id,
@@ -138,9 +137,9 @@ static void emit(rc_shard *s, rc_conn *c, int nsp, const char *event, rc_str arg
 {
     size_t cap = args.n + RC_SIO_MAX_NSP + 96;
     char *buf = rc_malloc(cap);
-    send_msg(s, c, buf,
-             rc_sio_write_event(buf + 1, cap - 1, nsp_name(s, nsp), 0, 0,
-                                (rc_str){event, strlen(event)}, args));
+    rc_sio_send_msg(s, c, buf,
+                    rc_sio_write_event(buf + 1, cap - 1, rc_sio_nsp_name(s, nsp), 0, 0,
+                                       (rc_str){event, strlen(event)}, args));
     free(buf);
 }
 
@@ -154,7 +153,8 @@ static int ack(rc_shard *s, rc_conn *c, rc_str t, rc_str args)
         return 0;
     size_t cap = args.n + RC_SIO_MAX_NSP + 48;
     char *buf = rc_malloc(cap);
-    send_msg(s, c, buf, rc_sio_write_ack(buf + 1, cap - 1, nsp_name(s, nsp), id, args));
+    rc_sio_send_msg(s, c, buf,
+                    rc_sio_write_ack(buf + 1, cap - 1, rc_sio_nsp_name(s, nsp), id, args));
     free(buf);
     return 1;
 }
@@ -170,13 +170,10 @@ static void ack_ok(rc_shard *s, rc_conn *c, rc_str t, rc_str ch)
 
 /* ---- results of operations ------------------------------------------------ */
 
-static void restore_step(rc_shard *s, rc_conn *c, sio_conn *st, int lost);
-static int is_restore(rc_str tag);
-
 static void on_error(rc_shard *s, rc_conn *c, rc_str tag, int code, const char *msg, rc_str ch)
 {
-    if (is_restore(tag)) { /* a recovery's subscribe */
-        restore_step(s, c, state(s, c), 1);
+    if (rc_sio_is_restore(tag)) { /* a recovery's subscribe */
+        rc_sio_restore_step(s, c, state(s, c), 1);
         return;
     }
     char m[RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_TEXT)], cj[RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_CHANNEL)];
@@ -198,8 +195,9 @@ static void on_subscribed(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, uint64
 {
     (void)seq;
     rc_sio_note_position(s, ch, info);
-    if (is_restore(tag)) {
-        restore_step(s, c, state(s, c), info && info->recovery && info->outcome != RC_REC_OK);
+    if (rc_sio_is_restore(tag)) {
+        rc_sio_restore_step(s, c, state(s, c),
+                            info && info->recovery && info->outcome != RC_REC_OK);
         return;
     }
     ack_ok(s, c, tag, ch);
@@ -359,9 +357,9 @@ static rc_obuf *make_frame(rc_shard *s, const rc_msg *m)
     size_t cap = args.n + RC_SIO_MAX_NSP + 2 * RC_PROTO_MAX_EVENT + 16;
     char *buf = rc_malloc(cap);
     buf[0] = RC_EIO_MESSAGE;
-    ssize_t n =
-        rc_sio_write_event(buf + 1, cap - 1, nsp_name(s, nsp_of_channel(s, m->chan, m->chan_len)),
-                           0, 0, (rc_str){event, strlen(event)}, args);
+    ssize_t n = rc_sio_write_event(
+        buf + 1, cap - 1, rc_sio_nsp_name(s, rc_sio_nsp_of_channel(s, m->chan, m->chan_len)), 0, 0,
+        (rc_str){event, strlen(event)}, args);
     free(joined);
     rc_obuf *b = n < 0 ? NULL : rc_obuf_frame(RC_OBUF_DATA, RC_WS_OP_TEXT, buf, (size_t)n + 1);
     free(buf);
@@ -418,7 +416,7 @@ static void on_opened(rc_shard *s, rc_conn *c)
     s->pstate[rc_conn_id(s, c)] = st;
     st->role = RC_SIO_SESSION;
     st->poller = st->carrier = RC_NO_CONN;
-    random_bytes(st->sid_rand, sizeof(st->sid_rand));
+    rc_sio_random_bytes(st->sid_rand, sizeof(st->sid_rand));
     char sid[RC_SIO_SID_LEN + 1];
     rc_sio_sid_text(s, c, st, sid);
     st->ping_tick = s->now_tick;
@@ -434,20 +432,6 @@ static void on_opened(rc_shard *s, rc_conn *c)
     rc_conn_send_text(s, c, open, (size_t)n);
 }
 
-/* The rooms a kept session comes back to: those of its namespace, but not
- * the user channel (user:<sub>) unless it keeps history: the node joins
- * every connection of the user to it anyway. */
-static int kept_room(const rc_shard *s, const rc_conn *c, const char *ch, size_t n, int nsp)
-{
-    if (!in_nsp(s, ch, n, nsp))
-        return 0;
-    const char *user = c->auth ? rc_auth_user(c->auth) : NULL;
-    if (user && n == 5 + strlen(user) && memcmp(ch, "user:", 5) == 0 &&
-        memcmp(ch + 5, user, n - 5) == 0)
-        return rc_config_history(s->cfg, ch, n) != NULL;
-    return 1;
-}
-
 static void on_closed(rc_shard *s, rc_conn *c)
 {
     sio_conn *st = state(s, c);
@@ -457,15 +441,7 @@ static void on_closed(rc_shard *s, rc_conn *c)
     }
     if (st && st->role == RC_SIO_SESSION && !st->closed) {
         st->closed = 1; /* once */
-        if (st->keep && st->pid_nsp && !st->restoring && s->cfg->sio_recovery_s) {
-            char pid[RC_SIO_PID_LEN + 1];
-            rc_sio_pid_text(st, pid);
-            /* open_tick keeps the clock's low 32 bits: the reading it was. */
-            uint64_t open = (s->sio_tick & ~(uint64_t)UINT32_MAX) | st->open_tick;
-            if (open > s->sio_tick)
-                open -= (uint64_t)1 << 32;
-            rc_sio_keep_session(s, c, pid, open, kept_room, st->pid_nsp - 1);
-        }
+        rc_sio_keep_closed(s, c, st);
         int polling = rc_conn_is_virtual(s, c);
         gauge_add(polling ? &s->stats.sio_polling : &s->stats.sio_open, -1);
         if (polling) {
@@ -477,7 +453,7 @@ static void on_closed(rc_shard *s, rc_conn *c)
 }
 
 /* A malformed packet: Socket.IO servers end the connection. */
-static void parse_error(rc_shard *s, rc_conn *c, const char *why)
+void rc_sio_parse_error(rc_shard *s, rc_conn *c, const char *why)
 {
     char reason[96];
     snprintf(reason, sizeof(reason), "parse error: %s", why);
@@ -490,239 +466,10 @@ static void parse_error(rc_shard *s, rc_conn *c, const char *why)
     rc_conn_close(s, c, RC_CLOSE_POLICY, reason);
 }
 
-static void connect_error(rc_shard *s, rc_conn *c, rc_str nsp, const char *why)
-{
-    char buf[RC_SIO_MAX_NSP + RC_PROTO_MAX_TEXT + 64];
-    rc_counter_inc(&s->stats.sio_connect_errors);
-    send_msg(s, c, buf,
-             rc_sio_write_connect_error(buf + 1, sizeof(buf) - 1, nsp, (rc_str){why, strlen(why)}));
-}
-
-/* The CONNECT answer of namespace i (an Engine.IO message): a new socket
- * id, and the session's pid when it has one for i. Its length, or 0. */
-static size_t connect_packet(rc_shard *s, const sio_conn *st, int i, char *out, size_t cap)
-{
-    char sock_id[SOCKET_ID_LEN + 1], pid[RC_SIO_PID_LEN + 1];
-    random_chars(sock_id, SOCKET_ID_LEN);
-    rc_str ps = RC_STR_NULL;
-    if (st->pid_nsp == i + 1) {
-        rc_sio_pid_text(st, pid);
-        ps = (rc_str){pid, RC_SIO_PID_LEN};
-    }
-    if (cap < 2)
-        return 0;
-    ssize_t n = rc_sio_write_connect(out + 1, cap - 1, nsp_name(s, i),
-                                     (rc_str){sock_id, SOCKET_ID_LEN}, ps);
-    if (n < 0)
-        return 0;
-    out[0] = RC_EIO_MESSAGE;
-    return (size_t)n + 1;
-}
-
-/* The namespace CONNECT is accepted: the answer (with the session's pid
- * when recovery is on; recovered: the pid the client gave), and the
- * session opens on its first. */
-static void connected(rc_shard *s, rc_conn *c, sio_conn *st, int i, int recovered)
-{
-    if (s->cfg->sio_recovery_s && (!st->pid_nsp || st->pid_nsp == i + 1)) {
-        if (!recovered) {
-            random_bytes(st->pid, sizeof(st->pid));
-            st->open_tick = (uint32_t)s->sio_tick;
-        }
-        st->pid_nsp = (uint8_t)(i + 1);
-        st->keep = 1;
-    }
-    st->nsps |= (uint8_t)(1u << i);
-    rc_counter_inc(&s->stats.sio_connects);
-    if (rc_conn_is_virtual(s, c)) {
-        /* A polling session's answer is written when a GET takes its
-         * output: it holds no queued bytes meanwhile. */
-        st->connect_due |= (uint8_t)(1u << i);
-        rc_sio_drain(s, c);
-    } else {
-        char buf[RC_SIO_MAX_NSP + 96];
-        size_t n = connect_packet(s, st, i, buf, sizeof(buf));
-        if (n)
-            rc_conn_send_text(s, c, buf, n);
-    }
-    if (!st->opened) {
-        st->opened = 1;
-        rc_op_opened(s, c); /* lifecycle, user channel */
-    }
-}
-
-size_t rc_sio_connect_due(rc_shard *s, rc_conn *c, rc_sio_conn *st, char *out, size_t cap)
-{
-    (void)c;
-    for (int i = 0; i <= s->cfg->n_sio_nsps; i++) {
-        if (!(st->connect_due >> i & 1))
-            continue;
-        st->connect_due &= (uint8_t) ~(1u << i);
-        size_t n = connect_packet(s, st, i, out, cap);
-        if (n)
-            return n;
-    }
-    return 0;
-}
-
-/* A pid as the node gives them out. */
-static int pid_valid(rc_str p)
-{
-    if (p.n != RC_SIO_PID_LEN)
-        return 0;
-    for (size_t k = 0; k < p.n; k++) {
-        char ch = p.p[k];
-        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_'))
-            return 0;
-    }
-    return 1;
-}
-
-/* CONNECT to a namespace, with auth {"token":T,...} or none; a client
- * that was connected before adds "pid" and "offset" to recover. */
-static void on_connect(rc_shard *s, rc_conn *c, sio_conn *st, const rc_sio_packet *pk)
-{
-    int i = nsp_index(s, pk->nsp);
-    if (i < 0) {
-        connect_error(s, c, pk->nsp, "Invalid namespace");
-        return;
-    }
-    if (st->restoring) {
-        connect_error(s, c, pk->nsp, "a recovery is under way: wait for its answer");
-        return;
-    }
-    rc_str tok = RC_STR_NULL;
-    char *tbuf = NULL;
-    char pid[RC_SIO_PID_LEN + 1], offset[RC_SIO_OFFSET_MAX + 1];
-    ssize_t pidn = -1, offn = 0;
-    if (pk->data.n) {
-        rc_json_iter it;
-        rc_json_val k, v;
-        if (rc_json_object_begin(&it, pk->data.p, pk->data.n, RC_PROTO_MAX_DEPTH) == 0) {
-            while (rc_json_object_next(&it, &k, &v) > 0) {
-                if (rc_json_key_is(&k, "pid") && v.type == RC_JSON_STRING)
-                    pidn = rc_json_string(&v, pid, sizeof(pid));
-                else if (rc_json_key_is(&k, "offset") && v.type == RC_JSON_STRING)
-                    offn = RC_MAX(rc_json_string(&v, offset, sizeof(offset)), 0);
-                if (!rc_json_key_is(&k, "token") || v.type == RC_JSON_NULL)
-                    continue;
-                free(tbuf); /* a repeated key: the last one counts */
-                tbuf = rc_malloc(RC_JWT_MAX_LEN + 1);
-                ssize_t n =
-                    v.type == RC_JSON_STRING ? rc_json_string(&v, tbuf, RC_JWT_MAX_LEN + 1) : -1;
-                if (n <= 0) {
-                    free(tbuf);
-                    connect_error(s, c, pk->nsp, "malformed token");
-                    return;
-                }
-                tok = (rc_str){tbuf, (size_t)n};
-            }
-        }
-    }
-    rc_auth *auth = NULL;
-    if (tok.n) {
-        int e = rc_op_verify_token(s, tok.p, tok.n, &auth);
-        free(tbuf);
-        if (e != RC_JWT_OK) {
-            connect_error(s, c, pk->nsp, rc_jwt_strerror(e));
-            return;
-        }
-    } else if (!c->auth && !s->cfg->allow_anonymous) {
-        connect_error(s, c, pk->nsp, "a token is required");
-        return;
-    }
-    if (st->opened && auth &&
-        (!c->auth || strcmp(rc_auth_user(c->auth), rc_auth_user(auth)) != 0)) {
-        free(auth);
-        connect_error(s, c, pk->nsp, "one connection carries one user: reconnect to change users");
-        return;
-    }
-    if (!st->opened && auth) {
-        c->auth = auth;
-        rc_conn_new_token(s, c); /* its exp */
-    } else {
-        free(auth);
-    }
-    rc_str pids = {pid, (size_t)RC_MAX(pidn, 0)};
-    if (s->cfg->sio_recovery_s && !st->pid_nsp && pid_valid(pids)) {
-        /* The answer waits for the kept session (rc_sio_on_kept). */
-        rc_assert(rc_b64url_decode(pid, RC_SIO_PID_LEN, st->pid, sizeof(st->pid)) ==
-                  (int)sizeof(st->pid));
-        st->restoring = (uint8_t)(i + 1);
-        st->open_tick = (uint32_t)s->sio_tick;
-        rc_sio_take_session(s, c, i, pids, (rc_str){offset, (size_t)offn});
-        return;
-    }
-    connected(s, c, st, i, 0);
-}
-
-/* ---- recovery ---------------------------------------------------------------- */
-
-#define RESTORE_TAG ((rc_str){"R", 1}) /* no ack id looks like it */
-
-static int is_restore(rc_str tag)
-{
-    return tag.n == 1 && tag.p[0] == 'R';
-}
-
-static void recovery_counted(rc_shard *s, int outcome)
-{
-    rc_counter_inc(&s->stats.sio_recoveries[outcome]);
-}
-
-/* One of the recovery's subscribes has its answer (or the last step of
- * starting them): once all have, the CONNECT is answered. */
-static void restore_step(rc_shard *s, rc_conn *c, sio_conn *st, int lost)
-{
-    if (!st->restoring)
-        return;
-    st->lost |= lost ? 1 : 0;
-    if (--st->pending)
-        return;
-    int i = st->restoring - 1;
-    st->restoring = 0;
-    recovery_counted(s, st->lost ? RC_SIO_REC_NOT_COVERED : RC_SIO_REC_RECOVERED);
-    /* Not recovered: the client is told (a new pid) and reloads; the rooms
-     * it had stay joined, so its joins again are answered at once. */
-    connected(s, c, st, i, !st->lost);
-}
-
-void rc_sio_on_kept(rc_shard *s, rc_sio_keep *k)
-{
-    rc_conn *c = k->conn < s->nconns ? &s->conns[k->conn] : NULL;
-    sio_conn *st = c && c->gen == k->gen && c->state == RC_CONN_OPEN && c->proto == RC_PROTO_SIO
-                       ? state(s, c)
-                       : NULL;
-    if (!st || st->role != RC_SIO_SESSION || st->restoring != k->nsp + 1) {
-        rc_sio_keep_free(k); /* the connection went meanwhile */
-        return;
-    }
-    rc_sio_room *rooms;
-    uint32_t n;
-    int why = rc_sio_plan(k, c->auth ? rc_auth_user(c->auth) : "", &rooms, &n);
-    rc_sio_keep_free(k);
-    if (why != RC_SIO_REC_RECOVERED) {
-        int i = st->restoring - 1;
-        st->restoring = 0;
-        recovery_counted(s, why);
-        connected(s, c, st, i, 0);
-        return;
-    }
-    st->pending = 1;
-    st->lost = 0;
-    for (uint32_t j = 0; j < n; j++) {
-        st->pending++;
-        rc_op_subscribe(s, c, RESTORE_TAG, (rc_str){rooms[j].name, rooms[j].len}, &rooms[j].since);
-    }
-    free(rooms);
-    restore_step(s, c, st, 0);
-}
-
 /* Does channel ch belong to namespace i's mapped rooms? */
 static int mapped_channel(const rc_shard *s, int i, const char *ch, size_t n)
 {
-    if (nsp_of_channel(s, ch, n) != i)
+    if (rc_sio_nsp_of_channel(s, ch, n) != i)
         return 0;
     if (i) {
         size_t k = strlen(s->cfg->sio_nsps[i - 1]); /* "/NAME": "NAME/" is as long */
@@ -767,7 +514,7 @@ void rc_sio_disconnect_nsp(rc_shard *s, rc_conn *c, int i, int close)
     }
     /* DISCONNECT: "1", the namespace unless "/" (then its ','). */
     char buf[RC_SIO_MAX_NSP + 8];
-    rc_str nsp = nsp_name(s, i);
+    rc_str nsp = rc_sio_nsp_name(s, i);
     size_t n = 1;
     buf[0] = RC_EIO_MESSAGE;
     buf[n++] = '0' + RC_SIO_DISCONNECT;
@@ -784,7 +531,7 @@ void rc_sio_disconnect_nsp(rc_shard *s, rc_conn *c, int i, int close)
         if (k >= c->nchan)
             continue;
         const rc_room *r = c->chans[k].room;
-        if (in_nsp(s, r->name, r->name_len, i)) {
+        if (rc_sio_in_nsp(s, r->name, r->name_len, i)) {
             char name[RC_PROTO_MAX_CHANNEL + 1];
             memcpy(name, r->name, r->name_len);
             rc_chan_unsubscribe(s, c, (rc_str){name, r->name_len});
@@ -880,14 +627,14 @@ static void on_sio_packet(rc_shard *s, rc_conn *c, sio_conn *st, const char *p, 
     rc_sio_packet pk;
     int e = rc_sio_parse(p, n, &pk);
     if (e != RC_SIO_OK) {
-        parse_error(s, c, rc_sio_errtext(e));
+        rc_sio_parse_error(s, c, rc_sio_errtext(e));
         return;
     }
     if (pk.type == RC_SIO_CONNECT) {
-        on_connect(s, c, st, &pk);
+        rc_sio_on_connect(s, c, st, &pk);
         return;
     }
-    int i = nsp_index(s, pk.nsp);
+    int i = rc_sio_nsp_index(s, pk.nsp);
     if (i < 0 || !(st->nsps >> i & 1)) {
         /* Not connected there (perhaps refused): the packet has no home. */
         rc_counter_inc(&s->stats.sio_bad_packets);
@@ -913,7 +660,7 @@ static void on_sio_packet(rc_shard *s, rc_conn *c, sio_conn *st, const char *p, 
                       RC_STR_NULL);
         break;
     case RC_SIO_ACK: break; /* the node asks no acks: nothing waits for it */
-    default: parse_error(s, c, "a packet type only a server sends"); break;
+    default: rc_sio_parse_error(s, c, "a packet type only a server sends"); break;
     }
 }
 
@@ -932,12 +679,12 @@ static void on_message(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, 
             st->skip--; /* an attachment of a refused packet */
             return;
         }
-        parse_error(s, c, "binary data that no packet announced");
+        rc_sio_parse_error(s, c, "binary data that no packet announced");
         return;
     }
     const char *p = (const char *)msg;
     if (len == 0) {
-        parse_error(s, c, "an empty packet");
+        rc_sio_parse_error(s, c, "an empty packet");
         return;
     }
     switch (p[0]) {
@@ -958,7 +705,7 @@ static void on_message(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len, 
         break;
     case RC_EIO_UPGRADE:
     case RC_EIO_NOOP: break;
-    default: parse_error(s, c, "not an Engine.IO packet type"); break;
+    default: rc_sio_parse_error(s, c, "not an Engine.IO packet type"); break;
     }
 }
 

@@ -2,9 +2,8 @@
  * this node, every publish out, and what an outage costs (see bridge.h).
  *
  * Thread: the relay thread. */
-#include "channels/bridge.h"
+#include "channels/bridge_int.h"
 
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -29,98 +28,10 @@ enum { TAG_CMD = 1, TAG_SUB = 2 };
 /* (UN)SUBSCRIBE commands carry at most this many channels. */
 #define BATCH 1024
 
-/* A PUBLISH waiting for the command connection. */
-/* How a publication is kept: in a channel's history (size 0: not), and at
- * most once per key (once.n 0: no key; emitter.h's publications that every
- * node with members hears and one of them keeps). */
-typedef struct keep_opts {
-    uint32_t size, ttl;
-    rc_str once;
-} keep_opts;
-
-typedef struct held {
-    struct held *next;
-    uint32_t chan_len, payload_len;
-    uint32_t hist_size, hist_ttl; /* a publication with history (size 0: none) */
-    uint32_t once_len;
-    char mem[]; /* Redis channel, then payload, then the once key */
-} held;
-
-/* The publish of a channel with history: the next offset, the entry in the
- * channel's stream (exact MAXLEN, entry id 0-offset), and the PUBLISH of
- * the envelope with offset and epoch in front, as one atomic step, so that
- * offsets and the order of delivery agree. KEYS: stream, meta (one slot:
- * the channel's name is their hash tag), and optionally a once key: when it
- * exists already, nothing happens (it lives ARGV[7] ms). ARGV: size, ttl,
- * meta ttl, envelope, a new epoch (used when the channel has none), Redis
- * channel. A meta hash lost while its stream stayed starts a new epoch on
- * an empty stream, so ids stay increasing. */
-static const char PUBLISH_LUA[] =
-    "if KEYS[3] and not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[7]) then\n"
-    "  return 0\n"
-    "end\n"
-    "local e = redis.call('HGET', KEYS[2], 'e')\n"
-    "if not e then\n"
-    "  e = ARGV[5]\n"
-    "  redis.call('DEL', KEYS[1])\n"
-    "  redis.call('HSET', KEYS[2], 'e', e, 't', 0)\n"
-    "end\n"
-    "local t = redis.call('HINCRBY', KEYS[2], 't', 1)\n"
-    "redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
-    "local p = '{\"offset\":' .. t .. ',\"epoch\":\"' .. e .. '\",' .. string.sub(ARGV[4], 2)\n"
-    "redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '0-' .. t, 'p', p)\n"
-    "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
-    "redis.call('PUBLISH', ARGV[6], p)\n"
-    "return t\n";
-
-/* A channel's history as Redis keeps it, then a fence on its channel: KEYS:
- * stream, meta. ARGV: count, a new epoch, meta ttl, Redis channel, fence
- * payload. Returns {epoch, top, newest payload, ...}. */
-static const char READ_LUA[] =
-    "local e = redis.call('HGET', KEYS[2], 'e')\n"
-    "if not e then\n"
-    "  e = ARGV[2]\n"
-    "  redis.call('DEL', KEYS[1])\n"
-    "  redis.call('HSET', KEYS[2], 'e', e, 't', 0)\n"
-    "  redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
-    "end\n"
-    "local t = redis.call('HGET', KEYS[2], 't')\n"
-    "local out = {e, t}\n"
-    "local r = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[1])\n"
-    "for i = 1, #r do out[#out + 1] = r[i][2][2] end\n"
-    "redis.call('PUBLISH', ARGV[4], ARGV[5])\n"
-    "return out\n";
-
-struct rc_bridge {
-    const rc_config *cfg;
-    char publish_sha[41]; /* PUBLISH_LUA's SHA1, loaded at each connect */
-    rc_bridge_ops ops;
-    void *u;
-    rc_redis *cmd, *sub;
-    rc_rooms *chans;
-    rc_room **dirty;
-    size_t ndirty, dirty_cap;
-    held *head, *tail;
-    size_t held_bytes, held_count;
-    size_t prefix_len; /* of cfg->redis_prefix "ch:" */
-    char prefix[80];
-    uint64_t last_bad_log_ms;
-    rc_rooms *lost;   /* channels whose publishes were dropped, to announce */
-    rc_rooms *flying; /* Redis channels with unanswered PUBLISHes */
-    bool lost_full;
-    rc_bridge_stats *stats; /* the caller's */
-    void (*direct)(void *u, rc_str chan, rc_str payload);
-    void *direct_u;
-    rc_bridge_alias alias; /* a second Redis channel per channel (rc_bridge_on_alias) */
-    void *alias_u;
-    char **raw; /* Redis channels held by their own names (rc_bridge_subscribe_raw) */
-    size_t nraw;
-};
-
 /* ---- names --------------------------------------------------------------- */
 
 /* PREFIX "ch:" chan into out[cap]; its length, or 0 when it does not fit. */
-static size_t redis_name(const rc_bridge *b, rc_str chan, char *out, size_t cap)
+size_t rc_bridge_redis_name(const rc_bridge *b, rc_str chan, char *out, size_t cap)
 {
     if (b->prefix_len + chan.n + 1 > cap)
         return 0;
@@ -202,7 +113,7 @@ static void send_batch(rc_bridge *b, const char *verb, rc_room **list, size_t n)
     lens[0] = strlen(verb);
     for (size_t i = 0; i < n; i++) {
         rc_str chan = {list[i]->name, list[i]->name_len};
-        size_t len = redis_name(b, chan, w, each);
+        size_t len = rc_bridge_redis_name(b, chan, w, each);
         argv[argc] = w;
         lens[argc++] = len;
         w += len + 1;
@@ -446,330 +357,6 @@ static void sub_push(void *u, redisReply *rep)
         on_confirm(b, chan_of(b, rep->element[1]));
 }
 
-/* ---- publishing ---------------------------------------------------------- */
-
-/* Past this many channels with dropped publishes, the rest go unannounced
- * (and logged once). */
-#define LOST_MAX 65536
-
-static void dropped(rc_bridge *b, rc_str chan)
-{
-    rc_counter_inc(&b->stats->publish_dropped);
-    if (rc_rooms_count(b->lost) < LOST_MAX) {
-        rc_rooms_add(b->lost, chan.p, chan.n);
-    } else if (!b->lost_full) {
-        b->lost_full = true;
-        rc_warn("redis: publishes dropped on more than %d channels: the others' subscribers "
-                "on other nodes will not be told",
-                LOST_MAX);
-    }
-}
-
-typedef struct names {
-    rc_room **v;
-    size_t n, cap;
-} names;
-
-static void collect(rc_room *c, void *arg)
-{
-    names *l = arg;
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 64;
-        l->v = rc_realloc(l->v, l->cap * sizeof(*l->v));
-    }
-    l->v[l->n++] = c;
-}
-
-static int send_publish(rc_bridge *b, const char *chan, size_t chan_len, const char *payload,
-                        size_t payload_len, const keep_opts *k);
-
-/* Once the backlog has drained, each channel that lost publishes gets
- * {"node":ID,"dropped":true}, so that its subscribers on the other nodes
- * learn that they missed messages. */
-static void announce_lost(rc_bridge *b)
-{
-    if (b->head || !rc_rooms_count(b->lost) || rc_redis_get_state(b->cmd) != RC_REDIS_READY)
-        return;
-    names l = {NULL, 0, 0};
-    rc_rooms_each(b->lost, collect, &l);
-    /* Node ids hold only [A-Za-z0-9._:-] (config.c): no escaping, and the
-     * longest one fits, so pn is the whole payload. */
-    char payload[128];
-    _Static_assert(sizeof(payload) >
-                       sizeof("{\"node\":\"\",\"dropped\":true}") + sizeof(b->cfg->node_id),
-                   "the payload holds the longest node id");
-    int pn =
-        snprintf(payload, sizeof(payload), "{\"node\":\"%s\",\"dropped\":true}", b->cfg->node_id);
-    size_t sent = 0;
-    for (; sent < l.n; sent++) {
-        char name[80 + RC_PROTO_MAX_CHANNEL + 1];
-        size_t nl =
-            redis_name(b, (rc_str){l.v[sent]->name, l.v[sent]->name_len}, name, sizeof(name));
-        if (send_publish(b, name, nl, payload, (size_t)pn, NULL) < 0)
-            break;
-    }
-    for (size_t i = 0; i < sent; i++)
-        rc_rooms_del(b->lost, l.v[i]);
-    if (sent)
-        rc_info("redis: told the other nodes about dropped publishes on %zu channels", sent);
-    free(l.v);
-}
-
-/* A publish's reply: priv is the entry of its Redis channel in b->flying
- * (seq counts the channel's unanswered publishes), so that publishes lost
- * with a connection are announced like those the backlog dropped. */
-static void on_publish_reply(void *u, redisReply *reply, const char *err, void *priv)
-{
-    rc_bridge *b = u;
-    rc_room *f = priv;
-    if (!reply)
-        dropped(b, (rc_str){f->name + b->prefix_len, f->name_len - b->prefix_len});
-    else if (reply->type == REDIS_REPLY_ERROR)
-        rc_counter_inc(&b->stats->publish_errors);
-    if (--f->seq == 0)
-        rc_rooms_del(b->flying, f);
-}
-
-/* The keys of channel chan's history: PREFIX "h:{" chan "}:" what. */
-static size_t hist_key(const rc_bridge *b, rc_str chan, const char *what, char *out, size_t cap)
-{
-    int n = snprintf(out, cap, "%sh:{%.*s}:%s", b->cfg->redis_prefix, (int)chan.n, chan.p, what);
-    rc_assert(n > 0 && (size_t)n < cap);
-    return (size_t)n;
-}
-
-static void new_epoch_hex(char out[17])
-{
-    uint64_t r = 0;
-    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
-        r = rc_now_ns() ^ ((uint64_t)rc_wall_ms() << 20);
-    snprintf(out, 17, "%016llx", (unsigned long long)r);
-}
-
-#define ONCE_WINDOW_MS "60000" /* how long a once key keeps its publication single */
-
-static int send_publish(rc_bridge *b, const char *chan, size_t chan_len, const char *payload,
-                        size_t payload_len, const keep_opts *k)
-{
-    rc_room *f = rc_rooms_add(b->flying, chan, chan_len);
-    int rc;
-    if (!k || !k->size) {
-        const char *argv[3] = {"PUBLISH", chan, payload};
-        size_t lens[3] = {7, chan_len, payload_len};
-        rc = rc_redis_command(b->cmd, on_publish_reply, f, 3, argv, lens);
-    } else {
-        rc_str ch = {chan + b->prefix_len, chan_len - b->prefix_len};
-        char ks[80 + RC_PROTO_MAX_CHANNEL + 8], km[sizeof(ks)], size[16], ttl[16], mttl[16], ep[17];
-        size_t ksn = hist_key(b, ch, "s", ks, sizeof(ks)),
-               kmn = hist_key(b, ch, "m", km, sizeof(km));
-        int sn = snprintf(size, sizeof(size), "%u", k->size);
-        int tn = snprintf(ttl, sizeof(ttl), "%u", k->ttl);
-        int mn = snprintf(mttl, sizeof(mttl), "%u", b->cfg->history_meta_ttl_s);
-        new_epoch_hex(ep);
-        int once = k->once.n > 0;
-        const char *argv[13] = {"EVALSHA", b->publish_sha, once ? "3" : "2", ks, km};
-        size_t lens[13] = {7, 40, 1, ksn, kmn};
-        int n = 5;
-        if (once) {
-            argv[n] = k->once.p;
-            lens[n++] = k->once.n;
-        }
-        const char *rest[] = {size, ttl, mttl, payload, ep, chan, ONCE_WINDOW_MS};
-        size_t rlens[] = {(size_t)sn,
-                          (size_t)tn,
-                          (size_t)mn,
-                          payload_len,
-                          16,
-                          chan_len,
-                          sizeof(ONCE_WINDOW_MS) - 1};
-        for (size_t i = 0; i < RC_ARRAY_LEN(rest) - (once ? 0 : 1); i++) {
-            argv[n] = rest[i];
-            lens[n++] = rlens[i];
-        }
-        rc = rc_redis_command(b->cmd, on_publish_reply, f, n, argv, lens);
-    }
-    if (rc < 0) {
-        if (f->seq == 0)
-            rc_rooms_del(b->flying, f);
-        return -1;
-    }
-    f->seq++;
-    rc_counter_inc(&b->stats->messages_out);
-    return 0;
-}
-
-static size_t unsent(const rc_bridge *b)
-{
-    rc_redis_stats st;
-    rc_redis_get_stats(b->cmd, &st);
-    return st.queued_bytes;
-}
-
-static void drain_held(rc_bridge *b)
-{
-    while (b->head && rc_redis_get_state(b->cmd) == RC_REDIS_READY) {
-        held *h = b->head;
-        keep_opts k = {
-            h->hist_size, h->hist_ttl, {h->mem + h->chan_len + h->payload_len, h->once_len}};
-        if (send_publish(b, h->mem, h->chan_len, h->mem + h->chan_len, h->payload_len, &k) < 0)
-            break;
-        b->head = h->next;
-        if (!b->head)
-            b->tail = NULL;
-        b->held_bytes -= h->chan_len + h->payload_len;
-        b->held_count--;
-        free(h);
-    }
-}
-
-static void publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data, const rc_origin *origin,
-                    const keep_opts *k)
-{
-    char name[80 + RC_PROTO_MAX_CHANNEL + 1];
-    size_t nl = redis_name(b, chan, name, sizeof(name));
-    /* node, event, from and the envelope's own bytes */
-    size_t cap = data.n + 256 + RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_USER);
-    char small[2048];
-    char *payload = cap <= sizeof(small) ? small : rc_malloc(cap);
-    ssize_t pn = rc_envelope_build(payload, cap, b->cfg->node_id, event, data, origin);
-    rc_assert(nl && pn > 0);
-    size_t on = k ? k->once.n : 0;
-    /* Held ones go first, so that order is kept. */
-    if (!b->head && rc_redis_get_state(b->cmd) == RC_REDIS_READY) {
-        if (send_publish(b, name, nl, payload, (size_t)pn, k) < 0)
-            dropped(b, chan);
-    } else if (b->held_bytes + unsent(b) + nl + (size_t)pn + on <= b->cfg->redis_backlog_bytes) {
-        held *h = rc_malloc(sizeof(*h) + nl + (size_t)pn + on);
-        h->next = NULL;
-        h->chan_len = (uint32_t)nl;
-        h->payload_len = (uint32_t)pn;
-        h->hist_size = k ? k->size : 0;
-        h->hist_ttl = k ? k->ttl : 0;
-        h->once_len = (uint32_t)on;
-        memcpy(h->mem, name, nl);
-        memcpy(h->mem + nl, payload, (size_t)pn);
-        if (on)
-            memcpy(h->mem + nl + pn, k->once.p, on);
-        if (b->tail)
-            b->tail->next = h;
-        else
-            b->head = h;
-        b->tail = h;
-        b->held_bytes += nl + (size_t)pn + on;
-        b->held_count++;
-    } else {
-        dropped(b, chan);
-    }
-    if (payload != small)
-        free(payload);
-}
-
-void rc_bridge_publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
-                       const rc_origin *origin)
-{
-    publish(b, chan, event, data, origin, NULL);
-}
-
-void rc_bridge_publish_history(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
-                               const rc_origin *origin, const rc_history_rule *rule)
-{
-    keep_opts k = {rule->size, rule->ttl_s, RC_STR_NULL};
-    publish(b, chan, event, data, origin, &k);
-}
-
-size_t rc_bridge_once_key(const rc_bridge *b, rc_str chan, rc_str what, char *out, size_t cap)
-{
-    int n = snprintf(out, cap, "%sh:{%.*s}:o:%.*s", b->cfg->redis_prefix, (int)chan.n, chan.p,
-                     (int)what.n, what.p);
-    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
-}
-
-void rc_bridge_publish_history_once(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
-                                    const rc_origin *origin, const rc_history_rule *rule,
-                                    rc_str once)
-{
-    keep_opts k = {rule->size, rule->ttl_s, once};
-    publish(b, chan, event, data, origin, &k);
-}
-
-typedef struct read_ctx {
-    rc_bridge_read_fn fn;
-    uint64_t fence;
-    uint16_t chan_len;
-    char chan[];
-} read_ctx;
-
-static void on_read_reply(void *u, redisReply *reply, const char *err, void *priv)
-{
-    rc_bridge *b = u;
-    read_ctx *r = priv;
-    if (reply && reply->type == REDIS_REPLY_ERROR)
-        rc_warn("redis: reading the history of %s failed: %s", r->chan, reply->str);
-    r->fn(b->u, (rc_str){r->chan, r->chan_len}, r->fence,
-          reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 ? reply : NULL);
-    free(r);
-}
-
-int rc_bridge_read_history(rc_bridge *b, rc_str chan, uint32_t count, uint64_t fence,
-                           rc_bridge_read_fn fn)
-{
-    if (rc_redis_get_state(b->cmd) != RC_REDIS_READY)
-        return -1;
-    char name[80 + RC_PROTO_MAX_CHANNEL + 1];
-    size_t nl = redis_name(b, chan, name, sizeof(name));
-    char ks[80 + RC_PROTO_MAX_CHANNEL + 8], km[sizeof(ks)], cnt[16], mttl[16], ep[17], fp[128];
-    size_t ksn = hist_key(b, chan, "s", ks, sizeof(ks)),
-           kmn = hist_key(b, chan, "m", km, sizeof(km));
-    int cn = snprintf(cnt, sizeof(cnt), "%u", count);
-    int mn = snprintf(mttl, sizeof(mttl), "%u", b->cfg->history_meta_ttl_s);
-    int fn_ = snprintf(fp, sizeof(fp), "{\"node\":\"%s\",\"fence\":%llu}", b->cfg->node_id,
-                       (unsigned long long)fence);
-    rc_assert(nl && fn_ > 0 && (size_t)fn_ < sizeof(fp)); /* node ids are short and plain */
-    new_epoch_hex(ep);
-    const char *argv[10] = {"EVAL", READ_LUA, "2", ks, km, cnt, ep, mttl, name, fp};
-    size_t lens[10] = {4,  sizeof(READ_LUA) - 1, 1,  ksn,        kmn, (size_t)cn,
-                       16, (size_t)mn,           nl, (size_t)fn_};
-    read_ctx *r = rc_malloc(sizeof(*r) + chan.n + 1);
-    r->fn = fn;
-    r->fence = fence;
-    r->chan_len = (uint16_t)chan.n;
-    memcpy(r->chan, chan.p, chan.n);
-    r->chan[chan.n] = '\0';
-    if (rc_redis_command(b->cmd, on_read_reply, r, 10, argv, lens) < 0) {
-        free(r);
-        return -1;
-    }
-    rc_counter_inc(&b->stats->history_reads);
-    return 0;
-}
-
-typedef struct cmd_ctx {
-    rc_bridge_reply_fn fn;
-    void *arg;
-} cmd_ctx;
-
-static void on_command_reply(void *u, redisReply *reply, const char *err, void *priv)
-{
-    cmd_ctx *k = priv;
-    k->fn(k->arg, reply);
-    free(k);
-}
-
-int rc_bridge_command(rc_bridge *b, rc_bridge_reply_fn fn, void *arg, int argc, const char **argv,
-                      const size_t *lens)
-{
-    if (rc_redis_get_state(b->cmd) != RC_REDIS_READY)
-        return -1;
-    cmd_ctx *k = rc_malloc(sizeof(*k));
-    k->fn = fn;
-    k->arg = arg;
-    if (rc_redis_command(b->cmd, on_command_reply, k, argc, argv, lens) < 0) {
-        free(k);
-        return -1;
-    }
-    return 0;
-}
-
 const rc_config *rc_bridge_config(const rc_bridge *b)
 {
     return b->cfg;
@@ -817,14 +404,7 @@ bool rc_bridge_command_ready(const rc_bridge *b)
 
 size_t rc_bridge_channel_name(const rc_bridge *b, rc_str chan, char *out, size_t cap)
 {
-    return redis_name(b, chan, out, cap);
-}
-
-static void on_script_loaded(void *u, redisReply *reply, const char *err, void *priv)
-{
-    rc_bridge *b = u;
-    if (reply && (reply->type != REDIS_REPLY_STRING || strcmp(reply->str, b->publish_sha) != 0))
-        rc_warn("redis: SCRIPT LOAD of the history publish answered unexpectedly");
+    return rc_bridge_redis_name(b, chan, out, cap);
 }
 
 static void cmd_ready(void *u)
@@ -833,12 +413,9 @@ static void cmd_ready(void *u)
     rc_info("redis: command connection ready (%zu publishes held)", b->held_count);
     rc_counter_set(&b->stats->up_command, 1);
     /* Before anything held: publishes with history run it by its SHA1. */
-    if (b->cfg->n_history) {
-        const char *argv[3] = {"SCRIPT", "LOAD", PUBLISH_LUA};
-        size_t lens[3] = {6, 4, sizeof(PUBLISH_LUA) - 1};
-        rc_redis_command(b->cmd, on_script_loaded, NULL, 3, argv, lens);
-    }
-    drain_held(b);
+    if (b->cfg->n_history)
+        rc_bridge_load_scripts(b);
+    rc_bridge_drain_held(b);
 }
 
 static void cmd_down(void *u, const char *reason)
@@ -860,10 +437,7 @@ rc_bridge *rc_bridge_new(struct io_uring *ring, const rc_config *cfg, const rc_b
     b->chans = rc_rooms_new();
     b->lost = rc_rooms_new();
     b->flying = rc_rooms_new();
-    unsigned char md[SHA_DIGEST_LENGTH];
-    SHA1((const unsigned char *)PUBLISH_LUA, sizeof(PUBLISH_LUA) - 1, md);
-    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
-        snprintf(b->publish_sha + 2 * i, 3, "%02x", md[i]);
+    rc_bridge_script_sha(b);
     int n = snprintf(b->prefix, sizeof(b->prefix), "%sch:", cfg->redis_prefix);
     rc_assert(n > 0 && (size_t)n < sizeof(b->prefix));
     b->prefix_len = (size_t)n;
@@ -897,8 +471,8 @@ void rc_bridge_tick(rc_bridge *b, uint64_t now_ms)
     rc_redis_tick(b->sub, now_ms);
     rc_redis_tick(b->cmd, now_ms);
     flush_dirty(b);
-    drain_held(b);
-    announce_lost(b);
+    rc_bridge_drain_held(b);
+    rc_bridge_announce_lost(b);
     rc_redis_flush(b->sub);
     rc_redis_flush(b->cmd);
 

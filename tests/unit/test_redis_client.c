@@ -354,10 +354,12 @@ static void test_auth(void)
     CHECK_EQ_INT(c3.ready, 0);
     CHECK(strstr(c3.reason, "WRONGPASS") != NULL || strstr(c3.reason, "invalid") != NULL);
     CHECK(strstr(rc_redis_last_error(r), "handshake") != NULL);
-    /* Gaps: ~100 ms then ~200 ms, each +-25% (plus connect+AUTH time). */
+    /* Gaps: ~100 ms then ~200 ms, each +-25%, plus connect+AUTH time. The
+     * lower bounds are the backoff's; the upper ones only catch a backoff
+     * that runs away (a loaded machine, a sanitizer, stretch the rest). */
     uint64_t g1 = c3.down_ms[1] - c3.down_ms[0], g2 = c3.down_ms[2] - c3.down_ms[1];
-    CHECK(g1 >= 75 && g1 < 400);
-    CHECK(g2 >= 150 && g2 < 600);
+    CHECK(g1 >= 75 && g1 < 2000);
+    CHECK(g2 >= 150 && g2 < 4000);
     CHECK_EQ_INT(rc_redis_get_state(r) == RC_REDIS_READY, 0);
     drop_client(0);
 

@@ -394,6 +394,102 @@ static void on_emit(rc_sio_emitter *e, rc_str rname, rc_str payload, int on_room
     rc_sio_emit_clear(&em);
 }
 
+/* serverSideEmit into the backend event stream, once for all the nodes
+ * that hear it: KEYS: the stream, the once key (in the stream's slot).
+ * ARGV: maxlen, event, data, node, time. Returns the entry id, 0 when
+ * another node wrote it, false when the stream is full. */
+static const char SSE_LUA[] =
+    "if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', 60000) then return 0 end\n"
+    "if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return false end\n"
+    "return redis.call('XADD', KEYS[1], '*', 'event', ARGV[2], 'data', ARGV[3], 'id', '',\n"
+    "  'user', '', 'conn', '', 'node', ARGV[4], 'time', ARGV[5], 'reply', '',\n"
+    "  'reply_channel', '', 'source', 'server_side_emit')\n";
+
+static void on_sse_written(void *arg, const redisReply *rep)
+{
+    rc_sio_emitter *e = arg;
+    if (!rep || rep->type == REDIS_REPLY_ERROR)
+        rc_warn("socketio: a serverSideEmit could not be written to its stream: %s",
+                rep ? rep->str : "the Redis connection broke");
+    else if (rep->type == REDIS_REPLY_NIL)
+        rc_warn("socketio: a serverSideEmit was dropped: its stream is full");
+    (void)e;
+}
+
+/* serverSideEmit(event, ...args): there are no server-side handlers on a
+ * node; the backends are the servers, so it goes to the event stream that
+ * takes the event (--event-stream), once: every node hears it, the first
+ * to reach Redis writes it. 0, or -1 with *why. */
+static int server_side_emit(rc_sio_emitter *e, rc_str rname, rc_str payload, const char **why)
+{
+    rc_json_iter it;
+    rc_json_val k, v, data = {0};
+    if (rc_json_object_begin(&it, payload.p, payload.n, RC_PROTO_MAX_DEPTH) < 0) {
+        *why = "a request that is not a JSON object";
+        return -1;
+    }
+    while (rc_json_object_next(&it, &k, &v) > 0)
+        if (rc_json_key_is(&k, "data"))
+            data = v;
+    char ev[RC_PROTO_MAX_EVENT + 1];
+    ssize_t evn = -1;
+    const char *first = NULL, *last = NULL;
+    uint32_t nargs = 0;
+    rc_json_val a0 = {0};
+    if (data.type == RC_JSON_ARRAY &&
+        rc_json_array_begin(&it, data.raw.p, data.raw.n, RC_PROTO_MAX_DEPTH) == 0 &&
+        rc_json_array_next(&it, &v) > 0 && v.type == RC_JSON_STRING) {
+        evn = rc_json_string(&v, ev, sizeof(ev));
+        while (rc_json_array_next(&it, &v) > 0) {
+            if (!nargs)
+                a0 = v;
+            if (!first)
+                first = v.raw.p;
+            last = v.raw.p + v.raw.n;
+            nargs++;
+        }
+    }
+    if (evn <= 0 || !rc_proto_name_valid(ev, (size_t)evn, RC_PROTO_MAX_EVENT)) {
+        *why = "serverSideEmit without a valid event name";
+        return -1;
+    }
+    const rc_event_rule *rule = rc_config_event(e->cfg, ev, (size_t)evn);
+    if (!rule) {
+        *why = "serverSideEmit of an event no --event-stream takes";
+        return -1;
+    }
+    /* One argument is the data; several, their array; none, null. */
+    rc_str d = nargs == 0   ? (rc_str){"null", 4}
+               : nargs == 1 ? a0.raw
+                            : (rc_str){first - 1, (size_t)(last - first) + 2};
+    char *arr = NULL;
+    if (nargs > 1) {
+        arr = rc_malloc(d.n);
+        arr[0] = '[';
+        memcpy(arr + 1, first, d.n - 2);
+        arr[d.n - 1] = ']';
+        d.p = arr;
+    }
+    char name[RC_SIO_SEEN_NAME_MAX], key[64 + 8 + 64], once[sizeof(key) + 8 + RC_SIO_SEEN_NAME_MAX],
+        maxlen[16], now[24];
+    size_t nl = rc_sio_seen_name(e->seen, rname, payload, rc_now_ms(), name);
+    int kn = snprintf(key, sizeof(key), "%sev:%s", e->cfg->redis_prefix, rule->stream);
+    int on = snprintf(once, sizeof(once), "{%s}:o:%.*s", key, (int)nl, name);
+    int mn = snprintf(maxlen, sizeof(maxlen), "%u", rule->maxlen);
+    int tn = snprintf(now, sizeof(now), "%lld", (long long)rc_wall_ms());
+    const char *argv[] = {"EVAL", SSE_LUA, "2", key, once, maxlen, ev, d.p, e->cfg->node_id, now};
+    size_t lens[] = {
+        4,   sizeof(SSE_LUA) - 1,     1,         (size_t)kn, (size_t)on, (size_t)mn, (size_t)evn,
+        d.n, strlen(e->cfg->node_id), (size_t)tn};
+    int r = rc_bridge_command(e->bridge, on_sse_written, e, 10, argv, lens);
+    free(arr);
+    if (r < 0) {
+        *why = "the Redis command connection is not ready";
+        return -1;
+    }
+    return 0;
+}
+
 static void on_request(rc_sio_emitter *e, int nsp, rc_str rname, rc_str payload)
 {
     rc_sio_bcast *b = NULL;
@@ -408,12 +504,13 @@ static void on_request(rc_sio_emitter *e, int nsp, rc_str rname, rc_str payload)
     if (r < 0) {
         counted(e, kind, 0);
         rc_bridge_bad_message(e->bridge, rname, why);
+    } else if (r > 0 && type == RC_SIO_REQ_SERVER_SIDE_EMIT) {
+        if (server_side_emit(e, rname, payload, &why) < 0)
+            refused(e, kind, rname, why);
+        else
+            counted(e, kind, 1);
     } else if (r > 0) {
-        refused(e, kind, rname,
-                type == RC_SIO_REQ_SERVER_SIDE_EMIT
-                    ? "serverSideEmit: a node has no server-side handlers (backends can PUBLISH "
-                      "to each other on Redis)"
-                    : "a request only a Socket.IO server answers, or an unknown type");
+        refused(e, kind, rname, "a request only a Socket.IO server answers, or an unknown type");
     } else {
         counted(e, kind, 1);
         if (b->all || b->n[RC_SIO_BC_ROOMS])

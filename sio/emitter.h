@@ -39,11 +39,11 @@
  *   - 4 REMOTE_DISCONNECT (disconnectSockets(close)): they get a
  *     DISCONNECT for the namespace and leave its rooms; with close, their
  *     connection closes instead. Not kept for recovery either way.
- *   - 6 SERVER_SIDE_EMIT is refused: there are no server-side handlers on
- *     a node, and every node hears it (a stream entry per node would repeat
- *     it). Backends talk to each other through Redis directly. So are the
- *     requests only a Socket.IO server sends and waits for an answer to
- *     (0 SOCKETS, 1 ALL_ROOMS, 5 REMOTE_FETCH) and unknown types.
+ *   - 6 SERVER_SIDE_EMIT goes to the backend event stream that takes its
+ *     event, once for all the nodes that hear it (sio/seen.h names it;
+ *     a once key in the stream's slot): the backends are the servers.
+ *     Refused: the requests only a Socket.IO server sends and waits for an
+ *     answer to (0 SOCKETS, 1 ALL_ROOMS, 5 REMOTE_FETCH) and unknown types.
  * Rooms (and except rooms) that are not valid channel names hold nobody;
  * a join or leave of one is refused whole.
  *
@@ -69,7 +69,7 @@ enum rc_sio_em_kind {
     RC_SIO_EM_JOIN,             /* "join": socketsJoin */
     RC_SIO_EM_LEAVE,            /* "leave": socketsLeave */
     RC_SIO_EM_DISCONNECT,       /* "disconnect": disconnectSockets */
-    RC_SIO_EM_SERVER_SIDE_EMIT, /* "server_side_emit": serverSideEmit (refused) */
+    RC_SIO_EM_SERVER_SIDE_EMIT, /* "server_side_emit": serverSideEmit (to the event stream) */
     RC_SIO_EM_OTHER,            /* "other": unreadable, or a request a server asks */
     RC_SIO_EM__COUNT
 };

@@ -618,12 +618,28 @@ test('emitter: socketsJoin, socketsLeave, disconnectSockets, serverSideEmit', as
   emitter.in('event:ja').except('event:jo').disconnectSockets(true);
   assert.equal((await closed)[0], 'transport close');
   assert.ok(other.connected, 'a socket in neither room stays');
-  // serverSideEmit: refused, counted on every node.
-  const name = 'ringcast_socketio_emitter_messages_total{kind="server_side_emit",outcome="refused"}';
-  const before = [await metricL(0, name), await metricL(1, name)];
+  // serverSideEmit: the backends are the servers. Both nodes hear it; it
+  // lands in the event stream that takes the event, once.
+  const applied = 'ringcast_socketio_emitter_messages_total{kind="server_side_emit",outcome="applied"}';
+  const refusedM = 'ringcast_socketio_emitter_messages_total{kind="server_side_emit",outcome="refused"}';
+  const before = [await metricL(0, applied), await metricL(1, applied)];
+  const stream = 'rc:ev:tickets';
+  const last = (await rc.xRevRange(stream, '+', '-', { COUNT: 1 }))[0]?.id || '0-0';
+  emitter.serverSideEmit('ticket:restock', { seats: 5 }, 'A');
+  emitter.serverSideEmit('ticket:restock', { seats: 5 }, 'A'); // the same twice: two entries
+  await until(async () => (await metricL(0, applied)) === before[0] + 2 &&
+    (await metricL(1, applied)) === before[1] + 2, 'serverSideEmit heard on both nodes');
+  await sleep(200);
+  const entries = (await rc.xRange(stream, '(' + last, '+')).filter((x) => x.message.event === 'ticket:restock');
+  assert.equal(entries.length, 2, 'each serverSideEmit once in the stream');
+  assert.deepEqual(JSON.parse(entries[0].message.data), [{ seats: 5 }, 'A']);
+  assert.equal(entries[0].message.source, 'server_side_emit');
+  assert.equal(entries[0].message.user, '');
+  // An event no stream takes is refused, counted on every node.
+  const r0 = [await metricL(0, refusedM), await metricL(1, refusedM)];
   emitter.serverSideEmit('hello', 1);
-  await until(async () => (await metricL(0, name)) === before[0] + 1 &&
-    (await metricL(1, name)) === before[1] + 1, 'serverSideEmit counted on both nodes');
+  await until(async () => (await metricL(0, refusedM)) === r0[0] + 1 &&
+    (await metricL(1, refusedM)) === r0[1] + 1, 'serverSideEmit of an unknown event refused on both nodes');
   const got = once(other, 'note');
   emitter.to('event:jo').emit('note', 'still here');
   assert.equal(await got, 'still here');

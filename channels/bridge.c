@@ -336,7 +336,7 @@ static void on_message(rc_bridge *b, const redisReply *rep)
         rc_bridge_msg m = {
             .event = {env.event, env.event_len},
             .data = env.data,
-            .origin = {env.from, {env.from_user, env.from_user_len}, env.from_conn},
+            .origin = {env.from, {env.from_user, env.from_user_len}, env.from_conn, env.args},
             .offset = env.offset,
             .epoch = {env.epoch, env.epoch_len},
         };

@@ -83,6 +83,7 @@ static rc_msg *publication(rc_str chan, rc_str event, uint64_t seq, rc_str data,
         p.from = origin->from;
         p.from_user = origin->user;
         p.from_conn = origin->conn;
+        p.args = origin->args;
     }
     if (offset) {
         p.has_pos = 1;
@@ -253,7 +254,7 @@ void rc_chan_relay_on_publish(rc_chan_relay *r, const rc_qitem *it)
 {
     rc_pub *p = it->p;
     rc_counter_inc(&r->stats->publishes);
-    rc_origin o = {p->from, rc_pub_user(p), p->from_conn};
+    rc_origin o = {p->from, rc_pub_user(p), p->from_conn, 0};
     rc_str chan = rc_pub_channel(p);
     const rc_history_rule *rule = r->bridge ? rc_config_history(r->cfg, chan.p, chan.n) : NULL;
     if (rule) {
@@ -422,7 +423,7 @@ static void on_read(void *u, rc_str chan, uint64_t id, const redisReply *rep)
             rd->rd_n = 0;
             continue;
         }
-        rc_origin o = {env.from, {env.from_user, env.from_user_len}, env.from_conn};
+        rc_origin o = {env.from, {env.from_user, env.from_user_len}, env.from_conn, env.args};
         rc_msg *m = publication(chan, (rc_str){env.event, env.event_len}, 0, env.data, &o,
                                 env.offset, (rc_str){env.epoch, env.epoch_len});
         rc_ref_init(&m->refs, 1);

@@ -165,6 +165,7 @@ typedef struct rc_proto_pub {
     int from;         /* enum rc_from */
     rc_str from_user; /* RC_FROM_CLIENT: the token's user; empty: anonymous */
     uint64_t from_conn;
+    int args; /* data holds several arguments: "args":true */
 } rc_proto_pub;
 
 ssize_t rc_proto_publication(char *out, size_t cap, const rc_proto_pub *p);

@@ -166,6 +166,8 @@ ssize_t rc_proto_publication(char *out, size_t cap, const rc_proto_pub *p)
     } else if (p->from == RC_FROM_BACKEND) {
         put_lit(&w, ",\"from\":{\"backend\":true}");
     }
+    if (p->args)
+        put_lit(&w, ",\"args\":true");
     put_lit(&w, ",\"data\":");
     if (p->data.n)
         put(&w, p->data.p, p->data.n);
@@ -416,6 +418,8 @@ size_t rc_proto_publication_len(const rc_proto_pub *p)
              sizeof(",\"conn\":\"\"}") - 1 + u64_len(p->from_conn);
     else if (p->from == RC_FROM_BACKEND)
         n += sizeof(",\"from\":{\"backend\":true}") - 1;
+    if (p->args)
+        n += sizeof(",\"args\":true") - 1;
     n += sizeof(",\"data\":") - 1 + (p->data.n ? p->data.n : 4);
     return n + 1;
 }

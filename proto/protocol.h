@@ -104,6 +104,9 @@ typedef struct rc_origin {
     int from;    /* enum rc_from */
     rc_str user; /* RC_FROM_CLIENT: the token's user; empty: anonymous */
     uint64_t conn;
+    /* The data is an array of several arguments (a Socket.IO emitter's emit
+     * with more than one): Socket.IO clients get them apart. */
+    int args;
 } rc_origin;
 
 /* How a recovery went (and the history request's refusals). */

@@ -63,10 +63,12 @@ int rc_envelope_parse(const char *payload, size_t len, rc_envelope *env, const c
         E_FENCE,
         E_JOIN,
         E_LEAVE,
+        E_ARGS,
         E__COUNT
     };
-    static const char *const names[E__COUNT] = {"node",   "event", "data",  "dropped", "from",
-                                                "offset", "epoch", "fence", "join",    "leave"};
+    static const char *const names[E__COUNT] = {"node", "event",  "data",  "dropped",
+                                                "from", "offset", "epoch", "fence",
+                                                "join", "leave",  "args"};
     rc_json_iter it;
     rc_json_val k, v, m[E__COUNT];
     int seen[E__COUNT] = {0};
@@ -134,6 +136,13 @@ int rc_envelope_parse(const char *payload, size_t len, rc_envelope *env, const c
     if (!seen[E_DATA])
         return fail(why, "missing data", RC_PERR_BAD_REQUEST);
     env->data = m[E_DATA].raw;
+    if (seen[E_ARGS]) {
+        if (m[E_ARGS].type != RC_JSON_TRUE && m[E_ARGS].type != RC_JSON_FALSE)
+            return fail(why, "args must be true or false", RC_PERR_BAD_REQUEST);
+        env->args = m[E_ARGS].type == RC_JSON_TRUE;
+        if (env->args && m[E_DATA].type != RC_JSON_ARRAY)
+            return fail(why, "args:true needs data to be an array", RC_PERR_BAD_REQUEST);
+    }
     return RC_PERR_NONE;
 }
 
@@ -160,7 +169,8 @@ ssize_t rc_envelope_build(char *out, size_t cap, const char *node, rc_str event,
     if (nn < 0 || en < 0)
         return -1;
     size_t need = 8 + (size_t)nn + (event.n ? 9 + (size_t)en : 0) +
-                  (client ? 16 + (size_t)un + 9 + (size_t)cn + 2 : 0) + 8 + data.n + 1;
+                  (client ? 16 + (size_t)un + 9 + (size_t)cn + 2 : 0) +
+                  (origin && origin->args ? 12 : 0) + 8 + data.n + 1;
     if (need > cap)
         return -1;
     size_t o = 0;
@@ -181,6 +191,8 @@ ssize_t rc_envelope_build(char *out, size_t cap, const char *node, rc_str event,
         PUT(cb, (size_t)cn);
         PUT("\"}", 2);
     }
+    if (origin && origin->args)
+        PUT(",\"args\":true", 12);
     PUT(",\"data\":", 8);
     PUT(data.p, data.n);
     PUT("}", 1);

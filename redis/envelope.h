@@ -26,6 +26,7 @@ typedef struct rc_envelope {
     char from_user[RC_PROTO_MAX_USER + 1];
     size_t from_user_len;
     uint64_t from_conn;
+    int args; /* "args":true: data is an array of several arguments (rc_origin) */
     /* A publication of a channel with history, as Redis gave it out (the
      * publish script writes them first): offset >= 1 and epoch, or none. */
     uint64_t offset;
@@ -47,8 +48,9 @@ enum { RC_ENV_JOIN = 1, RC_ENV_LEAVE = 2 };
  * code (RC_PERR_BAD_JSON, RC_PERR_BAD_REQUEST) with *why set. */
 int rc_envelope_parse(const char *payload, size_t len, rc_envelope *env, const char **why);
 
-/* Writes {"node":NODE,"event":E,"from":F,"data":DATA} (event omitted when
- * empty, from when origin is NULL or not a client's; DATA copied as is,
+/* Writes {"node":NODE,"event":E,"from":F,"args":true,"data":DATA} (event
+ * omitted when empty, from when origin is NULL or not a client's, args
+ * unless origin->args; DATA copied as is,
  * already validated). Returns the length or -1 when it does not fit in
  * cap. */
 ssize_t rc_envelope_build(char *out, size_t cap, const char *node, rc_str event, rc_str data,

@@ -176,6 +176,7 @@ static int read_data(rc_mp v, uint32_t na, size_t mp_len, rc_sio_emit *e, const 
         memcpy(out, "null", 4);
         len = 4;
     }
+    e->several = na > 2;
     e->data = out;
     e->data_len = len;
     return 0;
@@ -331,7 +332,8 @@ static rc_msg *emit_frame(const rc_config *cfg, const rc_sio_emit *em)
     char *buf = rc_malloc(cap);
     buf[0] = RC_EIO_MESSAGE;
     ssize_t n = rc_sio_write_event(buf + 1, cap - 1, nsp_name(cfg, em->to->nsp), 0, 0,
-                                   (rc_str){em->ev, em->ev_len}, (rc_str){em->data, em->data_len});
+                                   (rc_str){em->ev, em->ev_len},
+                                   rc_sio_args_of((rc_str){em->data, em->data_len}, em->several));
     rc_msg *m = NULL;
     if (n >= 0) {
         uint8_t *p;
@@ -357,7 +359,7 @@ static void on_emit(rc_sio_emitter *e, rc_str rname, rc_str payload, int on_room
         rc_bridge_msg m = {
             .event = {em.ev, em.ev_len},
             .data = {em.data, em.data_len},
-            .origin = {RC_FROM_BACKEND, RC_STR_NULL, 0},
+            .origin = {RC_FROM_BACKEND, RC_STR_NULL, 0, em.several},
         };
         rc_str ch = {em.chan, em.chan_len};
         const rc_history_rule *rule = rc_config_history(e->cfg, em.chan, em.chan_len);

@@ -109,6 +109,7 @@ typedef struct rc_sio_emit {
     size_t data_len;
     rc_sio_bcast *to; /* op EMIT: namespace, rooms, except (malloc'd; no frame yet) */
     uint8_t is_volatile, compress;
+    uint8_t several; /* data is the array of several arguments (rc_origin.args) */
 } rc_sio_emit;
 
 /* Reads an emit that came on Redis channel rname: 0 and *e (free it with

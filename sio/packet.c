@@ -157,6 +157,25 @@ static int put_string(char *out, size_t cap, size_t *len, rc_str s)
     return 0;
 }
 
+rc_str rc_sio_args_of(rc_str data, int several)
+{
+    if (!several)
+        return data;
+    const char *p = data.p, *e = data.p + data.n;
+    while (p < e && *p != '[')
+        p++;
+    while (e > p && e[-1] != ']')
+        e--;
+    if (p >= e) /* not an array: as it is */
+        return data;
+    p++, e--;
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+        e--;
+    return (rc_str){p, (size_t)(e - p)};
+}
+
 ssize_t rc_sio_write_event(char *out, size_t cap, rc_str nsp, int has_id, uint64_t id, rc_str event,
                            rc_str args)
 {

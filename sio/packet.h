@@ -86,6 +86,11 @@ int rc_eio_payload_next(const char **p, const char *end, rc_str *pkt);
  * (then ','), the id when has_id, and ["event",args...] where args is the
  * text of zero or more JSON values separated by commas (empty: none).
  * Returns the length, or -1 when it does not fit in cap. */
+/* The arguments an EVENT carries for a message's data: data itself, or
+ * (several) the elements of the JSON array data, as a comma list (empty
+ * for []). */
+rc_str rc_sio_args_of(rc_str data, int several);
+
 ssize_t rc_sio_write_event(char *out, size_t cap, rc_str nsp, int has_id, uint64_t id, rc_str event,
                            rc_str args);
 

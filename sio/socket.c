@@ -320,6 +320,7 @@ static rc_obuf *make_frame(rc_shard *s, const rc_msg *m)
         rc_json_val k, v;
         rc_str epoch = RC_STR_NULL;
         int64_t offset = -1;
+        int several = 0;
         if (rc_json_object_begin(&it, p.p, p.n, RC_PROTO_MAX_DEPTH) < 0)
             return NULL;
         args = (rc_str){"null", 4};
@@ -329,12 +330,15 @@ static rc_obuf *make_frame(rc_shard *s, const rc_msg *m)
                 return NULL;
             if (rc_json_key_is(&k, "data"))
                 args = v.raw;
+            else if (rc_json_key_is(&k, "args"))
+                several = v.type == RC_JSON_TRUE;
             else if (rc_json_key_is(&k, "offset") && v.type == RC_JSON_NUMBER &&
                      rc_json_int64(&v, &offset) < 0)
                 offset = -1;
             else if (rc_json_key_is(&k, "epoch") && v.type == RC_JSON_STRING && v.raw.n == 18)
                 epoch = (rc_str){v.raw.p + 1, 16}; /* 16 hex digits need no unescaping */
         }
+        args = rc_sio_args_of(args, several); /* several: each its own argument */
         /* The client keeps the last argument as its offset (recovery). */
         if (s->cfg->sio_recovery_s)
             offn = rc_sio_offset_arg(s, m, epoch, offset >= 0, (uint64_t)RC_MAX(offset, 0), off,
@@ -347,12 +351,14 @@ static rc_obuf *make_frame(rc_shard *s, const rc_msg *m)
         return NULL;
     }
     char *joined = NULL;
-    if (offn) { /* data, then the offset */
-        joined = rc_malloc(args.n + 1 + offn);
+    if (offn) { /* the arguments, then the offset */
+        size_t sep = args.n ? 1 : 0;
+        joined = rc_malloc(args.n + sep + offn);
         memcpy(joined, args.p, args.n);
-        joined[args.n] = ',';
-        memcpy(joined + args.n + 1, off, offn);
-        args = (rc_str){joined, args.n + 1 + offn};
+        if (sep)
+            joined[args.n] = ',';
+        memcpy(joined + args.n + sep, off, offn);
+        args = (rc_str){joined, args.n + sep + offn};
     }
     size_t cap = args.n + RC_SIO_MAX_NSP + 2 * RC_PROTO_MAX_EVENT + 16;
     char *buf = rc_malloc(cap);

@@ -92,11 +92,16 @@ test('default transports upgrade from polling; WebSocket-only; emitter reaches b
   const got = [once(a, 'ticket:updated'), once(b, 'ticket:updated')];
   emitter.to('event:7').emit('ticket:updated', { id: 7, left: 41 });
   assert.deepEqual(await Promise.all(got), [{ id: 7, left: 41 }, { id: 7, left: 41 }]);
-  // Several arguments arrive as one array; a room nobody joined reaches nobody.
-  const second = [once(a, 'ticket:updated'), once(b, 'ticket:updated')];
+  // Several arguments arrive as several, as from a Socket.IO server; an
+  // array stays one argument; a room nobody joined reaches nobody.
+  const args = (s) => new Promise((resolve) => s.once('ticket:updated', (...x) => resolve(x)));
+  let second = [args(a), args(b)];
   emitter.to('event:8').emit('ticket:updated', { id: 8 });
-  emitter.to('event:7').emit('ticket:updated', 1, 'two');
-  assert.deepEqual(await Promise.all(second), [[1, 'two'], [1, 'two']]);
+  emitter.to('event:7').emit('ticket:updated', 1, 'two', { three: 3 });
+  assert.deepEqual(await Promise.all(second), [[1, 'two', { three: 3 }], [1, 'two', { three: 3 }]]);
+  second = [args(a), args(b)];
+  emitter.to('event:7').emit('ticket:updated', [1, 'two']);
+  assert.deepEqual(await Promise.all(second), [[[1, 'two']], [[1, 'two']]]);
   // leave:event stops the messages.
   assert.deepEqual(await ask(b, 'leave:event', 7), { ok: true, channel: 'event:7' });
   const late = once(a, 'ticket:updated');
@@ -537,7 +542,8 @@ async function subscribers(name, n) {
 /** Counts the events ev each socket gets. */
 function counting(socks, ev) {
   const got = socks.map(() => []);
-  socks.forEach((s, i) => s.on(ev, (d) => got[i].push(d)));
+  // One argument as itself; several as the list of them.
+  socks.forEach((s, i) => s.on(ev, (...d) => got[i].push(d.length > 1 ? d : d[0])));
   return got;
 }
 
@@ -571,7 +577,7 @@ test('emitter: several rooms, a namespace, except, each socket once, on both nod
 
   emitter.to(['event:a', 'event:b']).emit('multi', { n: 1 });
   emitter.emit('everyone', 'hi');
-  emitter.to('event:a').except('event:b').emit('except', 1, 2);
+  emitter.to('event:a').except('event:b').emit('except', 1, 2); // two arguments, as two
   emitter.to(['event:a', 'event:b']).except('event:a').emit('except', 'nobody');
   for (const room of ['event:a', 'event:m']) await marker(room, room === 'event:a' ? [ab, a] : [none]);
   emitter.of('/admin').to('event:a').emit('marker', 1);

@@ -632,8 +632,21 @@ static void test_envelope(void)
     CHECK(e.data.n == 7 && memcmp(e.data.p, "{\"k\":1}", 7) == 0);
     CHECK_EQ_INT(e.from, RC_FROM_BACKEND); /* no "from": the backend's */
 
+    /* Several arguments (a Socket.IO emitter's): "args":true, and back. */
+    rc_origin so = {RC_FROM_BACKEND, RC_STR_NULL, 0, 1};
+    n = rc_envelope_build(out, sizeof(out), "A", RC_STR_NULL, (rc_str){"[1,\"b\"]", 7}, &so);
+    out[n > 0 ? n : 0] = '\0';
+    CHECK_EQ_STR(out, "{\"node\":\"A\",\"args\":true,\"data\":[1,\"b\"]}");
+    CHECK_EQ_INT(rc_envelope_parse(out, (size_t)n, &e, &why_), RC_PERR_NONE);
+    CHECK_EQ_INT(e.args, 1);
+    static const char *const bad_args[] = {"{\"args\":1,\"data\":[1]}",
+                                           "{\"args\":true,\"data\":1}"};
+    for (size_t i = 0; i < RC_ARRAY_LEN(bad_args); i++)
+        CHECK_EQ_INT(rc_envelope_parse(bad_args[i], strlen(bad_args[i]), &e, &why_),
+                     RC_PERR_BAD_REQUEST);
+
     /* A client's publication carries who sent it, escaped, and reads back. */
-    rc_origin o = {RC_FROM_CLIENT, {"u\"1", 3}, 4294967301ull};
+    rc_origin o = {RC_FROM_CLIENT, {"u\"1", 3}, 4294967301ull, 0};
     n = rc_envelope_build(out, sizeof(out), "A", RC_STR_NULL, (rc_str){"2", 1}, &o);
     out[n > 0 ? n : 0] = '\0';
     CHECK_EQ_STR(out, "{\"node\":\"A\",\"from\":{\"user\":\"u\\\"1\",\"conn\":\"4294967301\"},"
@@ -642,7 +655,7 @@ static void test_envelope(void)
     CHECK_EQ_INT(e.from, RC_FROM_CLIENT);
     CHECK_EQ_STR(e.from_user, "u\"1");
     CHECK(e.from_conn == 4294967301ull);
-    rc_origin anon = {RC_FROM_CLIENT, RC_STR_NULL, 7};
+    rc_origin anon = {RC_FROM_CLIENT, RC_STR_NULL, 7, 0};
     n = rc_envelope_build(out, sizeof(out), "A", RC_STR_NULL, (rc_str){"2", 1}, &anon);
     out[n > 0 ? n : 0] = '\0';
     CHECK_EQ_STR(out, "{\"node\":\"A\",\"from\":{\"user\":null,\"conn\":\"7\"},\"data\":2}");

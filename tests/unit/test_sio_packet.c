@@ -175,6 +175,23 @@ static void test_writers(void)
             (int)rc_sio_write_event(out, cap, chat, 1, 77, (rc_str){"e", 1}, (rc_str){"1", 1}), -1);
 }
 
+static void test_args_of(void)
+{
+    static const struct {
+        const char *data;
+        int several;
+        const char *args;
+    } cases[] = {
+        {"[1,2]", 0, "[1,2]"}, {"[1,2]", 1, "1,2"}, {" [ 1 , {\"a\":[3]} ] ", 1, "1 , {\"a\":[3]}"},
+        {"[]", 1, ""},         {"[ ]", 1, ""},      {"7", 1, "7"},
+        {"\"x\"", 0, "\"x\""},
+    };
+    for (size_t i = 0; i < RC_ARRAY_LEN(cases); i++) {
+        rc_str a = rc_sio_args_of((rc_str){cases[i].data, strlen(cases[i].data)}, cases[i].several);
+        CHECK(a.n == strlen(cases[i].args) && memcmp(a.p, cases[i].args, a.n) == 0);
+    }
+}
+
 int main(void)
 {
     RUN(test_connect);
@@ -182,5 +199,6 @@ int main(void)
     RUN(test_binary_and_others);
     RUN(test_polling_body);
     RUN(test_writers);
+    RUN(test_args_of);
     return UNIT_DONE();
 }

@@ -126,11 +126,44 @@ void rc_bridge_publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
 void rc_bridge_publish_history(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
                                const rc_origin *origin, const rc_history_rule *rule);
 
-/* rc_bridge_publish_history, at most once across the nodes that call it
- * with the same key once (from rc_bridge_once_key) within a minute: the
- * first to reach Redis keeps and publishes it, the others do nothing. For
- * a message every node with members hears (the Socket.IO emitter's), so
- * that it gets one offset. */
+/* The part of a script that makes a message heard by several nodes count
+ * once (the Socket.IO emitter's, which carry no id): each node names it by
+ * its content (once_key, one key per content in the channel's slot), and
+ * Redis keeps, per content, the copies it has seen in the last 10 s with
+ * their time (Redis's clock) and the nodes that claimed each. A node's copy
+ * claims the oldest copy within once_tol ms of now that it has not claimed
+ * yet (another node heard that one first): matched. Otherwise it is a new
+ * copy, this node's. Identical messages sent apart are told apart by their
+ * time, and in a burst by their order on each node. Sets `matched`. Needs
+ * once_key, once_node, once_tol set before. */
+#define RC_BRIDGE_ONCE_LUA                                                                         \
+    "local ot = redis.call('TIME')\n"                                                              \
+    "local onow = tonumber(ot[1]) * 1000 + math.floor(tonumber(ot[2]) / 1000)\n"                   \
+    "local oraw = redis.call('GET', once_key)\n"                                                   \
+    "local copies = oraw and cjson.decode(oraw) or {}\n"                                           \
+    "local okept, matched = {}, false\n"                                                           \
+    "for _, c in ipairs(copies) do\n"                                                              \
+    "  if onow - c[1] <= 10000 then\n"                                                             \
+    "    if not matched and math.abs(onow - c[1]) <= once_tol and not c[2][once_node] then\n"      \
+    "      c[2][once_node] = 1\n"                                                                  \
+    "      matched = true\n"                                                                       \
+    "    end\n"                                                                                    \
+    "    okept[#okept + 1] = c\n"                                                                  \
+    "  end\n"                                                                                      \
+    "end\n"                                                                                        \
+    "if not matched then okept[#okept + 1] = {onow, {[once_node] = 1}} end\n"                      \
+    "while #okept > 256 do table.remove(okept, 1) end\n"                                           \
+    "redis.call('SET', once_key, cjson.encode(okept), 'PX', 10000)\n"
+/* How far apart two nodes may hear the same message, ms. */
+#define RC_BRIDGE_ONCE_TOL_MS "2000"
+
+/* rc_bridge_publish_history, once across the nodes that call it for the
+ * same copy of a message, named by once (from rc_bridge_once_key; see
+ * RC_BRIDGE_ONCE_LUA): the first to reach Redis keeps and publishes it,
+ * the others do nothing. For a message every node with members hears (the
+ * Socket.IO emitter's), so that it gets one offset. Not held while the
+ * link is down (a copy sent late would not match): dropped and counted,
+ * as the nodes whose links are up keep it. */
 void rc_bridge_publish_history_once(rc_bridge *b, rc_str chan, rc_str event, rc_str data,
                                     const rc_origin *origin, const rc_history_rule *rule,
                                     rc_str once);

@@ -20,14 +20,16 @@
  * channel's stream (exact MAXLEN, entry id 0-offset), and the PUBLISH of
  * the envelope with offset and epoch in front, as one atomic step, so that
  * offsets and the order of delivery agree. KEYS: stream, meta (one slot:
- * the channel's name is their hash tag), and optionally a once key: when it
- * exists already, nothing happens (it lives ARGV[7] ms). ARGV: size, ttl,
+ * the channel's name is their hash tag), and optionally a once key: when
+ * this copy was kept by another node already, nothing happens
+ * (RC_BRIDGE_ONCE_LUA; ARGV[7] the node, ARGV[8] the tolerance). ARGV: size, ttl,
  * meta ttl, envelope, a new epoch (used when the channel has none), Redis
  * channel. A meta hash lost while its stream stayed starts a new epoch on
  * an empty stream, so ids stay increasing. */
 static const char PUBLISH_LUA[] =
-    "if KEYS[3] and not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[7]) then\n"
-    "  return 0\n"
+    "if KEYS[3] then\n"
+    "  local once_key, once_node, once_tol = KEYS[3], ARGV[7], "
+    "tonumber(ARGV[8])\n" RC_BRIDGE_ONCE_LUA "  if matched then return 0 end\n"
     "end\n"
     "local e = redis.call('HGET', KEYS[2], 'e')\n"
     "if not e then\n"
@@ -161,8 +163,6 @@ static void new_epoch_hex(char out[17])
     snprintf(out, 17, "%016llx", (unsigned long long)r);
 }
 
-#define ONCE_WINDOW_MS "60000" /* how long a once key keeps its publication single */
-
 static int send_publish(rc_bridge *b, const char *chan, size_t chan_len, const char *payload,
                         size_t payload_len, const keep_opts *k)
 {
@@ -182,22 +182,24 @@ static int send_publish(rc_bridge *b, const char *chan, size_t chan_len, const c
         int mn = snprintf(mttl, sizeof(mttl), "%u", b->cfg->history_meta_ttl_s);
         new_epoch_hex(ep);
         int once = k->once.n > 0;
-        const char *argv[13] = {"EVALSHA", b->publish_sha, once ? "3" : "2", ks, km};
-        size_t lens[13] = {7, 40, 1, ksn, kmn};
+        const char *argv[16] = {"EVALSHA", b->publish_sha, once ? "3" : "2", ks, km};
+        size_t lens[16] = {7, 40, 1, ksn, kmn};
         int n = 5;
         if (once) {
             argv[n] = k->once.p;
             lens[n++] = k->once.n;
         }
-        const char *rest[] = {size, ttl, mttl, payload, ep, chan, ONCE_WINDOW_MS};
+        const char *rest[] = {
+            size, ttl, mttl, payload, ep, chan, b->cfg->node_id, RC_BRIDGE_ONCE_TOL_MS};
         size_t rlens[] = {(size_t)sn,
                           (size_t)tn,
                           (size_t)mn,
                           payload_len,
                           16,
                           chan_len,
-                          sizeof(ONCE_WINDOW_MS) - 1};
-        for (size_t i = 0; i < RC_ARRAY_LEN(rest) - (once ? 0 : 1); i++) {
+                          strlen(b->cfg->node_id),
+                          sizeof(RC_BRIDGE_ONCE_TOL_MS) - 1};
+        for (size_t i = 0; i < RC_ARRAY_LEN(rest) - (once ? 0 : 2); i++) {
             argv[n] = rest[i];
             lens[n++] = rlens[i];
         }
@@ -231,7 +233,7 @@ void rc_bridge_drain_held(rc_bridge *b)
         b->head = h->next;
         if (!b->head)
             b->tail = NULL;
-        b->held_bytes -= h->chan_len + h->payload_len;
+        b->held_bytes -= h->chan_len + h->payload_len + h->once_len;
         b->held_count--;
         free(h);
     }
@@ -249,8 +251,12 @@ static void publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data, const 
     ssize_t pn = rc_envelope_build(payload, cap, b->cfg->node_id, event, data, origin);
     rc_assert(nl && pn > 0);
     size_t on = k ? k->once.n : 0;
-    /* Held ones go first, so that order is kept. */
-    if (!b->head && rc_redis_get_state(b->cmd) == RC_REDIS_READY) {
+    int ready = rc_redis_get_state(b->cmd) == RC_REDIS_READY;
+    if (on && (!ready || b->head)) {
+        /* A copy several nodes heard: sent late it would not match theirs;
+         * the nodes whose links are up keep it. */
+        rc_counter_inc(&b->stats->publish_dropped);
+    } else if (!b->head && ready) { /* held ones go first, so that order is kept */
         if (send_publish(b, name, nl, payload, (size_t)pn, k) < 0)
             dropped(b, chan);
     } else if (b->held_bytes + unsent(b) + nl + (size_t)pn + on <= b->cfg->redis_backlog_bytes) {

@@ -46,12 +46,12 @@ static int find_memb(const rc_conn *c, const rc_room *r)
     return -1;
 }
 
-static void add_memb(rc_conn *c, rc_room *r, uint32_t pos)
+static void add_memb(rc_conn *c, rc_room *r, uint32_t pos, int server)
 {
     /* Capacity is the next power of two of nchan: grow when full. */
     if ((c->nchan & (c->nchan - 1)) == 0)
         c->chans = rc_realloc(c->chans, (c->nchan ? c->nchan * 2u : 1u) * sizeof(rc_memb));
-    c->chans[c->nchan++] = (rc_memb){r, pos};
+    c->chans[c->nchan++] = (rc_memb){r, pos, (uint8_t)(server != 0)};
 }
 
 /* Tells the relay that c joined (join 1) or left ch, when ch keeps
@@ -141,6 +141,7 @@ static void ask_history(rc_shard *s, rc_conn *c, rc_room *r, rc_histreq *q)
 enum {
     JOIN_QUIET = 1,      /* joined by the server: no answer at all */
     JOIN_NO_HISTORY = 2, /* asked to recover on a channel without history */
+    JOIN_SERVER = 4,     /* joined by the server (rc_memb.server), answered or not */
 };
 
 /* The plain answer to a subscribe (no history to ask the relay about). */
@@ -175,7 +176,7 @@ static rc_room *join(rc_shard *s, rc_conn *c, rc_str ch, rc_str tag, int how, rc
     } else {
         uint32_t pos =
             (r->flags & ROOM_PENDING) || hist ? UINT32_MAX : rc_room_join(r, rc_conn_id(s, c));
-        add_memb(c, r, pos);
+        add_memb(c, r, pos, how & (JOIN_QUIET | JOIN_SERVER));
         rc_counter_set(&s->stats.subscriptions, rc_counter_get(&s->stats.subscriptions) + 1);
         presence_news(s, c, ch, 1);
     }
@@ -234,11 +235,13 @@ static void fill_since(rc_histreq *q, const rc_since *since)
     memcpy(q->since_epoch, since->epoch.p, since->epoch.n);
 }
 
-void rc_chan_subscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, const rc_since *since)
+void rc_chan_subscribe_as(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, const rc_since *since,
+                          int server)
 {
+    int as = server ? JOIN_SERVER : 0;
     if (!rc_config_history(s->cfg, ch.p, ch.n)) {
         /* With since, the answer says there was nothing to recover from. */
-        join(s, c, ch, tag, since && since->has ? JOIN_NO_HISTORY : 0, NULL);
+        join(s, c, ch, tag, (since && since->has ? JOIN_NO_HISTORY : 0) | as, NULL);
         return;
     }
     rc_histreq *q = rc_histreq_new(ch);
@@ -247,7 +250,12 @@ void rc_chan_subscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, const rc_
     q->tag_len = (uint8_t)tag.n;
     if (tag.n)
         memcpy(q->tag, tag.p, tag.n);
-    join(s, c, ch, tag, 0, q);
+    join(s, c, ch, tag, as, q);
+}
+
+void rc_chan_subscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, const rc_since *since)
+{
+    rc_chan_subscribe_as(s, c, tag, ch, since, 0);
 }
 
 void rc_chan_history(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, uint32_t limit,

@@ -14,6 +14,10 @@
  * where it stands and what c missed since `since` (c is held meanwhile).
  * The missed publications follow the answer, before any live one. */
 void rc_chan_subscribe(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, const rc_since *since);
+/* rc_chan_subscribe for the server (server 1): the membership is marked as
+ * the server's, as a quiet join's (rc_memb.server), and no rights apply. */
+void rc_chan_subscribe_as(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, const rc_since *since,
+                          int server);
 /* A history request: answered through c's protocol (`history`) once the
  * relay has read it (c is held meanwhile). limit: 1..--recovery-max. */
 void rc_chan_history(rc_shard *s, rc_conn *c, rc_str tag, rc_str ch, uint32_t limit,

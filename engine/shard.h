@@ -63,7 +63,8 @@ enum rc_conn_flags {
 /* A channel this connection holds. */
 typedef struct rc_memb {
     rc_room *room;
-    uint32_t pos; /* position in room->members; UINT32_MAX while pending */
+    uint32_t pos;   /* position in room->members; UINT32_MAX while pending */
+    uint8_t server; /* joined by the server (no rights checked): a user channel, a control */
 } rc_memb;
 
 #define RC_OUTQ_INLINE 4 /* items held in the queue itself before it grows */
@@ -205,8 +206,9 @@ typedef struct rc_shard {
     /* [nconns]: what a connection's protocol keeps of it (one allocation,
      * NULL for none), freed with the connection's slot. */
     void **pstate;
-    uint64_t sio_tick;  /* Socket.IO frames made (sio/recovery.h: the frame clock) */
-    uint32_t sio_clock; /* the frame clock's random name (0: not drawn yet) */
+    uint64_t sio_tick;   /* Socket.IO frames made (sio/recovery.h: the frame clock) */
+    uint32_t sio_clock;  /* the frame clock's random name (0: not drawn yet) */
+    uint8_t sio_key[16]; /* the frame clock's random key: offsets carry its MAC */
     rc_shard_stats stats;
     rc_flag exited;
 } rc_shard;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "channels/shard.h"
 #include "ops/ops.h"
 #include "sio/packet.h"
 #include "sio/session.h"
@@ -122,8 +123,9 @@ void rc_sio_on_connect(rc_shard *s, rc_conn *c, sio_conn *st, const rc_sio_packe
         connect_error(s, c, pk->nsp, "Invalid namespace");
         return;
     }
-    if (st->restoring) {
-        connect_error(s, c, pk->nsp, "a recovery is under way: wait for its answer");
+    if (st->restoring == i + 1) {
+        /* Other namespaces connect meanwhile; this one is under way. */
+        connect_error(s, c, pk->nsp, "a recovery of this namespace is under way");
         return;
     }
     rc_str tok = RC_STR_NULL;
@@ -184,6 +186,7 @@ void rc_sio_on_connect(rc_shard *s, rc_conn *c, sio_conn *st, const rc_sio_packe
         rc_assert(rc_b64url_decode(pid, RC_SIO_PID_LEN, st->pid, sizeof(st->pid)) ==
                   (int)sizeof(st->pid));
         st->restoring = (uint8_t)(i + 1);
+        st->pid_nsp = (uint8_t)(i + 1); /* the pid is this namespace's, recovered or not */
         st->open_tick = (uint32_t)s->sio_tick;
         rc_sio_take_session(s, c, i, pids, (rc_str){offset, (size_t)offn});
         return;
@@ -234,7 +237,8 @@ void rc_sio_on_kept(rc_shard *s, rc_sio_keep *k)
     }
     rc_sio_room *rooms;
     uint32_t n;
-    int why = rc_sio_plan(k, c->auth ? rc_auth_user(c->auth) : "", &rooms, &n);
+    int why = rc_sio_plan(k, c->auth ? rc_auth_user(c->auth) : "", s->cfg->max_channels_per_conn,
+                          &rooms, &n);
     rc_sio_keep_free(k);
     if (why != RC_SIO_REC_RECOVERED) {
         int i = st->restoring - 1;
@@ -247,7 +251,14 @@ void rc_sio_on_kept(rc_shard *s, rc_sio_keep *k)
     st->lost = 0;
     for (uint32_t j = 0; j < n; j++) {
         st->pending++;
-        rc_op_subscribe(s, c, RESTORE_TAG, (rc_str){rooms[j].name, rooms[j].len}, &rooms[j].since);
+        rc_str ch = {rooms[j].name, rooms[j].len};
+        /* The rooms the server had joined come back as the server's (no
+         * rights applied then, nor now); the client's own pass its
+         * token's rights again. */
+        if (rooms[j].server)
+            rc_chan_subscribe_as(s, c, RESTORE_TAG, ch, &rooms[j].since, 1);
+        else
+            rc_op_subscribe(s, c, RESTORE_TAG, ch, &rooms[j].since);
     }
     free(rooms);
     rc_sio_restore_step(s, c, st, 0);

@@ -287,7 +287,6 @@ struct rc_sio_emitter {
     const rc_config *cfg;
     rc_outbox *out;
     rc_sio_emitter_stats *stats;
-    rc_sio_seen *seen; /* names of what came, for rooms with history */
     uint64_t last_refused_log_ms;
 };
 
@@ -366,7 +365,7 @@ static void on_emit(rc_sio_emitter *e, rc_str rname, rc_str payload, int on_room
         char name[RC_SIO_SEEN_NAME_MAX], key[RC_PROTO_MAX_CHANNEL + 160];
         size_t kl = 0;
         if (rule) {
-            size_t nl = rc_sio_seen_name(e->seen, ch, payload, rc_now_ms(), name);
+            size_t nl = rc_sio_seen_name(ch, payload, name);
             kl = rc_bridge_once_key(e->bridge, ch, (rc_str){name, nl}, key, sizeof(key));
         }
         if (kl) {
@@ -398,10 +397,12 @@ static void on_emit(rc_sio_emitter *e, rc_str rname, rc_str payload, int on_room
 
 /* serverSideEmit into the backend event stream, once for all the nodes
  * that hear it: KEYS: the stream, the once key (in the stream's slot).
- * ARGV: maxlen, event, data, node, time. Returns the entry id, 0 when
- * another node wrote it, false when the stream is full. */
+ * ARGV: maxlen, event, data, node, time, node (the claim's), tolerance.
+ * Returns the entry id, 0 when another node wrote it, false when the
+ * stream is full. */
 static const char SSE_LUA[] =
-    "if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', 60000) then return 0 end\n"
+    "local once_key, once_node, once_tol = KEYS[2], ARGV[6], tonumber(ARGV[7])\n" RC_BRIDGE_ONCE_LUA
+    "if matched then return 0 end\n"
     "if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return false end\n"
     "return redis.call('XADD', KEYS[1], '*', 'event', ARGV[2], 'data', ARGV[3], 'id', '',\n"
     "  'user', '', 'conn', '', 'node', ARGV[4], 'time', ARGV[5], 'reply', '',\n"
@@ -474,16 +475,31 @@ static int server_side_emit(rc_sio_emitter *e, rc_str rname, rc_str payload, con
     }
     char name[RC_SIO_SEEN_NAME_MAX], key[64 + 8 + 64], once[sizeof(key) + 8 + RC_SIO_SEEN_NAME_MAX],
         maxlen[16], now[24];
-    size_t nl = rc_sio_seen_name(e->seen, rname, payload, rc_now_ms(), name);
+    size_t nl = rc_sio_seen_name(rname, payload, name);
     int kn = snprintf(key, sizeof(key), "%sev:%s", e->cfg->redis_prefix, rule->stream);
-    int on = snprintf(once, sizeof(once), "{%s}:o:%.*s", key, (int)nl, name);
+    /* In the stream key's hash slot: its own tag when it has one, else the
+     * whole key as the tag. */
+    const char *lb = strchr(key, '{'), *rb = lb ? strchr(lb + 1, '}') : NULL;
+    int tagged = lb && rb && rb > lb + 1;
+    int on = snprintf(once, sizeof(once), tagged ? "%s:o:%.*s" : "{%s}:o:%.*s", key, (int)nl, name);
     int mn = snprintf(maxlen, sizeof(maxlen), "%u", rule->maxlen);
     int tn = snprintf(now, sizeof(now), "%lld", (long long)rc_wall_ms());
-    const char *argv[] = {"EVAL", SSE_LUA, "2", key, once, maxlen, ev, d.p, e->cfg->node_id, now};
-    size_t lens[] = {
-        4,   sizeof(SSE_LUA) - 1,     1,         (size_t)kn, (size_t)on, (size_t)mn, (size_t)evn,
-        d.n, strlen(e->cfg->node_id), (size_t)tn};
-    int r = rc_bridge_command(e->bridge, on_sse_written, e, 10, argv, lens);
+    const char *node = e->cfg->node_id;
+    const char *argv[] = {"EVAL", SSE_LUA, "2",  key, once, maxlen,
+                          ev,     d.p,     node, now, node, RC_BRIDGE_ONCE_TOL_MS};
+    size_t lens[] = {4,
+                     sizeof(SSE_LUA) - 1,
+                     1,
+                     (size_t)kn,
+                     (size_t)on,
+                     (size_t)mn,
+                     (size_t)evn,
+                     d.n,
+                     strlen(node),
+                     (size_t)tn,
+                     strlen(node),
+                     sizeof(RC_BRIDGE_ONCE_TOL_MS) - 1};
+    int r = rc_bridge_command(e->bridge, on_sse_written, e, 12, argv, lens);
     free(arr);
     if (r < 0) {
         *why = "the Redis command connection is not ready";
@@ -554,7 +570,6 @@ rc_sio_emitter *rc_sio_emitter_attach(rc_bridge *b, const rc_config *cfg, rc_out
     e->cfg = cfg;
     e->out = out;
     e->stats = stats;
-    e->seen = rc_sio_seen_new();
     static const rc_bridge_alias alias = {alias_name, on_redis};
     rc_bridge_on_alias(b, &alias, e);
     for (int i = 0; i <= cfg->n_sio_nsps; i++) {
@@ -574,6 +589,5 @@ void rc_sio_emitter_free(rc_sio_emitter *e)
 {
     if (!e)
         return;
-    rc_sio_seen_free(e->seen);
     free(e);
 }

@@ -19,8 +19,9 @@
  *     Socket.IO clients of the room get it, and the channel's seq moves.
  *     On a room whose channel keeps history (--history), the event is kept
  *     with an offset, once for all the nodes that heard it (sio/seen.h,
- *     rc_bridge_publish_history_once), and delivered from the channel's
- *     own subscription: Socket.IO clients recover it like any publication.
+ *     RC_BRIDGE_ONCE_LUA, rc_bridge_publish_history_once), and delivered
+ *     from the channel's own subscription: Socket.IO clients recover it
+ *     like any publication.
  *   - With except, to several rooms, or to the whole namespace (no rooms):
  *     a broadcast (sio/broadcast.h) to the namespace's Socket.IO sessions
  *     that are in any of the rooms (or all of them) and in none of the

@@ -5,8 +5,12 @@
 #include "sio/recovery.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "base/log.h"
 #include "channels/room.h"
@@ -32,16 +36,35 @@ void rc_sio_keep_free(rc_sio_keep *k)
 
 /* ---- the frame clock ---------------------------------------------------- */
 
-/* The name of this shard's clock: random per start, so that readings of
- * another shard or another run never compare. */
+/* The name of this shard's clock and its key: random per start, so that
+ * readings of another shard or another run never compare, and nobody but
+ * the node writes an offset that reads back (a client's last argument is
+ * any string an event ended with, which may be anyone's text). */
 static uint32_t clock_name(rc_shard *s)
 {
     while (!s->sio_clock) {
         uint32_t v = 0;
-        if (getrandom(&v, sizeof(v), 0) == (ssize_t)sizeof(v))
+        if (getrandom(&v, sizeof(v), 0) == (ssize_t)sizeof(v) &&
+            getrandom(s->sio_key, sizeof(s->sio_key), 0) == (ssize_t)sizeof(s->sio_key))
             s->sio_clock = v;
     }
     return s->sio_clock;
+}
+
+size_t rc_sio_offset_text(const uint8_t key[16], uint64_t epoch, uint64_t offset, uint32_t clock,
+                          uint64_t tick, char *out, size_t cap)
+{
+    char body[96];
+    int n = snprintf(body, sizeof(body), "%016llx-%llu-%08x-%llu", (unsigned long long)epoch,
+                     (unsigned long long)offset, clock, (unsigned long long)tick);
+    uint8_t mac[EVP_MAX_MD_SIZE];
+    unsigned ml = 0;
+    if (n <= 0 || (size_t)n >= sizeof(body) ||
+        !HMAC(EVP_sha256(), key, 16, (const uint8_t *)body, (size_t)n, mac, &ml) || ml < 8)
+        return 0;
+    int w = snprintf(out, cap, "%s-%02x%02x%02x%02x%02x%02x%02x%02x", body, mac[0], mac[1], mac[2],
+                     mac[3], mac[4], mac[5], mac[6], mac[7]);
+    return w > 0 && (size_t)w < cap ? (size_t)w : 0;
 }
 
 /* An epoch as the node gives them out: 16 hex digits, as a number (0: not
@@ -83,9 +106,15 @@ size_t rc_sio_offset_arg(rc_shard *s, const rc_msg *m, rc_str epoch, int has_off
         return 0;
     if (r)
         note(r, e, offset);
-    int n = snprintf(out, cap, "\"%016llx-%llu-%08x-%llu\"", (unsigned long long)e,
-                     (unsigned long long)offset, clock_name(s), (unsigned long long)tick);
-    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    uint32_t clock = clock_name(s);
+    if (cap < 3)
+        return 0;
+    size_t n = rc_sio_offset_text(s->sio_key, e, offset, clock, tick, out + 1, cap - 2);
+    if (!n)
+        return 0;
+    out[0] = '"';
+    out[n + 1] = '"';
+    return n + 2;
 }
 
 void rc_sio_note_position(rc_shard *s, rc_str ch, const rc_sub_info *info)
@@ -114,9 +143,13 @@ void rc_sio_keep_session(rc_shard *s, const rc_conn *c, const char *pid, uint64_
     ssize_t un = rc_json_escape(uj, sizeof(uj), user, strlen(user));
     size_t cap = 96 + (size_t)RC_MAX(un, 0) + (size_t)c->nchan * (RC_PROTO_MAX_CHANNEL * 6 + 80);
     char *t = rc_malloc(cap);
-    size_t n =
-        (size_t)snprintf(t, cap, "{\"u\":%.*s,\"s\":\"%08x\",\"o\":%llu,\"c\":[",
-                         (int)RC_MAX(un, 0), uj, clock_name(s), (unsigned long long)open_tick);
+    uint32_t clock = clock_name(s);
+    char kh[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(kh + 2 * i, 3, "%02x", s->sio_key[i]);
+    size_t n = (size_t)snprintf(
+        t, cap, "{\"u\":%.*s,\"n\":%d,\"s\":\"%08x\",\"k\":\"%s\",\"o\":%llu,\"c\":[",
+        (int)RC_MAX(un, 0), uj, nsp, clock, kh, (unsigned long long)open_tick);
     int first = 1;
     for (uint32_t i = 0; i < c->nchan; i++) {
         const rc_room *r = c->chans[i].room;
@@ -126,9 +159,10 @@ void rc_sio_keep_session(rc_shard *s, const rc_conn *c, const char *pid, uint64_
         ssize_t nn = rc_json_escape(nj, sizeof(nj), r->name, r->name_len);
         if (nn < 0)
             continue;
-        n += (size_t)snprintf(t + n, cap - n, "%s[%.*s,\"%016llx\",%llu,%llu]", first ? "" : ",",
+        n += (size_t)snprintf(t + n, cap - n, "%s[%.*s,\"%016llx\",%llu,%llu,%s]", first ? "" : ",",
                               (int)nn, nj, (unsigned long long)r->top_epoch,
-                              (unsigned long long)r->top, (unsigned long long)r->top_tick);
+                              (unsigned long long)r->top, (unsigned long long)r->top_tick,
+                              c->chans[i].server ? "true" : "false");
         first = 0;
     }
     n += (size_t)snprintf(t + n, cap - n, "]}");
@@ -187,16 +221,44 @@ static int read_u64(const char **p, const char *end, int base, uint64_t *out)
     return 0;
 }
 
+/* "EPOCH-OFFSET-CLOCK-TICK-MAC": 0, or -1 (the MAC is checked apart). */
 static int read_offset(const char *o, client_pos *cp)
 {
     const char *p = o, *end = o + strlen(o);
-    uint64_t clock;
+    uint64_t clock, mac;
     if (read_u64(&p, end, 16, &cp->epoch) < 0 || read_u64(&p, end, 10, &cp->offset) < 0 ||
         read_u64(&p, end, 16, &clock) < 0 || clock > UINT32_MAX ||
-        read_u64(&p, end, 10, &cp->tick) < 0 || p != end || !cp->epoch)
+        read_u64(&p, end, 10, &cp->tick) < 0 || p == end || !cp->epoch)
+        return -1;
+    if (end - p != 16 || read_u64(&p, end, 16, &mac) < 0 || p != end)
         return -1;
     cp->clock = (uint32_t)clock;
     return 0;
+}
+
+/* The offset is one this shard run wrote (key: its clock's key, as hex). */
+static int offset_genuine(const char *o, const client_pos *cp, const char *key_hex)
+{
+    uint8_t key[16];
+    if (strlen(key_hex) != 32)
+        return 0;
+    for (int i = 0; i < 16; i++) {
+        unsigned b;
+        if (sscanf(key_hex + 2 * i, "%2x", &b) != 1)
+            return 0;
+        key[i] = (uint8_t)b;
+    }
+    char mine[RC_SIO_OFFSET_MAX + 1];
+    size_t n =
+        rc_sio_offset_text(key, cp->epoch, cp->offset, cp->clock, cp->tick, mine, sizeof(mine));
+    /* Compared in constant time: the MAC is the secret's witness. */
+    size_t ol = strlen(o);
+    if (!n || n != ol)
+        return 0;
+    unsigned diff = 0;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned)(uint8_t)(mine[i] ^ o[i]);
+    return diff == 0;
 }
 
 static int get_u64(const rc_json_val *v, uint64_t *out)
@@ -208,30 +270,33 @@ static int get_u64(const rc_json_val *v, uint64_t *out)
     return 0;
 }
 
-/* One room of the record: ["name","epoch",top,tick]. */
+/* One room of the record: ["name","epoch",top,tick,server]. */
 static int read_room(const rc_json_val *v, rc_sio_room *rm, uint64_t *epoch, uint64_t *top,
                      uint64_t *tick)
 {
     rc_json_iter it;
-    rc_json_val f[4];
+    rc_json_val f[5];
     int k = 0;
     if (rc_json_array_begin(&it, v->raw.p, v->raw.n, 4) < 0)
         return -1;
-    while (k < 4 && rc_json_array_next(&it, &f[k]) > 0)
+    while (k < 5 && rc_json_array_next(&it, &f[k]) > 0)
         k++;
     char e[17];
-    ssize_t nl = k == 4 && f[0].type == RC_JSON_STRING
+    ssize_t nl = k == 5 && f[0].type == RC_JSON_STRING
                      ? rc_json_string(&f[0], rm->name, sizeof(rm->name))
                      : -1;
     if (nl <= 0 || f[1].type != RC_JSON_STRING || rc_json_string(&f[1], e, sizeof(e)) != 16 ||
-        get_u64(&f[2], top) < 0 || get_u64(&f[3], tick) < 0)
+        get_u64(&f[2], top) < 0 || get_u64(&f[3], tick) < 0 ||
+        (f[4].type != RC_JSON_TRUE && f[4].type != RC_JSON_FALSE))
         return -1;
     rm->len = (size_t)nl;
+    rm->server = f[4].type == RC_JSON_TRUE;
     *epoch = epoch_num((rc_str){e, 16});
     return 0;
 }
 
-int rc_sio_plan(const rc_sio_keep *k, const char *user, rc_sio_room **rooms, uint32_t *n)
+int rc_sio_plan(const rc_sio_keep *k, const char *user, uint32_t max_rooms, rc_sio_room **rooms,
+                uint32_t *n)
 {
     *rooms = NULL;
     *n = 0;
@@ -243,8 +308,8 @@ int rc_sio_plan(const rc_sio_keep *k, const char *user, rc_sio_room **rooms, uin
     int has_pos = k->offset[0] && read_offset(k->offset, &cp) == 0;
     rc_json_iter it;
     rc_json_val key, v, chans = {0};
-    char u[RC_PROTO_MAX_USER + 1] = "", clock_s[9] = "";
-    uint64_t open_tick = 0;
+    char u[RC_PROTO_MAX_USER + 1] = "", clock_s[9] = "", key_hex[33] = "";
+    uint64_t open_tick = 0, nsp = UINT64_MAX;
     int have_user = 0;
     if (rc_json_object_begin(&it, k->text, k->len, 4) < 0)
         return RC_SIO_REC_UNKNOWN;
@@ -253,23 +318,36 @@ int rc_sio_plan(const rc_sio_keep *k, const char *user, rc_sio_room **rooms, uin
             have_user = v.type == RC_JSON_STRING && rc_json_string(&v, u, sizeof(u)) >= 0;
         else if (rc_json_key_is(&key, "s") && v.type == RC_JSON_STRING)
             rc_json_string(&v, clock_s, sizeof(clock_s));
+        else if (rc_json_key_is(&key, "k") && v.type == RC_JSON_STRING)
+            rc_json_string(&v, key_hex, sizeof(key_hex));
+        else if (rc_json_key_is(&key, "n"))
+            get_u64(&v, &nsp);
         else if (rc_json_key_is(&key, "o"))
             get_u64(&v, &open_tick);
         else if (rc_json_key_is(&key, "c") && v.type == RC_JSON_ARRAY)
             chans = v;
     }
-    if (!have_user || !chans.raw.n)
-        return RC_SIO_REC_UNKNOWN; /* not a session this node wrote */
+    if (!have_user || !chans.raw.n || nsp != k->nsp)
+        return RC_SIO_REC_UNKNOWN; /* not a session this node wrote, or another namespace's */
     if (strcmp(u, user ? user : "") != 0)
         return RC_SIO_REC_OTHER_USER;
     uint32_t clock = (uint32_t)strtoul(clock_s, NULL, 16);
-    int same_clock = has_pos && strlen(clock_s) == 8 && clock == cp.clock;
+    /* A position counts only when this shard run wrote it: anything else
+     * (another run's, an event's last string argument, a forgery) places
+     * nothing. */
+    has_pos = has_pos && strlen(clock_s) == 8 && clock == cp.clock &&
+              offset_genuine(k->offset, &cp, key_hex);
+    int same_clock = has_pos;
     uint32_t cap = 0;
     rc_sio_room *out = NULL;
     int why = RC_SIO_REC_RECOVERED;
     if (rc_json_array_begin(&it, chans.raw.p, chans.raw.n, 4) < 0)
         return RC_SIO_REC_UNKNOWN;
     while (why == RC_SIO_REC_RECOVERED && rc_json_array_next(&it, &v) > 0) {
+        if (*n >= max_rooms) {
+            why = RC_SIO_REC_UNKNOWN; /* more rooms than a connection may hold */
+            break;
+        }
         if (*n == cap) {
             cap = cap ? cap * 2 : 4;
             out = rc_realloc(out, cap * sizeof(*out));

@@ -106,14 +106,23 @@ void rc_sio_take_session(rc_shard *s, const rc_conn *c, int nsp, rc_str pid, rc_
 typedef struct rc_sio_room {
     char name[RC_PROTO_MAX_CHANNEL + 1];
     size_t len;
+    int server;     /* the server joined it (no rights were checked then, nor now) */
     rc_since since; /* its epoch points into epoch[] */
     char epoch[RC_PROTO_MAX_EPOCH + 1];
 } rc_sio_room;
 
-/* Reads the kept session k for connection c (user user): RC_SIO_REC_RECOVERED
- * and its rooms in *rooms (malloc'd, *n of them; the caller frees), each
- * with the position to recover from; or why not. */
-int rc_sio_plan(const rc_sio_keep *k, const char *user, rc_sio_room **rooms, uint32_t *n);
+/* Reads the kept session k for a connection of user user:
+ * RC_SIO_REC_RECOVERED and its rooms in *rooms (malloc'd, *n of them, at
+ * most max_rooms; the caller frees), each with the position to recover
+ * from; or why not. */
+int rc_sio_plan(const rc_sio_keep *k, const char *user, uint32_t max_rooms, rc_sio_room **rooms,
+                uint32_t *n);
+
+/* The offset the node writes for a frame (without its quotes):
+ * "EPOCH-OFFSET-CLOCK-TICK-MAC", MAC the first 8 bytes of HMAC-SHA256 with
+ * the clock's key; its length, or 0 when it does not fit. */
+size_t rc_sio_offset_text(const uint8_t key[16], uint64_t epoch, uint64_t offset, uint32_t clock,
+                          uint64_t tick, char *out, size_t cap);
 
 /* ---- relay side ---- */
 

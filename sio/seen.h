@@ -1,38 +1,24 @@
 /* Names for the emitter's messages that every node hears alike, so that a
- * room with history keeps each once (sio/emitter.h, and
- * rc_bridge_publish_history_once).
+ * room with history keeps each once, and a serverSideEmit reaches the event
+ * stream once (sio/emitter.h, RC_BRIDGE_ONCE_LUA in channels/bridge.h).
  *
- * Every node with members of a room gets each emitter message for it, in
- * the same order. Each names the message by its content and by how many
- * times the same content came on that room within the last minute here
- * (the n-th identical "sold out" is the n-th on every node that heard them
- * all), so the nodes that race to keep it name it alike and Redis keeps
- * the first. A node that joined the room in the middle of a burst of
- * identical messages counts fewer of them, and may keep one twice.
+ * The emitter's messages carry no id. Every node with members of a room
+ * gets each one, within milliseconds of the others; each names it by its
+ * content, and Redis tells identical ones apart by when they came and, in
+ * a burst, by their order on each node (RC_BRIDGE_ONCE_LUA).
  *
- * Thread: the relay thread. */
+ * Thread: any (a pure function). */
 #ifndef RC_SIO_SEEN_H
 #define RC_SIO_SEEN_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 #include "base/common.h"
 
-#define RC_SIO_SEEN_WINDOW_MS 60000 /* as the once keys' life in Redis */
-#define RC_SIO_SEEN_MAX       100000
-#define RC_SIO_SEEN_NAME_MAX  48
+#define RC_SIO_SEEN_NAME_MAX 33 /* 32 hex digits and a NUL */
 
-typedef struct rc_sio_seen rc_sio_seen;
-
-rc_sio_seen *rc_sio_seen_new(void);
-void rc_sio_seen_free(rc_sio_seen *t);
-
-/* The name of payload on chan heard now ("DIGEST-N") into out
- * (RC_SIO_SEEN_NAME_MAX bytes); its length. */
-size_t rc_sio_seen_name(rc_sio_seen *t, rc_str chan, rc_str payload, uint64_t now_ms, char *out);
-
-/* Entries held (gauge). */
-uint32_t rc_sio_seen_count(const rc_sio_seen *t);
+/* The name of payload on Redis channel or room chan: 32 hex digits of a
+ * SHA-256 over both, into out (RC_SIO_SEEN_NAME_MAX bytes); its length. */
+size_t rc_sio_seen_name(rc_str chan, rc_str payload, char *out);
 
 #endif

@@ -513,7 +513,8 @@ void rc_sio_disconnect_nsp(rc_shard *s, rc_conn *c, int i, int close)
     sio_conn *st = state(s, c);
     if (!st || st->role != RC_SIO_SESSION || !(st->nsps >> i & 1))
         return;
-    st->keep = 0; /* the server ended it: nothing to recover */
+    if (close || st->pid_nsp == i + 1)
+        st->keep = 0; /* the server ended it: nothing to recover */
     if (close) {
         rc_conn_close(s, c, RC_CLOSE_NORMAL, "disconnected by the server");
         return;

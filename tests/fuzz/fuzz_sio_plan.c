@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     k.text[k.len] = '\0';
     rc_sio_room *rooms = NULL;
     uint32_t n = 0;
-    int why = rc_sio_plan(&k, "ann", &rooms, &n);
+    int why = rc_sio_plan(&k, "ann", 64, &rooms, &n);
     FUZZ_CHECK(why >= 0 && why < RC_SIO_REC__COUNT);
     if (why != RC_SIO_REC_RECOVERED)
         FUZZ_CHECK(rooms == NULL && n == 0);

@@ -163,6 +163,34 @@ test('the backend emits with @socket.io/redis-emitter: each update once on every
   b.close();
 });
 
+test('identical emits, a node that joins the room late: each reaches everyone once', async () => {
+  const a = client(0, 'tick-a', { transports: ['websocket'] });
+  await once(a, 'connect');
+  await a.timeout(8000).emitWithAck('join:event', 48);
+  for (let i = 0; i < 3; i++) {
+    emitter.to('event:48').emit('ticket:updated', { tick: true });
+    await sleep(50);
+  }
+  await until(() => a.got.length === 3, 'three ticks on node 0');
+  // Node 1's first member of the room comes now: it starts hearing the
+  // emitter's channel in the middle of the identical ticks.
+  const b = client(1, 'tick-b', { transports: ['websocket'] });
+  await once(b, 'connect');
+  await b.timeout(8000).emitWithAck('join:event', 48);
+  for (let i = 0; i < 3; i++) {
+    emitter.to('event:48').emit('ticket:updated', { tick: true });
+    await sleep(50);
+  }
+  await until(() => a.got.length >= 6 && b.got.length >= 3, 'three more ticks on both nodes');
+  await sleep(300);
+  assert.equal(a.got.length, 6, 'node 0 got each tick once');
+  assert.equal(b.got.length, 3, 'node 1 got each tick since it joined once');
+  const offs = a.got.map((g) => g.offset.split('-')[1]);
+  assert.equal(new Set(offs).size, 6, 'each tick kept once, with its own offset');
+  a.close();
+  b.close();
+});
+
 test('reconnect with recovery on the other node; twice in a row', async () => {
   const s = client(0, 'mover', { transports: ['websocket'] });
   await once(s, 'connect');

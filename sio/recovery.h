@@ -11,13 +11,14 @@
  * time sends the pid and its offset with its CONNECT, on any shard of any
  * node; the session is taken (once), and each room is subscribed again from
  * the position the client stands at, through the history's recovery. The
- * missed messages arrive before the CONNECT answer, which carries the old
- * pid (socket.recovered is true), then the live ones.
+ * missed messages and the CONNECT answer, which carries the old pid
+ * (socket.recovered is true), come first, then the live ones.
  *
  * Where the client stands. The offset names the channel's position (its
  * epoch and offset) and the frame's place in the order its shard made
- * frames in (the shard's frame clock, a count with a random name per shard
- * start). A shard's frames reach each connection in clock order, so for a
+ * frames in (the shard's frame clock, a count with a random name and key
+ * per shard start), with a MAC by the clock's key, which the kept session
+ * holds: only the node's own offsets place anything. A shard's frames reach each connection in clock order, so for a
  * room whose last frame at close came no later than the client's last one
  * the client has all of it; a room with no frame since the session started
  * too; the room the offset names stands where it says. Any other room, or

@@ -140,15 +140,38 @@ class Resp:
 
 # ---- the redis-server process -------------------------------------------------
 
+def cluster_port():
+    """A free port whose cluster bus port (10000 above, so at most 55535) is
+    free too."""
+    for _ in range(1000):
+        p = free_port()
+        if p > 55535:
+            continue
+        s = socket.socket()
+        try:
+            s.bind((HOST, p + 10000))
+            return p
+        except OSError:
+            pass
+        finally:
+            s.close()
+    raise RuntimeError("no port for a cluster node")
+
+
 class RedisServer:
     """redis-server on 127.0.0.1:port, no persistence (unless persist=True). The port stays the
     same across kill()/start() so the nodes' Redis URL keeps pointing at it."""
 
-    def __init__(self, tmp_path, port=None, persist=False):
+    def __init__(self, tmp_path, port=None, persist=False, cluster=None):
         # persist=True: an append-only file fsynced on every write, in
         # tmp_path, so that the data survives a SIGKILL and a start()
+        # cluster=True (or RINGCAST_TEST_REDIS_CLUSTER=1): a one-node Redis
+        # Cluster that owns every slot, which refuses a command or script
+        # whose keys are in different slots (CROSSSLOT) as a real cluster does
         self.persist = persist
-        self.port = port or free_port()
+        self.cluster = cluster if cluster is not None else \
+            os.environ.get("RINGCAST_TEST_REDIS_CLUSTER") == "1"
+        self.port = port or (cluster_port() if self.cluster else free_port())
         self.dir = str(tmp_path)
         self.log_path = os.path.join(self.dir, "redis-%d.log" % self.port)
         self.proc = None
@@ -178,6 +201,9 @@ class RedisServer:
                "--daemonize", "no", "--loglevel", "warning"]
         if self.persist:
             cmd += ["--appendfsync", "always"]
+        if self.cluster:
+            cmd += ["--cluster-enabled", "yes", "--cluster-announce-ip", HOST,
+                    "--cluster-config-file", "nodes-%d.conf" % self.port]
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
@@ -194,6 +220,8 @@ class RedisServer:
             try:
                 with Resp(self.port, timeout=1.0) as c:
                     if c.ping() == "PONG":
+                        if self.cluster:
+                            self._own_all_slots(c, deadline)
                         return
             except (OSError, RespError, ConnectionError):
                 pass
@@ -201,6 +229,17 @@ class RedisServer:
         self.kill()
         raise RuntimeError("redis-server did not answer PING in %.0fs\n%s"
                            % (timeout, self.log()[-3000:]))
+
+    def _own_all_slots(self, c, deadline):
+        try:
+            c.command("CLUSTER", "ADDSLOTSRANGE", "0", "16383")
+        except RespError:
+            pass  # a restart: nodes-PORT.conf kept them
+        while time.monotonic() < deadline:
+            if "cluster_state:ok" in str(c.command("CLUSTER", "INFO")):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("the one-node cluster did not reach cluster_state:ok")
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

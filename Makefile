@@ -123,7 +123,7 @@ test: deps
 # The JavaScript client's tests (clients/js), on Node's test runner, against
 # the binary of this build.
 js: $(BUILD)/ringcast
-	cd clients/js && RINGCAST_BIN=$(abspath $(BUILD)/ringcast) node --test test/
+	cd clients/js && RINGCAST_BIN=$(abspath $(BUILD)/ringcast) node --test --test-timeout 60000 test/
 
 # Unmodified Socket.IO clients (Node and chromium) and the Redis emitter
 # against two nodes (tests/socketio).
@@ -133,7 +133,7 @@ socketio: $(BUILD)/ringcast
 # The five examples (examples/) in Debian's chromium, driven by puppeteer-core,
 # against everything make demo starts; screenshots go to build/screenshots/.
 browser: $(BUILD)/ringcast
-	cd examples/test && RINGCAST_BIN=$(abspath $(BUILD)/ringcast) PYTHON=$(PYTHON) node --test
+	cd examples/test && RINGCAST_BIN=$(abspath $(BUILD)/ringcast) PYTHON=$(PYTHON) node --test --test-timeout 120000
 
 # Every example at once: a private Redis, three nodes, the backends and the
 # web server; prints the URLs (DEMO_PORT moves the web server).

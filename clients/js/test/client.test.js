@@ -62,9 +62,10 @@ test('subscribe, publish, receive', async () => {
   rc.close();
 });
 
-test('reconnect and recover what was published meanwhile', async () => {
+test('reconnect and recover what was published meanwhile', async (t) => {
   const rc = new Client(`ws://127.0.0.1:${port}/ws`, { WebSocket, minDelay: 300, maxDelay: 600,
     token: jwt({ sub: 'bob', subscribe: ['*'] }) });
+  t.after(() => rc.close()); // a failure must not leave it reconnecting
   const sub = rc.subscribe('chat:r');
   await next(sub, 'subscribed');
   const seen = [];
@@ -77,7 +78,7 @@ test('reconnect and recover what was published meanwhile', async () => {
   assert.equal(await api('/api/disconnect', { user: 'bob', code: 4100 }), 202);
   assert.equal((await gone).code, 4100);
   for (const n of [3, 4, 5]) await api('/api/publish', { channel: 'chat:r', data: n });
-  const rec = await next(sub, 'recovered');
+  const rec = await next(sub, 'recovered', 15000); // a reconnect under a sanitizer may be slow
   assert.deepEqual(rec, { recovered: true, reason: undefined, missed: 3 });
   await api('/api/publish', { channel: 'chat:r', data: 6 });
   while (seen.length < 6) await new Promise((r) => setTimeout(r, 20));

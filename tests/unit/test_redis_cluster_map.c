@@ -5,6 +5,7 @@
  * redis-server is not installed. */
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "base/common.h"
@@ -12,7 +13,7 @@
 #include "tests/unit/redis_server.h"
 #include "tests/unit/unit.h"
 
-static char dir[] = "/tmp/rc-cluster-XXXXXX";
+static char dir[64]; /* /tmp/rc-cluster-PID */
 
 /* Whether TCP port p of 127.0.0.1 can be bound now. */
 static int port_free(int p)
@@ -215,7 +216,8 @@ int main(void)
     RUN(test_spec_vector);
     RUN(test_bad_replies);
     int port = 0;
-    if (!mkdtemp(dir)) {
+    snprintf(dir, sizeof(dir), "/tmp/rc-cluster-%d", (int)getpid());
+    if (mkdir(dir, 0700) != 0) {
         CHECK(!"a temporary directory");
         return UNIT_DONE();
     }

@@ -39,8 +39,8 @@ struct rc_redis {
     struct io_uring *ring;
     rc_redis_url url;
     rc_redis_hooks hooks;
-    void *udata;
-    uint8_t tag;
+    void *udata, *reply_udata; /* the hooks', the reply callbacks' */
+    uint16_t tag;
 
     rc_redis_state state;
     bool stopping, ever_ready, sub_mode;
@@ -120,7 +120,7 @@ static void fifo_fail_all(rc_redis *r, const char *why)
 {
     while (r->fifo_len) {
         pending p = fifo_pop(r);
-        p.fn(r->udata, NULL, why, p.priv);
+        p.fn(r->reply_udata, NULL, why, p.priv);
     }
 }
 
@@ -205,6 +205,17 @@ int rc_redis_command(rc_redis *r, rc_redis_reply_fn fn, void *priv, int argc, co
     if (r->state != RC_REDIS_READY || !fn)
         return -1;
     return enqueue(r, fn, priv, argc, argv, argvlen);
+}
+
+int rc_redis_command_formatted(rc_redis *r, rc_redis_reply_fn fn, void *priv, const char *cmd,
+                               size_t len)
+{
+    if (r->state != RC_REDIS_READY || !fn || queued_bytes(r) + len > r->max_queued)
+        return -1;
+    buf_append(&r->out, cmd, len);
+    fifo_push(r, fn, priv);
+    r->st.commands++;
+    return 0;
 }
 
 static bool is_subscribe(const char *s, size_t n)
@@ -428,7 +439,10 @@ static bool is_push(const redisReply *rep)
 
 static void dispatch(rc_redis *r, redisReply *rep)
 {
-    if ((r->sub_mode && is_push(rep)) || r->fifo_len == 0) {
+    /* In subscriber mode an error answers a (S)SUBSCRIBE (a cluster node's
+     * MOVED, say), which has no entry in the FIFO: the pings' entries
+     * never get errors. */
+    if ((r->sub_mode && (is_push(rep) || rep->type == REDIS_REPLY_ERROR)) || r->fifo_len == 0) {
         if (r->hooks.on_push)
             r->hooks.on_push(r->udata, rep);
         return;
@@ -436,7 +450,7 @@ static void dispatch(rc_redis *r, redisReply *rep)
     pending p = fifo_pop(r);
     if (rep->type == REDIS_REPLY_ERROR)
         r->st.errors++;
-    p.fn(r->udata, rep, NULL, p.priv);
+    p.fn(r->reply_udata, rep, NULL, p.priv);
 }
 
 static void on_recv(rc_redis *r, int res)
@@ -554,14 +568,14 @@ void rc_redis_tick(rc_redis *r, uint64_t now_ms)
 /* ---- lifetime ------------------------------------------------------------ */
 
 rc_redis *rc_redis_new(struct io_uring *ring, const rc_redis_url *url, const rc_redis_hooks *hooks,
-                       void *udata, uint8_t tag)
+                       void *udata, uint16_t tag)
 {
     rc_redis *r = rc_calloc(1, sizeof(*r));
     r->ring = ring;
     r->url = *url;
     if (hooks)
         r->hooks = *hooks;
-    r->udata = udata;
+    r->udata = r->reply_udata = udata;
     r->tag = tag;
     r->fd = -1;
     r->state = RC_REDIS_DISCONNECTED;
@@ -570,6 +584,11 @@ rc_redis *rc_redis_new(struct io_uring *ring, const rc_redis_url *url, const rc_
     r->rng = (rc_now_ns() ^ (uintptr_t)r) | 1;
     r->rbuf = rc_malloc(RECV_SIZE);
     return r;
+}
+
+void rc_redis_set_reply_udata(rc_redis *r, void *udata)
+{
+    r->reply_udata = udata;
 }
 
 void rc_redis_set_max_queued(rc_redis *r, size_t bytes)

@@ -52,8 +52,10 @@ typedef struct rc_redis_hooks {
      * one-line message (valid during the call). Called once per failed attempt,
      * not on rc_redis_close. */
     void (*on_down)(void *udata, const char *reason);
-    /* A reply nobody waits for: pub/sub "message"/"pmessage" and the
-     * "subscribe"/"unsubscribe" confirmations (one per channel). Freed when
+    /* A reply nobody waits for: pub/sub "message"/"pmessage"/"smessage",
+     * the "subscribe"/"unsubscribe" confirmations (one per channel) and
+     * their S variants, and, in subscriber mode, error replies (they answer
+     * a (S)SUBSCRIBE: a cluster node's MOVED, say). Freed when
      * the hook returns. May be NULL: such replies are then dropped. */
     void (*on_push)(void *udata, redisReply *reply);
 } rc_redis_hooks;
@@ -85,7 +87,10 @@ typedef struct rc_redis_stats {
  * callback; tag tells this client's completions apart (the gen field of
  * user_data). Never NULL (aborts on OOM). */
 rc_redis *rc_redis_new(struct io_uring *ring, const rc_redis_url *url, const rc_redis_hooks *hooks,
-                       void *udata, uint8_t tag);
+                       void *udata, uint16_t tag);
+
+/* The udata reply callbacks get (by default the hooks' udata). */
+void rc_redis_set_reply_udata(rc_redis *r, void *udata);
 
 /* Bound on bytes formatted but not yet sent (default 8 MiB): beyond it
  * rc_redis_command and rc_redis_send_raw refuse. */
@@ -113,6 +118,12 @@ void rc_redis_tick(rc_redis *r, uint64_t now_ms);
  * rc_redis_flush (or CQE/tick): commands issued meanwhile share one send. */
 int rc_redis_command(rc_redis *r, rc_redis_reply_fn fn, void *priv, int argc, const char **argv,
                      const size_t *argvlen);
+
+/* rc_redis_command for a command formatted already (RESP, as
+ * redisFormatCommandArgv makes it): cmd[0..len) is copied. 0, or -1 as
+ * rc_redis_command. */
+int rc_redis_command_formatted(rc_redis *r, rc_redis_reply_fn fn, void *priv, const char *cmd,
+                               size_t len);
 
 /* Like rc_redis_command but expects no reply on the FIFO: for SUBSCRIBE,
  * UNSUBSCRIBE and their P/S variants, whose confirmations come to on_push.

@@ -188,3 +188,59 @@ int rc_redis_url_parse(const char *url, rc_redis_url *out, char *err, size_t err
     }
     return 0;
 }
+
+int rc_redis_seeds_parse(const char *list, rc_redis_url *out, size_t max, size_t *n, char *err,
+                         size_t errlen)
+{
+    *n = 0;
+    const char *sep = list ? strstr(list, "://") : NULL;
+    const char *comma = sep ? strchr(sep, ',') : NULL;
+    if (!comma) {
+        if (max < 1 || rc_redis_url_parse(list, &out[0], err, errlen) < 0)
+            return -1;
+        *n = 1;
+        return 0;
+    }
+    /* scheme://[userinfo@]host:port,host:port,...[/db]: each address with
+     * the first one's scheme, userinfo and db */
+    const char *p = sep + 3, *path = strchr(p, '/');
+    const char *end = path ? path : p + strlen(p);
+    const char *hosts = p;
+    for (const char *c = p; c < end; c++)
+        if (*c == '@')
+            hosts = c + 1;
+    const char *rest = end;
+    for (const char *h = hosts; h < end;) {
+        const char *e = memchr(h, ',', (size_t)(end - h));
+        if (!e)
+            e = end;
+        if (*n == max) {
+            if (err && errlen)
+                snprintf(err, errlen, "Redis URL: more than %zu addresses", max);
+            return -1;
+        }
+        char one[1024];
+        int len = snprintf(one, sizeof(one), "%.*s%.*s%s", (int)(hosts - list), list, (int)(e - h),
+                           h, rest);
+        if (len < 0 || (size_t)len >= sizeof(one)) {
+            if (err && errlen)
+                snprintf(err, errlen, "Redis URL too long");
+            return -1;
+        }
+        if (e == h) {
+            if (err && errlen)
+                snprintf(err, errlen, "Redis URL: an empty address in the list");
+            return -1;
+        }
+        if (rc_redis_url_parse(one, &out[*n], err, errlen) < 0)
+            return -1;
+        if (out[*n].unix_path[0]) {
+            if (err && errlen)
+                snprintf(err, errlen, "Redis URL: a list of addresses must be redis://");
+            return -1;
+        }
+        (*n)++;
+        h = e == end ? end : e + 1;
+    }
+    return 0;
+}

@@ -26,4 +26,13 @@ typedef struct rc_redis_url {
  * On error *out is left zeroed, never half-filled. */
 int rc_redis_url_parse(const char *url, rc_redis_url *out, char *err, size_t errlen);
 
+#define RC_REDIS_MAX_SEEDS 16
+
+/* A list of seeds (a Redis Cluster's nodes, any of which can tell the
+ * rest): redis://[[user]:password@]host:port,host:port,...[/db], each
+ * address taking the first one's userinfo and db; or one URL of the form
+ * above. Fills out[0..*n), *n <= max. 0, or -1 with err. */
+int rc_redis_seeds_parse(const char *list, rc_redis_url *out, size_t max, size_t *n, char *err,
+                         size_t errlen);
+
 #endif

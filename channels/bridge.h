@@ -96,7 +96,18 @@ typedef struct rc_bridge_stats {
     rc_counter reconnects;      /* both connections */
     rc_counter connect_failures;
     rc_counter history_reads; /* reads of a channel's history in Redis */
+    /* A Redis Cluster (all 0 with one Redis): gauges of the command link's
+     * primaries (known, ready) and slots with a primary; redirects followed
+     * (MOVED, ASK), commands sent again (TRYAGAIN, CLUSTERDOWN, LOADING) or
+     * given up, slot maps read; both links. */
+    rc_counter cluster_primaries, cluster_primaries_up, cluster_slots;
+    rc_counter cluster_moved, cluster_asked, cluster_retries, cluster_gave_up, cluster_refreshes;
 } rc_bridge_stats;
+
+/* The kinds of the bridge's links in their completions' tags
+ * (redis/link.h); the waiting rooms' is RC_ADMISSION_KIND. */
+#define RC_BRIDGE_KIND_CMD 1
+#define RC_BRIDGE_KIND_SUB 2
 
 /* A bridge for cfg->redis_url (which config validated), preparing its SQEs on
  * ring (user_data op RC_UOP_REDIS). It connects on the first tick. It keeps
@@ -189,7 +200,10 @@ int rc_bridge_read_history(rc_bridge *b, rc_str chan, uint32_t count, uint64_t f
  * connection, in order with the publishes. fn gets the reply (an error
  * reply included) or NULL when the connection broke first. Returns 0, or
  * -1 (fn never called) when the connection is not ready or its send window
- * is full. */
+ * is full. On a Redis Cluster the command goes to the primary of its keys'
+ * slot: a script's first key, or the first argument of any other command
+ * (so every key of one command must share a hash tag); a PUBLISH there is
+ * sent as SPUBLISH (name the channel with rc_bridge_channel_name). */
 typedef void (*rc_bridge_reply_fn)(void *arg, const redisReply *rep);
 int rc_bridge_command(rc_bridge *b, rc_bridge_reply_fn fn, void *arg, int argc, const char **argv,
                       const size_t *lens);
@@ -218,9 +232,15 @@ int rc_bridge_deliver(rc_bridge *b, rc_str chan, const rc_bridge_msg *m);
 void rc_bridge_on_direct(rc_bridge *b, void (*fn)(void *u, rc_str chan, rc_str payload), void *u);
 /* 1 while the command connection is READY. */
 bool rc_bridge_command_ready(const rc_bridge *b);
-/* chan's Redis channel name (PREFIX "ch:" chan) into out[cap]: its length,
- * or 0 when it does not fit. */
+/* chan's Redis channel name (PREFIX "ch:" chan; on a Redis Cluster
+ * PREFIX "ch:{" chan "}", or PREFIX "ch:queue:{" Q "}" for queue:Q, so
+ * that a channel and its keys share a slot) into out[cap]: its length, or
+ * 0 when it does not fit. Name channels when sending, not before: which
+ * kind of Redis is behind the link is known once it is ready. */
 size_t rc_bridge_channel_name(const rc_bridge *b, rc_str chan, char *out, size_t cap);
+/* The command that publishes on a channel: PUBLISH, or SPUBLISH on a
+ * cluster (scripts take it as an argument). */
+const char *rc_bridge_publish_verb(const rc_bridge *b);
 
 /* A completion with op RC_UOP_REDIS. */
 void rc_bridge_on_cqe(rc_bridge *b, struct io_uring_cqe *cqe);

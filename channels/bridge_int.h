@@ -9,7 +9,7 @@
 
 #include "channels/bridge.h"
 #include "channels/room.h"
-#include "redis/client.h"
+#include "redis/link.h"
 
 /* How a publication is kept: in a channel's history (size 0: not), and at
  * most once per key (once.n 0: no key; emitter.h's publications that every
@@ -25,7 +25,7 @@ typedef struct held {
     uint32_t chan_len, payload_len;
     uint32_t hist_size, hist_ttl; /* a publication with history (size 0: none) */
     uint32_t once_len;
-    char mem[]; /* Redis channel, then payload, then the once key */
+    char mem[]; /* the channel (ringcast's name), then payload, then the once key */
 } held;
 
 struct rc_bridge {
@@ -33,7 +33,7 @@ struct rc_bridge {
     char publish_sha[41]; /* PUBLISH_LUA's SHA1, loaded at each connect */
     rc_bridge_ops ops;
     void *u;
-    rc_redis *cmd, *sub;
+    rc_rlink *cmd, *sub; /* one Redis, or a cluster's primaries (redis/link.h) */
     rc_rooms *chans;
     rc_room **dirty;
     size_t ndirty, dirty_cap;
@@ -52,9 +52,23 @@ struct rc_bridge {
     void *alias_u;
     char **raw; /* Redis channels held by their own names (rc_bridge_subscribe_raw) */
     size_t nraw;
+    /* A cluster: classic SUBSCRIBEs (the raw names, the aliases) reach
+     * every node's publishes from any one node: this one (0: none yet). */
+    uint16_t raw_node;
+    bool resync;            /* a subscriber's command was refused: reconcile soon */
+    uint64_t resync_due_ms; /* then */
+    char namebuf[RC_PROTO_MAX_CHANNEL + 16]; /* a channel read from a cluster name */
 };
 
-/* PREFIX "ch:" chan into out[cap]; its length, or 0 when it does not fit. */
+/* 1 once the bridge's links know they talk to a Redis Cluster. */
+bool rc_bridge_cluster(const rc_bridge *b);
+/* The hash slot of chan's Redis channel (and of its keys). */
+int rc_bridge_slot(const rc_bridge *b, rc_str chan);
+
+/* chan's Redis channel into out[cap]: PREFIX "ch:" chan, or on a
+ * cluster PREFIX "ch:{" chan "}" (PREFIX "ch:queue:{" Q "}" for a waiting
+ * room's queue:Q, in the slot of its queue's keys); its length, or 0 when
+ * it does not fit. */
 size_t rc_bridge_redis_name(const rc_bridge *b, rc_str chan, char *out, size_t cap);
 
 /* bridge_publish.c: sends what was held while the link was down, in order;
@@ -64,6 +78,6 @@ size_t rc_bridge_redis_name(const rc_bridge *b, rc_str chan, char *out, size_t c
 void rc_bridge_drain_held(rc_bridge *b);
 void rc_bridge_announce_lost(rc_bridge *b);
 void rc_bridge_script_sha(rc_bridge *b);
-void rc_bridge_load_scripts(rc_bridge *b);
+void rc_bridge_load_scripts(rc_bridge *b, uint16_t node);
 
 #endif

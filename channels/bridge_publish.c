@@ -10,9 +10,11 @@
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include "base/log.h"
+#include "redis/cluster.h"
 #include "redis/envelope.h"
 #include "proto/json.h"
 
@@ -24,8 +26,9 @@
  * this copy was kept by another node already, nothing happens
  * (RC_BRIDGE_ONCE_LUA; ARGV[7] the node, ARGV[8] the tolerance). ARGV: size, ttl,
  * meta ttl, envelope, a new epoch (used when the channel has none), Redis
- * channel. A meta hash lost while its stream stayed starts a new epoch on
- * an empty stream, so ids stay increasing. */
+ * channel, node, tolerance, and the publish command (PUBLISH, or SPUBLISH
+ * on a cluster, where the channel is in the keys' slot). A meta hash lost while its stream stayed
+ * starts a new epoch on an empty stream, so ids stay increasing. */
 static const char PUBLISH_LUA[] =
     "if KEYS[3] then\n"
     "  local once_key, once_node, once_tol = KEYS[3], ARGV[7], "
@@ -42,12 +45,12 @@ static const char PUBLISH_LUA[] =
     "local p = '{\"offset\":' .. t .. ',\"epoch\":\"' .. e .. '\",' .. string.sub(ARGV[4], 2)\n"
     "redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '0-' .. t, 'p', p)\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
-    "redis.call('PUBLISH', ARGV[6], p)\n"
+    "redis.call(ARGV[9], ARGV[6], p)\n"
     "return t\n";
 
 /* A channel's history as Redis keeps it, then a fence on its channel: KEYS:
  * stream, meta. ARGV: count, a new epoch, meta ttl, Redis channel, fence
- * payload. Returns {epoch, top, newest payload, ...}. */
+ * payload, publish command. Returns {epoch, top, newest payload, ...}. */
 static const char READ_LUA[] =
     "local e = redis.call('HGET', KEYS[2], 'e')\n"
     "if not e then\n"
@@ -60,7 +63,7 @@ static const char READ_LUA[] =
     "local out = {e, t}\n"
     "local r = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[1])\n"
     "for i = 1, #r do out[#out + 1] = r[i][2][2] end\n"
-    "redis.call('PUBLISH', ARGV[4], ARGV[5])\n"
+    "redis.call(ARGV[6], ARGV[4], ARGV[5])\n"
     "return out\n";
 
 /* ---- publishing ---------------------------------------------------------- */
@@ -97,15 +100,15 @@ static void collect(rc_room *c, void *arg)
     l->v[l->n++] = c;
 }
 
-static int send_publish(rc_bridge *b, const char *chan, size_t chan_len, const char *payload,
-                        size_t payload_len, const keep_opts *k);
+static int send_publish(rc_bridge *b, rc_str chan, const char *payload, size_t payload_len,
+                        const keep_opts *k);
 
 /* Once the backlog has drained, each channel that lost publishes gets
  * {"node":ID,"dropped":true}, so that its subscribers on the other nodes
  * learn that they missed messages. */
 void rc_bridge_announce_lost(rc_bridge *b)
 {
-    if (b->head || !rc_rooms_count(b->lost) || rc_redis_get_state(b->cmd) != RC_REDIS_READY)
+    if (b->head || !rc_rooms_count(b->lost) || !rc_bridge_command_ready(b))
         return;
     names l = {NULL, 0, 0};
     rc_rooms_each(b->lost, collect, &l);
@@ -118,31 +121,33 @@ void rc_bridge_announce_lost(rc_bridge *b)
     int pn =
         snprintf(payload, sizeof(payload), "{\"node\":\"%s\",\"dropped\":true}", b->cfg->node_id);
     size_t sent = 0;
-    for (; sent < l.n; sent++) {
-        char name[80 + RC_PROTO_MAX_CHANNEL + 1];
-        size_t nl = rc_bridge_redis_name(b, (rc_str){l.v[sent]->name, l.v[sent]->name_len}, name,
-                                         sizeof(name));
-        if (send_publish(b, name, nl, payload, (size_t)pn, NULL) < 0)
-            break;
-    }
-    for (size_t i = 0; i < sent; i++)
+    for (size_t i = 0; i < l.n; i++) {
+        /* a channel whose node is away now waits for the next turn */
+        if (send_publish(b, (rc_str){l.v[i]->name, l.v[i]->name_len}, payload, (size_t)pn, NULL) <
+            0)
+            continue;
         rc_rooms_del(b->lost, l.v[i]);
+        sent++;
+    }
     if (sent)
         rc_info("redis: told the other nodes about dropped publishes on %zu channels", sent);
     free(l.v);
 }
 
-/* A publish's reply: priv is the entry of its Redis channel in b->flying
+/* A publish's reply: priv is the entry of its channel in b->flying
  * (seq counts the channel's unanswered publishes), so that publishes lost
  * with a connection are announced like those the backlog dropped. */
 static void on_publish_reply(void *u, redisReply *reply, const char *err, void *priv)
 {
     rc_bridge *b = u;
     rc_room *f = priv;
-    if (!reply)
-        dropped(b, (rc_str){f->name + b->prefix_len, f->name_len - b->prefix_len});
-    else if (reply->type == REDIS_REPLY_ERROR)
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
         rc_counter_inc(&b->stats->publish_errors);
+        rc_warn("redis: a publish on %s was refused: %s", f->name, reply->str);
+    }
+    /* refused or of unknown fate: the other nodes' members are told */
+    if (!reply || reply->type == REDIS_REPLY_ERROR)
+        dropped(b, (rc_str){f->name, f->name_len});
     if (--f->seq == 0)
         rc_rooms_del(b->flying, f);
 }
@@ -163,17 +168,23 @@ static void new_epoch_hex(char out[17])
     snprintf(out, 17, "%016llx", (unsigned long long)r);
 }
 
-static int send_publish(rc_bridge *b, const char *chan, size_t chan_len, const char *payload,
-                        size_t payload_len, const keep_opts *k)
+static int send_publish(rc_bridge *b, rc_str ch, const char *payload, size_t payload_len,
+                        const keep_opts *k)
 {
-    rc_room *f = rc_rooms_add(b->flying, chan, chan_len);
+    char chan[80 + RC_PROTO_MAX_CHANNEL + 3];
+    size_t chan_len = rc_bridge_redis_name(b, ch, chan, sizeof(chan));
+    int cluster = rc_bridge_cluster(b);
+    int slot = cluster ? rc_cluster_slot(chan, chan_len) : -1;
+    const char *verb = cluster ? "SPUBLISH" : "PUBLISH";
+    if (!chan_len || !rc_rlink_ready_node(b->cmd, slot))
+        return -1;
+    rc_room *f = rc_rooms_add(b->flying, ch.p, ch.n);
     int rc;
     if (!k || !k->size) {
-        const char *argv[3] = {"PUBLISH", chan, payload};
-        size_t lens[3] = {7, chan_len, payload_len};
-        rc = rc_redis_command(b->cmd, on_publish_reply, f, 3, argv, lens);
+        const char *argv[3] = {verb, chan, payload};
+        size_t lens[3] = {strlen(verb), chan_len, payload_len};
+        rc = rc_rlink_command(b->cmd, slot, on_publish_reply, f, 3, argv, lens);
     } else {
-        rc_str ch = {chan + b->prefix_len, chan_len - b->prefix_len};
         char ks[80 + RC_PROTO_MAX_CHANNEL + 8], km[sizeof(ks)], size[16], ttl[16], mttl[16], ep[17];
         size_t ksn = hist_key(b, ch, "s", ks, sizeof(ks)),
                kmn = hist_key(b, ch, "m", km, sizeof(km));
@@ -190,7 +201,7 @@ static int send_publish(rc_bridge *b, const char *chan, size_t chan_len, const c
             lens[n++] = k->once.n;
         }
         const char *rest[] = {
-            size, ttl, mttl, payload, ep, chan, b->cfg->node_id, RC_BRIDGE_ONCE_TOL_MS};
+            size, ttl, mttl, payload, ep, chan, b->cfg->node_id, RC_BRIDGE_ONCE_TOL_MS, verb};
         size_t rlens[] = {(size_t)sn,
                           (size_t)tn,
                           (size_t)mn,
@@ -198,12 +209,13 @@ static int send_publish(rc_bridge *b, const char *chan, size_t chan_len, const c
                           16,
                           chan_len,
                           strlen(b->cfg->node_id),
-                          sizeof(RC_BRIDGE_ONCE_TOL_MS) - 1};
-        for (size_t i = 0; i < RC_ARRAY_LEN(rest) - (once ? 0 : 2); i++) {
+                          sizeof(RC_BRIDGE_ONCE_TOL_MS) - 1,
+                          strlen(verb)};
+        for (size_t i = 0; i < RC_ARRAY_LEN(rest); i++) {
             argv[n] = rest[i];
             lens[n++] = rlens[i];
         }
-        rc = rc_redis_command(b->cmd, on_publish_reply, f, n, argv, lens);
+        rc = rc_rlink_command(b->cmd, slot, on_publish_reply, f, n, argv, lens);
     }
     if (rc < 0) {
         if (f->seq == 0)
@@ -217,18 +229,19 @@ static int send_publish(rc_bridge *b, const char *chan, size_t chan_len, const c
 
 static size_t unsent(const rc_bridge *b)
 {
-    rc_redis_stats st;
-    rc_redis_get_stats(b->cmd, &st);
+    rc_rlink_stats st;
+    rc_rlink_get_stats(b->cmd, &st);
     return st.queued_bytes;
 }
 
 void rc_bridge_drain_held(rc_bridge *b)
 {
-    while (b->head && rc_redis_get_state(b->cmd) == RC_REDIS_READY) {
+    while (b->head) { /* in order: one whose node is away holds the rest */
         held *h = b->head;
         keep_opts k = {
             h->hist_size, h->hist_ttl, {h->mem + h->chan_len + h->payload_len, h->once_len}};
-        if (send_publish(b, h->mem, h->chan_len, h->mem + h->chan_len, h->payload_len, &k) < 0)
+        if (send_publish(b, (rc_str){h->mem, h->chan_len}, h->mem + h->chan_len, h->payload_len,
+                         &k) < 0)
             break;
         b->head = h->next;
         if (!b->head)
@@ -242,22 +255,20 @@ void rc_bridge_drain_held(rc_bridge *b)
 static void publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data, const rc_origin *origin,
                     const keep_opts *k)
 {
-    char name[80 + RC_PROTO_MAX_CHANNEL + 1];
-    size_t nl = rc_bridge_redis_name(b, chan, name, sizeof(name));
     /* node, event, from and the envelope's own bytes */
     size_t cap = data.n + 256 + RC_JSON_ESCAPED_MAX(RC_PROTO_MAX_USER);
     char small[2048];
     char *payload = cap <= sizeof(small) ? small : rc_malloc(cap);
     ssize_t pn = rc_envelope_build(payload, cap, b->cfg->node_id, event, data, origin);
-    rc_assert(nl && pn > 0);
-    size_t on = k ? k->once.n : 0;
-    int ready = rc_redis_get_state(b->cmd) == RC_REDIS_READY;
+    rc_assert(pn > 0);
+    size_t nl = chan.n, on = k ? k->once.n : 0;
+    int ready = rc_rlink_ready_node(b->cmd, rc_bridge_cluster(b) ? rc_bridge_slot(b, chan) : -1);
     if (on && (!ready || b->head)) {
         /* A copy several nodes heard: sent late it would not match theirs;
          * the nodes whose links are up keep it. */
         rc_counter_inc(&b->stats->publish_dropped);
     } else if (!b->head && ready) { /* held ones go first, so that order is kept */
-        if (send_publish(b, name, nl, payload, (size_t)pn, k) < 0)
+        if (send_publish(b, chan, payload, (size_t)pn, k) < 0)
             dropped(b, chan);
     } else if (b->held_bytes + unsent(b) + nl + (size_t)pn + on <= b->cfg->redis_backlog_bytes) {
         held *h = rc_malloc(sizeof(*h) + nl + (size_t)pn + on);
@@ -267,7 +278,7 @@ static void publish(rc_bridge *b, rc_str chan, rc_str event, rc_str data, const 
         h->hist_size = k ? k->size : 0;
         h->hist_ttl = k ? k->ttl : 0;
         h->once_len = (uint32_t)on;
-        memcpy(h->mem, name, nl);
+        memcpy(h->mem, chan.p, nl);
         memcpy(h->mem + nl, payload, (size_t)pn);
         if (on)
             memcpy(h->mem + nl + pn, k->once.p, on);
@@ -334,10 +345,13 @@ static void on_read_reply(void *u, redisReply *reply, const char *err, void *pri
 int rc_bridge_read_history(rc_bridge *b, rc_str chan, uint32_t count, uint64_t fence,
                            rc_bridge_read_fn fn)
 {
-    if (rc_redis_get_state(b->cmd) != RC_REDIS_READY)
-        return -1;
-    char name[80 + RC_PROTO_MAX_CHANNEL + 1];
+    char name[80 + RC_PROTO_MAX_CHANNEL + 3];
     size_t nl = rc_bridge_redis_name(b, chan, name, sizeof(name));
+    int cluster = rc_bridge_cluster(b);
+    int slot = cluster ? rc_cluster_slot(name, nl) : -1;
+    const char *verb = cluster ? "SPUBLISH" : "PUBLISH";
+    if (!rc_rlink_ready_node(b->cmd, slot))
+        return -1;
     char ks[80 + RC_PROTO_MAX_CHANNEL + 8], km[sizeof(ks)], cnt[16], mttl[16], ep[17], fp[128];
     size_t ksn = hist_key(b, chan, "s", ks, sizeof(ks)),
            kmn = hist_key(b, chan, "m", km, sizeof(km));
@@ -347,16 +361,16 @@ int rc_bridge_read_history(rc_bridge *b, rc_str chan, uint32_t count, uint64_t f
                        (unsigned long long)fence);
     rc_assert(nl && fn_ > 0 && (size_t)fn_ < sizeof(fp)); /* node ids are short and plain */
     new_epoch_hex(ep);
-    const char *argv[10] = {"EVAL", READ_LUA, "2", ks, km, cnt, ep, mttl, name, fp};
-    size_t lens[10] = {4,  sizeof(READ_LUA) - 1, 1,  ksn,        kmn, (size_t)cn,
-                       16, (size_t)mn,           nl, (size_t)fn_};
+    const char *argv[11] = {"EVAL", READ_LUA, "2", ks, km, cnt, ep, mttl, name, fp, verb};
+    size_t lens[11] = {4,  sizeof(READ_LUA) - 1, 1,  ksn,         kmn,         (size_t)cn,
+                       16, (size_t)mn,           nl, (size_t)fn_, strlen(verb)};
     read_ctx *r = rc_malloc(sizeof(*r) + chan.n + 1);
     r->fn = fn;
     r->fence = fence;
     r->chan_len = (uint16_t)chan.n;
     memcpy(r->chan, chan.p, chan.n);
     r->chan[chan.n] = '\0';
-    if (rc_redis_command(b->cmd, on_read_reply, r, 10, argv, lens) < 0) {
+    if (rc_rlink_command(b->cmd, slot, on_read_reply, r, 11, argv, lens) < 0) {
         free(r);
         return -1;
     }
@@ -376,19 +390,47 @@ static void on_command_reply(void *u, redisReply *reply, const char *err, void *
     free(k);
 }
 
+/* The slot a command's keys live in, as Redis Cluster reads it: a
+ * script's first key, or the first argument of every other command the
+ * features send (GET, SET, XADD, PUBLISH...). -1: none. */
+static int command_slot(int argc, const char **argv, const size_t *lens)
+{
+    if ((lens[0] == 4 && strncasecmp(argv[0], "EVAL", 4) == 0) ||
+        (lens[0] == 7 && strncasecmp(argv[0], "EVALSHA", 7) == 0))
+        return argc > 3 && !(lens[2] == 1 && argv[2][0] == '0') ? rc_cluster_slot(argv[3], lens[3])
+                                                                : -1;
+    return argc > 1 ? rc_cluster_slot(argv[1], lens[1]) : -1;
+}
+
 int rc_bridge_command(rc_bridge *b, rc_bridge_reply_fn fn, void *arg, int argc, const char **argv,
                       const size_t *lens)
 {
-    if (rc_redis_get_state(b->cmd) != RC_REDIS_READY)
+    int cluster = rc_bridge_cluster(b);
+    int slot = cluster ? command_slot(argc, argv, lens) : -1;
+    if (!rc_rlink_ready_node(b->cmd, slot))
         return -1;
     cmd_ctx *k = rc_malloc(sizeof(*k));
     k->fn = fn;
     k->arg = arg;
-    if (rc_redis_command(b->cmd, on_command_reply, k, argc, argv, lens) < 0) {
+    /* a cluster's channels are shard channels */
+    int rc;
+    if (cluster && argc == 3 && lens[0] == 7 && strncasecmp(argv[0], "PUBLISH", 7) == 0) {
+        const char *sv[3] = {"SPUBLISH", argv[1], argv[2]};
+        size_t sl[3] = {8, lens[1], lens[2]};
+        rc = rc_rlink_command(b->cmd, slot, on_command_reply, k, 3, sv, sl);
+    } else {
+        rc = rc_rlink_command(b->cmd, slot, on_command_reply, k, argc, argv, lens);
+    }
+    if (rc < 0) {
         free(k);
         return -1;
     }
     return 0;
+}
+
+const char *rc_bridge_publish_verb(const rc_bridge *b)
+{
+    return rc_bridge_cluster(b) ? "SPUBLISH" : "PUBLISH";
 }
 
 void rc_bridge_script_sha(rc_bridge *b)
@@ -406,9 +448,9 @@ static void on_script_loaded(void *u, redisReply *reply, const char *err, void *
         rc_warn("redis: SCRIPT LOAD of the history publish answered unexpectedly");
 }
 
-void rc_bridge_load_scripts(rc_bridge *b)
+void rc_bridge_load_scripts(rc_bridge *b, uint16_t node)
 {
     const char *argv[3] = {"SCRIPT", "LOAD", PUBLISH_LUA};
     size_t lens[3] = {6, 4, sizeof(PUBLISH_LUA) - 1};
-    rc_redis_command(b->cmd, on_script_loaded, NULL, 3, argv, lens);
+    rc_rlink_command_on(b->cmd, node, on_script_loaded, NULL, 3, argv, lens);
 }

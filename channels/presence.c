@@ -183,7 +183,8 @@ static void emit_event(rc_presence *p, rc_str chan, int join, rc_str member)
 
 /* ---- Redis ------------------------------------------------------------------ */
 
-/* Adds (or refreshes) members. ARGV: Redis channel, ev, the join event's
+/* Adds (or refreshes) members. ARGV: Redis channel, ev (the command that
+ * announces joins and leaves, PUBLISH or SPUBLISH, or 0: none), the join event's
  * start, ttl ms, then member, user, JSON for each. A member new to the
  * channel is counted and announced; one already there gets its new time. */
 static const char ADD_LUA[] =
@@ -195,7 +196,7 @@ static const char ADD_LUA[] =
             "    redis.call('ZADD', KEYS[2], 0, m)\n"
             "    redis.call('HSET', KEYS[3], m, inf)\n"
             "    if u ~= '' then redis.call('HINCRBY', KEYS[4], u, 1) end\n"
-            "    if ARGV[2] == '1' then redis.call('PUBLISH', ARGV[1], ARGV[3] .. inf .. '}') end\n"
+            "    if ARGV[2] ~= '0' then redis.call(ARGV[2], ARGV[1], ARGV[3] .. inf .. '}') end\n"
             "  end\n"
             "end\n"
             "for k = 1, 4 do redis.call('PEXPIRE', KEYS[k], 2 * ttl) end\n"
@@ -213,7 +214,7 @@ static const char REMOVE_LUA[] =
     "    if u ~= '' and redis.call('HINCRBY', KEYS[4], u, -1) <= 0 then\n"
     "      redis.call('HDEL', KEYS[4], u)\n"
     "    end\n"
-    "    if ARGV[2] == '1' and inf then redis.call('PUBLISH', ARGV[1], ARGV[3] .. inf .. '}') end\n"
+    "    if ARGV[2] ~= '0' and inf then redis.call(ARGV[2], ARGV[1], ARGV[3] .. inf .. '}') end\n"
     "  end\n"
     "end\n"
     "return 1\n";
@@ -244,8 +245,10 @@ void rc_pres_args_begin(rc_presence *p, script_args *a, const char *script, size
     rc_assert(nl);
     a->argv[a->argc] = a->name;
     a->lens[a->argc++] = nl;
-    a->argv[a->argc] = ev ? "1" : "0";
-    a->lens[a->argc++] = 1;
+    /* how joins and leaves are announced: "0", not at all */
+    a->argv[a->argc] = ev ? rc_bridge_publish_verb(p->bridge) : "0";
+    a->lens[a->argc] = strlen(a->argv[a->argc]);
+    a->argc++;
 }
 
 void rc_pres_args_add(script_args *a, const char *s, size_t n)

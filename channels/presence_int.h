@@ -97,7 +97,7 @@ struct rc_presence {
     "          redis.call('HDEL', KEYS[4], d.user)\n"                                              \
     "        end\n"                                                                                \
     "      end\n"                                                                                  \
-    "      if ev == '1' then redis.call('PUBLISH', ch, '{\"leave\":' .. inf .. '}') end\n"         \
+    "      if ev ~= '0' then redis.call(ev, ch, '{\"leave\":' .. inf .. '}') end\n"                \
     "    end\n"                                                                                    \
     "  end\n"                                                                                      \
     "end\n"
@@ -106,7 +106,7 @@ struct rc_presence {
 
 typedef struct script_args {
     char keys[4][KEY_CAP];
-    char name[80 + RC_PROTO_MAX_CHANNEL + 1];
+    char name[80 + RC_PROTO_MAX_CHANNEL + 3];
     const char **argv;
     size_t *lens;
     int argc, cap;

@@ -186,6 +186,10 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
                 snprintf(msg, ml, "must be visible ASCII");
                 return -1;
             }
+            if (*p == '{' || *p == '}') {
+                snprintf(msg, ml, "may not hold { or }: a Redis Cluster reads them as a hash tag");
+                return -1;
+            }
         }
         return rc_cfg_copy_str(field(cfg, o), o->size, v, msg, ml);
     case K_NODE_ID:
@@ -228,8 +232,9 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
         return 0;
     case K_STRING: return rc_cfg_copy_str(field(cfg, o), o->size, v, msg, ml);
     case K_REDIS_URL: {
-        rc_redis_url u;
-        if (*v && rc_redis_url_parse(v, &u, msg, ml) < 0)
+        rc_redis_url u[RC_REDIS_MAX_SEEDS];
+        size_t nseeds;
+        if (*v && rc_redis_seeds_parse(v, u, RC_REDIS_MAX_SEEDS, &nseeds, msg, ml) < 0)
             return -1;
         return rc_cfg_copy_str(field(cfg, o), o->size, v, msg, ml);
     }
@@ -237,6 +242,10 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
         for (const char *p = v; *p; p++) {
             if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
                 snprintf(msg, ml, "must be visible ASCII");
+                return -1;
+            }
+            if (*p == '{' || *p == '}') {
+                snprintf(msg, ml, "may not hold { or }: a Redis Cluster reads them as a hash tag");
                 return -1;
             }
         }

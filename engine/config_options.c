@@ -107,7 +107,9 @@ const struct opt rc_cfg_opts[] = {
 
     {"redis", NULL, K_REDIS_URL, FIELD(redis_url), 0, 0, 0, 0, "URL", NULL},
     {"redis-url", "redis", K_REDIS_URL, FIELD(redis_url), 0, 0, 0, 0, "URL",
-     "redis://[user:pass@]host[:port][/db] or unix:///PATH (default none: single node)"},
+     "redis://[user:pass@]host[:port][/db] or unix:///PATH, or a Redis Cluster's seeds "
+     "redis://[user:pass@]host:port,host:port,... (one Redis or a cluster: told apart at "
+     "connect; default none: single node)"},
     {"redis-prefix", "redis", K_PREFIX, FIELD(redis_prefix), 0, 0, 0, 0, "PREFIX",
      "prefix of ringcast's Redis keys and channels (default rc:)"},
     {"redis-backlog-bytes", "redis", K_U64, FIELD(redis_backlog_bytes), 0, 1ull << 32, 0, 0, "N",

@@ -124,6 +124,23 @@ static const metric_def redis_metrics[] = {
     M("backlog_bytes", "gauge", backlog_bytes, "Publish bytes held for Redis or not yet sent."),
     M("reconnects_total", "counter", reconnects, "Redis connections re-established after a loss."),
     M("connect_failures_total", "counter", connect_failures, "Failed Redis connection attempts."),
+    M("cluster_primaries", "gauge", cluster_primaries,
+      "Redis Cluster primaries the command link routes to (0 with one Redis)."),
+    M("cluster_primaries_up", "gauge", cluster_primaries_up,
+      "Of those, primaries whose command connection is ready."),
+    M("cluster_slots_covered", "gauge", cluster_slots,
+      "Hash slots with a primary in the last slot map read (0 with one Redis)."),
+    M("cluster_moved_total", "counter", cluster_moved,
+      "Commands sent again to the node a MOVED reply named."),
+    M("cluster_ask_total", "counter", cluster_asked,
+      "Commands sent once to the node an ASK reply named (a slot being migrated)."),
+    M("cluster_retries_total", "counter", cluster_retries,
+      "Commands sent again after TRYAGAIN, CLUSTERDOWN or LOADING."),
+    M("cluster_gave_up_total", "counter", cluster_gave_up,
+      "Commands that ran out of redirects or time (10 s): their fate is unknown."),
+    M("cluster_map_reads_total", "counter", cluster_refreshes,
+      "Slot maps read (CLUSTER SLOTS): at start, after a redirect, a dropped connection or "
+      "subscription, and every 10 s."),
 #undef M
 };
 

@@ -20,10 +20,6 @@ struct rc_events {
     int stopping;
     uint64_t last_bad_log_ms;
     char reply_chan[sizeof(RC_REPLY_CHANNEL) + RC_PROTO_MAX_NODE]; /* _rc.reply:NODE */
-    char ctl_redis[96]; /* the Redis name of _rc.ctl, every node's */
-    size_t ctl_redis_len;
-    char reply_redis[80 + sizeof(RC_REPLY_CHANNEL) + RC_PROTO_MAX_NODE]; /* its Redis name */
-    size_t reply_redis_len;
     /* The turn's events, per rule (cfg->events): written at its end. */
     rc_evreq **pend[RC_MAX_PUBLIC_PATTERNS];
     size_t n_pend[RC_MAX_PUBLIC_PATTERNS], cap_pend[RC_MAX_PUBLIC_PATTERNS];
@@ -71,14 +67,10 @@ void rc_events_attach(rc_events *e, rc_bridge *bridge)
     if (!bridge)
         return;
     rc_str ch = {e->reply_chan, strlen(e->reply_chan)};
-    e->reply_redis_len = rc_bridge_channel_name(bridge, ch, e->reply_redis, sizeof(e->reply_redis));
-    rc_assert(e->reply_redis_len);
     rc_bridge_on_direct(bridge, on_direct, e);
     if (e->cfg->n_events) /* without events, nothing is ever answered */
         rc_bridge_subscribe(bridge, ch);
     rc_str ctl = {RC_CONTROL_CHANNEL, sizeof(RC_CONTROL_CHANNEL) - 1};
-    e->ctl_redis_len = rc_bridge_channel_name(bridge, ctl, e->ctl_redis, sizeof(e->ctl_redis));
-    rc_assert(e->ctl_redis_len);
     rc_bridge_subscribe(bridge, ctl);
 }
 
@@ -171,14 +163,14 @@ static void write_batch(rc_events *e, const rc_event_rule *rule, rc_evreq *const
     char key[64 + 8 + 64], maxlen[16];
     int kn = snprintf(key, sizeof(key), "%sev:%s", e->cfg->redis_prefix, rule->stream);
     int mn = snprintf(maxlen, sizeof(maxlen), "%u", rule->maxlen);
-    const char *fixed[7] = {"EVAL", XADD_LUA, "1", key, maxlen, e->cfg->node_id, e->reply_redis};
-    size_t fl[7] = {4,
-                    sizeof(XADD_LUA) - 1,
-                    1,
-                    (size_t)kn,
-                    (size_t)mn,
-                    strlen(e->cfg->node_id),
-                    e->reply_redis_len};
+    /* the node's reply channel, named now: a cluster's names differ */
+    char reply[80 + sizeof(RC_REPLY_CHANNEL) + RC_PROTO_MAX_NODE + 3];
+    size_t rl = rc_bridge_channel_name(e->bridge, (rc_str){e->reply_chan, strlen(e->reply_chan)},
+                                       reply, sizeof(reply));
+    rc_assert(rl);
+    const char *fixed[7] = {"EVAL", XADD_LUA, "1", key, maxlen, e->cfg->node_id, reply};
+    size_t fl[7] = {4,          sizeof(XADD_LUA) - 1,    1, (size_t)kn,
+                    (size_t)mn, strlen(e->cfg->node_id), rl};
     for (int i = 0; i < 7; i++) {
         argv[a] = fixed[i];
         lens[a++] = fl[i];
@@ -305,10 +297,14 @@ void rc_events_on_control(rc_events *e, const rc_qitem *it)
     if (!e->bridge) {
         broadcast(e, k);
     } else {
-        char json[RC_CTL_JSON_MAX];
+        char json[RC_CTL_JSON_MAX], name[96];
         ssize_t n = rc_ctl_write(json, sizeof(json), k);
-        const char *argv[3] = {"PUBLISH", e->ctl_redis, json};
-        size_t lens[3] = {7, e->ctl_redis_len, n > 0 ? (size_t)n : 0};
+        size_t nl = rc_bridge_channel_name(
+            e->bridge, (rc_str){RC_CONTROL_CHANNEL, sizeof(RC_CONTROL_CHANNEL) - 1}, name,
+            sizeof(name));
+        rc_assert(nl);
+        const char *argv[3] = {"PUBLISH", name, json};
+        size_t lens[3] = {7, nl, n > 0 ? (size_t)n : 0};
         if (n <= 0 || rc_bridge_command(e->bridge, on_control_published, e, 3, argv, lens) < 0)
             bad_reply(e, "a server-side command could not be sent (Redis away)");
     }
@@ -329,7 +325,7 @@ void rc_events_on_reply(rc_events *e, const rc_qitem *it)
     const char *why = "";
     if (e->bridge && rc_reply_parse(q->body, q->len, &r, &why) == 0) {
         /* On the node's reply channel, this node's too. */
-        char name[80 + sizeof(RC_REPLY_CHANNEL) + 2 * RC_PROTO_MAX_NODE];
+        char name[80 + sizeof(RC_REPLY_CHANNEL) + 2 * RC_PROTO_MAX_NODE + 3];
         char ch[sizeof(RC_REPLY_CHANNEL) + RC_PROTO_MAX_NODE + 1];
         int cl = snprintf(ch, sizeof(ch), "%s%.*s", RC_REPLY_CHANNEL, (int)r.node.n, r.node.p);
         size_t nl =

@@ -586,13 +586,13 @@ static void test_outage(void)
     CHECK_EQ_INT(rc_bridge_subscribe(br, S("o2")), 1); /* answered locally */
     CHECK_EQ_INT(ctr(&st.subscriptions), 0);
 
-    /* 100 publishes of equal size: each held entry costs the Redis channel
+    /* 100 publishes of equal size: each held entry costs the channel's
      * name plus the envelope; what does not fit in BACKLOG is dropped. */
     enum { NPUB = 100 };
     char env[128];
     int envlen =
         snprintf(env, sizeof(env), "{\"node\":\"%s\",\"event\":\"ev\",\"data\":%d}", NODE, 1000);
-    size_t per = strlen(PREFIX "ch:out") + (size_t)envlen;
+    size_t per = strlen("out") + (size_t)envlen;
     size_t fit = BACKLOG / per;
     CHECK(fit > 0 && fit < NPUB);
     for (int i = 0; i < NPUB; i++) {

@@ -291,12 +291,16 @@ class RedisCluster:
     # ---- start-up
     def _pick_ports(self, count):
         ports = []
-        while len(ports) < count:
+        for _ in range(100 * count):
+            if len(ports) == count:
+                break
             p = cluster_port()
             taken = set(ports) | {q + 10000 for q in ports}
             if p in taken or p + 10000 in taken:
                 continue
             ports.append(p)
+        if len(ports) != count:
+            raise ClusterError("no %d distinct ports for cluster nodes" % count)
         return ports
 
     def _start(self, timeout):
@@ -560,6 +564,32 @@ class RedisCluster:
                           timeout=timeout, extra=took_over)
         self.last_failover_seconds = time.monotonic() - t0
         return promoted[-1]
+
+    def restart_node(self, node, timeout=WAIT):
+        """Starts a killed node again on its port with its nodes.conf (no
+        data): a former primary whose slots were taken over rejoins as a
+        replica of its successor. Waits until it is in sync and every node
+        agrees again."""
+        node = self.node(node)
+        if node.alive():
+            raise ClusterError("%s is running" % node)
+        deadline = time.monotonic() + timeout
+        node.spawn()
+        self._wait_ping(node, deadline)
+        if node in self.dead:
+            self.dead.remove(node)
+
+        def rejoined():
+            if node.info("replication").get("role") == "slave" and \
+                    node.info("replication").get("master_link_status") != "up":
+                return False
+            return all(node.port in {m[2] for m in n.slot_map()} | {r for m in n.slot_map()
+                                                                       for r in m[3]}
+                       for n in self.alive_nodes())
+
+        self.wait_settled("%s to rejoin" % node, timeout=max(1.0, deadline - time.monotonic()),
+                          extra=rejoined)
+        return node
 
     # ---- teardown
     def logs(self, tail=2500):

@@ -2,8 +2,8 @@
 what the cluster tests rely on: three primaries with one replica each and
 every slot covered, MOVED from a node that does not own a key, a slot
 migration (finished, and stopped halfway with ASK), a reshard with
-redis-cli, and a SIGKILLed primary replaced by its replica with the
-replicated data. Expected replies follow the Redis Cluster specification."""
+redis-cli, a SIGKILLed primary replaced by its replica with the replicated
+data, and the killed node restarted as a replica. Expected replies follow the Redis Cluster specification."""
 import os
 
 import pytest
@@ -117,6 +117,12 @@ def test_kill_primary_replica_promoted_with_the_data(redis_cluster):
     assert c.last_failover_seconds < 30
     for n in c.alive_nodes():
         assert n.cluster_info()["cluster_state"] == "ok"
+
+    # the killed node comes back as a replica of its successor
+    c.restart_node(victim)
+    assert victim.info("replication")["role"] == "slave"
+    assert victim.info("replication")["master_port"] == str(replica.port)
+    assert victim.command("READONLY") == "OK"
 
     pids = [n.pid for n in c.nodes]
     c.stop()

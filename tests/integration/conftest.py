@@ -80,3 +80,19 @@ def redis_server(tmp_path):
         yield r
     finally:
         r.close()
+
+
+@pytest.fixture
+def redis_cluster(tmp_path):
+    """A local Redis Cluster (clusterhelp.RedisCluster): three primaries with
+    one replica each on loopback ports, settled (cluster_state:ok, the same
+    slot map on every node) before the test runs; start-up is bounded (30 s,
+    one retry on a port clash) and fails with the nodes' logs. Request it
+    before start_server so the nodes are stopped first; teardown stops every
+    redis-server it started."""
+    from clusterhelp import RedisCluster
+    c = RedisCluster(tmp_path)
+    try:
+        yield c
+    finally:
+        c.stop()

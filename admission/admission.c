@@ -504,12 +504,13 @@ rc_admission *rc_admission_new(struct io_uring *ring, const rc_config *cfg,
     a->u = u;
     a->st = stats;
     a->local = rc_rooms_new();
-    rc_redis_url url;
+    rc_redis_url url[RC_REDIS_MAX_SEEDS];
+    size_t n;
     char err[256];
-    int e = rc_redis_url_parse(cfg->redis_url, &url, err, sizeof(err));
+    int e = rc_redis_seeds_parse(cfg->redis_url, url, RC_REDIS_MAX_SEEDS, &n, err, sizeof(err));
     rc_assert(e == 0);
     rc_redis_hooks h = {.on_ready = on_ready, .on_down = on_down, .on_push = NULL};
-    a->r = rc_redis_new(ring, &url, &h, a, RC_ADMISSION_TAG);
+    a->r = rc_redis_new(ring, &url[0], &h, a, RC_ADMISSION_TAG);
     rc_redis_set_ping_interval(a->r, cfg->redis_ping_ms);
     return a;
 }

@@ -594,10 +594,18 @@ static void on_dropped(rc_bridge *b, uint16_t node, rc_str chan)
     rc_room *c = chan.n ? rc_rooms_get(b->chans, chan.p, chan.n) : NULL;
     if (!c || !(c->flags & F_LIVE) || c->seq != node)
         return; /* the answer to our own SUNSUBSCRIBE */
-    rc_info("redis: the cluster moved channel %.*s; subscribing it again", (int)chan.n, chan.p);
+    uint64_t now = rc_now_ms();
+    if (now - b->last_moved_log_ms >= 1000) {
+        b->last_moved_log_ms = now;
+        rc_info("redis: the cluster moved channel %.*s (and maybe others): subscribing again "
+                "where its slot lives (logged at most once a second)",
+                (int)chan.n, chan.p);
+    }
     drop_sub(b, c);
+    /* the map read that follows subscribes it again; this is the fallback */
+    if (!b->resync)
+        b->resync_due_ms = now + 1000;
     b->resync = true;
-    b->resync_due_ms = rc_now_ms() + 100;
     rc_rlink_refresh(b->sub);
 }
 
@@ -619,10 +627,12 @@ static void sub_push(void *u, uint16_t node, redisReply *rep)
     if (rep->type == REDIS_REPLY_ERROR) {
         /* an SSUBSCRIBE refused (MOVED: the map is stale): every channel
          * sent there and not confirmed goes again once the map is read */
-        rc_warn("redis: a subscription was refused: %s", rep->str);
+        bool moved = rc_rlink_moved(b->sub, rep->str);
+        if (!moved)
+            rc_warn("redis: a subscription was refused: %s", rep->str);
         rc_rooms_each(b->chans, unsent_on, &node);
         b->resync = true;
-        b->resync_due_ms = rc_now_ms() + 100;
+        b->resync_due_ms = rc_now_ms() + (moved ? 0 : 500);
         rc_rlink_refresh(b->sub);
         return;
     }
@@ -743,6 +753,7 @@ rc_bridge *rc_bridge_new(struct io_uring *ring, const rc_config *cfg, const rc_b
         .on_ready = sub_ready, .on_down = sub_down, .on_push = sub_push, .on_map = sub_map};
     b->cmd = rc_rlink_new(ring, seeds, nseeds, &hc, b, RC_BRIDGE_KIND_CMD);
     b->sub = rc_rlink_new(ring, seeds, nseeds, &hs, b, RC_BRIDGE_KIND_SUB);
+    rc_rlink_follow(b->sub, b->cmd);
     size_t maxq = cfg->redis_backlog_bytes < 65536 ? 65536 : cfg->redis_backlog_bytes;
     rc_rlink_set_max_queued(b->cmd, maxq);
     rc_rlink_set_max_queued(b->sub, RC_MAX(maxq, (size_t)RC_REDIS_DEFAULT_MAX_QUEUED));

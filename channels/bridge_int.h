@@ -57,6 +57,7 @@ struct rc_bridge {
     uint16_t raw_node;
     bool resync;            /* a subscriber's command was refused: reconcile soon */
     uint64_t resync_due_ms; /* then */
+    uint64_t last_moved_log_ms;
     char namebuf[RC_PROTO_MAX_CHANNEL + 16]; /* a channel read from a cluster name */
 };
 

@@ -21,7 +21,7 @@
 #define GIVE_UP_MS    10000
 #define RETRY_MS      100
 #define REFRESH_MS    10000 /* the map's periodic read */
-#define REFRESH_SOON  100   /* after a trigger */
+#define REFRESH_SOON  0     /* after a trigger */
 #define REFRESH_DOWN  500   /* again, while a primary is down or a slot has no owner */
 #define PROBE_MIN_MS  100
 #define PROBE_MAX_MS  5000
@@ -74,7 +74,8 @@ struct rc_rlink {
     uint64_t refresh_due_ms, next_periodic_ms;
     uint64_t probe_due_ms, probe_backoff_ms;
     req *wait_head, *wait_tail;
-    rc_rlink_stats st; /* the link's own counters; reconnects of freed nodes */
+    rc_rlink *leader, *follower; /* a subscriber link reads its map through its leader */
+    rc_rlink_stats st;           /* the link's own counters; reconnects of freed nodes */
     char err[512];
 };
 
@@ -188,6 +189,8 @@ static void retire(node *n, const char *reason)
 
 static void want_refresh(rc_rlink *l, uint64_t in_ms)
 {
+    if (l->leader && l->leader->mode == MODE_CLUSTER)
+        l = l->leader;
     if (l->mode != MODE_CLUSTER || l->stopping)
         return;
     uint64_t due = l->now_ms + in_ms;
@@ -329,8 +332,11 @@ static void on_slots(void *u, redisReply *rep, const char *err, void *priv)
         l->next_periodic_ms = l->now_ms + REFRESH_MS;
     }
     apply_map(l, m);
+    rc_rlink *f = l->follower;
+    if (f && f->mode == MODE_CLUSTER && !f->stopping)
+        apply_map(f, m);
     free(m);
-    if (l->covered < RC_CLUSTER_SLOTS || !all_up(l))
+    if (l->covered < RC_CLUSTER_SLOTS || !all_up(l) || (f && f->mode == MODE_CLUSTER && !all_up(f)))
         want_refresh(l, REFRESH_DOWN);
 }
 
@@ -628,6 +634,32 @@ void rc_rlink_refresh(rc_rlink *l)
     want_refresh(l, REFRESH_SOON);
 }
 
+void rc_rlink_follow(rc_rlink *follower, rc_rlink *leader)
+{
+    follower->leader = leader;
+    leader->follower = follower;
+}
+
+bool rc_rlink_moved(rc_rlink *l, const char *err)
+{
+    char host[256];
+    int slot, port;
+    if (l->mode != MODE_CLUSTER || strncmp(err, "MOVED ", 6) != 0 ||
+        !parse_redirect(err, &slot, host, sizeof(host), &port))
+        return false;
+    node *n = by_addr(l, host, port);
+    if (!n)
+        n = node_at(l, host, port, ROLE_PRIMARY);
+    int i = n ? index_of(l, n) : -1;
+    if (i < 0)
+        return false;
+    n->role = ROLE_PRIMARY;
+    l->owner[slot] = (uint8_t)i;
+    l->st.moved++;
+    want_refresh(l, REFRESH_SOON);
+    return true;
+}
+
 /* ---- life ---------------------------------------------------------------- */
 
 rc_rlink *rc_rlink_new(struct io_uring *ring, const rc_redis_url *seeds, size_t n,
@@ -713,7 +745,8 @@ void rc_rlink_tick(rc_rlink *l, uint64_t now_ms)
         if (!probing)
             node_new(l, &l->seeds[l->seed_next++ % l->nseeds], ROLE_PROBE);
     }
-    if (l->mode == MODE_CLUSTER && !l->stopping) {
+    if (l->mode == MODE_CLUSTER && !l->stopping &&
+        !(l->leader && l->leader->mode == MODE_CLUSTER)) {
         if (now_ms >= l->next_periodic_ms) {
             l->next_periodic_ms = now_ms + REFRESH_MS;
             want_refresh(l, 0);

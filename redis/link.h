@@ -120,6 +120,16 @@ bool rc_rlink_ready(const rc_rlink *l);
 /* Reads the slot map again soon (a cluster; nothing for one Redis). */
 void rc_rlink_refresh(rc_rlink *l);
 
+/* follower (a subscriber link, whose connections cannot ask CLUSTER SLOTS
+ * once they subscribe) takes its slot map from leader (a command link to
+ * the same Redis): leader's reads apply to both, and follower's wants
+ * (rc_rlink_refresh) go to leader. Both must live as long as each other. */
+void rc_rlink_follow(rc_rlink *follower, rc_rlink *leader);
+/* A subscriber's MOVED (err, the error's text): the slot's owner is the
+ * node named from now on (connected if new), and the map is read again.
+ * False when err is not a MOVED or the link is not a cluster's. */
+bool rc_rlink_moved(rc_rlink *l, const char *err);
+
 void rc_rlink_on_cqe(rc_rlink *l, struct io_uring_cqe *cqe);
 /* Drives every connection, the map's reads and the commands waiting to be
  * sent again; flushes. Call every relay turn. */

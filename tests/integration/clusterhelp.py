@@ -626,3 +626,39 @@ def _text(b):
     if b is None:
         return ""
     return b.decode("utf-8", "replace") if isinstance(b, bytes) else b
+
+
+class ClusterAsRedis:
+    """A RedisCluster where the tests want one Redis (RINGCAST_TEST_REDIS_CLUSTER=3,
+    the redis_server fixture): url names every node as seeds, client() is a
+    connection that follows the cluster's slots as a backend does
+    (redishelp.Resp with cluster=True), and what only one Redis can do
+    (kill, pause, restart it) skips the test."""
+
+    cluster = True
+
+    def __init__(self, tmp_path):
+        self.c = RedisCluster(tmp_path)
+
+    @property
+    def url(self):
+        return self.c.seeds_url()
+
+    @property
+    def port(self):
+        return self.c.nodes[0].port
+
+    def client(self, timeout=5.0):
+        return Resp(self.port, timeout, cluster=True)
+
+    def alive(self):
+        return True
+
+    def close(self):
+        self.c.stop()
+
+    def __getattr__(self, name):
+        if name in ("kill", "stop", "restart", "pause", "resume", "start", "pid", "log"):
+            import pytest
+            pytest.skip("a test of one Redis's outages (not run on a cluster)")
+        raise AttributeError(name)

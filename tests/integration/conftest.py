@@ -75,7 +75,11 @@ def redis_server(tmp_path):
     (redishelp.RedisServer). Request it before start_server so the nodes are
     stopped first; teardown resumes it if paused and stops it."""
     from redishelp import RedisServer
-    r = RedisServer(tmp_path)
+    if os.environ.get("RINGCAST_TEST_REDIS_CLUSTER") == "3":
+        from clusterhelp import ClusterAsRedis  # three primaries, one replica each
+        r = ClusterAsRedis(tmp_path)
+    else:
+        r = RedisServer(tmp_path)
     try:
         yield r
     finally:

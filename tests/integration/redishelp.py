@@ -35,15 +35,69 @@ def resp_encode(*args):
     return b"".join(out)
 
 
+def _crc16(data):
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def slot_of(key):
+    """Redis Cluster's hash slot of key (str or bytes), hash tags included."""
+    k = key.encode() if isinstance(key, str) else bytes(key)
+    i = k.find(b"{")
+    if i >= 0:
+        j = k.find(b"}", i + 1)
+        if j > i + 1:
+            k = k[i + 1:j]
+    return _crc16(k) % 16384
+
+
+def shard_name(name):
+    """A ringcast channel's Redis name on a Redis Cluster: PREFIX ch:C is
+    PREFIX ch:{C} there (PREFIX ch:queue:{Q} for queue:Q), a shard channel
+    in C's slot. Other names are left as they are."""
+    raw = isinstance(name, bytes)
+    s = name.decode() if raw else name
+    i = s.find("ch:")
+    if i >= 0 and "{" not in s:
+        head, rest = s[:i + 3], s[i + 3:]
+        if rest.startswith("queue:") and len(rest) > 6:
+            s = head + "queue:{" + rest[6:] + "}"
+        else:
+            s = head + "{" + rest + "}"
+    return s.encode() if raw else s
+
+
+def plain_name(name):
+    """shard_name's inverse: the name as one Redis has it."""
+    raw = isinstance(name, bytes)
+    s = name.decode() if raw else name
+    i = s.find("ch:")
+    if i >= 0 and s.endswith("}") and "{" in s[i:]:
+        s = s[:i] + s[i:].replace("{", "", 1)[:-1]
+    return s.encode() if raw else s
+
+
 class Resp:
     """One Redis connection. command() sends one command and returns its
     reply: str for +simple, int, bytes (or None) for bulk, list for arrays;
-    error replies raise RespError."""
+    error replies raise RespError.
 
-    def __init__(self, port, timeout=5.0):
+    cluster=True: the connection talks to a Redis Cluster as a backend must
+    (docs/BACKENDS.md): ringcast's channels (PREFIX ch:C) are shard
+    channels named PREFIX ch:{C}. PUBLISH, SUBSCRIBE, PUBSUB NUMSUB and
+    PUBSUB CHANNELS on them are sent as their shard forms, and names come
+    back in the one-Redis form, so that a test reads the same either way."""
+
+    def __init__(self, port, timeout=5.0, cluster=False):
         self.sock = socket.create_connection((HOST, port), timeout=timeout)
         self.sock.settimeout(timeout)
         self.buf = b""
+        self.cluster = cluster
+        self.port = port
 
     def close(self):
         try:
@@ -104,8 +158,75 @@ class Resp:
         raise ConnectionError("unexpected RESP type byte in %r" % line)
 
     def command(self, *args):
+        if self.cluster:
+            return self._cluster_command(*args)
         self.send(*args)
         return self.read_reply()
+
+    def _cluster_command(self, *args):
+        verb = args[0].upper() if isinstance(args[0], str) else args[0].decode().upper()
+        sub = (args[1].upper() if len(args) > 1 and isinstance(args[1], str) else "")
+        if verb == "PUBLISH" and "ch:" in str(args[1]):
+            return self._routed(shard_name(args[1]), "SPUBLISH", shard_name(args[1]), *args[2:])
+        if verb == "SUBSCRIBE" and all("ch:" in str(a) for a in args[1:]):
+            names = [shard_name(a) for a in args[1:]]
+            r = self._routed(names[0], "SSUBSCRIBE", *names)
+            return [b"subscribe", plain_name(r[1])] + r[2:]
+        if verb == "PUBSUB" and sub == "NUMSUB" and all("ch:" in str(a) for a in args[2:]):
+            out = []
+            for a in args[2:]:  # each where its slot lives (counts are per node)
+                self._goto_slot(slot_of(shard_name(a)))
+                r = self._plain("PUBSUB", "SHARDNUMSUB", shard_name(a))
+                out += [plain_name(r[0]), r[1]]
+            return out
+        if verb == "PUBSUB" and sub == "CHANNELS":
+            out = []
+            for port in self._primaries():
+                with Resp(port, self.sock.gettimeout()) as c:
+                    out += [plain_name(x) for x in c.command("PUBSUB", "SHARDCHANNELS", *args[2:])]
+            return out + self._plain("PUBSUB", "CHANNELS", *args[2:])
+        if verb in ("EVAL", "EVALSHA") and len(args) > 3 and str(args[2]) != "0":
+            return self._routed(args[3], *args)
+        if len(args) > 1 and verb not in ("PUBSUB", "CLUSTER", "INFO", "PING", "CONFIG",
+                                          "SCRIPT", "FLUSHALL", "DBSIZE", "KEYS", "SCAN"):
+            return self._routed(args[1], *args)
+        return self._plain(*args)
+
+    def _plain(self, *args):
+        self.send(*args)
+        return self.read_reply()
+
+    def _primaries(self):
+        return sorted({e[2][1] for e in self._plain("CLUSTER", "SLOTS")})
+
+    def _reconnect(self, port):
+        if port == self.port:
+            return
+        timeout = self.sock.gettimeout()
+        self.close()
+        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        self.sock.settimeout(timeout)
+        self.buf = b""
+        self.port = port
+
+    def _goto_slot(self, slot):
+        for e in self._plain("CLUSTER", "SLOTS"):
+            if e[0] <= slot <= e[1]:
+                self._reconnect(e[2][1])
+                return
+
+    def _routed(self, key, *args):
+        """args sent where key's slot lives, following MOVED (a backend's
+        cluster client does the same)."""
+        self._goto_slot(slot_of(key))
+        for _ in range(5):
+            try:
+                return self._plain(*args)
+            except RespError as e:
+                if not str(e).startswith(("MOVED", "ASK")):
+                    raise
+                self._reconnect(int(str(e).rsplit(":", 1)[1]))
+        return self._plain(*args)
 
     def ping(self):
         return self.command("PING")
@@ -136,6 +257,8 @@ class Resp:
             r = self.read_reply(timeout)
             if isinstance(r, list) and r and r[0] == b"message":
                 return r[1], r[2]
+            if isinstance(r, list) and r and r[0] == b"smessage":
+                return plain_name(r[1]), r[2]
 
 
 # ---- the redis-server process -------------------------------------------------
@@ -276,7 +399,7 @@ class RedisServer:
         self.paused = False
 
     def client(self, timeout=5.0):
-        return Resp(self.port, timeout)
+        return Resp(self.port, timeout, cluster=self.cluster)
 
     def close(self):
         """For teardown: never leave a stopped or running redis-server behind."""
@@ -383,13 +506,15 @@ class ChannelListener:
     it in a thread: .items holds (monotonic receipt time, parsed JSON payload)
     in arrival order. Payloads that are not JSON are kept as bytes."""
 
-    def __init__(self, port, channel):
+    def __init__(self, port, channel, cluster=None):
         import threading
+        if cluster is None:  # as the redis_server fixture's
+            cluster = os.environ.get("RINGCAST_TEST_REDIS_CLUSTER") in ("1", "3")
         self.channel = channel
         self.items = []
         self.error = None
         self._stop = threading.Event()
-        self._conn = Resp(port)
+        self._conn = Resp(port, cluster=cluster)
         self._conn.subscribe(channel)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()

@@ -9,6 +9,7 @@ import json
 
 from rchelp import (API_KEY, get_metrics, http_request, recv_json, request, token, welcome,
                     ws_connect)
+from redishelp import shard_name
 from test_redis_cluster import node_id, start_nodes
 
 FLAGS = ("--event-stream", "seat:* seats", "--event-stream", "tiny:* tiny maxlen=3",
@@ -83,7 +84,8 @@ def test_events_once_in_a_group_with_the_servers_identity(redis_server, start_se
             assert f["user"] == (w["user"] or "")
             conn, gen, node = f["reply"].split(":", 2)
             assert conn == w["conn"] and node == w["node"] and gen.isdigit(), f
-            assert f["reply_channel"] == PREFIX + "ch:_rc.reply:" + w["node"]
+            want = PREFIX + "ch:_rc.reply:" + w["node"]
+            assert f["reply_channel"] == (shard_name(want) if redis_server.cluster else want)
             assert int(f["time"]) > 0
         assert got[sent["9"][1]]["data"] == "null" and got[sent["9"][1]]["user"] == ""
         assert {json.loads(got[sent["A-3"][1]]["data"])["seat"]} == {3}

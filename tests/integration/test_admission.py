@@ -576,7 +576,7 @@ def test_2000_users_three_nodes_rate_cap_order_leader_killed(redis_server, start
         n0 = len(lis.items)
         await async_wait_until(lambda: len(lis.items) > n0, 3.0, "a tick")
         await asyncio.sleep(0.3)
-        leader = rc.command("GET", "rc:q:lease").decode()
+        leader = rc.command("GET", "rc:q:{%s}:lease" % q).decode()
         dead = names[leader]
         state["dead"], state["admitted_at_kill"] = dead, admitted_so_far()
         assert state["admitted_at_kill"] <= N - 500, "the kill must be mid-run"
@@ -652,7 +652,7 @@ def test_2000_users_three_nodes_rate_cap_order_leader_killed(redis_server, start
     # admission went on after the kill, on another node, within the lease time
     after = [at for at, t in zip(times, ticks) if at > state["kill_at"] and t["admitted"]]
     assert after and after[0] - state["kill_at"] <= 5.0 + 2.5, after[:1]
-    new_leader = rc.command("GET", "rc:q:lease").decode()
+    new_leader = rc.command("GET", "rc:q:{%s}:lease" % q).decode()
     assert names[new_leader] in live, (new_leader, dead)
     m = {n: get_metrics(nodes[n].port) for n in live}
     assert m[names[new_leader]]["ringcast_admission_leader"] == 1

@@ -1,8 +1,10 @@
 /* The admission engine: the waiting rooms' Redis side, on the relay thread
- * (see admission/admission.h). It runs the 1-second tick (lease, one tick
- * script per queue, the paced refresh of this node's waiters' seen times,
- * the queue index), joins, leaves and status questions from the shards, and
- * keeps the per-queue gauges from the ticks it sees. The HTTP API's queue
+ * (see admission/admission.h). It runs the 1-second tick (one tick script
+ * per queue, which takes or renews that queue's lease, the paced refresh of
+ * this node's waiters' seen times, the queue index), built as a batch whose
+ * commands carry their hash slots; joins, leaves and status questions from
+ * the shards; and it keeps the per-queue gauges from the ticks it sees and
+ * the set of queues this node leads. The HTTP API's queue
  * operations are in api.c, the Lua scripts in scripts.c, the keys, commands
  * and answers both use in commands.c, and the shard half (positions,
  * tokens, leaving tabs) in waitroom.c.

@@ -1,8 +1,10 @@
 /* The admission engine: the waiting rooms' Redis side, on the relay thread
- * (see admission/admission.h). It runs the 1-second tick (lease, one tick
- * script per queue, the paced refresh of this node's waiters' seen times,
- * the queue index), joins, leaves and status questions from the shards, and
- * keeps the per-queue gauges from the ticks it sees. The HTTP API's queue
+ * (see admission/admission.h). It runs the 1-second tick (one tick script
+ * per queue, which takes or renews that queue's lease, the paced refresh of
+ * this node's waiters' seen times, the queue index), built as a batch whose
+ * commands carry their hash slots; joins, leaves and status questions from
+ * the shards; and it keeps the per-queue gauges from the ticks it sees and
+ * the set of queues this node leads. The HTTP API's queue
  * operations are in api.c, the Lua scripts in scripts.c, the keys, commands
  * and answers both use in commands.c, and the shard half (positions,
  * tokens, leaving tabs) in waitroom.c.
@@ -34,11 +36,24 @@ typedef struct waiters {
     uint32_t abandon_s;
 } waiters;
 
-typedef struct tick_ctx {
+/* One tick in flight: its commands (which hold their arguments until
+ * every reply is in) and, for each queue's tick script, the queue it ticks. */
+typedef struct tick_ctx tick_ctx;
+
+typedef struct qtick {
+    tick_ctx *t;
+    const char *queue; /* in t->batch's memory */
+} qtick;
+
+struct tick_ctx {
     rc_admission *a;
     uint64_t sent_ns;
-    unsigned pending;
-} tick_ctx;
+    uint64_t no;      /* a->tick_no when sent */
+    unsigned pending; /* replies to come, +1 while the tick is being sent */
+    unsigned led;     /* queues whose lease this node holds, as the replies say */
+    adm_batch batch;
+    qtick *q; /* one per queue ticked */
+};
 
 /* ---- local waiters ---------------------------------------------------------- */
 
@@ -92,38 +107,83 @@ static bool local_del(rc_admission *a, const char *q, const char *user, bool all
 
 /* ---- the tick ------------------------------------------------------------------ */
 
+static void prune_led(rc_admission *a, uint64_t tick_no);
+
 static void tick_reply_done(tick_ctx *t)
 {
     if (--t->pending)
         return;
-    rc_counter_set(&t->a->st->tick_us, (rc_now_ns() - t->sent_ns) / 1000);
-    rc_counter_inc(&t->a->st->round_trips);
-    t->a->tick_inflight = false;
+    rc_admission *a = t->a;
+    rc_counter_set(&a->st->tick_us, (rc_now_ns() - t->sent_ns) / 1000);
+    rc_counter_inc(&a->st->round_trips);
+    if (rc_redis_get_state(a->r) != RC_REDIS_READY)
+        t->led = 0; /* the connection dropped: replies that came count no more */
+    prune_led(a, t->led ? t->no : 0);
+    rc_counter_set(&a->st->leader_queues, t->led);
+    rc_counter_set(&a->st->leader, t->led > 0);
+    a->tick_inflight = false;
+    adm_batch_free(&t->batch);
+    free(t->q);
     free(t);
 }
 
-static void on_lease(void *u, redisReply *rep, const char *err, void *priv)
+/* ---- which queues this node leads ------------------------------------------- */
+
+/* The tick numbered tick_no said this node holds q's lease. */
+static void led_yes(rc_admission *a, const char *q, uint64_t tick_no)
 {
-    rc_admission *a = u;
-    bool lead = rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
-    if (lead != a->leader)
-        rc_info("admission: %s the leader lease", lead ? "took" : "lost");
-    a->leader = lead;
-    rc_counter_set(&a->st->leader, lead);
-    tick_reply_done(priv);
+    rc_room *r = rc_rooms_get(a->led, q, strlen(q));
+    if (!r) {
+        r = rc_rooms_add(a->led, q, strlen(q));
+        rc_info("admission: took the lease of queue %s", q);
+    }
+    r->seq = tick_no;
+}
+
+typedef struct stale {
+    rc_room **v;
+    size_t n;
+    uint64_t tick_no;
+} stale;
+
+static void collect_stale(rc_room *r, void *p)
+{
+    stale *s = p;
+    if (r->seq != s->tick_no)
+        s->v[s->n++] = r;
+}
+
+/* Forgets the queues the tick numbered tick_no did not confirm (another
+ * node holds the lease, the queue is gone, or its script failed); 0 forgets
+ * every one (the connection dropped). */
+static void prune_led(rc_admission *a, uint64_t tick_no)
+{
+    size_t n = rc_rooms_count(a->led);
+    if (!n)
+        return;
+    stale s = {rc_malloc(n * sizeof(*s.v)), 0, tick_no};
+    rc_rooms_each(a->led, collect_stale, &s);
+    for (size_t i = 0; i < s.n; i++) {
+        rc_info("admission: no longer holds the lease of queue %s", s.v[i]->name);
+        rc_rooms_del(a->led, s.v[i]);
+    }
+    free(s.v);
 }
 
 static void on_qtick(void *u, redisReply *rep, const char *err, void *priv)
 {
     rc_admission *a = u;
+    qtick *qt = priv;
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 5) {
         rc_counter_add(&a->st->admitted, (uint64_t)adm_reply_i64(rep->element[0]));
         rc_counter_add(&a->st->abandoned, (uint64_t)adm_reply_i64(rep->element[4]));
+        led_yes(a, qt->queue, qt->t->no);
+        qt->t->led++;
     } else if (rep && rep->type == REDIS_REPLY_ERROR) {
-        rc_warn("admission: tick script failed: %.*s", (int)RC_MIN(rep->len, (size_t)200),
-                rep->str);
+        rc_warn("admission: tick script of queue %s failed: %.*s", qt->queue,
+                (int)RC_MIN(rep->len, (size_t)200), rep->str);
     }
-    tick_reply_done(priv);
+    tick_reply_done(qt->t);
 }
 
 static void on_tick_other(void *u, redisReply *rep, const char *err, void *priv)
@@ -151,8 +211,8 @@ static void on_index(void *u, redisReply *rep, const char *err, void *priv)
     tick_reply_done(priv);
 }
 
-/* ZADD seen XX GT now u... for the next slice of each queue's local waiters,
- * so that each is refreshed about three times per abandon timeout. */
+/* RC_SEEN_LUA for the next slice of each queue's local waiters, so that
+ * each is refreshed about three times per abandon timeout. */
 typedef struct refresh_arg {
     rc_admission *a;
     tick_ctx *t;
@@ -176,81 +236,76 @@ static void refresh_queue(rc_room *qr, void *p)
     char ahead[24];
     int an = snprintf(ahead, sizeof(ahead), "%llu",
                       (unsigned long long)((2 * period + 2) * a->cfg->admission_tick_ms));
-    const char **argv = rc_malloc((5 + k) * sizeof(*argv));
-    size_t *lens = rc_malloc((5 + k) * sizeof(*lens));
     key seen = adm_qkey(a, qr->name, "seen");
-    int n = 0;
-    argv[n] = "EVAL", lens[n++] = 4;
-    argv[n] = RC_SEEN_LUA, lens[n++] = strlen(RC_SEEN_LUA);
-    argv[n] = "1", lens[n++] = 1;
-    argv[n] = seen.s, lens[n++] = seen.n;
-    argv[n] = ahead, lens[n++] = (size_t)an;
+    adm_batch *b = &ra->t->batch;
+    adm_cmd *c = adm_batch_add(b, 5 + (int)k, on_tick_other, ra->t);
+    adm_cmd_arg_static(c, "EVAL", 4);
+    adm_cmd_arg_static(c, RC_SEEN_LUA, strlen(RC_SEEN_LUA));
+    adm_cmd_arg_static(c, "1", 1);
+    adm_cmd_key(b, c, &seen);
+    adm_cmd_arg(b, c, ahead, (size_t)an);
     for (size_t i = 0; i < k; i++) {
         if (w->cursor >= w->n)
             w->cursor = 0;
         rc_room *u = w->v[w->cursor++];
-        argv[n] = u->name, lens[n++] = u->name_len;
+        adm_cmd_arg(b, c, u->name, u->name_len);
     }
-    if (rc_redis_command(a->r, on_tick_other, ra->t, n, argv, lens) == 0)
-        ra->t->pending++;
-    free(argv);
-    free(lens);
 }
 
-static void send_tick(rc_admission *a, uint64_t now_ms)
+/* The commands of tick t, in t->batch: per queue of the index, its tick
+ * script (which takes or renews the queue's lease); the refresh of this
+ * node's waiters' seen times, per queue; SMEMBERS of the index, the queue
+ * list of the next tick. Each names the keys of one slot. */
+static void tick_plan(rc_admission *a, tick_ctx *t)
 {
-    tick_ctx *t = rc_calloc(1, sizeof(*t));
-    t->a = a;
-    t->sent_ns = rc_now_ns();
-    t->pending = 1; /* released below, once everything is queued */
+    adm_batch *b = &t->batch;
     const char *me = a->cfg->node_id;
-    key lease = adm_gkey(a, "lease");
     char lease_ms[16], batch[16];
-    snprintf(lease_ms, sizeof(lease_ms), "%d", LEASE_MS);
-    snprintf(batch, sizeof(batch), "%d", ABANDON_BATCH);
+    int ln = snprintf(lease_ms, sizeof(lease_ms), "%d", LEASE_MS);
+    int bn = snprintf(batch, sizeof(batch), "%d", ABANDON_BATCH);
 
-    args x = {.n = 0};
-    adm_arg_s(&x, "EVAL");
-    adm_arg(&x, RC_LEASE_LUA, strlen(RC_LEASE_LUA));
-    adm_arg_s(&x, "1");
-    adm_arg(&x, lease.s, lease.n);
-    adm_arg_s(&x, me);
-    adm_arg_s(&x, lease_ms);
-    if (adm_send(a, &x, on_lease, t) == 0)
-        t->pending++;
-
+    t->q = rc_calloc(a->nqueues ? a->nqueues : 1, sizeof(*t->q));
     for (size_t i = 0; i < a->nqueues; i++) {
         const char *q = a->queues[i];
-        key k[6] = {adm_qkey(a, q, "cfg"),  adm_qkey(a, q, "wait"),  adm_qkey(a, q, "active"),
-                    adm_qkey(a, q, "seen"), adm_qkey(a, q, "stats"), adm_qkey(a, q, "seq")};
+        key k[7] = {adm_qkey(a, q, "lease"),  adm_qkey(a, q, "cfg"),  adm_qkey(a, q, "wait"),
+                    adm_qkey(a, q, "active"), adm_qkey(a, q, "seen"), adm_qkey(a, q, "stats"),
+                    adm_qkey(a, q, "seq")};
         key chan = adm_qchan(a, q);
-        x.n = 0;
-        adm_arg_s(&x, "EVAL");
-        adm_arg(&x, RC_TICK_LUA, strlen(RC_TICK_LUA));
-        adm_arg_s(&x, "7");
-        adm_arg(&x, lease.s, lease.n);
-        for (int j = 0; j < 6; j++)
-            adm_arg(&x, k[j].s, k[j].n);
-        adm_arg_s(&x, me);
-        adm_arg(&x, chan.s, chan.n);
-        adm_arg_s(&x, batch);
-        if (adm_send(a, &x, on_qtick, t) == 0)
-            t->pending++;
+        t->q[i].t = t;
+        t->q[i].queue = adm_batch_copy(b, q, strlen(q)); /* a->queues may change meanwhile */
+        adm_cmd *c = adm_batch_add(b, 14, on_qtick, &t->q[i]);
+        adm_cmd_arg_static(c, "EVAL", 4);
+        adm_cmd_arg_static(c, RC_TICK_LUA, strlen(RC_TICK_LUA));
+        adm_cmd_arg_static(c, "7", 1);
+        for (int j = 0; j < 7; j++)
+            adm_cmd_key(b, c, &k[j]);
+        adm_cmd_arg(b, c, me, strlen(me));
+        adm_cmd_arg(b, c, chan.s, chan.n);
+        adm_cmd_arg(b, c, batch, (size_t)bn);
+        adm_cmd_arg(b, c, lease_ms, (size_t)ln);
     }
 
     refresh_arg ra = {a, t};
     rc_rooms_each(a->local, refresh_queue, &ra);
 
     key index = adm_gkey(a, "index");
-    x.n = 0;
-    adm_arg_s(&x, "SMEMBERS");
-    adm_arg(&x, index.s, index.n);
-    if (adm_send(a, &x, on_index, t) == 0)
-        t->pending++;
+    adm_cmd *c = adm_batch_add(b, 2, on_index, t);
+    adm_cmd_arg_static(c, "SMEMBERS", 8);
+    adm_cmd_key(b, c, &index);
+}
+
+static void send_tick(rc_admission *a)
+{
+    tick_ctx *t = rc_calloc(1, sizeof(*t));
+    t->a = a;
+    t->sent_ns = rc_now_ns();
+    t->no = ++a->tick_no;
+    t->pending = 1; /* released below, once everything is queued */
+    tick_plan(a, t);
+    t->pending += (unsigned)adm_batch_send(a, &t->batch);
     rc_counter_inc(&a->st->ticks);
     a->tick_inflight = true;
     tick_reply_done(t); /* the initial 1 */
-    (void)now_ms;
 }
 
 /* ---- calls ------------------------------------------------------------------ */
@@ -300,7 +355,7 @@ static void join(rc_admission *a, rc_call *c, bool as_join)
     adm_arg(&x, RC_JOIN_LUA, strlen(RC_JOIN_LUA));
     adm_arg_s(&x, "6");
     for (int j = 0; j < 6; j++)
-        adm_arg(&x, k[j].s, k[j].n);
+        adm_arg_key(&x, &k[j]);
     adm_arg_s(&x, c->user);
     adm_arg_s(&x, as_join ? "join" : "status");
     if (adm_send(a, &x, as_join ? on_join : on_status, c) < 0) {
@@ -327,8 +382,8 @@ static void leave(rc_admission *a, rc_call *c)
     adm_arg_s(&x, "EVAL");
     adm_arg(&x, RC_LEAVE_LUA, strlen(RC_LEAVE_LUA));
     adm_arg_s(&x, "2");
-    adm_arg(&x, wait.s, wait.n);
-    adm_arg(&x, seen.s, seen.n);
+    adm_arg_key(&x, &wait);
+    adm_arg_key(&x, &seen);
     adm_arg_s(&x, c->user);
     adm_arg(&x, chan.s, chan.n);
     if (adm_send(a, &x, on_leave, c) < 0) {
@@ -373,7 +428,7 @@ static void gone(rc_admission *a, const char *q, const char *user, bool closed)
     adm_arg_s(&x, "EVAL");
     adm_arg(&x, RC_GONE_LUA, strlen(RC_GONE_LUA));
     adm_arg_s(&x, "1");
-    adm_arg(&x, seen.s, seen.n);
+    adm_arg_key(&x, &seen);
     adm_arg_s(&x, user);
     adm_send(a, &x, adm_on_ignore, NULL);
 }
@@ -491,8 +546,9 @@ static void on_down(void *u, const char *reason)
     if (rc_counter_get(&a->st->up))
         rc_warn("admission: Redis connection lost: %s; no admissions until it is back", reason);
     rc_counter_set(&a->st->up, 0);
-    a->leader = false;
+    prune_led(a, 0);
     rc_counter_set(&a->st->leader, 0);
+    rc_counter_set(&a->st->leader_queues, 0);
 }
 
 rc_admission *rc_admission_new(struct io_uring *ring, const rc_config *cfg,
@@ -504,6 +560,7 @@ rc_admission *rc_admission_new(struct io_uring *ring, const rc_config *cfg,
     a->u = u;
     a->st = stats;
     a->local = rc_rooms_new();
+    a->led = rc_rooms_new();
     rc_redis_url url[RC_REDIS_MAX_SEEDS];
     size_t n;
     char err[256];
@@ -536,7 +593,7 @@ uint64_t rc_admission_tick(rc_admission *a, uint64_t now_ms)
         } else if (a->tick_inflight) {
             rc_counter_inc(&a->st->late_ticks);
         } else {
-            send_tick(a, now_ms);
+            send_tick(a);
         }
     }
     rc_redis_flush(a->r);
@@ -570,6 +627,7 @@ void rc_admission_free(rc_admission *a)
     rc_redis_free(a->r);
     rc_rooms_each(a->local, free_waiters, NULL);
     rc_rooms_free(a->local);
+    rc_rooms_free(a->led);
     for (size_t i = 0; i < a->nqueues; i++)
         free(a->queues[i]);
     free(a->queues);

@@ -7,20 +7,30 @@
  *   P q:{q}:seen   ZSET  user -> last time a node saw the waiter connected (ms)
  *   P q:{q}:active ZSET  user -> admission expiry (ms)
  *   P q:{q}:stats  HASH  head, admitted_total, abandoned_total, ewma
- *   P q:index      SET   of queue ids;  P q:lease  the leader's node id (PX)
+ *   P q:{q}:lease  STRING the node id of the queue's leader (PX 5 s)
+ *   P q:index      SET   of queue ids (a key of its own: no script names it
+ *                        with a queue's keys)
+ * A queue's keys share the hash tag {q}, so on a Redis Cluster they live in
+ * one slot and each script names the keys of that one slot. The single
+ * lease of earlier versions, P q:lease, is no longer read or written (a
+ * leftover one expires by itself).
  *
  * Every tick (cfg->admission_tick_ms, on a schedule that does not drift),
- * each node sends one pipeline: a script that renews or takes the lease, one
- * tick script per queue, the refresh of its connected waiters' seen times,
- * and SMEMBERS of the index (the queue list for the next tick). A tick script
- * runs atomically and does nothing unless the lease is the caller's, so only
- * the leader admits, nobody is admitted twice, and a leader that lost the
- * lease (paused, partitioned) cannot commit. It expires stale actives,
- * removes waiters unseen for abandon_timeout, admits
- * n = min(rate, max_active - active) lowest tickets (none while paused), and
- * PUBLISHes the result on channel queue:{q}; every node with waiters of the
- * queue receives it through its bridge and the shards tell each waiter its
- * position or hand out the admission token.
+ * each node sends one pipeline: one tick script per queue, the refresh of
+ * its connected waiters' seen times, and SMEMBERS of the index (the queue
+ * list for the next tick). Each command carries the hash slot of its keys
+ * (adm_batch in internal.h), so that a router can split the pipeline into
+ * one per primary. A tick script runs atomically: it renews the queue's
+ * lease when the caller holds it, takes it when nobody does, and otherwise
+ * does nothing; so each queue has one leader, nobody is admitted twice, and
+ * a leader that lost a queue's lease (paused, partitioned) cannot commit
+ * it. Leadership is per queue: different nodes may lead different queues
+ * (the first node to tick a queue whose lease is free takes it). The
+ * leader expires stale actives, removes waiters unseen for abandon_timeout,
+ * admits n = min(rate, max_active - active) lowest tickets (none while
+ * paused), and PUBLISHes the result on channel queue:{q}; every node with
+ * waiters of the queue receives it through its bridge and the shards tell
+ * each waiter its position or hand out the admission token.
  *
  * Joins, leaves and the HTTP API's queue operations arrive as rc_call from
  * the shards and go back to them when Redis has answered.
@@ -97,14 +107,15 @@ typedef struct rc_qstat {
 } rc_qstat;
 
 typedef struct rc_admission_stats {
-    rc_counter up;          /* gauge: the admission connection is ready */
-    rc_counter leader;      /* gauge: this node held the lease at the last tick */
-    rc_counter ticks;       /* ticks sent */
-    rc_counter round_trips; /* Redis round trips made by ticks */
-    rc_counter tick_us;     /* gauge: the last tick's round trip */
-    rc_counter late_ticks;  /* ticks skipped because the previous one was unanswered */
-    rc_counter admitted;    /* users this node admitted as leader */
-    rc_counter abandoned;   /* waiters this node removed as leader */
+    rc_counter up;            /* gauge: the admission connection is ready */
+    rc_counter leader;        /* gauge: 1 when leader_queues > 0 */
+    rc_counter leader_queues; /* gauge: queues whose lease this node held at its last tick */
+    rc_counter ticks;         /* ticks sent */
+    rc_counter round_trips;   /* Redis round trips made by ticks */
+    rc_counter tick_us;       /* gauge: the last tick's round trip */
+    rc_counter late_ticks;    /* ticks skipped because the previous one was unanswered */
+    rc_counter admitted;      /* users this node admitted as leader */
+    rc_counter abandoned;     /* waiters this node removed as leader */
     rc_counter joins, join_errors;
     rc_counter local_waiters; /* gauge: distinct (queue, user) waiting on this node */
     rc_counter queues;        /* gauge: queues in the index */

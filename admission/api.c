@@ -113,9 +113,10 @@ static void on_put_done(void *u, redisReply *rep, const char *err, void *priv)
     adm_finish(u, c);
 }
 
-/* A queue created on this node is ticked from the next tick on (if this
- * node leads), not only once the next SMEMBERS of the index has listed it:
- * its first admissions come within one tick of its creation. */
+/* A queue created on this node is ticked by this node from its next tick
+ * on (which takes the queue's lease unless another node was quicker), not
+ * only once the next SMEMBERS of the index has listed it: its first
+ * admissions come within one tick of its creation. */
 static void know_queue(rc_admission *a, const char *q)
 {
     for (size_t i = 0; i < a->nqueues; i++)
@@ -125,6 +126,66 @@ static void know_queue(rc_admission *a, const char *q)
     a->queues[a->nqueues++] = rc_strndup(q, strlen(q));
 }
 
+/* Sends x for c, whose answer fn gives; when the connection refuses it,
+ * answers c with 503 at once. */
+static void api_send(rc_admission *a, rc_call *c, args *x, rc_redis_reply_fn fn)
+{
+    if (adm_send(a, x, fn, c) < 0) {
+        adm_api_error(c, 503, "queue_unavailable", "Redis is not reachable");
+        adm_finish(a, c);
+    }
+}
+
+/* The queue's configuration, once it is in the index (on_put_indexed):
+ * HSET what the body gives, HSETNX the defaults of the rest, then HGETALL
+ * answers. */
+static void put_cfg(rc_admission *a, rc_call *c)
+{
+    char v[CF__COUNT][24];
+    const char *why = parse_cfg(c, v);
+    rc_assert(!why); /* queue_put parsed the same body */
+    key cfg = adm_qkey(a, c->queue, "cfg");
+    args x;
+    int bad = 0;
+    for (int f = 0; f < CF__COUNT; f++) {
+        x = (args){.n = 0};
+        adm_arg_s(&x, v[f][0] ? "HSET" : "HSETNX");
+        adm_arg_key(&x, &cfg);
+        adm_arg_s(&x, cf_names[f]);
+        adm_arg_s(&x, v[f][0] ? v[f] : cf_default[f]);
+        bad |= adm_send(a, &x, adm_on_ignore, NULL);
+    }
+    x = (args){.n = 0};
+    adm_arg_s(&x, "HGETALL");
+    adm_arg_key(&x, &cfg);
+    if (!bad) {
+        api_send(a, c, &x, on_put_done);
+        return;
+    }
+    adm_api_error(c, 503, "queue_unavailable", "Redis is not reachable");
+    adm_finish(a, c);
+}
+
+static void on_put_indexed(void *u, redisReply *rep, const char *err, void *priv)
+{
+    rc_admission *a = u;
+    rc_call *c = priv;
+    if (!rep || rep->type != REDIS_REPLY_INTEGER) {
+        adm_api_error(c, 503, "queue_unavailable", "Redis did not answer: try again");
+        adm_finish(a, c);
+        return;
+    }
+    know_queue(a, c->queue);
+    put_cfg(a, c);
+}
+
+/* The index first, in a command of its own (the index and the queue's keys
+ * are in different slots), and the configuration once Redis has taken it:
+ * a failure in between leaves a queue in the index without configuration,
+ * which the tick skips (its script answers {-2}) and joins and GET do not
+ * find; the PUT answers 503 and its retry completes the queue. The other
+ * order could leave a configured queue that no tick ever lists: its waiters
+ * would wait forever. */
 static void queue_put(rc_admission *a, rc_call *c)
 {
     char v[CF__COUNT][24];
@@ -134,31 +195,12 @@ static void queue_put(rc_admission *a, rc_call *c)
         adm_finish(a, c);
         return;
     }
-    key cfg = adm_qkey(a, c->queue, "cfg"), index = adm_gkey(a, "index");
+    key index = adm_gkey(a, "index");
     args x = {.n = 0};
-    int bad = 0;
-    for (int f = 0; f < CF__COUNT; f++) {
-        x.n = 0;
-        adm_arg_s(&x, v[f][0] ? "HSET" : "HSETNX");
-        adm_arg(&x, cfg.s, cfg.n);
-        adm_arg_s(&x, cf_names[f]);
-        adm_arg_s(&x, v[f][0] ? v[f] : cf_default[f]);
-        bad |= adm_send(a, &x, adm_on_ignore, NULL);
-    }
-    x.n = 0;
     adm_arg_s(&x, "SADD");
-    adm_arg(&x, index.s, index.n);
+    adm_arg_key(&x, &index);
     adm_arg_s(&x, c->queue);
-    bad |= adm_send(a, &x, adm_on_ignore, NULL);
-    if (!bad)
-        know_queue(a, c->queue);
-    x.n = 0;
-    adm_arg_s(&x, "HGETALL");
-    adm_arg(&x, cfg.s, cfg.n);
-    if (bad || adm_send(a, &x, on_put_done, c) < 0) {
-        adm_api_error(c, 503, "queue_unavailable", "Redis is not reachable");
-        adm_finish(a, c);
-    }
+    api_send(a, c, &x, on_put_indexed);
 }
 
 /* GET: five replies gathered, the last one answers. */
@@ -192,7 +234,7 @@ static void on_get_part(void *u, redisReply *rep, const char *err, void *priv)
         break;
     case 4: g->seq = adm_reply_i64(rep); break;
     case 5: {
-        /* The lease holder's node id, as Redis holds it: escaped. */
+        /* The node id of the queue's lease holder, as Redis holds it: escaped. */
         char lq[RC_JSON_ESCAPED_MAX(64) + 1] = "null";
         if (rep && rep->type == REDIS_REPLY_STRING && rep->len < 64) {
             ssize_t ln = rc_json_escape(lq, sizeof(lq) - 1, rep->str, rep->len);
@@ -230,19 +272,19 @@ static void queue_get(rc_admission *a, rc_call *c)
     g->c = c;
     key cfg = adm_qkey(a, c->queue, "cfg"), wait = adm_qkey(a, c->queue, "wait"),
         active = adm_qkey(a, c->queue, "active"), stats = adm_qkey(a, c->queue, "stats"),
-        seq = adm_qkey(a, c->queue, "seq"), lease = adm_gkey(a, "lease");
+        seq = adm_qkey(a, c->queue, "seq"), lease = adm_qkey(a, c->queue, "lease");
     /* Expired actives are not counted (the tick removes them a moment later). */
     char now[32];
     snprintf(now, sizeof(now), "(%lld", (long long)rc_wall_ms());
     args cmds[6] = {{.n = 0}};
-    adm_arg_s(&cmds[0], "HGETALL"), adm_arg(&cmds[0], cfg.s, cfg.n);
-    adm_arg_s(&cmds[1], "ZCARD"), adm_arg(&cmds[1], wait.s, wait.n);
-    adm_arg_s(&cmds[2], "ZCOUNT"), adm_arg(&cmds[2], active.s, active.n), adm_arg_s(&cmds[2], now),
+    adm_arg_s(&cmds[0], "HGETALL"), adm_arg_key(&cmds[0], &cfg);
+    adm_arg_s(&cmds[1], "ZCARD"), adm_arg_key(&cmds[1], &wait);
+    adm_arg_s(&cmds[2], "ZCOUNT"), adm_arg_key(&cmds[2], &active), adm_arg_s(&cmds[2], now),
         adm_arg_s(&cmds[2], "+inf");
-    adm_arg_s(&cmds[3], "HMGET"), adm_arg(&cmds[3], stats.s, stats.n), adm_arg_s(&cmds[3], "head"),
+    adm_arg_s(&cmds[3], "HMGET"), adm_arg_key(&cmds[3], &stats), adm_arg_s(&cmds[3], "head"),
         adm_arg_s(&cmds[3], "admitted_total"), adm_arg_s(&cmds[3], "abandoned_total");
-    adm_arg_s(&cmds[4], "GET"), adm_arg(&cmds[4], seq.s, seq.n);
-    adm_arg_s(&cmds[5], "GET"), adm_arg(&cmds[5], lease.s, lease.n);
+    adm_arg_s(&cmds[4], "GET"), adm_arg_key(&cmds[4], &seq);
+    adm_arg_s(&cmds[5], "GET"), adm_arg_key(&cmds[5], &lease);
     /* The client refuses a command only when not READY or over its byte
      * bound; if that happens midway, the last reply that will come answers
      * with 503 (on_get_part). */
@@ -290,12 +332,9 @@ static void queue_complete(rc_admission *a, rc_call *c)
     key active = adm_qkey(a, c->queue, "active");
     args x = {.n = 0};
     adm_arg_s(&x, "ZREM");
-    adm_arg(&x, active.s, active.n);
+    adm_arg_key(&x, &active);
     adm_arg_s(&x, c->user);
-    if (adm_send(a, &x, on_complete, c) < 0) {
-        adm_api_error(c, 503, "queue_unavailable", "Redis is not reachable");
-        adm_finish(a, c);
-    }
+    api_send(a, c, &x, on_complete);
 }
 
 void adm_api_call(rc_admission *a, rc_call *c)

@@ -42,6 +42,16 @@ key adm_qchan(const rc_admission *a, const char *q)
     return mkkey(a, "ch:queue:", q, "");
 }
 
+/* Sets *slot to the slot of k when there is none yet (*keyed false), else
+ * checks that k is in it. */
+static void slot_take(bool *keyed, uint16_t *slot, const key *k)
+{
+    uint16_t s = rc_cluster_slot(k->s, k->n);
+    rc_assert(!*keyed || *slot == s); /* one slot per command */
+    *keyed = true;
+    *slot = s;
+}
+
 void adm_arg(args *x, const char *p, size_t n)
 {
     rc_assert(x->n < 16);
@@ -54,9 +64,105 @@ void adm_arg_s(args *x, const char *p)
     adm_arg(x, p, strlen(p));
 }
 
+void adm_arg_key(args *x, const key *k)
+{
+    slot_take(&x->keyed, &x->slot, k);
+    adm_arg(x, k->s, k->n);
+}
+
 int adm_send(rc_admission *a, args *x, rc_redis_reply_fn fn, void *priv)
 {
     return rc_redis_command(a->r, fn, priv, x->n, x->v, x->l);
+}
+
+/* ---- a batch of commands, each with its slot ----------------------------------- */
+
+/* The batch's memory: chunks that never move, so argv may point into them. */
+struct adm_chunk {
+    adm_chunk *next;
+    size_t used, cap;
+    char buf[]; /* 8-aligned: it follows three 8-byte fields */
+};
+
+#define CHUNK_MIN 16384
+
+static void *batch_alloc(adm_batch *b, size_t n)
+{
+    n = (n + 7) & ~(size_t)7;
+    adm_chunk *m = b->mem;
+    if (!m || m->cap - m->used < n) {
+        size_t cap = RC_MAX(n, (size_t)CHUNK_MIN);
+        m = rc_malloc(sizeof(*m) + cap);
+        m->next = b->mem;
+        m->used = 0;
+        m->cap = cap;
+        b->mem = m;
+    }
+    void *p = m->buf + m->used;
+    m->used += n;
+    return p;
+}
+
+adm_cmd *adm_batch_add(adm_batch *b, int max_args, rc_redis_reply_fn fn, void *priv)
+{
+    rc_assert(max_args > 0);
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 16;
+        b->cmd = rc_realloc(b->cmd, b->cap * sizeof(*b->cmd));
+    }
+    adm_cmd *c = &b->cmd[b->n++];
+    *c = (adm_cmd){.cap = max_args, .fn = fn, .priv = priv};
+    c->argv = batch_alloc(b, (size_t)max_args * sizeof(*c->argv));
+    c->argl = batch_alloc(b, (size_t)max_args * sizeof(*c->argl));
+    return c;
+}
+
+void adm_cmd_arg_static(adm_cmd *c, const char *p, size_t n)
+{
+    rc_assert(c->argc < c->cap);
+    c->argv[c->argc] = p;
+    c->argl[c->argc++] = n;
+}
+
+char *adm_batch_copy(adm_batch *b, const char *p, size_t n)
+{
+    char *copy = batch_alloc(b, n + 1);
+    memcpy(copy, p, n);
+    copy[n] = '\0';
+    return copy;
+}
+
+void adm_cmd_arg(adm_batch *b, adm_cmd *c, const char *p, size_t n)
+{
+    adm_cmd_arg_static(c, adm_batch_copy(b, p, n), n);
+}
+
+void adm_cmd_key(adm_batch *b, adm_cmd *c, const key *k)
+{
+    slot_take(&c->keyed, &c->slot, k);
+    adm_cmd_arg(b, c, k->s, k->n);
+}
+
+size_t adm_batch_send(rc_admission *a, const adm_batch *b)
+{
+    size_t sent = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const adm_cmd *c = &b->cmd[i];
+        if (rc_redis_command(a->r, c->fn, c->priv, c->argc, c->argv, c->argl) == 0)
+            sent++;
+    }
+    return sent;
+}
+
+void adm_batch_free(adm_batch *b)
+{
+    while (b->mem) {
+        adm_chunk *m = b->mem;
+        b->mem = m->next;
+        free(m);
+    }
+    free(b->cmd);
+    *b = (adm_batch){0};
 }
 
 /* ---- reply helpers ---------------------------------------------------------- */

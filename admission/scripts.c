@@ -3,25 +3,26 @@
  * (admission/admission.c, admission/api.c); data only, no thread of its own. */
 #include "admission/internal.h"
 
-/* KEYS[1] lease; ARGV[1] node id, ARGV[2] lease ms. 1 when the caller holds
- * the lease afterwards (renewed, or taken because nobody held it). */
-const char RC_LEASE_LUA[] =
-    "local v = redis.call('GET', KEYS[1])\n"
-    "if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end\n"
-    "if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end\n"
-    "return 0\n";
-
-/* One queue's tick, atomic, fenced by the lease.
+/* One queue's tick, atomic, fenced by the queue's own lease: it renews the
+ * lease when the caller holds it, takes it when nobody does, and does
+ * nothing when another node holds it. Every key is the queue's (one Redis
+ * Cluster slot), the lease included, so the check and the commit happen in
+ * one script on the slot's primary: a node that lost a queue's lease
+ * (paused, partitioned, its lease expired) cannot commit that queue.
  * KEYS: lease cfg wait active seen stats seq; ARGV: node, Redis channel of
- * queue:{q}, abandoned per tick. Times are Redis's clock (TIME), so the
- * nodes' clocks never meet in one comparison.
- * Returns {admitted, waiting, active, head, abandoned}, {-1} when the lease
- * is not ours, {-2} when the queue has no configuration. */
+ * queue:{q}, abandoned per tick, lease ms. Times are Redis's clock (TIME),
+ * so the nodes' clocks never meet in one comparison.
+ * Returns {admitted, waiting, active, head, abandoned}, {-1} when another
+ * node holds the lease, {-2} when the queue has no configuration (no lease
+ * is taken for it). */
 const char RC_TICK_LUA[] =
-    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1} end\n"
     "local c = redis.call('HMGET', KEYS[2], 'rate', 'max_active', 'active_ttl',\n"
     "                     'abandon_timeout', 'state')\n"
     "if not c[1] then return {-2} end\n"
+    "local holder = redis.call('GET', KEYS[1])\n"
+    "if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
+    "elseif not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4])\n"
+    "else return {-1} end\n"
     "local rate, maxa = tonumber(c[1]), tonumber(c[2])\n"
     "local ttl, abandon = tonumber(c[3]), tonumber(c[4])\n"
     "local state = c[5] or 'open'\n"

@@ -165,7 +165,9 @@ static const metric_def adm_metrics[] = {
         "ringcast_admission_" n, t, h, offsetof(rc_admission_stats, f)                             \
     }
     M("up", "gauge", up, "1 while the waiting rooms' Redis connection is ready."),
-    M("leader", "gauge", leader, "1 while this node holds the admission lease."),
+    M("leader", "gauge", leader, "1 while this node leads at least one queue (holds its lease)."),
+    M("leader_queues", "gauge", leader_queues,
+      "Queues whose admission lease this node held at its last tick."),
     M("ticks_total", "counter", ticks, "Admission ticks sent (every node sends them)."),
     M("round_trips_total", "counter", round_trips, "Redis round trips made by ticks."),
     M("late_ticks_total", "counter", late_ticks,

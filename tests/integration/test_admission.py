@@ -576,7 +576,7 @@ def test_2000_users_three_nodes_rate_cap_order_leader_killed(redis_server, start
         n0 = len(lis.items)
         await async_wait_until(lambda: len(lis.items) > n0, 3.0, "a tick")
         await asyncio.sleep(0.3)
-        leader = rc.command("GET", "rc:q:lease").decode()
+        leader = rc.command("GET", "rc:q:{%s}:lease" % q).decode()
         dead = names[leader]
         state["dead"], state["admitted_at_kill"] = dead, admitted_so_far()
         assert state["admitted_at_kill"] <= N - 500, "the kill must be mid-run"
@@ -652,7 +652,7 @@ def test_2000_users_three_nodes_rate_cap_order_leader_killed(redis_server, start
     # admission went on after the kill, on another node, within the lease time
     after = [at for at, t in zip(times, ticks) if at > state["kill_at"] and t["admitted"]]
     assert after and after[0] - state["kill_at"] <= 5.0 + 2.5, after[:1]
-    new_leader = rc.command("GET", "rc:q:lease").decode()
+    new_leader = rc.command("GET", "rc:q:{%s}:lease" % q).decode()
     assert names[new_leader] in live, (new_leader, dead)
     m = {n: get_metrics(nodes[n].port) for n in live}
     assert m[names[new_leader]]["ringcast_admission_leader"] == 1
@@ -686,6 +686,98 @@ def test_2000_users_three_nodes_rate_cap_order_leader_killed(redis_server, start
         assert (st, body) == (200, {"valid": False, "reason": "expired"}), (u.name, body)
     assert state["fresh_verified"] >= 10, state
     rc.close()
+
+
+# ---- a lease per queue: two nodes lead two queues; one is SIGKILLed -----------------------
+
+def test_two_leaders_two_queues_lease_moves_when_one_is_killed(redis_server, start_server):
+    """Each queue has its own lease (rc:q:{q}:lease, in the queue's slot):
+    A leads qa and B leads qb at the same time; A is SIGKILLed mid-run and
+    B takes qa's lease once it has run out. Every user of both queues is
+    admitted exactly once, in ticket order, and a node never commits a
+    queue whose lease another node holds."""
+    N, RATE, TICK = 30, 2, 200
+    nodes = start_nodes(start_server, redis_server, "AB", tick_ms=TICK)
+    ida, idb = nid("A", redis_server), nid("B", redis_server)
+    rc = redis_server.client()
+    # The first node to tick a free lease takes it: hand them out beforehand
+    # (each node's first tick renews its own to the lease time, 5 s).
+    rc.command("SET", "rc:q:{qa}:lease", ida, "PX", "20000")
+    rc.command("SET", "rc:q:{qb}:lease", idb, "PX", "20000")
+    for q in ("qa", "qb"):
+        put_queue(nodes["A"], q, rate=RATE, max_active=1000, active_ttl=600,
+                  abandon_timeout=60, state="paused")
+    lis = {q: ChannelListener(redis_server.port, "rc:ch:queue:" + q) for q in ("qa", "qb")}
+    # every user waits on B, which lives on: A's death only moves a lease
+    users = {q: [User("%s-u%02d" % (q, i), "B") for i in range(N)] for q in ("qa", "qb")}
+    readers = []
+    state = {}
+
+    def admitted(q):
+        return [n for t in lis[q].ticks() for n in t["admitted"]]
+
+    def leaders():
+        return {q: (rc.command("GET", "rc:q:{%s}:lease" % q) or b"").decode()
+                for q in ("qa", "qb")}
+
+    async def go():
+        for q in ("qa", "qb"):
+            for u in users[q]:
+                u.ws = await connect_user(nodes["B"], u.name)
+                r = await join(u.ws, q)
+                assert r["type"] == "queue.joined", r
+                u.ticket = r["ticket"]
+                readers.append(asyncio.ensure_future(user_reader(u)))
+        # both nodes lead one queue each, at the same time
+        await async_wait_until(
+            lambda: all(metric(nodes[n], "ringcast_admission_leader_queues") == 1
+                        for n in "AB"), 10.0, "one queue led by each node")
+        assert leaders() == {"qa": ida, "qb": idb}
+        for q, want in (("qa", ida), ("qb", idb)):
+            st, body = api(nodes["B"], "GET", "/api/queues/" + q)
+            assert (st, body["leader"]) == (200, want), body
+        for q in ("qa", "qb"):
+            put_queue(nodes["B"], q, state="open")
+        await async_wait_until(lambda: len(admitted("qa")) >= 3 * RATE, 10.0,
+                               "qa's first admissions")
+        state["qa_at_kill"] = len(admitted("qa"))
+        assert state["qa_at_kill"] <= N - 4 * RATE, "the kill must be mid-run"
+        state["kill_at"] = time.monotonic()
+        nodes["A"].kill()
+        nodes["A"].exit_checked = True  # SIGKILLed on purpose
+        await async_wait_until(lambda: all(u.admitted for q in users for u in users[q]),
+                               30.0, "every user admitted", interval=0.1)
+        await asyncio.sleep(1.0)  # room for a duplicate to show up
+        for q in users:
+            for u in users[q]:
+                await u.ws.close()
+        await asyncio.gather(*readers)
+
+    try:
+        run(go())
+        # qa's lease moved to B within the lease time; qb's never moved
+        after = [at for at, d in lis["qa"].items
+                 if at > state["kill_at"] and isinstance(d, dict) and d["data"]["admitted"]]
+        assert after and after[0] - state["kill_at"] <= 5.0 + 2.0, after[:1]
+        assert leaders() == {"qa": idb, "qb": idb}
+        m = get_metrics(nodes["B"].port)
+        assert (m["ringcast_admission_leader"], m["ringcast_admission_leader_queues"]) == \
+            (1, 2), m
+        for q in ("qa", "qb"):
+            assert lis[q].error is None, lis[q].error
+            order = admitted(q)
+            by_name = {u.name: u for u in users[q]}
+            assert [by_name[n].ticket for n in order] == list(range(1, N + 1)), order
+            for u in users[q]:
+                assert len(u.admitted) == 1, (u.name, u.admitted)
+                check_token(u.admitted[0]["token"], u.name, q, u.admitted[0]["expires"])
+            st, body = api(nodes["B"], "GET", "/api/queues/" + q)
+            assert (st, body["waiting"], body["admitted_total"], body["leader"]) == \
+                (200, 0, N, idb), body
+    finally:
+        for x in lis.values():
+            x.stop()
+        rc.close()
 
 
 # ---- Redis away; metrics ------------------------------------------------------------------

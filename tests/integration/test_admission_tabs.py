@@ -202,11 +202,13 @@ def test_leave_while_redis_is_away_says_so(redis_server, start_server):
 
 
 def test_new_queue_ticked_by_the_next_tick(redis_server, start_server):
-    """A queue created on the leader is ticked by the leader's next tick,
-    not only by the one after (which first lists it in the index)."""
+    """A queue created on a node is ticked by that node's next tick, which
+    takes the queue's lease (nobody holds it yet), not only by the one after
+    (which first lists it in the index)."""
     from redishelp import ChannelListener
     srv = start_nodes(start_server, redis_server, "A", tick_ms=1000)["A"]
-    wait_until(lambda: srv.metrics()["ringcast_admission_leader"] == 1, 10.0, "leader")
+    wait_until(lambda: srv.metrics()["ringcast_admission_up"] == 1, 10.0, "admission link up")
+    assert srv.metrics()["ringcast_admission_leader"] == 0  # no queue, no lease
     lis = ChannelListener(redis_server.port, "rc:ch:queue:soon")
     try:
         # just after a tick, so that none is in flight while the queue is made
@@ -217,5 +219,8 @@ def test_new_queue_ticked_by_the_next_tick(redis_server, start_server):
         n1 = srv.metrics()["ringcast_admission_ticks_total"]
         wait_until(lambda: lis.items, 5.0, "the queue's first tick")
         assert srv.metrics()["ringcast_admission_ticks_total"] == n1 + 1
+        wait_until(lambda: (srv.metrics()["ringcast_admission_leader"],
+                            srv.metrics()["ringcast_admission_leader_queues"]) == (1, 1),
+                   3.0, "the node leads the queue")
     finally:
         lis.stop()

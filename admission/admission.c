@@ -51,6 +51,7 @@ struct tick_ctx {
     uint64_t no;      /* a->tick_no when sent */
     unsigned pending; /* replies to come, +1 while the tick is being sent */
     unsigned led;     /* queues whose lease this node holds, as the replies say */
+    uint32_t nodes;   /* primaries the tick went to: its round trips, in parallel */
     adm_batch batch;
     qtick *q; /* one per queue ticked */
 };
@@ -115,8 +116,8 @@ static void tick_reply_done(tick_ctx *t)
         return;
     rc_admission *a = t->a;
     rc_counter_set(&a->st->tick_us, (rc_now_ns() - t->sent_ns) / 1000);
-    rc_counter_inc(&a->st->round_trips);
-    if (rc_redis_get_state(a->r) != RC_REDIS_READY)
+    rc_counter_add(&a->st->round_trips, t->nodes);
+    if (!rc_rlink_ready_node(a->r, -1))
         t->led = 0; /* the connection dropped: replies that came count no more */
     prune_led(a, t->led ? t->no : 0);
     rc_counter_set(&a->st->leader_queues, t->led);
@@ -263,6 +264,7 @@ static void tick_plan(rc_admission *a, tick_ctx *t)
     char lease_ms[16], batch[16];
     int ln = snprintf(lease_ms, sizeof(lease_ms), "%d", LEASE_MS);
     int bn = snprintf(batch, sizeof(batch), "%d", ABANDON_BATCH);
+    const char *verb = adm_publish_verb(a);
 
     t->q = rc_calloc(a->nqueues ? a->nqueues : 1, sizeof(*t->q));
     for (size_t i = 0; i < a->nqueues; i++) {
@@ -273,7 +275,7 @@ static void tick_plan(rc_admission *a, tick_ctx *t)
         key chan = adm_qchan(a, q);
         t->q[i].t = t;
         t->q[i].queue = adm_batch_copy(b, q, strlen(q)); /* a->queues may change meanwhile */
-        adm_cmd *c = adm_batch_add(b, 14, on_qtick, &t->q[i]);
+        adm_cmd *c = adm_batch_add(b, 15, on_qtick, &t->q[i]);
         adm_cmd_arg_static(c, "EVAL", 4);
         adm_cmd_arg_static(c, RC_TICK_LUA, strlen(RC_TICK_LUA));
         adm_cmd_arg_static(c, "7", 1);
@@ -283,6 +285,7 @@ static void tick_plan(rc_admission *a, tick_ctx *t)
         adm_cmd_arg(b, c, chan.s, chan.n);
         adm_cmd_arg(b, c, batch, (size_t)bn);
         adm_cmd_arg(b, c, lease_ms, (size_t)ln);
+        adm_cmd_arg_static(c, verb, strlen(verb));
     }
 
     refresh_arg ra = {a, t};
@@ -302,7 +305,7 @@ static void send_tick(rc_admission *a)
     t->no = ++a->tick_no;
     t->pending = 1; /* released below, once everything is queued */
     tick_plan(a, t);
-    t->pending += (unsigned)adm_batch_send(a, &t->batch);
+    t->pending += (unsigned)adm_batch_send(a, &t->batch, &t->nodes);
     rc_counter_inc(&a->st->ticks);
     a->tick_inflight = true;
     tick_reply_done(t); /* the initial 1 */
@@ -386,6 +389,7 @@ static void leave(rc_admission *a, rc_call *c)
     adm_arg_key(&x, &seen);
     adm_arg_s(&x, c->user);
     adm_arg(&x, chan.s, chan.n);
+    adm_arg_s(&x, adm_publish_verb(a));
     if (adm_send(a, &x, on_leave, c) < 0) {
         c->result = RC_JOIN_UNAVAILABLE;
         adm_finish(a, c);
@@ -421,7 +425,7 @@ static void on_status(void *u, redisReply *rep, const char *err, void *priv)
  * one on this node, the abandon timeout counts from now. */
 static void gone(rc_admission *a, const char *q, const char *user, bool closed)
 {
-    if (!local_del(a, q, user, false) || !closed || rc_redis_get_state(a->r) != RC_REDIS_READY)
+    if (!local_del(a, q, user, false) || !closed || !rc_rlink_ready_node(a->r, -1))
         return;
     key seen = adm_qkey(a, q, "seen");
     args x = {.n = 0};
@@ -435,7 +439,7 @@ static void gone(rc_admission *a, const char *q, const char *user, bool closed)
 
 void rc_admission_call(rc_admission *a, rc_call *c)
 {
-    bool ready = rc_redis_get_state(a->r) == RC_REDIS_READY;
+    bool ready = rc_rlink_ready_node(a->r, -1) != 0;
     switch (c->op) {
     case RC_CALL_GONE:
         gone(a, c->queue, c->user, c->result == RC_JOIN_WAITING);
@@ -533,16 +537,19 @@ void rc_admission_on_tick(rc_admission *a, rc_str queue, rc_str data)
 
 /* ---- the connection ------------------------------------------------------------- */
 
-static void on_ready(void *u)
+static void on_ready(void *u, uint16_t node)
 {
     rc_admission *a = u;
-    rc_info("admission: Redis connection ready");
-    rc_counter_set(&a->st->up, 1);
+    (void)node;
+    rc_info("admission: Redis connection ready%s",
+            rc_rlink_is_cluster(a->r) ? " (a cluster primary)" : "");
+    rc_counter_set(&a->st->up, rc_rlink_ready(a->r));
 }
 
-static void on_down(void *u, const char *reason)
+static void on_down(void *u, uint16_t node, const char *reason)
 {
     rc_admission *a = u;
+    (void)node;
     if (rc_counter_get(&a->st->up))
         rc_warn("admission: Redis connection lost: %s; no admissions until it is back", reason);
     rc_counter_set(&a->st->up, 0);
@@ -566,20 +573,21 @@ rc_admission *rc_admission_new(struct io_uring *ring, const rc_config *cfg,
     char err[256];
     int e = rc_redis_seeds_parse(cfg->redis_url, url, RC_REDIS_MAX_SEEDS, &n, err, sizeof(err));
     rc_assert(e == 0);
-    rc_redis_hooks h = {.on_ready = on_ready, .on_down = on_down, .on_push = NULL};
-    a->r = rc_redis_new(ring, &url[0], &h, a, RC_ADMISSION_TAG);
-    rc_redis_set_ping_interval(a->r, cfg->redis_ping_ms);
+    rc_rlink_hooks h = {.on_ready = on_ready, .on_down = on_down};
+    a->r = rc_rlink_new(ring, url, n, &h, a, RC_ADMISSION_KIND);
+    rc_rlink_set_ping_interval(a->r, cfg->redis_ping_ms);
     return a;
 }
 
 void rc_admission_on_cqe(rc_admission *a, struct io_uring_cqe *cqe)
 {
-    rc_redis_on_cqe(a->r, cqe);
+    rc_rlink_on_cqe(a->r, cqe);
 }
 
 uint64_t rc_admission_tick(rc_admission *a, uint64_t now_ms)
 {
-    rc_redis_tick(a->r, now_ms);
+    rc_rlink_tick(a->r, now_ms);
+    rc_counter_set(&a->st->up, rc_rlink_ready(a->r));
     uint64_t period = a->cfg->admission_tick_ms;
     if (!a->next_tick_ms)
         a->next_tick_ms = now_ms + period;
@@ -588,7 +596,7 @@ uint64_t rc_admission_tick(rc_admission *a, uint64_t now_ms)
          * tick's own delay; ticks missed while busy are skipped, not bunched. */
         uint64_t behind = (now_ms - a->next_tick_ms) / period;
         a->next_tick_ms += (behind + 1) * period;
-        if (rc_redis_get_state(a->r) != RC_REDIS_READY) {
+        if (!rc_rlink_ready_node(a->r, -1)) {
             /* nothing to do: no admissions while Redis is away */
         } else if (a->tick_inflight) {
             rc_counter_inc(&a->st->late_ticks);
@@ -596,18 +604,18 @@ uint64_t rc_admission_tick(rc_admission *a, uint64_t now_ms)
             send_tick(a);
         }
     }
-    rc_redis_flush(a->r);
+    rc_rlink_flush(a->r);
     return a->next_tick_ms > now_ms ? a->next_tick_ms - now_ms : 0;
 }
 
 void rc_admission_close(rc_admission *a)
 {
-    rc_redis_close(a->r);
+    rc_rlink_close(a->r);
 }
 
 bool rc_admission_idle(const rc_admission *a)
 {
-    return rc_redis_idle(a->r);
+    return rc_rlink_idle(a->r);
 }
 
 static void free_waiters(rc_room *r, void *arg)
@@ -624,7 +632,7 @@ void rc_admission_free(rc_admission *a)
 {
     if (!a)
         return;
-    rc_redis_free(a->r);
+    rc_rlink_free(a->r);
     rc_rooms_each(a->local, free_waiters, NULL);
     rc_rooms_free(a->local);
     rc_rooms_free(a->led);

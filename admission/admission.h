@@ -130,8 +130,8 @@ typedef struct rc_admission_ops {
 } rc_admission_ops;
 
 /* A waiting-room engine on ring (its own Redis connection, user_data gen
- * RC_ADMISSION_TAG). stats is the caller's, zeroed, outliving it. */
-#define RC_ADMISSION_TAG 3
+ * RC_ADMISSION_KIND). stats is the caller's, zeroed, outliving it. */
+#define RC_ADMISSION_KIND 3 /* of its link (redis/link.h) */
 rc_admission *rc_admission_new(struct io_uring *ring, const rc_config *cfg,
                                const rc_admission_ops *ops, void *u, rc_admission_stats *stats);
 

@@ -36,10 +36,26 @@ key adm_gkey(const rc_admission *a, const char *what)
     return mkkey(a, "q:", what, "");
 }
 
-/* The Redis channel of queue:{q}, where ticks and leaves are published. */
+/* A tick planned without a link (the unit tests) is one Redis's. */
+static bool adm_cluster(const rc_admission *a)
+{
+    return a->r && rc_rlink_is_cluster(a->r);
+}
+
+/* The Redis channel of queue:{q}, where ticks and leaves are published: on
+ * a cluster a shard channel in the queue's slot (channels/bridge.h). */
 key adm_qchan(const rc_admission *a, const char *q)
 {
-    return mkkey(a, "ch:queue:", q, "");
+    if (!adm_cluster(a))
+        return mkkey(a, "ch:queue:", q, "");
+    char tag[RC_PROTO_MAX_QUEUE + 4];
+    snprintf(tag, sizeof(tag), "{%s}", q);
+    return mkkey(a, "ch:queue:", tag, "");
+}
+
+const char *adm_publish_verb(const rc_admission *a)
+{
+    return adm_cluster(a) ? "SPUBLISH" : "PUBLISH";
 }
 
 /* Sets *slot to the slot of k when there is none yet (*keyed false), else
@@ -72,7 +88,7 @@ void adm_arg_key(args *x, const key *k)
 
 int adm_send(rc_admission *a, args *x, rc_redis_reply_fn fn, void *priv)
 {
-    return rc_redis_command(a->r, fn, priv, x->n, x->v, x->l);
+    return rc_rlink_command(a->r, x->keyed ? x->slot : -1, fn, priv, x->n, x->v, x->l);
 }
 
 /* ---- a batch of commands, each with its slot ----------------------------------- */
@@ -143,14 +159,27 @@ void adm_cmd_key(adm_batch *b, adm_cmd *c, const key *k)
     adm_cmd_arg(b, c, k->s, k->n);
 }
 
-size_t adm_batch_send(rc_admission *a, const adm_batch *b)
+size_t adm_batch_send(rc_admission *a, const adm_batch *b, uint32_t *nodes)
 {
-    size_t sent = 0;
+    /* each command to its slot's primary: one pipeline per primary, all
+     * in flight at once */
+    uint16_t seen[64];
+    size_t sent = 0, nseen = 0;
     for (size_t i = 0; i < b->n; i++) {
         const adm_cmd *c = &b->cmd[i];
-        if (rc_redis_command(a->r, c->fn, c->priv, c->argc, c->argv, c->argl) == 0)
-            sent++;
+        int slot = c->keyed ? c->slot : -1;
+        if (rc_rlink_command(a->r, slot, c->fn, c->priv, c->argc, c->argv, c->argl) < 0)
+            continue;
+        sent++;
+        uint16_t node = rc_rlink_owner(a->r, slot);
+        size_t k = 0;
+        while (k < nseen && seen[k] != node)
+            k++;
+        if (k == nseen && nseen < RC_ARRAY_LEN(seen))
+            seen[nseen++] = node;
     }
+    if (nodes)
+        *nodes = (uint32_t)nseen;
     return sent;
 }
 

@@ -6,7 +6,7 @@
 
 #include "admission/admission.h"
 #include "channels/room.h"
-#include "redis/client.h"
+#include "redis/link.h"
 #include "redis/cluster.h"
 
 struct rc_admission {
@@ -14,7 +14,7 @@ struct rc_admission {
     rc_admission_ops ops;
     void *u;
     rc_admission_stats *st;
-    rc_redis *r;
+    rc_rlink *r; /* one Redis, or a cluster's primaries (redis/link.h) */
     uint64_t next_tick_ms;
     bool tick_inflight;
     uint64_t tick_no; /* ticks sent */
@@ -35,6 +35,8 @@ typedef struct key {
 key adm_qkey(const rc_admission *a, const char *q, const char *what);
 key adm_gkey(const rc_admission *a, const char *what);
 key adm_qchan(const rc_admission *a, const char *q);
+/* PUBLISH, or SPUBLISH on a Redis Cluster (the scripts' publish). */
+const char *adm_publish_verb(const rc_admission *a);
 
 /* Up to 16 arguments; strings given as (pointer, length) pairs through av.
  * The keys among them (adm_arg_key) give the command its Redis Cluster hash
@@ -60,10 +62,11 @@ int adm_send(rc_admission *a, args *x, rc_redis_reply_fn fn, void *priv);
  * The commands of one tick, in order, each carrying the Redis Cluster hash
  * slot of its keys (adm_cmd_key; a command naming no key has none: keyed
  * false). On one Redis, adm_batch_send queues them all on the admission
- * connection: one pipeline, one round trip. A per-primary router can send
- * instead the commands of each primary (rc_cluster_owner of cmd->slot) as
- * that primary's pipeline: a command's reply goes to its own fn and priv,
- * and no command depends on another's reply.
+ * connection: one pipeline, one round trip. On a Redis Cluster each
+ * command goes to its slot's primary (redis/link.h): one pipeline per
+ * primary, all in flight at once, so a tick still costs one round trip's
+ * time. A command's reply goes to its own fn and priv, and no command
+ * depends on another's reply.
  *
  * The batch holds copies of the arguments given with adm_cmd_arg and
  * adm_cmd_key, valid until adm_batch_free; adm_cmd_arg_static keeps the
@@ -97,10 +100,11 @@ void adm_cmd_arg(adm_batch *b, adm_cmd *c, const char *p, size_t n);
 void adm_cmd_arg_static(adm_cmd *c, const char *p, size_t n);
 /* A key, copied into b; it sets the command's slot, or must be in it. */
 void adm_cmd_key(adm_batch *b, adm_cmd *c, const key *k);
-/* Queues b's commands on the admission connection, in order (one
- * pipeline); returns how many it accepted: their fn will be called, the
- * others' never (a connection that is not ready, or over its byte bound). */
-size_t adm_batch_send(rc_admission *a, const adm_batch *b);
+/* Queues b's commands, in order, each on its slot's primary; returns how
+ * many were accepted: their fn will be called, the others' never (a
+ * connection that is not ready, or over its byte bound). *nodes (if not
+ * NULL): how many primaries the accepted ones went to (round trips). */
+size_t adm_batch_send(rc_admission *a, const adm_batch *b, uint32_t *nodes);
 /* Frees what b holds (its commands and their copies); b is then empty. */
 void adm_batch_free(adm_batch *b);
 

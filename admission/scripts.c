@@ -10,7 +10,8 @@
  * one script on the slot's primary: a node that lost a queue's lease
  * (paused, partitioned, its lease expired) cannot commit that queue.
  * KEYS: lease cfg wait active seen stats seq; ARGV: node, Redis channel of
- * queue:{q}, abandoned per tick, lease ms. Times are Redis's clock (TIME),
+ * queue:{q} (in the queue's slot), abandoned per tick, lease ms, the publish
+ * command (PUBLISH, or SPUBLISH on a cluster). Times are Redis's clock (TIME),
  * so the nodes' clocks never meet in one comparison.
  * Returns {admitted, waiting, active, head, abandoned}, {-1} when another
  * node holds the lease, {-2} when the queue has no configuration (no lease
@@ -83,7 +84,7 @@ const char RC_TICK_LUA[] =
     "active = active + #adm\n"
     "local list = '[]'\n"
     "if #adm > 0 then list = cjson.encode(adm) end\n"
-    "redis.call('PUBLISH', ARGV[2], '{\"event\":\"queue.tick\",\"data\":{\"head\":' ..\n"
+    "redis.call(ARGV[5], ARGV[2], '{\"event\":\"queue.tick\",\"data\":{\"head\":' ..\n"
     "  string.format('%d', head) .. ',\"admitted\":' .. list .. ',\"exp\":' ..\n"
     "  string.format('%d', exp) .. ',\"rate\":' .. string.format('%d', rate) ..\n"
     "  ',\"ewma\":' .. string.format('%.4f', ewma) .. ',\"waiting\":' .. waiting ..\n"
@@ -122,7 +123,8 @@ const char RC_JOIN_LUA[] =
     "if c[2] == 'paused' then return {1, tostring(t), s[1] or '0', '0'} end\n"
     "return {1, tostring(t), s[1] or '0', s[2] or c[1]}\n";
 
-/* KEYS: wait seen; ARGV: user, Redis channel of queue:{q}. Takes the user out
+/* KEYS: wait seen; ARGV: user, Redis channel of queue:{q}, the publish
+ * command (PUBLISH, or SPUBLISH on a cluster). Takes the user out
  * of the line and tells every node (event queue.left with the ticket), so
  * that the user's other tabs stop waiting too. 1 when the user was waiting. */
 const char RC_LEAVE_LUA[] =
@@ -130,7 +132,7 @@ const char RC_LEAVE_LUA[] =
     "redis.call('ZREM', KEYS[2], ARGV[1])\n"
     "if not t then return 0 end\n"
     "redis.call('ZREM', KEYS[1], ARGV[1])\n"
-    "redis.call('PUBLISH', ARGV[2], '{\"event\":\"queue.left\",\"data\":{\"user\":' ..\n"
+    "redis.call(ARGV[3], ARGV[2], '{\"event\":\"queue.left\",\"data\":{\"user\":' ..\n"
     "  cjson.encode(ARGV[1]) .. ',\"ticket\":' .. string.format('%d', t) .. '}}')\n"
     "return 1\n";
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "channels/bridge.h"
+#include "redis/link.h"
 #include "channels/relay.h"
 #include "base/log.h"
 #include "engine/msg.h"
@@ -160,7 +161,7 @@ static unsigned reap(rc_relay *r)
             arm_wake(r);
             break;
         case RC_UOP_REDIS:
-            if (rc_ud_gen(cqe->user_data) == RC_ADMISSION_TAG) {
+            if (rc_rlink_kind_of(rc_ud_gen(cqe->user_data)) == RC_ADMISSION_KIND) {
                 if (r->adm)
                     rc_admission_on_cqe(r->adm, cqe);
             } else if (r->bridge) {

@@ -332,9 +332,12 @@ def rnd_rate(r):
     return int(round(r)) if r >= 10 else round(r, 1)
 
 
-def search_rate(rl, srv, n, p, start, steps, queue_limit=QUEUE_LIMIT_US):
+def search_rate(rl, srv, n, p, start, steps, queue_limit=QUEUE_LIMIT_US, run=None):
     """Highest publish rate (per second) with a loss-free, sustained run: doubling or
-    halving until the boundary is bracketed, then bisecting (geometric mean)."""
+    halving until the boundary is bracketed, then bisecting (geometric mean). run:
+    the step, called as run_fanout is (default run_fanout); it returns the result
+    with _rate and _ok set."""
+    run = run or run_fanout
     best = None
     lo, hi = None, None
     rate = rnd_rate(start)
@@ -342,7 +345,7 @@ def search_rate(rl, srv, n, p, start, steps, queue_limit=QUEUE_LIMIT_US):
     for _ in range(steps):
         if not srv.alive():
             break
-        res = run_fanout(rl, srv, n, rate, p, queue_limit=queue_limit)
+        res = run(rl, srv, n, rate, p, queue_limit=queue_limit)
         tried.append(res)
         if res["_ok"]:
             lo = rate

@@ -385,6 +385,10 @@ def markdown(doc, json_path, pngs, md_path):
     if doc.get("warning"):
         notes.append("- " + doc["warning"])
     L.extend(_cross_section(doc, json_path, rel))
+    cluster = _kept_block(md_path, CLUSTER_START, CLUSTER_END)
+    if cluster:
+        L.append(cluster)
+        L.append("")
     L.extend(_soak_section(os.path.dirname(os.path.abspath(json_path)), rel))
     extra = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench-notes.md")
     if os.path.exists(extra):
@@ -407,21 +411,23 @@ def markdown(doc, json_path, pngs, md_path):
 
 
 QUEUE_START, QUEUE_END = "<!-- queue-bench:start -->", "<!-- queue-bench:end -->"
+CLUSTER_START, CLUSTER_END = "<!-- cluster-bench:start -->", "<!-- cluster-bench:end -->"
 
 
-def _kept_block(md_path):
-    """The waiting-room section that perf/queuebench.py writes into
-    BENCHMARKS.md between its markers: kept as it is when this report is
-    rewritten."""
+def _kept_block(md_path, start=QUEUE_START, end=QUEUE_END):
+    """The section another script writes into BENCHMARKS.md between its
+    markers (by default perf/queuebench.py's waiting room; perf/clusterbench.py's
+    one Redis against a cluster, right after the cross-node section): kept as
+    it is when this report is rewritten."""
     try:
         with open(md_path) as f:
             text = f.read()
     except OSError:
         return ""
-    a, b = text.find(QUEUE_START), text.find(QUEUE_END)
+    a, b = text.find(start), text.find(end)
     if a < 0 or b < a:
         return ""
-    return text[a:b + len(QUEUE_END)]
+    return text[a:b + len(end)]
 
 
 def _newest_cross(doc, json_path):

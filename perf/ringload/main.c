@@ -40,6 +40,9 @@ static void usage(FILE *f)
             "  --threads N          worker rings (default max(1, ceil(conns/%d)))\n"
             "  --src-addrs N        source addresses 127.0.0.2.. (default ceil(conns/25000))\n"
             "  --channel C          channel for broadcast/idle/churn (default bench:1)\n"
+            "  --channels N         broadcast: N channels C:0 .. C:N-1 (C = --channel);\n"
+            "                       connection k subscribes to C:(k mod N), publish i\n"
+            "                       goes to C:(i mod N) (default 1: C itself)\n"
             "  --rate R             broadcast publishes per second (default 10)\n"
             "  --payload B          data payload bytes (default 64)\n"
             "  --duration S         measured seconds (default 10)\n"
@@ -105,6 +108,7 @@ static int parse_args(int argc, char **argv)
         O_THREADS,
         O_SRC,
         O_CHANNEL,
+        O_CHANNELS,
         O_RATE,
         O_PAYLOAD,
         O_DURATION,
@@ -135,6 +139,7 @@ static int parse_args(int argc, char **argv)
                                          {"threads", 1, 0, O_THREADS},
                                          {"src-addrs", 1, 0, O_SRC},
                                          {"channel", 1, 0, O_CHANNEL},
+                                         {"channels", 1, 0, O_CHANNELS},
                                          {"rate", 1, 0, O_RATE},
                                          {"payload", 1, 0, O_PAYLOAD},
                                          {"duration", 1, 0, O_DURATION},
@@ -165,6 +170,7 @@ static int parse_args(int argc, char **argv)
     c->scen = rl_scen_find("broadcast");
     c->conns = 1000;
     snprintf(c->channel, sizeof(c->channel), "bench:1");
+    c->channels = 1;
     c->rate = 10;
     c->payload = 64;
     c->duration = 10;
@@ -203,6 +209,10 @@ static int parse_args(int argc, char **argv)
             snprintf(c->channel, sizeof(c->channel), "%s", a);
             break;
         case O_RATE: bad = num(a, 0.001, 1e7, &c->rate); break;
+        case O_CHANNELS:
+            bad = num(a, 1, 65536, &v);
+            c->channels = (uint32_t)v;
+            break;
         case O_PAYLOAD:
             bad = num(a, 0, 65536, &v);
             c->payload = (uint32_t)v;

@@ -70,6 +70,7 @@ typedef struct rl_cfg {
     int has_pub_url;
     uint32_t conns, threads, src_addrs, pipeline, payload;
     char channel[256];
+    uint32_t channels; /* broadcast: --channels, 1 = --channel itself */
     double rate, duration, warmup, drain, ramp_rate, churn_rate, churn_hold, max_time;
     double hs_timeout;
     const char *token;

@@ -19,7 +19,43 @@ static void channel_echo(const rl_conn *c, char *out, size_t cap)
     snprintf(out, cap, "echo:%u", c->index);
 }
 
-/* --- broadcast: one publisher at --rate, every staying connection receives */
+/* --- broadcast: one publisher at --rate, every staying connection receives.
+ * With --channels N > 1 connection k is on channel C:(k mod N) and publish i
+ * goes to C:(i mod N): each subscriber sees every N-th index, and its own
+ * sequence j = (i - k mod N) / N is checked for gaps as i is with one. */
+
+static void bc_channel_of(uint64_t k, char *out, size_t cap)
+{
+    if (rl_cfg_g.channels > 1)
+        snprintf(out, cap, "%s:%u", rl_cfg_g.channel, (unsigned)(k % rl_cfg_g.channels));
+    else
+        snprintf(out, cap, "%s", rl_cfg_g.channel);
+}
+
+static void channel_bc(const rl_conn *c, char *out, size_t cap)
+{
+    bc_channel_of(c->index, out, cap);
+}
+
+/* Deliveries expected for the publishes [from, end): each publish times the
+ * subscribers of its channel (connections 0 .. conns-1 spread round-robin;
+ * scaled down when fewer were subscribed at the start of the measurement). */
+static uint64_t bc_expected(uint64_t from, uint64_t end)
+{
+    uint64_t pubs = end > from ? end - from : 0, n = rl_cfg_g.channels, conns = rl_cfg_g.conns;
+    if (n <= 1 || pubs == 0)
+        return pubs * rl_run_g.subscribers;
+    uint64_t sum = 0;
+    for (uint64_t k = 0; k < n; k++) {
+        uint64_t subs = conns / n + (k < conns % n);
+        uint64_t first = from + (k + n - from % n) % n; /* first i >= from with i mod n == k */
+        uint64_t cnt = first < end ? (end - 1 - first) / n + 1 : 0;
+        sum += subs * cnt;
+    }
+    if (rl_run_g.subscribers < conns && conns > 0)
+        sum = (uint64_t)((double)sum * (double)rl_run_g.subscribers / (double)conns);
+    return sum;
+}
 
 static void bc_tick(rl_thr *th, uint64_t now)
 {
@@ -47,8 +83,10 @@ static void bc_tick(rl_thr *th, uint64_t now)
     uint64_t due = (uint64_t)((double)(now - th->pub_t0) / 1e9 * rl_cfg_g.rate) + 1;
     /* Cap one turn's burst so a stalled loop does not dump a second's worth
      * of messages at once. */
+    char ch[280];
     for (int n = 0; th->pub_sent < due && n < 10000; n++) {
-        rl_conn_publish(th, c, rl_cfg_g.channel, rc_now_ns(), th->pub_sent);
+        bc_channel_of(th->pub_sent, ch, sizeof(ch));
+        rl_conn_publish(th, c, ch, rc_now_ns(), th->pub_sent);
         th->pub_sent++;
         RL_INC(th->st.published);
     }
@@ -61,11 +99,19 @@ static void bc_data(rl_thr *th, rl_conn *c, uint64_t t, uint64_t i, uint64_t now
     if (c->role != RL_ROLE_STAY)
         return;
     RL_INC(th->st.received);
-    if (i == c->next_i) {
+    uint64_t n = rl_cfg_g.channels, j = i;
+    if (n > 1) {
+        if (i % n != c->index % n) { /* another channel's message: never expected */
+            RL_INC(th->st.out_of_order);
+            return;
+        }
+        j = i / n;
+    }
+    if (j == c->next_i) {
         c->next_i++;
-    } else if (i > c->next_i) {
-        RL_ADD(th->st.gaps, i - c->next_i);
-        c->next_i = i + 1;
+    } else if (j > c->next_i) {
+        RL_ADD(th->st.gaps, j - c->next_i);
+        c->next_i = j + 1;
     } else {
         RL_INC(th->st.out_of_order);
         return;
@@ -82,24 +128,24 @@ static int bc_drained(void)
         return 0;
     rl_stats s;
     rl_stats_sum(&s);
-    uint64_t pubs = rl_run_g.meas_end_i - RC_MIN(rl_run_g.meas_end_i, rl_run_g.meas_from_i);
-    return s.measured >= pubs * rl_run_g.subscribers;
+    return s.measured >= bc_expected(rl_run_g.meas_from_i, rl_run_g.meas_end_i);
 }
 
 static void bc_report(FILE *f, double window_s)
 {
     uint64_t from = rl_run_g.meas_from_i, end = rl_run_g.meas_end_i;
     uint64_t pubs = from == UINT64_MAX || end < from ? 0 : end - from;
-    uint64_t expected = pubs * rl_run_g.subscribers;
+    uint64_t expected = pubs ? bc_expected(from, end) : 0;
     double w = rl_run_g.pub_t_last > rl_run_g.pub_t_first
                    ? (double)(rl_run_g.pub_t_last - rl_run_g.pub_t_first) / 1e9
                    : window_s;
     fprintf(f,
-            ",\"rate\":%g,\"payload\":%u,\"subscribers\":%llu,\"publishes\":%llu,"
+            ",\"rate\":%g,\"payload\":%u,\"channels\":%u,\"subscribers\":%llu,\"publishes\":%llu,"
             "\"publishes_total\":%llu,\"acks\":%llu,\"expected\":%llu,\"received\":%llu,"
             "\"lost\":%lld,\"gaps\":%llu,\"out_of_order\":%llu,\"publish_window_s\":%.3f,"
             "\"publishes_per_s\":%.1f,\"deliveries_per_s\":%.1f",
-            rl_cfg_g.rate, rl_cfg_g.payload, (unsigned long long)rl_run_g.subscribers,
+            rl_cfg_g.rate, rl_cfg_g.payload, rl_cfg_g.channels,
+            (unsigned long long)rl_run_g.subscribers,
             (unsigned long long)pubs, (unsigned long long)rl_tot.published,
             (unsigned long long)rl_tot.acks, (unsigned long long)expected,
             (unsigned long long)rl_tot.measured, (long long)(expected - rl_tot.measured),
@@ -436,11 +482,11 @@ const rl_scen rl_scenarios[] = {
      .help = "open --conns, hold them for --duration, answer pings",
      .channel = channel_cfg},
     {.name = "broadcast",
-     .help = "--conns subscribers of --channel and one publisher at --rate",
+     .help = "--conns subscribers of --channel (or --channels) and one publisher at --rate",
      .warmup_default = 1,
      .subscribes = 1,
      .publisher = 1,
-     .channel = channel_cfg,
+     .channel = channel_bc,
      .tick = bc_tick,
      .on_data = bc_data,
      .drained = bc_drained,

@@ -45,6 +45,23 @@ def test_broadcast_no_loss_in_order(start_server):
     assert m["ringcast_deliveries_total"] >= r["received"]
 
 
+def test_broadcast_over_channels(start_server):
+    """--channels: 70 subscribers round-robin over 8 channels (70 = 8 x 8 + 6:
+    six channels hold 9, two hold 8); every publish reaches its channel's
+    subscribers only, each subscriber's sequence without a gap."""
+    srv = start_server(*FLAGS, shards=2)
+    r = ringload(srv, "--scenario", "broadcast", "--conns", "70", "--channels", "8",
+                 "--channel", "bench:multi", "--rate", "80", "--duration", "2")
+    assert r["complete"] is True and r["channels"] == 8
+    assert r["held"] == 70 and r["subscribed"] == 70
+    assert r["expected"] > 0
+    assert r["expected"] < r["publishes"] * 70 / 8 + 10, r
+    assert r["received"] == r["expected"], r
+    assert r["lost"] == 0 and r["gaps"] == 0 and r["out_of_order"] == 0, r
+    m = srv.metrics()
+    assert m["ringcast_deliveries_total"] >= r["received"]
+
+
 def test_echo_round_trips(start_server):
     srv = start_server(*FLAGS, shards=2)
     r = ringload(srv, "--scenario", "echo", "--conns", "20", "--duration", "2", "--acks")

@@ -180,3 +180,61 @@ def test_primary_killed_replica_promoted(redis_cluster, start_server):
     wait_until(lambda: msum(get_metrics(A.port), "ringcast_redis_cluster_primaries_up") == 3,
                10.0, "A uses three live primaries again")
     assert msum(get_metrics(A.port), "ringcast_redis_cluster_slots_covered") == 16384
+
+
+class Seeds:
+    """What the waiting-room helpers need of a Redis: its URL (every node of
+    the cluster as a seed) and a port (for the nodes' ids)."""
+
+    def __init__(self, cluster):
+        self.url = cluster.seeds_url()
+        self.port = cluster.nodes[0].port
+
+
+def test_waiting_room_primary_killed_nobody_admitted_twice(redis_cluster, start_server):
+    """The primary that owns a queue's slot is SIGKILLed mid-run and its
+    replica takes over: admissions stop while the slot has no primary and
+    resume by themselves; every waiter is admitted exactly once, in ticket
+    order (the lease and the line live in the queue's slot and moved with
+    it)."""
+    from test_admission import (User, connect_user, join, put_queue, start_nodes,
+                                user_reader)
+    N, RATE, TICK, Q = 40, 2, 200, "qk"
+    nodes = start_nodes(start_server, Seeds(redis_cluster), "AB", tick_ms=TICK)
+    put_queue(nodes["A"], Q, rate=RATE, max_active=1000, active_ttl=600, abandon_timeout=60,
+              state="paused")
+    victim = redis_cluster.node_for_slot(key_slot(PREFIX + "q:{%s}:wait" % Q))
+    users = [User("w%02d" % i, "AB"[i % 2]) for i in range(N)]
+    readers = []
+
+    async def go():
+        for u in users:
+            u.ws = await connect_user(nodes[u.node], u.name)
+            r = await join(u.ws, Q)
+            assert r["type"] == "queue.joined", r
+            u.ticket = r["ticket"]
+            readers.append(asyncio.ensure_future(user_reader(u)))
+        put_queue(nodes["B"], Q, state="open")
+        await async_wait_until(lambda: sum(len(u.admitted) for u in users) >= 3 * RATE, 15.0,
+                               "the first admissions")
+        assert sum(len(u.admitted) for u in users) <= N - 10 * RATE, "the kill must be mid-run"
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: redis_cluster.kill_primary(victim.port))
+        await async_wait_until(lambda: all(u.admitted for u in users), 60.0,
+                               "every waiter admitted after the failover", interval=0.1)
+        await asyncio.sleep(1.5)  # room for a duplicate to show up
+        for u in users:
+            await u.ws.close()
+        await asyncio.gather(*readers)
+
+    asyncio.run(go())
+    for u in users:
+        assert len(u.admitted) == 1, (u.name, u.admitted)
+    # in ticket order: a lower ticket was never admitted in a later tick
+    by_ticket = sorted(users, key=lambda u: u.ticket)
+    assert [u.ticket for u in by_ticket] == list(range(1, N + 1))
+    exp = [u.admitted[0]["expires"] for u in by_ticket]
+    assert exp == sorted(exp), exp
+    for n in ("A", "B"):
+        m = get_metrics(nodes[n].port)
+        assert msum(m, "ringcast_redis_cluster_primaries_up") == 3, n

@@ -636,9 +636,17 @@ class ClusterAsRedis:
     (kill, pause, restart it) skips the test."""
 
     cluster = True
+    one_server = False  # what needs one server (its ACL users) skips
 
     def __init__(self, tmp_path):
         self.c = RedisCluster(tmp_path)
+
+    def flush(self):
+        """Empties every primary (the replicas follow): a test starts on an
+        empty cluster, as on a fresh Redis."""
+        for p in self.c.primaries():
+            p.command("FLUSHALL")
+            p.command("SCRIPT", "FLUSH")
 
     @property
     def url(self):

@@ -70,20 +70,33 @@ def server(start_server):
 
 
 @pytest.fixture
-def redis_server(tmp_path):
+def redis_server(tmp_path, request):
     """A redis-server on a free port of 127.0.0.1 without persistence
     (redishelp.RedisServer). Request it before start_server so the nodes are
     stopped first; teardown resumes it if paused and stops it."""
     from redishelp import RedisServer
     if os.environ.get("RINGCAST_TEST_REDIS_CLUSTER") == "3":
-        from clusterhelp import ClusterAsRedis  # three primaries, one replica each
-        r = ClusterAsRedis(tmp_path)
-    else:
-        r = RedisServer(tmp_path)
+        # three primaries, one replica each, shared by the session's tests
+        # and emptied before each
+        r = request.getfixturevalue("_shared_cluster")
+        r.flush()
+        yield r
+        return
+    r = RedisServer(tmp_path)
     try:
         yield r
     finally:
         r.close()
+
+
+@pytest.fixture(scope="session")
+def _shared_cluster(tmp_path_factory):
+    from clusterhelp import ClusterAsRedis
+    c = ClusterAsRedis(tmp_path_factory.mktemp("shared-cluster"))
+    try:
+        yield c
+    finally:
+        c.close()
 
 
 @pytest.fixture

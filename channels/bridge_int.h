@@ -61,6 +61,14 @@ struct rc_bridge {
     char namebuf[RC_PROTO_MAX_CHANNEL + 16]; /* a channel read from a cluster name */
 };
 
+/* A channel's state, in its rc_room's flags in b->chans (the room has no
+ * members: the bridge's table is a set of names). */
+#define F_WANT  1u  /* the relay wants it */
+#define F_SENT  2u  /* SUBSCRIBE sent, confirmation not yet seen */
+#define F_LIVE  4u  /* confirmed */
+#define F_GAP   8u  /* answered or dropped while the link was down */
+#define F_DIRTY 16u /* in the dirty list */
+
 /* 1 once the bridge's links know they talk to a Redis Cluster. */
 bool rc_bridge_cluster(const rc_bridge *b);
 /* The hash slot of chan's Redis channel (and of its keys). */
@@ -80,5 +88,18 @@ void rc_bridge_drain_held(rc_bridge *b);
 void rc_bridge_announce_lost(rc_bridge *b);
 void rc_bridge_script_sha(rc_bridge *b);
 void rc_bridge_load_scripts(rc_bridge *b, uint16_t node);
+
+/* bridge.c: the ringcast channel inside a Redis channel's name (n == 0:
+ * not ours); a pub/sub message; a connection lost (logged once) or an
+ * attempt failed (counted). */
+rc_str rc_bridge_chan_of(rc_bridge *b, const redisReply *name);
+void rc_bridge_on_message(rc_bridge *b, const redisReply *rep);
+void rc_bridge_link_lost(rc_bridge *b, rc_counter *up, const char *which, const char *reason);
+
+/* bridge_sub.c: this turn's (UN)SUBSCRIBEs; every wanted channel
+ * subscribed where its slot lives now; the subscriber link's hooks. */
+void rc_bridge_flush_subs(rc_bridge *b);
+void rc_bridge_reconcile(rc_bridge *b);
+extern const rc_rlink_hooks rc_bridge_sub_hooks;
 
 #endif

@@ -3,7 +3,8 @@
 behind a line of ENTRIES (default 1000000) in a private Redis; for TICKS admission
 ticks it measures the tick's Redis round trip and round trips (ringcast's /metrics),
 Redis's CPU, and the time from each tick until every waiter has its new position
-(ringload --scenario queue). Target: <= 200 ms.
+(ringload --scenario queue: the tick's queue.tick frame, the same for every waiter,
+from which ringload derives each waiter's position with its ticket). Target: <= 200 ms.
 
 Writes perf/results/queue-<UTC stamp>.json and rewrites the block between
 <!-- queue-bench:start --> and <!-- queue-bench:end --> in BENCHMARKS.md (appended
@@ -300,7 +301,8 @@ def write_report(doc, rel_json):
         "|---|---|---|---|",
         "| tick's Redis round trip (`ringcast_admission_tick_seconds`) | %s ms | %s ms | %s ms |"
         % (fmt(tm.get("median")), fmt(tm.get("p90")), fmt(tm.get("max"))),
-        "| tick -> every waiter has its position (slowest waiter of the tick) "
+        "| tick -> every waiter has its position (its `queue.tick`; slowest waiter of the "
+        "tick) "
         "| %s ms | %s ms | %s ms |" % (aw["median"], aw["p90"], aw["max"]),
         "",
         "- Redis round trips per tick: %s; late ticks: %s; Redis CPU %s, ringcast CPU %s "

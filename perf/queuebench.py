@@ -139,7 +139,8 @@ def main():
     doc = {"stamp": stamp, "small": args.small, "waiters": waiters, "entries": entries,
            "ticks_wanted": ticks, "rate": args.rate, "shards": shards, "tick_ms": 1000,
            "target_ms": TARGET_MS, "machine": bl.machine_info(args.build), "logdir": logdir,
-           "failures": [], "command": CMD_FULL + (" --small" if args.small else "")}
+           "failures": [],
+           "command": " ".join([CMD_FULL] + [shlex.quote(a) for a in sys.argv[1:]])}
     bl.log("queue bench: %d waiters behind %d entries, %d ticks, %d shards; logs in %s" % (
         waiters, entries, ticks, shards, logdir))
     redis = srv = load = None

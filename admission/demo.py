@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import os
 import sys
 import time
@@ -99,11 +100,20 @@ def join(user):
         async with websockets.connect(ws_url() + "?token=" + client_token(user)) as ws:
             await ws.recv()  # welcome
             await ws.send(json.dumps({"type": "queue.join", "id": 1, "queue": QUEUE}))
+            ticket = None
             async for raw in ws:
                 m = json.loads(raw)
-                if m["type"] in ("queue.joined", "queue.position"):
+                if m["type"] == "queue.joined":
+                    ticket = m["ticket"]
+                    pos, eta = m["position"], m["eta"]
+                elif m["type"] == "queue.tick":
+                    # one message for every waiter: each works out its own place
+                    pos = max(ticket - m["head"], 1)
+                    eta = (math.ceil(pos / m["ewma"] * m["tick"] / 1000.0)
+                           if m["ewma"] >= 0.01 else None)
+                if m["type"] in ("queue.joined", "queue.tick"):
                     print("%s: position %d, about %s s to wait" %
-                          (user, m["position"], m["eta"] if m["eta"] is not None else "?"))
+                          (user, pos, eta if eta is not None else "?"))
                 elif m["type"] == "admitted":
                     print("%s: admitted; token (valid until %s):\n%s" %
                           (user, time.strftime("%H:%M:%S", time.localtime(m["expires"] / 1000)),

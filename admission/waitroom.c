@@ -1,8 +1,10 @@
 /* Waiting rooms on a shard (runs on the shard's thread; the Redis half is
  * admission.c, on the relay's): queue.join / queue.leave, the answers the relay
- * sends back (rc_call), and each tick's fan-out, which turns one shared tick
- * into a position (or an admission token) for every waiter. Answers go
- * through each connection's protocol (proto/protocol.h).
+ * sends back (rc_call), and each tick's fan-out: one frame per queue per
+ * tick, the same bytes for every waiter on the shard (each client derives
+ * its place from it and its ticket), and an admission token for each waiter
+ * the tick admitted. Answers go through each connection's protocol
+ * (proto/protocol.h).
  *
  * A waiting connection is a quiet member of channel "queue:{q}" (so the
  * node subscribes to the queue's ticks exactly while it has waiters) and
@@ -74,6 +76,7 @@ static void stop_waiting(rc_shard *s, rc_conn *c, int tell)
     rc_room *r = w->room;
     w->room = NULL;
     w->ticket = 0;
+    w->head = 0;
     rc_counter_set(&s->stats.waiters, rc_counter_get(&s->stats.waiters) - 1);
     rc_chan_leave(s, c, r);
 }
@@ -176,6 +179,7 @@ static void join_done(rc_shard *s, rc_conn *c, rc_call *k)
             send_call(s, new_call(s, c, RC_CALL_GONE, q.p, q.n));
         }
         w->ticket = k->ticket;
+        w->head = k->head;
         int64_t pos = RC_MAX(rc_sat_sub(k->ticket, k->head), (int64_t)1);
         rc_conn_proto(s, c)->queue_joined(s, c, id, q, k->ticket, pos, eta(s, pos, k->ewma));
         return;
@@ -261,9 +265,12 @@ void rc_wait_on_calldone(rc_shard *s, rc_call *k)
 /* ---- a tick ------------------------------------------------------------------ */
 
 typedef struct tick {
-    int64_t head, exp, time;
-    double ewma;
+    rc_queue_tick q; /* what every waiter's frame says */
+    int64_t exp;
     size_t nadm;
+    rc_obuf *frames[RC_PROTO__COUNT]; /* made as the walk meets each protocol */
+    uint8_t made[RC_PROTO__COUNT];
+    char ewma[RC_PROTO_MAX_EWMA + 1];
     rc_str admitted[]; /* user ids, raw JSON strings (quotes included), sorted */
 } tick;
 
@@ -275,13 +282,12 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Parses the tick's data; NULL when it is not what a leader sends. */
-static tick *parse_tick(rc_str d)
+static tick *parse_tick(const rc_shard *s, rc_str d)
 {
     rc_json_iter it, ai;
     rc_json_val k, v, e;
-    rc_str list = RC_STR_NULL;
+    rc_str list = RC_STR_NULL, ewma = RC_STR_NULL;
     int64_t head = -1, exp = 0, time = 0;
-    double ewma = 0;
     int paused = 0;
     if (rc_json_object_begin(&it, d.p, d.n, 4) != 0)
         return NULL;
@@ -292,26 +298,35 @@ static tick *parse_tick(rc_str d)
             rc_json_int64(&v, &exp);
         else if (rc_json_key_is(&k, "time"))
             rc_json_int64(&v, &time);
-        else if (rc_json_key_is(&k, "ewma") && v.type == RC_JSON_NUMBER)
-            ewma = strtod(v.raw.p, NULL);
+        else if (rc_json_key_is(&k, "ewma") && v.type == RC_JSON_NUMBER &&
+                 v.raw.n <= RC_PROTO_MAX_EWMA)
+            ewma = v.raw;
         else if (rc_json_key_is(&k, "admitted") && v.type == RC_JSON_ARRAY)
             list = v.raw;
         else if (rc_json_key_is(&k, "state") && v.raw.n == 8 &&
                  memcmp(v.raw.p, "\"paused\"", 8) == 0)
             paused = 1;
     }
-    if (paused)
-        ewma = 0; /* nobody moves while the queue is paused: no ETA */
     if (head < 0 || !list.p || rc_json_array_begin(&ai, list.p, list.n, 2) != 0)
         return NULL;
     size_t n = 0;
     while (rc_json_array_next(&ai, &e))
         n++;
-    tick *t = rc_malloc(sizeof(*t) + n * sizeof(rc_str));
-    t->head = head;
+    tick *t = rc_calloc(1, sizeof(*t) + n * sizeof(rc_str));
+    /* Nobody moves while the queue is paused: no ETA, so ewma 0. The text
+     * goes to the clients as the leader wrote it, so that they compute the
+     * same double from it as strtod does here. */
+    if (paused || !ewma.p)
+        ewma = (rc_str){"0", 1};
+    memcpy(t->ewma, ewma.p, ewma.n);
+    t->q = (rc_queue_tick){
+        .head = head,
+        .ewma = {t->ewma, ewma.n},
+        .tick_ms = s->cfg->admission_tick_ms,
+        .paused = paused,
+        .time_ms = time,
+    };
     t->exp = exp;
-    t->time = time;
-    t->ewma = ewma;
     rc_json_array_begin(&ai, list.p, list.n, 2);
     n = 0;
     while (rc_json_array_next(&ai, &e))
@@ -366,11 +381,25 @@ static void each_waiter(rc_shard *s, rc_room *r,
     rc_chan_room_check(s, r);
 }
 
-/* One waiter's share of a tick: its position, its token, or a question. */
+/* The tick's frame for c's protocol, made when the walk meets the first
+ * waiter that speaks it; NULL when that protocol carries no ticks. */
+static rc_obuf *tick_frame(rc_shard *s, rc_conn *c, tick *t, rc_str q)
+{
+    const rc_protocol *p = rc_conn_proto(s, c);
+    if (!t->made[c->proto]) {
+        t->made[c->proto] = 1;
+        t->frames[c->proto] = p->queue_tick ? p->queue_tick(s, q, &t->q) : NULL;
+        if (t->frames[c->proto])
+            t->frames[c->proto]->refs = 1; /* held through the walk */
+    }
+    return t->frames[c->proto];
+}
+
+/* One waiter's share of a tick: the shared frame, its token, or a question. */
 static void tick_one(rc_shard *s, rc_conn *c, rc_wait *w, rc_str q, void *arg)
 {
-    const tick *t = arg;
-    if (w->ticket <= t->head) {
+    tick *t = arg;
+    if (w->ticket <= t->q.head) {
         if (admitted(t, t->nadm, rc_auth_user(c->auth))) {
             stop_waiting(s, c, TELL_PLACE_GONE);
             send_admitted(s, c, RC_STR_NULL, q, t->exp);
@@ -382,18 +411,29 @@ static void tick_one(rc_shard *s, rc_conn *c, rc_wait *w, rc_str q, void *arg)
         }
         return;
     }
-    int64_t pos = rc_sat_sub(w->ticket, t->head);
-    rc_conn_proto(s, c)->queue_position(s, c, q, pos, eta(s, pos, t->ewma), t->time);
+    /* A tick older than the join's answer (Redis answered the join after
+     * it published the tick) would put the waiter further back than it
+     * was told: it skips this one, so its place never goes up. */
+    if (t->q.head < w->head)
+        return;
+    rc_obuf *f = tick_frame(s, c, t, q);
+    if (!f)
+        return;
+    f->refs++;
+    rc_conn_send(s, c, f);
 }
 
 static void on_tick(rc_shard *s, rc_room *r, rc_msg *m)
 {
-    tick *t = parse_tick(rc_msg_payload(m));
+    tick *t = parse_tick(s, rc_msg_payload(m));
     if (!t) {
         rc_warn("shard=%d dropped a malformed tick on %s", s->id, r->name);
         return;
     }
     each_waiter(s, r, tick_one, t);
+    for (int i = 0; i < RC_PROTO__COUNT; i++)
+        if (t->frames[i])
+            rc_obuf_put(t->frames[i]);
     free(t);
 }
 

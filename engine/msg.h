@@ -21,7 +21,7 @@ enum rc_msg_kind {
     RC_MSG_DATA = 0, /* a channel message: moves the channel's seq */
     RC_MSG_NOTICE,   /* a "messages_dropped" notice for the channel's members */
     RC_MSG_TICK,     /* a waiting room's tick (admission/): the frame's payload is the
-                        tick's data, which the shard turns into one frame per waiter */
+                        tick's data, from which the shard builds one frame its waiters share */
     RC_MSG_PRESENCE, /* a join or leave event of the channel's presence (channels/presence.h) */
     RC_MSG_QLEFT,    /* a user left a waiting room's line (payload {"user":U,"ticket":T}):
                         the user's connections stop waiting */

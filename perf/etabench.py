@@ -11,7 +11,7 @@ private Redis; every waiter is its own WebSocket connection and user:
 
   crowd          queue open, rate 50 per tick; 1500 waiters join within its first second
   crowd-paused   the same crowd joins a paused queue (eta null at join), which is opened
-                 2 s later; E is the first non-null eta (the first queue.position after
+                 2 s later; E is the first non-null eta (the first queue.tick after
                  opening) and A counts from that message
   steady-below   rate 50; 40 arrivals a second for 25 s (the line stays short)
   steady-above   rate 50; 75 arrivals a second for 20 s (a line builds)
@@ -59,7 +59,7 @@ SCENARIOS = [
     {"name": "crowd-paused", "cfg": {"rate": 50, "max_active": BIG, "active_ttl": 600},
      "waiters": 1500, "over_s": 1.0, "paused": True, "open_after_s": 2.0,
      "what": "the same crowd joins the queue while it is paused (eta null), opened 2 s "
-             "later; E = first non-null eta (first queue.position after opening), A from "
+             "later; E = first non-null eta (first queue.tick after opening), A from "
              "that message"},
     {"name": "steady-below", "cfg": {"rate": 50, "max_active": BIG, "active_ttl": 600},
      "waiters": 1000, "over_s": 25.0,
@@ -106,13 +106,14 @@ def pct(xs, q):
 
 
 class Waiter:
-    __slots__ = ("user", "ws", "join_at", "t_join", "joined", "first_num", "t_admitted",
-                 "error", "positions")
+    __slots__ = ("user", "ws", "join_at", "t_join", "ticket", "joined", "first_num",
+                 "t_admitted", "error", "positions")
 
     def __init__(self, user, join_at):
         self.user, self.join_at = user, join_at
         self.ws = None
         self.t_join = self.t_admitted = None
+        self.ticket = None
         self.joined = None     # (t, position, eta) of queue.joined
         self.first_num = None  # (t, position, eta) of the first message with a numeric eta
         self.error = None
@@ -141,13 +142,18 @@ async def wait_turn(w, q, t0, deadline):
             now = loop.time()
             t = m.get("type")
             if t == "queue.joined":
+                w.ticket = m.get("ticket")
                 w.joined = (now, m.get("position"), m.get("eta"))
                 if m.get("eta") is not None and w.first_num is None:
                     w.first_num = w.joined
-            elif t == "queue.position":
+            elif t == "queue.tick" and w.ticket is not None:
+                # the same frame for every waiter: the place and ETA are the client's sums
                 w.positions += 1
-                if m.get("eta") is not None and w.first_num is None:
-                    w.first_num = (now, m.get("position"), m.get("eta"))
+                pos = max(w.ticket - m["head"], 1)
+                eta = math.ceil(pos / m["ewma"] * m["tick"] / 1000.0) if m["ewma"] >= 0.01 \
+                    else None
+                if eta is not None and w.first_num is None:
+                    w.first_num = (now, pos, eta)
             elif t == "admitted":
                 w.t_admitted = now
                 return
@@ -375,7 +381,7 @@ def write_report(doc, rel_json):
         "the join is answered, for a crowd that arrives as the sale opens (before any tick has "
         "measured the line, so it is the configured rate that counts). `crowd-paused` is what "
         "people who gather before the opening see instead: no figure (`null`) until the "
-        "opening tick, then the `eta` of their first `queue.position`; there the wait is "
+        "opening tick, then the `eta` of their first `queue.tick`; there the wait is "
         "counted from that message.",
         ""]
     for sc in doc["scenarios"]:

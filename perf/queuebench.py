@@ -3,7 +3,8 @@
 behind a line of ENTRIES (default 1000000) in a private Redis; for TICKS admission
 ticks it measures the tick's Redis round trip and round trips (ringcast's /metrics),
 Redis's CPU, and the time from each tick until every waiter has its new position
-(ringload --scenario queue). Target: <= 200 ms.
+(ringload --scenario queue: the tick's queue.tick frame, the same for every waiter,
+from which ringload derives each waiter's position with its ticket). Target: <= 200 ms.
 
 Writes perf/results/queue-<UTC stamp>.json and rewrites the block between
 <!-- queue-bench:start --> and <!-- queue-bench:end --> in BENCHMARKS.md (appended
@@ -138,7 +139,8 @@ def main():
     doc = {"stamp": stamp, "small": args.small, "waiters": waiters, "entries": entries,
            "ticks_wanted": ticks, "rate": args.rate, "shards": shards, "tick_ms": 1000,
            "target_ms": TARGET_MS, "machine": bl.machine_info(args.build), "logdir": logdir,
-           "failures": [], "command": CMD_FULL + (" --small" if args.small else "")}
+           "failures": [],
+           "command": " ".join([CMD_FULL] + [shlex.quote(a) for a in sys.argv[1:]])}
     bl.log("queue bench: %d waiters behind %d entries, %d ticks, %d shards; logs in %s" % (
         waiters, entries, ticks, shards, logdir))
     redis = srv = load = None
@@ -300,7 +302,8 @@ def write_report(doc, rel_json):
         "|---|---|---|---|",
         "| tick's Redis round trip (`ringcast_admission_tick_seconds`) | %s ms | %s ms | %s ms |"
         % (fmt(tm.get("median")), fmt(tm.get("p90")), fmt(tm.get("max"))),
-        "| tick -> every waiter has its position (slowest waiter of the tick) "
+        "| tick -> every waiter has its position (its `queue.tick`; slowest waiter of the "
+        "tick) "
         "| %s ms | %s ms | %s ms |" % (aw["median"], aw["p90"], aw["max"]),
         "",
         "- Redis round trips per tick: %s; late ticks: %s; Redis CPU %s, ringcast CPU %s "

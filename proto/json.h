@@ -176,10 +176,10 @@ size_t rc_proto_publication_len(const rc_proto_pub *p);
 /* {"type":"queue.joined","id":ID,"queue":Q,"ticket":T,"position":P,"eta":S} */
 ssize_t rc_proto_queue_joined(char *out, size_t cap, rc_str id, rc_str queue, int64_t ticket,
                               int64_t position, int64_t eta_s);
-/* {"type":"queue.position","queue":Q,"position":P,"eta":S,"time":MS}: time
- * is when the tick ran (Redis's clock, ms since the epoch). */
-ssize_t rc_proto_queue_position(char *out, size_t cap, rc_str queue, int64_t position,
-                                int64_t eta_s, int64_t time_ms);
+/* {"type":"queue.tick","queue":Q,"head":H,"ewma":E,"tick":MS,"paused":B,"time":MS}:
+ * the frame every waiter of Q gets after a tick (rc_queue_tick, proto/protocol.h).
+ * t->ewma must be a JSON number (it is written as it is). */
+ssize_t rc_proto_queue_tick(char *out, size_t cap, rc_str queue, const rc_queue_tick *t);
 /* {"type":"admitted","id":ID,"queue":Q,"token":T,"expires":MS} */
 ssize_t rc_proto_admitted(char *out, size_t cap, rc_str id, rc_str queue, rc_str token,
                           int64_t expires_ms);

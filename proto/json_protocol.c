@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "ops/ops.h"
 #include "proto/json.h"
+#include "ws/frame.h"
 
 /* A reply that a builder could not write: a bug (the buffers are sized for
  * the worst case), but the client is still answered, not left waiting. */
@@ -125,12 +126,19 @@ static void on_queue_joined(rc_shard *s, rc_conn *c, rc_str id, rc_str q, int64_
     send_json(s, c, id, out, rc_proto_queue_joined(out, sizeof(out), id, q, ticket, pos, eta_s));
 }
 
-static void on_queue_position(rc_shard *s, rc_conn *c, rc_str q, int64_t pos, int64_t eta_s,
-                              int64_t time_ms)
+static rc_obuf *on_queue_tick(rc_shard *s, rc_str q, const rc_queue_tick *t)
 {
     char out[RC_PROTO_QUEUE_MAX];
-    send_json(s, c, RC_STR_NULL, out,
-              rc_proto_queue_position(out, sizeof(out), q, pos, eta_s, time_ms));
+    ssize_t n = rc_proto_queue_tick(out, sizeof(out), q, t);
+    if (n < 0) {
+        rc_warn("shard=%d a queue.tick did not fit its buffer (not sent)", s->id);
+        return NULL;
+    }
+    /* A tick is never dropped by the backlog policy, as replies are not:
+     * a waiter that misses one would show a stale place until the next. */
+    rc_obuf *b = rc_obuf_frame(RC_OBUF_REPLY, RC_WS_OP_TEXT, out, (size_t)n);
+    b->refs = 0;
+    return b;
 }
 
 static void on_queue_admitted(rc_shard *s, rc_conn *c, rc_str id, rc_str q, rc_str token,
@@ -232,7 +240,7 @@ const rc_protocol rc_json_protocol = {
     .unsubscribed = on_unsubscribed,
     .published = on_published,
     .queue_joined = on_queue_joined,
-    .queue_position = on_queue_position,
+    .queue_tick = on_queue_tick,
     .queue_admitted = on_queue_admitted,
     .queue_left = on_queue_left,
     .queue_gone = on_queue_gone,

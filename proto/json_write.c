@@ -484,16 +484,19 @@ ssize_t rc_proto_queue_joined(char *out, size_t cap, rc_str id, rc_str queue, in
     return finish(&w);
 }
 
-ssize_t rc_proto_queue_position(char *out, size_t cap, rc_str queue, int64_t position,
-                                int64_t eta_s, int64_t time_ms)
+ssize_t rc_proto_queue_tick(char *out, size_t cap, rc_str queue, const rc_queue_tick *t)
 {
     writer w = {out, cap, 0, 0};
-    queue_head(&w, "queue.position", RC_STR_NULL, queue);
-    put_lit(&w, ",\"position\":");
-    put_i64(&w, position);
-    put_eta(&w, eta_s);
+    queue_head(&w, "queue.tick", RC_STR_NULL, queue);
+    put_lit(&w, ",\"head\":");
+    put_i64(&w, t->head);
+    put_lit(&w, ",\"ewma\":");
+    put(&w, t->ewma.p, t->ewma.n);
+    put_lit(&w, ",\"tick\":");
+    put_u64(&w, t->tick_ms);
+    put_lit(&w, t->paused ? ",\"paused\":true" : ",\"paused\":false");
     put_lit(&w, ",\"time\":");
-    put_i64(&w, time_ms);
+    put_i64(&w, t->time_ms);
     put_lit(&w, "}");
     return finish(&w);
 }

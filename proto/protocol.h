@@ -43,6 +43,7 @@
 #define RC_PROTO_MAX_TOKEN   2048 /* admission tokens (admission/token.h) */
 #define RC_PROTO_MAX_EPOCH   64   /* an epoch as a client may send it back */
 #define RC_PROTO_MAX_CURSOR  96   /* a presence page's cursor, as the server gave it */
+#define RC_PROTO_MAX_EWMA    32   /* a tick's ewma, as the leader wrote it */
 
 /* Why an operation was refused, or what went wrong: every protocol tells
  * the client the code (the JSON protocol as {"type":"error","code":NAME}),
@@ -143,6 +144,18 @@ typedef struct rc_sub_info {
     uint32_t missed; /* RC_REC_OK: publications that follow, before live ones */
 } rc_sub_info;
 
+/* A waiting room's tick, what every waiter needs to know its place:
+ * position = max(ticket - head, 1), and the ETA in seconds
+ * ceil(position / ewma * tick_ms / 1000) when ewma >= 0.01, else none. */
+typedef struct rc_queue_tick {
+    int64_t head;     /* every ticket up to head has been admitted or removed */
+    rc_str ewma;      /* places a tick opens, smoothed: a JSON number as the leader
+                         wrote it (RC_PROTO_MAX_EWMA at most); "0" while paused or unknown */
+    uint32_t tick_ms; /* this node's admission tick */
+    int paused;
+    int64_t time_ms; /* when the tick ran (Redis's clock, ms since the epoch) */
+} rc_queue_tick;
+
 struct rc_msg;
 
 enum rc_protocol_id {
@@ -202,8 +215,12 @@ typedef struct rc_protocol {
     /* Waiting rooms (admission/). eta_s is -1 while no rate is known. */
     void (*queue_joined)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str queue,
                          int64_t ticket, int64_t position, int64_t eta_s);
-    void (*queue_position)(struct rc_shard *s, struct rc_conn *c, rc_str queue, int64_t position,
-                           int64_t eta_s, int64_t time_ms);
+    /* A waiting room's tick as this protocol's waiters of queue get it: one
+     * frame, the same bytes for every one of them on the shard, built once
+     * per tick (refs 0: the caller counts its uses). Each client derives its
+     * own place and ETA from it and its ticket (docs/PROTOCOL.md, queue.tick).
+     * NULL: this protocol's connections get no ticks. */
+    struct rc_obuf *(*queue_tick)(struct rc_shard *s, rc_str queue, const rc_queue_tick *t);
     void (*queue_admitted)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str queue,
                            rc_str token, int64_t expires_ms);
     void (*queue_left)(struct rc_shard *s, struct rc_conn *c, rc_str tag, rc_str queue);

@@ -283,10 +283,6 @@ static void no_queue_joined(rc_shard *s, rc_conn *c, rc_str tag, rc_str q, int64
     (void)q, (void)t, (void)p, (void)e;
     on_error(s, c, tag, RC_PERR_UNKNOWN_TYPE, "not a Socket.IO request", RC_STR_NULL);
 }
-static void no_queue_position(rc_shard *s, rc_conn *c, rc_str q, int64_t p, int64_t e, int64_t t)
-{
-    (void)s, (void)c, (void)q, (void)p, (void)e, (void)t;
-}
 static void no_queue_admitted(rc_shard *s, rc_conn *c, rc_str tag, rc_str q, rc_str token,
                               int64_t e)
 {
@@ -732,7 +728,7 @@ const rc_protocol rc_sio_protocol = {
     .unsubscribed = on_unsubscribed,
     .published = on_published,
     .queue_joined = no_queue_joined,
-    .queue_position = no_queue_position,
+    .queue_tick = NULL, /* Socket.IO connections never join a waiting room */
     .queue_admitted = no_queue_admitted,
     .queue_left = no_queue_left,
     .queue_gone = no_queue_gone,

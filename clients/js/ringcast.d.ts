@@ -52,10 +52,12 @@ export class Subscription {
 }
 
 export interface QueuePosition {
+  /** The place in line (1 is next): from the join's answer, then from each tick (ticket - head). */
   position: number;
   /** Estimated wait, seconds; null while the queue is paused. */
   eta: number | null;
-  ticket?: number;
+  /** The ticket the join gave (it keeps the place across tabs and reconnects). */
+  ticket: number;
 }
 
 export interface Admission {
@@ -68,6 +70,7 @@ export interface Admission {
 export class Queue {
   readonly id: string;
   readonly state: 'joining' | 'waiting' | 'admitted' | 'left';
+  readonly ticket: number | null;
   readonly position: number | null;
   readonly eta: number | null;
   readonly token: string | null;

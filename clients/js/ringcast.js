@@ -73,6 +73,7 @@ export class Queue extends Emitter {
     this.client = client;
     this.id = id;
     this.state = 'joining'; // waiting, admitted, left
+    this.ticket = null;
     this.position = null;
     this.eta = null;
     this.token = null;
@@ -91,11 +92,24 @@ export class Queue extends Emitter {
     this._left({ reason: 'left' });
     return req.then(() => {});
   }
+  // queue.joined: the place as the server counted it, and the ticket that
+  // every later tick counts from.
   _position(m) {
+    this.ticket = m.ticket;
+    this._place(m.position, m.eta ?? null);
+  }
+  // queue.tick, the same for every waiter: the place is ticket - head (at
+  // least 1), the wait that many places at ewma places per tick of `tick` ms.
+  _tick(m) {
+    if (this.ticket === null) return;
+    const position = Math.max(this.ticket - m.head, 1);
+    this._place(position, m.ewma >= 0.01 ? Math.ceil(position / m.ewma * m.tick / 1000) : null);
+  }
+  _place(position, eta) {
     this.state = 'waiting';
-    this.position = m.position;
-    this.eta = m.eta ?? null;
-    this.emit('position', { position: m.position, eta: this.eta, ticket: m.ticket });
+    this.position = position;
+    this.eta = eta;
+    this.emit('position', { position, eta, ticket: this.ticket });
   }
   _admit(m) {
     if (this.state === 'admitted') return;
@@ -330,12 +344,8 @@ export class Client extends Emitter {
     case 'join': case 'leave':
       this._subs.get(m.channel)?.emit(m.type, m.member);
       return;
-    case 'queue.position':
-      if (m.id === undefined) {
-        this._queues.get(m.queue)?._position(m);
-        return;
-      }
-      this._answer(m);
+    case 'queue.tick':
+      this._queues.get(m.queue)?._tick(m);
       return;
     case 'admitted':
     case 'queue.left':

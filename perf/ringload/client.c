@@ -239,6 +239,7 @@ rl_conn *rl_conn_start(rl_thr *th, int role, uint32_t index)
     c->flags = 0;
     c->outstanding = 0;
     c->next_i = 0;
+    c->ticket = 0;
     c->t_state = rc_now_ns();
     rl_wsdec_init(&c->dec, MAX_MSG);
     th->inflight++;

@@ -48,11 +48,12 @@ static int raw_is(const rc_json_val *v, const char *lit)
     return v->type == RC_JSON_STRING && v->raw.n == n + 2 && memcmp(v->raw.p + 1, lit, n) == 0;
 }
 
-int rl_queue_classify(const char *p, size_t n, int64_t *time, int64_t *position)
+int rl_queue_classify(const char *p, size_t n, rl_qmsg *m)
 {
     rc_json_iter it;
     rc_json_val k, v, type = {RC_JSON_INVALID, RC_STR_NULL};
-    int64_t tm = -1, pos = -1;
+    int64_t tm = -1, head = -1, ticket = 0, pos = 0;
+    int has_ticket = 0, has_pos = 0;
     if (rc_json_object_begin(&it, p, n, 8) != 0)
         return RL_QM_OTHER;
     while (rc_json_object_next(&it, &k, &v)) {
@@ -60,18 +61,27 @@ int rl_queue_classify(const char *p, size_t n, int64_t *time, int64_t *position)
             type = v;
         else if (rc_json_key_is(&k, "time") && rc_json_int64(&v, &tm) != 0)
             tm = -1;
-        else if (rc_json_key_is(&k, "position") && rc_json_int64(&v, &pos) != 0)
-            pos = -1;
+        else if (rc_json_key_is(&k, "head") && rc_json_int64(&v, &head) != 0)
+            head = -1;
+        else if (rc_json_key_is(&k, "ticket"))
+            has_ticket = rc_json_int64(&v, &ticket) == 0;
+        else if (rc_json_key_is(&k, "position"))
+            has_pos = rc_json_int64(&v, &pos) == 0;
     }
-    if (raw_is(&type, "queue.position")) {
-        if (tm < 0)
+    if (raw_is(&type, "queue.tick")) {
+        if (tm < 0 || head < 0)
             return RL_QM_OTHER;
-        *time = tm;
-        *position = pos;
-        return RL_QM_POSITION;
+        m->time = tm;
+        m->head = head;
+        return RL_QM_TICK;
     }
-    if (raw_is(&type, "queue.joined"))
+    if (raw_is(&type, "queue.joined")) {
+        if (!has_ticket || !has_pos)
+            return RL_QM_OTHER;
+        m->ticket = ticket;
+        m->position = pos;
         return RL_QM_JOINED;
+    }
     if (raw_is(&type, "admitted"))
         return RL_QM_ADMITTED;
     if (raw_is(&type, "queue.left"))
@@ -79,6 +89,12 @@ int rl_queue_classify(const char *p, size_t n, int64_t *time, int64_t *position)
     if (raw_is(&type, "error"))
         return RL_QM_ERROR;
     return RL_QM_OTHER;
+}
+
+int64_t rl_queue_position(int64_t ticket, int64_t head)
+{
+    /* Saturated, as the server counts: both come from the network. */
+    return RC_MAX(rc_sat_sub(ticket, head), (int64_t)1);
 }
 
 /* Index of the first entry whose time is >= time (n when none). Ticks come

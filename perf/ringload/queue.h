@@ -25,21 +25,33 @@ int rl_queue_join_msg(char *out, size_t cap, uint64_t id, const char *queue);
 
 enum rl_qmsg_kind {
     RL_QM_OTHER = 0, /* not a queue message (or malformed): ignore */
-    RL_QM_JOINED,    /* queue.joined */
-    RL_QM_POSITION,  /* queue.position: time and position are set */
+    RL_QM_JOINED,    /* queue.joined: ticket and position are set */
+    RL_QM_TICK,      /* queue.tick: time and head are set */
     RL_QM_ADMITTED,  /* admitted (a join reply or a push) */
     RL_QM_LEFT,      /* queue.left */
     RL_QM_ERROR,     /* error */
 };
 
-/* Classifies one server text message p[0..n) by its "type" member. For
- * RL_QM_POSITION *time (the tick's ms) and *position are set; a
- * queue.position without a non-negative integer "time" is RL_QM_OTHER.
- * Never fails; outputs are unchanged unless RL_QM_POSITION is returned. */
-int rl_queue_classify(const char *p, size_t n, int64_t *time, int64_t *position);
+/* What a queue message says that ringload uses. */
+typedef struct rl_qmsg {
+    int64_t time, head;       /* queue.tick: the tick's ms and its head */
+    int64_t ticket, position; /* queue.joined */
+} rl_qmsg;
 
-/* What the waiters saw of one tick: how many got a position stamped with its
- * time, and the longest of their waits (receive time - tick time). */
+/* Classifies one server text message p[0..n) by its "type" member and fills
+ * *m as the kind says: a queue.tick without non-negative integers "time"
+ * and "head", or a queue.joined without integers "ticket" and "position",
+ * is RL_QM_OTHER. Never fails; *m is unchanged unless RL_QM_TICK or
+ * RL_QM_JOINED is returned. */
+int rl_queue_classify(const char *p, size_t n, rl_qmsg *m);
+
+/* A waiter's place from its ticket and a tick's head, as the server counts
+ * it (docs/PROTOCOL.md, queue.tick): max(ticket - head, 1). */
+int64_t rl_queue_position(int64_t ticket, int64_t head);
+
+/* What the waiters saw of one tick: how many got the tick's frame (and so
+ * their position), and the longest of their waits (receive time - tick
+ * time). */
 typedef struct rl_tickstat {
     int64_t time; /* the tick's time, ms */
     uint64_t n;

@@ -158,7 +158,9 @@ typedef struct rl_conn {
     uint8_t state, role, flags;
     uint32_t outstanding; /* echo: own messages in flight */
     uint64_t t_state;     /* ns of the last state change (timeouts) */
-    uint64_t next_i;      /* broadcast: next expected index; echo: next to send */
+    uint64_t next_i;      /* broadcast: next expected index; echo: next to send;
+                             queue: the last position (0: none yet) */
+    int64_t ticket;       /* queue: from queue.joined (0: not joined yet) */
     uint8_t key[16];
     char *hs; /* response head so far, during the handshake */
     uint32_t hs_len;

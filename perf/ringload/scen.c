@@ -400,30 +400,40 @@ static uint64_t wall_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* A waiter's position is its own count from the tick's shared frame and the
+ * ticket its join gave it; one that goes up is counted (it never should). */
+static void q_position(rl_thr *th, rl_conn *c, int64_t pos)
+{
+    if (c->next_i && (uint64_t)pos > c->next_i)
+        RL_INC(th->st.q_regress);
+    c->next_i = pos > 0 ? (uint64_t)pos : 0;
+}
+
 static int q_text(rl_thr *th, rl_conn *c, const char *p, size_t n)
 {
-    int64_t tm = 0, pos = 0;
-    switch (rl_queue_classify(p, n, &tm, &pos)) {
+    rl_qmsg m;
+    switch (rl_queue_classify(p, n, &m)) {
     case RL_QM_JOINED:
         RL_INC(th->st.q_joined);
+        c->ticket = m.ticket;
+        q_position(th, c, m.position);
         if (!(c->flags & RL_CF_SUBSCRIBED) && c->role == RL_ROLE_STAY) {
             c->flags |= RL_CF_SUBSCRIBED;
             RL_INC(th->st.subscribed);
         }
         return 1;
-    case RL_QM_POSITION: {
-        uint64_t now = wall_us(), t_us = (uint64_t)tm * 1000u;
+    case RL_QM_TICK: {
+        uint64_t now = wall_us(), t_us = (uint64_t)m.time * 1000u;
         uint64_t lat = now > t_us ? now - t_us : 0;
+        if (!c->ticket)
+            return 1; /* no ticket to count from: not a position (counted missing) */
         RL_INC(th->st.q_positions);
-        /* next_i is unused here: it keeps the last position, which never goes up */
-        if (c->next_i && (uint64_t)pos > c->next_i)
-            RL_INC(th->st.q_regress);
-        c->next_i = pos > 0 ? (uint64_t)pos : 0;
-        if (tm >= __atomic_load_n(&rl_run_g.wall_meas_start_ms, __ATOMIC_ACQUIRE) &&
-            tm <= __atomic_load_n(&rl_run_g.wall_meas_end_ms, __ATOMIC_ACQUIRE)) {
+        q_position(th, c, rl_queue_position(c->ticket, m.head));
+        if (m.time >= __atomic_load_n(&rl_run_g.wall_meas_start_ms, __ATOMIC_ACQUIRE) &&
+            m.time <= __atomic_load_n(&rl_run_g.wall_meas_end_ms, __ATOMIC_ACQUIRE)) {
             RL_INC(th->st.q_measured);
             rl_hist_record(&th->hist, lat);
-            rl_ticks_add(&th->ticks, tm, lat);
+            rl_ticks_add(&th->ticks, m.time, lat);
         }
         return 1;
     }
@@ -528,7 +538,7 @@ const rl_scen rl_scenarios[] = {
      .report = churn_report},
     {.name = "queue",
      .help = "each connection joins waiting room --queue as user --user-prefix<n> (token "
-             "from --jwt-secret) and times each tick's queue.position",
+             "from --jwt-secret) and times each tick's queue.tick (its position)",
      .joins = 1,
      .channel = channel_cfg,
      .on_open = q_open,

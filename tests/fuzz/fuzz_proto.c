@@ -69,7 +69,8 @@ static void check_builders(const rc_proto_req *req)
     BUILD(rc_proto_error(out, cap, id, RC_PERR_FORBIDDEN, "no \"quote\"\n", ch));
     if (q.n) {
         BUILD(rc_proto_queue_joined(out, cap, id, q, 1, 2, -1));
-        BUILD(rc_proto_queue_position(out, cap, q, INT64_MAX, 3, INT64_MIN));
+        rc_queue_tick tk = {INT64_MAX, {"3.5", 3}, 1000, 0, INT64_MIN};
+        BUILD(rc_proto_queue_tick(out, cap, q, &tk));
         BUILD(rc_proto_admitted(out, cap, id, q, (rc_str){"a.b.c", 5}, 1));
         BUILD(rc_proto_queue_left(out, cap, id, q));
     }
@@ -124,8 +125,8 @@ static void check_req(const char *msg, size_t len, size_t max_ch, int r, const r
         FUZZ_CHECK(req->since.epoch.p == req->since_epoch && req->since.epoch.n >= 1 &&
                    req->since.epoch.n <= RC_PROTO_MAX_EPOCH);
     }
-    FUZZ_CHECK(req->limit == 0 || ((req->op == RC_OP_HISTORY || req->op == RC_OP_PRESENCE) &&
-                                   req->limit <= 100000));
+    FUZZ_CHECK(req->limit == 0 ||
+               ((req->op == RC_OP_HISTORY || req->op == RC_OP_PRESENCE) && req->limit <= 100000));
     /* A cursor only on a presence request, printable and whole. */
     FUZZ_CHECK(req->cursor_len == strlen(req->cursor));
     if (req->cursor_len) {

@@ -123,6 +123,17 @@ async def join(ws, q, rid=1, timeout=5.0):
             return m
 
 
+TICK_KEYS = {"type", "queue", "head", "ewma", "tick", "paused", "time"}
+
+
+def place(ticket, t):
+    """A waiter's (position, eta) from its ticket and a queue.tick frame t,
+    the client's rule in docs/PROTOCOL.md, written here from the text."""
+    pos = max(ticket - t["head"], 1)
+    ewma = float(t["ewma"])
+    return pos, (None if ewma < 0.01 else math.ceil(pos / ewma * t["tick"] / 1000.0))
+
+
 def metric(srv, name):
     return msum(get_metrics(srv.port), name)
 
@@ -431,9 +442,7 @@ def test_positions_per_tick_never_up_with_eta(redis_server, start_server):
         lis.stop()
     items = list(lis.items)
     ticks = [d["data"] for _, d in items]
-    by_head = {}
-    for t in ticks:
-        by_head.setdefault(t["head"], t)
+    by_time = {t["time"]: t for t in ticks}
     paused = [t for (at, d), t in zip(items, ticks)
               if d["data"]["state"] == "paused" and joined_at + 0.5 < at < opened_at - 0.1]
     assert len(paused) >= 4, paused
@@ -444,28 +453,123 @@ def test_positions_per_tick_never_up_with_eta(redis_server, start_server):
         ticket = i + 1
         msgs = [m for _, m in got[u]]
         assert msgs[-1]["type"] == "admitted" and msgs[-1]["expires"] == opened[i]["exp"], msgs
-        pos = [m for m in msgs if m["type"] == "queue.position"]
-        assert len(pos) == len(msgs) - 1, msgs
-        ps = [m["position"] for m in pos]
+        frames = [m for m in msgs if m["type"] == "queue.tick"]
+        assert len(frames) == len(msgs) - 1, msgs
+        # nothing of one waiter's own in the tick's frame
+        assert all(m["queue"] == "p" and set(m) == TICK_KEYS and m["tick"] == tick_ms
+                   for m in frames), frames
+        ps = [place(ticket, m)[0] for m in frames]
         assert all(b <= a for a, b in zip(ps, ps[1:])), (u, ps)
-        # (a "time" member, not in the spec, is tolerated)
-        assert all(m["queue"] == "p" and
-                   {"type", "queue", "position", "eta"} <= set(m) <=
-                   {"type", "queue", "position", "eta", "time"} for m in pos), pos
-        # one position per tick: every paused tick, then every head below the ticket
+        # one frame per tick: every paused tick, then every head below the ticket
         assert sum(1 for p in ps if p == ticket) >= len(paused) - 1, (u, ps, len(paused))
         assert sorted(set(p for p in ps if p < ticket), reverse=True) == \
             list(range(ticket - 1, 0, -1)), (u, ps)
         assert ps.count(ticket) + ticket - 1 >= len(ps) >= len(paused) - 1 + ticket - 1
-        for m in pos:
-            t = by_head[ticket - m["position"]]
-            ewma = float(t["ewma"])
-            want = None if ewma < 0.01 else \
-                math.ceil(m["position"] / ewma * tick_ms / 1000.0)
-            if t["head"] == 0:
-                assert m["eta"] is None, m
+        for m in frames:
+            t = by_time[m["time"]]  # the leader's tick this frame came from
+            assert m["head"] == t["head"], (m, t)
+            pos, eta = place(ticket, m)
+            if t["state"] == "paused":
+                # the leader keeps its figure; the frame says 0: no estimate
+                assert (m["paused"], m["ewma"], eta) == (True, 0, None), (m, t)
             else:
-                assert m["eta"] == want, (m, t)
+                assert (m["paused"], m["ewma"]) == (False, t["ewma"]), (m, t)
+                want = math.ceil(pos / float(t["ewma"]) * tick_ms / 1000.0)
+                assert eta == want, (m, t)
+
+
+def test_shared_tick_same_bytes_exact_places_two_nodes(redis_server, start_server):
+    """16 waiters on two nodes, then two more while the line moves: every
+    waiter gets every tick until its turn (none missing), the frame of a tick
+    is the same bytes for all of them on both nodes, and the place each
+    derives from it is exact (one more than the waiters ahead, ticket minus
+    head) and never goes up, from its queue.joined on."""
+    tick_ms = 250
+    nodes = start_nodes(start_server, redis_server, "AB", tick_ms=tick_ms)
+    put_queue(nodes["A"], "s", state="paused", rate=2, max_active=1000)
+    lis = ChannelListener(redis_server.port, "rc:ch:queue:s")
+    names = ["s%02d" % i for i in range(1, 19)]
+    node_of = {u: "AB"[i % 2] for i, u in enumerate(names)}
+    got = {u: [] for u in names}  # (raw text, parsed), after the join's answer
+    joined = {}
+
+    async def reader(u, ws):
+        while True:
+            raw = await ws.recv()
+            m = json.loads(raw)
+            got[u].append((raw, m))
+            if m["type"] == "admitted":
+                return
+
+    async def enter(u):
+        ws = await connect_user(nodes[node_of[u]], u)
+        r = await join(ws, "s")
+        assert r["type"] == "queue.joined", r
+        joined[u] = r
+        return ws, asyncio.ensure_future(reader(u, ws))
+
+    async def go():
+        conns = []
+        for u in names[:16]:
+            conns.append(await enter(u))
+        await async_wait_until(lambda: all(got[u] for u in names[:16]), 3.0, "paused ticks")
+        put_queue(nodes["B"], "s", state="open")
+        n0 = len(lis.ticks())
+        await async_wait_until(lambda: len(lis.ticks()) >= n0 + 2, 3.0, "two open ticks")
+        for u in names[16:]:
+            conns.append(await enter(u))
+        await asyncio.wait_for(asyncio.gather(*(t for _, t in conns)), 15.0)
+        for ws, _ in conns:
+            await ws.close()
+
+    try:
+        run(go())
+        ticks = lis.ticks()
+    finally:
+        lis.stop()
+    by_time = {t["time"]: t for t in ticks}
+    assert len(by_time) == len(ticks), ticks
+    turn = {}  # user -> index in ticks of the tick that admitted it
+    for i, t in enumerate(ticks):
+        for u in t["admitted"]:
+            turn[u] = i
+    assert sorted(turn) == names, turn
+    assert [joined[u]["ticket"] for u in names] == list(range(1, 19)), joined
+    frames_of = {}  # tick time -> the raw frames every waiter got of it
+    for u in names:
+        ticket = joined[u]["ticket"]
+        msgs = [m for _, m in got[u]]
+        assert msgs[-1]["type"] == "admitted" and \
+            msgs[-1]["expires"] == ticks[turn[u]]["exp"], (u, msgs[-1])
+        mine = [(raw, m) for raw, m in got[u] if m["type"] == "queue.tick"]
+        assert len(mine) == len(msgs) - 1, (u, msgs)
+        idx = [ticks.index(by_time[m["time"]]) for _, m in mine]
+        # every tick from the first one it got to the one before its turn
+        assert idx == list(range(idx[0], turn[u])), (u, idx, turn[u])
+        if u in names[:16]:
+            assert ticks[idx[0]]["state"] == "paused", (u, ticks[idx[0]])
+        last = joined[u]["position"]
+        assert 1 <= last <= ticket, (u, joined[u])
+        for (raw, m), i in zip(mine, idx):
+            t = ticks[i]
+            frames_of.setdefault(m["time"], set()).add(raw)
+            assert set(m) == TICK_KEYS and m["queue"] == "s" and m["head"] == t["head"], (m, t)
+            pos, eta = place(ticket, m)
+            # exact: one more than the waiters with an earlier ticket still in line
+            ahead = sum(1 for v in names[:ticket - 1] if turn[v] > i)
+            assert pos == ahead + 1 == ticket - t["head"], (u, m, t, ahead)
+            assert pos <= last, (u, pos, last)
+            last = pos
+            if t["state"] == "paused":
+                assert (m["paused"], eta) == (True, None), m
+            else:
+                assert eta == math.ceil(pos / float(t["ewma"]) * tick_ms / 1000.0), (m, t)
+    # one frame per tick, byte for byte, for every waiter on both nodes
+    assert all(len(f) == 1 for f in frames_of.values()), frames_of
+    def got_tick(tm):
+        return {u for u in names if any(m.get("time") == tm for _, m in got[u])}
+    assert any(got_tick(tm) == set(names[:16]) for tm in frames_of), "a tick all 16 got"
+    assert any(set(names[16:]) < got_tick(tm) for tm in frames_of), "a tick the late ones got"
 
 
 # ---- 2,000 users, three nodes, the leader killed mid-run -------------------------------
@@ -485,8 +589,8 @@ async def user_reader(u):
     try:
         async for raw in u.ws:
             m = json.loads(raw)
-            if m["type"] == "queue.position":
-                u.positions.append(m["position"])
+            if m["type"] == "queue.tick":
+                u.positions.append(place(u.ticket, m)[0])
             elif m["type"] == "admitted":
                 u.admitted.append(m)
     except websockets.exceptions.ConnectionClosed:
@@ -835,9 +939,9 @@ def test_metrics_admission_and_queue(redis_server, start_server):
     async def go():
         ws = await connect_user(srv, "mia")
         assert (await join(ws, "m"))["ticket"] == 1
-        await next_of(ws, ("queue.position",))
+        await next_of(ws, ("queue.tick",))
         # The relay's figures reach /metrics a moment after the tick that
-        # sent the position (slower under the sanitizers).
+        # sent the frame (slower under the sanitizers).
         m = await async_wait_until(
             lambda: (lambda m: m if m.get("ringcast_admission_leader") == 1 and
                      m.get("ringcast_admission_queues") == 1 else None)(get_metrics(srv.port)),

@@ -69,7 +69,7 @@ class Waiter:
         self.ws = None
         self.ticket = None
         self.admitted = []   # (monotonic receipt time, message)
-        self.others = []     # everything else but queue.position
+        self.others = []     # everything else but queue.tick
         self.closed = False
         self.task = None
 
@@ -86,7 +86,7 @@ class Waiter:
                 m = json.loads(raw)
                 if m["type"] == "admitted":
                     self.admitted.append((time.monotonic(), m))
-                elif m["type"] != "queue.position":
+                elif m["type"] != "queue.tick":
                     self.others.append(m)
         except websockets.exceptions.ConnectionClosed:
             pass

@@ -711,10 +711,17 @@ static void test_queue_messages(void)
     out[n > 0 ? n : 0] = '\0';
     CHECK_EQ_STR(out, "{\"type\":\"queue.joined\",\"id\":7,\"queue\":\"sale-42\","
                       "\"ticket\":5120,\"position\":20,\"eta\":3}");
-    n = rc_proto_queue_position(out, sizeof(out), q, 12, -1, 1795292431000);
+    rc_queue_tick tk = {5108, {"9.8000", 6}, 1000, 0, 1795292431000};
+    n = rc_proto_queue_tick(out, sizeof(out), q, &tk);
     out[n > 0 ? n : 0] = '\0';
-    CHECK_EQ_STR(out, "{\"type\":\"queue.position\",\"queue\":\"sale-42\",\"position\":12,"
-                      "\"eta\":null,\"time\":1795292431000}");
+    CHECK_EQ_STR(out, "{\"type\":\"queue.tick\",\"queue\":\"sale-42\",\"head\":5108,"
+                      "\"ewma\":9.8000,\"tick\":1000,\"paused\":false,\"time\":1795292431000}");
+    tk = (rc_queue_tick){0, {"0", 1}, 250, 1, 7};
+    n = rc_proto_queue_tick(out, sizeof(out), q, &tk);
+    out[n > 0 ? n : 0] = '\0';
+    CHECK_EQ_STR(out, "{\"type\":\"queue.tick\",\"queue\":\"sale-42\",\"head\":0,"
+                      "\"ewma\":0,\"tick\":250,\"paused\":true,\"time\":7}");
+    CHECK_EQ_INT(rc_proto_queue_tick(out, 40, q, &tk), -1);
     n = rc_proto_admitted(out, sizeof(out), RC_STR_NULL, q, (rc_str){"a.b.c", 5}, 99);
     out[n > 0 ? n : 0] = '\0';
     CHECK_EQ_STR(out, "{\"type\":\"admitted\",\"queue\":\"sale-42\",\"token\":\"a.b.c\","
@@ -812,7 +819,10 @@ static void test_builders_worst_case(void)
         char q[RC_PROTO_QUEUE_MAX];
         n = rc_proto_queue_joined(q, sizeof(q), rid, rq, INT64_MAX, INT64_MIN, INT64_MAX);
         CHECK(n > 0 && rc_json_validate(q, (size_t)n, 8) == 0);
-        n = rc_proto_queue_position(q, sizeof(q), rq, INT64_MIN, INT64_MAX, INT64_MIN);
+        /* ewma at its longest (RC_PROTO_MAX_EWMA characters) */
+        rc_queue_tick tk = {
+            INT64_MIN, {"-1.234567890123456789012345e-300", 32}, UINT32_MAX, 1, INT64_MIN};
+        n = rc_proto_queue_tick(q, sizeof(q), rq, &tk);
         CHECK(n > 0 && rc_json_validate(q, (size_t)n, 8) == 0);
         n = rc_proto_queue_left(q, sizeof(q), rid, rq);
         CHECK(n > 0 && rc_json_validate(q, (size_t)n, 8) == 0);

@@ -1,6 +1,6 @@
 /* ringload's waiting-room helpers: the per-connection token (expected value
  * computed with Python's hmac/base64), the join message, the classification
- * of the server's queue messages (shapes from the issue 5 protocol), and the
+ * of the server's queue messages (shapes from docs/PROTOCOL.md), and the
  * per-tick table and its summary (values worked out by hand). */
 #include <string.h>
 
@@ -43,41 +43,62 @@ static void test_join_msg(void)
 
 static void test_classify(void)
 {
-    int64_t tm = 7, pos = 7;
-    const char *m = "{\"type\":\"queue.position\",\"queue\":\"bench\",\"position\":998001,"
-                    "\"eta\":999,\"time\":1732200000123}";
-    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &tm, &pos), RL_QM_POSITION);
-    CHECK(tm == 1732200000123LL);
-    CHECK(pos == 998001);
-    /* eta null, members in another order */
-    m = "{\"time\":5,\"position\":3,\"eta\":null,\"queue\":\"q\",\"type\":\"queue.position\"}";
-    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &tm, &pos), RL_QM_POSITION);
-    CHECK(tm == 5 && pos == 3);
-    /* a position without a usable time is not counted */
-    tm = pos = 7;
-    m = "{\"type\":\"queue.position\",\"queue\":\"q\",\"position\":3}";
-    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &tm, &pos), RL_QM_OTHER);
-    m = "{\"type\":\"queue.position\",\"position\":3,\"time\":\"5\"}";
-    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &tm, &pos), RL_QM_OTHER);
-    CHECK(tm == 7 && pos == 7);
-    m = "{\"type\":\"queue.joined\",\"id\":1,\"queue\":\"q\",\"ticket\":9,\"position\":9,"
+    rl_qmsg q = {7, 7, 7, 7};
+    const char *m = "{\"type\":\"queue.tick\",\"queue\":\"bench\",\"head\":998001,"
+                    "\"ewma\":9.8000,\"tick\":1000,\"paused\":false,\"time\":1732200000123}";
+    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &q), RL_QM_TICK);
+    CHECK(q.time == 1732200000123LL);
+    CHECK(q.head == 998001);
+    CHECK(q.ticket == 7 && q.position == 7);
+    /* members in another order */
+    m = "{\"time\":5,\"head\":3,\"ewma\":0,\"queue\":\"q\",\"type\":\"queue.tick\"}";
+    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &q), RL_QM_TICK);
+    CHECK(q.time == 5 && q.head == 3);
+    /* a tick without a usable time or head is not counted */
+    q = (rl_qmsg){7, 7, 7, 7};
+    m = "{\"type\":\"queue.tick\",\"queue\":\"q\",\"head\":3}";
+    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &q), RL_QM_OTHER);
+    m = "{\"type\":\"queue.tick\",\"head\":3,\"time\":\"5\"}";
+    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &q), RL_QM_OTHER);
+    m = "{\"type\":\"queue.tick\",\"head\":-1,\"time\":5}";
+    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &q), RL_QM_OTHER);
+    /* the old per-waiter message is nothing to count any more */
+    m = "{\"type\":\"queue.position\",\"queue\":\"q\",\"position\":3,\"time\":5}";
+    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &q), RL_QM_OTHER);
+    CHECK(q.time == 7 && q.head == 7 && q.ticket == 7 && q.position == 7);
+    m = "{\"type\":\"queue.joined\",\"id\":1,\"queue\":\"q\",\"ticket\":9,\"position\":4,"
         "\"eta\":null}";
-    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &tm, &pos), RL_QM_JOINED);
+    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &q), RL_QM_JOINED);
+    CHECK(q.ticket == 9 && q.position == 4);
+    CHECK(q.time == 7 && q.head == 7);
+    m = "{\"type\":\"queue.joined\",\"id\":1,\"queue\":\"q\",\"position\":4}";
+    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &q), RL_QM_OTHER);
     m = "{\"type\":\"admitted\",\"queue\":\"q\",\"token\":\"a.b.c\",\"expires\":1}";
-    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &tm, &pos), RL_QM_ADMITTED);
+    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &q), RL_QM_ADMITTED);
     m = "{\"type\":\"queue.left\",\"id\":2,\"queue\":\"q\"}";
-    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &tm, &pos), RL_QM_LEFT);
+    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &q), RL_QM_LEFT);
     m = "{\"type\":\"error\",\"id\":1,\"code\":\"queue_not_found\",\"message\":\"x\"}";
-    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &tm, &pos), RL_QM_ERROR);
+    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &q), RL_QM_ERROR);
     m = "{\"type\":\"message\",\"channel\":\"c\",\"data\":{\"time\":1}}";
-    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &tm, &pos), RL_QM_OTHER);
+    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &q), RL_QM_OTHER);
     /* a type that only starts like one, and broken JSON */
-    m = "{\"type\":\"queue.positions\",\"time\":1}";
-    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &tm, &pos), RL_QM_OTHER);
-    m = "{\"type\":\"queue.position\",\"time\":1";
-    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &tm, &pos), RL_QM_OTHER);
-    CHECK_EQ_INT(rl_queue_classify("", 0, &tm, &pos), RL_QM_OTHER);
-    CHECK(tm == 7 && pos == 7);
+    m = "{\"type\":\"queue.ticks\",\"time\":1,\"head\":1}";
+    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &q), RL_QM_OTHER);
+    m = "{\"type\":\"queue.tick\",\"time\":1,\"head\":1";
+    CHECK_EQ_INT(rl_queue_classify(m, strlen(m), &q), RL_QM_OTHER);
+    CHECK_EQ_INT(rl_queue_classify("", 0, &q), RL_QM_OTHER);
+    CHECK(q.time == 7 && q.head == 7);
+}
+
+/* The server's rule: max(ticket - head, 1), saturated. */
+static void test_position(void)
+{
+    CHECK(rl_queue_position(5120, 5108) == 12);
+    CHECK(rl_queue_position(5120, 5119) == 1);
+    CHECK(rl_queue_position(5120, 5120) == 1);
+    CHECK(rl_queue_position(5120, 9000) == 1);
+    CHECK(rl_queue_position(INT64_MAX, -5) == INT64_MAX);
+    CHECK(rl_queue_position(INT64_MIN, 5) == 1);
 }
 
 static void test_ticks(void)
@@ -140,6 +161,7 @@ int main(void)
     RUN(test_token);
     RUN(test_join_msg);
     RUN(test_classify);
+    RUN(test_position);
     RUN(test_ticks);
     return UNIT_DONE();
 }

@@ -1,7 +1,8 @@
 // The waiting-room helper and the list of nodes, against a real redis-server
 // and two real ringcast nodes (started here on free ports): positions that
 // only go down, the admission token (checked by the node), a place kept
-// across a reconnect to the other node, leaving the line.
+// across a reconnect to the other node, leaving the line, and the one tick
+// frame that every waiter shares and derives its own exact place from.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
@@ -118,4 +119,58 @@ test('a reconnect to another node keeps the place; leaving gives it up', async (
   assert.equal((await news).reason, 'left_elsewhere');
   assert.equal(q0.state, 'left');
   for (const c of [first, rc, tab]) c.close();
+});
+
+test('one tick frame for every waiter on both nodes; each derives its exact place', async () => {
+  assert.equal((await api('PUT', '/api/queues/line', { rate: 1, max_active: 100,
+    state: 'paused' })).status, 200);
+  const waiters = [];
+  try {
+    const users = ['fay', 'gil', 'hal', 'ivy', 'jon', 'kit'];
+    for (const [i, u] of users.entries()) {
+      const rc = new Client(url(i % 2), { WebSocket, token: jwt({ sub: u }) });
+      const w = { rc, raw: [], seen: [] };
+      waiters.push(w);
+      // What the server sent, before the client reads it.
+      const take = rc._onMessage.bind(rc);
+      rc._onMessage = (text) => { w.raw.push(text); take(text); };
+      w.q = rc.queue('line');
+      w.q.on('position', (p) => w.seen.push(p));
+      await next(w.q, 'position'); // joined one after another: tickets in order
+    }
+    const tickets = waiters.map((w) => w.q.ticket);
+    for (let i = 1; i < tickets.length; i++) assert.equal(tickets[i], tickets[i - 1] + 1);
+    // Every one hears a paused tick: no estimate.
+    await Promise.all(waiters.map((w) => next(w.q, 'position')));
+    for (const w of waiters) assert.equal(w.q.eta, null);
+    assert.equal((await api('PUT', '/api/queues/line', { state: 'open' })).status, 200);
+    await Promise.all(waiters.map((w) => w.q.admitted));
+    const byTime = new Map(); // tick time -> the frame's text, and each waiter's place in it
+    for (const [i, w] of waiters.entries()) {
+      const frames = w.raw.filter((t) => JSON.parse(t).type === 'queue.tick');
+      assert.ok(frames.length >= 1 + i, 'a tick per place while waiting');
+      // joined, then one place per tick frame, as the client told them
+      assert.equal(w.seen.length, 1 + frames.length);
+      for (const [k, text] of frames.entries()) {
+        const m = JSON.parse(text);
+        assert.deepEqual(Object.keys(m).sort(),
+          ['ewma', 'head', 'paused', 'queue', 'tick', 'time', 'type']);
+        const place = Math.max(tickets[i] - m.head, 1);
+        const eta = m.ewma >= 0.01 ? Math.ceil(place / m.ewma * m.tick / 1000) : null;
+        assert.deepEqual(w.seen[1 + k], { position: place, eta, ticket: tickets[i] });
+        const e = byTime.get(m.time) ?? { text, places: [] };
+        assert.equal(text, e.text, 'the same bytes for every waiter');
+        e.places.push(place);
+        byTime.set(m.time, e);
+      }
+      for (let k = 1; k < w.seen.length; k++)
+        assert.ok(w.seen[k].position <= w.seen[k - 1].position, 'never goes up');
+    }
+    // Exact: the waiters a tick reached hold places 1, 2, ... n between them.
+    for (const { places } of byTime.values())
+      assert.deepEqual(places.sort((a, b) => a - b), places.map((_, k) => k + 1));
+    assert.ok([...byTime.values()].some((e) => e.places.length === users.length));
+  } finally {
+    for (const w of waiters) w.rc.close();
+  }
 });

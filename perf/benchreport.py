@@ -402,8 +402,9 @@ def markdown(doc, json_path, pngs, md_path):
         L.append("")
         L.extend(notes)
         L.append("")
-    kept = _kept_block(md_path)
-    if kept:
+    # every other script's section (waiting room, ETA, history, storm,
+    # presence, events, Socket.IO, tick...), in the order the file has them
+    for kept in _other_blocks(md_path, skip=("cluster",)):
         L.append(kept)
         L.append("")
     with open(md_path, "w") as f:
@@ -428,6 +429,20 @@ def _kept_block(md_path, start=QUEUE_START, end=QUEUE_END):
     if a < 0 or b < a:
         return ""
     return text[a:b + len(end)]
+
+
+def _other_blocks(md_path, skip=()):
+    """Every `<!-- NAME-bench:start -->...<!-- NAME-bench:end -->` section of
+    md_path (another script writes each), NAME not in skip, in file order."""
+    import re
+    try:
+        with open(md_path) as f:
+            text = f.read()
+    except OSError:
+        return []
+    return [m.group(0) for m in re.finditer(
+        r"<!-- ([a-z]+)-bench:start -->.*?<!-- \1-bench:end -->", text, re.S)
+        if m.group(1) not in skip]
 
 
 def _newest_cross(doc, json_path):

@@ -156,6 +156,41 @@ def test_slot_migration_during_traffic(redis_cluster, start_server):
     assert msum(after["A"], "ringcast_redis_cluster_primaries_up") == 3
 
 
+def test_reshard_during_traffic(redis_cluster, start_server):
+    """redis-cli --cluster reshard moves the lowest 200 slots of one primary
+    (keys included) to another while A publishes on channels in them: the
+    same guarantees as a single slot's migration."""
+    src, ranges = next(iter(redis_cluster.primaries().items()))
+    dst = next(p for p in redis_cluster.primaries() if p is not src)
+    first = ranges[0][0]
+    moving = set(range(first, first + 200))
+
+    def pick(prefix):
+        return next(prefix + str(i) for i in range(100000)
+                    if slot_of_channel(prefix + str(i)) in moving)
+
+    chans = [pick("public:r-plain-"), pick("public:h-resh-")]
+    A, B = start_pair(start_server, redis_cluster)
+
+    def reshard():
+        redis_cluster.reshard(200, src, dst)
+        for c in chans:
+            assert redis_cluster.node_for_slot(slot_of_channel(c)) is dst, c
+
+    async def go():
+        subs, pub = await flow(A, B, chans, reshard)
+        for c in chans:
+            ws, col = subs[c]
+            check_told_or_whole(col, pub.sent[c], c)
+            if c.startswith("public:h-"):
+                hist, _ = await recover_rest(B, c, col, pub.sent[c])
+                assert hist == pub.sent[c], "the history holds what A sent, once, in order"
+            await col.stop()
+            await ws.close()
+
+    asyncio.run(go())
+
+
 def test_primary_killed_replica_promoted(redis_cluster, start_server):
     A, B = start_pair(start_server, redis_cluster)
     chans = ["public:k-plain", "public:h-kill"]

@@ -25,6 +25,9 @@
 
 #define LEASE_MS      5000 /* a dead leader's lease runs out after this */
 #define ABANDON_BATCH 1000 /* abandoned waiters removed per queue per tick */
+/* How long a tick on a primary with replicas waits for one to have it. */
+#define FENCE_MS     100
+#define FENCE_MS_STR "100"
 
 /* The users of one queue waiting on this node: a set with a count of local
  * connections each (room->seq), and a dense array for the paced refresh of
@@ -43,7 +46,18 @@ typedef struct tick_ctx tick_ctx;
 typedef struct qtick {
     tick_ctx *t;
     const char *queue; /* in t->batch's memory */
+    const char *chan;  /* its Redis channel, in t->batch's memory */
+    size_t chan_len;
+    int slot;   /* of the queue's keys */
+    bool fence; /* announced by us once a replica has it (WAIT) */
 } qtick;
+
+/* A tick that waits for a replica before it is announced. */
+typedef struct fenced {
+    qtick *qt;
+    size_t len;
+    char msg[];
+} fenced;
 
 struct tick_ctx {
     rc_admission *a;
@@ -171,15 +185,73 @@ static void prune_led(rc_admission *a, uint64_t tick_no)
     free(s.v);
 }
 
+static void on_announced(void *u, redisReply *rep, const char *err, void *priv)
+{
+    fenced *f = priv;
+    if (!rep || rep->type == REDIS_REPLY_ERROR)
+        rc_warn("admission: the tick of queue %s was not announced: %s", f->qt->queue,
+                rep ? rep->str : err);
+    tick_ctx *t = f->qt->t;
+    free(f);
+    tick_reply_done(t);
+}
+
+/* WAIT's answer: the replicas that have the tick. With one, it is
+ * announced; with none in time it is not (a failover could take it back),
+ * and the next tick tells the waiters where they stand. */
+static void on_replicated(void *u, redisReply *rep, const char *err, void *priv)
+{
+    rc_admission *a = u;
+    fenced *f = priv;
+    qtick *qt = f->qt;
+    if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer >= 1) {
+        const char *argv[3] = {adm_publish_verb(a), qt->chan, f->msg};
+        size_t lens[3] = {strlen(argv[0]), qt->chan_len, f->len};
+        if (rc_rlink_command(a->r, qt->slot, on_announced, f, 3, argv, lens) == 0) {
+            rc_counter_inc(&a->st->replicated_ticks);
+            return;
+        }
+    }
+    rc_counter_inc(&a->st->unconfirmed_ticks);
+    uint64_t now = rc_now_ms();
+    if (now - a->last_unconfirmed_log_ms >= 1000) {
+        a->last_unconfirmed_log_ms = now;
+        rc_warn("admission: no replica confirmed the tick of queue %s in %d ms: not announced "
+                "(counted in ringcast_admission_unconfirmed_ticks_total; logged at most once a "
+                "second)",
+                qt->queue, FENCE_MS);
+    }
+    tick_ctx *t = qt->t;
+    free(f);
+    tick_reply_done(t);
+}
+
 static void on_qtick(void *u, redisReply *rep, const char *err, void *priv)
 {
     rc_admission *a = u;
     qtick *qt = priv;
-    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 5) {
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 6) {
         rc_counter_add(&a->st->admitted, (uint64_t)adm_reply_i64(rep->element[0]));
         rc_counter_add(&a->st->abandoned, (uint64_t)adm_reply_i64(rep->element[4]));
         led_yes(a, qt->queue, qt->t->no);
         qt->t->led++;
+        const redisReply *msg = rep->element[5];
+        if (qt->fence && msg->type == REDIS_REPLY_STRING) {
+            /* on the queue's primary, behind the script: its replicas have
+             * the tick once WAIT says so */
+            fenced *f = rc_malloc(sizeof(*f) + msg->len);
+            f->qt = qt;
+            f->len = msg->len;
+            memcpy(f->msg, msg->str, msg->len);
+            const char *argv[3] = {"WAIT", "1", FENCE_MS_STR};
+            size_t lens[3] = {4, 1, sizeof(FENCE_MS_STR) - 1};
+            if (rc_rlink_command(a->r, qt->slot, on_replicated, f, 3, argv, lens) == 0) {
+                qt->t->pending++;
+            } else {
+                rc_counter_inc(&a->st->unconfirmed_ticks);
+                free(f);
+            }
+        }
     } else if (rep && rep->type == REDIS_REPLY_ERROR) {
         rc_warn("admission: tick script of queue %s failed: %.*s", qt->queue,
                 (int)RC_MIN(rep->len, (size_t)200), rep->str);
@@ -275,7 +347,12 @@ static void tick_plan(rc_admission *a, tick_ctx *t)
         key chan = adm_qchan(a, q);
         t->q[i].t = t;
         t->q[i].queue = adm_batch_copy(b, q, strlen(q)); /* a->queues may change meanwhile */
-        adm_cmd *c = adm_batch_add(b, 15, on_qtick, &t->q[i]);
+        t->q[i].chan = adm_batch_copy(b, chan.s, chan.n);
+        t->q[i].chan_len = chan.n;
+        t->q[i].slot = rc_cluster_slot(k[0].s, k[0].n);
+        /* a primary with replicas: announce once one has the tick */
+        t->q[i].fence = a->r && rc_rlink_replicas(a->r, t->q[i].slot) > 0;
+        adm_cmd *c = adm_batch_add(b, 16, on_qtick, &t->q[i]);
         adm_cmd_arg_static(c, "EVAL", 4);
         adm_cmd_arg_static(c, RC_TICK_LUA, strlen(RC_TICK_LUA));
         adm_cmd_arg_static(c, "7", 1);
@@ -286,6 +363,7 @@ static void tick_plan(rc_admission *a, tick_ctx *t)
         adm_cmd_arg(b, c, batch, (size_t)bn);
         adm_cmd_arg(b, c, lease_ms, (size_t)ln);
         adm_cmd_arg_static(c, verb, strlen(verb));
+        adm_cmd_arg_static(c, t->q[i].fence ? "0" : "1", 1);
     }
 
     refresh_arg ra = {a, t};

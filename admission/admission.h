@@ -107,15 +107,17 @@ typedef struct rc_qstat {
 } rc_qstat;
 
 typedef struct rc_admission_stats {
-    rc_counter up;            /* gauge: the admission connection is ready */
-    rc_counter leader;        /* gauge: 1 when leader_queues > 0 */
-    rc_counter leader_queues; /* gauge: queues whose lease this node held at its last tick */
-    rc_counter ticks;         /* ticks sent */
-    rc_counter round_trips;   /* Redis round trips made by ticks */
-    rc_counter tick_us;       /* gauge: the last tick's round trip */
-    rc_counter late_ticks;    /* ticks skipped because the previous one was unanswered */
-    rc_counter admitted;      /* users this node admitted as leader */
-    rc_counter abandoned;     /* waiters this node removed as leader */
+    rc_counter up;                /* gauge: the admission connection is ready */
+    rc_counter leader;            /* gauge: 1 when leader_queues > 0 */
+    rc_counter leader_queues;     /* gauge: queues whose lease this node held at its last tick */
+    rc_counter ticks;             /* ticks sent */
+    rc_counter round_trips;       /* Redis round trips made by ticks */
+    rc_counter tick_us;           /* gauge: the last tick's round trip */
+    rc_counter late_ticks;        /* ticks skipped because the previous one was unanswered */
+    rc_counter unconfirmed_ticks; /* ticks no replica confirmed in time: not announced */
+    rc_counter replicated_ticks;  /* ticks announced once a replica confirmed them */
+    rc_counter admitted;          /* users this node admitted as leader */
+    rc_counter abandoned;         /* waiters this node removed as leader */
     rc_counter joins, join_errors;
     rc_counter local_waiters; /* gauge: distinct (queue, user) waiting on this node */
     rc_counter queues;        /* gauge: queues in the index */

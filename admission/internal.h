@@ -15,6 +15,7 @@ struct rc_admission {
     void *u;
     rc_admission_stats *st;
     rc_rlink *r; /* one Redis, or a cluster's primaries (redis/link.h) */
+    uint64_t last_unconfirmed_log_ms;
     uint64_t next_tick_ms;
     bool tick_inflight;
     uint64_t tick_no; /* ticks sent */

@@ -11,9 +11,11 @@
  * (paused, partitioned, its lease expired) cannot commit that queue.
  * KEYS: lease cfg wait active seen stats seq; ARGV: node, Redis channel of
  * queue:{q} (in the queue's slot), abandoned per tick, lease ms, the publish
- * command (PUBLISH, or SPUBLISH on a cluster). Times are Redis's clock (TIME),
+ * command (PUBLISH, or SPUBLISH on a cluster), and 1 to publish the tick
+ * here (0: the caller publishes it, the script's last answer, once a replica
+ * has it). Times are Redis's clock (TIME),
  * so the nodes' clocks never meet in one comparison.
- * Returns {admitted, waiting, active, head, abandoned}, {-1} when another
+ * Returns {admitted, waiting, active, head, abandoned, tick message}, {-1} when another
  * node holds the lease, {-2} when the queue has no configuration (no lease
  * is taken for it). */
 const char RC_TICK_LUA[] =
@@ -84,7 +86,7 @@ const char RC_TICK_LUA[] =
     "active = active + #adm\n"
     "local list = '[]'\n"
     "if #adm > 0 then list = cjson.encode(adm) end\n"
-    "redis.call(ARGV[5], ARGV[2], '{\"event\":\"queue.tick\",\"data\":{\"head\":' ..\n"
+    "local msg = '{\"event\":\"queue.tick\",\"data\":{\"head\":' ..\n"
     "  string.format('%d', head) .. ',\"admitted\":' .. list .. ',\"exp\":' ..\n"
     "  string.format('%d', exp) .. ',\"rate\":' .. string.format('%d', rate) ..\n"
     "  ',\"ewma\":' .. string.format('%.4f', ewma) .. ',\"waiting\":' .. waiting ..\n"
@@ -92,8 +94,11 @@ const char RC_TICK_LUA[] =
     "  ',\"state\":\"' .. state .. '\",\"time\":' .. string.format('%d', now) ..\n"
     "  ',\"max_active\":' .. string.format('%d', maxa) .. ',\"last_ticket\":' .. last ..\n"
     "  ',\"admitted_total\":' .. (tot[1] or '0') .. ',\"abandoned_total\":' ..\n"
-    "  (tot[2] or '0') .. '}}')\n"
-    "return {#adm, waiting, active, head, #gone}\n";
+    "  (tot[2] or '0') .. '}}'\n"
+    /* Announced here, or by the caller once a replica has the tick (WAIT):
+     * what a failover could lose is never announced. */
+    "if ARGV[6] ~= '0' then redis.call(ARGV[5], ARGV[2], msg) end\n"
+    "return {#adm, waiting, active, head, #gone, msg}\n";
 
 /* KEYS: cfg wait active seq seen stats; ARGV: user, "join" or "status".
  * {1, ticket, head, ewma} waiting (join: a new ticket only for a new user);

@@ -172,6 +172,11 @@ static const metric_def adm_metrics[] = {
     M("round_trips_total", "counter", round_trips, "Redis round trips made by ticks."),
     M("late_ticks_total", "counter", late_ticks,
       "Ticks skipped because the previous one was still unanswered."),
+    M("replicated_ticks_total", "counter", replicated_ticks,
+      "Ticks announced once a replica of their Redis Cluster primary confirmed them (WAIT)."),
+    M("unconfirmed_ticks_total", "counter", unconfirmed_ticks,
+      "Ticks of queues whose Redis Cluster primary has replicas that no replica confirmed "
+      "within 100 ms (WAIT): not announced, so a failover cannot take back what waiters saw."),
     M("admitted_total", "counter", admitted, "Users admitted by this node as leader."),
     M("abandoned_total", "counter", abandoned, "Waiters removed by this node as leader."),
     M("joins_total", "counter", joins, "Joins answered (waiting or admitted)."),

@@ -3,6 +3,8 @@
  * Thread: any. */
 #include "redis/cluster.h"
 
+#include "base/common.h"
+
 #include <string.h>
 
 /* CRC16-XMODEM, a bit at a time: keys are short, and the relay computes a
@@ -88,6 +90,7 @@ int rc_cluster_map_read(const redisReply *r, rc_cluster_map *m, const char **why
         int p = primary_of(m, e->element[2], why);
         if (p < 0)
             return -1;
+        m->primaries[p].replicas = RC_MAX(m->primaries[p].replicas, (uint32_t)(e->elements - 3));
         for (long long s = lo; s <= hi; s++) {
             if (m->owner[s] == RC_CLUSTER_NO_OWNER)
                 m->covered++;

@@ -26,7 +26,8 @@ uint16_t rc_cluster_slot(const char *key, size_t n);
 typedef struct rc_cluster_node {
     char host[64]; /* as the cluster names it (an IP address, or a host name) */
     int port;
-    char id[41]; /* the node's id (40 hex digits), or empty */
+    char id[41];       /* the node's id (40 hex digits), or empty */
+    uint32_t replicas; /* replicas listed with its slots (the most of any of its ranges) */
 } rc_cluster_node;
 
 typedef struct rc_cluster_map {

@@ -190,6 +190,8 @@ static void apply_map(rc_rlink *l, const rc_cluster_map *m)
             n = rl_node_at(l, cn->host, cn->port, ROLE_PRIMARY);
             changed = true;
         }
+        if (n)
+            n->replicas = cn->replicas;
         idx[p] = n ? (uint8_t)rl_index_of(l, n) : NO_NODE;
     }
     for (int i = 0; i < RC_CLUSTER_SLOTS; i++) {
@@ -351,6 +353,14 @@ bool rc_rlink_node_ready(const rc_rlink *l, uint16_t tag)
 {
     node *n = rl_by_tag(l, tag);
     return n && n->role == ROLE_PRIMARY && rl_ready(n);
+}
+
+uint32_t rc_rlink_replicas(const rc_rlink *l, int slot)
+{
+    if (l->mode != MODE_CLUSTER)
+        return 0;
+    node *n = rl_owner_of(l, slot);
+    return n ? n->replicas : 0;
 }
 
 bool rc_rlink_is_cluster(const rc_rlink *l)

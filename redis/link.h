@@ -112,6 +112,9 @@ int rc_rlink_send_raw_on(rc_rlink *l, uint16_t node, int argc, const char **argv
 uint16_t rc_rlink_ready_node(const rc_rlink *l, int slot);
 /* The node that owns slot (-1: the first), ready or not, or 0. */
 uint16_t rc_rlink_owner(const rc_rlink *l, int slot);
+/* The replicas the last slot map listed for slot's primary (0 with one
+ * Redis: ringcast does not look for its replicas). */
+uint32_t rc_rlink_replicas(const rc_rlink *l, int slot);
 /* True when node is one of the link's and ready. */
 bool rc_rlink_node_ready(const rc_rlink *l, uint16_t node);
 /* True when every slot has a primary and every primary is ready (one

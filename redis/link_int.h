@@ -30,8 +30,9 @@ typedef struct node {
     rc_redis *r;
     uint16_t tag;
     uint8_t role;
-    bool closing; /* rc_redis_close called: freed once idle */
-    bool up;      /* the caller was told on_ready, and not on_down since */
+    bool closing;      /* rc_redis_close called: freed once idle */
+    bool up;           /* the caller was told on_ready, and not on_down since */
+    uint32_t replicas; /* as the last map listed them (a cluster's primary) */
     char host[256];
     int port;
 } node;

@@ -270,6 +270,10 @@ def test_waiting_room_primary_killed_nobody_admitted_twice(redis_cluster, start_
     assert [u.ticket for u in by_ticket] == list(range(1, N + 1))
     exp = [u.admitted[0]["expires"] for u in by_ticket]
     assert exp == sorted(exp), exp
+    fenced = 0
     for n in ("A", "B"):
         m = get_metrics(nodes[n].port)
         assert msum(m, "ringcast_redis_cluster_primaries_up") == 3, n
+        fenced += msum(m, "ringcast_admission_replicated_ticks_total")
+    # the queue's primary has a replica: ticks are announced once it has them
+    assert fenced > 0

@@ -149,7 +149,7 @@ static void test_tick_plan(void)
         CHECK(c->fn == on_qtick && c->priv == &t->q[i]);
         CHECK(arg_is(c, 1, RC_TICK_LUA) && c->argv[1] == RC_TICK_LUA);
         CHECK(arg_is(c, 2, "7"));
-        CHECK_EQ_INT(c->argc, 15);
+        CHECK_EQ_INT(c->argc, 16);
         snprintf(k, sizeof(k), "rc:q:{%s}:lease", qs[i]);
         CHECK(arg_is(c, 3, k));
         snprintf(k, sizeof(k), "rc:q:{%s}:seq", qs[i]);
@@ -158,6 +158,7 @@ static void test_tick_plan(void)
         CHECK(arg_is(c, 10, "edge-1") && arg_is(c, 11, k));
         CHECK(arg_is(c, 12, "1000") && arg_is(c, 13, "5000"));
         CHECK(arg_is(c, 14, "PUBLISH")); /* one Redis: the channel is a classic one */
+        CHECK(arg_is(c, 15, "1"));       /* and the script announces the tick itself */
         CHECK(eval_keys_in_slot(c));
         CHECK_EQ_INT(c->slot, slot_of(qs[i]));
         CHECK_EQ_STR(t->q[i].queue, qs[i]);

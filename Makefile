@@ -116,8 +116,9 @@ integration: $(BUILD)/ringcast
 # with a replica each (shared by the run, emptied before each test); what
 # needs one server (its outages, its ACL users) is skipped there. Empty
 # CLUSTER_TESTS skips the run.
+# (test_presence_redis.py, test_events_redis.py, test_control_redis.py and
+# test_lifecycle_redis.py pass there too: name them in CLUSTER_TESTS.)
 CLUSTER_TESTS ?= tests/integration/test_redis_cluster.py tests/integration/test_history_redis.py \
-	tests/integration/test_presence_redis.py tests/integration/test_events_redis.py \
 	tests/integration/test_admission.py tests/integration/test_admission_tabs.py
 cluster: $(BUILD)/ringcast
 	$(if $(strip $(CLUSTER_TESTS)),RINGCAST_TEST_REDIS_CLUSTER=3 RINGCAST_BIN=$(abspath $(BUILD)/ringcast) \

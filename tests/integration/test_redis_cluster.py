@@ -595,7 +595,18 @@ def test_redis_paused_shards_serve_and_memory_bounded(redis_server, start_server
                 break
             except AssertionError:
                 if time.monotonic() > deadline:
-                    raise
+                    # what each node saw, to tell where delivery stopped
+                    want = ("up", "publish_dropped", "backlog", "subscriptions",
+                            "messages_in", "messages_out", "reconnects")
+                    seen = {n: {k: v for k, v in get_metrics(s.port).items()
+                                if k.startswith("ringcast_redis_") and
+                                any(w in k for w in want)}
+                            for n, s in nodes.items()}
+                    raise AssertionError(
+                        "no marker reached B in 30 s; B has %d messages, %d notices; "
+                        "metrics %r\nA's log:\n%s\nB's log:\n%s" % (
+                            len(b_col.messages), len(b_col.others), seen,
+                            A.stderr()[-2500:], B.stderr()[-2500:]))
                 last += 1
         # what reached B from the pause is not specified (lost or late); the
         # warm-up did, in order, and B's seq still counts +1 per delivery

@@ -123,6 +123,20 @@ async def recover_rest(srv, chan, col, sent):
     return got, last
 
 
+async def check_moved(B, flowed, chans):
+    """After a slot moved with its keys: each message once, in order, or a
+    notice; on a channel with history, the history holds what A sent."""
+    subs, pub = flowed
+    for c in chans:
+        ws, col = subs[c]
+        check_told_or_whole(col, pub.sent[c], c)
+        if c.startswith("public:h-"):
+            hist, _ = await recover_rest(B, c, col, pub.sent[c])
+            assert hist == pub.sent[c], "the history holds what A sent, once, in order"
+        await col.stop()
+        await ws.close()
+
+
 def test_slot_migration_during_traffic(redis_cluster, start_server):
     A, B = start_pair(start_server, redis_cluster)
     chans = ["public:m-plain", "public:h-mig"]
@@ -137,16 +151,7 @@ def test_slot_migration_during_traffic(redis_cluster, start_server):
             assert redis_cluster.node_for_slot(slots[c]) is dst, m
 
     async def go():
-        subs, pub = await flow(A, B, chans, migrate)
-        for c in chans:
-            ws, col = subs[c]
-            got, missing = check_told_or_whole(col, pub.sent[c], c)
-            if c.startswith("public:h-"):
-                # the history moved with the slot: nothing lost in Redis
-                hist, _ = await recover_rest(B, c, col, pub.sent[c])
-                assert hist == pub.sent[c], "the history holds what A sent, once, in order"
-            await col.stop()
-            await ws.close()
+        await check_moved(B, await flow(A, B, chans, migrate), chans)
 
     asyncio.run(go())
     after = {n: get_metrics(s.port) for n, s in (("A", A), ("B", B))}
@@ -178,15 +183,7 @@ def test_reshard_during_traffic(redis_cluster, start_server):
             assert redis_cluster.node_for_slot(slot_of_channel(c)) is dst, c
 
     async def go():
-        subs, pub = await flow(A, B, chans, reshard)
-        for c in chans:
-            ws, col = subs[c]
-            check_told_or_whole(col, pub.sent[c], c)
-            if c.startswith("public:h-"):
-                hist, _ = await recover_rest(B, c, col, pub.sent[c])
-                assert hist == pub.sent[c], "the history holds what A sent, once, in order"
-            await col.stop()
-            await ws.close()
+        await check_moved(B, await flow(A, B, chans, reshard), chans)
 
     asyncio.run(go())
 

@@ -52,13 +52,14 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 # The load generator (perf/ringload) and the naive one-send-per-frame server
-# (perf/naive) used as the benchmark floor.
+# (perf/naive) used as the benchmark floor; perf/naive/sendfloor.c measures the
+# kernel's own floor for a fan-out (no WebSocket, no server).
 RL_SRC := $(filter-out perf/ringload/main.c,$(wildcard perf/ringload/*.c))
 RL_OBJ := $(RL_SRC:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: all deps deps-run run demo test unit integration cluster js socketio browser clean format bench bench-short bench-eta bench-history bench-storm bench-presence bench-events soak flamegraph fuzz
 
-all: $(BUILD)/ringcast $(BUILD)/ringload $(BUILD)/naive
+all: $(BUILD)/ringcast $(BUILD)/ringload $(BUILD)/naive $(BUILD)/sendfloor
 
 # Quiet by default; `make V=1` shows the commands.
 Q := $(if $(V),,@)
@@ -85,6 +86,11 @@ $(BUILD)/ringload: $(BUILD)/obj/perf/ringload/main.o $(BUILD)/libringload.a $(BU
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/naive: $(BUILD)/obj/perf/naive/naive.o $(BUILD)/libringcast.a
+	@$(if $(V),:,echo "  LD    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The kernel's own floor for one small send on each of N connections.
+$(BUILD)/sendfloor: $(BUILD)/obj/perf/naive/sendfloor.o
 	@$(if $(V),:,echo "  LD    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -231,4 +237,4 @@ format:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(RL_OBJ:.o=.d) $(BUILD)/obj/engine/main.d $(BUILD)/obj/perf/ringload/main.d $(BUILD)/obj/perf/naive/naive.d
+-include $(LIB_OBJ:.o=.d) $(RL_OBJ:.o=.d) $(BUILD)/obj/engine/main.d $(BUILD)/obj/perf/ringload/main.d $(BUILD)/obj/perf/naive/naive.d $(BUILD)/obj/perf/naive/sendfloor.d

@@ -210,6 +210,10 @@ def main():
         doc["queue_after"] = json.loads(http(port, "GET", "/api/queues/%s" % QUEUE)[1])
         doc["redis_info_commandstats"] = redis_cli(redis.port, "INFO", "commandstats")
         summarize(doc)
+        srv.stop()
+        load = None
+        srv = None
+        doc["floor"] = sendfloor(args.build, waiters, shards)
     except bl.BenchError as e:
         doc["failures"].append(str(e))
         bl.log("failed: %s" % e)
@@ -225,6 +229,29 @@ def main():
         write_report(doc, os.path.relpath(out_path, bl.REPO))
     print(json.dumps(doc.get("summary", {"failures": doc["failures"]}), indent=1))
     return 0 if "summary" in doc and not doc["failures"] else 1
+
+
+# A queue.tick frame as the bench's ticks send it (2 bytes of WebSocket header).
+TICK_FRAME = 2 + len(json.dumps({"type": "queue.tick", "queue": QUEUE, "head": 1001000,
+                                 "ewma": 1000.0, "tick": 100, "paused": False,
+                                 "time": 1765000000000}, separators=(",", ":")))
+
+
+def sendfloor(build, waiters, procs):
+    """The machine's floor in the same run: build/sendfloor puts one frame-sized
+    message on each of WAITERS loopback connections (no WebSocket, no Redis)."""
+    cmd = [os.path.join(build, "sendfloor"), "--conns", str(waiters), "--procs", str(procs),
+           "--bytes", str(TICK_FRAME), "--rounds", "10"]
+    bl.log("floor: %s" % " ".join(cmd))
+    rc, out, err = bl.run(cmd, 300)
+    m = [ln for ln in out.splitlines() if ln.startswith("median ")]
+    if rc != 0 or not m:
+        return {"cmd": " ".join([os.path.relpath(cmd[0], bl.REPO)] + cmd[1:]), "error": "exit %s: %s" % (rc, err.strip()[-300:])}
+    w = m[0].split()
+    return {"cmd": " ".join([os.path.relpath(cmd[0], bl.REPO)] + cmd[1:]),
+            "median_ms": float(w[1]), "max_ms": float(w[4]),
+            "sender_us": float(w[w.index("sender") + 2]),
+            "reader_us": float(w[w.index("reader") + 2]), "out": out}
 
 
 def summarize(doc):
@@ -280,6 +307,23 @@ def fmt(x, unit=""):
     return "-" if x is None else ("%s%s" % (x, unit))
 
 
+def floor_lines(doc):
+    f = doc.get("floor")
+    if not f:
+        return []
+    if "error" in f:
+        return ["- The machine's floor (`%s`) failed: %s." % (f["cmd"], f["error"])]
+    aw = doc["summary"]["all_waiters_ms"]
+    return [
+        "- The machine's floor, same run: `%s` (no WebSocket, no Redis, no server: one "
+        "io_uring send of a tick-sized message on each of the same number of loopback TCP "
+        "connections, drained by epoll readers) reaches every connection in %.1f ms at the "
+        "median (worst %.1f ms), at %.2f us of sender CPU and %.2f us of reader CPU a message. "
+        "ringcast's median is %.2fx the floor." % (
+            f["cmd"], f["median_ms"], f["max_ms"], f["sender_us"], f["reader_us"],
+            aw["median"] / f["median_ms"])]
+
+
 def write_report(doc, rel_json):
     s, m = doc["summary"], doc["machine"]
     tm = s.get("tick_ms") or {}
@@ -319,8 +363,7 @@ def write_report(doc, rel_json):
             fmt(s.get("unexpected_closes"))),
         "- Verdict against the %.0f ms target: **%s** (worst tick %s ms, median %s ms)." % (
             TARGET_MS, s["verdict"], aw["max"], aw["median"]),
-        END,
-    ]
+    ] + floor_lines(doc) + [END]
     block = "\n".join(lines) + "\n"
     path = os.path.join(bl.REPO, "BENCHMARKS.md")
     try:

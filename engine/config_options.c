@@ -183,7 +183,8 @@ const struct opt rc_cfg_opts[] = {
     U32("recv-buf-size", "engine", recv_buf_size, 256, 1u << 20,
         "provided receive buffer size, 256..1048576 (default 4096)"),
     POW2("recv-buf-count", "engine", recv_buf_count, 1, 32768,
-         "receive buffers per shard, power of 2 (default 1024)"),
+         "most receive buffers per shard, power of 2 (default 1024; the pool starts at 64 and "
+         "grows with use)"),
     POW2("queue-size", "engine", queue_size, 2, 1u << 24,
          "shard/relay queue entries, power of 2 (default 65536)"),
     U32("ring-entries", "engine", ring_entries, 8, 32768,

@@ -358,6 +358,7 @@ static void on_recv(rc_shard *s, rc_conn *c, struct io_uring_cqe *cqe)
         /* Every provided buffer is in use until this batch is processed;
          * re-arm once they are back. */
         rc_counter_inc(&s->stats.recv_nobufs);
+        rc_bufring_starved(&s->bufs);
         if (!more && c->state != RC_CONN_DEAD && c->state != RC_CONN_MOVING &&
             !(c->flags & RC_CF_REARM)) {
             c->flags |= RC_CF_REARM;
@@ -572,6 +573,12 @@ static void *shard_main(void *arg)
         if (s->now_tick != last_tick) {
             rc_wheel_advance(&s->wheel, s->now_tick, on_timer, s);
             last_tick = s->now_tick;
+            if (s->now_tick % (1000 / RC_TICK_MS) == 0) {
+                /* Between batches: every buffer the kernel handed over has
+                 * been read and given back. */
+                rc_bufring_trim(&s->bufs, (s->ring.flags & IORING_SETUP_DEFER_TASKRUN) != 0);
+                rc_counter_set(&s->stats.recv_buffers, s->bufs.live);
+            }
             rc_addr_sweep(s);
             if (!s->draining && s->listen_fd >= 0) {
                 if (!s->accepting)

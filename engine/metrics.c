@@ -422,6 +422,10 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
           defer_closes);
     TOTAL(&o, node, "ringcast_recv_nobufs_total", "counter",
           "Receives re-armed after the provided buffers ran out.", recv_nobufs);
+    PER_SHARD(&o, node, "ringcast_recv_buffers", "gauge",
+              "Receive buffers in circulation (the pool grows with use, up to "
+              "--recv-buf-count, and shrinks when use falls).",
+              recv_buffers);
 
     head(&o, "ringcast_relay_queue_depth", "gauge", "Items waiting in the shard/relay queues.");
     for (int i = 0; i < node->nshards; i++) {

@@ -3,9 +3,10 @@
  * Thread: any thread (pure functions; the shards call them). */
 #include "ws/handshake.h"
 
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <string.h>
+
+#include "base/sha1.h"
+#include "ws/b64url.h"
 
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -28,10 +29,16 @@ int rc_ws_accept_key(rc_str key, char out[29])
     unsigned char in[24 + sizeof(ws_guid) - 1];
     memcpy(in, key.p, 24);
     memcpy(in + 24, ws_guid, sizeof(ws_guid) - 1);
-    unsigned char md[SHA_DIGEST_LENGTH];
-    SHA1(in, sizeof(in), md);
-    /* 20 bytes give 28 base64 chars and EVP_EncodeBlock adds the NUL. */
-    EVP_EncodeBlock((unsigned char *)out, md, SHA_DIGEST_LENGTH);
+    uint8_t md[RC_SHA1_LEN];
+    rc_sha1(in, sizeof(in), md);
+    /* 20 bytes are 27 base64 characters and one "=": base64url's, with the
+     * two characters where the alphabets differ changed back. */
+    if (rc_b64url_encode(md, sizeof(md), out, 29) != 27)
+        return -1;
+    for (int i = 0; i < 27; i++)
+        out[i] = out[i] == '-' ? '+' : out[i] == '_' ? '/' : out[i];
+    out[27] = '=';
+    out[28] = '\0';
     return 0;
 }
 

@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 """ringcast's benchmark: the same load generator (build/ringload) drives ringcast and,
-in the same run, its peers (Socket.IO 4 + Redis adapter, Node ws, the naive
-one-send-per-frame C server). Each server is pinned to core 0, the load generator to
+in the same run, its peers (uWebSockets, Socket.IO 4 + Redis adapter, Node ws, the
+naive one-send-per-frame C server). Each server is pinned to core 0, the load generator to
 core 1. Writes perf/results/<UTC stamp>.json (raw results and machine facts), PNG
 plots next to it, and regenerates BENCHMARKS.md from that run alone.
 
-  /usr/bin/python3 perf/bench.py [--short] [--build build] [--servers ringcast,naive,ws,socketio]
+  /usr/bin/python3 perf/bench.py [--short] [--build build] [--servers ringcast,uws,naive,ws,socketio]
   /usr/bin/python3 perf/bench.py --cross [--short]   # only the cross-node runs (two nodes + Redis)
   /usr/bin/python3 perf/bench.py --render perf/results/STAMP.json   # rewrite BENCHMARKS.md only
 """
@@ -38,7 +38,7 @@ LIMIT_FACTOR = 3.0
 
 # Deliveries/s a server is roughly expected to sustain: only the first rate the
 # fan-out search tries, so a wrong guess costs steps, not correctness.
-PRIOR_DELIVERIES = {"ringcast": 1_000_000, "ringcast-sio": 1_000_000, "naive": 250_000, "ws": 150_000, "socketio": 30_000}
+PRIOR_DELIVERIES = {"ringcast": 1_000_000, "uws": 1_000_000, "ringcast-sio": 1_000_000, "naive": 250_000, "ws": 150_000, "socketio": 30_000}
 
 FULL = dict(n_fan=10000, warmup=1.0, step_dur=4.0, drain=2.0, search_steps=7,
             lat_rate=10, lat_dur=10.0, curve_rates=[10, 30, 100, 300, 1000, 3000],
@@ -60,7 +60,7 @@ CROSS_FULL = dict(lat=[(100, 1), (100, 100), (1000, 1000)], lat_dur=10.0, search
 CROSS_SHORT = dict(lat=[(100, 1), (100, 100), (1000, 1000)], lat_dur=2.0, search_subs=1000,
                    msg_subs=10, search_steps=3, warmup=0.3, step_dur=1.0, drain=0.5)
 CROSS_P99_TARGET_US = 2000
-CROSS_PRIOR_DELIVERIES = {"ringcast": 1_000_000, "socketio": 30_000}
+CROSS_PRIOR_DELIVERIES = {"ringcast": 1_000_000, "uws": 1_000_000, "socketio": 30_000}
 CROSS_KINDS = ("ringcast", "socketio")
 # ringcast's per-connection message bucket, set to the highest values its config
 # accepts: the load generator's one publisher connection must never be throttled.
@@ -119,6 +119,10 @@ class Server:
             ready, self.dialect, path = "listening on", "ringcast", "/ws"
         elif kind == "ws":
             cmd = pin + ["node", os.path.join(bl.REPO, "perf/peers/ws-server.js"),
+                         "--host", bl.HOST, "--port", str(port)]
+            ready, self.dialect, path = "listening on", "ringcast", "/ws"
+        elif kind == "uws":
+            cmd = pin + ["node", os.path.join(bl.REPO, "perf/peers/uws-server.js"),
                          "--host", bl.HOST, "--port", str(port)]
             ready, self.dialect, path = "listening on", "ringcast", "/ws"
         elif kind == "socketio":
@@ -651,7 +655,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--short", action="store_true", help="the < 2 minute variant")
     ap.add_argument("--build", default=os.path.join(bl.REPO, "build"))
-    ap.add_argument("--servers", default="ringcast,naive,ws,socketio")
+    ap.add_argument("--servers", default="ringcast,uws,naive,ws,socketio")
     ap.add_argument("--no-rss", action="store_true", help="skip the memory runs")
     ap.add_argument("--results", default=os.path.join(bl.REPO, "perf", "results"))
     ap.add_argument("--md", default=os.path.join(bl.REPO, "BENCHMARKS.md"))

@@ -5,9 +5,10 @@ import os
 
 from benchlib import g
 
-NAMES = {"ringcast": "ringcast", "naive": "naive C (one send per frame)",
+NAMES = {"ringcast": "ringcast", "uws": "uWebSockets (uWebSockets.js 20.30)",
+         "naive": "naive C (one send per frame)",
          "ws": "Node ws", "socketio": "Socket.IO 4 + Redis adapter"}
-ORDER = ["ringcast", "naive", "ws", "socketio"]
+ORDER = ["ringcast", "uws", "naive", "ws", "socketio"]
 LOADGEN_BUSY = 0.90
 
 

@@ -123,7 +123,7 @@ static inline void rc_bufring_starved(rc_bufring *b)
 void rc_bufring_publish(rc_bufring *b);
 
 /* Once a second, between batches: sets the goal from the peak of the last
- * second, and, where zap_ok (the ring runs with DEFER_TASKRUN) and the ring
+ * second, and, where zap_ok (no buffer holds unread bytes) and the ring
  * was quiet since the last call (fewer buffers taken than half the live
  * ones), drops the pages of every buffer. Returns the bytes whose pages
  * it dropped. */

@@ -450,17 +450,6 @@ static void end_of_batch(rc_shard *s)
     s->nrearm = 0;
 }
 
-/* Whether no provided buffer holds bytes not yet read: under DEFER_TASKRUN
- * the kernel fills them only inside this thread's io_uring_enter, and every
- * completion it posted has been handled, including none waiting in the
- * kernel's overflow list (the CQ was full when it completed: its buffer is
- * filled, its CQE not yet in the ring). */
-static int bufs_at_rest(rc_shard *s)
-{
-    return (s->ring.flags & IORING_SETUP_DEFER_TASKRUN) && io_uring_cq_ready(&s->ring) == 0 &&
-           !(IO_URING_READ_ONCE(*s->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW);
-}
-
 static void pin_thread(rc_shard *s)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -587,7 +576,7 @@ static void *shard_main(void *arg)
             if (s->now_tick % (1000 / RC_TICK_MS) == 0) {
                 /* Between batches: every buffer the kernel handed over has
                  * been read and given back. */
-                rc_bufring_trim(&s->bufs, bufs_at_rest(s));
+                rc_bufring_trim(&s->bufs, rc_ring_at_rest(&s->ring));
                 rc_counter_set(&s->stats.recv_buffers, s->bufs.live);
             }
             rc_addr_sweep(s);

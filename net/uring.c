@@ -34,6 +34,12 @@ int rc_ring_init(struct io_uring *ring, unsigned entries, const char **mode)
     return r;
 }
 
+int rc_ring_at_rest(struct io_uring *ring)
+{
+    return (ring->flags & IORING_SETUP_DEFER_TASKRUN) && io_uring_cq_ready(ring) == 0 &&
+           !(IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW);
+}
+
 struct io_uring_sqe *rc_ring_sqe(struct io_uring *ring)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(ring);

@@ -54,6 +54,13 @@ static inline uint32_t rc_ud_id(uint64_t ud)
  * -errno of the last attempt. */
 int rc_ring_init(struct io_uring *ring, unsigned entries, const char **mode);
 
+/* Whether no provided buffer of the ring can hold bytes not yet read: the
+ * ring runs with DEFER_TASKRUN (the kernel fills provided buffers only
+ * inside the owner's io_uring_enter), and no completion waits, neither in
+ * the CQ nor in the kernel's overflow list (a CQE that found the CQ full:
+ * its buffer is filled, its CQE not yet visible). */
+int rc_ring_at_rest(struct io_uring *ring);
+
 /* An SQE, submitting what is queued first when the SQ is full. Never NULL:
  * when the kernel cannot take more, this aborts (a bug: rings are sized for
  * the worst case batch). */

@@ -145,6 +145,64 @@ static void test_quiet_ring_drops_pages(void)
     CHECK_EQ_INT((int)rc_bufring_trim(&bufs, 0), 0);
 }
 
+/* A CQ too small for the completions: the kernel keeps the rest in its
+ * overflow list, their buffers already filled, so the ring is not at rest
+ * until they are reaped. */
+static void test_not_at_rest_while_completions_wait(void)
+{
+    struct io_uring small;
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+    p.cq_entries = 8;
+    if (io_uring_queue_init_params(8, &small, &p) < 0) {
+        printf("skip: no DEFER_TASKRUN here\n");
+        return;
+    }
+    rc_bufring b;
+    CHECK_EQ_INT(rc_bufring_init(&b, &small, 5, 64, 4096), 0);
+    CHECK(rc_ring_at_rest(&small));
+    int sp[32][2];
+    for (int i = 0; i < 32; i++) {
+        CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sp[i]), 0);
+        CHECK_EQ_INT((int)write(sp[i][1], "x", 1), 1);
+        struct io_uring_sqe *sqe = rc_ring_sqe(&small);
+        io_uring_prep_recv(sqe, sp[i][0], NULL, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = b.bgid;
+        io_uring_submit(&small);
+    }
+    struct io_uring_cqe *cqe;
+    CHECK_EQ_INT(io_uring_wait_cqe(&small, &cqe), 0);
+    CHECK(!rc_ring_at_rest(&small));
+    /* Empty the CQ without entering the kernel: the overflow list still
+     * holds completions whose buffers are filled. */
+    int reaped = 0;
+    while (io_uring_cq_ready(&small)) {
+        CHECK_EQ_INT(io_uring_peek_cqe(&small, &cqe), 0);
+        CHECK_EQ_INT(cqe->res, 1);
+        io_uring_cqe_seen(&small, cqe);
+        reaped++;
+    }
+    CHECK(reaped < 32);
+    CHECK_EQ_INT(io_uring_cq_ready(&small), 0);
+    CHECK(!rc_ring_at_rest(&small));
+    /* Reap the rest: now it is at rest. */
+    while (reaped < 32 && io_uring_wait_cqe(&small, &cqe) == 0) {
+        CHECK_EQ_INT(cqe->res, 1);
+        io_uring_cqe_seen(&small, cqe);
+        reaped++;
+    }
+    CHECK_EQ_INT(reaped, 32);
+    CHECK(rc_ring_at_rest(&small));
+    for (int i = 0; i < 32; i++) {
+        close(sp[i][0]);
+        close(sp[i][1]);
+    }
+    rc_bufring_free(&b, &small);
+    io_uring_queue_exit(&small);
+}
+
 int main(void)
 {
     const char *mode;
@@ -158,6 +216,7 @@ int main(void)
     RUN(test_grows_when_starved);
     RUN(test_shrinks_as_buffers_return);
     RUN(test_quiet_ring_drops_pages);
+    RUN(test_not_at_rest_while_completions_wait);
     rc_bufring_free(&bufs, &ring);
     io_uring_queue_exit(&ring);
     return UNIT_DONE();

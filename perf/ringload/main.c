@@ -34,7 +34,7 @@ static void usage(FILE *f)
             "                       --url (another node of a cluster), same dialect\n"
             "                       (default: --url)\n"
             "  --dialect D          ringcast|socketio (default ringcast)\n"
-            "  --scenario S         idle|broadcast|echo|churn|queue|presence|events\n"
+            "  --scenario S         idle|broadcast|echo|rpc|churn|queue|presence|events\n"
             "                       (default broadcast)\n"
             "  --conns N            staying connections (default 1000)\n"
             "  --threads N          worker rings (default max(1, ceil(conns/%d)))\n"

@@ -145,12 +145,12 @@ static void bc_report(FILE *f, double window_s)
             "\"lost\":%lld,\"gaps\":%llu,\"out_of_order\":%llu,\"publish_window_s\":%.3f,"
             "\"publishes_per_s\":%.1f,\"deliveries_per_s\":%.1f",
             rl_cfg_g.rate, rl_cfg_g.payload, rl_cfg_g.channels,
-            (unsigned long long)rl_run_g.subscribers,
-            (unsigned long long)pubs, (unsigned long long)rl_tot.published,
-            (unsigned long long)rl_tot.acks, (unsigned long long)expected,
-            (unsigned long long)rl_tot.measured, (long long)(expected - rl_tot.measured),
-            (unsigned long long)rl_tot.gaps, (unsigned long long)rl_tot.out_of_order, w,
-            w > 0 ? (double)pubs / w : 0, w > 0 ? (double)rl_tot.measured / w : 0);
+            (unsigned long long)rl_run_g.subscribers, (unsigned long long)pubs,
+            (unsigned long long)rl_tot.published, (unsigned long long)rl_tot.acks,
+            (unsigned long long)expected, (unsigned long long)rl_tot.measured,
+            (long long)(expected - rl_tot.measured), (unsigned long long)rl_tot.gaps,
+            (unsigned long long)rl_tot.out_of_order, w, w > 0 ? (double)pubs / w : 0,
+            w > 0 ? (double)rl_tot.measured / w : 0);
 }
 
 /* --- echo: every connection publishes to its own channel, waits for it */
@@ -222,10 +222,14 @@ static void echo_report(FILE *f, double window_s)
 static void p_send(rl_thr *th, rl_conn *c)
 {
     char msg[400];
-    int n = strcmp(rl_cfg_g.scen->name, "events") == 0
+    const char *scen = rl_cfg_g.scen->name;
+    int n = strcmp(scen, "events") == 0
                 ? snprintf(msg, sizeof(msg),
                            "{\"type\":\"event\",\"id\":%llu,\"event\":\"%s\",\"data\":%u}",
                            (unsigned long long)rc_now_ns(), rl_cfg_g.channel, c->index)
+            : strcmp(scen, "rpc") == 0
+                ? snprintf(msg, sizeof(msg), "{\"type\":\"ping\",\"id\":%llu}",
+                           (unsigned long long)rc_now_ns())
                 : snprintf(msg, sizeof(msg),
                            "{\"type\":\"presence_stats\",\"id\":%llu,\"channel\":\"%s\"}",
                            (unsigned long long)rc_now_ns(), rl_cfg_g.channel);
@@ -281,9 +285,11 @@ static long long json_int_after(const char *p, size_t n, const char *key)
 
 static int p_text(rl_thr *th, rl_conn *c, const char *p, size_t n)
 {
-    static const char want[] = "{\"type\":\"presence_stats\"", ack[] = "{\"type\":\"event_ack\"";
+    static const char want[] = "{\"type\":\"presence_stats\"", ack[] = "{\"type\":\"event_ack\"",
+                      pong[] = "{\"type\":\"pong\"";
     if ((n < sizeof(want) - 1 || memcmp(p, want, sizeof(want) - 1) != 0) &&
-        (n < sizeof(ack) - 1 || memcmp(p, ack, sizeof(ack) - 1) != 0)) {
+        (n < sizeof(ack) - 1 || memcmp(p, ack, sizeof(ack) - 1) != 0) &&
+        (n < sizeof(pong) - 1 || memcmp(p, pong, sizeof(pong) - 1) != 0)) {
         if (!th->qerr[0] && n > 16 && memcmp(p, "{\"type\":\"error\"", 16) == 0)
             snprintf(th->qerr, sizeof(th->qerr), "%.*s", (int)RC_MIN(n, sizeof(th->qerr) - 1), p);
         return 0; /* counted as a server error */
@@ -522,6 +528,16 @@ const rl_scen rl_scenarios[] = {
     {.name = "events",
      .help = "each connection sends client events named --channel, --pipeline outstanding, "
              "and times their event_ack (the event is in Redis)",
+     .warmup_default = 1,
+     .joins = 1,
+     .channel = channel_cfg,
+     .tick = p_tick,
+     .on_open = p_open,
+     .on_text = p_text,
+     .report = p_report},
+    {.name = "rpc",
+     .help = "request/response: each connection sends JSON pings ({\"type\":\"ping\",\"id\":..}) "
+             "and times their pongs, --pipeline outstanding",
      .warmup_default = 1,
      .joins = 1,
      .channel = channel_cfg,

@@ -41,15 +41,17 @@ LIMIT_FACTOR = 3.0
 PRIOR_DELIVERIES = {"ringcast": 1_000_000, "uws": 1_000_000, "ringcast-sio": 1_000_000, "naive": 250_000, "ws": 150_000, "socketio": 30_000}
 
 FULL = dict(n_fan=10000, warmup=1.0, step_dur=4.0, drain=2.0, search_steps=7,
-            lat_rate=10, lat_dur=10.0, curve_rates=[10, 30, 100, 300, 1000, 3000],
+            lat_rate=10, lat_dur=10.0, curve_rates=[10, 30, 100, 200, 300, 1000, 3000],
             curve_dur=4.0, subs=[1000, 2000, 5000, 10000], subs_steps=5,
             echo_conns=100, echo_dur=5.0, hs_conns=10000,
-            rss_n=50000, rss_shards=3, sio_rss_n=19000, rss_hold=4.0)
+            rss_n=50000, rss_shards=3, sio_rss_n=19000, rss_hold=4.0,
+            mem_levels=[1000, 10000], mem_big=[100000], mem_big_shards=6)
 SHORT = dict(n_fan=2000, warmup=0.3, step_dur=1.0, drain=0.5, search_steps=3,
              lat_rate=10, lat_dur=2.0, curve_rates=[], curve_dur=1.0,
              subs=[1000, 2000], subs_steps=2,
              echo_conns=100, echo_dur=1.0, hs_conns=5000,
-             rss_n=19000, rss_shards=1, sio_rss_n=3000, rss_hold=1.0)
+             rss_n=19000, rss_shards=1, sio_rss_n=3000, rss_hold=1.0,
+             mem_levels=[1000, 10000], mem_big=[], mem_big_shards=6)
 
 # Cross-node: subscribers on node B, the publisher on node A, both nodes and their
 # redis-server on SERVER_CPU. lat: (publishes/s, subscribers) points; the rate search
@@ -433,6 +435,15 @@ def bench_server(kind, args, p, rl, logdir):
         bl.log("  echo round trips/s %s, loadgen cpu %s" % (
             fmt_num(g(out["echo"], "round_trips_per_s")), fmt_pct(bl.rl_cpu_util(out["echo"]))))
 
+        if srv.dialect == "ringcast":
+            bl.log("%s: JSON ping/pong, %d connections" % (kind, p["echo_conns"]))
+            srv.quiet()
+            out["rpc"] = rl.run(srv.url, srv.dialect, "rpc", conns=p["echo_conns"], threads=1,
+                                duration=p["echo_dur"], warmup=p["warmup"],
+                                timeout=p["echo_dur"] + 40)
+            bl.log("  ping/pong round trips/s %s, loadgen cpu %s" % (
+                fmt_num(g(out["rpc"], "round_trips_per_s")), fmt_pct(bl.rl_cpu_util(out["rpc"]))))
+
         bl.log("%s: handshakes, %d connections" % (kind, p["hs_conns"]))
         hs_n = p["hs_conns"]
         srv.quiet()
@@ -638,6 +649,55 @@ def rss_run(kind, args, p, rl, logdir, n, shards=1, subscribed=False):
     return out
 
 
+def memory_levels(kind, args, p, rl, logdir, levels, shards=1, leave_s=12.0):
+    """RSS of a fresh server, then with each number of idle connections in levels
+    (connections are added, none leave in between), then leave_s seconds after they
+    have all gone. cold_per_conn at each level = (RSS there - fresh RSS) / connections:
+    what connections cost a fresh node, fixed pools they touch first included."""
+    out = {"server": kind, "shards": shards, "levels": [], "leave_s": leave_s}
+    srv = None
+    spawned = []
+    try:
+        srv = Server(kind, args.build, logdir, shards=shards)
+        time.sleep(1.0)
+        out["fresh"] = bl.rss_bytes(srv.pid)[0]
+        held = 0
+        hold = 60 + levels[-1] / 1000.0
+        for n in levels:
+            add = n - held
+            spawned.append(rl.spawn(srv.url, srv.dialect, "idle", os.path.join(
+                logdir, "mem-%s-%d-%d.out" % (kind, shards, n)), conns=add,
+                threads=threads_for(add), src_addrs=src_addrs_for(n), ramp_rate=5000,
+                duration=hold))
+            got = bl.wait_established(srv.port, n, timeout=30 + add / 1000.0, settle=1.0)
+            time.sleep(1.0)
+            rss = bl.rss_bytes(srv.pid)[0]
+            out["levels"].append({"conns": n, "established": got, "rss": rss,
+                                  "cold_per_conn": (rss - out["fresh"]) / got if got else None})
+            held = n
+            bl.log("  %s (%d shards) %d connections: RSS %.1f MiB, %.0f B each over fresh" % (
+                kind, shards, got, rss / 2 ** 20, out["levels"][-1]["cold_per_conn"] or 0))
+        for sp in spawned:
+            bl.kill_pid(sp)
+        spawned = []
+        deadline = time.monotonic() + 30
+        while bl.established(srv.port) > 0 and time.monotonic() < deadline:
+            time.sleep(0.25)
+        time.sleep(leave_s)
+        out["after_leave"] = bl.rss_bytes(srv.pid)[0]
+        bl.log("  %s: RSS %.1f MiB %.0f s after all left (fresh %.1f MiB)" % (
+            kind, out["after_leave"] / 2 ** 20, leave_s, out["fresh"] / 2 ** 20))
+    except Exception as e:  # noqa: BLE001
+        out["error"] = "%s: %s" % (type(e).__name__, e)
+        bl.log("%s memory levels: error: %s" % (kind, e))
+    finally:
+        for sp in spawned:
+            bl.kill_pid(sp)
+        if srv is not None:
+            srv.stop()
+    return out
+
+
 def _wait_subscribed(port, n, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -710,6 +770,14 @@ def main():
                 for sub in (False, True):
                     doc["rss"].append(rss_run("ringcast", args, p, rl, logdir, p["rss_n"],
                                               shards=p["rss_shards"], subscribed=sub))
+            doc["memory"] = []
+            for kind, levels, shards in (("ringcast", p["mem_levels"], 1),
+                                         ("ringcast", p["mem_big"], p["mem_big_shards"]),
+                                         ("uws", p["mem_levels"], 1)):
+                if kind in kinds and levels:
+                    bl.log("%s: memory from fresh, %s connections, and after" % (kind, levels))
+                    doc["memory"].append(memory_levels(kind, args, p, rl, logdir, levels,
+                                                       shards=shards))
             if "socketio" in kinds:
                 bl.log("socketio: memory per idle connection")
                 doc["rss"].append(rss_run("socketio", args, p, rl, logdir, p["sio_rss_n"]))

@@ -170,6 +170,7 @@ def _target_rows(doc):
             limit, "one channel and a user id" if sub else "unsubscribed"),
             "—" if v is None else "%.0f B" % v,
             verdict(None if v is None else v <= limit)))
+    rows.extend(_uws_rows(doc))
     for what, key, scen in (("echo round trips/s", "round_trips_per_s", "echo"),
                             ("handshakes/s", "handshakes_per_s", "handshakes")):
         a = g(S.get("ringcast"), scen, key)
@@ -178,6 +179,127 @@ def _target_rows(doc):
                      verdict(None if a is None or b is None else a >= b,
                              _busy(g(S.get("ringcast"), scen)))))
     return rows
+
+
+def _curve_point(srv, rate):
+    for c in (srv or {}).get("latency_curve", []):
+        if c["rate"] == rate:
+            return c
+    return None
+
+
+def _uws_rows(doc):
+    """Issue 17's targets: ringcast against uWebSockets in the same run."""
+    S = doc["servers"]
+    rc, uw = S.get("ringcast"), S.get("uws")
+    if uw is None:
+        return []
+    rows = []
+
+    def verdict(ok, busy=False):
+        if ok is None:
+            return "not measured"
+        return ("**met**" if ok else "**not met**") + (
+            " (load generator above 90%: a lower bound)" if busy else "")
+
+    a = g(rc, "fanout", "best", "deliveries_per_s")
+    b = g(uw, "fanout", "best", "deliveries_per_s")
+    r = _ratio(a, b)
+    rows.append(("fan-out, %d subscribers, loss-free deliveries/s ≥ 2× uWebSockets"
+                 % doc["params"]["n_fan"], "%s vs %s = %s" % (
+                     _fmt(a), _fmt(b), "—" if r is None else "%.2f×" % r),
+                 verdict(None if r is None else r >= 2.0)))
+    for rate in (200, 300):
+        x, y = _curve_point(rc, rate), _curve_point(uw, rate)
+        for q in ("p50", "p99"):
+            va, vb = g(x, q), g(y, q)
+            ok = None
+            if va is not None and vb is not None:
+                ok = va <= vb and bool(g(x, "ok"))
+            rows.append(("%s at %d publishes/s to %d subscribers ≤ uWebSockets'" % (
+                q, rate, doc["params"]["n_fan"]), "%s vs %s%s" % (
+                    _us(va), _us(vb), "" if x is None or x.get("ok") else " (ringcast's step "
+                    "not loss-free)"), verdict(ok)))
+    ra = g(rc, "rpc", "round_trips_per_s")
+    for scen, what in (("echo", "echo"), ("rpc", "JSON ping/pong")):
+        rb = g(uw, scen, "round_trips_per_s")
+        rows.append(("JSON ping/pong round trips/s, %d connections ≥ uWebSockets' %s" % (
+            doc["params"]["echo_conns"], what), "%s vs %s" % (_fmt(ra), _fmt(rb)),
+            verdict(None if ra is None or rb is None else ra >= rb,
+                    _busy(g(rc, "rpc")))))
+    mem = {(m["server"], m["shards"]): m for m in doc.get("memory", []) if "error" not in m}
+    ma, mb = mem.get(("ringcast", 1)), mem.get(("uws", 1))
+
+    def cold(m, n):
+        for lv in (m or {}).get("levels", []):
+            if lv["conns"] == n:
+                return lv["cold_per_conn"]
+        return None
+    ca, cb = cold(ma, 10000), cold(mb, 10000)
+    rows.append(("cold memory at 10k connections, one shard (RSS over the fresh server's, per "
+                 "connection) ≤ uWebSockets'", "%s vs %s" % (
+                     "—" if ca is None else "%.0f B" % ca, "—" if cb is None else "%.0f B" % cb),
+                 verdict(None if ca is None or cb is None else ca <= cb)))
+    return rows
+
+
+def _memory_section(doc):
+    mem = doc.get("memory") or []
+    if not mem:
+        return []
+    L = ["## Memory from a fresh server, and after the connections leave", "",
+         "Idle connections are added in steps (none leave in between); *over fresh* = (RSS "
+         "there − RSS of the fresh server) ÷ connections, the fixed pools the first "
+         "connections touch included. *After* is the RSS %s s after the last connection "
+         "closed. uWebSockets (one process, one fd per connection) stops short of 100k under "
+         "RLIMIT_NOFILE." % (mem[0].get("leave_s"),), "",
+         "| server | fresh RSS | " + " | ".join(
+             "%s connections: RSS (over fresh, per connection)" % c for c in ("1k", "10k", "100k"))
+         + " | after they left |", "| --- | --- | --- | --- | --- | --- |"]
+    for m in mem:
+        name = "%s (%d shard%s)" % (NAMES.get(m["server"], m["server"]), m["shards"],
+                                    "" if m["shards"] == 1 else "s")
+        if "error" in m:
+            L.append("| %s | not measured (%s) | | | | |" % (name, m["error"].splitlines()[0][:120]))
+            continue
+        by = {lv["conns"]: lv for lv in m["levels"]}
+        cells = []
+        for c in (1000, 10000, 100000):
+            lv = by.get(c)
+            cells.append("—" if lv is None else "%.1f MiB (%s B)" % (
+                lv["rss"] / 2 ** 20, "—" if lv["cold_per_conn"] is None
+                else "%.0f" % lv["cold_per_conn"]))
+        L.append("| %s | %.1f MiB | %s | %s |" % (
+            name, m["fresh"] / 2 ** 20, " | ".join(cells),
+            "—" if m.get("after_leave") is None else "%.1f MiB" % (m["after_leave"] / 2 ** 20)))
+    one = [m for m in mem if m["server"] == "ringcast" and "error" not in m and m["shards"] == 1]
+    many = [m for m in mem if m["server"] == "ringcast" and "error" not in m and m["shards"] > 1]
+    if one and many:
+        k = many[0]["shards"]
+        L.append("")
+        L.append("Fixed cost per shard: (fresh RSS with %d shards − fresh RSS with 1) ÷ %d = "
+                 "%.0f KiB." % (k, k - 1, (many[0]["fresh"] - one[0]["fresh"]) / (k - 1) / 1024))
+    L.append("")
+    return L
+
+
+def _rpc_rows(S):
+    L = ["## Request/response: JSON ping/pong", "",
+         "Each of 100 connections sends `{\"type\":\"ping\",\"id\":..}` and waits for its "
+         "pong (`ringload --scenario rpc`); servers that speak ringcast's dialect only.", "",
+         "| server | round trips/s | p50 | p99 | load generator CPU |", "| --- | --- | --- | --- | --- |"]
+    for kind in ORDER:
+        r = g(S.get(kind), "rpc")
+        if r is None:
+            continue
+        if "error" in r:
+            L.append("| %s | %s | | | |" % (NAMES[kind], r["error"][:80]))
+            continue
+        L.append("| %s | %s | %s | %s | %s |" % (
+            NAMES[kind], _fmt(g(r, "round_trips_per_s")), _us(g(r, "latency_us", "p50")),
+            _us(g(r, "latency_us", "p99")), _pct(r)))
+    L.append("")
+    return L
 
 
 def markdown(doc, json_path, pngs, md_path):
@@ -290,6 +412,26 @@ def markdown(doc, json_path, pngs, md_path):
             NAMES[kind], _us(q.get("p50")), _us(q.get("p90")), _us(q.get("p99")),
             _us(q.get("p999")), _us(q.get("max")), g(lat, "lost", default="—"), _pct(lat)))
     L.append("")
+    rates = sorted({c["rate"] for k in ORDER for c in (S.get(k) or {}).get("latency_curve", [])})
+    if rates:
+        L.append("### Latency against publish rate, %d subscribers" % p["n_fan"])
+        L.append("")
+        L.append("p50 / p99 publish → receive; ✗: the step was not loss-free and sustained; "
+                 "blank: above the server's loss-free rate, not run.")
+        L.append("")
+        L.append("| server | " + " | ".join("%g/s" % r for r in rates) + " |")
+        L.append("| --- |" + " --- |" * len(rates))
+        for kind in ORDER:
+            srv = S.get(kind)
+            if not srv or not srv.get("latency_curve"):
+                continue
+            cells = []
+            for r in rates:
+                c = _curve_point(srv, r)
+                cells.append("" if c is None else "%s / %s%s" % (
+                    _us(c["p50"]), _us(c["p99"]), "" if c["ok"] else " ✗"))
+            L.append("| %s | %s |" % (NAMES[kind], " | ".join(cells)))
+        L.append("")
     if "latency" in pngs:
         L.append("![latency against publish rate](%s)" % rel(pngs["latency"]))
         L.append("")
@@ -344,6 +486,8 @@ def markdown(doc, json_path, pngs, md_path):
             "—" if rh is None else "%.2f×" % rh, _pct(h)))
     L.append("")
 
+    L.extend(_rpc_rows(S))
+    L.extend(_memory_section(doc))
     L.append("## Memory per idle connection")
     L.append("")
     L.append("User-space, from the server's `VmRSS`: *marginal* = (RSS with N connections − RSS "

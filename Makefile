@@ -28,7 +28,7 @@ BUILD := build$(if $(SANITIZER),/$(SANITIZER))
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -fno-omit-frame-pointer -I. -Wall -Wextra -Werror -Wshadow \
                -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
                -Wformat=2 -fno-strict-aliasing -pthread -MMD -MP
-LIBS      := -luring -lwslay -lcrypto -linih -lm -pthread -lhiredis
+LIBS      := -luring -lwslay -lcrypto -linih -lm -pthread -lhiredis -lz
 
 ifeq ($(SANITIZER),)
   CFLAGS_OPT := -O2

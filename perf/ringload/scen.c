@@ -145,12 +145,12 @@ static void bc_report(FILE *f, double window_s)
             "\"lost\":%lld,\"gaps\":%llu,\"out_of_order\":%llu,\"publish_window_s\":%.3f,"
             "\"publishes_per_s\":%.1f,\"deliveries_per_s\":%.1f",
             rl_cfg_g.rate, rl_cfg_g.payload, rl_cfg_g.channels,
-            (unsigned long long)rl_run_g.subscribers,
-            (unsigned long long)pubs, (unsigned long long)rl_tot.published,
-            (unsigned long long)rl_tot.acks, (unsigned long long)expected,
-            (unsigned long long)rl_tot.measured, (long long)(expected - rl_tot.measured),
-            (unsigned long long)rl_tot.gaps, (unsigned long long)rl_tot.out_of_order, w,
-            w > 0 ? (double)pubs / w : 0, w > 0 ? (double)rl_tot.measured / w : 0);
+            (unsigned long long)rl_run_g.subscribers, (unsigned long long)pubs,
+            (unsigned long long)rl_tot.published, (unsigned long long)rl_tot.acks,
+            (unsigned long long)expected, (unsigned long long)rl_tot.measured,
+            (long long)(expected - rl_tot.measured), (unsigned long long)rl_tot.gaps,
+            (unsigned long long)rl_tot.out_of_order, w, w > 0 ? (double)pubs / w : 0,
+            w > 0 ? (double)rl_tot.measured / w : 0);
 }
 
 /* --- echo: every connection publishes to its own channel, waits for it */

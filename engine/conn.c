@@ -392,8 +392,11 @@ void rc_conn_release(rc_shard *s, rc_conn *c)
     free(s->pstate[id]);
     s->pstate[id] = NULL;
     rc_shard_addr_release(s, c);
-    if (c->deflate)
-        rc_counter_set(&s->stats.deflate_conns, rc_counter_get(&s->stats.deflate_conns) - 1);
+    if (c->deflate) {
+        uint64_t n = rc_counter_get(&s->stats.deflate_conns) - 1;
+        rc_counter_set(&s->stats.deflate_conns, n);
+        rc_counter_set(&s->node->links[s->id].deflate_conns, n);
+    }
     uint16_t gen = (uint16_t)(c->gen + 1);
     memset(c, 0, sizeof(*c));
     c->gen = gen;

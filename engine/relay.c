@@ -20,7 +20,6 @@
 #include "events/lifecycle.h"
 #include "events/relay.h"
 #include "net/uring.h"
-#include "engine/shard.h"
 
 struct rc_relay {
     rc_node *node;
@@ -259,7 +258,7 @@ static void *relay_main(void *arg)
          * turn, which is allowed). */
         uint64_t pmd = 0;
         for (int i = 0; i < node->nshards; i++)
-            pmd += rc_counter_get(&node->shards[i]->stats.deflate_conns);
+            pmd += rc_counter_get(&node->links[i].deflate_conns);
         rc_chan_relay_set_deflate_users(r->chans, pmd);
         /* A bounded batch per round, so that overflow and wake-ups are seen
          * to while the shards keep the relay busy. */

@@ -181,7 +181,9 @@ static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf 
     if (deflate) {
         c->deflate = 1;
         rc_counter_inc(&s->stats.deflate_negotiated);
-        rc_counter_set(&s->stats.deflate_conns, rc_counter_get(&s->stats.deflate_conns) + 1);
+        uint64_t pmd_open = rc_counter_get(&s->stats.deflate_conns) + 1;
+        rc_counter_set(&s->stats.deflate_conns, pmd_open);
+        rc_counter_set(&s->node->links[s->id].deflate_conns, pmd_open);
     }
     /* Bytes the client sent right behind its request are WebSocket frames. */
     size_t extra = hb->len - req->head_len;

@@ -28,7 +28,7 @@ BUILD := build$(if $(SANITIZER),/$(SANITIZER))
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -fno-omit-frame-pointer -I. -Wall -Wextra -Werror -Wshadow \
                -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
                -Wformat=2 -fno-strict-aliasing -pthread -MMD -MP
-LIBS      := -luring -lwslay -lcrypto -linih -lm -pthread -lhiredis
+LIBS      := -luring -lwslay -lcrypto -linih -lm -pthread -lhiredis -lz
 
 ifeq ($(SANITIZER),)
   CFLAGS_OPT := -O2
@@ -57,7 +57,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 RL_SRC := $(filter-out perf/ringload/main.c,$(wildcard perf/ringload/*.c))
 RL_OBJ := $(RL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all deps deps-run run demo test unit integration cluster js socketio browser clean format bench bench-short bench-eta bench-history bench-storm bench-presence bench-events soak flamegraph fuzz
+.PHONY: all deps deps-run run demo test unit integration cluster js socketio browser clean format bench bench-short bench-eta bench-history bench-storm bench-presence bench-events bench-deflate soak flamegraph fuzz
 
 all: $(BUILD)/ringcast $(BUILD)/ringload $(BUILD)/naive $(BUILD)/sendfloor
 
@@ -184,6 +184,7 @@ deps-run:
 #   make bench-storm            10,000 clients of a SIGKILLed node recover on another (~2 min)
 #   make bench-presence         presence_stats on a 100,000-member channel (~6 min)
 #   make bench-events           client events, replies, RS256/ES256 handshakes (~2 min)
+#   make bench-deflate          permessage-deflate: bytes per delivery and fan-out, off and on (~4 min)
 #   make soak                   100k connections for 10 min (SOAK_MINUTES=, SOAK_CONNS=)
 #   make flamegraph SCENARIO=broadcast   (also idle, echo, churn)
 SCENARIO ?= broadcast
@@ -211,6 +212,9 @@ bench-presence: deps-bench all
 
 bench-events: deps-bench all
 	$(PYTHON) perf/eventbench.py --build $(BUILD)
+
+bench-deflate: deps-bench all
+	$(PYTHON) perf/deflatebench.py --build $(BUILD)
 
 soak: deps-bench all
 	$(PYTHON) perf/soak.py --build $(BUILD)

@@ -15,6 +15,7 @@
 #include "channels/room.h"
 #include "redis/envelope.h"
 #include "proto/json.h"
+#include "ws/deflate.h"
 
 /* A channel whose first member's SUBSCRIBE Redis has not confirmed yet: its
  * members are answered (SUBACK) when it does. */
@@ -32,6 +33,13 @@ struct rc_chan_relay {
     rc_presence *presence;
     const rc_config *cfg;
     rc_chan_relay_stats *stats;
+    /* permessage-deflate: one compressor for every publication (reset per
+     * message: no context is carried from one to the next), its output
+     * buffer, and whether any connection on the node negotiated it. */
+    rc_pmd_stream *deflater;
+    uint8_t *zbuf;
+    size_t zcap;
+    uint64_t deflate_users;
 };
 
 static void presence_emit(void *u, rc_str chan, rc_msg *m);
@@ -70,6 +78,8 @@ void rc_chan_relay_free(rc_chan_relay *t)
     rc_rooms_free(t->chans);
     rc_history_free(t->history);
     rc_presence_free(t->presence);
+    rc_pmd_free(t->deflater);
+    free(t->zbuf);
     free(t);
 }
 
@@ -97,6 +107,46 @@ static rc_msg *publication(rc_str chan, rc_str event, uint64_t seq, rc_str data,
     rc_assert(w == (ssize_t)plen);
     m->seq = seq;
     return m;
+}
+
+void rc_chan_relay_set_deflate_users(rc_chan_relay *t, uint64_t n)
+{
+    t->deflate_users = n;
+}
+
+/* Gives a publication its compressed frame, once for every connection
+ * that negotiated permessage-deflate, when it is worth it. */
+static void compress(rc_chan_relay *r, rc_msg *m)
+{
+    if (!r->deflate_users || !r->cfg->permessage_deflate ||
+        !rc_config_deflate(r->cfg, m->chan, m->chan_len))
+        return;
+    rc_str pl = rc_msg_payload(m);
+    if (pl.n < r->cfg->deflate_min_bytes || pl.n < 8) {
+        rc_counter_inc(&r->stats->deflate_small);
+        return;
+    }
+    if (!r->deflater && !(r->deflater = rc_pmd_deflater_new()))
+        return; /* no memory for zlib: plain, as before */
+    if (r->zcap < pl.n + 4) {
+        r->zcap = pl.n + 4;
+        r->zbuf = rc_realloc(r->zbuf, r->zcap);
+    }
+    ssize_t n = rc_pmd_compress(r->deflater, (const uint8_t *)pl.p, pl.n, r->zbuf, pl.n);
+    if (n < 0) {
+        rc_counter_inc(&r->stats->deflate_not_smaller);
+    } else {
+        rc_msg_set_zframe(m, r->zbuf, (size_t)n);
+        rc_counter_inc(&r->stats->deflate_compressed);
+        rc_counter_add(&r->stats->deflate_bytes_in, pl.n);
+        rc_counter_add(&r->stats->deflate_bytes_out, (uint64_t)n);
+    }
+    /* A large message's buffer is not kept. */
+    if (r->zcap > (1u << 20)) {
+        free(r->zbuf);
+        r->zbuf = NULL;
+        r->zcap = 0;
+    }
 }
 
 static rc_msg *notice_new(rc_str chan, const char *reason, const char *text)
@@ -235,6 +285,8 @@ static void deliver(rc_chan_relay *r, rc_str chan, rc_str event, rc_str data,
     }
     uint64_t seq = room ? ++room->seq : 0;
     rc_msg *m = publication(chan, event, seq, data, origin, offset, epoch);
+    if (members)
+        compress(r, m);
     if (!members) {
         rc_counter_inc(&r->stats->no_members);
         rc_ref_init(&m->refs, 1);

@@ -29,6 +29,13 @@ typedef struct rc_chan_relay_stats {
     rc_counter history_cached;            /* with Redis: answered from memory */
     rc_counter history_coalesced;         /* with Redis: waited for a read already asked */
     rc_presence_stats presence;
+    /* permessage-deflate, once per publication (while some connection on
+     * the node negotiated it, on channels where it is on): */
+    rc_counter deflate_compressed;  /* publications compressed */
+    rc_counter deflate_small;       /* sent plain: payload under --deflate-min-bytes */
+    rc_counter deflate_not_smaller; /* sent plain: compressing did not make it shorter */
+    rc_counter deflate_bytes_in;    /* payload bytes of the compressed ones, before */
+    rc_counter deflate_bytes_out;   /* and after */
 } rc_chan_relay_stats;
 
 typedef struct rc_chan_relay rc_chan_relay;
@@ -43,6 +50,10 @@ void rc_chan_relay_attach(rc_chan_relay *t, rc_bridge *bridge, rc_tick_tap_fn ta
 /* The shards are gone: what Redis still sends is dropped. */
 void rc_chan_relay_stop(rc_chan_relay *t);
 void rc_chan_relay_free(rc_chan_relay *t);
+/* How many connections on the node negotiated permessage-deflate (the
+ * relay sums the shards' gauges each turn): publications are compressed
+ * only while some did. */
+void rc_chan_relay_set_deflate_users(rc_chan_relay *t, uint64_t n);
 
 /* The shards' items: a shard's first member of a channel (p: the name), its
  * last one leaving, a publication (p: rc_pub). Each takes p. */

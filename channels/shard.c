@@ -33,6 +33,14 @@ typedef struct waiter {
 /* A room is deleted when it has no member, no subscriber waiting for the
  * relay's answer about its history (room->held), is not waiting for its
  * SUBACK, and is not being fanned out to. */
+/* A compressed frame (permessage-deflate) queued to a client. */
+static void count_z(rc_shard *s, const rc_obuf *bz)
+{
+    rc_counter_inc(&s->stats.deflate_frames);
+    rc_counter_add(&s->stats.deflate_frame_bytes, bz->len);
+    rc_counter_add(&s->stats.deflate_plain_bytes, bz->shared->frame_len);
+}
+
 static int room_unused(const rc_shard *s, const rc_room *r)
 {
     return r->n == 0 && r->held == 0 && !(r->flags & ROOM_PENDING) && r != s->fanout_room;
@@ -482,7 +490,14 @@ void rc_chan_on_history(rc_shard *s, rc_histreq *q)
         for (uint32_t i = 0; i < info.missed; i++) {
             rc_obuf *b;
             if (!rc_conn_proto(s, c)->frame) {
-                b = rc_obuf_shared(q->msgs[i]);
+                rc_msg *hm = q->msgs[i];
+                if (c->deflate && hm->zframe) {
+                    b = rc_obuf_shared_z(hm); /* takes its own reference ... */
+                    rc_msg_put(hm);           /* ... so the one q held goes */
+                    count_z(s, b);
+                } else {
+                    b = rc_obuf_shared(hm);
+                }
             } else {
                 b = rc_conn_proto(s, c)->frame(s, q->msgs[i]);
                 rc_msg_put(q->msgs[i]);
@@ -565,6 +580,12 @@ void rc_chan_on_deliver(rc_shard *s, rc_msg *m)
         r->seq = m->seq;
     rc_obuf *b = rc_obuf_shared(m);
     b->refs = 1; /* held through the loop: a send may fail and drop its use */
+    /* The compressed frame, for the members that negotiated it; same rules. */
+    rc_obuf *bz = NULL;
+    if (m->zframe) {
+        bz = rc_obuf_shared_z(m);
+        bz->refs = 1;
+    }
     rc_proto_frames alt;
     memset(&alt, 0, sizeof(alt));
     s->fanout_room = r;
@@ -574,15 +595,22 @@ void rc_chan_on_deliver(rc_shard *s, rc_msg *m)
         if (i >= r->n)
             continue;
         rc_conn *c = &s->conns[r->members[i]];
-        rc_obuf *f = c->proto == RC_PROTO_JSON ? b : rc_proto_frame_for(s, c, m, b, &alt);
+        rc_obuf *f = c->proto != RC_PROTO_JSON ? rc_proto_frame_for(s, c, m, b, &alt)
+                     : bz && c->deflate        ? bz
+                                               : b;
         if (!f)
             continue;
         f->refs++;
-        if (rc_conn_send(s, c, f) == 0)
+        if (rc_conn_send(s, c, f) == 0) {
             rc_counter_inc(&s->stats.deliveries);
+            if (f == bz)
+                count_z(s, bz);
+        }
     }
     s->fanout_room = NULL;
     rc_obuf_put(b);
+    if (bz)
+        rc_obuf_put(bz);
     rc_proto_frames_put(&alt);
     rc_chan_room_check(s, r);
 }

@@ -35,6 +35,7 @@ struct loader {
     int cli_origin;   /* the same for --allowed-origin */
     int cli_history;  /* the same for --history */
     int cli_presence; /* the same for --presence */
+    int cli_deflate;  /* the same for --deflate */
     int cli_event;    /* the same for --event-stream */
     int cli_sio_nsp;  /* the same for --socketio-namespace */
     int cli_sio_map;  /* the same for --socketio-map */
@@ -64,6 +65,14 @@ static void clear_history(rc_config *cfg)
         free(cfg->history[i].pattern);
     memset(cfg->history, 0, sizeof(cfg->history));
     cfg->n_history = 0;
+}
+
+static void clear_deflate(rc_config *cfg)
+{
+    for (int i = 0; i < cfg->n_deflate; i++)
+        free(cfg->deflate[i].pattern);
+    memset(cfg->deflate, 0, sizeof(cfg->deflate));
+    cfg->n_deflate = 0;
 }
 
 static void clear_presence(rc_config *cfg)
@@ -113,6 +122,7 @@ static void clear_public(rc_config *cfg)
     rc_cfg_clear_list(cfg->allowed_origins, &cfg->n_allowed_origins);
     clear_history(cfg);
     clear_presence(cfg);
+    clear_deflate(cfg);
     clear_events(cfg);
     clear_sio(cfg);
 }
@@ -131,6 +141,14 @@ const rc_event_rule *rc_config_event(const rc_config *cfg, const char *name, siz
         if (rc_pattern_match(cfg->events[i].pattern, name, len, NULL))
             return &cfg->events[i];
     return NULL;
+}
+
+int rc_config_deflate(const rc_config *cfg, const char *name, size_t len)
+{
+    for (int i = 0; i < cfg->n_deflate; i++)
+        if (rc_pattern_match(cfg->deflate[i].pattern, name, len, NULL))
+            return cfg->deflate[i].on;
+    return 1;
 }
 
 const rc_presence_rule *rc_config_presence(const rc_config *cfg, const char *name, size_t len)
@@ -301,6 +319,19 @@ static int set_value(struct loader *L, const struct opt *o, const char *v, int f
             return -1;
         cfg->n_presence++;
         return 0;
+    case K_DEFLATE:
+        if (from_flag && !L->cli_deflate) {
+            L->cli_deflate = 1;
+            clear_deflate(cfg);
+        }
+        if (cfg->n_deflate >= RC_MAX_PUBLIC_PATTERNS) {
+            snprintf(msg, ml, "more than %d deflate rules", RC_MAX_PUBLIC_PATTERNS);
+            return -1;
+        }
+        if (rc_cfg_parse_deflate(&cfg->deflate[cfg->n_deflate], v, msg, ml) < 0)
+            return -1;
+        cfg->n_deflate++;
+        return 0;
     case K_SIO_NSP: {
         if (from_flag && !L->cli_sio_nsp) {
             L->cli_sio_nsp = 1;
@@ -392,6 +423,8 @@ static void set_defaults(rc_config *cfg)
     cfg->allow_anonymous = 1;
     cfg->anonymous_publish = 0;
     cfg->user_channels = 1;
+    cfg->permessage_deflate = 1;
+    cfg->deflate_min_bytes = 128;
     strcpy(cfg->redis_prefix, "rc:");
     cfg->redis_backlog_bytes = 8u << 20;
     cfg->redis_ping_ms = 1000;

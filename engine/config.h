@@ -36,6 +36,13 @@ typedef struct rc_presence_rule {
     int join_leave;
 } rc_presence_rule;
 
+/* Channels matching pattern have their publications compressed for the
+ * connections that negotiated permessage-deflate, or not (--deflate). */
+typedef struct rc_deflate_rule {
+    char *pattern;
+    int on;
+} rc_deflate_rule;
+
 /* Client events whose name matches pattern go to the Redis stream
  * PREFIX "ev:" stream, which takes at most maxlen entries (--event-stream). */
 typedef struct rc_event_rule {
@@ -60,11 +67,13 @@ typedef struct rc_config {
     /* [server] */
     char listen_host[256]; /* --listen HOST:PORT, default 127.0.0.1:8080 */
     uint16_t listen_port;
-    char ws_path[128]; /* --ws-path, default /ws */
-    int shards;        /* --shards, default: online CPUs */
-    int pin_threads;   /* --pin / --no-pin, default 1 */
-    char node_id[64];  /* --node-id, default: hostname-pid */
-    int log_level;     /* --log-level debug|info|warn|error, default info */
+    char ws_path[128];          /* --ws-path, default /ws */
+    int shards;                 /* --shards, default: online CPUs */
+    int pin_threads;            /* --pin / --no-pin, default 1 */
+    char node_id[64];           /* --node-id, default: hostname-pid */
+    int log_level;              /* --log-level debug|info|warn|error, default info */
+    int permessage_deflate;     /* --permessage-deflate / --no-permessage-deflate, default on */
+    uint32_t deflate_min_bytes; /* --deflate-min-bytes: smaller payloads go plain, default 128 */
 
     /* [limits] */
     uint32_t max_connections;  /* --max-connections, node-wide, default 100000 */
@@ -111,6 +120,8 @@ typedef struct rc_config {
                                     offset outlive its last publication */
     rc_presence_rule presence[RC_MAX_PUBLIC_PATTERNS]; /* --presence (repeatable), first match */
     int n_presence;
+    rc_deflate_rule deflate[RC_MAX_PUBLIC_PATTERNS]; /* --deflate (repeatable), first match */
+    int n_deflate;
     uint32_t presence_ttl_s;    /* --presence-ttl: a member not refreshed for this long is
                                    gone (a dead node's members, with Redis) */
     uint32_t presence_page_max; /* --presence-page-max: members one presence page may hold */
@@ -180,5 +191,9 @@ const rc_event_rule *rc_config_event(const rc_config *cfg, const char *name, siz
 
 /* The presence rule of channel name[0..len), or NULL: none. */
 const rc_presence_rule *rc_config_presence(const rc_config *cfg, const char *name, size_t len);
+
+/* 1 when publications on channel name[0..len) may be compressed: the
+ * first --deflate rule that matches says on or off; no rule: on. */
+int rc_config_deflate(const rc_config *cfg, const char *name, size_t len);
 
 #endif

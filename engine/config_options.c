@@ -37,6 +37,11 @@ const struct opt rc_cfg_opts[] = {
      "node id, [A-Za-z0-9._:-] (default HOSTNAME-PID)"},
     {"log-level", "server", K_LOG_LEVEL, FIELD(log_level), 0, 0, 0, 0, "LEVEL",
      "debug|info|warn|error (default info)"},
+    {"permessage-deflate", "server", K_BOOL, FIELD(permessage_deflate), 0, 1, 0, 1, NULL,
+     "accept permessage-deflate (RFC 7692) when a client offers it (default on)"},
+    {"no-permessage-deflate", NULL, K_BOOL, FIELD(permessage_deflate), 0, 1, 0, 0, NULL, NULL},
+    U32("deflate-min-bytes", "server", deflate_min_bytes, 0, 64u << 20,
+        "publications whose payload is shorter go uncompressed (default 128)"),
 
     U32("max-connections", "limits", max_connections, 1, 10000000,
         "connections per node (default 100000)"),
@@ -136,6 +141,9 @@ const struct opt rc_cfg_opts[] = {
      "'PATTERN [join_leave]': matching channels keep who is here (presence and presence_stats "
      "requests); join_leave also tells members of each join and leave; repeatable, first match "
      "wins (default none: no presence)"},
+    {"deflate", "channels", K_DEFLATE, NOFIELD, 0, 0, 0, 0, "RULE",
+     "'PATTERN on|off': whether publications on matching channels are compressed for clients "
+     "that negotiated permessage-deflate; repeatable, first match wins (default: on)"},
     U32("presence-ttl", "channels", presence_ttl_s, 3, 3600,
         "seconds after which a member its node stopped refreshing is gone; nodes refresh every "
         "third of it (default 30)"),

@@ -27,6 +27,7 @@ enum kind {
     K_ORIGIN,
     K_HISTORY,
     K_PRESENCE,
+    K_DEFLATE,
     K_EVENT,
     K_SIO_NSP,
     K_SIO_MAP,

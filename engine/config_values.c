@@ -212,6 +212,34 @@ int rc_cfg_parse_history(rc_history_rule *r, const char *v, char *msg, size_t ml
     return 0;
 }
 
+/* "PATTERN on|off". */
+int rc_cfg_parse_deflate(rc_deflate_rule *r, const char *v, char *msg, size_t ml)
+{
+    char buf[512];
+    if (rc_cfg_copy_str(buf, sizeof(buf), v, msg, ml) < 0)
+        return -1;
+    char *save = NULL, *pattern = NULL;
+    int on = -1;
+    for (char *t = strtok_r(buf, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+        if (!pattern) {
+            pattern = t;
+        } else if (on < 0 && (strcmp(t, "on") == 0 || strcmp(t, "off") == 0)) {
+            on = strcmp(t, "on") == 0;
+        } else {
+            snprintf(msg, ml, "expected 'PATTERN on|off', got '%.40s'", t);
+            return -1;
+        }
+    }
+    if (!pattern || on < 0) {
+        snprintf(msg, ml, "expected 'PATTERN on|off'");
+        return -1;
+    }
+    if (one_pattern(&r->pattern, pattern, "deflate", msg, ml) < 0)
+        return -1;
+    r->on = on;
+    return 0;
+}
+
 /* "PATTERN [join_leave]". */
 int rc_cfg_parse_presence(rc_presence_rule *r, const char *v, char *msg, size_t ml)
 {

@@ -27,6 +27,8 @@ void rc_cfg_clear_list(char **list, int *count);
 int rc_cfg_parse_history(rc_history_rule *r, const char *v, char *msg, size_t ml);
 /* "PATTERN STREAM [maxlen=N]" into r. */
 int rc_cfg_parse_event(rc_event_rule *r, const char *v, char *msg, size_t ml);
+/* "PATTERN on|off" into r. */
+int rc_cfg_parse_deflate(rc_deflate_rule *r, const char *v, char *msg, size_t ml);
 /* "PATTERN [join_leave]" into r. */
 int rc_cfg_parse_presence(rc_presence_rule *r, const char *v, char *msg, size_t ml);
 

@@ -392,6 +392,11 @@ void rc_conn_release(rc_shard *s, rc_conn *c)
     free(s->pstate[id]);
     s->pstate[id] = NULL;
     rc_shard_addr_release(s, c);
+    if (c->deflate) {
+        uint64_t n = rc_counter_get(&s->stats.deflate_conns) - 1;
+        rc_counter_set(&s->stats.deflate_conns, n);
+        rc_counter_set(&s->node->links[s->id].deflate_conns, n);
+    }
     uint16_t gen = (uint16_t)(c->gen + 1);
     memset(c, 0, sizeof(*c));
     c->gen = gen;
@@ -414,6 +419,8 @@ void rc_conn_ws_input(rc_shard *s, rc_conn *c, const uint8_t *data, size_t len)
     if (!c->sess) {
         c->sess = rc_ws_get(&s->ws_pool);
         c->flags |= RC_CF_WSSESS;
+        if (c->deflate)
+            rc_ws_set_deflate(c->sess, 1);
     }
     s->feeding = c;
     int r = rc_ws_feed(&s->ws_pool, c->sess, s, data, len);
@@ -507,7 +514,15 @@ static void hook_ctrl(void *ctx, int opcode, const uint8_t *payload, size_t len,
     }
     /* wslay found an error; say which, with a reason the client can read. */
     uint16_t code = len >= 2 ? (uint16_t)((payload[0] << 8) | payload[1]) : RC_CLOSE_PROTOCOL;
-    char reason[96];
+    char reason[124];
+    if (len > 2) {
+        /* The session's own refusals (ws/session.h) come with their reason;
+         * wslay's never do. */
+        snprintf(reason, sizeof(reason), "%.*s", (int)RC_MIN(len - 2, sizeof(reason) - 1),
+                 (const char *)payload + 2);
+        rc_conn_close(s, c, code, reason);
+        return;
+    }
     switch (code) {
     case RC_CLOSE_BAD_DATA:
         snprintf(reason, sizeof(reason), "invalid UTF-8 in a text message");
@@ -524,11 +539,23 @@ static void hook_ctrl(void *ctx, int opcode, const uint8_t *payload, size_t len,
     rc_conn_close(s, c, code, reason);
 }
 
+static void hook_inflate(void *ctx, int outcome)
+{
+    rc_shard *s = ctx;
+    switch (outcome) {
+    case RC_WS_INFLATED: rc_counter_inc(&s->stats.inflated); break;
+    case RC_WS_REF_TOO_BIG: rc_counter_inc(&s->stats.inflate_refused[RC_PMD_REF_TOO_BIG]); break;
+    case RC_WS_REF_BAD: rc_counter_inc(&s->stats.inflate_refused[RC_PMD_REF_BAD]); break;
+    default: rc_counter_inc(&s->stats.inflate_refused[RC_PMD_REF_RSV1]); break;
+    }
+}
+
 const rc_ws_hooks rc_conn_ws_hooks = {
     .text = hook_text,
     .binary = hook_binary,
     .pong = hook_pong,
     .ctrl = hook_ctrl,
+    .inflate = hook_inflate,
 };
 
 /* ---- heartbeats and token expiry ------------------------------------------ */
@@ -631,7 +658,7 @@ void rc_conn_opened(rc_shard *s, rc_conn *c, int proto)
 {
     c->state = RC_CONN_OPEN;
     set_told(s, c, 0);
-    c->proto = (uint8_t)proto & 0xf;
+    c->proto = (uint8_t)proto & 0x7;
     c->flags |= RC_CF_WS;
     c->tokens = (uint16_t)RC_MIN(s->cfg->msg_burst, 65535u);
     c->rate_tick = s->now_tick;

@@ -215,6 +215,54 @@ static void render_admission(out *o, const rc_admission_stats *a)
     }
 }
 
+/* permessage-deflate: negotiation, what the shards sent compressed, what
+ * they inflated or refused, and per publication what the relay compressed. */
+static void render_deflate(out *o, rc_node *node, const rc_chan_relay_stats *cs)
+{
+    TOTAL(o, node, "ringcast_deflate_connections", "gauge",
+          "Open connections that negotiated permessage-deflate.", deflate_conns);
+    TOTAL(o, node, "ringcast_deflate_negotiated_total", "counter",
+          "Upgrades that negotiated permessage-deflate.", deflate_negotiated);
+    static const char *const decl[RC_PMD_DECL__COUNT] = {"disabled", "offer", "client"};
+    head(o, "ringcast_deflate_declined_total", "counter",
+         "Upgrades that offered permessage-deflate and did not get it, by reason.");
+    for (int k = 0; k < RC_PMD_DECL__COUNT; k++)
+        put(o, "ringcast_deflate_declined_total{reason=\"%s\"} %llu\n", decl[k],
+            (unsigned long long)sum(node, offsetof(rc_shard_stats, deflate_declined) +
+                                              (size_t)k * sizeof(rc_counter)));
+    SINGLE(o, "ringcast_deflate_publications_total", "counter",
+           "Publications compressed (once each, for every connection that negotiated it).",
+           rc_counter_get(&cs->deflate_compressed));
+    SINGLE(o, "ringcast_deflate_small_total", "counter",
+           "Publications sent uncompressed because their payload is under --deflate-min-bytes.",
+           rc_counter_get(&cs->deflate_small));
+    SINGLE(o, "ringcast_deflate_not_smaller_total", "counter",
+           "Publications sent uncompressed because compressing did not make them shorter.",
+           rc_counter_get(&cs->deflate_not_smaller));
+    SINGLE(o, "ringcast_deflate_payload_bytes_in_total", "counter",
+           "Payload bytes of the compressed publications, before compression.",
+           rc_counter_get(&cs->deflate_bytes_in));
+    SINGLE(o, "ringcast_deflate_payload_bytes_out_total", "counter",
+           "Payload bytes of the compressed publications, after compression.",
+           rc_counter_get(&cs->deflate_bytes_out));
+    TOTAL(o, node, "ringcast_deflate_frames_total", "counter",
+          "Compressed frames queued to clients.", deflate_frames);
+    TOTAL(o, node, "ringcast_deflate_frame_bytes_total", "counter",
+          "Bytes of the compressed frames queued to clients.", deflate_frame_bytes);
+    TOTAL(o, node, "ringcast_deflate_frame_plain_bytes_total", "counter",
+          "Bytes those frames would have taken uncompressed.", deflate_plain_bytes);
+    TOTAL(o, node, "ringcast_inflated_total", "counter", "Compressed client messages inflated.",
+          inflated);
+    static const char *const ref[RC_PMD_REF__COUNT] = {"too_big", "bad_data", "rsv1"};
+    head(o, "ringcast_inflate_refused_total", "counter",
+         "Client messages refused by permessage-deflate, by reason (too_big: 1009, bad_data: "
+         "1007, rsv1: 1002).");
+    for (int k = 0; k < RC_PMD_REF__COUNT; k++)
+        put(o, "ringcast_inflate_refused_total{reason=\"%s\"} %llu\n", ref[k],
+            (unsigned long long)sum(node, offsetof(rc_shard_stats, inflate_refused) +
+                                              (size_t)k * sizeof(rc_counter)));
+}
+
 static void render_history(out *o, const rc_chan_relay_stats *cs)
 {
     SINGLE(o, "ringcast_history_writes_total", "counter",
@@ -478,6 +526,7 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
     put(&o, "ringcast_relay_dropped_total %llu\n",
         (unsigned long long)rc_counter_get(&rs->out.dropped));
     render_history(&o, &rs->chans);
+    render_deflate(&o, node, &rs->chans);
     render_presence(&o, &rs->chans.presence);
     if (rs->redis) {
         render_admission(&o, &rs->admission);

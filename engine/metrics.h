@@ -44,6 +44,25 @@ enum rc_sio_upg_outcome {
     RC_SIO_UPG__COUNT
 };
 
+/* Why an upgrade did not get permessage-deflate although it offered it:
+ * the label "reason" of ringcast_deflate_declined_total. */
+enum rc_pmd_declined {
+    RC_PMD_DECL_OFF = 0, /* --no-permessage-deflate */
+    RC_PMD_DECL_OFFER,   /* no offer we could accept (parameters, window bits) */
+    RC_PMD_DECL_CLIENT,  /* a client known to break with it (Safari 15.0-15.3) */
+    RC_PMD_DECL__COUNT
+};
+
+/* Why a client's compressed message was refused: the label "reason" of
+ * ringcast_inflate_refused_total. */
+enum rc_pmd_refused {
+    RC_PMD_REF_TOO_BIG = 0, /* inflated past --max-message-bytes: 1009 */
+    RC_PMD_REF_BAD,         /* not valid compressed data, or invalid UTF-8 inside: 1007 */
+    RC_PMD_REF_RSV1,        /* RSV1 without permessage-deflate, or on a continuation or
+                               control frame: 1002 */
+    RC_PMD_REF__COUNT
+};
+
 typedef struct rc_shard_stats {
     rc_counter conns_open; /* gauge: connections in any state */
     rc_counter ws_open;    /* gauge: WebSocket connections open */
@@ -96,6 +115,14 @@ typedef struct rc_shard_stats {
     rc_counter sio_emitter_reached; /* sessions the emitter's broadcasts and operations reached */
     rc_counter sio_recoveries[RC_SIO_REC_SLOTS]; /* by enum rc_sio_rec_outcome (sio/recovery.h) */
     rc_counter sio_upgrades[RC_SIO_UPG__COUNT];  /* by enum rc_sio_upg_outcome */
+    rc_counter deflate_conns;      /* gauge: open connections that negotiated permessage-deflate */
+    rc_counter deflate_negotiated; /* upgrades that negotiated it */
+    rc_counter deflate_declined[RC_PMD_DECL__COUNT]; /* offered, not negotiated, by reason */
+    rc_counter deflate_frames;                       /* compressed frames queued to clients */
+    rc_counter deflate_frame_bytes;                  /* their bytes */
+    rc_counter deflate_plain_bytes;                  /* what their plain frames would have been */
+    rc_counter inflated;                             /* compressed client messages inflated */
+    rc_counter inflate_refused[RC_PMD_REF__COUNT];   /* by enum rc_pmd_refused */
 } rc_shard_stats;
 
 struct rc_node;

@@ -21,6 +21,8 @@ static rc_msg *msg_alloc(rc_str channel, size_t payload_len)
     m->chan_len = (uint16_t)channel.n;
     m->kind = RC_MSG_DATA;
     m->seq = 0;
+    m->zframe = NULL;
+    m->zframe_len = 0;
     if (channel.n) /* a reply to one connection has none (and p may be NULL) */
         memcpy(m->mem, channel.p, channel.n);
     m->mem[channel.n] = '\0';
@@ -55,8 +57,22 @@ rc_str rc_msg_payload(const rc_msg *m)
 
 void rc_msg_put(rc_msg *m)
 {
-    if (rc_ref_put(&m->refs))
+    if (rc_ref_put(&m->refs)) {
+        free(m->zframe);
         free(m);
+    }
+}
+
+void rc_msg_set_zframe(rc_msg *m, const uint8_t *z, size_t n)
+{
+    size_t h = rc_ws_header_len(n);
+    uint8_t *f = rc_malloc(h + n);
+    rc_ws_header(f, RC_WS_OP_TEXT, n);
+    f[0] |= RC_WS_RSV1;
+    memcpy(f + h, z, n);
+    free(m->zframe);
+    m->zframe = f;
+    m->zframe_len = (uint32_t)(h + n);
 }
 
 rc_obuf *rc_obuf_shared(rc_msg *m)
@@ -67,6 +83,15 @@ rc_obuf *rc_obuf_shared(rc_msg *m)
     b->kind = RC_OBUF_DATA;
     b->shared = m;
     b->data = m->frame;
+    return b;
+}
+
+rc_obuf *rc_obuf_shared_z(rc_msg *m)
+{
+    rc_obuf *b = rc_obuf_shared(m);
+    b->len = m->zframe_len;
+    b->data = m->zframe;
+    rc_ref_get(&m->refs);
     return b;
 }
 

@@ -35,6 +35,12 @@ typedef struct rc_msg {
     uint8_t kind;         /* enum rc_msg_kind */
     const char *chan;     /* NUL-terminated, inside this allocation */
     const uint8_t *frame; /* inside this allocation */
+    /* The same message compressed (permessage-deflate, RSV1 set), for the
+     * connections that negotiated it, or NULL: made once, by the thread
+     * that builds the message, before it is shared (rc_msg_set_zframe);
+     * its own allocation, freed with the message. */
+    uint8_t *zframe;
+    uint32_t zframe_len;
     uint8_t mem[];
 } rc_msg;
 
@@ -51,6 +57,10 @@ rc_str rc_msg_payload(const rc_msg *m);
 
 /* Drops one reference; frees on the last. */
 void rc_msg_put(rc_msg *m);
+
+/* Gives m its compressed frame: a final text frame with RSV1 around
+ * z[0..n) (copied). Only before m is shared. */
+void rc_msg_set_zframe(rc_msg *m, const uint8_t *z, size_t n);
 
 enum rc_obuf_kind {
     RC_OBUF_DATA = 0, /* a channel message: subject to the backlog policy */
@@ -69,6 +79,10 @@ typedef struct rc_obuf {
 
 /* A wrapper for a shared message with refs 0; the caller counts its uses. */
 rc_obuf *rc_obuf_shared(rc_msg *m);
+
+/* The same for m's compressed frame (m->zframe must be set); the wrapper
+ * holds its own reference on m, taken here. */
+rc_obuf *rc_obuf_shared_z(rc_msg *m);
 
 /* A private frame: header for opcode + a copy of payload[0..len). refs 1. */
 rc_obuf *rc_obuf_frame(int kind, int opcode, const void *payload, size_t len);

@@ -16,6 +16,11 @@ typedef struct rc_link {
     rc_spsc to_relay;     /* producer: the shard; consumer: the relay */
     rc_spsc to_shard;     /* producer: the relay; consumer: the shard */
     rc_waker shard_waker; /* the relay wakes the shard */
+    /* Open connections of the shard that negotiated permessage-deflate:
+     * written by the shard, read by the relay (which compresses only while
+     * some did). Here rather than in the shard's stats because the links
+     * outlive the shards, and the relay's last turns come after them. */
+    rc_counter deflate_conns;
 } rc_link;
 
 typedef struct rc_node {

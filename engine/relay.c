@@ -252,6 +252,14 @@ static void *relay_main(void *arg)
     for (;;) {
         size_t got = 0;
         rc_qitem it;
+        /* Whether publications are worth compressing this turn: only while
+         * some connection negotiated permessage-deflate (a connection that
+         * negotiated it after this read gets plain frames until the next
+         * turn, which is allowed). */
+        uint64_t pmd = 0;
+        for (int i = 0; i < node->nshards; i++)
+            pmd += rc_counter_get(&node->links[i].deflate_conns);
+        rc_chan_relay_set_deflate_users(r->chans, pmd);
         /* A bounded batch per round, so that overflow and wake-ups are seen
          * to while the shards keep the relay busy. */
         while (got < 65536 && pop_oldest(r, &it)) {

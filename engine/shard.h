@@ -95,10 +95,11 @@ typedef struct rc_send_arena {
 
 /* One connection. Kept small: 100k of them live in a shard's table. */
 typedef struct rc_conn {
-    rc_tnode timer;    /* 12 bytes */
-    uint16_t gen;      /* bumped when the slot is reused */
-    uint8_t state : 4; /* enum rc_conn_state */
-    uint8_t proto : 4; /* enum rc_protocol_id: who reads its messages */
+    rc_tnode timer;      /* 12 bytes */
+    uint16_t gen;        /* bumped when the slot is reused */
+    uint8_t state : 4;   /* enum rc_conn_state */
+    uint8_t proto : 3;   /* enum rc_protocol_id: who reads its messages */
+    uint8_t deflate : 1; /* permessage-deflate was negotiated (ws/deflate.h) */
     uint8_t flags;
     uint16_t nchan;     /* entries in chans */
     uint16_t tokens;    /* message-rate bucket */
@@ -111,7 +112,8 @@ typedef struct rc_conn {
     rc_auth *auth; /* NULL: anonymous */
 } rc_conn;
 _Static_assert(sizeof(rc_conn) == 64, "rc_conn is one cache line: 100k of them live in a shard");
-_Static_assert(RC_CONN_MOVING < 16 && RC_PROTO__COUNT <= 16, "rc_conn.state and .proto are 4 bits");
+_Static_assert(RC_CONN_MOVING < 16 && RC_PROTO__COUNT <= 8,
+               "rc_conn.state is 4 bits and .proto 3 bits");
 
 /* The request head and body of a connection still speaking HTTP. */
 typedef struct rc_httpbuf {

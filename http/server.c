@@ -19,6 +19,7 @@
 #include "ops/ops.h"
 #include "sio/poll.h"
 #include "sio/session.h"
+#include "ws/deflate.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
 
@@ -89,6 +90,34 @@ static int find_token(const rc_http_req *req, char *tok, size_t cap, rc_str *sel
     return 0;
 }
 
+/* permessage-deflate: 1 when the client offered it in a form we accept,
+ * with our answer in pmd; counts why an offer was declined. */
+static int negotiate(rc_shard *s, const rc_http_req *req, char pmd[RC_PMD_ANSWER_MAX])
+{
+    if (req->ws_extensions.n == 0)
+        return 0;
+    if (rc_pmd_negotiate(&req->ws_extensions, pmd) != RC_PMD_ACCEPTED) {
+        /* Counted only when the header names the extension at all. */
+        for (int i = 0; i < req->ws_extensions.n; i++) {
+            rc_str l = req->ws_extensions.line[i];
+            if (memmem(l.p, l.n, "permessage-deflate", 18)) {
+                rc_counter_inc(&s->stats.deflate_declined[RC_PMD_DECL_OFFER]);
+                break;
+            }
+        }
+        return 0;
+    }
+    if (!s->cfg->permessage_deflate) {
+        rc_counter_inc(&s->stats.deflate_declined[RC_PMD_DECL_OFF]);
+        return 0;
+    }
+    if (rc_pmd_ua_broken(req->user_agent)) {
+        rc_counter_inc(&s->stats.deflate_declined[RC_PMD_DECL_CLIENT]);
+        return 0;
+    }
+    return 1;
+}
+
 /* The upgrade to WebSocket, for protocol proto. The JSON protocol's token
  * comes with the request; Socket.IO's comes later, in its CONNECT. */
 static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf *hb, int proto)
@@ -132,14 +161,15 @@ static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf 
             return;
         }
     }
-    char accept[29];
+    char accept[29], pmd[RC_PMD_ANSWER_MAX];
     if (rc_ws_accept_key(req->ws_key, accept) < 0) {
         free(auth);
         refuse(s, c, RC_HS_BAD_REQUEST, 400, "invalid Sec-WebSocket-Key");
         return;
     }
+    int deflate = negotiate(s, req, pmd);
     char resp[512];
-    int n = rc_ws_response_101(resp, sizeof(resp), accept, selected);
+    int n = rc_ws_response_101(resp, sizeof(resp), accept, selected, deflate ? pmd : NULL);
     if (n < 0) {
         free(auth);
         refuse(s, c, RC_HS_BAD_REQUEST, 400, "subprotocol too long");
@@ -148,6 +178,13 @@ static void upgrade(rc_shard *s, rc_conn *c, const rc_http_req *req, rc_httpbuf 
     rc_conn_send(s, c, rc_obuf_raw(resp, (size_t)n));
     rc_counter_inc(&s->stats.handshakes[RC_HS_OK]);
     c->auth = auth;
+    if (deflate) {
+        c->deflate = 1;
+        rc_counter_inc(&s->stats.deflate_negotiated);
+        uint64_t pmd_open = rc_counter_get(&s->stats.deflate_conns) + 1;
+        rc_counter_set(&s->stats.deflate_conns, pmd_open);
+        rc_counter_set(&s->node->links[s->id].deflate_conns, pmd_open);
+    }
     /* Bytes the client sent right behind its request are WebSocket frames. */
     size_t extra = hb->len - req->head_len;
     uint8_t *rest = extra ? rc_malloc(extra) : NULL;

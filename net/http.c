@@ -44,7 +44,7 @@ static int span_ieq(const char *p, size_t n, const char *lit)
     return 1;
 }
 
-enum { H_UNIQUE = 1, H_TE = 2, H_CLEN = 4, H_LIST = 8 };
+enum { H_UNIQUE = 1, H_TE = 2, H_CLEN = 4, H_LIST = 8, H_FIRST = 16 };
 
 struct known_header {
     const char *name;
@@ -69,6 +69,8 @@ static const struct known_header known[] = {
     {"content-type", offsetof(rc_http_req, content_type), H_UNIQUE},
     {"x-api-key", offsetof(rc_http_req, x_api_key), H_UNIQUE},
     {"content-length", 0, H_UNIQUE | H_CLEN},
+    /* Read only to spot clients with known bugs: the first copy counts. */
+    {"user-agent", offsetof(rc_http_req, user_agent), H_FIRST},
     {"transfer-encoding", 0, H_TE},
 };
 
@@ -179,6 +181,8 @@ static int parse_header_line(const char *p, size_t n, rc_http_req *req)
             return RC_HTTP_OK;
         }
         rc_str *f = (rc_str *)((char *)req + h->off);
+        if (f->p && (h->flags & H_FIRST))
+            return RC_HTTP_OK;
         if (f->p)
             return RC_HTTP_EDUP; /* every other header ringcast reads is unique */
         *f = (rc_str){p + b, e - b};

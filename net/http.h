@@ -49,6 +49,9 @@ typedef struct rc_http_req {
      * Content-Length, Origin, Content-Type and X-API-Key are unique: a second
      * copy is RC_HTTP_EDUP. An empty value has p != NULL and n == 0. */
     rc_str host, ws_key, ws_version, authorization, origin, content_type, x_api_key;
+    /* User-Agent (the first copy; read only to spot clients with known
+     * bugs, ws/deflate.h). */
+    rc_str user_agent;
     /* List headers: every line is kept (see rc_http_list), so a member on a
      * second line counts as much as one on the first. */
     rc_http_list connection, upgrade, ws_protocol, ws_extensions, expect;

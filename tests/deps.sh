@@ -7,7 +7,7 @@
 # packages (make run needs no Node package).
 set -e
 pkgs="gcc make pkg-config liburing-dev libwslay-dev libhiredis-dev libjemalloc-dev
-      libssl-dev libinih-dev redis-server python3 python3-pytest python3-websockets
+      libssl-dev libinih-dev zlib1g-dev redis-server python3 python3-pytest python3-websockets
       python3-redis python3-cryptography"
 # The browser tests (make browser): Debian's chromium, and a font to draw pages with.
 [ "$1" != run ] && pkgs="$pkgs chromium fonts-dejavu-core"

@@ -12,7 +12,8 @@
 #define RC_WS_OP_PING   0x9
 #define RC_WS_OP_PONG   0xA
 
-#define RC_WS_MAX_HEADER 10 /* largest unmasked header */
+#define RC_WS_MAX_HEADER 10   /* largest unmasked header */
+#define RC_WS_RSV1       0x40 /* in the first byte: a compressed message (RFC 7692) */
 
 /* Close codes ringcast sends (1000-1015 per RFC 6455 section 7.4.1; 4000+ are
  * ringcast's own, documented in docs/PROTOCOL.md). */

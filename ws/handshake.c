@@ -82,7 +82,8 @@ int rc_ws_check_upgrade(const rc_http_req *req, const char **why)
     return 0;
 }
 
-int rc_ws_response_101(char *out, size_t cap, const char accept[29], rc_str protocol)
+int rc_ws_response_101(char *out, size_t cap, const char accept[29], rc_str protocol,
+                       const char *extensions)
 {
     /* The protocol is echoed from the client's offer; refuse anything that
      * could end the header line early. */
@@ -91,19 +92,17 @@ int rc_ws_response_101(char *out, size_t cap, const char accept[29], rc_str prot
         if (c < 0x21 || c > 0x7e)
             return -1;
     }
-    int n;
-    if (protocol.n > 0)
-        n = snprintf(out, cap,
+    if (protocol.n > 65535)
+        return -1;
+    int n = snprintf(out, cap,
                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %.28s\r\n"
-                     "Sec-WebSocket-Protocol: %.*s\r\n\r\n",
-                     accept, (int)RC_MIN(protocol.n, 65535u), protocol.p);
-    else
-        n = snprintf(out, cap,
-                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %.28s\r\n\r\n",
-                     accept);
-    if (protocol.n > 65535 || n < 0 || (size_t)n >= cap)
+                     "%s%.*s%s%s%s%s\r\n",
+                     accept, protocol.n ? "Sec-WebSocket-Protocol: " : "", (int)protocol.n,
+                     protocol.n ? protocol.p : "", protocol.n ? "\r\n" : "",
+                     extensions ? "Sec-WebSocket-Extensions: " : "", extensions ? extensions : "",
+                     extensions ? "\r\n" : "");
+    if (n < 0 || (size_t)n >= cap)
         return -1;
     return n;
 }

@@ -19,9 +19,12 @@ int rc_ws_accept_key(rc_str key, char out[29]);
 int rc_ws_check_upgrade(const rc_http_req *req, const char **why);
 
 /* Writes the "101 Switching Protocols" response into out with the accept
- * value and, when protocol.n > 0, a Sec-WebSocket-Protocol header with it.
- * Returns the length, or -1 when it does not fit in cap. */
-int rc_ws_response_101(char *out, size_t cap, const char accept[29], rc_str protocol);
+ * value and, when protocol.n > 0, a Sec-WebSocket-Protocol header with it,
+ * and when extensions is not NULL a Sec-WebSocket-Extensions header with it
+ * (ours: the answer of rc_pmd_negotiate). Returns the length, or -1 when it
+ * does not fit in cap. */
+int rc_ws_response_101(char *out, size_t cap, const char accept[29], rc_str protocol,
+                       const char *extensions);
 
 /* Picks the token out of a Sec-WebSocket-Protocol offer. A client that cannot
  * set headers (a browser) offers "ringcast.v1, bearer.<JWT>". On success sets

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <wslay/wslay.h>
 
+#include "ws/deflate.h"
 #include "ws/frame.h"
 
 struct rc_ws_sess {
@@ -17,14 +18,18 @@ struct rc_ws_sess {
     uint64_t msg_total; /* payload bytes declared so far by the open message */
     uint8_t hdr[14];
     uint8_t hdr_have;
-    uint8_t frag_open;     /* a fragmented data message is open */
-    uint8_t too_big;       /* a data frame header declared more than max_msg */
-    uint8_t cur_ctrl;      /* the frame being scanned is a short control frame ... */
-    uint8_t cur_set_close; /* ... (the first close: it set seen_close) ... */
-    size_t cur_start;      /* ... which starts at this offset of the current feed */
-    uint8_t bad_close;     /* a close frame with a 1-byte body: wslay echoes it as a
-                              normal close, RFC 6455 5.5.1 wants 1002 */
-    uint8_t seen_close;    /* a close frame was scanned: what follows is never read */
+    uint8_t frag_open;        /* a fragmented data message is open */
+    uint8_t too_big;          /* a data frame header declared more than max_msg */
+    uint8_t cur_ctrl;         /* the frame being scanned is a short control frame ... */
+    uint8_t cur_set_close;    /* ... (the first close: it set seen_close) ... */
+    size_t cur_start;         /* ... which starts at this offset of the current feed */
+    uint8_t bad_close;        /* a close frame with a 1-byte body: wslay echoes it as a
+                                 normal close, RFC 6455 5.5.1 wants 1002 */
+    uint8_t seen_close;       /* a close frame was scanned: what follows is never read */
+    uint8_t deflate;          /* the connection negotiated permessage-deflate */
+    uint8_t bad_rsv1;         /* a frame header had RSV1 where it is not allowed ... */
+    const char *bad_rsv1_why; /* ... and this is why */
+    uint8_t failed;           /* a message was refused: nothing more is handed on */
     /* wslay mishandles a control frame that arrives in pieces (a close's
      * reason was found garbled or judged by its first part only), so an
      * incomplete control frame is held back here and handed over whole. */
@@ -72,14 +77,64 @@ static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, voi
     return 0;
 }
 
+/* Refuses the message being read: a close with code and reason, and
+ * nothing more from this connection is handed on. */
+static void refuse(rc_ws_sess *s, uint16_t code, const char *reason, int outcome)
+{
+    s->failed = 1;
+    wslay_event_queue_close(s->ctx, code, (const uint8_t *)reason, strlen(reason));
+    if (s->pool->hooks->inflate)
+        s->pool->hooks->inflate(s->pool->cur, outcome);
+}
+
+/* A compressed message (RSV1): inflated with the pool's inflater into *msg,
+ * *len; 0, or -1 when it was refused. */
+static int inflate_msg(rc_ws_sess *s, int text, const uint8_t **msg, size_t *len)
+{
+    rc_ws_pool *pool = s->pool;
+    if (!pool->inflater && !(pool->inflater = rc_pmd_inflater_new())) {
+        refuse(s, RC_CLOSE_INTERNAL, "no memory to inflate the message", RC_WS_REF_BAD);
+        return -1;
+    }
+    int r = rc_pmd_inflate(pool->inflater, *msg, *len, pool->max_msg, msg, len);
+    if (r == RC_PMD_TOO_BIG) {
+        char why[96];
+        snprintf(why, sizeof(why), "message too big: it inflates past the limit of %llu bytes",
+                 (unsigned long long)pool->max_msg);
+        refuse(s, RC_CLOSE_TOO_BIG, why, RC_WS_REF_TOO_BIG);
+        return -1;
+    }
+    if (r != RC_PMD_OK) {
+        refuse(s, RC_CLOSE_BAD_DATA, "invalid compressed data (permessage-deflate)", RC_WS_REF_BAD);
+        return -1;
+    }
+    if (text && !rc_utf8_valid(*msg, *len)) {
+        refuse(s, RC_CLOSE_BAD_DATA, "invalid UTF-8 in a compressed text message", RC_WS_REF_BAD);
+        return -1;
+    }
+    if (pool->hooks->inflate)
+        pool->hooks->inflate(pool->cur, RC_WS_INFLATED);
+    return 0;
+}
+
 static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
                    void *user_data)
 {
     rc_ws_sess *s = user_data;
     const rc_ws_hooks *h = s->pool->hooks;
+    if (s->failed)
+        return;
+    const uint8_t *msg = arg->msg;
+    size_t len = arg->msg_length;
+    int data = arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME;
+    /* The scan let RSV1 through only on the first frame of a data message
+     * of a connection that negotiated permessage-deflate. */
+    if (data && (arg->rsv & WSLAY_RSV1_BIT) &&
+        inflate_msg(s, arg->opcode == WSLAY_TEXT_FRAME, &msg, &len) < 0)
+        return;
     switch (arg->opcode) {
-    case WSLAY_TEXT_FRAME: h->text(s->pool->cur, arg->msg, arg->msg_length); break;
-    case WSLAY_BINARY_FRAME: h->binary(s->pool->cur, arg->msg, arg->msg_length); break;
+    case WSLAY_TEXT_FRAME: h->text(s->pool->cur, msg, len); break;
+    case WSLAY_BINARY_FRAME: h->binary(s->pool->cur, msg, len); break;
     case WSLAY_PONG: h->pong(s->pool->cur); break;
     default: /* ping and close are answered through send_cb */ break;
     }
@@ -109,6 +164,8 @@ static void sess_destroy(rc_ws_sess *s)
 
 void rc_ws_pool_free(rc_ws_pool *pool)
 {
+    rc_pmd_free(pool->inflater);
+    pool->inflater = NULL;
     while (pool->free_list) {
         rc_ws_sess *s = pool->free_list;
         pool->free_list = s->next;
@@ -132,8 +189,16 @@ rc_ws_sess *rc_ws_get(rc_ws_pool *pool)
         pool->created++;
     }
     s->next = NULL;
+    s->deflate = 0;
+    wslay_event_config_set_allowed_rsv_bits(s->ctx, WSLAY_RSV_NONE);
     pool->in_use++;
     return s;
+}
+
+void rc_ws_set_deflate(rc_ws_sess *s, int on)
+{
+    s->deflate = on != 0;
+    wslay_event_config_set_allowed_rsv_bits(s->ctx, on ? WSLAY_RSV1_BIT : WSLAY_RSV_NONE);
 }
 
 void rc_ws_put(rc_ws_pool *pool, rc_ws_sess *s)
@@ -171,6 +236,22 @@ static int declares_too_much(const rc_ws_sess *s, int opcode, uint64_t plen)
     else
         return 0;
     return plen > s->pool->max_msg || before > s->pool->max_msg - plen;
+}
+
+/* Why RSV1 on a frame of this opcode is a protocol error, or NULL when it
+ * marks a compressed message (RFC 7692 section 6). Reserved opcodes are
+ * left to wslay. */
+static const char *bad_rsv1(const rc_ws_sess *s, int opcode)
+{
+    if ((opcode > 0x2 && opcode < 0x8) || opcode > 0xa)
+        return NULL;
+    if (!s->deflate)
+        return "RSV1 set but permessage-deflate was not negotiated";
+    if (opcode >= 0x8)
+        return "RSV1 set on a control frame";
+    if (opcode == 0x0)
+        return "RSV1 set on a continuation frame";
+    return NULL;
 }
 
 /* Advances the boundary scan over data[0..len). Returns len, or the offset
@@ -211,6 +292,15 @@ static size_t scan(rc_ws_sess *s, const uint8_t *data, size_t len)
                 plen = (plen << 8) | s->hdr[2 + i];
         }
         int opcode = s->hdr[0] & 0x0f, fin = s->hdr[0] >> 7;
+        const char *rsv_why =
+            (s->hdr[0] & RC_WS_RSV1) && !s->seen_close ? bad_rsv1(s, opcode) : NULL;
+        if (rsv_why) {
+            /* Refused on its header, as wslay would not say why. */
+            s->bad_rsv1 = 1;
+            s->bad_rsv1_why = rsv_why;
+            s->hdr_have = 0;
+            return start;
+        }
         if (declares_too_much(s, opcode, plen)) {
             /* Refused on its header: nothing from here on is fed to wslay,
              * which would wait for the payload before judging its size. */
@@ -288,7 +378,7 @@ int rc_ws_feed(rc_ws_pool *pool, rc_ws_sess *s, void *conn, const uint8_t *data,
         s->pend_len = 0;
     }
     size_t cut = scan(s, data, len);
-    if (cut < len && !s->too_big) {
+    if (cut < len && !s->too_big && !s->bad_rsv1) {
         rc_assert(len - cut <= sizeof(s->pend));
         memcpy(s->pend, data + cut, len - cut);
         s->pend_len = (uint8_t)(len - cut);
@@ -301,12 +391,15 @@ int rc_ws_feed(rc_ws_pool *pool, rc_ws_sess *s, void *conn, const uint8_t *data,
      * they ended the session, the header is answered as wslay answers a
      * message that grew too big: a close with 1009. */
     if (s->too_big && r == 0 && wslay_event_get_read_enabled(s->ctx) &&
-        !wslay_event_get_close_sent(s->ctx) && !s->seen_close)
+        !wslay_event_get_close_sent(s->ctx) && !s->seen_close && !s->failed)
         wslay_event_queue_close(s->ctx, WSLAY_CODE_MESSAGE_TOO_BIG, NULL, 0);
+    else if (s->bad_rsv1 && r == 0 && wslay_event_get_read_enabled(s->ctx) &&
+             !wslay_event_get_close_sent(s->ctx) && !s->seen_close && !s->failed)
+        refuse(s, RC_CLOSE_PROTOCOL, s->bad_rsv1_why, RC_WS_REF_RSV1);
     flush_ctrl(s, conn);
     pool->cur = NULL;
     free(joined);
-    if (r != 0 || s->too_big || !wslay_event_get_read_enabled(s->ctx))
+    if (r != 0 || s->too_big || s->bad_rsv1 || s->failed || !wslay_event_get_read_enabled(s->ctx))
         return RC_WS_DONE;
     if (s->remaining == 0 && s->hdr_have == 0 && s->pend_len == 0 && !s->frag_open &&
         s->clen == 0 && !wslay_event_want_write(s->ctx))

@@ -15,7 +15,16 @@
  *
  * wslay also answers pings and closes by itself; what it wants to send comes
  * back through rc_ws_hooks.ctrl so that the connection can queue it in its
- * own send queue, in order with everything else. */
+ * own send queue, in order with everything else.
+ *
+ * permessage-deflate (ws/deflate.h): a session lent to a connection that
+ * negotiated it (rc_ws_set_deflate) takes RSV1 on the first frame of a data
+ * message and inflates that message with the pool's one inflater, reset per
+ * message, so nothing is kept per connection. The inflated size is held to
+ * max_msg (a close with 1009 past it), bad compressed data or invalid UTF-8
+ * inside closes with 1007, and RSV1 anywhere else (no deflate negotiated, a
+ * continuation or a control frame) with 1002, each with a reason, refused
+ * on the frame's header. */
 #ifndef RC_SESSION_H
 #define RC_SESSION_H
 
@@ -33,7 +42,16 @@ typedef struct rc_ws_hooks {
      * reports an error wslay found (then the payload holds 1002, 1007 or
      * 1009 without a reason, or nothing for a frame-level error). */
     void (*ctrl)(void *conn, int opcode, const uint8_t *payload, size_t len, int peer_closed);
+    /* A compressed message was inflated (RC_WS_INFLATED) or refused
+     * (RC_WS_REF_*): for the counters; the close is already queued. */
+    void (*inflate)(void *conn, int outcome);
 } rc_ws_hooks;
+
+/* Outcomes given to rc_ws_hooks.inflate. */
+#define RC_WS_INFLATED    0
+#define RC_WS_REF_TOO_BIG 1 /* inflated past max_msg: 1009 */
+#define RC_WS_REF_BAD     2 /* bad compressed data, or invalid UTF-8 inside: 1007 */
+#define RC_WS_REF_RSV1    3 /* RSV1 where it is not allowed: 1002 */
 
 typedef struct rc_ws_sess rc_ws_sess;
 
@@ -43,7 +61,8 @@ typedef struct rc_ws_pool {
     uint32_t max_free; /* idle contexts kept for reuse */
     uint64_t max_msg;  /* max_recv_msg_length given to each context */
     const rc_ws_hooks *hooks;
-    void *cur; /* the connection being fed (set by rc_ws_feed) */
+    void *cur;                      /* the connection being fed (set by rc_ws_feed) */
+    struct rc_pmd_stream *inflater; /* made on the first compressed message */
     uint64_t created, in_use;
 } rc_ws_pool;
 
@@ -58,6 +77,10 @@ void rc_ws_pool_free(rc_ws_pool *pool);
 
 /* A session in its initial state (from the pool, or new). Can't fail. */
 rc_ws_sess *rc_ws_get(rc_ws_pool *pool);
+
+/* Whether the connection the session is lent to negotiated
+ * permessage-deflate (off in a session fresh from rc_ws_get). */
+void rc_ws_set_deflate(rc_ws_sess *s, int on);
 
 /* Returns a session that rc_ws_feed left RC_WS_IDLE to the pool. */
 void rc_ws_put(rc_ws_pool *pool, rc_ws_sess *s);

@@ -423,7 +423,7 @@ static size_t parse_http(conn *c, uint8_t *buf, size_t len)
         http_fail(c, status, why);
         return len;
     }
-    int n = rc_ws_response_101(out, sizeof(out), accept, RC_STR_NULL);
+    int n = rc_ws_response_101(out, sizeof(out), accept, RC_STR_NULL, NULL);
     rc_assert(n > 0);
     conn_write(c, out, (size_t)n);
     c->state = ST_WS;

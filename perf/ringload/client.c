@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "perf/ringload/rl.h"
+#include "ws/deflate.h"
 #include "ws/frame.h"
 
 enum { OP_CONNECT = 1, OP_RECV, OP_SEND, OP_CLOSE, OP_IGNORE };
@@ -328,11 +329,11 @@ void rl_conn_subscribe(rl_thr *th, rl_conn *c)
 void rl_conn_publish(rl_thr *th, rl_conn *c, const char *channel, uint64_t t, uint64_t i)
 {
     char data[70000], msg[71000];
-    int dn = rl_data_build(data, sizeof(data), t, i, rl_cfg_g.payload);
-    int n = dn < 0
-                ? -1
-                : rl_msg_publish(rl_cfg_g.dialect, msg, sizeof(msg), rl_cfg_g.acks ? i : RL_NO_ID,
-                                 channel, data, (size_t)dn);
+    int dn = rl_cfg_g.seats ? rl_data_build_seats(data, sizeof(data), t, i, rl_cfg_g.payload)
+                            : rl_data_build(data, sizeof(data), t, i, rl_cfg_g.payload);
+    int n = dn < 0 ? -1
+                   : rl_msg_publish(rl_cfg_g.dialect, msg, sizeof(msg),
+                                    rl_cfg_g.acks ? i : RL_NO_ID, channel, data, (size_t)dn);
     if (n > 0)
         rl_conn_send(th, c, RC_WS_OP_TEXT, msg, (size_t)n);
 }
@@ -385,6 +386,19 @@ static int on_frame(void *ud, int op, const uint8_t *p, size_t n)
     rl_conn *c = th->cur;
     if (c->state == RL_ST_DEAD)
         return 1;
+    if (op & RL_WS_COMPRESSED) {
+        /* permessage-deflate: each message is a stream of its own (the
+         * server answered server_no_context_takeover), so one inflater
+         * per worker, reset per message, serves every connection. */
+        op &= ~RL_WS_COMPRESSED;
+        if (!th->inflater)
+            th->inflater = rc_pmd_inflater_new();
+        if (!th->inflater || rc_pmd_inflate(th->inflater, p, n, MAX_MSG, &p, &n) != RC_PMD_OK) {
+            RL_INC(th->st.inflate_errors);
+            return 0;
+        }
+        RL_INC(th->st.inflated);
+    }
     switch (op) {
     case RC_WS_OP_TEXT: return on_text(th, c, p, n);
     case RC_WS_OP_PING: rl_conn_send(th, c, RC_WS_OP_PONG, p, n); return 0;
@@ -440,6 +454,9 @@ static void opened(rl_thr *th, rl_conn *c)
 
 static void on_bytes(rl_thr *th, rl_conn *c, const uint8_t *p, size_t n)
 {
+    RL_ADD(th->st.wire_bytes, n);
+    if (rl_phase() == RL_PH_RUN)
+        RL_ADD(th->st.wire_bytes_meas, n);
     if (c->state == RL_ST_HANDSHAKE) {
         if (!c->hs)
             c->hs = rc_malloc(RL_HS_MAX_HEAD);
@@ -463,6 +480,10 @@ static void on_bytes(rl_thr *th, rl_conn *c, const uint8_t *p, size_t n)
             }
             kill_conn(th, c, 1, 0);
             return;
+        }
+        if (rl_cfg_g.deflate && memmem(c->hs, head, "permessage-deflate", 18)) {
+            c->dec.rsv1_ok = 1;
+            RL_INC(th->st.deflate_conns);
         }
         /* bytes of this chunk past the head are the first frames */
         size_t before = c->hs_len - take;
@@ -531,7 +552,8 @@ static void handle_cqe(rl_thr *th, struct io_uring_cqe *cqe)
                                    rl_cfg_g.user_prefix, c->index) > 0)
                     token = minted;
             }
-            int n = rl_hs_request(req, sizeof(req), ep->host, ep->path, key, token);
+            int n =
+                rl_hs_request(req, sizeof(req), ep->host, ep->path, key, token, rl_cfg_g.deflate);
             if (n > 0)
                 queue_raw(th, c, req, (size_t)n);
         }

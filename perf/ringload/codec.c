@@ -15,21 +15,18 @@ void rl_ws_key_b64(const uint8_t raw[16], char out[25])
 }
 
 int rl_hs_request(char *out, size_t cap, const char *host, const char *path, const char *key,
-                  const char *token)
+                  const char *token, int deflate)
 {
-    int n;
-    if (token && *token)
-        n = snprintf(out, cap,
+    int has_tok = token && *token;
+    int n = snprintf(out, cap,
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n\r\n",
-                     path, host, key, token);
-    else
-        n = snprintf(out, cap,
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\n\r\n",
-                     path, host, key);
+                     "Sec-WebSocket-Version: 13\r\n%s%s%s%s\r\n",
+                     path, host, key, has_tok ? "Authorization: Bearer " : "", has_tok ? token : "",
+                     has_tok ? "\r\n" : "",
+                     deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                               "client_max_window_bits\r\n"
+                             : "");
     return (n < 0 || (size_t)n >= cap) ? -1 : n;
 }
 
@@ -139,7 +136,9 @@ void rl_wsdec_free(rl_wsdec *d)
     free(d->buf);
     free(d->frag);
     uint32_t m = d->max_msg;
+    uint8_t z = d->rsv1_ok;
     rl_wsdec_init(d, m);
+    d->rsv1_ok = z;
 }
 
 static void grow(uint8_t **b, uint32_t *cap, size_t need)
@@ -160,8 +159,12 @@ static int parse(rl_wsdec *d, const uint8_t *p, size_t n, size_t *used, rl_ws_ms
     int r = 0;
     while (n - off >= 2) {
         const uint8_t *f = p + off;
-        int fin = f[0] & 0x80, op = f[0] & 0x0f;
-        if ((f[0] & 0x70) || (f[1] & 0x80))
+        int fin = f[0] & 0x80, op = f[0] & 0x0f, z = f[0] & 0x40 ? RL_WS_COMPRESSED : 0;
+        if ((f[0] & 0x30) || (f[1] & 0x80))
+            return RL_WS_ERR_PROTO;
+        /* RSV1 only where permessage-deflate allows it: the first frame of
+         * a data message, once negotiated. */
+        if (z && (!d->rsv1_ok || op == RC_WS_OP_CONT || op >= 0x8))
             return RL_WS_ERR_PROTO;
         uint64_t plen = f[1] & 0x7f;
         size_t h = 2;
@@ -212,9 +215,9 @@ static int parse(rl_wsdec *d, const uint8_t *p, size_t n, size_t *used, rl_ws_ms
             if (d->frag_op)
                 return RL_WS_ERR_PROTO;
             if (fin) {
-                r = fn(ud, op, pl, (size_t)plen);
+                r = fn(ud, op | z, pl, (size_t)plen);
             } else {
-                d->frag_op = (uint8_t)op;
+                d->frag_op = (uint8_t)(op | z);
                 grow(&d->frag, &d->frag_cap, plen);
                 memcpy(d->frag, pl, (size_t)plen);
                 d->frag_len = (uint32_t)plen;

@@ -12,10 +12,11 @@ void rl_ws_key_b64(const uint8_t raw[16], char out[25]);
 
 /* Writes the upgrade request: GET path, Host, Upgrade, Connection,
  * Sec-WebSocket-Key (key, 24 chars), Sec-WebSocket-Version 13, and
- * "Authorization: Bearer token" when token is non-NULL and non-empty.
- * Returns the length (no NUL counted), or -1 when it does not fit in cap. */
+ * "Authorization: Bearer token" when token is non-NULL and non-empty, and
+ * with deflate an offer of permessage-deflate. Returns the length (no NUL
+ * counted), or -1 when it does not fit in cap. */
 int rl_hs_request(char *out, size_t cap, const char *host, const char *path, const char *key,
-                  const char *token);
+                  const char *token, int deflate);
 
 /* Largest response head rl_hs_response waits for before giving up. */
 #define RL_HS_MAX_HEAD 8192
@@ -53,9 +54,14 @@ typedef struct rl_wsdec {
     uint32_t len, cap;
     uint8_t *frag; /* a fragmented message so far */
     uint32_t frag_len, frag_cap;
-    uint8_t frag_op; /* opcode of that message; 0 when none is open */
+    uint8_t frag_op; /* opcode of that message (| RL_WS_COMPRESSED); 0 when none is open */
+    uint8_t rsv1_ok; /* permessage-deflate was negotiated: RSV1 may start a data message */
     uint32_t max_msg;
 } rl_wsdec;
+
+/* Added to the opcode given to rl_ws_msg_fn: the message came with RSV1
+ * (permessage-deflate), its payload is still compressed. */
+#define RL_WS_COMPRESSED 0x40
 
 /* Empty decoder refusing messages larger than max_msg bytes. */
 void rl_wsdec_init(rl_wsdec *d, uint32_t max_msg);

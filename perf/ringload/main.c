@@ -16,7 +16,6 @@
 
 #include "perf/ringload/rl.h"
 
-
 #define PER_THREAD 18000
 
 static void usage(FILE *f)
@@ -57,6 +56,11 @@ static void usage(FILE *f)
             "  --acks               ringcast dialect: give each publish an id, so that the\n"
             "                       server acknowledges it (default: fire and forget, the\n"
             "                       same work as the peers, which never acknowledge)\n"
+            "  --deflate            offer permessage-deflate; inflate what comes compressed\n"
+            "                       (one inflater per worker, reset per message) and report\n"
+            "                       the bytes received on the wire (default off)\n"
+            "  --seats              payloads are realistic JSON (a ticket sale's seat-map\n"
+            "                       update) instead of 'x' padding (default off)\n"
             "  --jwt-secret S       mint each connection's token (HS256, sub =\n"
             "                       --user-prefix + connection index; overrides --token)\n"
             "  --user-prefix P      user ids of --jwt-secret tokens (default w)\n"
@@ -119,6 +123,8 @@ static int parse_args(int argc, char **argv)
         O_TOKEN,
         O_PIPELINE,
         O_ACKS,
+        O_DEFLATE,
+        O_SEATS,
         O_CHURN,
         O_HOLD,
         O_JWT,
@@ -150,6 +156,8 @@ static int parse_args(int argc, char **argv)
                                          {"token", 1, 0, O_TOKEN},
                                          {"pipeline", 1, 0, O_PIPELINE},
                                          {"acks", 0, 0, O_ACKS},
+                                         {"deflate", 0, 0, O_DEFLATE},
+                                         {"seats", 0, 0, O_SEATS},
                                          {"churn-rate", 1, 0, O_CHURN},
                                          {"churn-hold", 1, 0, O_HOLD},
                                          {"jwt-secret", 1, 0, O_JWT},
@@ -228,6 +236,8 @@ static int parse_args(int argc, char **argv)
             c->pipeline = (uint32_t)v;
             break;
         case O_ACKS: c->acks = 1; break;
+        case O_DEFLATE: c->deflate = 1; break;
+        case O_SEATS: c->seats = 1; break;
         case O_CHURN: bad = num(a, 0, 1e6, &c->churn_rate); break;
         case O_HOLD: bad = num(a, 0, 1e4, &c->churn_hold); break;
         case O_JWT:
@@ -521,6 +531,12 @@ int main(int argc, char **argv)
     fprintf(f, "},\"subscribed\":%llu,\"server_errors\":%llu,\"messages_received\":%llu",
             (unsigned long long)rl_tot.subscribed, (unsigned long long)rl_tot.server_errors,
             (unsigned long long)rl_tot.received);
+    fprintf(f,
+            ",\"wire\":{\"bytes\":%llu,\"bytes_measured\":%llu,\"deflate\":%s,"
+            "\"deflate_conns\":%llu,\"inflated\":%llu,\"inflate_errors\":%llu}",
+            (unsigned long long)rl_tot.wire_bytes, (unsigned long long)rl_tot.wire_bytes_meas,
+            c->deflate ? "true" : "false", (unsigned long long)rl_tot.deflate_conns,
+            (unsigned long long)rl_tot.inflated, (unsigned long long)rl_tot.inflate_errors);
     if (c->scen->report)
         c->scen->report(f, window);
     const rl_hist *h = &rl_tot_hist;

@@ -19,6 +19,39 @@ int rl_data_build(char *out, size_t cap, uint64_t t, uint64_t i, size_t size)
     return (int)((size_t)n + pad + 2);
 }
 
+int rl_data_build_seats(char *out, size_t cap, uint64_t t, uint64_t i, size_t size)
+{
+    static const char *const states[] = {"held", "sold", "free"};
+    static const int prices[] = {4500, 6500, 9900};
+    int n = snprintf(out, cap, "{\"t\":%llu,\"i\":%llu,\"event\":\"sale-42\",\"seats\":[",
+                     (unsigned long long)t, (unsigned long long)i);
+    if (n < 0 || (size_t)n >= cap)
+        return -1;
+    size_t len = (size_t)n;
+    for (uint64_t k = 0;; k++) {
+        char seat[80];
+        uint64_t s = i * 7 + k * 13;
+        int m = snprintf(seat, sizeof(seat), "%s{\"seat\":\"%c%u\",\"state\":\"%s\",\"price\":%d}",
+                         k ? "," : "", 'A' + (int)(s % 12), (unsigned)(s % 40 + 1),
+                         states[(s / 3) % 3], prices[(s / 5) % 3]);
+        /* "]}" still has to fit within size (and cap) after this seat */
+        if (k > 0 && len + (size_t)m + 2 > size)
+            break;
+        if (len + (size_t)m + 2 > cap)
+            return -1;
+        memcpy(out + len, seat, (size_t)m);
+        len += (size_t)m;
+    }
+    size_t pad = size > len + 2 ? size - len - 2 : 0;
+    if (len + pad + 2 > cap)
+        return -1;
+    out[len++] = ']';
+    memset(out + len, ' ', pad);
+    len += pad;
+    out[len++] = '}';
+    return (int)len;
+}
+
 static int read_uint(const char *p, size_t n, const char *key, uint64_t *out)
 {
     size_t kl = strlen(key);
@@ -72,11 +105,11 @@ int rl_msg_publish(rl_dialect d, char *out, size_t cap, uint64_t id, const char 
         return -1;
     int n;
     if (d == RL_DIALECT_SOCKETIO) /* socket.emit("message", room, {channel, data}) */
-        n = snprintf(out, cap, "42[\"message\",%.*s,{\"channel\":%.*s,\"data\":%.*s}]", (int)cl,
-                     ch, (int)cl, ch, (int)dlen, data);
-    else if (id == RL_NO_ID) /* fire and forget: no "published" reply */
-        n = snprintf(out, cap, "{\"type\":\"publish\",\"channel\":%.*s,\"data\":%.*s}",
+        n = snprintf(out, cap, "42[\"message\",%.*s,{\"channel\":%.*s,\"data\":%.*s}]", (int)cl, ch,
                      (int)cl, ch, (int)dlen, data);
+    else if (id == RL_NO_ID) /* fire and forget: no "published" reply */
+        n = snprintf(out, cap, "{\"type\":\"publish\",\"channel\":%.*s,\"data\":%.*s}", (int)cl, ch,
+                     (int)dlen, data);
     else
         n = snprintf(out, cap, "{\"type\":\"publish\",\"id\":%llu,\"channel\":%.*s,\"data\":%.*s}",
                      (unsigned long long)id, (int)cl, ch, (int)dlen, data);

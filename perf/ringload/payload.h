@@ -17,6 +17,13 @@ typedef enum rl_dialect { RL_DIALECT_RINGCAST = 0, RL_DIALECT_SOCKETIO } rl_dial
  * (no NUL written), or -1 when it does not fit in cap. */
 int rl_data_build(char *out, size_t cap, uint64_t t, uint64_t i, size_t size);
 
+/* The same stamp in a realistic payload of about size bytes: a seat-map
+ * update of a ticket sale, {"t":t,"i":i,"event":"sale-42","seats":[{"seat":
+ * "C17","state":"sold","price":6500},...]} with seats varying with i, padded
+ * with spaces (JSON whitespace) to size. Compresses as such data does, which
+ * 'x' padding would not. Returns the length, or -1 when it does not fit. */
+int rl_data_build_seats(char *out, size_t cap, uint64_t t, uint64_t i, size_t size);
+
 /* Reads t and i out of a data payload span p[0..n) (members in any order;
  * other members ignored). Returns 0, or -1 when either is missing or not a
  * non-negative integer (outputs unchanged). */

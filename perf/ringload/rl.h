@@ -79,7 +79,9 @@ typedef struct rl_cfg {
     char queue[128];         /* queue: the queue to join */
     const char *json_file;
     int progress, cpu;
-    int acks; /* ringcast dialect: publish with an id, so the server acknowledges */
+    int acks;    /* ringcast dialect: publish with an id, so the server acknowledges */
+    int deflate; /* offer permessage-deflate, inflate what comes compressed */
+    int seats;   /* payloads are seat-map JSON (rl_data_build_seats), not 'x' padding */
 } rl_cfg;
 
 enum rl_phase { RL_PH_RAMP = 0, RL_PH_SETTLE, RL_PH_WARMUP, RL_PH_RUN, RL_PH_DRAIN, RL_PH_STOP };
@@ -122,6 +124,10 @@ typedef struct rl_stats {
     uint64_t received, measured, gaps, out_of_order;
     uint64_t published, acks, pub_open, pub_failed;
     uint64_t round_trips;
+    uint64_t wire_bytes;               /* bytes received from the servers, handshakes included */
+    uint64_t wire_bytes_meas;          /* of those, the ones received while measuring */
+    uint64_t deflate_conns;            /* connections whose upgrade negotiated permessage-deflate */
+    uint64_t inflated, inflate_errors; /* compressed messages inflated, and failed */
     uint64_t p_answers, p_conns_sum, p_users_sum; /* presence: answers and what they said */
     uint64_t churn_done, churn_failed, churn_skipped;
     uint64_t q_joined, q_positions, q_measured, q_admitted, q_left, q_errors, q_regress;
@@ -179,7 +185,8 @@ typedef struct rl_thr {
     uint64_t rng;
     double ramp_tokens, churn_tokens;
     uint64_t ramp_last, churn_last, next_sweep;
-    rl_conn *cur; /* the connection whose bytes are being decoded */
+    rl_conn *cur;                   /* the connection whose bytes are being decoded */
+    struct rc_pmd_stream *inflater; /* --deflate: one for the worker, reset per message */
     rl_stats st;
     rl_hist hist;
     /* scenario state of this worker */
@@ -190,9 +197,9 @@ typedef struct rl_thr {
     uint64_t *hold_t;
     uint32_t hold_head, hold_n, hold_cap;
     uint32_t churn_next_index;
-    rl_ticks ticks;   /* queue: measured ticks as this worker's waiters saw them */
-    char qerr[96];    /* queue: the first error message a waiter got */
-    int ready; /* set by the worker: 1 ring set up, -1 failed */
+    rl_ticks ticks; /* queue: measured ticks as this worker's waiters saw them */
+    char qerr[96];  /* queue: the first error message a waiter got */
+    int ready;      /* set by the worker: 1 ring set up, -1 failed */
 } rl_thr;
 
 extern rl_thr *rl_thrs;

@@ -14,7 +14,7 @@ FUZZ_WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
              -Wno-unused-parameter -Wformat=2
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -I. -pthread \
                -fno-strict-aliasing $(FUZZ_SAN) -MMD -MP
-FUZZ_LIBS := -luring -lwslay -lcrypto -linih -lm -pthread -lhiredis
+FUZZ_LIBS := -luring -lwslay -lcrypto -linih -lm -pthread -lhiredis -lz
 
 # The library's folders: the top-level Makefile passes its FEATURE_DIRS.
 FEATURE_DIRS ?= base engine net ws redis proto ops channels admission http

@@ -153,7 +153,7 @@ static void h_ctrl(void *conn, int opcode, const uint8_t *payload, size_t len, i
     add(l, (event){4, opcode, opcode == RC_WS_OP_CLOSE ? peer_closed : 0, len, fnv(payload, len)});
 }
 
-static const rc_ws_hooks hooks = {h_text, h_binary, h_pong, h_ctrl};
+static const rc_ws_hooks hooks = {h_text, h_binary, h_pong, h_ctrl, NULL};
 
 /* Turns records into frames: [first byte][flags][length] then the payload
  * (taken from the input, zeros when it runs out). flags bit 0: leave the

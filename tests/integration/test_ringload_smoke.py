@@ -73,3 +73,28 @@ def test_echo_round_trips(start_server):
     assert r["unexpected_closes"] == 0 and r["server_errors"] == 0, r
     m = srv.metrics()
     assert m["ringcast_publishes_total"] >= r["round_trips"]
+
+
+def test_broadcast_deflate_seats(start_server):
+    """--deflate negotiates permessage-deflate and inflates what arrives
+    compressed; --seats sends realistic JSON; the same messages arrive, in
+    fewer bytes on the wire than without compression."""
+    wire = {}
+    for deflate in (False, True):
+        srv = start_server(*FLAGS, shards=2)
+        args = ["--scenario", "broadcast", "--conns", "50", "--rate", "50", "--duration", "2",
+                "--payload", "2000", "--seats"] + (["--deflate"] if deflate else [])
+        r = ringload(srv, *args)
+        assert r["complete"] is True and r["received"] == r["expected"] > 0, r
+        assert r["lost"] == 0 and r["out_of_order"] == 0, r
+        w = r["wire"]
+        assert w["deflate"] is deflate and w["inflate_errors"] == 0, w
+        if deflate:
+            # every subscriber and the publisher negotiated it
+            assert w["deflate_conns"] == 51 and w["inflated"] >= r["received"], w
+            m = srv.metrics()
+            assert m["ringcast_deflate_publications_total"] > 0
+        else:
+            assert w["deflate_conns"] == 0 and w["inflated"] == 0, w
+        wire[deflate] = w["bytes"] / r["received"]
+    assert wire[True] < wire[False] / 3, wire

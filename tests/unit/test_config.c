@@ -508,6 +508,45 @@ static void test_presence_rules(void)
     unlink(path);
 }
 
+static void test_deflate_options(void)
+{
+    rc_config c;
+    CHECK_EQ_INT(LOAD(&c, "--shards", "1"), 0);
+    CHECK(c.permessage_deflate == 1 && c.deflate_min_bytes == 128 && c.n_deflate == 0);
+    CHECK_EQ_INT(rc_config_deflate(&c, "any:1", 5), 1);
+    rc_config_free(&c);
+    CHECK_EQ_INT(LOAD(&c, "--no-permessage-deflate", "--deflate-min-bytes", "0", "--deflate",
+                      "bin:* off", "--deflate", "bin:text:* on", "--deflate", "raw:* off"),
+                 0);
+    CHECK(c.permessage_deflate == 0 && c.deflate_min_bytes == 0 && c.n_deflate == 3);
+    CHECK_EQ_INT(rc_config_deflate(&c, "bin:1", 5), 0);
+    CHECK_EQ_INT(rc_config_deflate(&c, "bin:text:1", 10), 0); /* first match wins */
+    CHECK_EQ_INT(rc_config_deflate(&c, "raw:x", 5), 0);
+    CHECK_EQ_INT(rc_config_deflate(&c, "news:1", 6), 1);
+    rc_config_free(&c);
+    static const char *const bad[] = {"", "bin:*", "bin:* maybe", "bin:* on off", "a,b on"};
+    for (size_t i = 0; i < RC_ARRAY_LEN(bad); i++) {
+        const char *argv[] = {"ringcast", "--deflate", bad[i]};
+        int rc = rc_config_load(&c, 3, (char **)argv, err, sizeof(err));
+        if (rc != -1)
+            fprintf(stderr, "  accepted bad rule '%s'\n", bad[i]);
+        CHECK_EQ_INT(rc, -1);
+        CHECK(strncmp(err, "--deflate:", 10) == 0);
+    }
+    /* In the file; a flag replaces the file's rules. */
+    char path[64];
+    temp_file(path, "[server]\npermessage_deflate = off\ndeflate_min_bytes = 512\n"
+                    "[channels]\ndeflate = img:* off\n");
+    CHECK_EQ_INT(LOAD(&c, "--config", path), 0);
+    CHECK(!c.permessage_deflate && c.deflate_min_bytes == 512 && c.n_deflate == 1 &&
+          rc_config_deflate(&c, "img:1", 5) == 0);
+    rc_config_free(&c);
+    CHECK_EQ_INT(LOAD(&c, "--config", path, "--permessage-deflate", "--deflate", "x:* off"), 0);
+    CHECK(c.permessage_deflate && c.n_deflate == 1 && rc_config_deflate(&c, "img:1", 5) == 1);
+    rc_config_free(&c);
+    unlink(path);
+}
+
 static void test_socketio_options(void)
 {
     rc_config c;
@@ -657,7 +696,7 @@ static void test_help_version(void)
     CHECK_EQ_INT(rc_h, 1);
     CHECK_EQ_INT(rc_ver, 1);
 
-    char out[16384];
+    char out[32768];
     rewind(tmp);
     size_t n = fread(out, 1, sizeof(out) - 1, tmp);
     out[n] = '\0';
@@ -742,7 +781,7 @@ static void test_help_version(void)
             strstr(line, "--version"))
             with_default++;
     }
-    CHECK_EQ_INT(lines, 66);
+    CHECK_EQ_INT(lines, 69);
     CHECK_EQ_INT(with_default, lines);
 }
 
@@ -795,6 +834,7 @@ int main(void)
     RUN(test_socketio_options);
     RUN(test_history_rules);
     RUN(test_presence_rules);
+    RUN(test_deflate_options);
     RUN(test_event_rules);
     RUN(test_help_version);
     RUN(test_listen_variants);

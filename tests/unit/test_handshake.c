@@ -135,7 +135,7 @@ static void test_response_101(void)
     const char *e1 = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
                      "\r\n";
-    int n = rc_ws_response_101(out, sizeof(out), accept, RC_STR_NULL);
+    int n = rc_ws_response_101(out, sizeof(out), accept, RC_STR_NULL, NULL);
     CHECK_EQ_INT(n, strlen(e1));
     CHECK(n > 0 && memcmp(out, e1, (size_t)n) == 0);
 
@@ -143,16 +143,16 @@ static void test_response_101(void)
                      "Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
                      "Sec-WebSocket-Protocol: ringcast.v1\r\n\r\n";
     rc_str proto = {"ringcast.v1, bearer.x", 11};
-    n = rc_ws_response_101(out, sizeof(out), accept, proto);
+    n = rc_ws_response_101(out, sizeof(out), accept, proto, NULL);
     CHECK_EQ_INT(n, strlen(e2));
     CHECK(n > 0 && memcmp(out, e2, (size_t)n) == 0);
 
     /* Too small, exactly enough. */
-    CHECK_EQ_INT(rc_ws_response_101(out, strlen(e2), accept, proto), -1);
-    CHECK_EQ_INT(rc_ws_response_101(out, strlen(e2) + 1, accept, proto), (int)strlen(e2));
-    CHECK_EQ_INT(rc_ws_response_101(out, 0, accept, proto), -1);
+    CHECK_EQ_INT(rc_ws_response_101(out, strlen(e2), accept, proto, NULL), -1);
+    CHECK_EQ_INT(rc_ws_response_101(out, strlen(e2) + 1, accept, proto, NULL), (int)strlen(e2));
+    CHECK_EQ_INT(rc_ws_response_101(out, 0, accept, proto, NULL), -1);
     /* A protocol that would inject a header line is refused. */
-    CHECK_EQ_INT(rc_ws_response_101(out, sizeof(out), accept, S("a\r\nSet-Cookie: x")), -1);
+    CHECK_EQ_INT(rc_ws_response_101(out, sizeof(out), accept, S("a\r\nSet-Cookie: x"), NULL), -1);
 }
 
 /* A Sec-WebSocket-Protocol offer that came on one line (absent when v.p is

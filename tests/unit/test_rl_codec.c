@@ -20,7 +20,7 @@ static void test_key_b64(void)
 static void test_request(void)
 {
     char buf[1024];
-    int n = rl_hs_request(buf, sizeof(buf), "127.0.0.1:8080", "/ws", KEY, NULL);
+    int n = rl_hs_request(buf, sizeof(buf), "127.0.0.1:8080", "/ws", KEY, NULL, 0);
     CHECK(n > 0);
     CHECK_EQ_INT(n, strlen(buf));
     CHECK(strncmp(buf, "GET /ws HTTP/1.1\r\n", 18) == 0);
@@ -33,11 +33,11 @@ static void test_request(void)
     CHECK(n >= 4 && memcmp(buf + n - 4, "\r\n\r\n", 4) == 0);
     CHECK(strstr(buf, "\r\n\r\n") == buf + n - 4); /* one blank line, at the end */
 
-    n = rl_hs_request(buf, sizeof(buf), "h", "/ws?x=1", KEY, "abc.def");
+    n = rl_hs_request(buf, sizeof(buf), "h", "/ws?x=1", KEY, "abc.def", 0);
     CHECK(n > 0);
     CHECK(strstr(buf, "\r\nAuthorization: Bearer abc.def\r\n") != NULL);
     CHECK(strncmp(buf, "GET /ws?x=1 HTTP/1.1\r\n", 22) == 0);
-    CHECK_EQ_INT(rl_hs_request(buf, 40, "h", "/ws", KEY, NULL), -1);
+    CHECK_EQ_INT(rl_hs_request(buf, 40, "h", "/ws", KEY, NULL, 0), -1);
 }
 
 static void test_response(void)

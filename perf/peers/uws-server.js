@@ -37,39 +37,7 @@ function parseArgs(argv) {
 const opts = parseArgs(process.argv);
 let seq = 0;
 
-// The same channel names ringcast accepts, so they never need JSON escaping.
-const NAME_RE = /^[A-Za-z0-9_\-.:@/=+]{1,256}$/;
-
-// `data` must go out exactly as the client wrote it (the load generator reads a
-// timestamp from it), so its raw text is cut out rather than re-serialised.
-function rawData(text) {
-    let depth = 0;
-    let keyStart = -1;
-    let key = null;
-    let valStart = -1;
-    for (let j = 0; j < text.length; j++) {
-        const c = text[j];
-        if (c === '"') {
-            const s = j;
-            for (j++; text[j] !== '"'; j++) if (text[j] === '\\') j++;
-            if (depth === 1 && valStart < 0 && keyStart < 0) keyStart = s;
-            if (depth === 1 && keyStart === s) key = text.slice(s, j + 1);
-            continue;
-        }
-        if (c === ':' && depth === 1 && keyStart >= 0) {
-            keyStart = -1;
-            if (key === '"data"') valStart = j + 1;
-            continue;
-        }
-        if (c === '{' || c === '[') depth++;
-        else if (c === '}' || c === ']') depth--;
-        if (depth === 0 || (depth === 1 && c === ',')) {
-            if (valStart >= 0) return text.slice(valStart, j).trim();
-            keyStart = -1;
-        }
-    }
-    return null;
-}
+const { NAME_RE, rawData } = require('./dialect');
 
 const app = uWS.App();
 const sockets = new Set();

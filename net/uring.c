@@ -108,9 +108,7 @@ int rc_bufring_init(rc_bufring *b, struct io_uring *ring, uint16_t bgid, uint32_
  * than a page keeps its page (its neighbours may be live). */
 static size_t drop_pages(uint8_t *p, size_t n)
 {
-    static uintptr_t pg;
-    if (!pg)
-        pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE); /* rare: no cache, no shared state */
     uintptr_t lo = ((uintptr_t)p + pg - 1) & ~(pg - 1), hi = ((uintptr_t)p + n) & ~(pg - 1);
     if (hi <= lo)
         return 0;

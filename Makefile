@@ -184,6 +184,7 @@ deps-run:
 #   make bench-storm            10,000 clients of a SIGKILLed node recover on another (~2 min)
 #   make bench-presence         presence_stats on a 100,000-member channel (~6 min)
 #   make bench-events           client events, replies, RS256/ES256 handshakes (~2 min)
+#   make bench-memory           cold memory against uWebSockets, fresh to 100k and back (~3 min)
 #   make bench-deflate          permessage-deflate: bytes per delivery and fan-out, off and on (~4 min)
 #   make soak                   100k connections for 10 min (SOAK_MINUTES=, SOAK_CONNS=)
 #   make flamegraph SCENARIO=broadcast   (also idle, echo, churn)
@@ -212,6 +213,9 @@ bench-presence: deps-bench all
 
 bench-events: deps-bench all
 	$(PYTHON) perf/eventbench.py --build $(BUILD)
+
+bench-memory: deps-bench all
+	$(PYTHON) perf/membench.py
 
 bench-deflate: deps-bench all
 	$(PYTHON) perf/deflatebench.py --build $(BUILD)

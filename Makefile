@@ -57,7 +57,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 RL_SRC := $(filter-out perf/ringload/main.c,$(wildcard perf/ringload/*.c))
 RL_OBJ := $(RL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all deps deps-run run demo test unit integration cluster js socketio browser clean format bench bench-short bench-eta bench-history bench-storm bench-presence bench-events bench-deflate soak flamegraph fuzz
+.PHONY: all deps deps-run run demo test unit integration cluster js socketio browser clean format bench bench-short bench-eta bench-history bench-storm bench-presence bench-events bench-deflate bench-memory soak flamegraph fuzz
 
 all: $(BUILD)/ringcast $(BUILD)/ringload $(BUILD)/naive $(BUILD)/sendfloor
 

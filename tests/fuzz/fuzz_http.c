@@ -115,7 +115,7 @@ static void check_upgrade(const rc_http_req *req)
                    (selected.n == 11 && !memcmp(selected.p, "ringcast.v1", 11)) ||
                    (selected.n >= 7 && !memcmp(selected.p, "bearer.", 7)));
         char out[1024];
-        int n = rc_ws_response_101(out, sizeof(out), accept, selected);
+        int n = rc_ws_response_101(out, sizeof(out), accept, selected, NULL);
         if (n >= 0) {
             FUZZ_CHECK((size_t)n < sizeof(out));
             /* The fixed lines are 129 bytes, 155 with a protocol line. */

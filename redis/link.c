@@ -428,7 +428,31 @@ void rc_rlink_on_cqe(rc_rlink *l, struct io_uring_cqe *cqe)
         rc_redis_on_cqe(n->r, cqe);
 }
 
-void rc_rlink_tick(rc_rlink *l, uint64_t now_ms)
+node *rl_owner_of(const rc_rlink *l, int slot)
+{
+    if (l->mode == MODE_SINGLE) {
+        for (int i = 0; i < MAX_NODES; i++)
+            if (l->tab[i] && l->tab[i]->role == ROLE_PRIMARY && !l->tab[i]->closing)
+                return l->tab[i];
+        return NULL;
+    }
+    if (l->mode != MODE_CLUSTER)
+        return NULL;
+    if (slot >= 0 && slot < RC_CLUSTER_SLOTS)
+        return l->owner[slot] == NO_NODE ? NULL : l->tab[l->owner[slot]];
+    for (int i = 0; i < MAX_NODES; i++)
+        if (l->tab[i] && l->tab[i]->role == ROLE_PRIMARY && rl_ready(l->tab[i]))
+            return l->tab[i];
+    return NULL;
+}
+
+void rl_finish(req *q, redisReply *rep, const char *err)
+{
+    q->fn(q->l->u, rep, err, q->priv);
+    free(q);
+}
+
+void rl_tick_topology(rc_rlink *l, uint64_t now_ms)
 {
     l->now_ms = now_ms;
     if (l->mode == MODE_PROBE && l->probe_due_ms && now_ms >= l->probe_due_ms && !l->stopping) {
@@ -448,8 +472,10 @@ void rc_rlink_tick(rc_rlink *l, uint64_t now_ms)
         if (l->refresh_wanted && !l->refresh_inflight && now_ms >= l->refresh_due_ms)
             start_refresh(l);
     }
-    if (l->wait_head)
-        rl_run_waiting(l);
+}
+
+void rl_tick_nodes(rc_rlink *l, uint64_t now_ms)
+{
     for (int i = 0; i < MAX_NODES; i++) {
         node *n = l->tab[i];
         if (!n)
@@ -510,10 +536,8 @@ const char *rc_rlink_last_error(const rc_rlink *l)
     return l->err;
 }
 
-void rc_rlink_close(rc_rlink *l)
+void rl_close_nodes(rc_rlink *l)
 {
-    l->stopping = true;
-    rl_run_waiting(l);
     for (int i = 0; i < MAX_NODES; i++)
         if (l->tab[i] && !l->tab[i]->closing) {
             rc_redis_close(l->tab[i]->r);

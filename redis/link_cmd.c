@@ -13,31 +13,7 @@
 
 /* ---- commands ------------------------------------------------------------ */
 
-node *rl_owner_of(const rc_rlink *l, int slot)
-{
-    if (l->mode == MODE_SINGLE) {
-        for (int i = 0; i < MAX_NODES; i++)
-            if (l->tab[i] && l->tab[i]->role == ROLE_PRIMARY && !l->tab[i]->closing)
-                return l->tab[i];
-        return NULL;
-    }
-    if (l->mode != MODE_CLUSTER)
-        return NULL;
-    if (slot >= 0 && slot < RC_CLUSTER_SLOTS)
-        return l->owner[slot] == NO_NODE ? NULL : l->tab[l->owner[slot]];
-    for (int i = 0; i < MAX_NODES; i++)
-        if (l->tab[i] && l->tab[i]->role == ROLE_PRIMARY && rl_ready(l->tab[i]))
-            return l->tab[i];
-    return NULL;
-}
-
 static void on_req_reply(void *u, redisReply *rep, const char *err, void *priv);
-
-void rl_finish(req *q, redisReply *rep, const char *err)
-{
-    q->fn(q->l->u, rep, err, q->priv);
-    free(q);
-}
 
 static void wait_push(rc_rlink *l, req *q, uint64_t due)
 {
@@ -259,4 +235,21 @@ void rl_run_waiting(rc_rlink *l)
             l->wait_tail = keep_tail;
         l->wait_head = keep;
     }
+}
+
+/* ---- the link's turn and its end ------------------------------------------ */
+
+void rc_rlink_tick(rc_rlink *l, uint64_t now_ms)
+{
+    rl_tick_topology(l, now_ms);
+    if (l->wait_head)
+        rl_run_waiting(l);
+    rl_tick_nodes(l, now_ms);
+}
+
+void rc_rlink_close(rc_rlink *l)
+{
+    l->stopping = true;
+    rl_run_waiting(l);
+    rl_close_nodes(l);
 }

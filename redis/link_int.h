@@ -87,11 +87,18 @@ node *rl_node_at(rc_rlink *l, const char *host, int port, enum role role);
 /* Reads the map (through the leader, if any) in_ms from now or sooner. */
 void rl_want_refresh(rc_rlink *l, uint64_t in_ms);
 
-/* link_cmd.c */
 /* The node slot lives on (-1: a ready one; one Redis: its node), or NULL. */
 node *rl_owner_of(const rc_rlink *l, int slot);
 /* q's callback, then q freed. */
 void rl_finish(req *q, redisReply *rep, const char *err);
+/* rc_rlink_tick's halves around the waiting commands: probing and the map's
+ * refresh first, then each node's own turn (retiring, freeing, ticking). */
+void rl_tick_topology(rc_rlink *l, uint64_t now_ms);
+void rl_tick_nodes(rc_rlink *l, uint64_t now_ms);
+/* rc_rlink_close's part after the waiting commands failed: closes each node. */
+void rl_close_nodes(rc_rlink *l);
+
+/* link_cmd.c (calls into link.c, never the other way) */
 /* Sends the commands waiting whose time has come; gives up those past
  * theirs; fails all once the link stops. */
 void rl_run_waiting(rc_rlink *l);

@@ -356,7 +356,7 @@ static int on_text(rl_thr *th, rl_conn *c, const uint8_t *p, size_t n)
     switch (rl_msg_classify(rl_cfg_g.dialect, (const char *)p, n, &data)) {
     case RL_IN_MESSAGE:
         if (rl_data_parse(data.p, data.n, &t, &i) == 0 && rl_cfg_g.scen->on_data)
-            rl_cfg_g.scen->on_data(th, c, t, i, rc_now_ns());
+            rl_cfg_g.scen->on_data(th, c, t, i, th->rx_ns);
         break;
     case RL_IN_SUBSCRIBED:
         if (!(c->flags & RL_CF_SUBSCRIBED)) {
@@ -520,8 +520,10 @@ static void handle_cqe(rl_thr *th, struct io_uring_cqe *cqe)
     int res = cqe->res;
     if (op == OP_RECV && (cqe->flags & IORING_CQE_F_BUFFER)) {
         uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-        if (c->gen == rc_ud_gen(ud) && res > 0)
+        if (c->gen == rc_ud_gen(ud) && res > 0) {
+            th->rx_ns = rc_now_ns();
             on_bytes(th, c, rc_bufring_addr(&th->br, bid), (size_t)res);
+        }
         rc_bufring_recycle(&th->br, bid);
     }
     if (c->gen != rc_ud_gen(ud))

@@ -71,9 +71,39 @@ static int read_uint(const char *p, size_t n, const char *key, uint64_t *out)
     return -1;
 }
 
+/* Digits at *pp (at least one), advancing *pp past them. */
+static int take_uint(const char **pp, const char *end, uint64_t *out)
+{
+    const char *d = *pp;
+    uint64_t v = 0;
+    if (d >= end || *d < '0' || *d > '9')
+        return -1;
+    while (d < end && *d >= '0' && *d <= '9')
+        v = v * 10 + (uint64_t)(*d++ - '0');
+    *pp = d;
+    *out = v;
+    return 0;
+}
+
 int rl_data_parse(const char *p, size_t n, uint64_t *t, uint64_t *i)
 {
     uint64_t tv, iv;
+    /* Fast path for the shape rl_data_build and rl_data_build_seats write,
+     * {"t":T,"i":I,...}, which every server here passes on byte for byte:
+     * at millions of messages a second the searches below are a good part
+     * of the generator's own CPU. */
+    const char *q = p, *end = p + n;
+    if (n > 12 && memcmp(q, "{\"t\":", 5) == 0) {
+        q += 5;
+        if (take_uint(&q, end, &tv) == 0 && end - q > 5 && memcmp(q, ",\"i\":", 5) == 0) {
+            q += 5;
+            if (take_uint(&q, end, &iv) == 0) {
+                *t = tv;
+                *i = iv;
+                return 0;
+            }
+        }
+    }
     if (read_uint(p, n, "\"t\":", &tv) != 0 || read_uint(p, n, "\"i\":", &iv) != 0)
         return -1;
     *t = tv;
@@ -142,10 +172,19 @@ static rl_in_kind classify_ringcast(const char *p, size_t n, rc_str *data)
     /* Fast path for the shape the servers send: the envelope ends with the
      * data member, so data is everything between "data": and the last '}'. */
     if (starts(p, n, "{\"type\":\"message\"") && n > 0 && p[n - 1] == '}') {
+        /* A run's payloads all have one size: look where the last message's
+         * data began, counted from the end, before searching. Payloads
+         * built here hold no ",\"data\":" of their own. */
+        static __thread size_t hint;
+        if (hint && n > hint + 9 && memcmp(p + n - 1 - hint - 8, ",\"data\":", 8) == 0) {
+            *data = (rc_str){p + n - 1 - hint, hint};
+            return RL_IN_MESSAGE;
+        }
         const char *d = memmem(p, n, ",\"data\":", 8);
         if (d) {
             const char *s = d + 8;
             *data = (rc_str){s, (size_t)(p + n - 1 - s)};
+            hint = data->n;
             return RL_IN_MESSAGE;
         }
     }

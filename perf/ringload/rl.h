@@ -185,7 +185,10 @@ typedef struct rl_thr {
     uint64_t rng;
     double ramp_tokens, churn_tokens;
     uint64_t ramp_last, churn_last, next_sweep;
-    rl_conn *cur;                   /* the connection whose bytes are being decoded */
+    rl_conn *cur;   /* the connection whose bytes are being decoded */
+    uint64_t rx_ns; /* when the bytes being decoded were taken: every message in one receive
+                     * arrived by then, and one clock read a receive is cheaper than one a
+                     * message */
     struct rc_pmd_stream *inflater; /* --deflate: one for the worker, reset per message */
     rl_stats st;
     rl_hist hist;

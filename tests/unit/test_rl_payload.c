@@ -34,6 +34,11 @@ static void test_data_build_parse(void)
     CHECK_EQ_INT(rl_data_parse(other, strlen(other), &t, &i), 0);
     CHECK_EQ_INT(t, 77);
     CHECK_EQ_INT(i, 5);
+    /* the fast path's shape broken after "t": the search still finds "i" */
+    const char *late = "{\"t\":5,\"x\":1,\"i\":2}";
+    CHECK_EQ_INT(rl_data_parse(late, strlen(late), &t, &i), 0);
+    CHECK_EQ_INT(t, 5);
+    CHECK_EQ_INT(i, 2);
     CHECK_EQ_INT(rl_data_parse("{\"t\":1}", 7, &t, &i), -1);
     CHECK_EQ_INT(rl_data_parse("{\"t\":\"a\",\"i\":1}", 15, &t, &i), -1);
 }
@@ -74,6 +79,20 @@ static void test_classify(void)
     rc_str data = RC_STR_NULL;
     const char *m = "{\"type\":\"message\",\"channel\":\"bench:1\",\"event\":\"message\",\"seq\":9,"
                     "\"data\":{\"t\":5,\"i\":6,\"p\":\"xx\"}}";
+    CHECK_EQ_INT(cls(RL_DIALECT_RINGCAST, m, &data), RL_IN_MESSAGE);
+    CHECK(data.n == 22 && memcmp(data.p, "{\"t\":5,\"i\":6,\"p\":\"xx\"}", 22) == 0);
+    /* the same data size behind a longer envelope: found where the last
+     * one's data began, counted from the end */
+    const char *mf =
+        "{\"type\":\"message\",\"channel\":\"bench:1\",\"event\":\"message\",\"seq\":10,"
+        "\"from\":{\"user\":null,\"conn\":\"0\"},\"data\":{\"t\":5,\"i\":7,\"p\":\"xx\"}}";
+    CHECK_EQ_INT(cls(RL_DIALECT_RINGCAST, mf, &data), RL_IN_MESSAGE);
+    CHECK(data.n == 22 && memcmp(data.p, "{\"t\":5,\"i\":7,\"p\":\"xx\"}", 22) == 0);
+    /* another size: searched again */
+    const char *ml = "{\"type\":\"message\",\"channel\":\"bench:1\",\"seq\":11,"
+                     "\"data\":{\"t\":5,\"i\":8,\"p\":\"xxxxxx\"}}";
+    CHECK_EQ_INT(cls(RL_DIALECT_RINGCAST, ml, &data), RL_IN_MESSAGE);
+    CHECK(data.n == 26 && memcmp(data.p, "{\"t\":5,\"i\":8,\"p\":\"xxxxxx\"}", 26) == 0);
     CHECK_EQ_INT(cls(RL_DIALECT_RINGCAST, m, &data), RL_IN_MESSAGE);
     CHECK(data.n == 22 && memcmp(data.p, "{\"t\":5,\"i\":6,\"p\":\"xx\"}", 22) == 0);
     /* members in another order (the slow path) */

@@ -45,13 +45,15 @@ FULL = dict(n_fan=10000, warmup=1.0, step_dur=4.0, drain=2.0, search_steps=7,
             curve_dur=4.0, subs=[1000, 2000, 5000, 10000], subs_steps=5,
             echo_conns=100, echo_dur=5.0, hs_conns=10000,
             rss_n=50000, rss_shards=3, sio_rss_n=19000, rss_hold=4.0,
-            mem_levels=[1000, 10000], mem_big=[100000], mem_big_shards=6)
+            mem_levels=[1000, 10000], mem_big=[100000], mem_big_shards=6,
+            heavy_rates=[200, 300], heavy_rounds=3, heavy_dur=4.0)
 SHORT = dict(n_fan=2000, warmup=0.3, step_dur=1.0, drain=0.5, search_steps=3,
              lat_rate=10, lat_dur=2.0, curve_rates=[], curve_dur=1.0,
              subs=[1000, 2000], subs_steps=2,
              echo_conns=100, echo_dur=1.0, hs_conns=5000,
              rss_n=19000, rss_shards=1, sio_rss_n=3000, rss_hold=1.0,
-             mem_levels=[1000, 10000], mem_big=[], mem_big_shards=6)
+             mem_levels=[1000, 10000], mem_big=[], mem_big_shards=6,
+             heavy_rates=[], heavy_rounds=1, heavy_dur=1.0)
 
 # Cross-node: subscribers on node B, the publisher on node A, both nodes and their
 # redis-server on SERVER_CPU. lat: (publishes/s, subscribers) points; the rate search
@@ -761,6 +763,8 @@ def main():
     try:
         for kind in [s for s in args.servers.split(",") if s]:
             doc["servers"][kind] = bench_server(kind, args, p, rl, logdir)
+        if p["heavy_rates"]:
+            doc["heavy"] = heavy_latency(args, p, rl, logdir)
         if not args.no_cross:
             doc["cross"] = run_cross(args, cp, stamp, doc["command"], rl, logdir)
         if not args.no_rss:
@@ -789,6 +793,56 @@ def main():
     benchreport.write_all(doc, out_json, args.md)
     bl.log("wrote %s (%.0f s)" % (args.md, doc["elapsed_s"]))
     return 0
+
+
+HEAVY_KINDS = ("ringcast", "uws")
+
+
+def heavy_latency(args, p, rl, logdir):
+    """Latency under heavy fan-out: p["n_fan"] subscribers at each of
+    p["heavy_rates"], ringcast and uWebSockets in turn, p["heavy_rounds"] rounds.
+    Both servers stay up (the idle one costs nothing) so the rounds interleave and
+    a noisy minute of the machine falls on both. Every step runs whatever the
+    server's loss-free rate was: a step that lost messages is reported as such.
+    Each round starts with a step at p["lat_rate"]: the server's CPU over a step
+    at rate R less its CPU over that one (same connections, same set-up and
+    teardown) is what R's extra deliveries cost it, a figure the load generator
+    does not cap."""
+    kinds = [k for k in HEAVY_KINDS if k in args.servers.split(",")]
+    out = {"rates": p["heavy_rates"], "base_rate": p["lat_rate"], "rounds": p["heavy_rounds"],
+           "n": p["n_fan"],
+           "dur": p["heavy_dur"], "runs": {k: {} for k in kinds}}
+    if len(kinds) < 2 or not p["heavy_rates"]:
+        return out
+    servers = {}
+    try:
+        for k in kinds:
+            try:
+                servers[k] = Server(k, args.build, logdir)
+            except (bl.BenchError, OSError) as e:
+                out.setdefault("errors", {})[k] = str(e)
+                bl.log("%s: not measured: %s" % (k, str(e).splitlines()[0]))
+        for rnd in range(p["heavy_rounds"]):
+            for rate in [p["lat_rate"]] + p["heavy_rates"]:
+                for k, srv in servers.items():
+                    if not srv.alive():
+                        continue
+                    bl.log("%s: heavy fan-out latency, round %d, %d publishes/s" % (
+                        k, rnd + 1, rate))
+                    cpu0 = bl.cpu_seconds(srv.pid)
+                    res = run_fanout(rl, srv, p["n_fan"], rate, p, dur=p["heavy_dur"])
+                    cpu1 = bl.cpu_seconds(srv.pid)
+                    out["runs"][k].setdefault(str(rate), []).append({
+                        "server_cpu_s": None if cpu0 is None or cpu1 is None else cpu1 - cpu0,
+                        "ok": res["_ok"], "why": res["_why"], "p50": g(res, "latency_us", "p50"),
+                        "p99": g(res, "latency_us", "p99"), "lost": g(res, "lost"),
+                        "expected": g(res, "expected"), "received": g(res, "received"),
+                        "loadgen_util": bl.rl_cpu_util(res), "cmd": res.get("_cmd"),
+                        "error": res.get("error")})
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    return out
 
 
 def run_cross(args, cp, stamp, command, rl, logdir):

@@ -125,16 +125,16 @@ typedef struct rc_shard_stats {
     rc_counter inflate_refused[RC_PMD_REF__COUNT];   /* by enum rc_pmd_refused */
 } rc_shard_stats;
 
-struct rc_node;
-
-/* Index of code in RC_CLOSE_CODES, or RC_N_CLOSE_CODES for others. */
-int rc_metrics_close_index(uint16_t code);
-
-/* The stable label of a handshake outcome ("unauthorized"). */
-const char *rc_metrics_hs_name(int outcome);
-
-/* Renders every metric of the node in Prometheus text format into a new
- * malloc'd buffer; sets *len. Any thread. */
-char *rc_metrics_render(struct rc_node *node, size_t *len);
+/* Index of code in RC_CLOSE_CODES, or RC_N_CLOSE_CODES for others. Here
+ * rather than in metrics.c: the connection layer counts its closes with it,
+ * and the renderer (which reads every feature's counters) sits above it. */
+static inline int rc_metrics_close_index(uint16_t code)
+{
+    static const uint16_t codes[RC_N_CLOSE_CODES] = RC_CLOSE_CODES;
+    for (int i = 0; i < RC_N_CLOSE_CODES; i++)
+        if (codes[i] == code)
+            return i;
+    return RC_N_CLOSE_CODES;
+}
 
 #endif

@@ -11,6 +11,7 @@
 #include "http/server.h"
 
 #include "http/api.h"
+#include "http/prometheus.h"
 #include "http/reply.h"
 
 #include "base/log.h"

@@ -1,5 +1,7 @@
 /* Thread: any thread: it renders every counter with relaxed loads (on the shard that took the
  * request). */
+#include "http/prometheus.h"
+
 #include "engine/metrics.h"
 
 #include <stdarg.h>
@@ -11,15 +13,7 @@
 
 static const uint16_t close_codes[RC_N_CLOSE_CODES] = RC_CLOSE_CODES;
 
-int rc_metrics_close_index(uint16_t code)
-{
-    for (int i = 0; i < RC_N_CLOSE_CODES; i++)
-        if (close_codes[i] == code)
-            return i;
-    return RC_N_CLOSE_CODES;
-}
-
-const char *rc_metrics_hs_name(int outcome)
+static const char *hs_name(int outcome)
 {
     static const char *names[RC_HS__COUNT] = {
         "ok",        "bad_request", "unauthorized",     "forbidden",
@@ -349,7 +343,7 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
     head(&o, "ringcast_handshakes_total", "counter",
          "WebSocket handshakes and connection refusals by outcome.");
     for (int k = 0; k < RC_HS__COUNT; k++)
-        put(&o, "ringcast_handshakes_total{outcome=\"%s\"} %llu\n", rc_metrics_hs_name(k),
+        put(&o, "ringcast_handshakes_total{outcome=\"%s\"} %llu\n", hs_name(k),
             (unsigned long long)sum(node, offsetof(rc_shard_stats, handshakes) +
                                               (size_t)k * sizeof(rc_counter)));
     TOTAL(&o, node, "ringcast_http_requests_total", "counter",

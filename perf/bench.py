@@ -801,28 +801,31 @@ HEAVY_KINDS = ("ringcast", "uws")
 def heavy_latency(args, p, rl, logdir):
     """Latency under heavy fan-out: p["n_fan"] subscribers at each of
     p["heavy_rates"], ringcast and uWebSockets in turn, p["heavy_rounds"] rounds.
-    Both servers stay up (the idle one costs nothing) so the rounds interleave and
-    a noisy minute of the machine falls on both. Every step runs whatever the
+    Within a round both servers stay up (the idle one costs nothing) and take
+    turns, so a noisy minute of the machine falls on both; each round starts them
+    afresh. Every step runs whatever the
     server's loss-free rate was: a step that lost messages is reported as such.
     Each round starts with a step at p["lat_rate"]: the server's CPU over a step
-    at rate R less its CPU over that one (same connections, same set-up and
-    teardown) is what R's extra deliveries cost it, a figure the load generator
-    does not cap."""
+    at rate R less its CPU over that one (same number of connections, same set-up
+    and teardown) is what R's extra deliveries cost it, a figure the load
+    generator does not cap."""
     kinds = [k for k in HEAVY_KINDS if k in args.servers.split(",")]
     out = {"rates": p["heavy_rates"], "base_rate": p["lat_rate"], "rounds": p["heavy_rounds"],
            "n": p["n_fan"],
            "dur": p["heavy_dur"], "runs": {k: {} for k in kinds}}
     if len(kinds) < 2 or not p["heavy_rates"]:
         return out
-    servers = {}
-    try:
-        for k in kinds:
-            try:
-                servers[k] = Server(k, args.build, logdir)
-            except (bl.BenchError, OSError) as e:
-                out.setdefault("errors", {})[k] = str(e)
-                bl.log("%s: not measured: %s" % (k, str(e).splitlines()[0]))
-        for rnd in range(p["heavy_rounds"]):
+    for rnd in range(p["heavy_rounds"]):
+        # Fresh servers each round: an overloaded step can leave a server busy for
+        # many seconds after its clients left, which would fall on the next round.
+        servers = {}
+        try:
+            for k in kinds:
+                try:
+                    servers[k] = Server(k, args.build, logdir)
+                except (bl.BenchError, OSError) as e:
+                    out.setdefault("errors", {})[k] = str(e)
+                    bl.log("%s: not measured: %s" % (k, str(e).splitlines()[0]))
             for rate in [p["lat_rate"]] + p["heavy_rates"]:
                 for k, srv in servers.items():
                     if not srv.alive():
@@ -839,9 +842,9 @@ def heavy_latency(args, p, rl, logdir):
                         "expected": g(res, "expected"), "received": g(res, "received"),
                         "loadgen_util": bl.rl_cpu_util(res), "cmd": res.get("_cmd"),
                         "error": res.get("error")})
-    finally:
-        for srv in servers.values():
-            srv.stop()
+        finally:
+            for srv in servers.values():
+                srv.stop()
     return out
 
 

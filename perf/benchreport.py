@@ -229,7 +229,8 @@ def _heavy_section(doc):
         return []
     L = ["## Latency under heavy fan-out, interleaved rounds", "",
          "%d subscribers, 64 B data, each step %.0f s after 1.0 s of warm-up; both servers "
-         "stay up and take turns, %d rounds, so the machine's noise falls on both. *Median* "
+         "take turns, started afresh each round, %d rounds, so the machine's noise falls on "
+         "both. *Median* "
          "is over the rounds, a round that lost messages counting as lost (its percentiles "
          "cover only what arrived, so they are shown per round but not used). The load "
          "generator's CPU is per round. *Server CPU per delivery*: the server's CPU seconds "
@@ -278,9 +279,25 @@ def _uws_rows(doc):
     a = g(rc, "fanout", "best", "deliveries_per_s")
     b = g(uw, "fanout", "best", "deliveries_per_s")
     r = _ratio(a, b)
+
+    def above(srv):
+        """The failed step just above the best, why, and the load generator's CPU
+        there: near 100% it, not the server, ended the search."""
+        best = g(srv, "fanout", "best", "_rate")
+        fails = sorted((t["_rate"], _util(t), t.get("_why") or "")
+                       for t in g(srv, "fanout", "tried") or []
+                       if not t.get("_ok") and best is not None and t["_rate"] > best)
+        return fails[0] if fails else None
+    why = []
+    for nm, srv in (("ringcast", rc), ("uWebSockets", uw)):
+        x = above(srv)
+        if x and x[1] is not None:
+            why.append("%s at %g/s: %s, load generator %.0f%%" % (nm, x[0], x[2][:60],
+                                                                100 * x[1]))
     rows.append(("fan-out, %d subscribers, loss-free deliveries/s ≥ 2× uWebSockets"
-                 % doc["params"]["n_fan"], "%s vs %s = %s" % (
-                     _fmt(a), _fmt(b), "—" if r is None else "%.2f×" % r),
+                 % doc["params"]["n_fan"], "%s vs %s = %s%s" % (
+                     _fmt(a), _fmt(b), "—" if r is None else "%.2f×" % r,
+                     "" if not why else " (%s)" % "; ".join(why)),
                  verdict(None if r is None else r >= 2.0)))
     for rate in (200, 300):
         hx, hy = _heavy(doc, "ringcast", rate), _heavy(doc, "uws", rate)

@@ -455,8 +455,11 @@ static void opened(rl_thr *th, rl_conn *c)
 static void on_bytes(rl_thr *th, rl_conn *c, const uint8_t *p, size_t n)
 {
     RL_ADD(th->st.wire_bytes, n);
-    if (rl_phase() == RL_PH_RUN)
+    RL_INC(th->st.reads);
+    if (rl_phase() == RL_PH_RUN) {
         RL_ADD(th->st.wire_bytes_meas, n);
+        RL_INC(th->st.reads_meas);
+    }
     if (c->state == RL_ST_HANDSHAKE) {
         if (!c->hs)
             c->hs = rc_malloc(RL_HS_MAX_HEAD);

@@ -532,9 +532,11 @@ int main(int argc, char **argv)
             (unsigned long long)rl_tot.subscribed, (unsigned long long)rl_tot.server_errors,
             (unsigned long long)rl_tot.received);
     fprintf(f,
-            ",\"wire\":{\"bytes\":%llu,\"bytes_measured\":%llu,\"deflate\":%s,"
+            ",\"wire\":{\"bytes\":%llu,\"bytes_measured\":%llu,\"reads\":%llu,"
+            "\"reads_measured\":%llu,\"deflate\":%s,"
             "\"deflate_conns\":%llu,\"inflated\":%llu,\"inflate_errors\":%llu}",
             (unsigned long long)rl_tot.wire_bytes, (unsigned long long)rl_tot.wire_bytes_meas,
+            (unsigned long long)rl_tot.reads, (unsigned long long)rl_tot.reads_meas,
             c->deflate ? "true" : "false", (unsigned long long)rl_tot.deflate_conns,
             (unsigned long long)rl_tot.inflated, (unsigned long long)rl_tot.inflate_errors);
     if (c->scen->report)

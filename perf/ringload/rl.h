@@ -126,6 +126,7 @@ typedef struct rl_stats {
     uint64_t round_trips;
     uint64_t wire_bytes;               /* bytes received from the servers, handshakes included */
     uint64_t wire_bytes_meas;          /* of those, the ones received while measuring */
+    uint64_t reads, reads_meas;        /* receives that brought bytes (a server's sends, roughly) */
     uint64_t deflate_conns;            /* connections whose upgrade negotiated permessage-deflate */
     uint64_t inflated, inflate_errors; /* compressed messages inflated, and failed */
     uint64_t p_answers, p_conns_sum, p_users_sum; /* presence: answers and what they said */

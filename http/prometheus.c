@@ -74,6 +74,15 @@ static uint64_t sum(const rc_node *node, size_t offset)
         put(o, "%s %llu\n", name, (unsigned long long)sum(node, offsetof(rc_shard_stats, field))); \
     } while (0)
 
+/* One line of a labelled metric: element k of a counter array in the
+ * shards' stats (at offset), summed over the shards. */
+static void labelled(out *o, const rc_node *node, const char *name, const char *label,
+                     const char *value, size_t offset, int k)
+{
+    put(o, "%s{%s=\"%s\"} %llu\n", name, label, value,
+        (unsigned long long)sum(node, offset + (size_t)k * sizeof(rc_counter)));
+}
+
 #define SINGLE(o, name, type, help, v)                                                             \
     do {                                                                                           \
         head(o, name, type, help);                                                                 \
@@ -221,9 +230,8 @@ static void render_deflate(out *o, rc_node *node, const rc_chan_relay_stats *cs)
     head(o, "ringcast_deflate_declined_total", "counter",
          "Upgrades that offered permessage-deflate and did not get it, by reason.");
     for (int k = 0; k < RC_PMD_DECL__COUNT; k++)
-        put(o, "ringcast_deflate_declined_total{reason=\"%s\"} %llu\n", decl[k],
-            (unsigned long long)sum(node, offsetof(rc_shard_stats, deflate_declined) +
-                                              (size_t)k * sizeof(rc_counter)));
+        labelled(o, node, "ringcast_deflate_declined_total", "reason", decl[k],
+                 offsetof(rc_shard_stats, deflate_declined), k);
     SINGLE(o, "ringcast_deflate_publications_total", "counter",
            "Publications compressed (once each, for every connection that negotiated it).",
            rc_counter_get(&cs->deflate_compressed));
@@ -252,9 +260,8 @@ static void render_deflate(out *o, rc_node *node, const rc_chan_relay_stats *cs)
          "Client messages refused by permessage-deflate, by reason (too_big: 1009, bad_data: "
          "1007, rsv1: 1002).");
     for (int k = 0; k < RC_PMD_REF__COUNT; k++)
-        put(o, "ringcast_inflate_refused_total{reason=\"%s\"} %llu\n", ref[k],
-            (unsigned long long)sum(node, offsetof(rc_shard_stats, inflate_refused) +
-                                              (size_t)k * sizeof(rc_counter)));
+        labelled(o, node, "ringcast_inflate_refused_total", "reason", ref[k],
+                 offsetof(rc_shard_stats, inflate_refused), k);
 }
 
 static void render_history(out *o, const rc_chan_relay_stats *cs)
@@ -343,9 +350,8 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
     head(&o, "ringcast_handshakes_total", "counter",
          "WebSocket handshakes and connection refusals by outcome.");
     for (int k = 0; k < RC_HS__COUNT; k++)
-        put(&o, "ringcast_handshakes_total{outcome=\"%s\"} %llu\n", hs_name(k),
-            (unsigned long long)sum(node, offsetof(rc_shard_stats, handshakes) +
-                                              (size_t)k * sizeof(rc_counter)));
+        labelled(&o, node, "ringcast_handshakes_total", "outcome", hs_name(k),
+                 offsetof(rc_shard_stats, handshakes), k);
     TOTAL(&o, node, "ringcast_http_requests_total", "counter",
           "Plain HTTP requests answered (health, metrics, API).", http_requests);
 
@@ -392,18 +398,16 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
     head(&o, "ringcast_socketio_recoveries_total", "counter",
          "Socket.IO CONNECTs that asked to recover a session (pid and offset), by outcome.");
     for (int k = 0; k < RC_SIO_REC__COUNT; k++)
-        put(&o, "ringcast_socketio_recoveries_total{outcome=\"%s\"} %llu\n", rc_sio_rec_name(k),
-            (unsigned long long)sum(node, offsetof(rc_shard_stats, sio_recoveries) +
-                                              (size_t)k * sizeof(rc_counter)));
+        labelled(&o, node, "ringcast_socketio_recoveries_total", "outcome", rc_sio_rec_name(k),
+                 offsetof(rc_shard_stats, sio_recoveries), k);
     head(&o, "ringcast_socketio_upgrades_total", "counter",
          "WebSockets opened to upgrade a polling session, by outcome (upgraded; timeout: no "
          "probe and upgrade within a ping interval and timeout; refused: another one has the "
          "session).");
     static const char *const upg[RC_SIO_UPG__COUNT] = {"upgraded", "timeout", "refused"};
     for (int k = 0; k < RC_SIO_UPG__COUNT; k++)
-        put(&o, "ringcast_socketio_upgrades_total{outcome=\"%s\"} %llu\n", upg[k],
-            (unsigned long long)sum(node, offsetof(rc_shard_stats, sio_upgrades) +
-                                              (size_t)k * sizeof(rc_counter)));
+        labelled(&o, node, "ringcast_socketio_upgrades_total", "outcome", upg[k],
+                 offsetof(rc_shard_stats, sio_upgrades), k);
     TOTAL(&o, node, "ringcast_token_refresh_asked_total", "counter",
           "Clients asked for a new token --token-refresh-notice seconds before exp.",
           refresh_asked);
@@ -427,9 +431,8 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
 
     head(&o, "ringcast_protocol_errors_total", "counter", "Error replies sent, by code.");
     for (int k = 1; k < RC_PERR__COUNT; k++)
-        put(&o, "ringcast_protocol_errors_total{code=\"%s\"} %llu\n", rc_proto_errname(k),
-            (unsigned long long)sum(node, offsetof(rc_shard_stats, proto_errors) +
-                                              (size_t)k * sizeof(rc_counter)));
+        labelled(&o, node, "ringcast_protocol_errors_total", "code", rc_proto_errname(k),
+                 offsetof(rc_shard_stats, proto_errors), k);
     head(&o, "ringcast_ws_closes_total", "counter", "Close frames sent, by close code.");
     for (int k = 0; k <= RC_N_CLOSE_CODES; k++) {
         char code[16];
@@ -437,9 +440,8 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
             snprintf(code, sizeof(code), "%u", close_codes[k]);
         else
             snprintf(code, sizeof(code), "other");
-        put(&o, "ringcast_ws_closes_total{code=\"%s\"} %llu\n", code,
-            (unsigned long long)sum(node, offsetof(rc_shard_stats, closes) +
-                                              (size_t)k * sizeof(rc_counter)));
+        labelled(&o, node, "ringcast_ws_closes_total", "code", code,
+                 offsetof(rc_shard_stats, closes), k);
     }
     TOTAL(&o, node, "ringcast_pings_sent_total", "counter", "Server heartbeat pings.", pings_sent);
     TOTAL(&o, node, "ringcast_heartbeat_timeouts_total", "counter",

@@ -90,9 +90,9 @@ static void test_classify(void)
     CHECK(data.n == 22 && memcmp(data.p, "{\"t\":5,\"i\":7,\"p\":\"xx\"}", 22) == 0);
     /* another size: searched again */
     const char *ml = "{\"type\":\"message\",\"channel\":\"bench:1\",\"seq\":11,"
-                     "\"data\":{\"t\":5,\"i\":8,\"p\":\"xxxxxx\"}}";
+                     "\"data\":{\"t\":5,\"i\":8,\"p\":\"abcdef\"}}";
     CHECK_EQ_INT(cls(RL_DIALECT_RINGCAST, ml, &data), RL_IN_MESSAGE);
-    CHECK(data.n == 26 && memcmp(data.p, "{\"t\":5,\"i\":8,\"p\":\"xxxxxx\"}", 26) == 0);
+    CHECK(data.n == 26 && memcmp(data.p, "{\"t\":5,\"i\":8,\"p\":\"abcdef\"}", 26) == 0);
     CHECK_EQ_INT(cls(RL_DIALECT_RINGCAST, m, &data), RL_IN_MESSAGE);
     CHECK(data.n == 22 && memcmp(data.p, "{\"t\":5,\"i\":6,\"p\":\"xx\"}", 22) == 0);
     /* members in another order (the slow path) */

@@ -167,6 +167,7 @@ void rc_conn_flush(rc_shard *s, rc_conn *c)
         rc_conn_proto(s, c)->drain(s, c);
         return;
     }
+    rc_counter_add(&s->stats.frames_merged, rc_outq_merge(q));
     uint32_t k = RC_MIN(q->n, (uint32_t)RC_SEND_IOV);
     rc_send_arena *a = s->arena;
     if (a->nmsg == RC_ARENA_MSGS || a->niov + k > RC_ARENA_IOVS) {

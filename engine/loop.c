@@ -419,6 +419,35 @@ static void on_cqe(rc_shard *s, struct io_uring_cqe *cqe)
 }
 
 /* End of a batch: submit the sends that queued up, re-arm starved recvs. */
+/* The next RC_SWEEP_CHUNK connections waiting to send get their send. A
+ * connection that gets more output after its turn is queued again, behind
+ * those still waiting: each is visited once per sweep, however many
+ * publications the sweep takes in. */
+static void flush_chunk(rc_shard *s)
+{
+    uint32_t end =
+        s->ndirty - s->dirty_head > RC_SWEEP_CHUNK ? s->dirty_head + RC_SWEEP_CHUNK : s->ndirty;
+    for (uint32_t i = s->dirty_head; i < end; i++) {
+        rc_conn *c = &s->conns[s->dirty[i]];
+        c->flags &= (uint8_t)~RC_CF_DIRTY;
+        rc_conn_flush(s, c);
+    }
+    s->dirty_head = end;
+    if (s->dirty_head == s->ndirty) {
+        s->dirty_head = s->ndirty = 0;
+    } else if (s->dirty_head >= 4 * RC_SWEEP_CHUNK && s->dirty_head >= s->ndirty / 2) {
+        s->ndirty -= s->dirty_head;
+        memmove(s->dirty, s->dirty + s->dirty_head, s->ndirty * sizeof(*s->dirty));
+        s->dirty_head = 0;
+    }
+    rc_counter_set(&s->stats.send_waiting, s->ndirty - s->dirty_head);
+}
+
+static int sweep_pending(const rc_shard *s)
+{
+    return s->dirty_head < s->ndirty;
+}
+
 static void end_of_batch(rc_shard *s)
 {
     /* Deferred requests of connections released outside a relay item. */
@@ -434,12 +463,7 @@ static void end_of_batch(rc_shard *s)
     for (uint32_t i = 0; i < s->nreap; i++)
         rc_conn_release(s, &s->conns[s->reap[i]]);
     s->nreap = 0;
-    for (uint32_t i = 0; i < s->ndirty; i++) {
-        rc_conn *c = &s->conns[s->dirty[i]];
-        c->flags &= (uint8_t)~RC_CF_DIRTY;
-        rc_conn_flush(s, c);
-    }
-    s->ndirty = 0;
+    flush_chunk(s);
     rc_bufring_publish(&s->bufs);
     for (uint32_t i = 0; i < s->nrearm; i++) {
         rc_conn *c = &s->conns[s->rearm[i]];
@@ -552,7 +576,7 @@ static void *shard_main(void *arg)
         }
         rc_waker_sleep_begin(&link->shard_waker);
         struct io_uring_cqe *cqe;
-        if (rc_spsc_empty(&link->to_shard)) {
+        if (rc_spsc_empty(&link->to_shard) && !sweep_pending(s)) {
             uint64_t next_ms = s->tick0_ms + (uint64_t)(s->now_tick + 1) * RC_TICK_MS;
             uint64_t now = rc_now_ms();
             uint64_t wait = next_ms > now ? next_ms - now : 0;

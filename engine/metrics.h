@@ -75,6 +75,8 @@ typedef struct rc_shard_stats {
     rc_counter msgs_out;       /* frames queued to clients (all kinds) */
     rc_counter bytes_out;      /* bytes sent */
     rc_counter sends;          /* send operations submitted */
+    rc_counter frames_merged;  /* small frames copied into one segment of a send */
+    rc_counter send_waiting;   /* gauge: connections waiting for their turn to send */
     rc_counter deliveries;     /* channel messages queued to clients */
     rc_counter backlog_closes; /* connections closed by the backlog policy */
     rc_counter backlog_drops;  /* messages dropped by the drop policy */

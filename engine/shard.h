@@ -34,7 +34,13 @@
 
 #define RC_TICK_MS  100 /* timer wheel resolution */
 #define RC_SEND_IOV 32  /* frames per send */
-#define RC_NO_CONN  UINT32_MAX
+/* Connections given a send per turn of the loop. A fan-out to many
+ * connections is a sweep of several turns; between them the loop reaps
+ * completions and takes the relay's deliveries, so a publication that
+ * arrives during a sweep reaches the connections the sweep has not yet
+ * visited in the same sweep. */
+#define RC_SWEEP_CHUNK 256
+#define RC_NO_CONN     UINT32_MAX
 
 enum rc_conn_state {
     RC_CONN_FREE = 0,
@@ -81,6 +87,19 @@ typedef struct rc_outq {
     rc_obuf **items;       /* inl until more than RC_OUTQ_INLINE are queued */
     rc_obuf *inl[RC_OUTQ_INLINE];
 } rc_outq;
+
+/* The kernel's cost per segment of a send is most of what a small frame
+ * costs it, and a broadcast under load leaves many small frames waiting for
+ * each connection. Before a send, the leading run of frames (from the unsent
+ * part of the head), each at most RC_MERGE_FRAME_MAX bytes and together at
+ * most RC_MERGE_BYTES_MAX, is copied into one private buffer that takes their
+ * place in q, so that the send carries one segment for the run. Larger
+ * frames stay shared and go as segments of their own. Returns the frames
+ * merged: 0 when fewer than two lead the queue. Not while a send is in
+ * flight (its iovecs point into the frames). */
+#define RC_MERGE_FRAME_MAX 1024
+#define RC_MERGE_BYTES_MAX 16384
+uint32_t rc_outq_merge(rc_outq *q);
 
 /* The msghdrs and iovecs of the sends prepared since the last submit. The
  * kernel copies them when it consumes the SQE (IORING_FEAT_SUBMIT_STABLE), so
@@ -169,8 +188,10 @@ typedef struct rc_shard {
     char closing_reason[124];
     rc_wheel wheel;
     rc_ws_pool ws_pool;
-    uint32_t *dirty; /* connections with output to flush */
-    uint32_t ndirty, cap_dirty;
+    /* Connections with output to flush, in the order they are visited:
+     * [dirty_head, ndirty) still wait (see RC_SWEEP_CHUNK). */
+    uint32_t *dirty;
+    uint32_t dirty_head, ndirty, cap_dirty;
     uint32_t *rearm; /* connections whose recv must be re-armed */
     uint32_t nrearm, cap_rearm;
     uint32_t *reap; /* dead connections with nothing in flight */

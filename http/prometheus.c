@@ -363,6 +363,9 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
     TOTAL(&o, node, "ringcast_bytes_out_total", "counter", "Bytes sent to clients.", bytes_out);
     TOTAL(&o, node, "ringcast_sends_total", "counter",
           "Send operations (each may carry many frames).", sends);
+    TOTAL(&o, node, "ringcast_send_frames_merged_total", "counter",
+          "Small frames waiting for one connection copied into a single segment of its send.",
+          frames_merged);
     TOTAL(&o, node, "ringcast_deliveries_total", "counter",
           "Channel messages queued to subscribers.", deliveries);
     TOTAL(&o, node, "ringcast_publishes_total", "counter",
@@ -470,6 +473,10 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
               "Receive buffers in circulation (the pool grows with use, up to "
               "--recv-buf-count, and shrinks when use falls).",
               recv_buffers);
+    PER_SHARD(&o, node, "ringcast_send_waiting_connections", "gauge",
+              "Connections with output waiting for their turn in the shard's sweep of sends "
+              "(a broadcast to many connections takes several turns of the loop).",
+              send_waiting);
 
     head(&o, "ringcast_relay_queue_depth", "gauge", "Items waiting in the shard/relay queues.");
     for (int i = 0; i < node->nshards; i++) {

@@ -5,7 +5,8 @@ import time
 
 import websockets
 
-from rchelp import API_KEY, recv_json, request, subscribe, token, welcome, ws_connect
+from rchelp import (API_KEY, RawWS, msum, recv_json, request, subscribe, token, welcome,
+                    ws_connect)
 
 
 def run(coro):
@@ -149,3 +150,53 @@ def test_thousand_clients_in_order(start_server):
                                 expect[max(0, j - 2):j + 4]))
     m = srv.metrics()
     assert m["ringcast_deliveries_total"] >= n_clients * n_msgs
+
+
+def test_paused_reader_gets_merged_small_frames_whole_and_in_order(start_server):
+    """A reader that stops reading while big and then many small messages
+    are published: its sends go short (the kernel's buffers are full), and
+    the small frames waiting behind them are copied together into single
+    segments. When it reads again every frame must arrive whole and in
+    order. (tests/unit/test_outq.c covers runs that start part-sent.)"""
+    srv = start_server("--msg-rate", "100000", "--msg-burst", "10000",
+                       "--send-backlog-bytes", str(64 << 20), shards=1)
+    chan = "room:paused"
+    n_big, n_small = 200, 3000
+    big = '{"k":%d,"pad":"' + "b" * 32000 + '"}'
+    c = RawWS(srv.port, "/ws?token=" + token(sub="reader"), rcvbuf=2048)
+    assert c.recv_json()["type"] == "welcome"
+    c.send_json({"type": "subscribe", "id": "s", "channel": chan})
+    r = c.recv_json()
+    assert r["type"] == "subscribed", r
+    base = r["seq"]
+    merged0 = srv.metrics().get("ringcast_send_frames_merged_total", 0)
+
+    async def publish_all():
+        pub = await ws_connect(srv, "/ws?token=" + token(sub="pub"))
+        await welcome(pub)
+        for k in range(n_big + n_small):
+            data = big % k if k < n_big else '{"k":%d,"s":"%s"}' % (k, "s" * (k % 90))
+            await pub.send('{"type":"publish","id":%d,"channel":"%s","data":%s}'
+                           % (k, chan, data))
+        for k in range(n_big + n_small):
+            r = await recv_json(pub, 20)
+            assert r == {"type": "published", "id": k, "channel": chan}, r
+        await pub.close()
+    run(publish_all())
+    # Everything is queued to the reader before it reads a byte.
+    deadline = time.monotonic() + 20
+    while srv.metrics()["ringcast_deliveries_total"] < n_big + n_small:
+        assert time.monotonic() < deadline, "not every message was queued to the reader"
+        time.sleep(0.05)
+    got = []
+    while len(got) < n_big + n_small:
+        m = c.recv_json(timeout=20)
+        assert m["type"] == "message", m
+        got.append((m["seq"] - base, m["data"]["k"], len(m["data"].get("s", m["data"].get("pad")))))
+    expect = [(k + 1, k, 32000 if k < n_big else k % 90) for k in range(n_big + n_small)]
+    assert got == expect, next((i, got[i], expect[i]) for i in range(len(got)) if got[i] != expect[i])
+    m = srv.metrics()
+    merged = m["ringcast_send_frames_merged_total"] - merged0
+    assert merged >= n_small // 2, "only %d small frames were sent merged" % merged
+    assert m["ringcast_sends_total"] < m["ringcast_frames_out_total"]
+    assert msum(m, "ringcast_send_waiting_connections") == 0

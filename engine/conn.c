@@ -390,8 +390,10 @@ void rc_conn_release(rc_shard *s, rc_conn *c)
     outq_free(s, c);
     free(c->auth);
     free(c->chans);
-    free(s->pstate[id]);
-    s->pstate[id] = NULL;
+    if (s->pstate[id]) { /* written only when set: an untouched page stays untouched */
+        free(s->pstate[id]);
+        s->pstate[id] = NULL;
+    }
     rc_shard_addr_release(s, c);
     if (c->deflate) {
         uint64_t n = rc_counter_get(&s->stats.deflate_conns) - 1;
@@ -403,6 +405,7 @@ void rc_conn_release(rc_shard *s, rc_conn *c)
     c->gen = gen;
     c->state = RC_CONN_FREE;
     s->open--;
+    s->freed++;
     rc_counter_set(&s->stats.conns_open, s->open);
     if (id >= s->nsock) {
         s->vfree[s->nvfree++] = id; /* no socket to close */

@@ -95,6 +95,7 @@ typedef struct rc_shard_stats {
     rc_counter relay_backlog;       /* gauge: items waiting for room in that queue */
     rc_counter recv_nobufs;         /* recv re-armed after provided buffers ran out */
     rc_counter recv_buffers;        /* gauge: receive buffers in circulation */
+    rc_counter table_trimmed;       /* pages of free connection slots given back */
     rc_counter ws_sessions;         /* gauge: wslay contexts lent to connections */
     rc_counter held_conns;          /* gauge: connections whose request waits for the relay */
     rc_counter deferred;            /* requests that waited behind an earlier one */

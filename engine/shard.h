@@ -169,6 +169,7 @@ typedef struct rc_shard {
     uint32_t nvfree;
     uint32_t max_open; /* sockets accepted before 503 (rc_shard_sockets_open) */
     uint32_t open;     /* connections in any state but FREE */
+    uint32_t freed;    /* connections released since the table was last trimmed */
     rc_conn *conns;
     struct rc_wait *waits; /* [nconns]: places in waiting rooms (admission/) */
     struct rc_reqq **reqs; /* [nconns]: held connections (engine/reqq.c) */

@@ -473,6 +473,10 @@ char *rc_metrics_render(struct rc_node *node, size_t *len)
               "Receive buffers in circulation (the pool grows with use, up to "
               "--recv-buf-count, and shrinks when use falls).",
               recv_buffers);
+    TOTAL(&o, node, "ringcast_conn_table_pages_trimmed_total", "counter",
+          "Pages of the connection table given back to the kernel after every slot on them "
+          "was freed.",
+          table_trimmed);
     PER_SHARD(&o, node, "ringcast_send_waiting_connections", "gauge",
               "Connections with output waiting for their turn in the shard's sweep of sends "
               "(a broadcast to many connections takes several turns of the loop).",

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from rchelp import OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RawWS, encode_frame
+from rchelp import OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RawWS, encode_frame, msum
 
 
 def opened(srv):
@@ -194,3 +194,47 @@ def test_unanswered_close_still_ends_connection(srv):
     assert code == 1002
     assert c.eof_after(8)
     c.close()
+
+
+def test_table_pages_of_a_passed_wave_are_given_back_and_reused(start_server):
+    """After a wave of connections leaves, the pages of the connection table
+    whose slots are all free are given back to the kernel (their slots read
+    as zeros again, generation included); a second wave that wraps around
+    the table onto those slots works as the first did."""
+    srv = start_server("--public", "public:*", "--max-connections", "1000",
+                       "--ping-interval-ms", "0", shards=1)
+    n = 900
+
+    def wave():
+        conns = []
+        for _ in range(n):
+            conns.append(opened(srv))
+        return conns
+
+    first = wave()
+    for c in first:
+        c.sock.close()
+    deadline = time.monotonic() + 10
+    while srv.metrics().get("ringcast_conn_table_pages_trimmed_total", 0) < 1:
+        assert time.monotonic() < deadline, "no page of the connection table was given back"
+        time.sleep(0.2)
+    m = srv.metrics()
+    # 900 slots of 64 bytes span at least 13 whole pages of 4 KiB.
+    assert m["ringcast_conn_table_pages_trimmed_total"] >= 13, m[
+        "ringcast_conn_table_pages_trimmed_total"]
+
+    second = wave()  # the table holds 1064 slots: this wave wraps onto the first's
+    for i, c in enumerate(second):
+        c.send_json({"type": "subscribe", "id": i, "channel": "public:again"})
+    for i, c in enumerate(second):
+        r = c.recv_json()
+        assert r["type"] == "subscribed" and r["id"] == i, r
+    st, _ = srv.publish("public:again", '{"k":1}')
+    assert st == 202
+    for c in second:
+        m = c.recv_json()
+        assert m["type"] == "message" and m["data"] == {"k": 1}, m
+    m = srv.metrics()
+    assert msum(m, "ringcast_websockets") == n, msum(m, "ringcast_websockets")
+    for c in second:
+        c.sock.close()

@@ -484,9 +484,7 @@ static void end_of_batch(rc_shard *s)
  * again from 0 confuses no completion. */
 static void trim_conn_table(rc_shard *s)
 {
-    static long page;
-    if (!page)
-        page = sysconf(_SC_PAGESIZE);
+    long page = sysconf(_SC_PAGESIZE);
     size_t per = (size_t)page / sizeof(rc_conn);
     if (s->freed < per)
         return;

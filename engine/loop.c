@@ -430,6 +430,8 @@ static void flush_chunk(rc_shard *s)
         s->ndirty - s->dirty_head > RC_SWEEP_CHUNK ? s->dirty_head + RC_SWEEP_CHUNK : s->ndirty;
     for (uint32_t i = s->dirty_head; i < end; i++) {
         rc_conn *c = &s->conns[s->dirty[i]];
+        if (c->state == RC_CONN_FREE)
+            continue; /* released while it waited: its page may have been given back */
         c->flags &= (uint8_t)~RC_CF_DIRTY;
         rc_conn_flush(s, c);
     }
@@ -478,34 +480,29 @@ static void end_of_batch(rc_shard *s)
 /* A wave of connections leaves the pages of the connection table it used
  * resident (64 bytes a slot: 6.4 MB for 100k). Once a second, after at
  * least a page's worth of releases, every page whose slots are all free is
- * given back to the kernel, which maps zeros there again: a free slot is all
- * zeros but its generation, and nothing in flight names a free slot (a
- * connection is released only when nothing is), so starting its generation
- * again from 0 confuses no completion. */
+ * given back to the kernel, which maps zeros there again. A free slot is
+ * all zeros but its generation, and a generation must not come back while
+ * something may still name the slot with it (a relay answer, a backend's
+ * reply, a history read: each holds slot and generation). So the page's
+ * floor, page_gen, becomes the highest generation on it (a free slot's is
+ * already one past its last tenant's), and a slot that reads 0 starts from
+ * the floor when it is next claimed (rc_conn_claim). */
 static void trim_conn_table(rc_shard *s)
 {
-    long page = sysconf(_SC_PAGESIZE);
-    size_t per = (size_t)page / sizeof(rc_conn);
+    uint32_t per = s->conns_per_page;
     if (s->freed < per)
         return;
     s->freed = 0;
-    uintptr_t base = (uintptr_t)s->conns, end = base + (uintptr_t)s->nconns * sizeof(rc_conn);
-    uintptr_t p = (base + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-    for (; p + (uintptr_t)page <= end; p += (uintptr_t)page) {
-        /* The slots overlapping the page (the table need not start on a page). */
-        uint32_t first = (uint32_t)((p - base) / sizeof(rc_conn));
-        uint32_t last = (uint32_t)((p + (uintptr_t)page - 1 - base) / sizeof(rc_conn));
-        uint32_t i = first;
-        while (i <= last && s->conns[i].state == RC_CONN_FREE && !s->conns[i].gen)
-            i++;
-        if (i > last)
-            continue; /* all zeros already: untouched or given back */
-        for (i = first; i <= last && s->conns[i].state == RC_CONN_FREE; i++)
-            ;
-        if (i <= last)
-            continue;
-        if (madvise((void *)p, (size_t)page, MADV_DONTNEED) == 0)
+    for (uint32_t pg = 0; pg < s->conn_pages; pg++) {
+        uint32_t first = pg * per, last = RC_MIN(first + per, s->nconns);
+        uint16_t floor;
+        if (!rc_conn_page_floor(&s->conns[first], last - first, s->page_gen[pg], &floor))
+            continue; /* in use, or all zeros already (untouched or given back) */
+        if (madvise((char *)s->conns + (size_t)pg * per * sizeof(rc_conn),
+                    (size_t)per * sizeof(rc_conn), MADV_DONTNEED) == 0) {
+            s->page_gen[pg] = floor;
             rc_counter_inc(&s->stats.table_trimmed);
+        }
     }
 }
 
@@ -548,7 +545,19 @@ static int setup(rc_shard *s)
     }
     s->arena = rc_malloc(sizeof(*s->arena));
     s->arena->nmsg = s->arena->niov = 0;
-    s->conns = rc_calloc(s->nconns, sizeof(rc_conn));
+    /* Whole pages of its own, so that trim_conn_table can give pages back. */
+    long page = sysconf(_SC_PAGESIZE);
+    s->conns_per_page = (uint32_t)((size_t)page / sizeof(rc_conn));
+    s->conn_pages = (s->nconns + s->conns_per_page - 1) / s->conns_per_page;
+    s->conns = mmap(NULL, (size_t)s->conn_pages * (size_t)page, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (s->conns == MAP_FAILED) {
+        s->conns = NULL;
+        rc_error("shard=%d cannot map its connection table (%u slots): %s", s->id, s->nconns,
+                 strerror(errno));
+        return -1;
+    }
+    s->page_gen = rc_calloc(s->conn_pages, sizeof(*s->page_gen));
     s->waits = rc_calloc(s->nconns, sizeof(rc_wait));
     s->reqs = rc_calloc(s->nconns, sizeof(*s->reqs));
     s->rooms = rc_rooms_new();
@@ -713,7 +722,9 @@ void rc_shard_join(rc_shard *s)
         free(s->pstate[i]);
     free(s->pstate);
     free(s->vfree);
-    free(s->conns);
+    if (s->conns)
+        munmap(s->conns, (size_t)s->conn_pages * s->conns_per_page * sizeof(rc_conn));
+    free(s->page_gen);
     free(s->waits);
     free(s->reqs);
     free(s->resume);

@@ -170,6 +170,10 @@ typedef struct rc_shard {
     uint32_t max_open; /* sockets accepted before 503 (rc_shard_sockets_open) */
     uint32_t open;     /* connections in any state but FREE */
     uint32_t freed;    /* connections released since the table was last trimmed */
+    /* The connection table in pages (trim_conn_table in engine/loop.c), and
+     * per page the generation its slots start from after it was given back. */
+    uint32_t conns_per_page, conn_pages;
+    uint16_t *page_gen;
     rc_conn *conns;
     struct rc_wait *waits; /* [nconns]: places in waiting rooms (admission/) */
     struct rc_reqq **reqs; /* [nconns]: held connections (engine/reqq.c) */
@@ -359,7 +363,15 @@ void rc_conn_on_timer(rc_shard *s, rc_conn *c);
  * rate limit and the request order apply (a virtual connection's messages
  * come in HTTP bodies). */
 void rc_conn_message(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len);
-/* Takes the free slot c for a new connection in state (counted open). */
+/* For a page of the connection table about to be given back (n slots):
+ * 0 when a slot is in use, or when every slot is free and reads 0 (the page
+ * is all zeros already). Otherwise 1, with *out the generation the page's
+ * slots start from once it reads zeros: the latest of floor (the page's
+ * previous one) and the slots' own (a free slot's is one past its last
+ * tenant's), compared as 16-bit sequence numbers. */
+int rc_conn_page_floor(const rc_conn *slots, uint32_t n, uint16_t floor, uint16_t *out);
+/* Takes the free slot c for a new connection in state (counted open); a
+ * slot on a page given back starts from the page's floor generation. */
 void rc_conn_claim(rc_shard *s, rc_conn *c, int state);
 /* A new virtual connection, open and speaking proto (greeted by it), or
  * NULL when none is free. */

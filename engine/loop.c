@@ -419,11 +419,11 @@ static void on_cqe(rc_shard *s, struct io_uring_cqe *cqe)
         rc_conn_sent(s, c, cqe->res);
 }
 
-/* End of a batch: submit the sends that queued up, re-arm starved recvs. */
 /* The next RC_SWEEP_CHUNK connections waiting to send get their send. A
  * connection that gets more output after its turn is queued again, behind
- * those still waiting: each is visited once per sweep, however many
- * publications the sweep takes in. */
+ * those still waiting, and takes in everything published until its next
+ * turn. (One whose send is still in flight is not queued: the completion
+ * sends what queued meanwhile, rc_conn_sent.) */
 static void flush_chunk(rc_shard *s)
 {
     uint32_t end =
@@ -451,6 +451,7 @@ static int sweep_pending(const rc_shard *s)
     return s->dirty_head < s->ndirty;
 }
 
+/* End of a batch: submit the sends that queued up, re-arm starved recvs. */
 static void end_of_batch(rc_shard *s)
 {
     /* Deferred requests of connections released outside a relay item. */

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
-import { freePort, jwt, started, startNode, startRedis, sleep } from
+import { freePort, jwt, ready, started, startNode, startRedis, sleep } from
   '../../clients/js/test/helpers.js';
 
 const require = createRequire(import.meta.url);
@@ -42,6 +42,8 @@ before(async () => {
     { RINGCAST_JWT_SECRET: SECRET }));
   }
   await Promise.all(ports.map(started));
+  // Both Redis links up: the emitter's first message must not go by unheard.
+  await Promise.all(ports.map(ready));
   rc = createClient({ url: `redis://127.0.0.1:${redisPort}` });
   await rc.connect();
   emitter = new Emitter(rc);

@@ -39,6 +39,22 @@ export async function started(port) {
   throw new Error('ringcast did not start on ' + port);
 }
 
+/** Waits until the node on port says it is ready (/readyz): with --redis,
+ * once its command and subscriber connections are up, so that nothing
+ * published to Redis from then on goes by unheard. */
+export async function ready(port) {
+  let last = '';
+  for (let i = 0; i < 200; i++) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+      last = `${r.status} ${(await r.text()).trim()}`;
+      if (r.status === 200) return;
+    } catch (e) { last = String(e); }
+    await sleep(50);
+  }
+  throw new Error(`ringcast on ${port} not ready: ${last}`);
+}
+
 /** Starts build/ringcast with args and the given secrets (env). */
 export function startNode(args, env) {
   return spawn(BIN, args, { env: { ...process.env, ...env }, stdio: 'inherit' });

@@ -674,25 +674,6 @@ void rc_conn_opened(rc_shard *s, rc_conn *c, int proto)
 
 /* ---- virtual connections ---------------------------------------------------- */
 
-int rc_conn_page_floor(const rc_conn *slots, uint32_t n, uint16_t floor, uint16_t *out)
-{
-    int zero = 1;
-    for (uint32_t i = 0; i < n; i++) {
-        if (slots[i].state != RC_CONN_FREE)
-            return 0;
-        uint16_t g = slots[i].gen;
-        if (g) {
-            zero = 0;
-            if ((int16_t)(g - floor) > 0)
-                floor = g;
-        }
-    }
-    if (zero)
-        return 0;
-    *out = floor;
-    return 1;
-}
-
 void rc_conn_claim(rc_shard *s, rc_conn *c, int state)
 {
     rc_assert(c->state == RC_CONN_FREE);

@@ -478,35 +478,6 @@ static void end_of_batch(rc_shard *s)
     s->nrearm = 0;
 }
 
-/* A wave of connections leaves the pages of the connection table it used
- * resident (64 bytes a slot: 6.4 MB for 100k). Once a second, after at
- * least a page's worth of releases, every page whose slots are all free is
- * given back to the kernel, which maps zeros there again. A free slot is
- * all zeros but its generation, and a generation must not come back while
- * something may still name the slot with it (a relay answer, a backend's
- * reply, a history read: each holds slot and generation). So the page's
- * floor, page_gen, becomes the highest generation on it (a free slot's is
- * already one past its last tenant's), and a slot that reads 0 starts from
- * the floor when it is next claimed (rc_conn_claim). */
-static void trim_conn_table(rc_shard *s)
-{
-    uint32_t per = s->conns_per_page;
-    if (s->freed < per)
-        return;
-    s->freed = 0;
-    for (uint32_t pg = 0; pg < s->conn_pages; pg++) {
-        uint32_t first = pg * per, last = RC_MIN(first + per, s->nconns);
-        uint16_t floor;
-        if (!rc_conn_page_floor(&s->conns[first], last - first, s->page_gen[pg], &floor))
-            continue; /* in use, or all zeros already (untouched or given back) */
-        if (madvise((char *)s->conns + (size_t)pg * per * sizeof(rc_conn),
-                    (size_t)per * sizeof(rc_conn), MADV_DONTNEED) == 0) {
-            s->page_gen[pg] = floor;
-            rc_counter_inc(&s->stats.table_trimmed);
-        }
-    }
-}
-
 static void pin_thread(rc_shard *s)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -546,7 +517,7 @@ static int setup(rc_shard *s)
     }
     s->arena = rc_malloc(sizeof(*s->arena));
     s->arena->nmsg = s->arena->niov = 0;
-    /* Whole pages of its own, so that trim_conn_table can give pages back. */
+    /* Whole pages of its own, so that rc_conn_table_trim can give pages back. */
     long page = sysconf(_SC_PAGESIZE);
     s->conns_per_page = (uint32_t)((size_t)page / sizeof(rc_conn));
     s->conn_pages = (s->nconns + s->conns_per_page - 1) / s->conns_per_page;
@@ -647,7 +618,7 @@ static void *shard_main(void *arg)
                  * been read and given back. */
                 rc_bufring_trim(&s->bufs, rc_ring_at_rest(&s->ring));
                 rc_counter_set(&s->stats.recv_buffers, s->bufs.live);
-                trim_conn_table(s);
+                rc_conn_table_trim(s);
             }
             rc_addr_sweep(s);
             if (!s->draining && s->listen_fd >= 0) {

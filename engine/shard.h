@@ -170,7 +170,7 @@ typedef struct rc_shard {
     uint32_t max_open; /* sockets accepted before 503 (rc_shard_sockets_open) */
     uint32_t open;     /* connections in any state but FREE */
     uint32_t freed;    /* connections released since the table was last trimmed */
-    /* The connection table in pages (trim_conn_table in engine/loop.c), and
+    /* The connection table in pages (rc_conn_table_trim in engine/table.c), and
      * per page the generation its slots start from after it was given back. */
     uint32_t conns_per_page, conn_pages;
     uint16_t *page_gen;
@@ -370,6 +370,9 @@ void rc_conn_message(rc_shard *s, rc_conn *c, const uint8_t *msg, size_t len);
  * previous one) and the slots' own (a free slot's is one past its last
  * tenant's), compared as 16-bit sequence numbers. */
 int rc_conn_page_floor(const rc_conn *slots, uint32_t n, uint16_t floor, uint16_t *out);
+/* Once a second: gives back the pages of the connection table whose slots
+ * are all free, after a page's worth of releases (engine/table.c). */
+void rc_conn_table_trim(rc_shard *s);
 /* Takes the free slot c for a new connection in state (counted open); a
  * slot on a page given back starts from the page's floor generation. */
 void rc_conn_claim(rc_shard *s, rc_conn *c, int state);
